@@ -1,0 +1,499 @@
+/**
+ * ACPConnectionRecord lifecycle (seed data model, steps 1-5).
+ *
+ *   connecting --HANDSHAKE(supported)--> connected --health degrades--> degraded --fails--> error
+ *        error --after backoff (attempts left)--> reconnecting --RECOVERED--> connected
+ *   any state --ROLLBACK--> rolledBack (final: the workspace went back to HTTP)
+ *
+ * Heartbeats re-enter `connected`/`degraded` so that the `heartbeatTimeout` delay restarts: a
+ * connection whose heartbeats stop for that long counts as dropped. Health is computed from the
+ * rolling window when a heartbeat is recorded; eventless transitions then move the state, so a
+ * success rate below the minimum sample count ("insufficient data") never changes it.
+ *
+ * Effects (`requestReconnect`, `scheduleTransportChange`) are named actions only; the engine
+ * writes them to the outbox in the same atomic commit and src/ runs them afterwards.
+ */
+import { assign, setup } from 'xstate';
+import {
+  type OperationWindow,
+  emptyWindow,
+  recordOperations,
+  windowStats,
+} from './shared/window.ts';
+import { type ComparatorSets, CARET_1, satisfies } from './shared/version.ts';
+import {
+  type ErrorCategory,
+  type DiagnosticEntry,
+  appendDiagnostic,
+} from './shared/diagnostics.ts';
+
+export type ConnectionStatus =
+  'connecting' | 'connected' | 'degraded' | 'error' | 'reconnecting' | 'rolledBack';
+
+export const CONNECTION_STATUSES = [
+  'connecting',
+  'connected',
+  'degraded',
+  'error',
+  'reconnecting',
+  'rolledBack',
+] as const satisfies readonly ConnectionStatus[];
+
+/** Statuses in which a connection holds an ACP slot (capacity counts these). */
+export const ACTIVE_CONNECTION_STATUSES: readonly ConnectionStatus[] = [
+  'connecting',
+  'connected',
+  'degraded',
+  'reconnecting',
+];
+
+export type ConnectionHealth = 'insufficient-data' | 'healthy' | 'degraded' | 'failing';
+
+export interface ConnectionThresholds {
+  /** Operations needed in the window before the success rate may drive a state change. */
+  minSamples: number;
+  /** Below this success rate (0-1) a connection is degraded. */
+  degradedSuccessRate: number;
+  /** Below this success rate (0-1) a degraded connection goes to error. */
+  errorSuccessRate: number;
+  /** Above this p95 latency (ms) a connection is degraded. */
+  degradedLatencyP95Ms: number;
+  /** No heartbeat for this long (ms) in connected/degraded counts as a drop. */
+  heartbeatTimeoutMs: number;
+  /** A connection that has not completed its handshake after this long (ms) fails. */
+  handshakeTimeoutMs: number;
+  /** First reconnect backoff (ms); doubles per attempt up to `reconnectMaxDelayMs`. */
+  reconnectBaseDelayMs: number;
+  reconnectMaxDelayMs: number;
+  /** Automated reconnect attempts before the connection stays in `error`. */
+  maxReconnectAttempts: number;
+  /** A reconnect attempt not confirmed within this long (ms) fails. */
+  reconnectTimeoutMs: number;
+  /** Supported protocol versions, pre-parsed (see machines/shared/version.ts). */
+  supportedVersions: ComparatorSets;
+  /** Human-readable form of `supportedVersions`, for the recorded reason. */
+  supportedRange: string;
+}
+
+export const DEFAULT_CONNECTION_THRESHOLDS: ConnectionThresholds = {
+  minSamples: 100,
+  degradedSuccessRate: 0.995,
+  errorSuccessRate: 0.95,
+  degradedLatencyP95Ms: 2000,
+  heartbeatTimeoutMs: 90_000,
+  handshakeTimeoutMs: 30_000,
+  reconnectBaseDelayMs: 1_000,
+  reconnectMaxDelayMs: 60_000,
+  maxReconnectAttempts: 5,
+  reconnectTimeoutMs: 30_000,
+  supportedVersions: CARET_1,
+  supportedRange: '^1.0.0',
+};
+
+export interface ConnectionError {
+  code: string;
+  category: ErrorCategory;
+  message: string;
+  at: number;
+}
+
+export interface ConnectionContext {
+  connectionId: string;
+  installationId: string;
+  workspaceId: string;
+  createdAt: number;
+  protocolVersion: string | null;
+  negotiatedCapabilities: string[];
+  window: OperationWindow;
+  health: ConnectionHealth;
+  /** Event time (ms) of the newest heartbeat. */
+  lastHeartbeat: number | null;
+  /** Heartbeats whose timestamp was older than the window (counted, not recorded). */
+  staleHeartbeats: number;
+  rollbackTriggered: boolean;
+  rollbackReason: string | null;
+  reconnectAttempts: number;
+  lastError: ConnectionError | null;
+  diagnostics: DiagnosticEntry[];
+}
+
+export interface ConnectionInput {
+  connectionId: string;
+  installationId: string;
+  workspaceId: string;
+  at: number;
+}
+
+/** Every event carries `at`: event time in ms (the engine stamps commands with its clock). */
+export type ConnectionEvent =
+  | { type: 'HANDSHAKE'; at: number; protocolVersion: string; negotiatedCapabilities: string[] }
+  | { type: 'HEARTBEAT'; at: number; succeeded: number; failed: number; latencyMs: number[] }
+  | { type: 'DROPPED'; at: number; reason?: string }
+  | { type: 'RECOVERED'; at: number }
+  | { type: 'ROLLBACK'; at: number; reason: string };
+
+function healthOf(window: OperationWindow, t: ConnectionThresholds): ConnectionHealth {
+  const s = windowStats(window, t.minSamples);
+  const latencyHigh =
+    s.latencySamples >= t.minSamples &&
+    s.latencyP95 !== null &&
+    s.latencyP95 > t.degradedLatencyP95Ms;
+  if (s.successRate === null) return latencyHigh ? 'degraded' : 'insufficient-data';
+  if (s.successRate < t.errorSuccessRate) return 'failing';
+  if (s.successRate < t.degradedSuccessRate || latencyHigh) return 'degraded';
+  return 'healthy';
+}
+
+type Cause = { to: ConnectionStatus; cause: string };
+
+/**
+ * Builds the chart for a set of thresholds. The default export below uses the documented
+ * defaults; src/ builds the configured one from config.
+ *
+ * @example
+ * const machine = createConnectionMachine({ ...DEFAULT_CONNECTION_THRESHOLDS, minSamples: 10 });
+ */
+export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNECTION_THRESHOLDS) {
+  return setup({
+    types: {
+      context: {} as ConnectionContext,
+      events: {} as ConnectionEvent,
+      input: {} as ConnectionInput,
+    },
+    actions: {
+      recordHandshake: assign(({ event }) => {
+        if (event.type !== 'HANDSHAKE') return {};
+        return {
+          protocolVersion: event.protocolVersion,
+          negotiatedCapabilities: event.negotiatedCapabilities,
+          lastError: null,
+        };
+      }),
+      recordHeartbeat: assign(({ context, event }) => {
+        if (event.type !== 'HEARTBEAT') return {};
+        const { window, stale } = recordOperations(
+          context.window,
+          event.at,
+          event.succeeded,
+          event.failed,
+          event.latencyMs,
+        );
+        if (stale) return { staleHeartbeats: context.staleHeartbeats + 1 };
+        return {
+          window,
+          health: healthOf(window, t),
+          lastHeartbeat:
+            context.lastHeartbeat === null ? event.at : Math.max(context.lastHeartbeat, event.at),
+        };
+      }),
+      recordError: assign(
+        ({ event }, params: { code: string; category: ErrorCategory; message: string }) => ({
+          lastError: { ...params, at: event.at },
+        }),
+      ),
+      recordNegotiationFailure: assign(({ event }) => ({
+        lastError: {
+          code: 'protocol-version-unsupported',
+          category: 'protocol' as const,
+          message:
+            event.type === 'HANDSHAKE'
+              ? `Protocol version ${event.protocolVersion} is outside the supported range ${t.supportedRange}; upgrade the agent or keep this session on HTTP.`
+              : 'Protocol negotiation failed.',
+          at: event.at,
+        },
+      })),
+      recordDrop: assign(({ event }) => ({
+        lastError: {
+          code: 'connection-dropped',
+          category: 'connection' as const,
+          message:
+            event.type === 'DROPPED' && event.reason
+              ? `The ACP connection dropped: ${event.reason}. The engine will try to reconnect.`
+              : 'The ACP connection dropped. The engine will try to reconnect.',
+          at: event.at,
+        },
+      })),
+      countReconnectAttempt: assign(({ context }) => ({
+        reconnectAttempts: context.reconnectAttempts + 1,
+      })),
+      resetReconnectAttempts: assign({ reconnectAttempts: 0, lastError: null }),
+      markRolledBack: assign(({ event }) => ({
+        rollbackTriggered: true,
+        rollbackReason: event.type === 'ROLLBACK' ? event.reason : 'rollback',
+      })),
+      note: assign(({ context, event }, p: Cause) => ({
+        diagnostics: appendDiagnostic(context.diagnostics, {
+          at: event.at,
+          to: p.to,
+          event: event.type,
+          cause: p.cause,
+          ...metricsAt(context.window, t),
+        }),
+      })),
+      // Effects: declared here so the chart shows them, run by src/ from the outbox after commit.
+      requestReconnect: (_, _params: { connectionId: string; attempt: number }) => {},
+      scheduleTransportChange: (
+        _,
+        _params: { connectionId: string; workspaceId: string; reason: string },
+      ) => {},
+    },
+    guards: {
+      versionSupported: ({ event }) =>
+        event.type === 'HANDSHAKE' && satisfies(event.protocolVersion, t.supportedVersions),
+      isDegraded: ({ context }) => context.health === 'degraded' || context.health === 'failing',
+      isFailing: ({ context }) => context.health === 'failing',
+      isHealthy: ({ context }) =>
+        context.health === 'healthy' || context.health === 'insufficient-data',
+      canRetry: ({ context }) =>
+        context.reconnectAttempts < t.maxReconnectAttempts &&
+        context.lastError?.category !== 'protocol',
+    },
+    delays: {
+      handshakeTimeout: t.handshakeTimeoutMs,
+      heartbeatTimeout: t.heartbeatTimeoutMs,
+      reconnectTimeout: t.reconnectTimeoutMs,
+      reconnectBackoff: ({ context }) =>
+        Math.min(t.reconnectMaxDelayMs, t.reconnectBaseDelayMs * 2 ** context.reconnectAttempts),
+    },
+  }).createMachine({
+    id: 'connection',
+    initial: 'connecting',
+    context: ({ input }) => ({
+      connectionId: input.connectionId,
+      installationId: input.installationId,
+      workspaceId: input.workspaceId,
+      createdAt: input.at,
+      protocolVersion: null,
+      negotiatedCapabilities: [],
+      window: emptyWindow(),
+      health: 'insufficient-data',
+      lastHeartbeat: null,
+      staleHeartbeats: 0,
+      rollbackTriggered: false,
+      rollbackReason: null,
+      reconnectAttempts: 0,
+      lastError: null,
+      diagnostics: [],
+    }),
+    on: {
+      ROLLBACK: {
+        target: '.rolledBack',
+        actions: [
+          'markRolledBack',
+          { type: 'note', params: { to: 'rolledBack', cause: 'workspace-rollback' } },
+          {
+            type: 'scheduleTransportChange',
+            params: ({ context, event }) => ({
+              connectionId: context.connectionId,
+              workspaceId: context.workspaceId,
+              reason: event.type === 'ROLLBACK' ? event.reason : 'rollback',
+            }),
+          },
+        ],
+      },
+    },
+    states: {
+      connecting: {
+        after: {
+          handshakeTimeout: {
+            target: 'error',
+            actions: [
+              {
+                type: 'recordError',
+                params: {
+                  code: 'handshake-timeout',
+                  category: 'protocol',
+                  message:
+                    'The agent did not complete the ACP handshake in time; check the container is running an ACP-capable agent.',
+                },
+              },
+              { type: 'note', params: { to: 'error', cause: 'handshake-timeout' } },
+            ],
+          },
+        },
+        on: {
+          HANDSHAKE: [
+            {
+              guard: 'versionSupported',
+              target: 'connected',
+              actions: [
+                'recordHandshake',
+                { type: 'note', params: { to: 'connected', cause: 'handshake-complete' } },
+              ],
+            },
+            {
+              target: 'error',
+              actions: [
+                'recordNegotiationFailure',
+                {
+                  type: 'note',
+                  params: { to: 'error', cause: 'protocol-version-unsupported' },
+                },
+              ],
+            },
+          ],
+          DROPPED: {
+            target: 'error',
+            actions: [
+              'recordDrop',
+              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
+            ],
+          },
+        },
+      },
+      connected: {
+        after: {
+          heartbeatTimeout: {
+            target: 'error',
+            actions: [
+              {
+                type: 'recordError',
+                params: {
+                  code: 'heartbeat-timeout',
+                  category: 'connection',
+                  message:
+                    'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
+                },
+              },
+              { type: 'note', params: { to: 'error', cause: 'heartbeat-timeout' } },
+            ],
+          },
+        },
+        always: {
+          guard: 'isDegraded',
+          target: 'degraded',
+          actions: { type: 'note', params: { to: 'degraded', cause: 'health-degraded' } },
+        },
+        on: {
+          HEARTBEAT: { target: 'connected', reenter: true, actions: 'recordHeartbeat' },
+          DROPPED: {
+            target: 'error',
+            actions: [
+              'recordDrop',
+              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
+            ],
+          },
+        },
+      },
+      degraded: {
+        after: {
+          heartbeatTimeout: {
+            target: 'error',
+            actions: [
+              {
+                type: 'recordError',
+                params: {
+                  code: 'heartbeat-timeout',
+                  category: 'connection',
+                  message:
+                    'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
+                },
+              },
+              { type: 'note', params: { to: 'error', cause: 'heartbeat-timeout' } },
+            ],
+          },
+        },
+        always: [
+          {
+            guard: 'isFailing',
+            target: 'error',
+            actions: [
+              {
+                type: 'recordError',
+                params: {
+                  code: 'success-rate-below-threshold',
+                  category: 'application',
+                  message:
+                    'Too many ACP operations are failing on this connection; the engine will reconnect it.',
+                },
+              },
+              { type: 'note', params: { to: 'error', cause: 'success-rate-below-threshold' } },
+            ],
+          },
+          {
+            guard: 'isHealthy',
+            target: 'connected',
+            actions: { type: 'note', params: { to: 'connected', cause: 'health-restored' } },
+          },
+        ],
+        on: {
+          HEARTBEAT: { target: 'degraded', reenter: true, actions: 'recordHeartbeat' },
+          DROPPED: {
+            target: 'error',
+            actions: [
+              'recordDrop',
+              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
+            ],
+          },
+        },
+      },
+      error: {
+        after: {
+          reconnectBackoff: {
+            guard: 'canRetry',
+            target: 'reconnecting',
+            actions: { type: 'note', params: { to: 'reconnecting', cause: 'reconnect-attempt' } },
+          },
+        },
+        on: {
+          // Late heartbeats still count: the window must not lose operations that happened.
+          HEARTBEAT: { actions: 'recordHeartbeat' },
+        },
+      },
+      reconnecting: {
+        entry: [
+          'countReconnectAttempt',
+          {
+            type: 'requestReconnect',
+            params: ({ context }) => ({
+              connectionId: context.connectionId,
+              attempt: context.reconnectAttempts,
+            }),
+          },
+        ],
+        after: {
+          reconnectTimeout: {
+            target: 'error',
+            actions: [
+              {
+                type: 'recordError',
+                params: {
+                  code: 'reconnect-timeout',
+                  category: 'connection',
+                  message: 'A reconnect attempt did not succeed in time.',
+                },
+              },
+              { type: 'note', params: { to: 'error', cause: 'reconnect-timeout' } },
+            ],
+          },
+        },
+        on: {
+          RECOVERED: {
+            target: 'connected',
+            actions: [
+              'resetReconnectAttempts',
+              { type: 'note', params: { to: 'connected', cause: 'reconnected' } },
+            ],
+          },
+          DROPPED: {
+            target: 'error',
+            actions: [
+              'recordDrop',
+              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
+            ],
+          },
+          HEARTBEAT: { actions: 'recordHeartbeat' },
+        },
+      },
+      rolledBack: { type: 'final' },
+    },
+  });
+}
+
+function metricsAt(window: OperationWindow, t: ConnectionThresholds) {
+  const s = windowStats(window, t.minSamples);
+  return { successRate: s.rawSuccessRate, latencyP95: s.latencyP95, samples: s.samples };
+}
+
+export const connectionMachine = createConnectionMachine();
+export type ConnectionMachine = ReturnType<typeof createConnectionMachine>;

@@ -1,0 +1,187 @@
+/**
+ * The only reader of process.env. Every key is documented here with its default, and the
+ * README's configuration table mirrors this file.
+ */
+import semver from 'semver';
+import { z } from 'zod';
+import {
+  type ConnectionThresholds,
+  DEFAULT_CONNECTION_THRESHOLDS,
+} from '../machines/connection.machine.ts';
+import type { ComparatorSets } from '../machines/shared/version.ts';
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
+
+const tokenList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().min(16, 'tokens must be at least 16 characters')));
+
+const apiTokens = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be JSON: [{"token":"...","installations":["inst-a"]}]',
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.array(
+      z.strictObject({
+        token: z.string().min(16, 'tokens must be at least 16 characters'),
+        installations: z.array(z.string().min(1)).min(1),
+      }),
+    ),
+  );
+
+const EnvSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: int(3000),
+  HOST: z.string().default('127.0.0.1'),
+  REDIS_URL: z.string().url().optional(),
+  KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]+$/)
+    .default('lumi'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  API_TOKENS: apiTokens.default([]),
+  OPERATOR_TOKENS: tokenList.default([]),
+
+  SUPPORTED_PROTOCOL_VERSIONS: z
+    .string()
+    .default('^1.0.0')
+    .refine((r) => semver.validRange(r) !== null, 'must be a semver range such as ^1.0.0'),
+  MIN_SAMPLES: int(DEFAULT_CONNECTION_THRESHOLDS.minSamples, 1),
+  DEGRADED_SUCCESS_RATE: rate(DEFAULT_CONNECTION_THRESHOLDS.degradedSuccessRate),
+  ERROR_SUCCESS_RATE: rate(DEFAULT_CONNECTION_THRESHOLDS.errorSuccessRate),
+  DEGRADED_LATENCY_P95_MS: int(DEFAULT_CONNECTION_THRESHOLDS.degradedLatencyP95Ms, 1),
+  HEARTBEAT_TIMEOUT_MS: int(DEFAULT_CONNECTION_THRESHOLDS.heartbeatTimeoutMs, 1),
+  HANDSHAKE_TIMEOUT_MS: int(DEFAULT_CONNECTION_THRESHOLDS.handshakeTimeoutMs, 1),
+  RECONNECT_BASE_DELAY_MS: int(DEFAULT_CONNECTION_THRESHOLDS.reconnectBaseDelayMs, 1),
+  RECONNECT_MAX_DELAY_MS: int(DEFAULT_CONNECTION_THRESHOLDS.reconnectMaxDelayMs, 1),
+  RECONNECT_MAX_ATTEMPTS: int(DEFAULT_CONNECTION_THRESHOLDS.maxReconnectAttempts),
+  RECONNECT_TIMEOUT_MS: int(DEFAULT_CONNECTION_THRESHOLDS.reconnectTimeoutMs, 1),
+
+  TIMER_POLL_MS: int(1000, 10),
+  OUTBOX_LEASE_MS: int(30_000, 100),
+  SNAPSHOT_CACHE_SIZE: int(10_000),
+  BODY_LIMIT_BYTES: int(32 * 1024, 1024),
+  BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
+  BATCH_MAX_ITEMS: int(1000, 1),
+});
+
+export interface TokenGrant {
+  /** null: an operator token, every installation. */
+  installations: ReadonlySet<string> | null;
+}
+
+export interface Config {
+  env: string;
+  port: number;
+  host: string;
+  redisUrl: string | undefined;
+  keyPrefix: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Bearer tokens; kept only in memory, never logged or returned. */
+  tokens: Map<string, TokenGrant>;
+  /** True when no token was configured and the development operator token is in use. */
+  devToken: boolean;
+  connection: ConnectionThresholds;
+  timerPollMs: number;
+  outboxLeaseMs: number;
+  snapshotCacheSize: number;
+  bodyLimitBytes: number;
+  batchBodyLimitBytes: number;
+  batchMaxItems: number;
+}
+
+/** The operator token used when none is configured outside production (documented in README). */
+export const DEV_OPERATOR_TOKEN = 'dev-operator-token-change-me';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/**
+ * Parses configuration from an environment; throws a ConfigError naming every bad key.
+ *
+ * @example
+ * const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', OPERATOR_TOKENS: 'a-long-operator-token' });
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const tokens = new Map<string, TokenGrant>();
+  for (const t of e.API_TOKENS) tokens.set(t.token, { installations: new Set(t.installations) });
+  for (const t of e.OPERATOR_TOKENS) tokens.set(t, { installations: null });
+  let devToken = false;
+  if (tokens.size === 0) {
+    if (e.NODE_ENV === 'production') {
+      throw new ConfigError(
+        'invalid configuration:\n  OPERATOR_TOKENS/API_TOKENS: at least one token is required in production',
+      );
+    }
+    tokens.set(DEV_OPERATOR_TOKEN, { installations: null });
+    devToken = true;
+  }
+  if (e.ERROR_SUCCESS_RATE > e.DEGRADED_SUCCESS_RATE) {
+    throw new ConfigError(
+      'invalid configuration:\n  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',
+    );
+  }
+  const range = new semver.Range(e.SUPPORTED_PROTOCOL_VERSIONS);
+  const supportedVersions: ComparatorSets = range.set.map((set) =>
+    set.map((c) => ({
+      operator: c.operator,
+      version: c.semver.version ?? '',
+    })),
+  );
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    keyPrefix: e.KEY_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    tokens,
+    devToken,
+    connection: {
+      minSamples: e.MIN_SAMPLES,
+      degradedSuccessRate: e.DEGRADED_SUCCESS_RATE,
+      errorSuccessRate: e.ERROR_SUCCESS_RATE,
+      degradedLatencyP95Ms: e.DEGRADED_LATENCY_P95_MS,
+      heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
+      handshakeTimeoutMs: e.HANDSHAKE_TIMEOUT_MS,
+      reconnectBaseDelayMs: e.RECONNECT_BASE_DELAY_MS,
+      reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY_MS,
+      maxReconnectAttempts: e.RECONNECT_MAX_ATTEMPTS,
+      reconnectTimeoutMs: e.RECONNECT_TIMEOUT_MS,
+      supportedVersions,
+      supportedRange: e.SUPPORTED_PROTOCOL_VERSIONS,
+    },
+    timerPollMs: e.TIMER_POLL_MS,
+    outboxLeaseMs: e.OUTBOX_LEASE_MS,
+    snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
+    batchMaxItems: e.BATCH_MAX_ITEMS,
+  };
+}

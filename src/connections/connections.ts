@@ -1,0 +1,325 @@
+import {
+  type ConnectionContext,
+  type ConnectionEvent,
+  type ConnectionStatus,
+  type ConnectionThresholds,
+  createConnectionMachine,
+} from '../../machines/connection.machine.ts';
+import { windowStats } from '../../machines/shared/window.ts';
+import type { Clock } from '../clock.ts';
+import type { ChartBinding, Engine, Outcome } from '../engine/engine.ts';
+import { type PersistedState, stateName } from '../engine/step.ts';
+import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
+import type { ActorRef } from '../store/redis-store.ts';
+import { iso, toKebab } from '../wire.ts';
+
+export const CONNECTION = 'connection';
+
+/** Who is asking: an operator (every installation) or a token scoped to some installations. */
+export interface Principal {
+  installations: ReadonlySet<string> | null;
+}
+
+export function canAccess(principal: Principal, installationId: string): boolean {
+  return principal.installations === null || principal.installations.has(installationId);
+}
+
+export function connectionBinding(thresholds: ConnectionThresholds): ChartBinding {
+  return {
+    kind: CONNECTION,
+    machine: createConnectionMachine(thresholds),
+    indexes: (state) => {
+      const c = state.context as unknown as ConnectionContext;
+      return [
+        'connection:all',
+        `connection:ws:${c.workspaceId}`,
+        `connection:status:${stateName(state.value)}`,
+      ];
+    },
+  };
+}
+
+/** The ACPConnectionRecord as served: the seed's field names, wire-format values. */
+export interface ConnectionRecord {
+  connectionId: string;
+  installationId: string;
+  workspaceId: string;
+  status: string;
+  protocolVersion: string | null;
+  negotiatedCapabilities: string[];
+  /** Decimal 0-1 over the rolling hour, or null while there is insufficient data. */
+  successRate: number | null;
+  successRateStatus: 'ok' | 'insufficient-data';
+  /** Success rate over whatever the window holds, for display even below the minimum. */
+  observedSuccessRate: number | null;
+  sampleSize: number;
+  latencyP95: number | null;
+  throughputPerMin: number;
+  lastHeartbeat: string | null;
+  rollbackTriggered: boolean;
+  rollbackReason: string | null;
+  health: string;
+  reconnectAttempts: number;
+  lastError: { code: string; category: string; message: string; at: string | null } | null;
+  diagnostics: {
+    at: string | null;
+    from: string;
+    to: string;
+    event: string;
+    cause: string;
+    successRate: number | null;
+    latencyP95: number | null;
+    samples: number;
+  }[];
+  createdAt: string | null;
+  version: number;
+}
+
+export function toRecord(
+  state: PersistedState,
+  version: number,
+  minSamples: number,
+): ConnectionRecord {
+  const c = state.context as unknown as ConnectionContext;
+  const s = windowStats(c.window, minSamples);
+  return {
+    connectionId: c.connectionId,
+    installationId: c.installationId,
+    workspaceId: c.workspaceId,
+    status: toKebab(stateName(state.value)),
+    protocolVersion: c.protocolVersion,
+    negotiatedCapabilities: c.negotiatedCapabilities,
+    successRate: s.successRate,
+    successRateStatus: s.successRate === null ? 'insufficient-data' : 'ok',
+    observedSuccessRate: s.rawSuccessRate,
+    sampleSize: s.samples,
+    latencyP95: s.latencyP95,
+    throughputPerMin: Math.round(s.throughputPerMin * 100) / 100,
+    lastHeartbeat: iso(c.lastHeartbeat),
+    rollbackTriggered: c.rollbackTriggered,
+    rollbackReason: c.rollbackReason,
+    health: c.health,
+    reconnectAttempts: c.reconnectAttempts,
+    lastError: c.lastError ? { ...c.lastError, at: iso(c.lastError.at) } : null,
+    diagnostics: c.diagnostics.map((d) => ({
+      ...d,
+      at: iso(d.at),
+      from: toKebab(d.from),
+      to: toKebab(d.to),
+    })),
+    createdAt: iso(c.createdAt),
+    version,
+  };
+}
+
+/** The short answer to a heartbeat: what changed, without the diagnostics history. */
+export function toHeartbeatAck(state: PersistedState, version: number, minSamples: number) {
+  const c = state.context as unknown as ConnectionContext;
+  const s = windowStats(c.window, minSamples);
+  return {
+    connectionId: c.connectionId,
+    status: toKebab(stateName(state.value)),
+    health: c.health,
+    successRate: s.successRate,
+    sampleSize: s.samples,
+    latencyP95: s.latencyP95,
+    lastHeartbeat: iso(c.lastHeartbeat),
+    version,
+  };
+}
+
+export interface HeartbeatInput {
+  timestamp: number;
+  succeeded: number;
+  failed: number;
+  latencyMs: number[];
+}
+
+export interface ListFilter {
+  installationId?: string;
+  workspaceId?: string;
+  status?: ConnectionStatus;
+  limit: number;
+  cursor?: string;
+}
+
+type WithoutAt<E> = E extends unknown ? Omit<E, 'at'> : never;
+/** A command from the API: the engine stamps it with its clock, never with a client's time. */
+export type ConnectionCommand = WithoutAt<ConnectionEvent>;
+
+/** How far ahead of the engine clock a heartbeat timestamp may be (clock skew allowance). */
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/**
+ * Connection use cases: each validates tenancy, then sends one event through the engine.
+ *
+ * @example
+ * const service = new ConnectionService(engine, clock, thresholds);
+ * await service.register(operator, { connectionId: 'c1', installationId: 'i1', workspaceId: 'w1' });
+ */
+export class ConnectionService {
+  readonly #owners = new Map<string, string>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly clock: Clock,
+    readonly thresholds: ConnectionThresholds,
+  ) {}
+
+  async register(
+    principal: Principal,
+    input: { connectionId: string; installationId: string; workspaceId: string },
+  ): Promise<ConnectionRecord> {
+    if (!canAccess(principal, input.installationId)) {
+      throw new ForbiddenError(
+        `this token may not register connections for installation ${input.installationId}`,
+        {
+          field: 'installationId',
+        },
+      );
+    }
+    const store = this.engine.store;
+    const owner = await store.claimOwner(CONNECTION, input.connectionId, input.installationId);
+    if (owner !== input.installationId) {
+      // Never reveal which installation holds the id.
+      throw new AlreadyExistsError(`connection ${input.connectionId} already exists`, {
+        field: 'connectionId',
+      });
+    }
+    await store.registerInstallation(input.installationId);
+    const ref = { kind: CONNECTION, installationId: input.installationId, id: input.connectionId };
+    const outcome = await this.engine.create(ref, { ...input, at: this.clock.now() });
+    this.#owners.set(input.connectionId, input.installationId);
+    return toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+  }
+
+  /** Resolves a connection id to its actor, as 404 when it is unknown or not the caller's. */
+  async resolve(principal: Principal, connectionId: string): Promise<ActorRef> {
+    let installationId = this.#owners.get(connectionId);
+    if (installationId === undefined) {
+      installationId = (await this.engine.store.owner(CONNECTION, connectionId)) ?? undefined;
+      if (installationId !== undefined) this.#owners.set(connectionId, installationId);
+    }
+    if (installationId === undefined || !canAccess(principal, installationId)) {
+      throw new NotFoundError(`connection ${connectionId} not found`, { field: 'connectionId' });
+    }
+    return { kind: CONNECTION, installationId, id: connectionId };
+  }
+
+  async get(principal: Principal, connectionId: string): Promise<ConnectionRecord> {
+    const ref = await this.resolve(principal, connectionId);
+    const found = await this.engine.read(ref);
+    if (!found)
+      throw new NotFoundError(`connection ${connectionId} not found`, { field: 'connectionId' });
+    return toRecord(found.state, found.version, this.thresholds.minSamples);
+  }
+
+  async send(
+    principal: Principal,
+    connectionId: string,
+    event: ConnectionEvent | ConnectionCommand,
+  ): Promise<Outcome> {
+    const ref = await this.resolve(principal, connectionId);
+    return this.engine.send(ref, event);
+  }
+
+  async command(
+    principal: Principal,
+    connectionId: string,
+    event: ConnectionCommand,
+  ): Promise<ConnectionRecord> {
+    const outcome = await this.send(principal, connectionId, event);
+    return toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+  }
+
+  heartbeatEvent(hb: HeartbeatInput): ConnectionEvent {
+    if (hb.timestamp > this.clock.now() + MAX_FUTURE_SKEW_MS) {
+      throw new ValidationError('timestamp is more than 5 minutes in the future', {
+        field: 'timestamp',
+      });
+    }
+    return {
+      type: 'HEARTBEAT',
+      at: hb.timestamp,
+      succeeded: hb.succeeded,
+      failed: hb.failed,
+      latencyMs: hb.latencyMs,
+    };
+  }
+
+  async heartbeat(principal: Principal, connectionId: string, hb: HeartbeatInput) {
+    const outcome = await this.send(principal, connectionId, this.heartbeatEvent(hb));
+    return toHeartbeatAck(outcome.state, outcome.version, this.thresholds.minSamples);
+  }
+
+  /** Pages through connections ordered by installation, then connection id. */
+  async list(
+    principal: Principal,
+    filter: ListFilter,
+  ): Promise<{ items: ConnectionRecord[]; nextCursor: string | null }> {
+    if (filter.installationId !== undefined && !canAccess(principal, filter.installationId)) {
+      throw new ForbiddenError(`this token may not read installation ${filter.installationId}`, {
+        field: 'installationId',
+      });
+    }
+    const cursor = filter.cursor ? decodeCursor(filter.cursor) : null;
+    let installations =
+      filter.installationId !== undefined
+        ? [filter.installationId]
+        : principal.installations === null
+          ? await this.engine.store.installations()
+          : [...principal.installations].sort();
+    if (cursor) installations = installations.filter((i) => i >= cursor.i);
+    const index = filter.workspaceId
+      ? `connection:ws:${filter.workspaceId}`
+      : filter.status
+        ? `connection:status:${filter.status}`
+        : 'connection:all';
+    const items: ConnectionRecord[] = [];
+    for (const installationId of installations) {
+      let after = cursor && cursor.i === installationId ? cursor.c : null;
+      for (;;) {
+        const ids = await this.engine.store.indexPage(installationId, index, after, filter.limit);
+        if (ids.length === 0) break;
+        const found = await this.engine.readMany(
+          ids.map((id) => ({ kind: CONNECTION, installationId, id })),
+        );
+        for (let k = 0; k < ids.length; k++) {
+          const f = found[k];
+          after = ids[k]!;
+          if (!f) continue;
+          if (filter.status && f.state.value !== filter.status) continue;
+          items.push(toRecord(f.state, f.version, this.thresholds.minSamples));
+          if (items.length === filter.limit) {
+            return { items, nextCursor: encodeCursor({ i: installationId, c: after }) };
+          }
+        }
+        if (ids.length < filter.limit) break;
+      }
+    }
+    return { items, nextCursor: null };
+  }
+}
+
+function encodeCursor(c: { i: string; c: string }): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(s: string): { i: string; c: string } {
+  try {
+    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+    if (
+      v &&
+      typeof v === 'object' &&
+      typeof (v as { i: unknown }).i === 'string' &&
+      typeof (v as { c: unknown }).c === 'string'
+    ) {
+      return v as { i: string; c: string };
+    }
+  } catch {
+    // fall through
+  }
+  throw new ValidationError('cursor is not valid; pass back nextCursor unchanged', {
+    field: 'cursor',
+  });
+}

@@ -1,0 +1,530 @@
+import { randomUUID } from 'node:crypto';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { Clock } from '../clock.ts';
+import {
+  AlreadyExistsError,
+  ContentionError,
+  InvalidTransitionError,
+  NotFoundError,
+} from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import {
+  type ActorCommit,
+  type ActorRef,
+  type CommitResult,
+  type IndexOp,
+  type OutboxEntry,
+  type RedisStore,
+  type StoredActor,
+  type TimerOp,
+} from '../store/redis-store.ts';
+import { timerMember } from '../store/keys.ts';
+import { type PersistedState, type PlannedAction, Stepper, stateName } from './step.ts';
+
+/** How one chart is bound to the engine. */
+export interface ChartBinding {
+  kind: string;
+  machine: AnyStateMachine;
+  /** Index names (see Keys.index) the actor belongs to in this state; kept exact on every commit. */
+  indexes(state: PersistedState, actorId: string): string[];
+}
+
+/** An effect taken from the outbox: a named chart action with its params. */
+export interface Effect {
+  id: string;
+  kind: string;
+  installationId: string;
+  actorId: string;
+  type: string;
+  params: unknown;
+  createdAt: number;
+}
+
+export type EffectHandler = (effect: Effect) => Promise<void> | void;
+
+export interface EngineOptions {
+  store: RedisStore;
+  clock: Clock;
+  charts: readonly ChartBinding[];
+  logger: Logger;
+  /** Named chart actions run after commit, by name. Actions without a handler are logged. */
+  effects?: Record<string, EffectHandler>;
+  /** Hot snapshots kept in memory (per process) to skip a read before most commits. */
+  cacheSize?: number;
+  /** Compare-and-set attempts before giving up with a 503. */
+  maxAttempts?: number;
+  /** How long an unacknowledged outbox entry is left to its writer before a reaper reruns it. */
+  outboxLeaseMs?: number;
+}
+
+/** The committed outcome of one event. */
+export interface Outcome {
+  ref: ActorRef;
+  version: number;
+  state: PersistedState;
+  /** False when a timer event found nothing to do (e.g. a guard held). */
+  changed: boolean;
+}
+
+type Work =
+  | { kind: 'create'; input: Record<string, unknown> }
+  | { kind: 'event'; event: EventObject & { at?: number } }
+  | { kind: 'timer'; event: EventObject & { at?: number }; member: string; due: number };
+
+interface Pending {
+  work: Work;
+  resolve(outcome: Outcome): void;
+  reject(error: unknown): void;
+}
+
+interface Cached {
+  version: number;
+  snapshot: AnyMachineSnapshot;
+}
+
+interface Slot {
+  ref: ActorRef;
+  queue: Pending[];
+  running: boolean;
+}
+
+interface Applied {
+  commit: ActorCommit | null;
+  /** Per pending: the state after it, or the error that rejects it. */
+  results: (
+    { ok: true; state: PersistedState; changed: boolean } | { ok: false; error: unknown }
+  )[];
+  final: AnyMachineSnapshot | null;
+  effects: Effect[];
+}
+
+/**
+ * Turns events into persisted statechart snapshots.
+ *
+ * For each actor: load the snapshot (from a per-process cache, verified by version at commit),
+ * compute the next one with a pure transition, and commit snapshot + timers + outbox + indexes
+ * in one Lua compare-and-set. Events for the same actor that arrive while a commit is in flight
+ * are applied together in the next commit; commits of one installation issued in the same tick
+ * share one script call. On a version conflict the script returns the current snapshot and the
+ * events are applied again on top of it, so no update is lost across processes.
+ *
+ * @example
+ * const engine = new Engine({ store, clock, charts: [connectionBinding(machine)], logger });
+ * await engine.create(ref, { connectionId: 'c1', installationId: 'i1', workspaceId: 'w1' });
+ * await engine.send(ref, { type: 'HANDSHAKE', protocolVersion: '1.2.0', negotiatedCapabilities: [] });
+ */
+export class Engine {
+  readonly store: RedisStore;
+  readonly clock: Clock;
+  readonly #charts = new Map<string, { binding: ChartBinding; stepper: Stepper }>();
+  readonly #logger: Logger;
+  readonly #effects: Record<string, EffectHandler>;
+  readonly #cache = new Map<string, Cached>();
+  readonly #cacheSize: number;
+  readonly #maxAttempts: number;
+  readonly #leaseMs: number;
+  readonly #slots = new Map<string, Slot>();
+  readonly #running = new Set<Promise<unknown>>();
+  #batch = new Map<
+    string,
+    { commits: ActorCommit[]; waiters: ((r: CommitResult | Error) => void)[] }
+  >();
+  #flushScheduled = false;
+  /** Counters for metrics and benchmarks. */
+  readonly stats = { commits: 0, scriptCalls: 0, conflicts: 0, effectsRun: 0, effectsFailed: 0 };
+
+  constructor(options: EngineOptions) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.#logger = options.logger;
+    this.#effects = options.effects ?? {};
+    this.#cacheSize = options.cacheSize ?? 10_000;
+    this.#maxAttempts = options.maxAttempts ?? 25;
+    this.#leaseMs = options.outboxLeaseMs ?? 30_000;
+    for (const binding of options.charts) {
+      this.#charts.set(binding.kind, { binding, stepper: new Stepper(binding.machine) });
+    }
+  }
+
+  chart(kind: string): { binding: ChartBinding; stepper: Stepper } {
+    const chart = this.#charts.get(kind);
+    if (!chart) throw new Error(`no chart bound for kind "${kind}"`);
+    return chart;
+  }
+
+  /** Creates an actor in its chart's initial state; fails with 409 if it exists. */
+  create(ref: ActorRef, input: Record<string, unknown>): Promise<Outcome> {
+    return this.#enqueue(ref, { kind: 'create', input: { at: this.clock.now(), ...input } });
+  }
+
+  /** Applies one event; rejects with 404 for an unknown actor, 409 if the state does not accept it. */
+  send(ref: ActorRef, event: EventObject & { at?: number }): Promise<Outcome> {
+    return this.#enqueue(ref, { kind: 'event', event });
+  }
+
+  /** Reads the committed state from Redis (the source of truth), bypassing the cache. */
+  async read(ref: ActorRef): Promise<{ version: number; state: PersistedState } | null> {
+    const stored = await this.store.load(ref);
+    return stored
+      ? { version: stored.version, state: JSON.parse(stored.snapshot) as PersistedState }
+      : null;
+  }
+
+  async readMany(
+    refs: readonly ActorRef[],
+  ): Promise<({ version: number; state: PersistedState } | null)[]> {
+    const stored = await this.store.loadMany(refs);
+    return stored.map((s) =>
+      s ? { version: s.version, state: JSON.parse(s.snapshot) as PersistedState } : null,
+    );
+  }
+
+  /**
+   * Fires every durable timer that is due by the injected clock, across all installations.
+   * Safe to run from many processes at once: the commit consumes the timer atomically, so each
+   * fires once. Returns how many timers this call fired.
+   */
+  async fireDueTimers(limitPerInstallation = 500): Promise<number> {
+    const now = this.clock.now();
+    let fired = 0;
+    for (const installationId of await this.store.installations()) {
+      const due = await this.store.dueTimers(installationId, now, limitPerInstallation);
+      const outcomes = await Promise.allSettled(
+        due.map((t) => {
+          const event = (t.event ? JSON.parse(t.event) : { type: t.sendId }) as EventObject & {
+            at?: number;
+          };
+          event.at ??= t.due;
+          return this.#enqueue(
+            { kind: t.kind, installationId, id: t.actorId },
+            { kind: 'timer', event, member: t.member, due: t.due },
+          );
+        }),
+      );
+      for (const o of outcomes) {
+        if (o.status === 'fulfilled') fired++;
+        else if (!(o.reason instanceof TimerGone))
+          this.#logger.error('timer failed', { error: String(o.reason) });
+      }
+    }
+    return fired;
+  }
+
+  /**
+   * Reruns outbox entries whose writer did not acknowledge them before their lease expired
+   * (e.g. it crashed between commit and effect). Returns how many effects ran successfully.
+   */
+  async reapOutbox(limitPerInstallation = 200): Promise<number> {
+    const now = this.clock.now();
+    let ran = 0;
+    for (const installationId of await this.store.installations()) {
+      const claimed = await this.store.claimOutbox(
+        installationId,
+        now,
+        now + this.#leaseMs,
+        limitPerInstallation,
+      );
+      const results = await Promise.all(
+        claimed.map((c) => this.#runEffect(JSON.parse(c.json) as Effect)),
+      );
+      ran += results.filter(Boolean).length;
+    }
+    return ran;
+  }
+
+  /** Resolves when every effect started by this process has finished. */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  /** Forgets cached snapshots (simulates a fresh process in tests). */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  #enqueue(ref: ActorRef, work: Work): Promise<Outcome> {
+    const key = this.store.actorKey(ref);
+    let slot = this.#slots.get(key);
+    if (!slot) {
+      slot = { ref, queue: [], running: false };
+      this.#slots.set(key, slot);
+    }
+    const promise = new Promise<Outcome>((resolve, reject) =>
+      slot.queue.push({ work, resolve, reject }),
+    );
+    if (!slot.running) {
+      slot.running = true;
+      void this.#drain(key, slot);
+    }
+    return promise;
+  }
+
+  async #drain(key: string, slot: Slot): Promise<void> {
+    try {
+      while (slot.queue.length > 0) {
+        const batch = slot.queue.splice(0, slot.queue.length);
+        try {
+          await this.#process(key, slot.ref, batch);
+        } catch (error) {
+          this.#cache.delete(key);
+          for (const p of batch) p.reject(error);
+        }
+      }
+    } finally {
+      slot.running = false;
+      this.#slots.delete(key);
+    }
+  }
+
+  async #process(key: string, ref: ActorRef, batch: Pending[]): Promise<void> {
+    const { stepper } = this.chart(ref.kind);
+    let base: Cached | null | undefined = this.#cache.get(key);
+    if (base === undefined) base = this.#restore(stepper, await this.store.load(ref));
+    let work = batch;
+    for (let attempt = 1; ; attempt++) {
+      const applied = this.#apply(ref, base, work);
+      if (applied.commit === null) {
+        settle(work, applied, base?.version ?? 0, ref);
+        return;
+      }
+      const result = await this.#commit(ref.installationId, applied.commit);
+      if (result.status === 'committed') {
+        this.stats.commits++;
+        this.#remember(key, { version: result.version, snapshot: applied.final! });
+        settle(work, applied, result.version, ref);
+        for (const effect of applied.effects) this.#startEffect(effect);
+        return;
+      }
+      if (result.status === 'timer-gone') {
+        // Another process fired (or a commit rescheduled) the timer: drop the timer work only.
+        for (const p of work) if (p.work.kind === 'timer') p.reject(new TimerGone());
+        work = work.filter((p) => p.work.kind !== 'timer');
+        if (work.length === 0) return;
+        continue;
+      }
+      this.stats.conflicts++;
+      base = this.#restore(stepper, result.current);
+      if (attempt >= this.#maxAttempts) {
+        throw new ContentionError(
+          `gave up after ${attempt} conflicting writes to ${ref.kind} ${ref.id}`,
+        );
+      }
+    }
+  }
+
+  #restore(stepper: Stepper, stored: StoredActor | null): Cached | null {
+    if (!stored) return null;
+    return {
+      version: stored.version,
+      snapshot: stepper.restore(JSON.parse(stored.snapshot) as PersistedState),
+    };
+  }
+
+  #remember(key: string, cached: Cached): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, cached);
+    if (this.#cache.size > this.#cacheSize) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+  }
+
+  /** Applies the batch in order on top of `base`; pure apart from reading the clock. */
+  #apply(ref: ActorRef, base: Cached | null, batch: readonly Pending[]): Applied {
+    const { binding, stepper } = this.chart(ref.kind);
+    const now = this.clock.now();
+    let snapshot = base?.snapshot ?? null;
+    const results: Applied['results'] = [];
+    const timerOps = new Map<string, TimerOp>();
+    const consumed: TimerOp[] = [];
+    const effects: Effect[] = [];
+    let dirty = false;
+
+    const plan = (actions: readonly PlannedAction[]) => {
+      for (const action of actions) {
+        if (action.type === 'xstate.raise') {
+          const p = action.params as { event: EventObject; id?: string; delay?: number };
+          if (typeof p.delay !== 'number') continue;
+          const sendId = p.id ?? p.event.type;
+          const member = timerMember(ref.kind, ref.id, sendId);
+          timerOps.delete(member);
+          timerOps.set(member, {
+            op: 'schedule',
+            member,
+            due: now + p.delay,
+            event: p.event.type === sendId ? '' : JSON.stringify(p.event),
+          });
+        } else if (action.type === 'xstate.cancel') {
+          const member = timerMember(
+            ref.kind,
+            ref.id,
+            (action.params as { sendId: string }).sendId,
+          );
+          timerOps.delete(member);
+          timerOps.set(member, { op: 'cancel', member });
+        } else if (!action.type.startsWith('xstate.')) {
+          effects.push({
+            id: randomUUID(),
+            kind: ref.kind,
+            installationId: ref.installationId,
+            actorId: ref.id,
+            type: action.type,
+            params: action.params ?? null,
+            createdAt: now,
+          });
+        }
+      }
+    };
+
+    for (const pending of batch) {
+      const w = pending.work;
+      try {
+        if (w.kind === 'create') {
+          if (snapshot)
+            throw new AlreadyExistsError(`${ref.kind} ${ref.id} already exists`, { id: ref.id });
+          const r = stepper.initial(w.input);
+          snapshot = r.snapshot;
+          plan(r.actions);
+          dirty = true;
+          results.push({ ok: true, state: stepper.persist(snapshot), changed: true });
+          continue;
+        }
+        if (!snapshot) throw new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id });
+        const event = w.event.at === undefined ? { ...w.event, at: now } : w.event;
+        const r = stepper.step(snapshot, event);
+        const changed = r.snapshot !== snapshot;
+        if (w.kind === 'timer') {
+          consumed.push({ op: 'consume', member: w.member, due: w.due });
+          timerOps.delete(w.member);
+          dirty = true;
+        } else if (!changed) {
+          throw new InvalidTransitionError(
+            `${ref.kind} ${ref.id} in state "${stateName(snapshot.value)}" does not accept ${event.type}`,
+            { state: stateName(snapshot.value), event: event.type },
+          );
+        }
+        if (changed) {
+          snapshot = r.snapshot;
+          plan(r.actions);
+          dirty = true;
+        }
+        results.push({ ok: true, state: stepper.persist(snapshot), changed });
+      } catch (error) {
+        results.push({ ok: false, error });
+      }
+    }
+
+    if (!dirty || !snapshot) return { commit: null, results, final: snapshot, effects: [] };
+    const finalState = stepper.persist(snapshot);
+    const before = new Set(base ? binding.indexes(stepper.persist(base.snapshot), ref.id) : []);
+    const after = new Set(binding.indexes(finalState, ref.id));
+    const indexes: IndexOp[] = [];
+    for (const index of before)
+      if (!after.has(index)) indexes.push({ op: 'remove', index, member: ref.id });
+    for (const index of after)
+      if (!before.has(index)) indexes.push({ op: 'add', index, member: ref.id });
+    const outbox: OutboxEntry[] = effects.map((e) => ({
+      id: e.id,
+      leaseUntil: now + this.#leaseMs,
+      json: JSON.stringify(e),
+    }));
+    return {
+      commit: {
+        ref,
+        expectedVersion: base?.version ?? 0,
+        snapshot: JSON.stringify(finalState),
+        timers: [...consumed, ...timerOps.values()],
+        outbox,
+        indexes,
+      },
+      results,
+      final: snapshot,
+      effects,
+    };
+  }
+
+  /** Queues a commit into this tick's per-installation script call. */
+  #commit(installationId: string, commit: ActorCommit): Promise<CommitResult> {
+    return new Promise((resolve, reject) => {
+      let group = this.#batch.get(installationId);
+      if (!group) {
+        group = { commits: [], waiters: [] };
+        this.#batch.set(installationId, group);
+      }
+      group.commits.push(commit);
+      group.waiters.push((r) => (r instanceof Error ? reject(r) : resolve(r)));
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#batch;
+    this.#batch = new Map();
+    this.#flushScheduled = false;
+    for (const [installationId, group] of batch) {
+      for (let i = 0; i < group.commits.length; i += MAX_ACTORS_PER_SCRIPT) {
+        const commits = group.commits.slice(i, i + MAX_ACTORS_PER_SCRIPT);
+        const waiters = group.waiters.slice(i, i + MAX_ACTORS_PER_SCRIPT);
+        this.stats.scriptCalls++;
+        this.store.commit(installationId, commits).then(
+          (results) => results.forEach((r, j) => waiters[j]!(r)),
+          (error: unknown) => {
+            const e = error instanceof Error ? error : new Error(String(error));
+            for (const w of waiters) w(e);
+          },
+        );
+      }
+    }
+  }
+
+  #startEffect(effect: Effect): void {
+    const run = this.#runEffect(effect).finally(() => this.#running.delete(run));
+    this.#running.add(run);
+  }
+
+  /** Runs one effect and acknowledges it; a failure leaves it for the reaper (at least once). */
+  async #runEffect(effect: Effect): Promise<boolean> {
+    const handler = this.#effects[effect.type];
+    try {
+      if (handler) await handler(effect);
+      else
+        this.#logger.info('effect has no handler; recorded only', {
+          type: effect.type,
+          actorId: effect.actorId,
+        });
+      await this.store.ackOutbox(effect.installationId, [effect.id]);
+      this.stats.effectsRun++;
+      return true;
+    } catch (error) {
+      this.stats.effectsFailed++;
+      this.#logger.warn('effect failed; it will be retried after its lease', {
+        type: effect.type,
+        id: effect.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    }
+  }
+}
+
+const MAX_ACTORS_PER_SCRIPT = 256;
+
+/** A timer that another process already fired, or that a later commit moved. */
+export class TimerGone extends Error {
+  constructor() {
+    super('timer already fired or cancelled');
+    this.name = 'TimerGone';
+  }
+}
+
+
+function settle(work: readonly Pending[], applied: Applied, version: number, ref: ActorRef): void {
+  work.forEach((p, i) => {
+    const r = applied.results[i]!;
+    if (r.ok) p.resolve({ ref, version, state: r.state, changed: r.changed });
+    else p.reject(r.error);
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * One error class per kind, each with an HTTP status and a stable `code`; the HTTP error
+ * middleware renders them all as `{ error: { code, message, details } }`.
+ */
+export class AppError extends Error {
+  readonly status: number = 500;
+  readonly code: string = 'internal';
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  override readonly status = 400;
+  override readonly code = 'validation-failed';
+}
+
+export class UnauthorizedError extends AppError {
+  override readonly status = 401;
+  override readonly code = 'unauthorized';
+}
+
+export class ForbiddenError extends AppError {
+  override readonly status = 403;
+  override readonly code = 'forbidden';
+}
+
+export class NotFoundError extends AppError {
+  override readonly status = 404;
+  override readonly code = 'not-found';
+}
+
+export class AlreadyExistsError extends AppError {
+  override readonly status = 409;
+  override readonly code = 'already-exists';
+}
+
+/** The event is not accepted in the actor's current state; nothing was written. */
+export class InvalidTransitionError extends AppError {
+  override readonly status = 409;
+  override readonly code = 'invalid-transition';
+}
+
+export class PayloadTooLargeError extends AppError {
+  override readonly status = 413;
+  override readonly code = 'payload-too-large';
+}
+
+/** Compare-and-set kept losing to other writers; the caller may retry. */
+export class ContentionError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'contention';
+}
+
+export class UnavailableError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'unavailable';
+}

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import express, {
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import type { Config, TokenGrant } from '../config.ts';
+import { type ConnectionService, type Principal } from '../connections/connections.ts';
+import {
+  AppError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+  ValidationError,
+} from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { RedisStore } from '../store/redis-store.ts';
+import {
+  batchBody,
+  batchItem,
+  connectionIdParams,
+  droppedBody,
+  handshakeBody,
+  heartbeatBody,
+  listConnectionsQuery,
+  recoveredBody,
+  registerConnectionBody,
+  rollbackBody,
+} from './schemas.ts';
+import { parse, validationError } from './validate.ts';
+
+export interface AppDeps {
+  config: Pick<Config, 'tokens' | 'bodyLimitBytes' | 'batchBodyLimitBytes' | 'batchMaxItems'>;
+  connections: ConnectionService;
+  store: RedisStore;
+  logger: Logger;
+}
+
+const principalOf = (res: Response): Principal => res.locals.principal as Principal;
+
+/** Tokens are compared by SHA-256 digest so the raw values are not kept in the lookup path. */
+function tokenTable(tokens: Map<string, TokenGrant>): Map<string, TokenGrant> {
+  const table = new Map<string, TokenGrant>();
+  for (const [token, grant] of tokens) table.set(digest(token), grant);
+  return table;
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+
+function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
+  const table = tokenTable(tokens);
+  return (req, res, next) => {
+    const header = req.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match)
+      throw new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>');
+    const grant = table.get(digest(match[1]!));
+    if (!grant) throw new UnauthorizedError('the bearer token is not valid');
+    res.locals.principal = { installations: grant.installations } satisfies Principal;
+    next();
+  };
+}
+
+/**
+ * Builds the HTTP API. Routes parse with zod, call one service function and respond; every
+ * error goes through one middleware that renders `{ error: { code, message, details } }`.
+ *
+ * @example
+ * const app = createApp({ config, connections, store, logger });
+ * app.listen(3000);
+ */
+export function createApp(deps: AppDeps): express.Express {
+  const { connections, config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  const small = express.json({ limit: config.bodyLimitBytes, strict: true });
+  const large = express.json({ limit: config.batchBodyLimitBytes, strict: true });
+  app.use((req, res, next) => (req.path === '/v1/heartbeats' ? large : small)(req, res, next));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await deps.store.ping().catch(() => false);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'redis-unavailable' });
+  });
+
+  app.use('/v1', authenticate(config.tokens));
+
+  app.post('/v1/connections', async (req, res) => {
+    const body = parse(registerConnectionBody, req.body, 'body');
+    res.status(201).json(await connections.register(principalOf(res), body));
+  });
+
+  app.get('/v1/connections', async (req, res) => {
+    const query = parse(listConnectionsQuery, req.query, 'query');
+    res.json(await connections.list(principalOf(res), query));
+  });
+
+  app.get('/v1/connections/:connectionId', async (req, res) => {
+    const { connectionId } = parse(connectionIdParams, req.params, 'path');
+    res.json(await connections.get(principalOf(res), connectionId));
+  });
+
+  app.post('/v1/connections/:connectionId/handshake', async (req, res) => {
+    const { connectionId } = parse(connectionIdParams, req.params, 'path');
+    const body = parse(handshakeBody, req.body, 'body');
+    res.json(
+      await connections.command(principalOf(res), connectionId, { type: 'HANDSHAKE', ...body }),
+    );
+  });
+
+  app.post('/v1/connections/:connectionId/heartbeats', async (req, res) => {
+    const { connectionId } = parse(connectionIdParams, req.params, 'path');
+    const body = parse(heartbeatBody, req.body, 'body');
+    res.json(await connections.heartbeat(principalOf(res), connectionId, body));
+  });
+
+  app.post('/v1/connections/:connectionId/dropped', async (req, res) => {
+    const { connectionId } = parse(connectionIdParams, req.params, 'path');
+    const body = parse(droppedBody, req.body ?? {}, 'body');
+    res.json(
+      await connections.command(principalOf(res), connectionId, { type: 'DROPPED', ...body }),
+    );
+  });
+
+  app.post('/v1/connections/:connectionId/recovered', async (req, res) => {
+    const { connectionId } = parse(connectionIdParams, req.params, 'path');
+    parse(recoveredBody, req.body ?? {}, 'body');
+    res.json(await connections.command(principalOf(res), connectionId, { type: 'RECOVERED' }));
+  });
+
+  app.post('/v1/connections/:connectionId/rollback', async (req, res) => {
+    const { connectionId } = parse(connectionIdParams, req.params, 'path');
+    const body = parse(rollbackBody, req.body, 'body');
+    res.json(
+      await connections.command(principalOf(res), connectionId, { type: 'ROLLBACK', ...body }),
+    );
+  });
+
+  app.post('/v1/heartbeats', async (req, res) => {
+    const { items } = parse(batchBody(config.batchMaxItems), req.body, 'body');
+    const principal = principalOf(res);
+    const results = await Promise.all(
+      items.map(async (raw, i) => {
+        const connectionId =
+          typeof (raw as { connectionId?: unknown })?.connectionId === 'string'
+            ? (raw as { connectionId: string }).connectionId
+            : null;
+        try {
+          const parsed = batchItem.safeParse(raw);
+          if (!parsed.success) throw validationError(parsed.error, 'body', `items.${i}`);
+          const { connectionId: id, ...hb } = parsed.data;
+          return {
+            connectionId,
+            ok: true,
+            status: 200,
+            result: await connections.heartbeat(principal, id, hb),
+          };
+        } catch (error) {
+          const e = toAppError(error, deps.logger);
+          return { connectionId, ok: false, status: e.status, error: renderError(e) };
+        }
+      }),
+    );
+    const accepted = results.filter((r) => r.ok).length;
+    res.json({ accepted, rejected: results.length - accepted, results });
+  });
+
+  app.use((req) => {
+    throw new NotFoundError(`no route for ${req.method} ${req.path}`);
+  });
+
+  const errorHandler: ErrorRequestHandler = (error, _req: Request, res: Response, _next) => {
+    const e = toAppError(error, deps.logger);
+    res.status(e.status).json({ error: renderError(e) });
+  };
+  app.use(errorHandler);
+  return app;
+}
+
+function renderError(e: AppError) {
+  return { code: e.code, message: e.message, details: e.details };
+}
+
+/** Maps body-parser and unexpected errors onto the typed error classes. */
+function toAppError(error: unknown, logger: Logger): AppError {
+  if (error instanceof AppError) return error;
+  const e = error as { type?: string; status?: number; message?: string };
+  if (e?.type === 'entity.parse.failed') {
+    return new ValidationError('malformed JSON in request body', {
+      in: 'body',
+      fields: [{ field: '(root)', message: 'not valid JSON' }],
+    });
+  }
+  if (e?.type === 'entity.too.large') {
+    return new PayloadTooLargeError('request body is too large', { in: 'body' });
+  }
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
+    return new ValidationError('unsupported body encoding; send UTF-8 JSON', { in: 'body' });
+  }
+  logger.error('unhandled error', {
+    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  return new AppError('internal error');
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
+import { isSemver } from '../../machines/shared/version.ts';
+import { identifier, utcTimestamp, wireEnum } from '../wire.ts';
+
+const count = z
+  .number()
+  .int('must be a whole number')
+  .min(0, 'must not be negative')
+  .max(10_000_000);
+
+export const registerConnectionBody = z.strictObject({
+  connectionId: identifier,
+  installationId: identifier,
+  workspaceId: identifier,
+});
+
+export const handshakeBody = z.strictObject({
+  protocolVersion: z.string().max(64).refine(isSemver, 'must be a semantic version such as 1.2.0'),
+  negotiatedCapabilities: z.array(z.string().min(1).max(64)).max(64),
+});
+
+export const heartbeatBody = z.strictObject({
+  timestamp: utcTimestamp,
+  succeeded: count,
+  failed: count,
+  latencyMs: z
+    .array(z.number().min(0, 'must not be negative').max(3_600_000))
+    .max(1000)
+    .default([]),
+});
+
+export const batchItem = heartbeatBody.extend({ connectionId: identifier });
+
+/** Only the envelope is checked as a whole; items are validated one by one and answered per item. */
+export const batchBody = (maxItems: number) =>
+  z.strictObject({
+    items: z.array(z.unknown()).min(1).max(maxItems, `must hold at most ${maxItems} heartbeats`),
+  });
+
+export const droppedBody = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+export const recoveredBody = z.strictObject({});
+export const rollbackBody = z.strictObject({ reason: z.string().min(1).max(500) });
+
+export const connectionIdParams = z.strictObject({ connectionId: identifier });
+
+export const listConnectionsQuery = z.strictObject({
+  installationId: identifier.optional(),
+  workspaceId: identifier.optional(),
+  status: wireEnum(CONNECTION_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(1000).optional(),
+});

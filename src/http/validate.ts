@@ -1,0 +1,48 @@
+import type { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+
+/** One entry per offending field, with a dotted path such as `items.3.succeeded`. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+export function fieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
+  return error.issues.map((i) => {
+    const path = [prefix, ...i.path.map(String)]
+      .filter((p) => p !== undefined && p !== '')
+      .join('.');
+    if (i.code === 'unrecognized_keys') {
+      const keys = i.keys.map((k) => (path ? `${path}.${k}` : k));
+      return { field: keys.join(', '), message: `unknown field${keys.length > 1 ? 's' : ''}` };
+    }
+    return { field: path || '(root)', message: i.message };
+  });
+}
+
+/** `where` is the part of the request: body, query or path. */
+export function validationError(
+  error: z.ZodError,
+  where: string,
+  prefix?: string,
+): ValidationError {
+  const fields = fieldIssues(error, prefix);
+  const summary = fields.map((f) => `${f.field}: ${f.message}`).join('; ');
+  return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields });
+}
+
+/**
+ * Parses `input` or throws a 400 naming every bad field.
+ *
+ * @example
+ * const body = parse(heartbeatBody, req.body, 'body');
+ */
+export function parse<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  where: 'body' | 'query' | 'path',
+): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw validationError(result.error, where);
+  return result.data;
+}

@@ -1,0 +1,316 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { Keys, parseTimerMember } from './keys.ts';
+
+/** Identifies one persisted actor: its chart, its tenant and its id. */
+export interface ActorRef {
+  kind: string;
+  installationId: string;
+  id: string;
+}
+
+export interface StoredActor {
+  version: number;
+  snapshot: string;
+}
+
+export type TimerOp =
+  | { op: 'schedule'; member: string; due: number; event: string }
+  | { op: 'cancel'; member: string }
+  | { op: 'consume'; member: string; due: number };
+
+export interface OutboxEntry {
+  id: string;
+  /** When another process may (re)run the entry if this one has not acknowledged it. */
+  leaseUntil: number;
+  json: string;
+}
+
+export interface IndexOp {
+  op: 'add' | 'remove';
+  index: string;
+  member: string;
+}
+
+export interface ActorCommit {
+  ref: ActorRef;
+  /** 0 creates the actor and fails if it already exists. */
+  expectedVersion: number;
+  snapshot: string;
+  timers: TimerOp[];
+  outbox: OutboxEntry[];
+  indexes: IndexOp[];
+}
+
+export type CommitResult =
+  | { status: 'committed'; version: number }
+  | { status: 'conflict'; current: StoredActor | null }
+  | { status: 'timer-gone'; version: number };
+
+export interface DueTimer {
+  member: string;
+  kind: string;
+  actorId: string;
+  sendId: string;
+  due: number;
+  /** The event JSON stored with the timer, or null when the event is `{ type: sendId }`. */
+  event: string | null;
+}
+
+export interface ClaimedOutboxEntry {
+  id: string;
+  json: string;
+}
+
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+
+const SCRIPTS = {
+  lumiCommit: lua('commit'),
+  lumiClaimOutbox: lua('claim-outbox'),
+  lumiAckOutbox: lua('ack-outbox'),
+} as const;
+
+type ScriptClient = Redis & {
+  lumiCommit(numKeys: number, ...args: (string | number)[]): Promise<unknown[]>;
+  lumiClaimOutbox(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
+  lumiAckOutbox(numKeys: number, ...args: (string | number)[]): Promise<number>;
+};
+
+/**
+ * The engine's persistence: snapshots with compare-and-set, durable timers, an outbox and
+ * indexes, all in Redis. The same code runs against a real server and the embedded ioredis-mock
+ * (which executes the same Lua).
+ *
+ * @example
+ * const store = new RedisStore(new Redis(url), 'lumi');
+ * const [result] = await store.commit('inst-1', [{ ref, expectedVersion: 0, snapshot, timers: [], outbox: [], indexes: [] }]);
+ */
+export class RedisStore {
+  readonly keys: Keys;
+  readonly redis: ScriptClient;
+
+  constructor(redis: Redis, prefix: string) {
+    this.keys = new Keys(prefix);
+    this.redis = redis as ScriptClient;
+    for (const [name, script] of Object.entries(SCRIPTS)) {
+      if (typeof (this.redis as unknown as Record<string, unknown>)[name] !== 'function') {
+        this.redis.defineCommand(name, { lua: script });
+      }
+    }
+  }
+
+  actorKey(ref: ActorRef): string {
+    return this.keys.actor(ref.installationId, ref.kind, ref.id);
+  }
+
+  async load(ref: ActorRef): Promise<StoredActor | null> {
+    const [v, s] = await this.redis.hmget(this.actorKey(ref), 'v', 's');
+    return v && s ? { version: Number(v), snapshot: s } : null;
+  }
+
+  async loadMany(refs: readonly ActorRef[]): Promise<(StoredActor | null)[]> {
+    if (refs.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const ref of refs) pipeline.hmget(this.actorKey(ref), 'v', 's');
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      const [v, s] = value as [string | null, string | null];
+      return v && s ? { version: Number(v), snapshot: s } : null;
+    });
+  }
+
+  /** Commits actors of one installation in one atomic script; one result per commit, in order. */
+  async commit(installationId: string, commits: readonly ActorCommit[]): Promise<CommitResult[]> {
+    const keys = [
+      this.keys.timers(installationId),
+      this.keys.timerEvents(installationId),
+      this.keys.outbox(installationId),
+      this.keys.outboxData(installationId),
+    ];
+    const positions = new Map<string, number>();
+    const pos = (key: string): number => {
+      let p = positions.get(key);
+      if (p === undefined) {
+        keys.push(key);
+        p = keys.length;
+        positions.set(key, p);
+      }
+      return p;
+    };
+    const args: (string | number)[] = [commits.length];
+    for (const c of commits) {
+      if (c.ref.installationId !== installationId) {
+        throw new Error(`commit for ${c.ref.installationId} batched under ${installationId}`);
+      }
+      const ops: (string | number)[] = [];
+      let opCount = 0;
+      for (const t of c.timers) {
+        opCount++;
+        if (t.op === 'schedule') ops.push('T+', t.member, t.due, t.event);
+        else if (t.op === 'cancel') ops.push('T-', t.member);
+        else ops.push('TC', t.member, t.due);
+      }
+      for (const o of c.outbox) {
+        opCount++;
+        ops.push('O', o.id, o.leaseUntil, o.json);
+      }
+      for (const i of c.indexes) {
+        opCount++;
+        ops.push(
+          i.op === 'add' ? 'I+' : 'I-',
+          pos(this.keys.index(installationId, i.index)),
+          i.member,
+        );
+      }
+      args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
+    }
+    const replies = (await this.redis.lumiCommit(keys.length, ...keys, ...args)) as unknown[][];
+    return replies.map((r): CommitResult => {
+      const code = Number(r[0]);
+      if (code === 1) return { status: 'committed', version: Number(r[1]) };
+      if (code === -2) return { status: 'timer-gone', version: Number(r[1]) };
+      const version = Number(r[1]);
+      const snapshot = r[2] as string;
+      return {
+        status: 'conflict',
+        current: version > 0 && snapshot ? { version, snapshot } : null,
+      };
+    });
+  }
+
+  async registerInstallation(installationId: string): Promise<void> {
+    await this.redis.sadd(this.keys.installations(), installationId);
+  }
+
+  async installations(): Promise<string[]> {
+    const all = await this.redis.smembers(this.keys.installations());
+    return all.sort();
+  }
+
+  /** Claims `actorId` for an installation; returns the owner (which may be another installation). */
+  async claimOwner(kind: string, actorId: string, installationId: string): Promise<string> {
+    const field = `${kind}:${actorId}`;
+    const set = await this.redis.hsetnx(this.keys.owners(), field, installationId);
+    if (set === 1) return installationId;
+    return (await this.redis.hget(this.keys.owners(), field)) ?? installationId;
+  }
+
+  async owner(kind: string, actorId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.owners(), `${kind}:${actorId}`);
+  }
+
+  async dueTimers(installationId: string, now: number, limit: number): Promise<DueTimer[]> {
+    const flat = await this.redis.zrangebyscore(
+      this.keys.timers(installationId),
+      '-inf',
+      now,
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit,
+    );
+    if (flat.length === 0) return [];
+    const members: string[] = [];
+    const dues: number[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      members.push(flat[i]!);
+      dues.push(Number(flat[i + 1]));
+    }
+    const events = await this.redis.hmget(this.keys.timerEvents(installationId), ...members);
+    return members.map((member, i) => ({
+      member,
+      ...parseTimerMember(member),
+      due: dues[i]!,
+      event: events[i] ?? null,
+    }));
+  }
+
+  /** Every pending timer of one actor, soonest first (for inspection). */
+  async timersOf(ref: ActorRef): Promise<{ sendId: string; due: number }[]> {
+    const flat = await this.redis.zrange(this.keys.timers(ref.installationId), 0, -1, 'WITHSCORES');
+    const out: { sendId: string; due: number }[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const t = parseTimerMember(flat[i]!);
+      if (t.kind === ref.kind && t.actorId === ref.id)
+        out.push({ sendId: t.sendId, due: Number(flat[i + 1]) });
+    }
+    return out.sort((a, b) => a.due - b.due);
+  }
+
+  async claimOutbox(
+    installationId: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+  ): Promise<ClaimedOutboxEntry[]> {
+    const flat = await this.redis.lumiClaimOutbox(
+      2,
+      this.keys.outbox(installationId),
+      this.keys.outboxData(installationId),
+      now,
+      leaseUntil,
+      limit,
+    );
+    const out: ClaimedOutboxEntry[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, json: flat[i + 1]! });
+    return out;
+  }
+
+  async ackOutbox(installationId: string, ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.redis.lumiAckOutbox(
+      2,
+      this.keys.outbox(installationId),
+      this.keys.outboxData(installationId),
+      ...ids,
+    );
+  }
+
+  async outboxSize(installationId: string): Promise<number> {
+    return this.redis.zcard(this.keys.outbox(installationId));
+  }
+
+  /** One page of an index, ordered by member, strictly after `after`. */
+  async indexPage(
+    installationId: string,
+    index: string,
+    after: string | null,
+    limit: number,
+  ): Promise<string[]> {
+    return this.redis.zrangebylex(
+      this.keys.index(installationId, index),
+      after === null ? '-' : `(${after}`,
+      '+',
+      'LIMIT',
+      0,
+      limit,
+    );
+  }
+
+  async indexSize(installationId: string, index: string): Promise<number> {
+    return this.redis.zcard(this.keys.index(installationId, index));
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.redis.ping()) === 'PONG';
+  }
+
+  /** Deletes every key under this store's prefix (tests only: never touches other prefixes). */
+  async deleteAllOwnKeys(): Promise<number> {
+    let cursor = '0';
+    let deleted = 0;
+    do {
+      const [next, keys] = await this.redis.scan(
+        cursor,
+        'MATCH',
+        `${this.keys.prefix}:*`,
+        'COUNT',
+        500,
+      );
+      cursor = next;
+      if (keys.length > 0) deleted += await this.redis.del(...keys);
+    } while (cursor !== '0');
+    return deleted;
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Wire-format conventions from the seed's validation notes: ISO 8601 UTC timestamps, rates as
+ * decimals 0.0-1.0, enum values in kebab-case on output (`rolled-back`), and the seed's
+ * camelCase spelling (`rolledBack`) accepted on input.
+ */
+import { z } from 'zod';
+
+export function toKebab(value: string): string {
+  return value.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function fromKebab(value: string): string {
+  return value.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+/**
+ * A zod enum over internal camelCase values that accepts kebab-case or camelCase input and
+ * yields the internal value.
+ *
+ * @example
+ * wireEnum(['rolledBack', 'connected']).parse('rolled-back'); // 'rolledBack'
+ */
+export function wireEnum<const T extends readonly [string, ...string[]]>(values: T) {
+  const accepted = new Set<string>(values);
+  const spelled = values.map(toKebab).join(', ');
+  return z.string().transform((s, ctx) => {
+    const internal = accepted.has(s) ? s : fromKebab(s);
+    if (!accepted.has(internal) || (s !== internal && toKebab(internal) !== s)) {
+      ctx.addIssue({ code: 'custom', message: `must be one of: ${spelled}` });
+      return z.NEVER;
+    }
+    return internal;
+  });
+}
+
+/** ISO 8601 UTC timestamp (`Z` suffix), parsed to epoch milliseconds. */
+export const utcTimestamp = z.iso
+  .datetime({ message: 'must be an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z' })
+  .transform((s) => Date.parse(s));
+
+/** Identifiers used in keys and paths: no spaces, braces or separators. */
+export const identifier = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._~-]+$/, 'may contain only letters, digits and . _ ~ -');
