@@ -26,14 +26,14 @@ export function iso(ms: number | null | undefined): string | null {
  */
 export function wireEnum<const T extends readonly [string, ...string[]]>(values: T) {
   const accepted = new Set<string>(values);
+  const isValue = (s: string): s is T[number] => accepted.has(s);
   const spelled = values.map(toKebab).join(', ');
-  return z.string().transform((s, ctx) => {
-    const internal = accepted.has(s) ? s : fromKebab(s);
-    if (!accepted.has(internal) || (s !== internal && toKebab(internal) !== s)) {
-      ctx.addIssue({ code: 'custom', message: `must be one of: ${spelled}` });
-      return z.NEVER;
-    }
-    return internal;
+  return z.string().transform((s, ctx): T[number] => {
+    if (isValue(s)) return s;
+    const internal = fromKebab(s);
+    if (isValue(internal) && toKebab(internal) === s) return internal;
+    ctx.addIssue({ code: 'custom', message: `must be one of: ${spelled}` });
+    return z.NEVER;
   });
 }
 

@@ -28,6 +28,15 @@ export function appendDiagnostic(
     entries.length >= MAX_DIAGNOSTICS
       ? entries.slice(entries.length - MAX_DIAGNOSTICS + 1)
       : entries.slice();
-  next.push({ at: entry.at, from, to: entry.to, event: entry.event, cause: entry.cause, successRate: entry.successRate, latencyP95: entry.latencyP95, samples: entry.samples });
+  next.push({
+    at: entry.at,
+    from,
+    to: entry.to,
+    event: entry.event,
+    cause: entry.cause,
+    successRate: entry.successRate,
+    latencyP95: entry.latencyP95,
+    samples: entry.samples,
+  });
   return next;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject, StateValue } from 'xstate';
 import type { Clock } from '../clock.ts';
 import {
   AlreadyExistsError,
@@ -399,8 +399,8 @@ export class Engine {
           dirty = true;
         } else if (!changed) {
           throw new InvalidTransitionError(
-            `${ref.kind} ${ref.id} in state "${stateName(snapshot.value)}" does not accept ${event.type}`,
-            { state: stateName(snapshot.value), event: event.type },
+            `${ref.kind} ${ref.id} in state "${stateName(snapshot.value as StateValue)}" does not accept ${event.type}`,
+            { state: stateName(snapshot.value as StateValue), event: event.type },
           );
         }
         if (changed) {
@@ -519,7 +519,6 @@ export class TimerGone extends Error {
     this.name = 'TimerGone';
   }
 }
-
 
 function settle(work: readonly Pending[], applied: Applied, version: number, ref: ActorRef): void {
   work.forEach((p, i) => {

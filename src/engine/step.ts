@@ -88,7 +88,10 @@ export class Stepper<TMachine extends AnyStateMachine = AnyStateMachine> {
   }
 
   persist(snapshot: AnyMachineSnapshot): PersistedState {
-    return { value: snapshot.value as StateValue, context: snapshot.context as Record<string, unknown> };
+    return {
+      value: snapshot.value as StateValue,
+      context: snapshot.context as Record<string, unknown>,
+    };
   }
 }
 
