@@ -1,0 +1,88 @@
+/**
+ * Shared test plumbing: a real Redis at REDIS_URL (default 127.0.0.1:6379), a unique key prefix
+ * per test, and the real service started on port 0. Cleanup deletes only the test's own keys.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { ManualClock } from '../src/clock.ts';
+import { loadConfig } from '../src/config.ts';
+import { silentLogger } from '../src/logger.ts';
+import { type Service, start } from '../src/main.ts';
+import { RedisStore } from '../src/store/redis-store.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const OPERATOR = 'operator-token-for-tests-0001';
+export const TOKEN_A = 'tenant-a-token-for-tests-0001';
+export const TOKEN_B = 'tenant-b-token-for-tests-0001';
+export const T0 = Date.parse('2026-11-25T12:00:00.000Z');
+
+export function testPrefix(name = 't'): string {
+  return `test:${name}:${randomBytes(6).toString('hex')}`;
+}
+
+export function realRedis(): Redis {
+  return new Redis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
+}
+
+/** Deletes every key under `prefix` (and nothing else). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  await new RedisStore(redis, prefix).deleteAllOwnKeys();
+}
+
+export interface TestService extends Service {
+  clock: ManualClock;
+  prefix: string;
+  redis: Redis;
+  /** Sends a JSON request with the operator token unless `token` says otherwise (null: none). */
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+/** Starts the real service on real Redis with a manual clock and no background loops. */
+export async function startService(env: Record<string, string> = {}, clock = new ManualClock(T0)): Promise<TestService> {
+  const prefix = testPrefix();
+  const redis = realRedis();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    KEY_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    OPERATOR_TOKENS: OPERATOR,
+    API_TOKENS: JSON.stringify([
+      { token: TOKEN_A, installations: ['inst-a'] },
+      { token: TOKEN_B, installations: ['inst-b'] },
+    ]),
+    ...env,
+  });
+  const service = await start({ config, clock, redis, logger: silentLogger, background: false });
+  const api: TestService['api'] = async (method, path, body, token = OPERATOR) => {
+    const headers: Record<string, string> = {};
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+    }
+    const res = await fetch(`${service.url}${path}`, { method, headers, body: payload });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  return {
+    ...service,
+    clock,
+    prefix,
+    redis,
+    api,
+    async close() {
+      await service.stop();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    },
+  };
+}
+
+/** A heartbeat body at `at` (ms). */
+export function hb(at: number, succeeded: number, failed = 0, latencyMs: number[] = []) {
+  return { timestamp: new Date(at).toISOString(), succeeded, failed, latencyMs };
+}
