@@ -154,7 +154,7 @@ type Cause = { to: ConnectionStatus; cause: string };
  * const machine = createConnectionMachine({ ...DEFAULT_CONNECTION_THRESHOLDS, minSamples: 10 });
  */
 export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNECTION_THRESHOLDS) {
-  return setup({
+  const machine = setup({
     types: {
       context: {} as ConnectionContext,
       events: {} as ConnectionEvent,
@@ -255,7 +255,25 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
       reconnectBackoff: ({ context }) =>
         Math.min(t.reconnectMaxDelayMs, t.reconnectBaseDelayMs * 2 ** context.reconnectAttempts),
     },
-  }).createMachine({
+  });
+  // Any live state rolls back when the workspace reverts to HTTP; the final state accepts nothing.
+  const rollback = {
+    target: 'rolledBack',
+    actions: [
+      'markRolledBack',
+      { type: 'note', params: { to: 'rolledBack', cause: 'workspace-rollback' } },
+      {
+        type: 'scheduleTransportChange',
+        params: ({ context, event }: { context: ConnectionContext; event: ConnectionEvent }) => ({
+          connectionId: context.connectionId,
+          workspaceId: context.workspaceId,
+          reason: event.type === 'ROLLBACK' ? event.reason : 'rollback',
+        }),
+      },
+    ],
+  } as const;
+
+  return machine.createMachine({
     id: 'connection',
     initial: 'connecting',
     context: ({ input }) => ({
@@ -275,23 +293,6 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
       lastError: null,
       diagnostics: [],
     }),
-    on: {
-      ROLLBACK: {
-        target: '.rolledBack',
-        actions: [
-          'markRolledBack',
-          { type: 'note', params: { to: 'rolledBack', cause: 'workspace-rollback' } },
-          {
-            type: 'scheduleTransportChange',
-            params: ({ context, event }) => ({
-              connectionId: context.connectionId,
-              workspaceId: context.workspaceId,
-              reason: event.type === 'ROLLBACK' ? event.reason : 'rollback',
-            }),
-          },
-        ],
-      },
-    },
     states: {
       connecting: {
         after: {
@@ -312,6 +313,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
           },
         },
         on: {
+          ROLLBACK: rollback,
           HANDSHAKE: [
             {
               guard: 'versionSupported',
@@ -365,6 +367,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
           actions: { type: 'note', params: { to: 'degraded', cause: 'health-degraded' } },
         },
         on: {
+          ROLLBACK: rollback,
           HEARTBEAT: { target: 'connected', reenter: true, actions: 'recordHeartbeat' },
           DROPPED: {
             target: 'error',
@@ -417,6 +420,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
           },
         ],
         on: {
+          ROLLBACK: rollback,
           HEARTBEAT: { target: 'degraded', reenter: true, actions: 'recordHeartbeat' },
           DROPPED: {
             target: 'error',
@@ -436,6 +440,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
           },
         },
         on: {
+          ROLLBACK: rollback,
           // Late heartbeats still count: the window must not lose operations that happened.
           HEARTBEAT: { actions: 'recordHeartbeat' },
         },
@@ -468,6 +473,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
           },
         },
         on: {
+          ROLLBACK: rollback,
           RECOVERED: {
             target: 'connected',
             actions: [

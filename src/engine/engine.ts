@@ -390,6 +390,12 @@ export class Engine {
           continue;
         }
         if (!snapshot) throw new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id });
+        if (snapshot.status !== 'active' && w.kind !== 'timer') {
+          throw new InvalidTransitionError(
+            `${ref.kind} ${ref.id} is in its final state "${stateName(snapshot.value as StateValue)}" and accepts no events`,
+            { state: stateName(snapshot.value as StateValue), event: w.event.type },
+          );
+        }
         const event = w.event.at === undefined ? { ...w.event, at: now } : w.event;
         const r = stepper.step(snapshot, event);
         const changed = r.snapshot !== snapshot;

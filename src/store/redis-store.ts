@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { Keys, parseTimerMember } from './keys.ts';
@@ -62,18 +63,31 @@ export interface ClaimedOutboxEntry {
   json: string;
 }
 
-const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+/** A Lua script from ./lua, run by SHA with a fallback to EVAL (which also caches it). */
+class Script {
+  readonly source: string;
+  readonly sha: string;
+  constructor(readonly name: string) {
+    this.source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+    this.sha = createHash('sha1').update(this.source).digest('hex');
+  }
 
-const SCRIPTS = {
-  lumiCommit: lua('commit'),
-  lumiClaimOutbox: lua('claim-outbox'),
-  lumiAckOutbox: lua('ack-outbox'),
-} as const;
+  async run<T>(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+    // Arguments travel as strings, as on a real server, so the embedded store's Lua sees the same.
+    const argv = args.map(String);
+    try {
+      return (await redis.evalsha(this.sha, keys.length, ...keys, ...argv)) as T;
+    } catch (error) {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      return (await redis.eval(this.source, keys.length, ...keys, ...argv)) as T;
+    }
+  }
+}
 
-type ScriptClient = Redis & {
-  lumiCommit(numKeys: number, ...args: (string | number)[]): Promise<unknown[]>;
-  lumiClaimOutbox(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
-  lumiAckOutbox(numKeys: number, ...args: (string | number)[]): Promise<number>;
+const scripts = {
+  commit: new Script('commit'),
+  claimOutbox: new Script('claim-outbox'),
+  ackOutbox: new Script('ack-outbox'),
 };
 
 /**
@@ -87,16 +101,12 @@ type ScriptClient = Redis & {
  */
 export class RedisStore {
   readonly keys: Keys;
-  readonly redis: ScriptClient;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
     this.keys = new Keys(prefix);
-    this.redis = redis as ScriptClient;
-    for (const [name, script] of Object.entries(SCRIPTS)) {
-      if (typeof (this.redis as unknown as Record<string, unknown>)[name] !== 'function') {
-        this.redis.defineCommand(name, { lua: script });
-      }
-    }
   }
 
   actorKey(ref: ActorRef): string {
@@ -165,18 +175,19 @@ export class RedisStore {
       }
       args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
     }
-    const replies = (await this.redis.lumiCommit(keys.length, ...keys, ...args)) as unknown[][];
-    return replies.map((r): CommitResult => {
-      const code = Number(r[0]);
-      if (code === 1) return { status: 'committed', version: Number(r[1]) };
-      if (code === -2) return { status: 'timer-gone', version: Number(r[1]) };
-      const version = Number(r[1]);
-      const snapshot = r[2] as string;
-      return {
-        status: 'conflict',
-        current: version > 0 && snapshot ? { version, snapshot } : null,
-      };
-    });
+    const flat = await scripts.commit.run<(string | number)[]>(this.redis, keys, args);
+    const results: CommitResult[] = [];
+    for (let i = 0; i < flat.length; i += 3) {
+      const code = Number(flat[i]);
+      const version = Number(flat[i + 1]);
+      if (code === 1) results.push({ status: 'committed', version });
+      else if (code === -2) results.push({ status: 'timer-gone', version });
+      else {
+        const snapshot = String(flat[i + 2] ?? '');
+        results.push({ status: 'conflict', current: version > 0 && snapshot ? { version, snapshot } : null });
+      }
+    }
+    return results;
   }
 
   async registerInstallation(installationId: string): Promise<void> {
@@ -244,13 +255,10 @@ export class RedisStore {
     leaseUntil: number,
     limit: number,
   ): Promise<ClaimedOutboxEntry[]> {
-    const flat = await this.redis.lumiClaimOutbox(
-      2,
-      this.keys.outbox(installationId),
-      this.keys.outboxData(installationId),
-      now,
-      leaseUntil,
-      limit,
+    const flat = await scripts.claimOutbox.run<string[]>(
+      this.redis,
+      [this.keys.outbox(installationId), this.keys.outboxData(installationId)],
+      [now, leaseUntil, limit],
     );
     const out: ClaimedOutboxEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, json: flat[i + 1]! });
@@ -259,11 +267,10 @@ export class RedisStore {
 
   async ackOutbox(installationId: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.redis.lumiAckOutbox(
-      2,
-      this.keys.outbox(installationId),
-      this.keys.outboxData(installationId),
-      ...ids,
+    return scripts.ackOutbox.run<number>(
+      this.redis,
+      [this.keys.outbox(installationId), this.keys.outboxData(installationId)],
+      ids,
     );
   }
 

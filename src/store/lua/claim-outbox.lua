@@ -19,4 +19,5 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
   end
 end
-return out
+-- Re-packed by a table constructor: the embedded store only converts such tables to replies.
+return { unpack(out) }

@@ -19,10 +19,11 @@
     I+ keyPos member          add to an index zset (score 0, ordered by member)
     I- keyPos member          remove from an index zset
 
-  Returns one reply per actor, in order:
-    {1, newVersion}                          committed
-    {0, currentVersion, currentSnapshot}     version conflict: nothing written for this actor
-    {-2, currentVersion}                     a consumed timer is gone (fired or cancelled already)
+  Returns a flat list, three entries per actor, in order (flat because nested replies are not
+  portable to the embedded store):
+    1, newVersion, ""                        committed
+    0, currentVersion, currentSnapshot       version conflict: nothing written for this actor
+    -2, currentVersion, ""                   a consumed timer is gone (fired or cancelled already)
 ]]
 local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2 }
@@ -30,6 +31,11 @@ local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'
 local n = tonumber(ARGV[1])
 local p = 2
 local replies = {}
+local function reply(code, version, snapshot)
+  replies[#replies + 1] = code
+  replies[#replies + 1] = version
+  replies[#replies + 1] = snapshot
+end
 for a = 1, n do
   local key = KEYS[tonumber(ARGV[p])]
   local expected = ARGV[p + 1]
@@ -41,10 +47,12 @@ for a = 1, n do
     p = p + 1 + arity[ARGV[p]]
   end
 
-  local current = redis.call('HGET', key, 'v') or '0'
-  local reply
-  if current ~= expected then
-    reply = { 0, tonumber(current), redis.call('HGET', key, 's') or '' }
+  -- Compared as numbers: the embedded store may hand back stored values as numbers.
+  local current = tonumber(redis.call('HGET', key, 'v') or '0')
+  local failed = false
+  if current ~= tonumber(expected) then
+    reply(0, current, redis.call('HGET', key, 's') or '')
+    failed = true
   else
     local q = opsStart
     for _ = 1, opCount do
@@ -52,7 +60,8 @@ for a = 1, n do
       if op == 'TC' then
         local score = redis.call('ZSCORE', timers, ARGV[q + 1])
         if (not score) or tonumber(score) ~= tonumber(ARGV[q + 2]) then
-          reply = { -2, tonumber(current) }
+          reply(-2, current, '')
+          failed = true
           break
         end
       end
@@ -60,9 +69,9 @@ for a = 1, n do
     end
   end
 
-  if not reply then
-    local version = tonumber(current) + 1
-    redis.call('HSET', key, 'v', version, 's', snapshot)
+  if not failed then
+    local version = current + 1
+    redis.call('HSET', key, 'v', tostring(version), 's', snapshot)
     local q = opsStart
     for _ = 1, opCount do
       local op = ARGV[q]
@@ -84,8 +93,8 @@ for a = 1, n do
       end
       q = q + 1 + arity[op]
     end
-    reply = { 1, version }
+    reply(1, version, '')
   end
-  replies[a] = reply
 end
-return replies
+-- Re-packed by a table constructor: the embedded store only converts such tables to replies.
+return { unpack(replies) }
