@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.ts';
+import { DEFAULT_CONNECTION_THRESHOLDS as D } from '../../machines/connection.machine.ts';
+import { CONNECTION, ConnectionService, connectionBinding } from '../../src/connections/connections.ts';
+import { type Effect, Engine } from '../../src/engine/engine.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { RedisStore } from '../../src/store/redis-store.ts';
+import { T0, realRedis, testPrefix } from '../helpers.ts';
+
+const operator = { installations: null };
+
+/** One engine "process": its own Redis connection, cache and clock, sharing the prefix. */
+function engineOn(prefix: string, clock: ManualClock, effects: Record<string, (e: Effect) => void> = {}) {
+  const redis = realRedis();
+  const store = new RedisStore(redis, prefix);
+  const engine = new Engine({ store, clock, logger: silentLogger, charts: [connectionBinding(D)], effects, outboxLeaseMs: 1000 });
+  const connections = new ConnectionService(engine, clock, D);
+  return { redis, store, engine, connections };
+}
+
+describe('Engine on real Redis', () => {
+  let prefix: string;
+  let clock: ManualClock;
+  const opened: Redis[] = [];
+  const open = (effects?: Record<string, (e: Effect) => void>) => {
+    const e = engineOn(prefix, clock, effects);
+    opened.push(e.redis);
+    return e;
+  };
+
+  beforeEach(() => {
+    prefix = testPrefix('engine');
+    clock = new ManualClock(T0);
+  });
+  afterEach(async () => {
+    const { store } = open();
+    await store.deleteAllOwnKeys();
+    for (const r of opened.splice(0)) r.disconnect();
+  });
+
+  async function connected(svc: ConnectionService, ids: string[]) {
+    for (const connectionId of ids) {
+      await svc.register(operator, { connectionId, installationId: 'inst-a', workspaceId: 'ws-1' });
+      await svc.command(operator, connectionId, { type: 'HANDSHAKE', protocolVersion: '1.0.0', negotiatedCapabilities: [] });
+    }
+  }
+
+  it('loses no update when two engines interleave heartbeats to the same connections', async () => {
+    const a = open();
+    const b = open();
+    const ids = ['c1', 'c2', 'c3'];
+    await connected(a.connections, ids);
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const svc = i % 2 === 0 ? a.connections : b.connections;
+      const id = ids[i % ids.length]!;
+      sends.push(svc.heartbeat(operator, id, { timestamp: T0 + i, succeeded: 1, failed: i % 7 === 0 ? 1 : 0, latencyMs: [5] }));
+    }
+    await Promise.all(sends);
+    let ok = 0;
+    let ko = 0;
+    for (const id of ids) {
+      const found = await a.engine.read({ kind: CONNECTION, installationId: 'inst-a', id });
+      const window = (found!.state.context as any).window;
+      ok += window.okTotal;
+      ko += window.koTotal;
+    }
+    expect(ok).toBe(300);
+    expect(ko).toBe(Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 7 === 0).length);
+    expect(a.engine.stats.conflicts + b.engine.stats.conflicts).toBeGreaterThan(0);
+  });
+
+  it('applies concurrent events for one actor in one process without conflicts or losses', async () => {
+    const a = open();
+    await connected(a.connections, ['c1']);
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => a.connections.heartbeat(operator, 'c1', { timestamp: T0 + i, succeeded: 1, failed: 0, latencyMs: [] })),
+    );
+    const rec = await a.connections.get(operator, 'c1');
+    expect(rec.sampleSize).toBe(200);
+    expect(a.engine.stats.conflicts).toBe(0);
+    // 200 events were coalesced into far fewer commits.
+    expect(a.engine.stats.commits).toBeLessThan(200);
+  });
+
+  it('fires a delayed transition after the clock passes its due time, and not before', async () => {
+    const a = open();
+    await connected(a.connections, ['c1']);
+    clock.advance(D.heartbeatTimeoutMs - 1);
+    expect(await a.engine.fireDueTimers()).toBe(0);
+    expect((await a.connections.get(operator, 'c1')).status).toBe('connected');
+    clock.advance(1);
+    expect(await a.engine.fireDueTimers()).toBe(1);
+    const rec = await a.connections.get(operator, 'c1');
+    expect(rec.status).toBe('error');
+    expect(rec.lastError?.code).toBe('heartbeat-timeout');
+  });
+
+  it('cancels the timer of a state that was left, and restarts it on each heartbeat', async () => {
+    const a = open();
+    await connected(a.connections, ['c1']);
+    clock.advance(60_000);
+    await a.connections.heartbeat(operator, 'c1', { timestamp: clock.now(), succeeded: 1, failed: 0, latencyMs: [] });
+    clock.advance(60_000);
+    expect(await a.engine.fireDueTimers()).toBe(0);
+    await a.connections.command(operator, 'c1', { type: 'ROLLBACK', reason: 'test' });
+    expect(await a.store.timersOf({ kind: CONNECTION, installationId: 'inst-a', id: 'c1' })).toEqual([]);
+  });
+
+  it('fires a timer once when two engines poll at the same time', async () => {
+    const a = open();
+    const b = open();
+    await connected(a.connections, ['c1', 'c2', 'c3']);
+    clock.advance(D.heartbeatTimeoutMs);
+    const [fa, fb] = await Promise.all([a.engine.fireDueTimers(), b.engine.fireDueTimers()]);
+    expect(fa + fb).toBe(3);
+    for (const id of ['c1', 'c2', 'c3']) {
+      const rec = await a.connections.get(operator, id);
+      expect(rec.status).toBe('error');
+      expect(rec.diagnostics.filter((d) => d.cause === 'heartbeat-timeout')).toHaveLength(1);
+    }
+    // The backoff timer that error scheduled is the only one left, once per connection.
+    expect(await a.store.dueTimers('inst-a', Number.MAX_SAFE_INTEGER, 100)).toHaveLength(3);
+  });
+
+  it('still fires a timer after the process that scheduled it was killed', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/engine-child.ts', prefix, 'c-killed', String(T0)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('READY') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const restarted = open();
+    expect((await restarted.connections.get(operator, 'c-killed')).status).toBe('connected');
+    clock.advance(D.heartbeatTimeoutMs);
+    expect(await restarted.engine.fireDueTimers()).toBe(1);
+    expect((await restarted.connections.get(operator, 'c-killed')).status).toBe('error');
+  }, 30_000);
+
+  it('runs effects after commit and reruns unacknowledged ones after their lease (at least once)', async () => {
+    let fail = true;
+    const seen: Effect[] = [];
+    const a = open({
+      requestReconnect: (e) => {
+        seen.push(e);
+        if (fail) throw new Error('transport down');
+      },
+    });
+    await connected(a.connections, ['c1']);
+    await a.connections.command(operator, 'c1', { type: 'DROPPED' });
+    clock.advance(D.reconnectBaseDelayMs);
+    expect(await a.engine.fireDueTimers()).toBe(1);
+    await a.engine.idle();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ type: 'requestReconnect', actorId: 'c1', params: { connectionId: 'c1', attempt: 1 } });
+    expect(await a.store.outboxSize('inst-a')).toBe(1);
+
+    // Not yet: the writer's lease has not expired.
+    expect(await a.engine.reapOutbox()).toBe(0);
+    fail = false;
+    clock.advance(1000);
+    const b = open({ requestReconnect: (e) => void seen.push(e) });
+    expect(await b.engine.reapOutbox()).toBe(1);
+    expect(seen.map((e) => e.id)).toEqual([seen[0]!.id, seen[0]!.id]);
+    expect(await a.store.outboxSize('inst-a')).toBe(0);
+  });
+
+  it('keeps the status index exact as connections change state', async () => {
+    const a = open();
+    await connected(a.connections, ['c1', 'c2']);
+    await a.connections.command(operator, 'c2', { type: 'DROPPED' });
+    expect(await a.store.indexPage('inst-a', 'connection:status:connected', null, 10)).toEqual(['c1']);
+    expect(await a.store.indexPage('inst-a', 'connection:status:error', null, 10)).toEqual(['c2']);
+    expect(await a.store.indexSize('inst-a', 'connection:all')).toBe(2);
+  });
+
+  it('rejects an event the current state does not accept and writes nothing', async () => {
+    const a = open();
+    await a.connections.register(operator, { connectionId: 'c1', installationId: 'inst-a', workspaceId: 'ws-1' });
+    await expect(a.connections.command(operator, 'c1', { type: 'RECOVERED' })).rejects.toMatchObject({ status: 409, code: 'invalid-transition' });
+    expect((await a.connections.get(operator, 'c1')).version).toBe(1);
+  });
+});
