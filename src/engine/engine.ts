@@ -11,6 +11,9 @@ import type { Logger } from '../logger.ts';
 import {
   type ActorCommit,
   type ActorRef,
+  type AuditAppend,
+  type CounterOp,
+  type IndexGuard,
   type CommitResult,
   type IndexOp,
   type OutboxEntry,
@@ -18,7 +21,7 @@ import {
   type StoredActor,
   type TimerOp,
 } from '../store/redis-store.ts';
-import { timerMember } from '../store/keys.ts';
+import { auditMember, timerMember } from '../store/keys.ts';
 import { type PersistedState, type PlannedAction, Stepper, stateName } from './step.ts';
 
 /** How one chart is bound to the engine. */
@@ -27,7 +30,43 @@ export interface ChartBinding {
   machine: AnyStateMachine;
   /** Index names (see Keys.index) the actor belongs to in this state; kept exact on every commit. */
   indexes(state: PersistedState, actorId: string): string[];
+  /** Counter increments an accepted event contributes (committed with the snapshot). */
+  counters?(event: EventObject, before: PersistedState, after: PersistedState): CounterOp[];
 }
+
+/**
+ * The chart action that appends an audit record in the same commit as the transition (not an
+ * effect: it must never be lost, nor be visible before the decision it documents).
+ */
+export const APPEND_AUDIT = 'appendAudit';
+
+export interface AuditParams {
+  stream: string;
+  id: string;
+  at: number;
+  record: Record<string, unknown>;
+}
+
+/** One event of a transaction; `optional` events that the state does not accept are skipped. */
+export interface TxStep {
+  ref: ActorRef;
+  event: EventObject & { at?: number };
+  optional?: boolean;
+}
+
+export interface TxPlan {
+  steps: TxStep[];
+  /** Index memberships the plan relied on: the commit fails (and is re-planned) if they changed. */
+  guards?: IndexGuard[];
+}
+
+/** Called after every commit, in the committing process, with each actor's state before/after. */
+export type CommitListener = (change: {
+  ref: ActorRef;
+  before: PersistedState | null;
+  after: PersistedState;
+  events: EventObject[];
+}) => void;
 
 /** An effect taken from the outbox: a named chart action with its params. */
 export interface Effect {
@@ -90,6 +129,8 @@ interface Slot {
 
 interface Applied {
   commit: ActorCommit | null;
+  before: PersistedState | null;
+  events: EventObject[];
   /** Per pending: the state after it, or the error that rejects it. */
   results: (
     { ok: true; state: PersistedState; changed: boolean } | { ok: false; error: unknown }
@@ -125,6 +166,7 @@ export class Engine {
   readonly #leaseMs: number;
   readonly #slots = new Map<string, Slot>();
   readonly #running = new Set<Promise<unknown>>();
+  readonly #listeners: CommitListener[] = [];
   #batch = new Map<
     string,
     { commits: ActorCommit[]; waiters: ((r: CommitResult | Error) => void)[] }
@@ -232,6 +274,75 @@ export class Engine {
     return ran;
   }
 
+  /** Registers a listener called after each commit this process makes. */
+  onCommit(listener: CommitListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Applies events to several actors of one installation as one atomic decision: every snapshot,
+   * timer, outbox entry and audit record is written, or none is. `plan` sees the current states
+   * (loaded from Redis, the source of truth) and is run again after any conflict, so it must be
+   * a pure function of what it is given. Returns null when the plan is empty.
+   *
+   * @example
+   * await engine.transact('inst-1', async () => [wsRef, ...connRefs], (states) => ({ steps: [...] }));
+   */
+  async transact(
+    installationId: string,
+    refs: () => Promise<ActorRef[]>,
+    plan: (states: (PersistedState | null)[], refs: ActorRef[]) => TxPlan | null,
+  ): Promise<Outcome[] | null> {
+    for (let attempt = 1; ; attempt++) {
+      const targets = await refs();
+      const stored = await this.store.loadMany(targets);
+      const cached = targets.map((ref, i) => this.#restore(this.chart(ref.kind).stepper, stored[i] ?? null));
+      const txPlan = plan(cached.map((c, i) => (c ? this.chart(targets[i]!.kind).stepper.persist(c.snapshot) : null)), targets);
+      if (!txPlan || txPlan.steps.length === 0) return null;
+
+      // Group the steps per actor, in order; each actor gets one commit.
+      const byActor = new Map<string, { ref: ActorRef; base: Cached | null; pending: Pending[]; optional: boolean[] }>();
+      for (const step of txPlan.steps) {
+        if (step.ref.installationId !== installationId) throw new Error('a transaction spans one installation');
+        const key = this.store.actorKey(step.ref);
+        let entry = byActor.get(key);
+        if (!entry) {
+          const i = targets.findIndex((t) => this.store.actorKey(t) === key);
+          entry = { ref: step.ref, base: i >= 0 ? (cached[i] ?? null) : null, pending: [], optional: [] };
+          byActor.set(key, entry);
+        }
+        entry.pending.push({ work: { kind: 'event', event: step.event }, resolve: () => {}, reject: () => {} });
+        entry.optional.push(step.optional ?? false);
+      }
+      const applied: { key: string; ref: ActorRef; applied: Applied }[] = [];
+      for (const [key, entry] of byActor) {
+        const a = this.#apply(entry.ref, entry.base, entry.pending);
+        a.results.forEach((r, i) => {
+          if (!r.ok && !entry.optional[i]) throw r.error;
+        });
+        if (a.commit) applied.push({ key, ref: entry.ref, applied: a });
+      }
+      if (applied.length === 0) return null;
+      const commits = applied.map((a) => a.applied.commit!);
+      if (txPlan.guards?.length) commits[0]!.guards = txPlan.guards;
+      const results = await this.store.commit(installationId, commits, 'all');
+      this.stats.scriptCalls++;
+      if (results.every((r) => r.status === 'committed')) {
+        return applied.map((a, i) => {
+          const version = (results[i] as { version: number }).version;
+          this.#committed(a.key, a.ref, a.applied, version);
+          const last = [...a.applied.results].reverse().find((r) => r.ok) as { state: PersistedState } | undefined;
+          return { ref: a.ref, version, state: last?.state ?? a.applied.before!, changed: true };
+        });
+      }
+      this.stats.conflicts++;
+      for (const a of applied) this.#cache.delete(a.key);
+      if (attempt >= this.#maxAttempts) {
+        throw new ContentionError(`gave up a transaction after ${attempt} conflicting attempts`);
+      }
+    }
+  }
+
   /** Resolves when every effect started by this process has finished. */
   async idle(): Promise<void> {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
@@ -289,10 +400,8 @@ export class Engine {
       }
       const result = await this.#commit(ref.installationId, applied.commit);
       if (result.status === 'committed') {
-        this.stats.commits++;
-        this.#remember(key, { version: result.version, snapshot: applied.final! });
+        this.#committed(key, ref, applied, result.version);
         settle(work, applied, result.version, ref);
-        for (const effect of applied.effects) this.#startEffect(effect);
         return;
       }
       if (result.status === 'timer-gone') {
@@ -303,11 +412,29 @@ export class Engine {
         continue;
       }
       this.stats.conflicts++;
-      base = this.#restore(stepper, result.current);
+      base =
+        result.status === 'conflict'
+          ? this.#restore(stepper, result.current)
+          : this.#restore(stepper, await this.store.load(ref));
       if (attempt >= this.#maxAttempts) {
         throw new ContentionError(
           `gave up after ${attempt} conflicting writes to ${ref.kind} ${ref.id}`,
         );
+      }
+    }
+  }
+
+  #committed(key: string, ref: ActorRef, applied: Applied, version: number): void {
+    this.stats.commits++;
+    this.#remember(key, { version, snapshot: applied.final! });
+    for (const effect of applied.effects) this.#startEffect(effect);
+    if (this.#listeners.length === 0) return;
+    const after = this.chart(ref.kind).stepper.persist(applied.final!);
+    for (const listener of this.#listeners) {
+      try {
+        listener({ ref, before: applied.before, after, events: applied.events });
+      } catch (error) {
+        this.#logger.error('commit listener failed', { error: String(error) });
       }
     }
   }
@@ -338,6 +465,9 @@ export class Engine {
     const timerOps = new Map<string, TimerOp>();
     const consumed: TimerOp[] = [];
     const effects: Effect[] = [];
+    const audit: AuditAppend[] = [];
+    const counters: CounterOp[] = [];
+    const events: EventObject[] = [];
     let dirty = false;
 
     const plan = (actions: readonly PlannedAction[]) => {
@@ -362,6 +492,13 @@ export class Engine {
           );
           timerOps.delete(member);
           timerOps.set(member, { op: 'cancel', member });
+        } else if (action.type === APPEND_AUDIT) {
+          const p = action.params as AuditParams;
+          audit.push({
+            stream: p.stream,
+            member: auditMember(p.at, p.id),
+            json: JSON.stringify({ ...p.record, _stream: p.stream }),
+          });
         } else if (!action.type.startsWith('xstate.')) {
           effects.push({
             id: randomUUID(),
@@ -410,8 +547,12 @@ export class Engine {
           );
         }
         if (changed) {
+          if (binding.counters) {
+            counters.push(...binding.counters(event, stepper.persist(snapshot), stepper.persist(r.snapshot)));
+          }
           snapshot = r.snapshot;
           plan(r.actions);
+          events.push(event);
           dirty = true;
         }
         results.push({ ok: true, state: stepper.persist(snapshot), changed });
@@ -420,9 +561,12 @@ export class Engine {
       }
     }
 
-    if (!dirty || !snapshot) return { commit: null, results, final: snapshot, effects: [] };
+    const beforeState = base ? stepper.persist(base.snapshot) : null;
+    if (!dirty || !snapshot) {
+      return { commit: null, before: beforeState, events, results, final: snapshot, effects: [] };
+    }
     const finalState = stepper.persist(snapshot);
-    const before = new Set(base ? binding.indexes(stepper.persist(base.snapshot), ref.id) : []);
+    const before = new Set(beforeState ? binding.indexes(beforeState, ref.id) : []);
     const after = new Set(binding.indexes(finalState, ref.id));
     const indexes: IndexOp[] = [];
     for (const index of before)
@@ -442,7 +586,11 @@ export class Engine {
         timers: [...consumed, ...timerOps.values()],
         outbox,
         indexes,
+        counters,
+        audit,
       },
+      before: beforeState,
+      events,
       results,
       final: snapshot,
       effects,

@@ -39,6 +39,26 @@ export class Keys {
     return `${this.#tag(installationId)}:idx:${name}`;
   }
 
+  /** Counter hash, e.g. per-minute operation counts of a workspace. */
+  counter(installationId: string, name: string): string {
+    return `${this.#tag(installationId)}:count:${name}`;
+  }
+
+  /** Lex-ordered zset of an append-only audit stream (members from auditMember). */
+  audit(installationId: string, stream: string): string {
+    return `${this.#tag(installationId)}:audit:${stream}`;
+  }
+
+  /** member -> record JSON for an audit stream. */
+  auditData(installationId: string, stream: string): string {
+    return `${this.#tag(installationId)}:audit-data:${stream}`;
+  }
+
+  /** Installation settings (JSON). */
+  settings(installationId: string): string {
+    return `${this.#tag(installationId)}:settings`;
+  }
+
   /** Global set of installations that have actors: what timer and outbox pollers walk. */
   installations(): string {
     return `${this.prefix}:installations`;
@@ -68,4 +88,20 @@ export function parseTimerMember(member: string): {
     actorId: head.slice(colon + 1),
     sendId: member.slice(bar + 1),
   };
+}
+
+/** Width of the zero-padded millisecond timestamp that orders audit members. */
+const TS_WIDTH = 15;
+
+/**
+ * Audit members sort by time, then id: `<zero-padded ms>:<id>`. Lexicographic order equals
+ * chronological order, so time ranges and cursors are plain ZRANGEBYLEX bounds.
+ */
+export function auditMember(at: number, id: string): string {
+  return `${String(at).padStart(TS_WIDTH, '0')}:${id}`;
+}
+
+/** The lex bound just before every member at or after `at`. */
+export function auditBound(at: number): string {
+  return String(Math.max(0, at)).padStart(TS_WIDTH, '0');
 }

@@ -33,6 +33,26 @@ export interface IndexOp {
   member: string;
 }
 
+/** HINCRBY on a counter hash (Keys.counter) of the installation. */
+export interface CounterOp {
+  hash: string;
+  field: string;
+  delta: number;
+}
+
+/** Precondition: the index holds exactly `count` members (nobody joined or left it). */
+export interface IndexGuard {
+  index: string;
+  count: number;
+}
+
+/** An append-only audit record; `member` orders the stream (see auditMember). */
+export interface AuditAppend {
+  stream: string;
+  member: string;
+  json: string;
+}
+
 export interface ActorCommit {
   ref: ActorRef;
   /** 0 creates the actor and fails if it already exists. */
@@ -41,12 +61,18 @@ export interface ActorCommit {
   timers: TimerOp[];
   outbox: OutboxEntry[];
   indexes: IndexOp[];
+  counters?: CounterOp[];
+  guards?: IndexGuard[];
+  audit?: AuditAppend[];
 }
 
 export type CommitResult =
   | { status: 'committed'; version: number }
   | { status: 'conflict'; current: StoredActor | null }
-  | { status: 'timer-gone'; version: number };
+  | { status: 'timer-gone'; version: number }
+  | { status: 'index-changed'; version: number }
+  /** A transaction member that was fine itself, but another member failed. */
+  | { status: 'aborted'; version: number };
 
 export interface DueTimer {
   member: string;
@@ -130,8 +156,15 @@ export class RedisStore {
     });
   }
 
-  /** Commits actors of one installation in one atomic script; one result per commit, in order. */
-  async commit(installationId: string, commits: readonly ActorCommit[]): Promise<CommitResult[]> {
+  /**
+   * Commits actors of one installation in one atomic script; one result per commit, in order.
+   * With `mode: 'all'` the commits form a transaction: all are written or none.
+   */
+  async commit(
+    installationId: string,
+    commits: readonly ActorCommit[],
+    mode: 'each' | 'all' = 'each',
+  ): Promise<CommitResult[]> {
     const keys = [
       this.keys.timers(installationId),
       this.keys.timerEvents(installationId),
@@ -148,7 +181,7 @@ export class RedisStore {
       }
       return p;
     };
-    const args: (string | number)[] = [commits.length];
+    const args: (string | number)[] = [commits.length, mode];
     for (const c of commits) {
       if (c.ref.installationId !== installationId) {
         throw new Error(`commit for ${c.ref.installationId} batched under ${installationId}`);
@@ -182,6 +215,8 @@ export class RedisStore {
       const version = Number(flat[i + 1]);
       if (code === 1) results.push({ status: 'committed', version });
       else if (code === -2) results.push({ status: 'timer-gone', version });
+      else if (code === -3) results.push({ status: 'index-changed', version });
+      else if (code === 2) results.push({ status: 'aborted', version });
       else {
         const snapshot = String(flat[i + 2] ?? '');
         results.push({ status: 'conflict', current: version > 0 && snapshot ? { version, snapshot } : null });

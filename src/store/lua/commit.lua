@@ -1,6 +1,6 @@
 --[[
   commit: atomically compare-and-set one or more actor snapshots of ONE installation, together
-  with their durable timers, outbox entries and index memberships.
+  with their durable timers, outbox entries, indexes, counters and audit records.
 
   All keys share the installation's hash tag, so the script is valid on Redis Cluster.
 
@@ -8,72 +8,103 @@
   KEYS[2]  timer-events  hash   member -> event JSON (absent when the event is {type: sendId})
   KEYS[3]  outbox        zset   entry id, score = lease expiry (ms): when a reaper may run it
   KEYS[4]  outbox-data   hash   entry id -> entry JSON
-  KEYS[5..] actor hashes (fields v = version, s = snapshot JSON) and index zsets, by position
+  KEYS[5..] actor hashes (fields v = version, s = snapshot JSON), index zsets, counter hashes
+            and audit keys, referenced by position
 
   ARGV[1]  number of actors
+  ARGV[2]  "each": every actor commits or fails on its own
+           "all":  a transaction: if any actor fails, nothing at all is written
   then per actor: keyPos, expectedVersion ("0" = must not exist yet), snapshot, opCount, ops...
     T+ member due eventJson   schedule (or reschedule) a timer; eventJson may be ""
     T- member                 cancel a timer
-    TC member due             consume a due timer: precondition, the timer must still be due at `due`
+    TC member due             precondition + consume: the timer must still be due at `due`
     O  id leaseUntil json     add an outbox entry
     I+ keyPos member          add to an index zset (score 0, ordered by member)
     I- keyPos member          remove from an index zset
+    IZ keyPos count           precondition: the index zset holds exactly `count` members
+    C  keyPos field delta     HINCRBY a counter hash field
+    A  keyPos member dataPos json
+                              append an audit record: member into the lex-ordered zset at keyPos,
+                              json into the hash at dataPos (HSETNX: records are never rewritten)
 
   Returns a flat list, three entries per actor, in order (flat because nested replies are not
   portable to the embedded store):
     1, newVersion, ""                        committed
     0, currentVersion, currentSnapshot       version conflict: nothing written for this actor
     -2, currentVersion, ""                   a consumed timer is gone (fired or cancelled already)
+    -3, currentVersion, ""                   an index precondition failed (membership changed)
+    2, currentVersion, ""                    "all" mode: aborted because another actor failed
 ]]
 local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4 }
 
 local n = tonumber(ARGV[1])
-local p = 2
-local replies = {}
-local function reply(code, version, snapshot)
-  replies[#replies + 1] = code
-  replies[#replies + 1] = version
-  replies[#replies + 1] = snapshot
-end
+local mode = ARGV[2]
+
+-- Pass 1: parse and check every precondition without writing anything.
+local actors = {}
+local anyFailed = false
+local p = 3
 for a = 1, n do
-  local key = KEYS[tonumber(ARGV[p])]
-  local expected = ARGV[p + 1]
-  local snapshot = ARGV[p + 2]
-  local opCount = tonumber(ARGV[p + 3])
+  local actor = {
+    key = KEYS[tonumber(ARGV[p])],
+    expected = tonumber(ARGV[p + 1]),
+    snapshot = ARGV[p + 2],
+    opCount = tonumber(ARGV[p + 3]),
+    opsStart = p + 4,
+  }
   p = p + 4
-  local opsStart = p
-  for _ = 1, opCount do
+  for _ = 1, actor.opCount do
     p = p + 1 + arity[ARGV[p]]
   end
-
   -- Compared as numbers: the embedded store may hand back stored values as numbers.
-  local current = tonumber(redis.call('HGET', key, 'v') or '0')
-  local failed = false
-  if current ~= tonumber(expected) then
-    reply(0, current, redis.call('HGET', key, 's') or '')
-    failed = true
+  actor.current = tonumber(redis.call('HGET', actor.key, 'v') or '0')
+  if actor.current ~= actor.expected then
+    actor.code = 0
   else
-    local q = opsStart
-    for _ = 1, opCount do
+    local q = actor.opsStart
+    for _ = 1, actor.opCount do
       local op = ARGV[q]
       if op == 'TC' then
         local score = redis.call('ZSCORE', timers, ARGV[q + 1])
         if (not score) or tonumber(score) ~= tonumber(ARGV[q + 2]) then
-          reply(-2, current, '')
-          failed = true
+          actor.code = -2
+          break
+        end
+      elseif op == 'IZ' then
+        if redis.call('ZCARD', KEYS[tonumber(ARGV[q + 1])]) ~= tonumber(ARGV[q + 2]) then
+          actor.code = -3
           break
         end
       end
       q = q + 1 + arity[op]
     end
   end
+  if actor.code then anyFailed = true end
+  actors[a] = actor
+end
 
-  if not failed then
-    local version = current + 1
-    redis.call('HSET', key, 'v', tostring(version), 's', snapshot)
-    local q = opsStart
-    for _ = 1, opCount do
+-- Pass 2: write.
+local replies = {}
+local function reply(code, version, snapshot)
+  replies[#replies + 1] = code
+  replies[#replies + 1] = version
+  replies[#replies + 1] = snapshot
+end
+
+for a = 1, n do
+  local actor = actors[a]
+  if actor.code == 0 then
+    reply(0, actor.current, redis.call('HGET', actor.key, 's') or '')
+  elseif actor.code then
+    reply(actor.code, actor.current, '')
+  elseif mode == 'all' and anyFailed then
+    reply(2, actor.current, '')
+  else
+    local version = actor.current + 1
+    redis.call('HSET', actor.key, 'v', tostring(version), 's', actor.snapshot)
+    local q = actor.opsStart
+    for _ = 1, actor.opCount do
       local op = ARGV[q]
       if op == 'T+' then
         redis.call('ZADD', timers, ARGV[q + 2], ARGV[q + 1])
@@ -90,6 +121,11 @@ for a = 1, n do
         redis.call('ZADD', KEYS[tonumber(ARGV[q + 1])], 0, ARGV[q + 2])
       elseif op == 'I-' then
         redis.call('ZREM', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
+      elseif op == 'C' then
+        redis.call('HINCRBY', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2], ARGV[q + 3])
+      elseif op == 'A' then
+        redis.call('ZADD', KEYS[tonumber(ARGV[q + 1])], 0, ARGV[q + 2])
+        redis.call('HSETNX', KEYS[tonumber(ARGV[q + 3])], ARGV[q + 2], ARGV[q + 4])
       end
       q = q + 1 + arity[op]
     end
