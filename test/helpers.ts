@@ -35,12 +35,20 @@ export interface TestService extends Service {
   prefix: string;
   redis: Redis;
   /** Sends a JSON request with the operator token unless `token` says otherwise (null: none). */
-  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
 
 /** Starts the real service on real Redis with a manual clock and no background loops. */
-export async function startService(env: Record<string, string> = {}, clock = new ManualClock(T0)): Promise<TestService> {
+export async function startService(
+  env: Record<string, string> = {},
+  clock = new ManualClock(T0),
+): Promise<TestService> {
   const prefix = testPrefix();
   const redis = realRedis();
   const config = loadConfig({

@@ -22,6 +22,7 @@ import {
   type TimerOp,
 } from '../store/redis-store.ts';
 import { auditMember, timerMember } from '../store/keys.ts';
+import { toKebab } from '../wire.ts';
 import { type PersistedState, type PlannedAction, Stepper, stateName } from './step.ts';
 
 /** How one chart is bound to the engine. */
@@ -296,22 +297,40 @@ export class Engine {
     for (let attempt = 1; ; attempt++) {
       const targets = await refs();
       const stored = await this.store.loadMany(targets);
-      const cached = targets.map((ref, i) => this.#restore(this.chart(ref.kind).stepper, stored[i] ?? null));
-      const txPlan = plan(cached.map((c, i) => (c ? this.chart(targets[i]!.kind).stepper.persist(c.snapshot) : null)), targets);
+      const cached = targets.map((ref, i) =>
+        this.#restore(this.chart(ref.kind).stepper, stored[i] ?? null),
+      );
+      const txPlan = plan(
+        cached.map((c, i) => (c ? this.chart(targets[i]!.kind).stepper.persist(c.snapshot) : null)),
+        targets,
+      );
       if (!txPlan || txPlan.steps.length === 0) return null;
 
       // Group the steps per actor, in order; each actor gets one commit.
-      const byActor = new Map<string, { ref: ActorRef; base: Cached | null; pending: Pending[]; optional: boolean[] }>();
+      const byActor = new Map<
+        string,
+        { ref: ActorRef; base: Cached | null; pending: Pending[]; optional: boolean[] }
+      >();
       for (const step of txPlan.steps) {
-        if (step.ref.installationId !== installationId) throw new Error('a transaction spans one installation');
+        if (step.ref.installationId !== installationId)
+          throw new Error('a transaction spans one installation');
         const key = this.store.actorKey(step.ref);
         let entry = byActor.get(key);
         if (!entry) {
           const i = targets.findIndex((t) => this.store.actorKey(t) === key);
-          entry = { ref: step.ref, base: i >= 0 ? (cached[i] ?? null) : null, pending: [], optional: [] };
+          entry = {
+            ref: step.ref,
+            base: i >= 0 ? (cached[i] ?? null) : null,
+            pending: [],
+            optional: [],
+          };
           byActor.set(key, entry);
         }
-        entry.pending.push({ work: { kind: 'event', event: step.event }, resolve: () => {}, reject: () => {} });
+        entry.pending.push({
+          work: { kind: 'event', event: step.event },
+          resolve: () => {},
+          reject: () => {},
+        });
         entry.optional.push(step.optional ?? false);
       }
       const applied: { key: string; ref: ActorRef; applied: Applied }[] = [];
@@ -331,7 +350,8 @@ export class Engine {
         return applied.map((a, i) => {
           const version = (results[i] as { version: number }).version;
           this.#committed(a.key, a.ref, a.applied, version);
-          const last = [...a.applied.results].reverse().find((r) => r.ok) as { state: PersistedState } | undefined;
+          const last = [...a.applied.results].reverse().find((r) => r.ok) as
+            { state: PersistedState } | undefined;
           return { ref: a.ref, version, state: last?.state ?? a.applied.before!, changed: true };
         });
       }
@@ -529,8 +549,8 @@ export class Engine {
         if (!snapshot) throw new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id });
         if (snapshot.status !== 'active' && w.kind !== 'timer') {
           throw new InvalidTransitionError(
-            `${ref.kind} ${ref.id} is in its final state "${stateName(snapshot.value as StateValue)}" and accepts no events`,
-            { state: stateName(snapshot.value as StateValue), event: w.event.type },
+            `${ref.kind} ${ref.id} is in its final state "${toKebab(stateName(snapshot.value as StateValue))}" and accepts no events`,
+            { state: toKebab(stateName(snapshot.value as StateValue)), event: w.event.type },
           );
         }
         const event = w.event.at === undefined ? { ...w.event, at: now } : w.event;
@@ -542,13 +562,15 @@ export class Engine {
           dirty = true;
         } else if (!changed) {
           throw new InvalidTransitionError(
-            `${ref.kind} ${ref.id} in state "${stateName(snapshot.value as StateValue)}" does not accept ${event.type}`,
-            { state: stateName(snapshot.value as StateValue), event: event.type },
+            `${ref.kind} ${ref.id} in state "${toKebab(stateName(snapshot.value as StateValue))}" does not accept ${event.type}`,
+            { state: toKebab(stateName(snapshot.value as StateValue)), event: event.type },
           );
         }
         if (changed) {
           if (binding.counters) {
-            counters.push(...binding.counters(event, stepper.persist(snapshot), stepper.persist(r.snapshot)));
+            counters.push(
+              ...binding.counters(event, stepper.persist(snapshot), stepper.persist(r.snapshot)),
+            );
           }
           snapshot = r.snapshot;
           plan(r.actions);

@@ -76,9 +76,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
+  // Authenticate before parsing: an anonymous caller must not make the server read a body.
+  app.use('/v1', authenticate(config.tokens));
   const small = express.json({ limit: config.bodyLimitBytes, strict: true });
   const large = express.json({ limit: config.batchBodyLimitBytes, strict: true });
-  app.use((req, res, next) => (req.path === '/v1/heartbeats' ? large : small)(req, res, next));
+  // Routing ignores case and a trailing slash, so the batch limit must too.
+  const isBatch = (path: string) => path.toLowerCase().replace(/\/+$/, '') === '/v1/heartbeats';
+  app.use((req, res, next) => (isBatch(req.path) ? large : small)(req, res, next));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -87,8 +91,6 @@ export function createApp(deps: AppDeps): express.Express {
     const ok = await deps.store.ping().catch(() => false);
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'redis-unavailable' });
   });
-
-  app.use('/v1', authenticate(config.tokens));
 
   app.post('/v1/connections', async (req, res) => {
     const body = parse(registerConnectionBody, req.body, 'body');

@@ -98,7 +98,11 @@ class Script {
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
-  async run<T>(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+  async run<T>(
+    redis: Redis,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<T> {
     // Arguments travel as strings, as on a real server, so the embedded store's Lua sees the same.
     const argv = args.map(String);
     try {
@@ -219,7 +223,10 @@ export class RedisStore {
       else if (code === 2) results.push({ status: 'aborted', version });
       else {
         const snapshot = String(flat[i + 2] ?? '');
-        results.push({ status: 'conflict', current: version > 0 && snapshot ? { version, snapshot } : null });
+        results.push({
+          status: 'conflict',
+          current: version > 0 && snapshot ? { version, snapshot } : null,
+        });
       }
     }
     return results;

@@ -3,7 +3,11 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { DEFAULT_CONNECTION_THRESHOLDS as D } from '../../machines/connection.machine.ts';
-import { CONNECTION, ConnectionService, connectionBinding } from '../../src/connections/connections.ts';
+import {
+  CONNECTION,
+  ConnectionService,
+  connectionBinding,
+} from '../../src/connections/connections.ts';
 import { type Effect, Engine } from '../../src/engine/engine.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
@@ -12,10 +16,21 @@ import { T0, realRedis, testPrefix } from '../helpers.ts';
 const operator = { installations: null };
 
 /** One engine "process": its own Redis connection, cache and clock, sharing the prefix. */
-function engineOn(prefix: string, clock: ManualClock, effects: Record<string, (e: Effect) => void> = {}) {
+function engineOn(
+  prefix: string,
+  clock: ManualClock,
+  effects: Record<string, (e: Effect) => void> = {},
+) {
   const redis = realRedis();
   const store = new RedisStore(redis, prefix);
-  const engine = new Engine({ store, clock, logger: silentLogger, charts: [connectionBinding(D)], effects, outboxLeaseMs: 1000 });
+  const engine = new Engine({
+    store,
+    clock,
+    logger: silentLogger,
+    charts: [connectionBinding(D)],
+    effects,
+    outboxLeaseMs: 1000,
+  });
   const connections = new ConnectionService(engine, clock, D);
   return { redis, store, engine, connections };
 }
@@ -43,7 +58,11 @@ describe('Engine on real Redis', () => {
   async function connected(svc: ConnectionService, ids: string[]) {
     for (const connectionId of ids) {
       await svc.register(operator, { connectionId, installationId: 'inst-a', workspaceId: 'ws-1' });
-      await svc.command(operator, connectionId, { type: 'HANDSHAKE', protocolVersion: '1.0.0', negotiatedCapabilities: [] });
+      await svc.command(operator, connectionId, {
+        type: 'HANDSHAKE',
+        protocolVersion: '1.0.0',
+        negotiatedCapabilities: [],
+      });
     }
   }
 
@@ -56,7 +75,14 @@ describe('Engine on real Redis', () => {
     for (let i = 0; i < 300; i++) {
       const svc = i % 2 === 0 ? a.connections : b.connections;
       const id = ids[i % ids.length]!;
-      sends.push(svc.heartbeat(operator, id, { timestamp: T0 + i, succeeded: 1, failed: i % 7 === 0 ? 1 : 0, latencyMs: [5] }));
+      sends.push(
+        svc.heartbeat(operator, id, {
+          timestamp: T0 + i,
+          succeeded: 1,
+          failed: i % 7 === 0 ? 1 : 0,
+          latencyMs: [5],
+        }),
+      );
     }
     await Promise.all(sends);
     let ok = 0;
@@ -76,7 +102,14 @@ describe('Engine on real Redis', () => {
     const a = open();
     await connected(a.connections, ['c1']);
     await Promise.all(
-      Array.from({ length: 200 }, (_, i) => a.connections.heartbeat(operator, 'c1', { timestamp: T0 + i, succeeded: 1, failed: 0, latencyMs: [] })),
+      Array.from({ length: 200 }, (_, i) =>
+        a.connections.heartbeat(operator, 'c1', {
+          timestamp: T0 + i,
+          succeeded: 1,
+          failed: 0,
+          latencyMs: [],
+        }),
+      ),
     );
     const rec = await a.connections.get(operator, 'c1');
     expect(rec.sampleSize).toBe(200);
@@ -102,11 +135,18 @@ describe('Engine on real Redis', () => {
     const a = open();
     await connected(a.connections, ['c1']);
     clock.advance(60_000);
-    await a.connections.heartbeat(operator, 'c1', { timestamp: clock.now(), succeeded: 1, failed: 0, latencyMs: [] });
+    await a.connections.heartbeat(operator, 'c1', {
+      timestamp: clock.now(),
+      succeeded: 1,
+      failed: 0,
+      latencyMs: [],
+    });
     clock.advance(60_000);
     expect(await a.engine.fireDueTimers()).toBe(0);
     await a.connections.command(operator, 'c1', { type: 'ROLLBACK', reason: 'test' });
-    expect(await a.store.timersOf({ kind: CONNECTION, installationId: 'inst-a', id: 'c1' })).toEqual([]);
+    expect(
+      await a.store.timersOf({ kind: CONNECTION, installationId: 'inst-a', id: 'c1' }),
+    ).toEqual([]);
   });
 
   it('fires a timer once when two engines poll at the same time', async () => {
@@ -126,10 +166,14 @@ describe('Engine on real Redis', () => {
   });
 
   it('still fires a timer after the process that scheduled it was killed', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/engine-child.ts', prefix, 'c-killed', String(T0)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: process.env,
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/engine-child.ts', prefix, 'c-killed', String(T0)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: process.env,
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => d.toString().includes('READY') && resolve());
       child.on('exit', (code) => reject(new Error(`child exited early with ${code}`)));
@@ -159,7 +203,11 @@ describe('Engine on real Redis', () => {
     expect(await a.engine.fireDueTimers()).toBe(1);
     await a.engine.idle();
     expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({ type: 'requestReconnect', actorId: 'c1', params: { connectionId: 'c1', attempt: 1 } });
+    expect(seen[0]).toMatchObject({
+      type: 'requestReconnect',
+      actorId: 'c1',
+      params: { connectionId: 'c1', attempt: 1 },
+    });
     expect(await a.store.outboxSize('inst-a')).toBe(1);
 
     // Not yet: the writer's lease has not expired.
@@ -176,15 +224,23 @@ describe('Engine on real Redis', () => {
     const a = open();
     await connected(a.connections, ['c1', 'c2']);
     await a.connections.command(operator, 'c2', { type: 'DROPPED' });
-    expect(await a.store.indexPage('inst-a', 'connection:status:connected', null, 10)).toEqual(['c1']);
+    expect(await a.store.indexPage('inst-a', 'connection:status:connected', null, 10)).toEqual([
+      'c1',
+    ]);
     expect(await a.store.indexPage('inst-a', 'connection:status:error', null, 10)).toEqual(['c2']);
     expect(await a.store.indexSize('inst-a', 'connection:all')).toBe(2);
   });
 
   it('rejects an event the current state does not accept and writes nothing', async () => {
     const a = open();
-    await a.connections.register(operator, { connectionId: 'c1', installationId: 'inst-a', workspaceId: 'ws-1' });
-    await expect(a.connections.command(operator, 'c1', { type: 'RECOVERED' })).rejects.toMatchObject({ status: 409, code: 'invalid-transition' });
+    await a.connections.register(operator, {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    await expect(
+      a.connections.command(operator, 'c1', { type: 'RECOVERED' }),
+    ).rejects.toMatchObject({ status: 409, code: 'invalid-transition' });
     expect((await a.connections.get(operator, 'c1')).version).toBe(1);
   });
 });

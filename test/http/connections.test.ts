@@ -525,7 +525,7 @@ describe('connection lifecycle: drop, reconnect, recover, roll back', () => {
   // BUG: the wire spells statuses in kebab-case (`rolled-back`, see src/wire.ts), but the 409
   // from src/engine/engine.ts names the internal state: details.state is "rolledBack" and the
   // message says `final state "rolledBack"`.
-  it.fails('names the state in kebab-case in the 409 for a rolled-back connection', async () => {
+  it('names the state in kebab-case in the 409 for a rolled-back connection', async () => {
     await connect('c1');
     await call('POST', '/v1/connections/c1/rollback', { reason: 'reverted' });
     const res = await heartbeat('c1', hb(T0, 1));

@@ -13,7 +13,14 @@ const AFTER = (delay: string, state: string) => `xstate.after.${delay}.connectio
 /** Drives the pure chart the way the engine does, remembering the timers it asked for. */
 function harness(thresholds = D) {
   const stepper = new Stepper(createConnectionMachine(thresholds));
-  let { snapshot, actions } = stepper.initial({ connectionId: 'c1', installationId: 'i1', workspaceId: 'w1', at: T0 });
+  const initial = stepper.initial({
+    connectionId: 'c1',
+    installationId: 'i1',
+    workspaceId: 'w1',
+    at: T0,
+  });
+  let snapshot = initial.snapshot;
+  const actions = initial.actions;
   let last: PlannedAction[] = actions;
   const timers = new Map<string, number>();
   const track = (acts: PlannedAction[]) => {
@@ -52,7 +59,11 @@ function harness(thresholds = D) {
       return h.send({ type: id });
     },
     handshake(version = '1.2.0') {
-      return h.send({ type: 'HANDSHAKE', protocolVersion: version, negotiatedCapabilities: ['fs', 'terminal'] });
+      return h.send({
+        type: 'HANDSHAKE',
+        protocolVersion: version,
+        negotiatedCapabilities: ['fs', 'terminal'],
+      });
     },
     heartbeat(succeeded: number, failed = 0, latencyMs: number[] = [], at = T0) {
       return h.send({ type: 'HEARTBEAT', at, succeeded, failed, latencyMs });
@@ -72,16 +83,26 @@ describe('connection chart', () => {
     it('moves to connected after a handshake in the supported range and records what was negotiated', () => {
       const h = harness().handshake('1.4.2');
       expect(h.state).toBe('connected');
-      expect(h.context).toMatchObject({ protocolVersion: '1.4.2', negotiatedCapabilities: ['fs', 'terminal'] });
+      expect(h.context).toMatchObject({
+        protocolVersion: '1.4.2',
+        negotiatedCapabilities: ['fs', 'terminal'],
+      });
       expect(h.timers.has(AFTER('handshakeTimeout', 'connecting'))).toBe(false);
-      expect(h.context.diagnostics.at(-1)).toMatchObject({ from: 'connecting', to: 'connected', cause: 'handshake-complete' });
+      expect(h.context.diagnostics.at(-1)).toMatchObject({
+        from: 'connecting',
+        to: 'connected',
+        cause: 'handshake-complete',
+      });
     });
 
     it('fails the negotiation with a recorded reason for a version outside the range', () => {
       const h = harness().handshake('2.0.0');
       expect(h.state).toBe('error');
       expect(h.context.protocolVersion).toBeNull();
-      expect(h.context.lastError).toMatchObject({ code: 'protocol-version-unsupported', category: 'protocol' });
+      expect(h.context.lastError).toMatchObject({
+        code: 'protocol-version-unsupported',
+        category: 'protocol',
+      });
       expect(h.context.lastError?.message).toContain('^1.0.0');
     });
 
@@ -127,18 +148,32 @@ describe('connection chart', () => {
     it('degrades when the success rate falls below the degraded threshold but stays tolerable', () => {
       const h = harness().handshake().heartbeat(985, 15);
       expect(h.state).toBe('degraded');
-      expect(h.context.diagnostics.at(-1)).toMatchObject({ from: 'connected', to: 'degraded', cause: 'health-degraded', samples: 1000 });
+      expect(h.context.diagnostics.at(-1)).toMatchObject({
+        from: 'connected',
+        to: 'degraded',
+        cause: 'health-degraded',
+        samples: 1000,
+      });
     });
 
     it('degrades when p95 latency rises above the threshold', () => {
-      const h = harness().handshake().heartbeat(100, 0, Array.from({ length: 100 }, () => 4000));
+      const h = harness()
+        .handshake()
+        .heartbeat(
+          100,
+          0,
+          Array.from({ length: 100 }, () => 4000),
+        );
       expect(h.state).toBe('degraded');
     });
 
     it('treats a missed heartbeat timeout as a dropped connection', () => {
       const h = harness().handshake().fire(AFTER('heartbeatTimeout', 'connected'));
       expect(h.state).toBe('error');
-      expect(h.context.lastError).toMatchObject({ code: 'heartbeat-timeout', category: 'connection' });
+      expect(h.context.lastError).toMatchObject({
+        code: 'heartbeat-timeout',
+        category: 'connection',
+      });
     });
 
     it('goes to error when the connection drops', () => {
@@ -160,13 +195,20 @@ describe('connection chart', () => {
     it('goes to error when the success rate falls below the error threshold', () => {
       const h = degraded().heartbeat(0, 200);
       expect(h.state).toBe('error');
-      expect(h.context.lastError).toMatchObject({ code: 'success-rate-below-threshold', category: 'application' });
+      expect(h.context.lastError).toMatchObject({
+        code: 'success-rate-below-threshold',
+        category: 'application',
+      });
     });
 
     it('returns to connected when health is restored', () => {
       const h = degraded().heartbeat(10_000, 0);
       expect(h.state).toBe('connected');
-      expect(h.context.diagnostics.at(-1)).toMatchObject({ from: 'degraded', to: 'connected', cause: 'health-restored' });
+      expect(h.context.diagnostics.at(-1)).toMatchObject({
+        from: 'degraded',
+        to: 'connected',
+        cause: 'health-restored',
+      });
     });
 
     it('stays degraded while health is still degraded', () => {
@@ -191,7 +233,10 @@ describe('connection chart', () => {
       h.fire(AFTER('reconnectBackoff', 'error'));
       expect(h.state).toBe('reconnecting');
       expect(h.context.reconnectAttempts).toBe(1);
-      expect(h.actions).toContainEqual({ type: 'requestReconnect', params: { connectionId: 'c1', attempt: 1 } });
+      expect(h.actions).toContainEqual({
+        type: 'requestReconnect',
+        params: { connectionId: 'c1', attempt: 1 },
+      });
     });
 
     it('returns to connected when the reconnect succeeds and resets the attempts', () => {
@@ -241,7 +286,8 @@ describe('connection chart', () => {
       connected: () => harness().handshake(),
       degraded: () => harness().handshake().heartbeat(985, 15),
       error: () => harness().handshake().send({ type: 'DROPPED' }),
-      reconnecting: () => harness().handshake().send({ type: 'DROPPED' }).fire(AFTER('reconnectBackoff', 'error')),
+      reconnecting: () =>
+        harness().handshake().send({ type: 'DROPPED' }).fire(AFTER('reconnectBackoff', 'error')),
     };
     for (const [from, make] of Object.entries(states)) {
       it(`rolls back from ${from}, marks rollbackTriggered and schedules the transport change`, () => {
@@ -250,7 +296,10 @@ describe('connection chart', () => {
         h.send({ type: 'ROLLBACK', reason: 'workspace-rollback' });
         expect(h.state).toBe('rolledBack');
         expect(h.snapshot.status).toBe('done');
-        expect(h.context).toMatchObject({ rollbackTriggered: true, rollbackReason: 'workspace-rollback' });
+        expect(h.context).toMatchObject({
+          rollbackTriggered: true,
+          rollbackReason: 'workspace-rollback',
+        });
         expect(h.actions).toContainEqual({
           type: 'scheduleTransportChange',
           params: { connectionId: 'c1', workspaceId: 'w1', reason: 'workspace-rollback' },
@@ -277,7 +326,13 @@ describe('connection chart', () => {
       const restored = stepper.restore(JSON.parse(JSON.stringify(stepper.persist(h.snapshot))));
       expect(restored.value).toBe('degraded');
       expect(restored.context).toEqual(h.context);
-      const next = stepper.step(restored, { type: 'HEARTBEAT', at: T0, succeeded: 10_000, failed: 0, latencyMs: [] } as any);
+      const next = stepper.step(restored, {
+        type: 'HEARTBEAT',
+        at: T0,
+        succeeded: 10_000,
+        failed: 0,
+        latencyMs: [],
+      } as any);
       expect(next.snapshot.value).toBe('connected');
     });
 
@@ -289,13 +344,22 @@ describe('connection chart', () => {
         h.heartbeat(985, 15, [], at).heartbeat(100_000, 0, [], at);
       }
       expect(h.context.diagnostics).toHaveLength(50);
-      expect(h.context.diagnostics.at(-1)).toMatchObject({ to: 'connected', cause: 'health-restored' });
+      expect(h.context.diagnostics.at(-1)).toMatchObject({
+        to: 'connected',
+        cause: 'health-restored',
+      });
     });
 
     it('keeps the persisted snapshot far below the 32 KB payload limit', () => {
       const stepper = new Stepper(createConnectionMachine());
       const h = harness().handshake();
-      for (let m = 0; m < 120; m++) h.heartbeat(985, 15, [5, 50, 500, 5000], T0 + m * 60_000).heartbeat(100_000, 0, [], T0 + m * 60_000);
+      for (let m = 0; m < 120; m++)
+        h.heartbeat(985, 15, [5, 50, 500, 5000], T0 + m * 60_000).heartbeat(
+          100_000,
+          0,
+          [],
+          T0 + m * 60_000,
+        );
       expect(JSON.stringify(stepper.persist(h.snapshot)).length).toBeLessThan(16 * 1024);
     });
   });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { emptyWindow, mergeWindows, recordOperations, windowStats } from '../../machines/shared/window.ts';
+import {
+  emptyWindow,
+  mergeWindows,
+  recordOperations,
+  windowStats,
+} from '../../machines/shared/window.ts';
 
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-25T12:00:00.000Z');
@@ -41,10 +46,19 @@ describe('rolling operation window', () => {
   });
 
   it('reports p95 latency from the histogram bucket holding the 95th percentile', () => {
-    const samples = [...Array.from({ length: 95 }, () => 12), ...Array.from({ length: 5 }, () => 4000)];
+    const samples = [
+      ...Array.from({ length: 95 }, () => 12),
+      ...Array.from({ length: 5 }, () => 4000),
+    ];
     const w = recordOperations(emptyWindow(), T0, 100, 0, samples).window;
     expect(windowStats(w, 1).latencyP95).toBe(20);
-    const w2 = recordOperations(w, T0, 0, 0, Array.from({ length: 10 }, () => 4000)).window;
+    const w2 = recordOperations(
+      w,
+      T0,
+      0,
+      0,
+      Array.from({ length: 10 }, () => 4000),
+    ).window;
     expect(windowStats(w2, 1).latencyP95).toBe(5000);
   });
 
@@ -59,12 +73,16 @@ describe('rolling operation window', () => {
     const a = recordOperations(emptyWindow(), T0, 90, 10, []).window;
     const b = recordOperations(emptyWindow(), T0 + 30 * MIN, 100, 0, []).window;
     const old = recordOperations(emptyWindow(), T0 - 120 * MIN, 0, 1000, []).window;
-    expect(windowStats(mergeWindows([a, b, old]), 1)).toMatchObject({ samples: 200, successRate: 0.95 });
+    expect(windowStats(mergeWindows([a, b, old]), 1)).toMatchObject({
+      samples: 200,
+      successRate: 0.95,
+    });
   });
 
   it('serialises to well under 2 KB', () => {
     let w = emptyWindow();
-    for (let m = 0; m < 60; m++) w = recordOperations(w, T0 + m * MIN, 1000 + m, m, [10, 200, 3000]).window;
+    for (let m = 0; m < 60; m++)
+      w = recordOperations(w, T0 + m * MIN, 1000 + m, m, [10, 200, 3000]).window;
     expect(JSON.stringify(w).length).toBeLessThan(2048);
   });
 });

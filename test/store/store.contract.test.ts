@@ -8,13 +8,21 @@ import { realRedis, testPrefix } from '../helpers.ts';
 /** The same contract, run against the real server and the embedded store used by `npm start`. */
 const backends: [string, () => Redis][] = [
   ['real Redis', () => realRedis()],
-  ['embedded ioredis-mock', () => new RedisMock() as unknown as Redis],
+  ['embedded ioredis-mock', () => new RedisMock()],
 ];
 
 const ref: ActorRef = { kind: 'connection', installationId: 'inst-a', id: 'c1' };
 
 function commit(partial: Partial<ActorCommit> = {}): ActorCommit {
-  return { ref, expectedVersion: 0, snapshot: '{"value":"a"}', timers: [], outbox: [], indexes: [], ...partial };
+  return {
+    ref,
+    expectedVersion: 0,
+    snapshot: '{"value":"a"}',
+    timers: [],
+    outbox: [],
+    indexes: [],
+    ...partial,
+  };
 }
 
 describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
@@ -34,16 +42,24 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(await store.commit('inst-a', [commit()])).toEqual([{ status: 'committed', version: 1 }]);
     expect(await store.load(ref)).toEqual({ version: 1, snapshot: '{"value":"a"}' });
     const [again] = await store.commit('inst-a', [commit({ snapshot: '{"value":"b"}' })]);
-    expect(again).toEqual({ status: 'conflict', current: { version: 1, snapshot: '{"value":"a"}' } });
+    expect(again).toEqual({
+      status: 'conflict',
+      current: { version: 1, snapshot: '{"value":"a"}' },
+    });
   });
 
   it('compare-and-sets on the version and returns the current snapshot on conflict', async () => {
     await store.commit('inst-a', [commit()]);
-    expect(await store.commit('inst-a', [commit({ expectedVersion: 1, snapshot: '{"value":"b"}' })])).toEqual([
-      { status: 'committed', version: 2 },
+    expect(
+      await store.commit('inst-a', [commit({ expectedVersion: 1, snapshot: '{"value":"b"}' })]),
+    ).toEqual([{ status: 'committed', version: 2 }]);
+    const [stale] = await store.commit('inst-a', [
+      commit({ expectedVersion: 1, snapshot: '{"value":"c"}' }),
     ]);
-    const [stale] = await store.commit('inst-a', [commit({ expectedVersion: 1, snapshot: '{"value":"c"}' })]);
-    expect(stale).toEqual({ status: 'conflict', current: { version: 2, snapshot: '{"value":"b"}' } });
+    expect(stale).toEqual({
+      status: 'conflict',
+      current: { version: 2, snapshot: '{"value":"b"}' },
+    });
     expect((await store.load(ref))!.snapshot).toBe('{"value":"b"}');
   });
 
@@ -52,7 +68,9 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     await store.commit('inst-a', [
       commit({
         expectedVersion: 5,
-        timers: [{ op: 'schedule', member: timerMember('connection', 'c1', 't'), due: 10, event: '' }],
+        timers: [
+          { op: 'schedule', member: timerMember('connection', 'c1', 't'), due: 10, event: '' },
+        ],
         outbox: [{ id: 'o1', leaseUntil: 0, json: '{}' }],
         indexes: [{ op: 'add', index: 'connection:all', member: 'c1' }],
       }),
@@ -64,41 +82,81 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
 
   it('schedules, reschedules and cancels durable timers with the snapshot', async () => {
     const member = timerMember('connection', 'c1', 'xstate.after.x.connection.connected');
-    await store.commit('inst-a', [commit({ timers: [{ op: 'schedule', member, due: 100, event: '' }] })]);
+    await store.commit('inst-a', [
+      commit({ timers: [{ op: 'schedule', member, due: 100, event: '' }] }),
+    ]);
     expect(await store.dueTimers('inst-a', 99, 10)).toEqual([]);
     expect(await store.dueTimers('inst-a', 100, 10)).toEqual([
-      { member, kind: 'connection', actorId: 'c1', sendId: 'xstate.after.x.connection.connected', due: 100, event: null },
+      {
+        member,
+        kind: 'connection',
+        actorId: 'c1',
+        sendId: 'xstate.after.x.connection.connected',
+        due: 100,
+        event: null,
+      },
     ]);
-    await store.commit('inst-a', [commit({ expectedVersion: 1, timers: [{ op: 'schedule', member, due: 500, event: '{"type":"X"}' }] })]);
-    expect((await store.dueTimers('inst-a', 1000, 10))[0]).toMatchObject({ due: 500, event: '{"type":"X"}' });
-    expect(await store.timersOf(ref)).toEqual([{ sendId: 'xstate.after.x.connection.connected', due: 500 }]);
-    await store.commit('inst-a', [commit({ expectedVersion: 2, timers: [{ op: 'cancel', member }] })]);
+    await store.commit('inst-a', [
+      commit({
+        expectedVersion: 1,
+        timers: [{ op: 'schedule', member, due: 500, event: '{"type":"X"}' }],
+      }),
+    ]);
+    expect((await store.dueTimers('inst-a', 1000, 10))[0]).toMatchObject({
+      due: 500,
+      event: '{"type":"X"}',
+    });
+    expect(await store.timersOf(ref)).toEqual([
+      { sendId: 'xstate.after.x.connection.connected', due: 500 },
+    ]);
+    await store.commit('inst-a', [
+      commit({ expectedVersion: 2, timers: [{ op: 'cancel', member }] }),
+    ]);
     expect(await store.dueTimers('inst-a', 1e15, 10)).toEqual([]);
   });
 
   it('consumes a timer once: a second consume of the same timer reports it gone', async () => {
     const member = timerMember('connection', 'c1', 't');
-    await store.commit('inst-a', [commit({ timers: [{ op: 'schedule', member, due: 100, event: '' }] })]);
-    const consume = (v: number) => commit({ expectedVersion: v, timers: [{ op: 'consume', member, due: 100 }] });
-    expect(await store.commit('inst-a', [consume(1)])).toEqual([{ status: 'committed', version: 2 }]);
-    expect(await store.commit('inst-a', [consume(2)])).toEqual([{ status: 'timer-gone', version: 2 }]);
+    await store.commit('inst-a', [
+      commit({ timers: [{ op: 'schedule', member, due: 100, event: '' }] }),
+    ]);
+    const consume = (v: number) =>
+      commit({ expectedVersion: v, timers: [{ op: 'consume', member, due: 100 }] });
+    expect(await store.commit('inst-a', [consume(1)])).toEqual([
+      { status: 'committed', version: 2 },
+    ]);
+    expect(await store.commit('inst-a', [consume(2)])).toEqual([
+      { status: 'timer-gone', version: 2 },
+    ]);
     expect((await store.load(ref))!.version).toBe(2);
   });
 
   it('refuses to consume a timer that was rescheduled to another due time', async () => {
     const member = timerMember('connection', 'c1', 't');
-    await store.commit('inst-a', [commit({ timers: [{ op: 'schedule', member, due: 100, event: '' }] })]);
-    await store.commit('inst-a', [commit({ expectedVersion: 1, timers: [{ op: 'schedule', member, due: 200, event: '' }] })]);
-    const [r] = await store.commit('inst-a', [commit({ expectedVersion: 2, timers: [{ op: 'consume', member, due: 100 }] })]);
+    await store.commit('inst-a', [
+      commit({ timers: [{ op: 'schedule', member, due: 100, event: '' }] }),
+    ]);
+    await store.commit('inst-a', [
+      commit({ expectedVersion: 1, timers: [{ op: 'schedule', member, due: 200, event: '' }] }),
+    ]);
+    const [r] = await store.commit('inst-a', [
+      commit({ expectedVersion: 2, timers: [{ op: 'consume', member, due: 100 }] }),
+    ]);
     expect(r).toEqual({ status: 'timer-gone', version: 2 });
   });
 
   it('keeps outbox entries until acknowledged and leases them to one claimer at a time', async () => {
-    await store.commit('inst-a', [commit({ outbox: [{ id: 'o1', leaseUntil: 1000, json: '{"n":1}' }] })]);
+    await store.commit('inst-a', [
+      commit({ outbox: [{ id: 'o1', leaseUntil: 1000, json: '{"n":1}' }] }),
+    ]);
     expect(await store.claimOutbox('inst-a', 999, 5000, 10)).toEqual([]);
-    expect(await store.claimOutbox('inst-a', 1000, 5000, 10)).toEqual([{ id: 'o1', json: '{"n":1}' }]);
+    expect(await store.claimOutbox('inst-a', 1000, 5000, 10)).toEqual([
+      { id: 'o1', json: '{"n":1}' },
+    ]);
     expect(await store.claimOutbox('inst-a', 1001, 5000, 10)).toEqual([]);
-    expect(await store.claimOutbox('inst-a', 5000, 9000, 10)).toEqual([{ id: 'o1', json: '{"n":1}' }]);
+    expect(await store.claimOutbox('inst-a', 5000, 9000, 10)).toEqual([
+      { id: 'o1', json: '{"n":1}' },
+    ]);
     expect(await store.ackOutbox('inst-a', ['o1'])).toBe(1);
     expect(await store.claimOutbox('inst-a', 1e15, 1e15, 10)).toEqual([]);
   });
@@ -107,18 +165,29 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     const refs = ['c3', 'c1', 'c2'].map((id) => ({ ...ref, id }));
     await store.commit(
       'inst-a',
-      refs.map((r) => commit({ ref: r, indexes: [{ op: 'add', index: 'connection:all', member: r.id }] })),
+      refs.map((r) =>
+        commit({ ref: r, indexes: [{ op: 'add', index: 'connection:all', member: r.id }] }),
+      ),
     );
     expect(await store.indexPage('inst-a', 'connection:all', null, 2)).toEqual(['c1', 'c2']);
     expect(await store.indexPage('inst-a', 'connection:all', 'c2', 2)).toEqual(['c3']);
-    await store.commit('inst-a', [commit({ ref: refs[0], expectedVersion: 1, indexes: [{ op: 'remove', index: 'connection:all', member: 'c3' }] })]);
+    await store.commit('inst-a', [
+      commit({
+        ref: refs[0],
+        expectedVersion: 1,
+        indexes: [{ op: 'remove', index: 'connection:all', member: 'c3' }],
+      }),
+    ]);
     expect(await store.indexSize('inst-a', 'connection:all')).toBe(2);
   });
 
   it('commits several actors in one call with independent results', async () => {
     const other = { ...ref, id: 'c2' };
     await store.commit('inst-a', [commit()]);
-    const results = await store.commit('inst-a', [commit({ expectedVersion: 0 }), commit({ ref: other })]);
+    const results = await store.commit('inst-a', [
+      commit({ expectedVersion: 0 }),
+      commit({ ref: other }),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['conflict', 'committed']);
   });
 
@@ -138,7 +207,14 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
   it('puts every key of one installation in one hash slot', async () => {
     await store.commit('inst-a', [
       commit({
-        timers: [{ op: 'schedule', member: timerMember('connection', 'c1', 't'), due: 1, event: '{"type":"t"}' }],
+        timers: [
+          {
+            op: 'schedule',
+            member: timerMember('connection', 'c1', 't'),
+            due: 1,
+            event: '{"type":"t"}',
+          },
+        ],
         outbox: [{ id: 'o', leaseUntil: 1, json: '{}' }],
         indexes: [{ op: 'add', index: 'connection:all', member: 'c1' }],
       }),
