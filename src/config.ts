@@ -41,6 +41,8 @@ const apiTokens = z
       z.strictObject({
         token: z.string().min(16, 'tokens must be at least 16 characters'),
         installations: z.array(z.string().min(1)).min(1),
+        /** Who the token stands for in audit records (never the token itself). */
+        name: z.string().min(1).max(64).optional(),
       }),
     ),
   );
@@ -79,11 +81,14 @@ const EnvSchema = z.object({
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
+  CAPACITY_PER_WORKER: int(1000, 1),
 });
 
 export interface TokenGrant {
   /** null: an operator token, every installation. */
   installations: ReadonlySet<string> | null;
+  /** Recorded as `requestedBy`/`changedBy` in audit records. */
+  name: string;
 }
 
 export interface Config {
@@ -104,6 +109,8 @@ export interface Config {
   bodyLimitBytes: number;
   batchBodyLimitBytes: number;
   batchMaxItems: number;
+  /** ACP connections one worker holds; capacity percent = active / this. */
+  capacityPerWorker: number;
 }
 
 /** The operator token used when none is configured outside production (documented in README). */
@@ -130,8 +137,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const tokens = new Map<string, TokenGrant>();
-  for (const t of e.API_TOKENS) tokens.set(t.token, { installations: new Set(t.installations) });
-  for (const t of e.OPERATOR_TOKENS) tokens.set(t, { installations: null });
+  e.API_TOKENS.forEach((t, i) =>
+    tokens.set(t.token, {
+      installations: new Set(t.installations),
+      name: t.name ?? `api-token-${i + 1}`,
+    }),
+  );
+  e.OPERATOR_TOKENS.forEach((t, i) =>
+    tokens.set(t, { installations: null, name: `operator-${i + 1}` }),
+  );
   let devToken = false;
   if (tokens.size === 0) {
     if (e.NODE_ENV === 'production') {
@@ -139,7 +153,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         'invalid configuration:\n  OPERATOR_TOKENS/API_TOKENS: at least one token is required in production',
       );
     }
-    tokens.set(DEV_OPERATOR_TOKEN, { installations: null });
+    tokens.set(DEV_OPERATOR_TOKEN, { installations: null, name: 'dev-operator' });
     devToken = true;
   }
   if (e.ERROR_SUCCESS_RATE > e.DEGRADED_SUCCESS_RATE) {
@@ -183,5 +197,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
     batchMaxItems: e.BATCH_MAX_ITEMS,
+    capacityPerWorker: e.CAPACITY_PER_WORKER,
   };
 }

@@ -12,12 +12,16 @@ import { Engine, type EffectHandler } from './engine/engine.ts';
 import { createApp } from './http/app.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { RedisStore } from './store/redis-store.ts';
+import { SettingsService } from './workspaces/settings.ts';
+import { WorkspaceService, workspaceBinding } from './workspaces/workspaces.ts';
 
 export interface Service {
   config: Config;
   engine: Engine;
   store: RedisStore;
   connections: ConnectionService;
+  workspaces: WorkspaceService;
+  settings: SettingsService;
   app: ReturnType<typeof createApp>;
   /** Present after start(). */
   url: string;
@@ -78,13 +82,27 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     store,
     clock,
     logger,
-    charts: [connectionBinding(config.connection)],
+    charts: [connectionBinding(config.connection), workspaceBinding()],
     effects: effectHandlers(logger),
     cacheSize: config.snapshotCacheSize,
     outboxLeaseMs: config.outboxLeaseMs,
   });
-  const connections = new ConnectionService(engine, clock, config.connection);
-  const app = createApp({ config, connections, store, logger });
+  const settings = new SettingsService(store, clock);
+  const workspaces = new WorkspaceService(
+    engine,
+    clock,
+    settings,
+    config.capacityPerWorker,
+    logger,
+  );
+  engine.onCommit(workspaces.onCommit);
+  const connections = new ConnectionService(
+    engine,
+    clock,
+    config.connection,
+    (installationId, workspaceId) => workspaces.ensure(installationId, workspaceId),
+  );
+  const app = createApp({ config, connections, workspaces, settings, store, logger });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -125,6 +143,8 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     engine,
     store,
     connections,
+    workspaces,
+    settings,
     app,
     url,
     server,
@@ -132,6 +152,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       for (const t of timers) clearInterval(t);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await workspaces.idle();
       await engine.idle();
       if (!options.redis) redis.disconnect();
     },

@@ -15,10 +15,17 @@ import { iso, toKebab } from '../wire.ts';
 
 export const CONNECTION = 'connection';
 
+/** Counter hash with a workspace's operations per minute (`ok:<minute>`, `ko:<minute>`). */
+export const workspaceOpsCounter = (workspaceId: string) => `ws-ops:${workspaceId}`;
+
 /** Who is asking: an operator (every installation) or a token scoped to some installations. */
 export interface Principal {
   installations: ReadonlySet<string> | null;
+  /** The token's name, for audit records. */
+  name?: string;
 }
+
+export const isOperator = (p: Principal) => p.installations === null;
 
 export function canAccess(principal: Principal, installationId: string): boolean {
   return principal.installations === null || principal.installations.has(installationId);
@@ -164,6 +171,11 @@ export class ConnectionService {
     readonly engine: Engine,
     readonly clock: Clock,
     readonly thresholds: ConnectionThresholds,
+    /** Runs before a connection is created, e.g. to create its workspace. */
+    readonly beforeRegister: (
+      installationId: string,
+      workspaceId: string,
+    ) => Promise<void> = async () => {},
   ) {}
 
   async register(
@@ -187,6 +199,7 @@ export class ConnectionService {
       });
     }
     await store.registerInstallation(input.installationId);
+    await this.beforeRegister(input.installationId, input.workspaceId);
     const ref = { kind: CONNECTION, installationId: input.installationId, id: input.connectionId };
     const outcome = await this.engine.create(ref, { ...input, at: this.clock.now() });
     this.#owners.set(input.connectionId, input.installationId);

@@ -6,9 +6,15 @@ import express, {
   type Response,
 } from 'express';
 import type { Config, TokenGrant } from '../config.ts';
-import { type ConnectionService, type Principal } from '../connections/connections.ts';
+import {
+  type ConnectionService,
+  type Principal,
+  canAccess,
+  isOperator,
+} from '../connections/connections.ts';
 import {
   AppError,
+  ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
   UnauthorizedError,
@@ -16,7 +22,14 @@ import {
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisStore } from '../store/redis-store.ts';
+import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
+import type { WorkspaceService } from '../workspaces/workspaces.ts';
 import {
+  auditQuery,
+  installationIdParams,
+  migrationBody,
+  workspaceIdParams,
+  workspaceRollbackBody,
   batchBody,
   batchItem,
   connectionIdParams,
@@ -33,6 +46,8 @@ import { parse, validationError } from './validate.ts';
 export interface AppDeps {
   config: Pick<Config, 'tokens' | 'bodyLimitBytes' | 'batchBodyLimitBytes' | 'batchMaxItems'>;
   connections: ConnectionService;
+  workspaces: WorkspaceService;
+  settings: SettingsService;
   store: RedisStore;
   logger: Logger;
 }
@@ -57,7 +72,10 @@ function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
       throw new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>');
     const grant = table.get(digest(match[1]!));
     if (!grant) throw new UnauthorizedError('the bearer token is not valid');
-    res.locals.principal = { installations: grant.installations } satisfies Principal;
+    res.locals.principal = {
+      installations: grant.installations,
+      name: grant.name,
+    } satisfies Principal;
     next();
   };
 }
@@ -141,6 +159,80 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(
       await connections.command(principalOf(res), connectionId, { type: 'ROLLBACK', ...body }),
     );
+  });
+
+  app.get('/v1/workspaces/:workspaceId', async (req, res) => {
+    const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+    res.json(await deps.workspaces.get(principalOf(res), workspaceId));
+  });
+
+  app.post('/v1/workspaces/:workspaceId/migrations', async (req, res) => {
+    const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+    const body = parse(migrationBody, req.body, 'body');
+    res
+      .status(201)
+      .json(await deps.workspaces.requestMigration(principalOf(res), workspaceId, body));
+  });
+
+  app.post('/v1/workspaces/:workspaceId/migrations/cancel', async (req, res) => {
+    const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+    parse(recoveredBody, req.body ?? {}, 'body');
+    res.json(await deps.workspaces.cancelScheduled(principalOf(res), workspaceId));
+  });
+
+  app.post('/v1/workspaces/:workspaceId/rollback', async (req, res) => {
+    const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+    const body = parse(workspaceRollbackBody, req.body, 'body');
+    res.status(201).json(await deps.workspaces.rollback(principalOf(res), workspaceId, body));
+  });
+
+  app.post('/v1/workspaces/:workspaceId/auto-migration/reenable', async (req, res) => {
+    const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+    parse(recoveredBody, req.body ?? {}, 'body');
+    res.json(await deps.workspaces.reenableAutoMigration(principalOf(res), workspaceId));
+  });
+
+  for (const stream of ['migrations', 'rollbacks', 'decisions'] as const) {
+    app.get(`/v1/workspaces/:workspaceId/${stream}`, async (req, res) => {
+      const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+      const query = parse(auditQuery, req.query, 'query');
+      res.json(await deps.workspaces.audit(principalOf(res), workspaceId, stream, query));
+    });
+  }
+
+  app.get('/v1/installations/:installationId/settings', async (req, res) => {
+    const { installationId } = parse(installationIdParams, req.params, 'path');
+    if (!canAccess(principalOf(res), installationId)) {
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
+    }
+    res.json(toWire(await deps.settings.get(installationId)));
+  });
+
+  app.put('/v1/installations/:installationId/settings', async (req, res) => {
+    const { installationId } = parse(installationIdParams, req.params, 'path');
+    if (!isOperator(principalOf(res)))
+      throw new ForbiddenError('changing settings needs an operator token');
+    const body = parse(settingsBody, req.body, 'body');
+    const { policy, change } = await deps.settings.update(
+      installationId,
+      body,
+      principalOf(res).name ?? 'operator',
+    );
+    await deps.workspaces.refreshPolicy(installationId);
+    res.json({ settings: toWire(policy), change });
+  });
+
+  app.get('/v1/installations/:installationId/settings/changes', async (req, res) => {
+    const { installationId } = parse(installationIdParams, req.params, 'path');
+    if (!canAccess(principalOf(res), installationId)) {
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
+    }
+    const query = parse(auditQuery, req.query, 'query');
+    res.json(await deps.settings.changes(installationId, query));
   });
 
   app.post('/v1/heartbeats', async (req, res) => {

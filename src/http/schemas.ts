@@ -51,3 +51,27 @@ export const listConnectionsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(1000).optional(),
 });
+
+export const workspaceIdParams = z.strictObject({ workspaceId: identifier });
+export const installationIdParams = z.strictObject({ installationId: identifier });
+
+export const migrationBody = z.strictObject({
+  toProtocol: z.enum(['http', 'acp']),
+  initiatedBy: z.enum(['operator', 'user'], {
+    message: 'must be operator or user (system migrations are automatic)',
+  }),
+  requestedBy: z.string().min(1).max(128).optional(),
+  scheduledAt: utcTimestamp.optional(),
+});
+
+export const workspaceRollbackBody = z.strictObject({
+  reason: z.string().min(1).max(500),
+  requestedBy: z.string().min(1).max(128).optional(),
+});
+
+export const auditQuery = z.strictObject({
+  from: utcTimestamp.optional(),
+  to: utcTimestamp.optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});

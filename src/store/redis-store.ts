@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { Keys, parseTimerMember } from './keys.ts';
+import { Keys, auditBound, parseTimerMember } from './keys.ts';
 
 /** Identifies one persisted actor: its chart, its tenant and its id. */
 export interface ActorRef {
@@ -339,6 +339,68 @@ export class RedisStore {
 
   async indexSize(installationId: string, index: string): Promise<number> {
     return this.redis.zcard(this.keys.index(installationId, index));
+  }
+
+  /** Every member of an index (for the bounded per-workspace indexes). */
+  async indexAll(installationId: string, index: string): Promise<string[]> {
+    return this.redis.zrange(this.keys.index(installationId, index), 0, -1);
+  }
+
+  async counters(installationId: string, name: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.counter(installationId, name));
+  }
+
+  async dropCounterFields(
+    installationId: string,
+    name: string,
+    fields: readonly string[],
+  ): Promise<void> {
+    if (fields.length > 0)
+      await this.redis.hdel(this.keys.counter(installationId, name), ...fields);
+  }
+
+  /**
+   * One page of an audit stream, newest first, within [from, to] (ms) and strictly older than
+   * the `before` cursor (a member from a previous page).
+   */
+  async auditPage(
+    installationId: string,
+    stream: string,
+    opts: { from?: number; to?: number; before?: string; limit: number },
+  ): Promise<{ member: string; json: string }[]> {
+    let max = opts.to === undefined ? '+' : `(${auditBound(opts.to + 1)}`;
+    if (opts.before !== undefined && (max === '+' || `(${opts.before}` < max))
+      max = `(${opts.before}`;
+    const min = opts.from === undefined ? '-' : `[${auditBound(opts.from)}`;
+    const members = await this.redis.zrevrangebylex(
+      this.keys.audit(installationId, stream),
+      max,
+      min,
+      'LIMIT',
+      0,
+      opts.limit,
+    );
+    if (members.length === 0) return [];
+    const data = await this.redis.hmget(this.keys.auditData(installationId, stream), ...members);
+    return members.map((member, i) => ({ member, json: data[i] ?? 'null' }));
+  }
+
+  /** Appends one audit record outside an actor commit (e.g. a settings change, written with it). */
+  async saveSettings(
+    installationId: string,
+    json: string,
+    audit: { member: string; json: string },
+  ): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.keys.settings(installationId), json)
+      .zadd(this.keys.audit(installationId, 'settings'), 0, audit.member)
+      .hsetnx(this.keys.auditData(installationId, 'settings'), audit.member, audit.json)
+      .exec();
+  }
+
+  async loadSettings(installationId: string): Promise<string | null> {
+    return this.redis.get(this.keys.settings(installationId));
   }
 
   async ping(): Promise<boolean> {

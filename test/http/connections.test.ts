@@ -547,12 +547,12 @@ describe('connection lifecycle: drop, reconnect, recover, roll back', () => {
 });
 
 describe('GET /v1/connections', () => {
-  /** a1 connected (inst-a, ws-1), a2 rolled back (inst-a, ws-2), b1 connecting (inst-b, ws-1). */
+  /** a1 connected (inst-a, ws-1), a2 rolled back (inst-a, ws-2), b1 connecting (inst-b, ws-b1). */
   async function seed() {
     await connect('a1', 'inst-a', 'ws-1');
     await connect('a2', 'inst-a', 'ws-2');
     await call('POST', '/v1/connections/a2/rollback', { reason: 'test' });
-    await register('b1', 'inst-b', 'ws-1');
+    await register('b1', 'inst-b', 'ws-b1');
   }
 
   const ids = (res: Res) => (res.body.items as any[]).map((c) => c.connectionId as string);
@@ -573,7 +573,8 @@ describe('GET /v1/connections', () => {
 
   it('filters by workspaceId', async () => {
     await seed();
-    expect(ids(await call('GET', '/v1/connections?workspaceId=ws-1'))).toEqual(['a1', 'b1']);
+    expect(ids(await call('GET', '/v1/connections?workspaceId=ws-1'))).toEqual(['a1']);
+    expect(ids(await call('GET', '/v1/connections?workspaceId=ws-b1'))).toEqual(['b1']);
     expect(ids(await call('GET', '/v1/connections?workspaceId=ws-2'))).toEqual(['a2']);
   });
 
@@ -602,7 +603,12 @@ describe('GET /v1/connections', () => {
 
   it('pages with limit=2 over 5 connections, yielding each exactly once and a null cursor at the end', async () => {
     const all = ['p1', 'p2', 'p3', 'q1', 'q2'];
-    for (const id of all) await register(id, id.startsWith('p') ? 'inst-a' : 'inst-b');
+    for (const id of all)
+      await register(
+        id,
+        id.startsWith('p') ? 'inst-a' : 'inst-b',
+        id.startsWith('p') ? 'ws-1' : 'ws-b1',
+      );
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -817,13 +823,13 @@ describe('authentication and tenancy', () => {
     const res = await call(
       'POST',
       '/v1/connections',
-      { connectionId: 'x1', installationId: 'inst-b', workspaceId: 'ws-1' },
+      { connectionId: 'x1', installationId: 'inst-b', workspaceId: 'ws-b1' },
       TOKEN_A,
     );
     expectError(res, 403, 'forbidden');
     expect(await snapshotAll()).toEqual([]);
     // The id was not claimed: inst-b can still take it.
-    await register('x1', 'inst-b', 'ws-1', TOKEN_B);
+    await register('x1', 'inst-b', 'ws-b1', TOKEN_B);
   });
 
   it('lists only inst-a connections for TOKEN_A', async () => {

@@ -1,0 +1,138 @@
+/**
+ * Child processes for the benchmark (the baseline and the real service), plus the CPU readings
+ * that show where the time goes: /proc for our children, INFO for Redis.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Asks the kernel for a free port; a tiny race with other processes is acceptable here. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Child {
+  name: string;
+  url: string;
+  pid: number;
+  /** False once the process has exited, for whatever reason. */
+  alive(): boolean;
+  /** The last ~20 KB of its stdout and stderr. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `node [nodeArgs] --import tsx <script>` on a free port and waits until GET /healthz
+ * answers 200. Throws (with the child's output) if it exits or stays silent for 30 s.
+ */
+export async function startChild(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<Child> {
+  const port = await freePort();
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-20_000);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    proc.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) {
+      throw new Error(`${name} exited before answering /healthz:\n${output}`);
+    }
+    const healthy = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (healthy) break;
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`${name} did not answer /healthz within 30 s:\n${output}`);
+    }
+    await sleep(100);
+  }
+
+  return {
+    name,
+    url,
+    pid: proc.pid!,
+    alive: () => !exited,
+    output: () => output,
+    async stop() {
+      if (exited) return;
+      proc.kill('SIGTERM');
+      await Promise.race([exit, sleep(5000)]);
+      if (!exited) proc.kill('SIGKILL');
+      await exit;
+    },
+  };
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds a process has used so far (Linux /proc), NaN if unreadable. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name start at field 3 (state); utime and stime
+    // are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** This process's own CPU seconds (the load generator). */
+export function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Redis server CPU seconds and commands processed so far (server-wide, not just ours). */
+export async function redisCounters(redis: Redis): Promise<{ cpu: number; commands: number }> {
+  const info = await redis.info();
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1]);
+  return {
+    cpu: field('used_cpu_sys') + field('used_cpu_user'),
+    commands: field('total_commands_processed'),
+  };
+}

@@ -1,0 +1,640 @@
+import { randomUUID } from 'node:crypto';
+import type { EventObject } from 'xstate';
+import {
+  ACTIVE_CONNECTION_STATUSES,
+  type ConnectionContext,
+  type ConnectionStatus,
+} from '../../machines/connection.machine.ts';
+import { mergeWindows, windowStats } from '../../machines/shared/window.ts';
+import {
+  type HealthEvidence,
+  type Protocol,
+  type WorkspacePolicy,
+  healthVerdict,
+} from '../../machines/shared/workspace-policy.ts';
+import {
+  type ConnectionCounts,
+  type MigrationInitiator,
+  type WorkspaceContext,
+  STREAMS,
+  createWorkspaceMachine,
+} from '../../machines/workspace.machine.ts';
+import type { Clock } from '../clock.ts';
+import {
+  CONNECTION,
+  type Principal,
+  canAccess,
+  isOperator,
+  workspaceOpsCounter,
+} from '../connections/connections.ts';
+import type { ChartBinding, CommitListener, Engine, TxStep } from '../engine/engine.ts';
+import { type PersistedState, stateName } from '../engine/step.ts';
+import {
+  AlreadyExistsError,
+  AppError,
+  ForbiddenError,
+  InvalidTransitionError,
+  NotFoundError,
+  ValidationError,
+} from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { ActorRef } from '../store/redis-store.ts';
+import { iso, toKebab } from '../wire.ts';
+import type { SettingsService } from './settings.ts';
+import { toWire } from './settings.ts';
+
+export const WORKSPACE = 'workspace';
+
+/** An event with its payload, as the engine accepts it. */
+type AnyEvent = EventObject & Record<string, unknown>;
+const MINUTE = 60_000;
+
+/** Dotted state path of a workspace (`http.cooldown`). */
+export function workspaceState(value: PersistedState['value']): string {
+  if (typeof value === 'string') return value;
+  const [k, v] = Object.entries(value)[0]!;
+  return `${k}.${workspaceState(v as PersistedState['value'])}`;
+}
+
+export function workspaceBinding(): ChartBinding {
+  return {
+    kind: WORKSPACE,
+    machine: createWorkspaceMachine(),
+    indexes: (state) => ['workspace:all', `workspace:state:${workspaceState(state.value)}`],
+  };
+}
+
+/** A migration conflict the caller can fix (409 with a precise code). */
+export class MigrationRefusedError extends AppError {
+  override readonly status = 409;
+  override readonly code = 'migration-refused';
+}
+
+export interface MigrationRequest {
+  toProtocol: Protocol;
+  initiatedBy: Exclude<MigrationInitiator, 'system'>;
+  requestedBy?: string;
+  scheduledAt?: number;
+}
+
+export interface RollbackRequest {
+  reason: string;
+  requestedBy?: string;
+}
+
+/**
+ * Workspace transport decisions. Health is evaluated after connection commits from per-minute
+ * counters written with each heartbeat; a breach rolls the workspace and all its connections
+ * back in one engine transaction, so concurrent evaluators produce exactly one rollback.
+ */
+export class WorkspaceService {
+  readonly #scheduled = new Map<string, { statusChanged: boolean }>();
+  readonly #running = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly clock: Clock,
+    readonly settings: SettingsService,
+    readonly capacityPerWorker: number,
+    readonly logger: Logger,
+  ) {}
+
+  ref(installationId: string, workspaceId: string): ActorRef {
+    return { kind: WORKSPACE, installationId, id: workspaceId };
+  }
+
+  /** Commit listener: re-evaluate the workspace of every connection that changed. */
+  readonly onCommit: CommitListener = ({ ref, before, after }) => {
+    if (ref.kind !== CONNECTION) return;
+    const c = after.context as unknown as ConnectionContext;
+    const statusChanged = before === null || stateName(before.value) !== stateName(after.value);
+    this.schedule(ref.installationId, c.workspaceId, statusChanged);
+  };
+
+  schedule(installationId: string, workspaceId: string, statusChanged: boolean): void {
+    const key = `${installationId}\u0000${workspaceId}`;
+    const pending = this.#scheduled.get(key);
+    if (pending) {
+      pending.statusChanged ||= statusChanged;
+      return;
+    }
+    this.#scheduled.set(key, { statusChanged });
+    setImmediate(() => void this.#run(key, installationId, workspaceId));
+  }
+
+  async #run(key: string, installationId: string, workspaceId: string): Promise<void> {
+    // One evaluation per workspace at a time in this process; requests meanwhile coalesce.
+    await this.#running.get(key);
+    const request = this.#scheduled.get(key);
+    this.#scheduled.delete(key);
+    if (!request) return;
+    const run = this.evaluate(installationId, workspaceId, request.statusChanged)
+      .catch((error: unknown) =>
+        this.logger.error('workspace evaluation failed', { workspaceId, error: String(error) }),
+      )
+      .finally(() => {
+        if (this.#running.get(key) === run) this.#running.delete(key);
+      });
+    this.#running.set(key, run);
+    await run;
+  }
+
+  /** Resolves when every scheduled evaluation has finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#scheduled.size > 0 || this.#running.size > 0) {
+      await new Promise((r) => setImmediate(r));
+      await Promise.all([...this.#running.values()]);
+    }
+  }
+
+  /** Creates the workspace on the installation's default protocol if it does not exist yet. */
+  async ensure(installationId: string, workspaceId: string): Promise<void> {
+    const owner = await this.engine.store.claimOwner(WORKSPACE, workspaceId, installationId);
+    if (owner !== installationId) {
+      // Workspace ids are global (like connection ids); never say which installation holds it.
+      throw new AlreadyExistsError(
+        `workspace ${workspaceId} already exists in another installation`,
+        { field: 'workspaceId' },
+      );
+    }
+    const ref = this.ref(installationId, workspaceId);
+    if (await this.engine.store.load(ref)) return;
+    const policy = await this.settings.get(installationId);
+    await this.engine
+      .create(ref, { workspaceId, installationId, policy, at: this.clock.now() })
+      .catch((error: unknown) => {
+        if (!(error instanceof AppError && error.code === 'already-exists')) throw error;
+      });
+  }
+
+  async resolve(principal: Principal, workspaceId: string): Promise<ActorRef> {
+    const installationId = await this.engine.store.owner(WORKSPACE, workspaceId);
+    if (installationId === null || !canAccess(principal, installationId)) {
+      throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
+    }
+    return this.ref(installationId, workspaceId);
+  }
+
+  async #connections(installationId: string, workspaceId: string) {
+    const ids = await this.engine.store.indexAll(installationId, `connection:ws:${workspaceId}`);
+    const found = await this.engine.readMany(
+      ids.map((id) => ({ kind: CONNECTION, installationId, id })),
+    );
+    return ids.map((id, i) => ({ id, state: found[i]?.state ?? null }));
+  }
+
+  /** Success rate over the policy window from the per-minute counters, since `sinceMs`. */
+  async #rate(
+    installationId: string,
+    workspaceId: string,
+    policy: WorkspacePolicy,
+    sinceMs: number,
+  ) {
+    const counters = await this.engine.store.counters(
+      installationId,
+      workspaceOpsCounter(workspaceId),
+    );
+    let head = -1;
+    for (const field of Object.keys(counters)) head = Math.max(head, Number(field.slice(3)));
+    const first = Math.max(head - policy.windowMinutes + 1, Math.floor(sinceMs / MINUTE));
+    let ok = 0;
+    let ko = 0;
+    const expired: string[] = [];
+    for (const [field, value] of Object.entries(counters)) {
+      const minute = Number(field.slice(3));
+      if (minute <= head - 60) expired.push(field);
+      if (minute < first) continue;
+      if (field.startsWith('ok:')) ok += Number(value);
+      else ko += Number(value);
+    }
+    void this.engine.store.dropCounterFields(
+      installationId,
+      workspaceOpsCounter(workspaceId),
+      expired,
+    );
+    const samples = ok + ko;
+    return { successRate: samples === 0 ? null : ok / samples, sampleSize: samples };
+  }
+
+  async #capacity(installationId: string) {
+    let active = 0;
+    for (const status of ACTIVE_CONNECTION_STATUSES) {
+      active += await this.engine.store.indexSize(installationId, `connection:status:${status}`);
+    }
+    return { activeConnections: active, capacityPercent: active / this.capacityPerWorker };
+  }
+
+  /** Where the health window starts: the current transport (or running migration) began then. */
+  #since(ctx: WorkspaceContext): number {
+    return ctx.migration?.startedAt ?? ctx.transportSince;
+  }
+
+  async #evidence(
+    installationId: string,
+    workspaceId: string,
+    ctx: WorkspaceContext,
+    policy: WorkspacePolicy,
+    connections?: { state: PersistedState | null }[],
+  ): Promise<HealthEvidence> {
+    const rate = await this.#rate(installationId, workspaceId, policy, this.#since(ctx));
+    const capacity = await this.#capacity(installationId);
+    let latencyP95: number | null = null;
+    if (connections) {
+      const windows = connections
+        .filter((c) => c.state && c.state.value !== 'rolledBack')
+        .map((c) => (c.state!.context as unknown as ConnectionContext).window);
+      latencyP95 = windowStats(mergeWindows(windows), 1).latencyP95;
+    }
+    return { ...rate, latencyP95, windowMinutes: policy.windowMinutes, ...capacity };
+  }
+
+  /**
+   * Re-evaluates one workspace: reports connection counts when statuses changed, records health
+   * verdict changes, and rolls back on a breach while on (or moving to) ACP.
+   */
+  async evaluate(installationId: string, workspaceId: string, statusChanged = true): Promise<void> {
+    const ref = this.ref(installationId, workspaceId);
+    const found = await this.engine.read(ref);
+    if (!found) return;
+    const ctx = found.state.context as unknown as WorkspaceContext;
+    const state = workspaceState(found.state.value);
+    const policy = await this.settings.get(installationId);
+    const rate = await this.#rate(installationId, workspaceId, policy, this.#since(ctx));
+    const verdict = healthVerdict(rate, policy);
+
+    if (verdict === 'breach' && (state === 'acp' || state === 'migrating')) {
+      await this.#rollback(installationId, workspaceId, (evidence, policyNow, connectionIds) => ({
+        type: 'AUTO_ROLLBACK',
+        at: this.clock.now(),
+        eventId: randomUUID(),
+        migrationId: randomUUID(),
+        evidence,
+        policy: policyNow,
+        connectionIds,
+      })).catch((error: unknown) => {
+        // Another evaluator (or process) rolled it back first: exactly one rollback happens.
+        if (!(error instanceof InvalidTransitionError)) throw error;
+      });
+      return;
+    }
+
+    if (statusChanged) {
+      const counts = countConnections(await this.#connections(installationId, workspaceId));
+      if (JSON.stringify(counts) !== JSON.stringify(ctx.connections) || state === 'migrating') {
+        await this.#send(ref, {
+          type: 'CONNECTIONS',
+          at: this.clock.now(),
+          eventId: randomUUID(),
+          counts,
+        });
+      }
+    }
+
+    const policyChanged = JSON.stringify(policy) !== JSON.stringify(ctx.policy);
+    if (ctx.health?.verdict !== verdict || policyChanged) {
+      const evidence = await this.#evidence(installationId, workspaceId, ctx, policy);
+      await this.#send(ref, {
+        type: 'HEALTH',
+        at: this.clock.now(),
+        eventId: randomUUID(),
+        evidence,
+        policy,
+        nextMigrationId: randomUUID(),
+      });
+    }
+  }
+
+  async #send(ref: ActorRef, event: AnyEvent) {
+    return this.engine.send(ref, event).catch((error: unknown) => {
+      if (!(error instanceof InvalidTransitionError)) throw error;
+      return null;
+    });
+  }
+
+  /**
+   * The rollback transaction: the workspace event plus ROLLBACK for each of its live
+   * connections, guarded by the workspace's connection index so a connection registering
+   * meanwhile is not left behind.
+   */
+  async #rollback(
+    installationId: string,
+    workspaceId: string,
+    makeEvent: (
+      evidence: HealthEvidence,
+      policy: WorkspacePolicy,
+      connectionIds: string[],
+    ) => AnyEvent,
+    connectionEvent: AnyEvent = { type: 'ROLLBACK', reason: 'workspace-rollback' },
+  ) {
+    const wsRef = this.ref(installationId, workspaceId);
+    const index = `connection:ws:${workspaceId}`;
+    const policy = await this.settings.get(installationId);
+    let ids: string[] = [];
+    // Evidence is gathered before the transaction (I/O), the plan itself stays pure.
+    let evidence: HealthEvidence | null = null;
+    return this.engine.transact(
+      installationId,
+      async () => {
+        ids = await this.engine.store.indexAll(installationId, index);
+        const found = await this.engine.read(wsRef);
+        if (!found)
+          throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
+        const conns = await this.#connections(installationId, workspaceId);
+        evidence = await this.#evidence(
+          installationId,
+          workspaceId,
+          found.state.context as unknown as WorkspaceContext,
+          policy,
+          conns,
+        );
+        return [wsRef, ...ids.map((id) => ({ kind: CONNECTION, installationId, id }))];
+      },
+      (states, refs) => {
+        if (!states[0]) return null;
+        const live = refs.slice(1).filter((_, i) => {
+          const s = states[i + 1];
+          return s !== null && s !== undefined && s.value !== 'rolledBack';
+        });
+        const steps: TxStep[] = [
+          {
+            ref: wsRef,
+            event: makeEvent(
+              evidence!,
+              policy,
+              live.map((r) => r.id),
+            ),
+          },
+          ...live.map((ref) => ({ ref, event: connectionEvent })),
+        ];
+        return { steps, guards: [{ index, count: ids.length }] };
+      },
+    );
+  }
+
+  async requestMigration(principal: Principal, workspaceId: string, req: MigrationRequest) {
+    if (req.initiatedBy === 'operator' && !isOperator(principal)) {
+      throw new ForbiddenError('only an operator token may start an operator-initiated migration', {
+        field: 'initiatedBy',
+      });
+    }
+    const ref = await this.resolve(principal, workspaceId);
+    const policy = await this.settings.get(ref.installationId);
+    const found = await this.engine.read(ref);
+    if (!found)
+      throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
+    const ctx = found.state.context as unknown as WorkspaceContext;
+    const state = workspaceState(found.state.value);
+    const now = this.clock.now();
+    const migrationId = randomUUID();
+    const requestedBy = req.requestedBy ?? principal.name ?? null;
+
+    if (req.toProtocol === 'acp') {
+      if (!policy.migrationEnabled)
+        throw new MigrationRefusedError('migration to ACP is disabled for this installation', {
+          field: 'toProtocol',
+        });
+      if (!state.startsWith('http'))
+        throw new MigrationRefusedError(`workspace is ${toKebab(state)}, not on HTTP`, {
+          state: toKebab(state),
+        });
+      if (policy.rolloutMode === 'scheduled' && req.initiatedBy === 'user') {
+        throw new MigrationRefusedError(
+          'this installation rolls out on a schedule set by operators; users cannot opt in',
+          { field: 'initiatedBy' },
+        );
+      }
+      if (req.scheduledAt !== undefined && req.scheduledAt <= now) {
+        throw new ValidationError('scheduledAt must be in the future', { field: 'scheduledAt' });
+      }
+      const evidence = await this.#evidence(ref.installationId, workspaceId, ctx, policy);
+      const outcome = await this.engine.send(ref, {
+        type: 'REQUEST_MIGRATION',
+        at: now,
+        eventId: randomUUID(),
+        migrationId,
+        toProtocol: 'acp',
+        initiatedBy: req.initiatedBy,
+        requestedBy,
+        scheduledAt: req.scheduledAt ?? null,
+        policy,
+        evidence,
+        connectionIds: [],
+      } as AnyEvent);
+      // Connections may already all be on ACP: let the evaluation complete the migration.
+      this.schedule(ref.installationId, workspaceId, true);
+      return { migrationId, workspace: await this.view(outcome.state, ref) };
+    }
+
+    if (state !== 'acp')
+      throw new MigrationRefusedError(`workspace is ${toKebab(state)}, not on ACP`, {
+        state: toKebab(state),
+      });
+    await this.#rollback(
+      ref.installationId,
+      workspaceId,
+      (evidence, policyNow) => ({
+        type: 'REQUEST_MIGRATION',
+        at: now,
+        eventId: randomUUID(),
+        migrationId,
+        toProtocol: 'http',
+        initiatedBy: req.initiatedBy,
+        requestedBy,
+        scheduledAt: null,
+        policy: policyNow,
+        evidence,
+        connectionIds: [],
+      }),
+      { type: 'ROLLBACK', reason: 'migrated-to-http' },
+    );
+    return { migrationId, workspace: await this.get(principal, workspaceId) };
+  }
+
+  async rollback(principal: Principal, workspaceId: string, req: RollbackRequest) {
+    const ref = await this.resolve(principal, workspaceId);
+    const eventId = randomUUID();
+    const result = await this.#rollback(
+      ref.installationId,
+      workspaceId,
+      (evidence, policy, connectionIds) => ({
+        type: 'ROLLBACK_REQUESTED',
+        at: this.clock.now(),
+        eventId,
+        migrationId: randomUUID(),
+        trigger: isOperator(principal) ? 'manualOperator' : 'manualUser',
+        reason: req.reason,
+        requestedBy: req.requestedBy ?? principal.name ?? null,
+        evidence,
+        policy,
+        connectionIds,
+      }),
+    ).catch((error: unknown) => {
+      if (error instanceof InvalidTransitionError) {
+        throw new MigrationRefusedError(
+          'the workspace is not on ACP; there is nothing to roll back',
+          { field: 'workspaceId' },
+        );
+      }
+      throw error;
+    });
+    if (!result)
+      throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
+    return { eventId, workspace: await this.get(principal, workspaceId) };
+  }
+
+  async cancelScheduled(principal: Principal, workspaceId: string) {
+    const ref = await this.resolve(principal, workspaceId);
+    const outcome = await this.engine
+      .send(ref, {
+        type: 'CANCEL_MIGRATION',
+        at: this.clock.now(),
+        eventId: randomUUID(),
+        requestedBy: principal.name ?? null,
+      } as AnyEvent)
+      .catch((error: unknown) => {
+        if (error instanceof InvalidTransitionError)
+          throw new MigrationRefusedError('no scheduled migration to cancel');
+        throw error;
+      });
+    return this.view(outcome.state, ref);
+  }
+
+  async reenableAutoMigration(principal: Principal, workspaceId: string) {
+    if (!isOperator(principal))
+      throw new ForbiddenError('only an operator may re-enable automatic migration');
+    const ref = await this.resolve(principal, workspaceId);
+    const outcome = await this.engine
+      .send(ref, {
+        type: 'REENABLE_AUTO_MIGRATION',
+        at: this.clock.now(),
+        eventId: randomUUID(),
+        requestedBy: principal.name ?? null,
+      } as AnyEvent)
+      .catch((error: unknown) => {
+        if (error instanceof InvalidTransitionError)
+          throw new MigrationRefusedError('automatic migration is not blocked for this workspace');
+        throw error;
+      });
+    return this.view(outcome.state, ref);
+  }
+
+  async get(principal: Principal, workspaceId: string) {
+    const ref = await this.resolve(principal, workspaceId);
+    const found = await this.engine.read(ref);
+    if (!found)
+      throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
+    return this.view(found.state, ref);
+  }
+
+  /** The workspace record: transport, migration, connection counts by status, current health. */
+  async view(state: PersistedState, ref: ActorRef) {
+    const ctx = state.context as unknown as WorkspaceContext;
+    const path = workspaceState(state.value);
+    const conns = await this.#connections(ref.installationId, ref.id);
+    const byStatus: Record<string, number> = {};
+    for (const c of conns) {
+      if (!c.state) continue;
+      const status = toKebab(stateName(c.state.value));
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+    }
+    const policy = await this.settings.get(ref.installationId);
+    const evidence = await this.#evidence(ref.installationId, ref.id, ctx, policy, conns);
+    const timers = await this.engine.store.timersOf(ref);
+    const scheduledStart = path === 'http.scheduled' ? (timers[0]?.due ?? null) : null;
+    return {
+      workspaceId: ctx.workspaceId,
+      installationId: ctx.installationId,
+      transport: path === 'acp' ? 'acp' : 'http',
+      state: path.split('.').map(toKebab).join('.'),
+      transportSince: iso(ctx.transportSince),
+      migration: ctx.migration
+        ? {
+            ...ctx.migration,
+            status: 'in-progress',
+            startedAt: iso(ctx.migration.startedAt),
+            scheduledAt: iso(ctx.migration.scheduledAt),
+          }
+        : null,
+      scheduledMigration:
+        ctx.pending && path === 'http.scheduled'
+          ? {
+              ...ctx.pending,
+              startedAt: undefined,
+              requestedAt: iso(ctx.pending.startedAt),
+              scheduledAt: iso(scheduledStart ?? ctx.pending.scheduledAt),
+            }
+          : null,
+      connections: { total: conns.length, byStatus, ...countConnections(conns) },
+      health: {
+        ...evidence,
+        verdict: healthVerdict(evidence, policy),
+        minSuccessRate: policy.minSuccessRate,
+        minSamples: policy.minSamples,
+      },
+      cooldownUntil: iso(ctx.cooldownUntil),
+      autoMigrationBlocked: ctx.autoMigrationBlocked,
+      autoRollbacksInFlapWindow: ctx.autoRollbacks.length,
+      lastRollback: ctx.lastRollback
+        ? {
+            ...ctx.lastRollback,
+            trigger: toKebab(ctx.lastRollback.trigger),
+            at: iso(ctx.lastRollback.at),
+          }
+        : null,
+      settings: toWire(policy),
+    };
+  }
+
+  /** After a settings change: every workspace of the installation re-evaluates under it. */
+  async refreshPolicy(installationId: string): Promise<void> {
+    const ids = await this.engine.store.indexAll(installationId, 'workspace:all');
+    for (const id of ids) this.schedule(installationId, id, false);
+    await this.idle();
+  }
+
+  /** Audit entries of one workspace stream, newest first, with a cursor. */
+  async audit(
+    principal: Principal,
+    workspaceId: string,
+    stream: keyof typeof STREAMS,
+    q: { from?: number; to?: number; cursor?: string; limit: number },
+  ) {
+    const ref = await this.resolve(principal, workspaceId);
+    if (q.cursor !== undefined && !/^\d{15}:[\w-]+$/.test(q.cursor)) {
+      throw new ValidationError('cursor is not valid; pass back nextCursor unchanged', {
+        field: 'cursor',
+      });
+    }
+    const page = await this.engine.store.auditPage(
+      ref.installationId,
+      STREAMS[stream](workspaceId),
+      {
+        from: q.from,
+        to: q.to,
+        before: q.cursor,
+        limit: q.limit,
+      },
+    );
+    const items = page.map((p) => {
+      const { _stream, ...record } = JSON.parse(p.json) as Record<string, unknown>;
+      void _stream;
+      return record;
+    });
+    return { items, nextCursor: page.length === q.limit ? page[page.length - 1]!.member : null };
+  }
+}
+
+export function countConnections(conns: { state: PersistedState | null }[]): ConnectionCounts {
+  const counts = { active: 0, onAcp: 0, pending: 0, onHttp: 0 };
+  for (const c of conns) {
+    if (!c.state) continue;
+    const status = c.state.value as ConnectionStatus;
+    if (status === 'rolledBack') counts.onHttp++;
+    else {
+      counts.active++;
+      if (status === 'connected' || status === 'degraded') counts.onAcp++;
+      else counts.pending++;
+    }
+  }
+  return counts;
+}
