@@ -69,6 +69,17 @@ export function effectHandlers(logger: Logger): Record<string, EffectHandler> {
         params: effect.params,
       });
     },
+    // Delivery channels (toast stream, webhook, email) are not built yet: the payloads are in the
+    // rollback audit record and the outbox; here they are logged.
+    notifyUsers: (effect) => {
+      logger.info('user notification', { workspaceId: effect.actorId, params: effect.params });
+    },
+    scheduleReview: (effect) => {
+      logger.info('rollback review requested', {
+        workspaceId: effect.actorId,
+        params: effect.params,
+      });
+    },
   };
 }
 

@@ -43,6 +43,21 @@ export function connectionBinding(thresholds: ConnectionThresholds): ChartBindin
         `connection:status:${stateName(state.value)}`,
       ];
     },
+    // Each counted heartbeat also feeds its workspace's per-minute totals, atomically with the
+    // connection's own window, so the workspace rate never needs a read of every connection.
+    counters: (event, before, after) => {
+      if (event.type !== 'HEARTBEAT') return [];
+      const b = before.context as unknown as ConnectionContext;
+      const a = after.context as unknown as ConnectionContext;
+      if (a.staleHeartbeats !== b.staleHeartbeats) return [];
+      const hb = event as Extract<ConnectionEvent, { type: 'HEARTBEAT' }>;
+      const minute = Math.floor(hb.at / 60_000);
+      const hash = workspaceOpsCounter(a.workspaceId);
+      const ops = [];
+      if (hb.succeeded > 0) ops.push({ hash, field: `ok:${minute}`, delta: hb.succeeded });
+      if (hb.failed > 0) ops.push({ hash, field: `ko:${minute}`, delta: hb.failed });
+      return ops;
+    },
   };
 }
 

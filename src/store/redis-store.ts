@@ -210,6 +210,19 @@ export class RedisStore {
           i.member,
         );
       }
+      for (const g of c.guards ?? []) {
+        opCount++;
+        ops.push('IZ', pos(this.keys.index(installationId, g.index)), g.count);
+      }
+      for (const k of c.counters ?? []) {
+        opCount++;
+        ops.push('C', pos(this.keys.counter(installationId, k.hash)), k.field, k.delta);
+      }
+      for (const a of c.audit ?? []) {
+        opCount++;
+        const stream = pos(this.keys.audit(installationId, a.stream));
+        ops.push('A', stream, a.member, pos(this.keys.auditData(installationId, a.stream)), a.json);
+      }
       args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
     }
     const flat = await scripts.commit.run<(string | number)[]>(this.redis, keys, args);
