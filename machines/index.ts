@@ -1,0 +1,21 @@
+/** The registry of charts: what `npm run viz`, the inspection API and the model tests walk. */
+import { connectionMachine } from './connection.machine.ts';
+import { workspaceMachine } from './workspace.machine.ts';
+
+export const CHARTS = [
+  {
+    id: 'connection',
+    version: '1.0.0',
+    description: 'ACPConnectionRecord lifecycle: one actor per ACP connection.',
+    machine: connectionMachine,
+  },
+  {
+    id: 'workspace',
+    version: '1.0.0',
+    description:
+      'Workspace transport: HTTP/ACP migrations, rollback, cooldown and flap protection.',
+    machine: workspaceMachine,
+  },
+] as const;
+
+export type ChartId = (typeof CHARTS)[number]['id'];
