@@ -67,6 +67,9 @@ const nameOf = (x: unknown): string =>
       ? ((x as { type?: string }).type ?? (x.name || 'inline'))
       : ((x as { type?: string })?.type ?? 'inline');
 
+const delayName = (d: unknown): string =>
+  typeof d === 'number' || typeof d === 'string' ? String(d) : nameOf(d);
+
 /** Built-ins XState adds for `after` (raise/cancel) are implementation detail here. */
 const visible = (actions: unknown[]) => actions.map(nameOf).filter((a) => !a.startsWith('xstate.'));
 
@@ -92,7 +95,7 @@ export function describeChart(machine: AnyStateMachine): ChartDescription {
     const all: RawTransition[] = [...node.transitions.values()].flat().concat(node.always ?? []);
     for (const t of all) {
       const isAlways = (node.always ?? []).includes(t);
-      const delay = t.delay === undefined ? null : String(t.delay);
+      const delay = t.delay === undefined ? null : delayName(t.delay);
       const event = isAlways ? 'always' : delay !== null ? `after ${delay}` : t.eventType;
       const targets = (t.target ?? []).map((s) => pathOf(root.id, s.id));
       const guard = t.guard === undefined ? null : nameOf(t.guard);
@@ -153,7 +156,7 @@ export function toStatelyConfig(machine: AnyStateMachine): Record<string, unknow
     const after: Record<string, unknown[]> = {};
     for (const [, ts] of node.transitions) {
       for (const t of ts) {
-        if (t.delay !== undefined) (after[String(t.delay)] ??= []).push(transition(t));
+        if (t.delay !== undefined) (after[delayName(t.delay)] ??= []).push(transition(t));
         else (on[t.eventType] ??= []).push(transition(t));
       }
     }
