@@ -77,7 +77,17 @@ function pathOf(machineId: string, id: string): string {
   return id === machineId ? '(root)' : id.slice(machineId.length + 1);
 }
 
-export function describeChart(machine: AnyStateMachine): ChartDescription {
+/** Maps XState's transition objects to their TransitionInfo id (for coverage tracing). */
+export function transitionIds(machine: AnyStateMachine): Map<object, string> {
+  const ids = new Map<object, string>();
+  describeChart(machine, ids);
+  return ids;
+}
+
+export function describeChart(
+  machine: AnyStateMachine,
+  ids?: Map<object, string>,
+): ChartDescription {
   const root = machine.root as unknown as Node;
   const states: StateInfo[] = [];
   const transitions: TransitionInfo[] = [];
@@ -99,8 +109,10 @@ export function describeChart(machine: AnyStateMachine): ChartDescription {
       const event = isAlways ? 'always' : delay !== null ? `after ${delay}` : t.eventType;
       const targets = (t.target ?? []).map((s) => pathOf(root.id, s.id));
       const guard = t.guard === undefined ? null : nameOf(t.guard);
+      const id = `${path} --${event}${guard ? ` [${guard}]` : ''}--> ${targets.join(',') || '(self)'}`;
+      ids?.set(t, id);
       transitions.push({
-        id: `${path} --${event}${guard ? ` [${guard}]` : ''}--> ${targets.join(',') || '(self)'}`,
+        id,
         source: path,
         event,
         eventType: isAlways ? '' : t.eventType,

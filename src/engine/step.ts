@@ -37,8 +37,24 @@ export class Stepper<TMachine extends AnyStateMachine = AnyStateMachine> {
   readonly #collected: PlannedAction[] = [];
   readonly #scope: Parameters<TMachine['transition']>[2];
 
-  constructor(readonly machine: TMachine) {
+  /**
+   * @param onTransitions receives the transition objects each microstep took (XState's
+   * inspection data); used by the model-based tests to measure transition coverage.
+   */
+  constructor(
+    readonly machine: TMachine,
+    onTransitions?: (transitions: readonly object[]) => void,
+  ) {
     const self = createActor(machine as AnyStateMachine);
+    if (onTransitions) {
+      const system = self.system as unknown as { _sendInspectionEvent(e: unknown): void };
+      const forward = system._sendInspectionEvent.bind(system);
+      system._sendInspectionEvent = (e: unknown) => {
+        const ev = e as { type: string; _transitions?: object[] };
+        if (ev.type === '@xstate.microstep' && ev._transitions) onTransitions(ev._transitions);
+        forward(e);
+      };
+    }
     this.#scope = {
       self,
       defer: () => {},
