@@ -41,15 +41,25 @@ export interface TestService extends Service {
     body?: unknown,
     token?: string | null,
   ): Promise<{ status: number; body: any }>;
+  /** Stops the service and deletes its keys (idempotent). */
   close(): Promise<void>;
+  /**
+   * Stops the service and disconnects, leaving every key in Redis: a "crash" or restart that
+   * another service started on the same prefix (`startService({ KEY_PREFIX: s.prefix })`) picks
+   * up. That later service's close() deletes the keys.
+   */
+  stopKeepingKeys(): Promise<void>;
 }
 
-/** Starts the real service on real Redis with a manual clock and no background loops. */
+/**
+ * Starts the real service on real Redis with a manual clock and no background loops. Pass
+ * `{ KEY_PREFIX: other.prefix }` to start a second process over the same keys.
+ */
 export async function startService(
   env: Record<string, string> = {},
   clock = new ManualClock(T0),
 ): Promise<TestService> {
-  const prefix = testPrefix();
+  const prefix = env.KEY_PREFIX ?? testPrefix();
   const redis = realRedis();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -76,17 +86,22 @@ export async function startService(
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
+  let stopped = false;
+  const shutdown = async (deleteKeys: boolean) => {
+    if (stopped) return;
+    stopped = true;
+    await service.stop();
+    if (deleteKeys) await deletePrefix(redis, prefix);
+    redis.disconnect();
+  };
   return {
     ...service,
     clock,
     prefix,
     redis,
     api,
-    async close() {
-      await service.stop();
-      await deletePrefix(redis, prefix);
-      redis.disconnect();
-    },
+    close: () => shutdown(true),
+    stopKeepingKeys: () => shutdown(false),
   };
 }
 
