@@ -5,7 +5,12 @@
  */
 import autocannon from 'autocannon';
 import { type Redis } from 'ioredis';
-import { processCpuSeconds, redisCounters, selfCpuSeconds } from './processes.ts';
+import {
+  machineBusySeconds,
+  processCpuSeconds,
+  redisCounters,
+  selfCpuSeconds,
+} from './processes.ts';
 
 /** Hands out connection ids round-robin; shared by concurrent instances so they overlap. */
 export class Rotation {
@@ -189,7 +194,10 @@ export interface CpuShare {
   /** CPU used during the measured window as % of one core. */
   loadGenerator: number;
   servers: number[];
+  /** Server-wide: includes any other client of the same Redis. */
   redis: number;
+  /** Everything else on the machine (other processes competing for the CPUs). */
+  other: number;
 }
 
 export interface PhaseFigures {
@@ -236,6 +244,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
     self: selfCpuSeconds(),
     servers: o.serverPids.map(processCpuSeconds),
     redis: await redisCounters(o.redis),
+    machine: machineBusySeconds(),
   };
   const started = process.hrtime.bigint();
   const runs = await all(o.seconds);
@@ -243,10 +252,18 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
   const redisAfter = await redisCounters(o.redis);
   const share = (before: number, after: number) =>
     Math.round(((after - before) / wallS) * 1000) / 10;
+  const loadGenerator = share(cpuBefore.self, selfCpuSeconds());
+  const servers = o.serverPids.map((pid, i) =>
+    share(cpuBefore.servers[i]!, processCpuSeconds(pid)),
+  );
+  const redisCpu = share(cpuBefore.redis.cpu, redisAfter.cpu);
+  const machine = share(cpuBefore.machine, machineBusySeconds());
+  const ours = loadGenerator + redisCpu + servers.reduce((a, b) => a + b, 0);
   const cpu: CpuShare = {
-    loadGenerator: share(cpuBefore.self, selfCpuSeconds()),
-    servers: o.serverPids.map((pid, i) => share(cpuBefore.servers[i]!, processCpuSeconds(pid))),
-    redis: share(cpuBefore.redis.cpu, redisAfter.cpu),
+    loadGenerator,
+    servers,
+    redis: redisCpu,
+    other: Math.max(0, Math.round((machine - ours) * 10) / 10),
   };
 
   const statusCodes: Record<string, number> = {};
@@ -254,13 +271,11 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
   let reqPerSec = 0;
   let durationS = 0;
   for (const { result } of runs) {
-    for (const [code, { count }] of Object.entries(result.statusCodeStats ?? {})) {
-      statusCodes[code] = (statusCodes[code] ?? 0) + (count ?? 0);
+    let completed = 0;
+    for (const [code, { count = 0 }] of Object.entries(result.statusCodeStats ?? {})) {
+      statusCodes[code] = (statusCodes[code] ?? 0) + count;
+      completed += count;
     }
-    const completed = Object.values(result.statusCodeStats ?? {}).reduce(
-      (n, s) => n + (s.count ?? 0),
-      0,
-    );
     requests += completed;
     reqPerSec += completed / result.duration;
     durationS = Math.max(durationS, result.duration);

@@ -121,6 +121,23 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds every core of the machine has spent busy so far (Linux /proc/stat), NaN if
+ * unreadable. Minus what the benchmark's own processes used, it shows how much other work
+ * competed for the CPUs during a phase.
+ */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal ...
+    const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = t.reduce((a, b) => a + b, 0);
+    return (total - t[3]! - t[4]!) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** This process's own CPU seconds (the load generator). */
 export function selfCpuSeconds(): number {
   const u = process.cpuUsage();

@@ -76,7 +76,12 @@ export function evaluateTargets(baseline: PhaseFigures, scenarios: Scenario[]): 
   return targets;
 }
 
-export function render(baseline: Scenario, scenarios: Scenario[], targets: Target[]): string {
+export function render(
+  baseline: Scenario,
+  scenarios: Scenario[],
+  targets: Target[],
+  cpuCount: number,
+): string {
   const base = baseline.figures.reqPerSec;
   const all = [baseline, ...scenarios];
   const out: string[] = [];
@@ -138,16 +143,25 @@ export function render(baseline: Scenario, scenarios: Scenario[], targets: Targe
 
   out.push(
     '',
-    'Where the CPU goes (measured window, % of one core; Redis figures are server-wide)',
+    `Where the CPU goes (measured window, % of one core, ${cpuCount} cores in all; Redis is` +
+      ` server-wide; "other" is every process outside the benchmark)`,
   );
   out.push(
     table(
-      ['scenario', 'load generator', 'server process(es)', 'redis', 'redis cmds/heartbeat'],
+      [
+        'scenario',
+        'load generator',
+        'server process(es)',
+        'redis',
+        'other',
+        'redis cmds/heartbeat',
+      ],
       all.map((s) => [
         s.label,
         `${f1(s.figures.cpu.loadGenerator)}%`,
         s.figures.cpu.servers.map((c) => `${f1(c)}%`).join(' + '),
         `${f1(s.figures.cpu.redis)}%`,
+        `${f1(s.figures.cpu.other)}%`,
         f2(s.figures.redisCommandsPerHeartbeat),
       ]),
     ),

@@ -14,6 +14,7 @@
  * Env: BENCH_SECONDS (default 10) scales every load phase; REDIS_URL (default
  * redis://127.0.0.1:6379); BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the service processes.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -52,6 +53,17 @@ const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
 const children: Child[] = [];
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
+
+/** Which code was measured: the commit, plus a marker when src/ or machines/ has local edits. */
+function revision(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+    const dirty = git('status', '--porcelain', '--', 'src', 'machines').trim() !== '';
+    return `${git('rev-parse', '--short', 'HEAD').trim()}${dirty ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
 
 async function spawnService(name: string): Promise<Child> {
   const child = await startChild(
@@ -106,8 +118,9 @@ async function main(): Promise<void> {
   const ledger = new Ledger();
   const rotation = new Rotation(ids);
   const scenarios: Scenario[] = [];
+  const measured = revision();
   log(
-    `prefix ${prefix}; ${WARMUP_SECONDS} s warm-up per phase, baseline ${BASELINE_SECONDS} s, service phases ${SECONDS} s; ${cpus().length} CPU(s)`,
+    `code ${measured}; prefix ${prefix}; ${WARMUP_SECONDS} s warm-up per phase, baseline ${BASELINE_SECONDS} s, service phases ${SECONDS} s; ${cpus().length} CPU(s)`,
   );
 
   // 1. Baseline.
@@ -157,7 +170,7 @@ async function main(): Promise<void> {
   const errorSamples = [...baselineLedger.errorSamples, ...ledger.errorSamples];
   await cleanup();
 
-  console.log(`\n${render(baseline, scenarios, targets)}`);
+  console.log(`\n${render(baseline, scenarios, targets, cpus().length)}`);
   if (ledger.rejectedItems.size > 0) {
     console.log(
       `\nBatch items rejected inside 200 responses: ${[...ledger.rejectedItems].map(([s, n]) => `${s}=${n}`).join(' ')}`,
@@ -170,6 +183,7 @@ async function main(): Promise<void> {
 
   const results = {
     finishedAt: new Date().toISOString(),
+    revision: measured,
     node: process.version,
     cpus: cpus().length,
     benchSeconds: SECONDS,
