@@ -486,6 +486,7 @@ export class Engine {
     const consumed: TimerOp[] = [];
     const effects: Effect[] = [];
     const audit: AuditAppend[] = [];
+    const seq = String((base?.version ?? 0) + 1).padStart(10, '0');
     const counters: CounterOp[] = [];
     const events: EventObject[] = [];
     let dirty = false;
@@ -516,7 +517,8 @@ export class Engine {
           const p = action.params as AuditParams;
           audit.push({
             stream: p.stream,
-            member: auditMember(p.at, p.id),
+            // Within one millisecond, records order by the actor's commit, then by position.
+            member: auditMember(p.at, `${seq}.${String(audit.length).padStart(3, '0')}.${p.id}`),
             json: JSON.stringify({ ...p.record, _stream: p.stream }),
           });
         } else if (!action.type.startsWith('xstate.')) {

@@ -363,6 +363,24 @@ export class RedisStore {
     return this.redis.hgetall(this.keys.counter(installationId, name));
   }
 
+  async counterFields(
+    installationId: string,
+    name: string,
+    fields: readonly string[],
+  ): Promise<(string | null)[]> {
+    return this.redis.hmget(this.keys.counter(installationId, name), ...fields);
+  }
+
+  async setCounterFieldOnce(
+    installationId: string,
+    name: string,
+    field: string,
+    value: string,
+  ): Promise<void> {
+    // The first value written for a field wins: a baseline records the earliest moment.
+    await this.redis.hsetnx(this.keys.counter(installationId, name), field, value);
+  }
+
   async dropCounterFields(
     installationId: string,
     name: string,

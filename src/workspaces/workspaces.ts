@@ -184,36 +184,63 @@ export class WorkspaceService {
   }
 
   /** Success rate over the policy window from the per-minute counters, since `sinceMs`. */
+  /**
+   * Success rate over the policy window from the per-minute counters, counting only operations
+   * since `sinceMs`. The minute of a transport change holds operations from before and after
+   * it; `#markBaseline` recorded that minute's counts at the change, and they are subtracted.
+   */
   async #rate(
     installationId: string,
     workspaceId: string,
     policy: WorkspacePolicy,
     sinceMs: number,
   ) {
-    const counters = await this.engine.store.counters(
-      installationId,
-      workspaceOpsCounter(workspaceId),
-    );
+    const name = workspaceOpsCounter(workspaceId);
+    const counters = await this.engine.store.counters(installationId, name);
     let head = -1;
-    for (const field of Object.keys(counters)) head = Math.max(head, Number(field.slice(3)));
-    const first = Math.max(head - policy.windowMinutes + 1, Math.floor(sinceMs / MINUTE));
+    for (const field of Object.keys(counters)) {
+      if (!field.startsWith('base:')) head = Math.max(head, Number(field.slice(3)));
+    }
+    const sinceMinute = Math.floor(sinceMs / MINUTE);
+    const first = Math.max(head - policy.windowMinutes + 1, sinceMinute);
+    const [baseOk, baseKo] = (counters[`base:${sinceMs}`] ?? '0,0').split(',').map(Number) as [
+      number,
+      number,
+    ];
     let ok = 0;
     let ko = 0;
     const expired: string[] = [];
     for (const [field, value] of Object.entries(counters)) {
+      if (field.startsWith('base:')) {
+        if (Number(field.slice(5)) < (head - 60) * MINUTE) expired.push(field);
+        continue;
+      }
       const minute = Number(field.slice(3));
       if (minute <= head - 60) expired.push(field);
       if (minute < first) continue;
-      if (field.startsWith('ok:')) ok += Number(value);
-      else ko += Number(value);
+      const n = Number(value);
+      if (field.startsWith('ok:')) ok += minute === sinceMinute ? Math.max(0, n - baseOk) : n;
+      else ko += minute === sinceMinute ? Math.max(0, n - baseKo) : n;
     }
-    void this.engine.store.dropCounterFields(
-      installationId,
-      workspaceOpsCounter(workspaceId),
-      expired,
-    );
+    void this.engine.store.dropCounterFields(installationId, name, expired);
     const samples = ok + ko;
     return { successRate: samples === 0 ? null : ok / samples, sampleSize: samples };
+  }
+
+  /** Records the counts of the minute of a transport change at `at` (see #rate). */
+  async #markBaseline(installationId: string, workspaceId: string, at: number): Promise<void> {
+    const name = workspaceOpsCounter(workspaceId);
+    const minute = Math.floor(at / MINUTE);
+    const [ok, ko] = await this.engine.store.counterFields(installationId, name, [
+      `ok:${minute}`,
+      `ko:${minute}`,
+    ]);
+    await this.engine.store.setCounterFieldOnce(
+      installationId,
+      name,
+      `base:${at}`,
+      `${Number(ok ?? 0)},${Number(ko ?? 0)}`,
+    );
   }
 
   async #capacity(installationId: string) {
@@ -263,15 +290,19 @@ export class WorkspaceService {
     const verdict = healthVerdict(rate, policy);
 
     if (verdict === 'breach' && (state === 'acp' || state === 'migrating')) {
-      await this.#rollback(installationId, workspaceId, (evidence, policyNow, connectionIds) => ({
-        type: 'AUTO_ROLLBACK',
-        at: this.clock.now(),
-        eventId: randomUUID(),
-        migrationId: randomUUID(),
-        evidence,
-        policy: policyNow,
-        connectionIds,
-      })).catch((error: unknown) => {
+      await this.#rollback(
+        installationId,
+        workspaceId,
+        (evidence, policyNow, connectionIds, at) => ({
+          type: 'AUTO_ROLLBACK',
+          at,
+          eventId: randomUUID(),
+          migrationId: randomUUID(),
+          evidence,
+          policy: policyNow,
+          connectionIds,
+        }),
+      ).catch((error: unknown) => {
         // Another evaluator (or process) rolled it back first: exactly one rollback happens.
         if (!(error instanceof InvalidTransitionError)) throw error;
       });
@@ -281,9 +312,14 @@ export class WorkspaceService {
     if (statusChanged) {
       const counts = countConnections(await this.#connections(installationId, workspaceId));
       if (JSON.stringify(counts) !== JSON.stringify(ctx.connections) || state === 'migrating') {
+        const at = this.clock.now();
+        // The counts may complete a migration: the transport changes at `at`.
+        if (state === 'migrating' && counts.active > 0 && counts.pending === 0) {
+          await this.#markBaseline(installationId, workspaceId, at);
+        }
         await this.#send(ref, {
           type: 'CONNECTIONS',
-          at: this.clock.now(),
+          at,
           eventId: randomUUID(),
           counts,
         });
@@ -291,7 +327,8 @@ export class WorkspaceService {
     }
 
     const policyChanged = JSON.stringify(policy) !== JSON.stringify(ctx.policy);
-    if (ctx.health?.verdict !== verdict || policyChanged) {
+    // No health recorded yet is the same as insufficient data: nothing to tell the chart.
+    if ((ctx.health?.verdict ?? 'insufficient-data') !== verdict || policyChanged) {
       const evidence = await this.#evidence(installationId, workspaceId, ctx, policy);
       await this.#send(ref, {
         type: 'HEALTH',
@@ -323,9 +360,13 @@ export class WorkspaceService {
       evidence: HealthEvidence,
       policy: WorkspacePolicy,
       connectionIds: string[],
+      at: number,
     ) => AnyEvent,
     connectionEvent: AnyEvent = { type: 'ROLLBACK', reason: 'workspace-rollback' },
   ) {
+    // One decision time for every attempt, so the baseline below matches the committed event.
+    const at = this.clock.now();
+    await this.#markBaseline(installationId, workspaceId, at);
     const wsRef = this.ref(installationId, workspaceId);
     const index = `connection:ws:${workspaceId}`;
     const policy = await this.settings.get(installationId);
@@ -362,6 +403,7 @@ export class WorkspaceService {
               evidence!,
               policy,
               live.map((r) => r.id),
+              at,
             ),
           },
           ...live.map((ref) => ({ ref, event: connectionEvent })),
@@ -372,12 +414,12 @@ export class WorkspaceService {
   }
 
   async requestMigration(principal: Principal, workspaceId: string, req: MigrationRequest) {
+    const ref = await this.resolve(principal, workspaceId);
     if (req.initiatedBy === 'operator' && !isOperator(principal)) {
       throw new ForbiddenError('only an operator token may start an operator-initiated migration', {
         field: 'initiatedBy',
       });
     }
-    const ref = await this.resolve(principal, workspaceId);
     const policy = await this.settings.get(ref.installationId);
     const found = await this.engine.read(ref);
     if (!found)
@@ -407,6 +449,7 @@ export class WorkspaceService {
         throw new ValidationError('scheduledAt must be in the future', { field: 'scheduledAt' });
       }
       const evidence = await this.#evidence(ref.installationId, workspaceId, ctx, policy);
+      await this.#markBaseline(ref.installationId, workspaceId, now);
       const outcome = await this.engine.send(ref, {
         type: 'REQUEST_MIGRATION',
         at: now,
@@ -432,9 +475,9 @@ export class WorkspaceService {
     await this.#rollback(
       ref.installationId,
       workspaceId,
-      (evidence, policyNow) => ({
+      (evidence, policyNow, _ids, at) => ({
         type: 'REQUEST_MIGRATION',
-        at: now,
+        at,
         eventId: randomUUID(),
         migrationId,
         toProtocol: 'http',
@@ -456,9 +499,9 @@ export class WorkspaceService {
     const result = await this.#rollback(
       ref.installationId,
       workspaceId,
-      (evidence, policy, connectionIds) => ({
+      (evidence, policy, connectionIds, at) => ({
         type: 'ROLLBACK_REQUESTED',
-        at: this.clock.now(),
+        at,
         eventId,
         migrationId: randomUUID(),
         trigger: isOperator(principal) ? 'manualOperator' : 'manualUser',
@@ -500,9 +543,10 @@ export class WorkspaceService {
   }
 
   async reenableAutoMigration(principal: Principal, workspaceId: string) {
-    if (!isOperator(principal))
-      throw new ForbiddenError('only an operator may re-enable automatic migration');
     const ref = await this.resolve(principal, workspaceId);
+    if (!isOperator(principal)) {
+      throw new ForbiddenError('only an operator may re-enable automatic migration');
+    }
     const outcome = await this.engine
       .send(ref, {
         type: 'REENABLE_AUTO_MIGRATION',
@@ -600,7 +644,7 @@ export class WorkspaceService {
     q: { from?: number; to?: number; cursor?: string; limit: number },
   ) {
     const ref = await this.resolve(principal, workspaceId);
-    if (q.cursor !== undefined && !/^\d{15}:[\w-]+$/.test(q.cursor)) {
+    if (q.cursor !== undefined && !/^\d{15}:[\w.-]+$/.test(q.cursor)) {
       throw new ValidationError('cursor is not valid; pass back nextCursor unchanged', {
         field: 'cursor',
       });

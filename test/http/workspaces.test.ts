@@ -576,25 +576,22 @@ describe('the health window after a transport change', () => {
   // it for the rest of that minute's hour. An operator migration back in the same minute is then
   // rolled back automatically before a single operation ran on it, as an auto-threshold rollback
   // (counting towards the flap limit) with 100 samples and no connections.
-  it.fails(
-    'does not roll back an operator migration back to ACP made in the same minute as the rollback',
-    async () => {
-      await acpWorkspace('ws-1', ['c1']);
-      service.clock.advance(5 * SEC);
-      await beat('c1', hb(T0 + 5 * SEC, 90, 10));
-      await settle();
-      expect((await workspace()).state).toBe('http.cooldown');
+  it('does not roll back an operator migration back to ACP made in the same minute as the rollback', async () => {
+    await acpWorkspace('ws-1', ['c1']);
+    service.clock.advance(5 * SEC);
+    await beat('c1', hb(T0 + 5 * SEC, 90, 10));
+    await settle();
+    expect((await workspace()).state).toBe('http.cooldown');
 
-      service.clock.advance(30 * SEC);
-      expect((await migrate('ws-1')).status).toBe(201);
-      await connect('c2');
+    service.clock.advance(30 * SEC);
+    expect((await migrate('ws-1')).status).toBe(201);
+    await connect('c2');
 
-      expect(await audit('rollbacks')).toHaveLength(1);
-      const ws = await workspace();
-      expect(ws.state).toBe('acp');
-      expect(ws.health).toMatchObject({ sampleSize: 0, verdict: 'insufficient-data' });
-    },
-  );
+    expect(await audit('rollbacks')).toHaveLength(1);
+    const ws = await workspace();
+    expect(ws.state).toBe('acp');
+    expect(ws.health).toMatchObject({ sampleSize: 0, verdict: 'insufficient-data' });
+  });
 });
 
 describe('manual rollback', () => {
@@ -1089,15 +1086,12 @@ describe('tenant isolation', () => {
   // BUG (spec deviation): the issue lists re-enable among the routes where TOKEN_B gets 404 for an
   // inst-a workspace; reenableAutoMigration checks for an operator before resolving the workspace
   // (src/workspaces/workspaces.ts:503-505), so every tenant token gets 403 instead.
-  it.fails(
-    'answers TOKEN_B 404 for re-enabling automatic migration of an inst-a workspace',
-    async () => {
-      await acpWorkspace('ws-1', ['c1']);
-      const res = await call('POST', '/v1/workspaces/ws-1/auto-migration/reenable', {}, TOKEN_B);
-      leaks(res);
-      expectError(res, 404, 'not-found');
-    },
-  );
+  it('answers TOKEN_B 404 for re-enabling automatic migration of an inst-a workspace', async () => {
+    await acpWorkspace('ws-1', ['c1']);
+    const res = await call('POST', '/v1/workspaces/ws-1/auto-migration/reenable', {}, TOKEN_B);
+    leaks(res);
+    expectError(res, 404, 'not-found');
+  });
 
   it('answers TOKEN_B the same for re-enabling an inst-a workspace as for an unknown one (no existence leak)', async () => {
     await acpWorkspace('ws-1', ['c1']);
