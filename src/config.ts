@@ -82,6 +82,20 @@ const EnvSchema = z.object({
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
   CAPACITY_PER_WORKER: int(1000, 1),
+  CAPACITY_WARNING_RATIO: rate(0.85),
+  CAPACITY_CRITICAL_RATIO: rate(0.95),
+  CAPACITY_RESOLVE_RATIO: rate(0.7),
+  CAPACITY_RESOLVE_AFTER_MS: int(5 * 60_000, 1),
+
+  /** HMAC-SHA256 key for webhook signatures; required to deliver webhooks. */
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** smtp://user:pass@host:port; email is only sent when set. */
+  SMTP_URL: z.string().url().optional(),
+  EMAIL_FROM: z.string().min(3).default('LumiLink <noreply@lumilink.local>'),
+  NOTIFY_MAX_ATTEMPTS: int(5, 1),
+  NOTIFY_BASE_DELAY_MS: int(1000, 1),
+  NOTIFY_POLL_MS: int(1000, 10),
+  METRICS_STREAM_MAXLEN: int(100_000, 100),
 });
 
 export interface TokenGrant {
@@ -111,6 +125,18 @@ export interface Config {
   batchMaxItems: number;
   /** ACP connections one worker holds; capacity percent = active / this. */
   capacityPerWorker: number;
+  capacity: { warning: number; critical: number; resolve: number; resolveAfterMs: number };
+  notifications: {
+    /** Never logged or returned. */
+    webhookSecret: string | undefined;
+    /** Never logged or returned (may hold a password). */
+    smtpUrl: string | undefined;
+    emailFrom: string;
+    maxAttempts: number;
+    baseDelayMs: number;
+    pollMs: number;
+  };
+  metricsStreamMaxLen: number;
 }
 
 /** The operator token used when none is configured outside production (documented in README). */
@@ -198,5 +224,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
     batchMaxItems: e.BATCH_MAX_ITEMS,
     capacityPerWorker: e.CAPACITY_PER_WORKER,
+    capacity: {
+      warning: e.CAPACITY_WARNING_RATIO,
+      critical: e.CAPACITY_CRITICAL_RATIO,
+      resolve: e.CAPACITY_RESOLVE_RATIO,
+      resolveAfterMs: e.CAPACITY_RESOLVE_AFTER_MS,
+    },
+    notifications: {
+      webhookSecret: e.WEBHOOK_SECRET,
+      smtpUrl: e.SMTP_URL,
+      emailFrom: e.EMAIL_FROM,
+      maxAttempts: e.NOTIFY_MAX_ATTEMPTS,
+      baseDelayMs: e.NOTIFY_BASE_DELAY_MS,
+      pollMs: e.NOTIFY_POLL_MS,
+    },
+    metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,
   };
 }

@@ -11,6 +11,7 @@ import { ConnectionService, connectionBinding } from './connections/connections.
 import { Engine, type EffectHandler } from './engine/engine.ts';
 import { createApp } from './http/app.ts';
 import { type Logger, createLogger } from './logger.ts';
+import { type AppModule, MODULES, type ModuleContext } from './modules.ts';
 import { RedisStore } from './store/redis-store.ts';
 import { SettingsService } from './workspaces/settings.ts';
 import { WorkspaceService, workspaceBinding } from './workspaces/workspaces.ts';
@@ -22,6 +23,8 @@ export interface Service {
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
+  /** Shared with modules; `services` holds what each module exposes. */
+  modules: ModuleContext;
   app: ReturnType<typeof createApp>;
   /** Present after start(). */
   url: string;
@@ -35,8 +38,10 @@ export interface StartOptions {
   logger?: Logger;
   /** An existing client (tests share one); otherwise one is created from config. */
   redis?: Redis;
-  /** Run the timer poller and outbox reaper on intervals (default true). */
+  /** Run the timer poller, outbox reaper and module loops on intervals (default true). */
   background?: boolean;
+  /** Feature modules (default: MODULES). */
+  modules?: AppModule[];
 }
 
 /** Connects to Redis, or starts the embedded in-process store when no REDIS_URL is set. */
@@ -113,7 +118,29 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     config.connection,
     (installationId, workspaceId) => workspaces.ensure(installationId, workspaceId),
   );
-  const app = createApp({ config, connections, workspaces, settings, store, logger });
+  const moduleContext: ModuleContext = {
+    config,
+    clock,
+    logger,
+    redis,
+    store,
+    engine,
+    connections,
+    workspaces,
+    settings,
+    services: new Map(),
+  };
+  const modules = options.modules ?? MODULES;
+  for (const m of modules) await m.init(moduleContext);
+  const app = createApp({
+    config,
+    connections,
+    workspaces,
+    settings,
+    store,
+    logger,
+    extraRoutes: (a) => modules.forEach((m) => m.routes?.(a, moduleContext)),
+  });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -136,6 +163,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       timers.push(t);
     };
     loop('timer poller', () => engine.fireDueTimers(), config.timerPollMs);
+    for (const m of modules) {
+      if (m.poll) loop(`${m.name} poll`, () => m.poll!.run(moduleContext), m.poll.ms);
+    }
     loop(
       'outbox reaper',
       () => engine.reapOutbox(),
@@ -156,6 +186,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     connections,
     workspaces,
     settings,
+    modules: moduleContext,
     app,
     url,
     server,
@@ -165,6 +196,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workspaces.idle();
       await engine.idle();
+      for (const m of modules) await m.stop?.(moduleContext);
       if (!options.redis) redis.disconnect();
     },
   };

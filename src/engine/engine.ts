@@ -180,7 +180,7 @@ export class Engine {
     this.store = options.store;
     this.clock = options.clock;
     this.#logger = options.logger;
-    this.#effects = options.effects ?? {};
+    this.#effects = { ...(options.effects ?? {}) };
     this.#cacheSize = options.cacheSize ?? 10_000;
     this.#maxAttempts = options.maxAttempts ?? 25;
     this.#leaseMs = options.outboxLeaseMs ?? 30_000;
@@ -273,6 +273,11 @@ export class Engine {
       ran += results.filter(Boolean).length;
     }
     return ran;
+  }
+
+  /** Adds (or replaces) the handler of a named chart action run from the outbox. */
+  registerEffect(type: string, handler: EffectHandler): void {
+    this.#effects[type] = handler;
   }
 
   /** Registers a listener called after each commit this process makes. */

@@ -48,11 +48,14 @@ export interface AppDeps {
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
+  /** Routes of feature modules (src/modules.ts), mounted after the built-in ones. */
+  extraRoutes?: (app: express.Express) => void;
   store: RedisStore;
   logger: Logger;
 }
 
-const principalOf = (res: Response): Principal => res.locals.principal as Principal;
+/** The authenticated caller of a /v1 route. */
+export const principalOf = (res: Response): Principal => res.locals.principal as Principal;
 
 /** Tokens are compared by SHA-256 digest so the raw values are not kept in the lookup path. */
 function tokenTable(tokens: Map<string, TokenGrant>): Map<string, TokenGrant> {
@@ -263,6 +266,8 @@ export function createApp(deps: AppDeps): express.Express {
     const accepted = results.filter((r) => r.ok).length;
     res.json({ accepted, rejected: results.length - accepted, results });
   });
+
+  deps.extraRoutes?.(app);
 
   app.use((req) => {
     throw new NotFoundError(`no route for ${req.method} ${req.path}`);
