@@ -11,6 +11,7 @@ import { ConnectionService, connectionBinding } from './connections/connections.
 import { Engine, type EffectHandler } from './engine/engine.ts';
 import { createApp } from './http/app.ts';
 import { type Logger, createLogger } from './logger.ts';
+import { DomainEvents, type DomainEventMap } from './domain-events.ts';
 import { type AppModule, MODULES, type ModuleContext } from './modules.ts';
 import { RedisStore } from './store/redis-store.ts';
 import { SettingsService } from './workspaces/settings.ts';
@@ -61,7 +62,10 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
   return new RedisMock();
 }
 
-export function effectHandlers(logger: Logger): Record<string, EffectHandler> {
+export function effectHandlers(
+  logger: Logger,
+  events: DomainEvents,
+): Record<string, EffectHandler> {
   return {
     requestReconnect: (effect) => {
       // The container transport that performs the reconnect is not part of this service yet;
@@ -74,10 +78,15 @@ export function effectHandlers(logger: Logger): Record<string, EffectHandler> {
         params: effect.params,
       });
     },
-    // Delivery channels (toast stream, webhook, email) are not built yet: the payloads are in the
-    // rollback audit record and the outbox; here they are logged.
-    notifyUsers: (effect) => {
-      logger.info('user notification', { workspaceId: effect.actorId, params: effect.params });
+    // Delivery (toast stream, webhook, email) and transcripts subscribe to the domain event.
+    notifyUsers: async (effect) => {
+      const p = effect.params as Omit<DomainEventMap['rollback'], 'effectId' | 'at'>;
+      logger.info('user notification', {
+        workspaceId: effect.actorId,
+        kind: p.kind,
+        eventId: p.eventId,
+      });
+      await events.emit('rollback', { ...p, effectId: effect.id, at: effect.createdAt });
     },
     scheduleReview: (effect) => {
       logger.info('rollback review requested', {
@@ -94,12 +103,13 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const redis = options.redis ?? (await connectRedis(config, logger));
   const store = new RedisStore(redis, config.keyPrefix);
+  const events = new DomainEvents();
   const engine = new Engine({
     store,
     clock,
     logger,
     charts: [connectionBinding(config.connection), workspaceBinding()],
-    effects: effectHandlers(logger),
+    effects: effectHandlers(logger, events),
     cacheSize: config.snapshotCacheSize,
     outboxLeaseMs: config.outboxLeaseMs,
   });
@@ -129,6 +139,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     workspaces,
     settings,
     services: new Map(),
+    events,
   };
   const modules = options.modules ?? MODULES;
   for (const m of modules) await m.init(moduleContext);
@@ -139,6 +150,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     settings,
     store,
     logger,
+    extraMiddleware: (a) => modules.forEach((m) => m.middleware?.(a, moduleContext)),
     extraRoutes: (a) => modules.forEach((m) => m.routes?.(a, moduleContext)),
   });
   const server = await new Promise<Server>((resolve) => {

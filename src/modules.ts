@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type express from 'express';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import type { DomainEvents } from './domain-events.ts';
 import type { ConnectionService } from './connections/connections.ts';
 import type { Engine } from './engine/engine.ts';
 import type { Logger } from './logger.ts';
@@ -25,14 +26,17 @@ export interface ModuleContext {
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
-  /** Services modules expose to each other, by module name (set in init). */
+  /** Services modules expose to each other, by name (see SERVICES in notifications/types). */
   services: Map<string, unknown>;
+  events: DomainEvents;
 }
 
 export interface AppModule {
   name: string;
   /** Builds services, registers effects (engine.registerEffect) and listeners. */
   init(ctx: ModuleContext): void | Promise<void>;
+  /** Middleware mounted before every route (e.g. request metrics). */
+  middleware?(app: express.Express, ctx: ModuleContext): void;
   /** Adds routes; called after every module's init. Routes are already authenticated. */
   routes?(app: express.Express, ctx: ModuleContext): void;
   /** Background work run every `pollMs` (when the service runs its loops). */

@@ -48,6 +48,8 @@ export interface AppDeps {
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
+  /** Middleware of feature modules, mounted before every route. */
+  extraMiddleware?: (app: express.Express) => void;
   /** Routes of feature modules (src/modules.ts), mounted after the built-in ones. */
   extraRoutes?: (app: express.Express) => void;
   store: RedisStore;
@@ -104,6 +106,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Routing ignores case and a trailing slash, so the batch limit must too.
   const isBatch = (path: string) => path.toLowerCase().replace(/\/+$/, '') === '/v1/heartbeats';
   app.use((req, res, next) => (isBatch(req.path) ? large : small)(req, res, next));
+
+  deps.extraMiddleware?.(app);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

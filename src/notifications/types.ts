@@ -1,0 +1,66 @@
+/** The contract between the notifications module and the features that notify. */
+export type Channel = 'toast' | 'email' | 'webhook';
+export type NotificationKind = 'capacity-alert' | 'rollback' | 'recovery' | 'automation-skip';
+
+export interface NotificationRequest {
+  /** Stable id: delivering the same request twice sends nothing new (at-least-once callers). */
+  id: string;
+  installationId: string;
+  kind: NotificationKind;
+  workspaceId?: string | null;
+  sessionId?: string | null;
+  /** What the notification is about: an alertId, a rollback eventId, an automation run. */
+  sourceId: string;
+  /** Body at most 140 characters, never a secret. */
+  toast: { title: string; body: string; severity: 'info' | 'warning' | 'error' };
+  /** Full payload for webhook and email (JSON-serialisable, never a secret). */
+  details: Record<string, unknown>;
+}
+
+export interface DeliveryRecord {
+  channel: Channel;
+  /** Where it went, without secrets: a URL's origin+path, an email address. */
+  target: string;
+  status: 'pending' | 'delivered' | 'failed' | 'dead-lettered' | 'skipped';
+  attempts: number;
+  lastError: string | null;
+  /** ISO 8601 UTC. */
+  deliveredAt: string | null;
+  updatedAt: string;
+}
+
+export interface Notifier {
+  /** Sends on the installation's channels for this kind; returns the channels used. */
+  notify(n: NotificationRequest): Promise<Channel[]>;
+  /** What was sent for a source, when, and whether it succeeded. */
+  deliveries(installationId: string, sourceId: string): Promise<DeliveryRecord[]>;
+}
+
+/** MetricsEnvelope (seed): the analytics payload for every metric the engine computes. */
+export interface MetricsEnvelope {
+  timestamp: string;
+  installationId: string;
+  workspaceId: string | null;
+  metricType:
+    | 'success-rate'
+    | 'latency-p95'
+    | 'throughput'
+    | 'capacity-percent'
+    | 'rollback-count'
+    | 'skip-count';
+  value: number;
+  thresholdBreached: boolean;
+}
+
+export interface MetricsSink {
+  emit(envelope: MetricsEnvelope): Promise<void>;
+  /** Prometheus counters other modules bump (alerts opened, skips recorded...). */
+  count(name: 'alerts' | 'skips' | 'rollbacks' | 'shed', labels?: Record<string, string>): void;
+}
+
+/** Service names in ModuleContext.services. */
+export const SERVICES = {
+  notifications: 'notifications',
+  metrics: 'metrics',
+  transcripts: 'transcripts',
+} as const;
