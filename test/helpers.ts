@@ -8,6 +8,7 @@ import { ManualClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/logger.ts';
 import { type Service, start } from '../src/main.ts';
+import type { AppModule } from '../src/modules.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -58,6 +59,8 @@ export interface TestService extends Service {
 export async function startService(
   env: Record<string, string> = {},
   clock = new ManualClock(T0),
+  /** Feature modules to run (default: every module in src/modules.ts). */
+  modules?: AppModule[],
 ): Promise<TestService> {
   const prefix = env.KEY_PREFIX ?? testPrefix();
   const redis = realRedis();
@@ -73,7 +76,14 @@ export async function startService(
     ]),
     ...env,
   });
-  const service = await start({ config, clock, redis, logger: silentLogger, background: false });
+  const service = await start({
+    config,
+    clock,
+    redis,
+    logger: silentLogger,
+    background: false,
+    ...(modules ? { modules } : {}),
+  });
   const api: TestService['api'] = async (method, path, body, token = OPERATOR) => {
     const headers: Record<string, string> = {};
     if (token !== null) headers.authorization = `Bearer ${token}`;
