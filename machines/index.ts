@@ -1,4 +1,5 @@
 /** The registry of charts: what `npm run viz`, the inspection API and the model tests walk. */
+import { capacityMachine } from './capacity.machine.ts';
 import { connectionMachine } from './connection.machine.ts';
 import { workspaceMachine } from './workspace.machine.ts';
 
@@ -15,6 +16,13 @@ export const CHARTS = [
     description:
       'Workspace transport: HTTP/ACP migrations, rollback, cooldown and flap protection.',
     machine: workspaceMachine,
+  },
+  {
+    id: 'capacity',
+    version: '1.0.0',
+    description:
+      'Installation capacity: CapacityAlert warning/critical/resolution, one actor per installation.',
+    machine: capacityMachine,
   },
 ] as const;
 

@@ -5,6 +5,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
+import { capacityBinding } from './capacity/capacity.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { ConnectionService, connectionBinding } from './connections/connections.ts';
@@ -108,7 +109,11 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     store,
     clock,
     logger,
-    charts: [connectionBinding(config.connection), workspaceBinding()],
+    charts: [
+      connectionBinding(config.connection),
+      workspaceBinding(),
+      capacityBinding(config.capacity),
+    ],
     effects: effectHandlers(logger, events),
     cacheSize: config.snapshotCacheSize,
     outboxLeaseMs: config.outboxLeaseMs,

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type express from 'express';
+import { capacityModule } from './capacity/module.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DomainEvents } from './domain-events.ts';
@@ -46,4 +47,4 @@ export interface AppModule {
 }
 
 /** The modules, in init order. */
-export const MODULES: AppModule[] = [];
+export const MODULES: AppModule[] = [capacityModule];

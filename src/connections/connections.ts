@@ -193,6 +193,9 @@ export class ConnectionService {
     ) => Promise<void> = async () => {},
   ) {}
 
+  /** Checks a registration must pass first; each throws to refuse (feature modules add them). */
+  readonly admissionChecks: ((installationId: string) => Promise<void>)[] = [];
+
   async register(
     principal: Principal,
     input: { connectionId: string; installationId: string; workspaceId: string },
@@ -205,6 +208,8 @@ export class ConnectionService {
         },
       );
     }
+    // e.g. load shedding: refused before anything is claimed or written.
+    for (const check of this.admissionChecks) await check(input.installationId);
     const store = this.engine.store;
     const owner = await store.claimOwner(CONNECTION, input.connectionId, input.installationId);
     if (owner !== input.installationId) {

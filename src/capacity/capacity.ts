@@ -1,0 +1,269 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ACTIVE_CONNECTION_STATUSES,
+  type ConnectionContext,
+  type ConnectionStatus,
+} from '../../machines/connection.machine.ts';
+import {
+  CAPACITY_ALERTS_STREAM,
+  type CapacityContext,
+  type CapacityThresholds,
+  createCapacityMachine,
+} from '../../machines/capacity.machine.ts';
+import type { Clock } from '../clock.ts';
+import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
+import type { ChartBinding, CommitListener, Effect, Engine } from '../engine/engine.ts';
+import { stateName } from '../engine/step.ts';
+import { AppError, NotFoundError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { MetricsSink, Notifier } from '../notifications/types.ts';
+import type { ActorRef } from '../store/redis-store.ts';
+import { toKebab } from '../wire.ts';
+
+export const CAPACITY = 'capacity';
+const ACTIVE = new Set<string>(ACTIVE_CONNECTION_STATUSES);
+
+export function capacityBinding(thresholds: CapacityThresholds): ChartBinding {
+  return {
+    kind: CAPACITY,
+    machine: createCapacityMachine(thresholds),
+    indexes: (state) => ['capacity:all', `capacity:state:${stateName(state.value)}`],
+  };
+}
+
+/** Registration refused under load: the session must use the HTTP transport. */
+export class CapacityShedError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'capacity-shed';
+}
+
+/**
+ * Exact active-connection counts per installation (read from the status indexes that every
+ * connection commit maintains atomically), the capacity chart fed from them, and load shedding.
+ */
+export class CapacityService {
+  readonly #pending = new Set<string>();
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly clock: Clock,
+    readonly capacityPerWorker: number,
+    readonly thresholds: CapacityThresholds,
+    readonly logger: Logger,
+    readonly services: Map<string, unknown>,
+  ) {}
+
+  ref(installationId: string): ActorRef {
+    return { kind: CAPACITY, installationId, id: installationId };
+  }
+
+  /** Active ACP connections of an installation, counted from the connection status indexes. */
+  async activeCount(installationId: string): Promise<number> {
+    let n = 0;
+    for (const s of ACTIVE_CONNECTION_STATUSES) {
+      n += await this.engine.store.indexSize(installationId, `connection:status:${s}`);
+    }
+    return n;
+  }
+
+  /** Admission check for new ACP connections: refuse at or beyond the critical threshold. */
+  readonly admit = async (installationId: string): Promise<void> => {
+    const active = await this.activeCount(installationId);
+    const percent = active / this.capacityPerWorker;
+    if (percent < this.thresholds.critical) return;
+    await this.engine.store.redis.hincrby(
+      this.engine.store.keys.counter(installationId, 'capacity'),
+      'shed',
+      1,
+    );
+    (this.services.get('metrics') as MetricsSink | undefined)?.count('shed', { installationId });
+    throw new CapacityShedError(
+      `ACP capacity is at ${(percent * 100).toFixed(1)}% (critical at ${(this.thresholds.critical * 100).toFixed(0)}%): start this session on the HTTP transport`,
+      {
+        useTransport: 'http',
+        reason: 'capacity-critical',
+        activeConnections: active,
+        capacity: this.capacityPerWorker,
+        capacityPercent: percent,
+      },
+    );
+  };
+
+  /** Commit listener: re-count when a connection enters or leaves an active status. */
+  readonly onCommit: CommitListener = ({ ref, before, after }) => {
+    if (ref.kind !== CONNECTION) return;
+    const was = before !== null && ACTIVE.has(stateName(before.value));
+    const is = ACTIVE.has(stateName(after.value));
+    if (was !== is) this.schedule(ref.installationId);
+  };
+
+  schedule(installationId: string): void {
+    if (this.#pending.has(installationId)) return;
+    this.#pending.add(installationId);
+    const run = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => {
+        this.#pending.delete(installationId);
+        return this.evaluate(installationId);
+      })
+      .catch((error: unknown) =>
+        this.logger.error('capacity evaluation failed', { installationId, error: String(error) }),
+      )
+      .finally(() => this.#running.delete(run));
+    this.#running.add(run);
+  }
+
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
+  }
+
+  async #activeWorkspaces(installationId: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (const s of ACTIVE_CONNECTION_STATUSES) {
+      ids.push(...(await this.engine.store.indexAll(installationId, `connection:status:${s}`)));
+    }
+    const found = await this.engine.readMany(
+      ids.map((id) => ({ kind: CONNECTION, installationId, id })),
+    );
+    const ws = new Set<string>();
+    for (const f of found)
+      if (f) ws.add((f.state.context as unknown as ConnectionContext).workspaceId);
+    return [...ws].sort();
+  }
+
+  /** Sends the current count to the installation's capacity actor when it changed. */
+  async evaluate(installationId: string): Promise<void> {
+    const ref = this.ref(installationId);
+    const active = await this.activeCount(installationId);
+    const current = await this.engine.read(ref);
+    if (!current) {
+      await this.engine
+        .create(ref, { installationId, capacity: this.capacityPerWorker, at: this.clock.now() })
+        .catch((error: unknown) => {
+          if (!(error instanceof AppError && error.code === 'already-exists')) throw error;
+        });
+    }
+    const ctx = current?.state.context as unknown as CapacityContext | undefined;
+    if (ctx && ctx.active === active && ctx.capacity === this.capacityPerWorker) return;
+    const percent = active / this.capacityPerWorker;
+    // The alert's scope is only needed once usage nears the warning level.
+    const workspaceIds =
+      percent >= this.thresholds.warning ? await this.#activeWorkspaces(installationId) : [];
+    await this.engine.send(ref, {
+      type: 'USAGE',
+      at: this.clock.now(),
+      active,
+      capacity: this.capacityPerWorker,
+      workspaceIds,
+      alertId: randomUUID(),
+    } as never);
+  }
+
+  /** Effect: deliver an alert change on the installation's channels and emit the metric. */
+  readonly notifyCapacity = async (effect: Effect): Promise<void> => {
+    const p = effect.params as {
+      installationId: string;
+      alertId: string;
+      change: string;
+      record: Record<string, unknown>;
+    };
+    const trigger = p.record.trigger as string;
+    const percent = Number(p.record.capacityPercent);
+    const notifier = this.services.get('notifications') as Notifier | undefined;
+    const metrics = this.services.get('metrics') as MetricsSink | undefined;
+    const resolved = p.change === 'resolved';
+    await notifier?.notify({
+      id: `capacity:${p.alertId}:${p.change}`,
+      installationId: p.installationId,
+      kind: 'capacity-alert',
+      sourceId: p.alertId,
+      toast: {
+        title: resolved ? 'ACP capacity back to normal' : `ACP capacity ${trigger}`,
+        body: resolved
+          ? `ACP usage stayed below ${(this.thresholds.resolve * 100).toFixed(0)}% for ${this.thresholds.resolveAfterMs / 60_000} min; the alert is resolved.`
+          : `ACP connections at ${(percent * 100).toFixed(1)}% of capacity (${String(p.record.activeConnections)} active).${trigger === 'critical' ? ' New sessions use HTTP.' : ''}`,
+        severity: resolved ? 'info' : trigger === 'critical' ? 'error' : 'warning',
+      },
+      details: p.record,
+    });
+    if (!resolved) metrics?.count('alerts', { trigger });
+    await metrics?.emit({
+      timestamp: new Date(effect.createdAt).toISOString(),
+      installationId: p.installationId,
+      workspaceId: null,
+      metricType: 'capacity-percent',
+      value: percent,
+      thresholdBreached: !resolved,
+    });
+  };
+
+  async #alertView(
+    installationId: string,
+    record: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const notifier = this.services.get('notifications') as Notifier | undefined;
+    const deliveries = notifier
+      ? await notifier.deliveries(installationId, String(record.alertId))
+      : [];
+    const { change: _change, recordedAt: _recordedAt, ...alert } = record;
+    return {
+      ...alert,
+      notified: deliveries.some((d) => d.status === 'delivered'),
+      notificationChannels: [...new Set(deliveries.map((d) => d.channel))],
+      deliveries,
+    };
+  }
+
+  async get(principal: Principal, installationId: string) {
+    if (!canAccess(principal, installationId))
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
+    const found = await this.engine.read(this.ref(installationId));
+    const active = await this.activeCount(installationId);
+    const ctx = found?.state.context as unknown as CapacityContext | undefined;
+    const shed = await this.engine.store.redis.hget(
+      this.engine.store.keys.counter(installationId, 'capacity'),
+      'shed',
+    );
+    const alerts = await this.alerts(principal, installationId, 1);
+    const open = alerts.items[0] && !alerts.items[0].resolvedAt ? alerts.items[0] : null;
+    return {
+      installationId,
+      state: found ? toKebab(stateName(found.state.value)) : 'normal',
+      activeConnections: active,
+      capacity: this.capacityPerWorker,
+      capacityPercent: active / this.capacityPerWorker,
+      lastEvaluated: ctx ? new Date(ctx.lastUsageAt).toISOString() : null,
+      thresholds: this.thresholds,
+      shedding: active / this.capacityPerWorker >= this.thresholds.critical,
+      refusedConnections: Number(shed ?? 0),
+      openAlert: open,
+    };
+  }
+
+  /** Alerts, newest first; each appears once with its latest state and its deliveries. */
+  async alerts(principal: Principal, installationId: string, limit = 50) {
+    if (!canAccess(principal, installationId))
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
+    const page = await this.engine.store.auditPage(installationId, CAPACITY_ALERTS_STREAM, {
+      limit: 1000,
+    });
+    const latest = new Map<string, Record<string, unknown>>();
+    for (const p of page) {
+      const r = JSON.parse(p.json) as Record<string, unknown>;
+      delete r._stream;
+      if (!latest.has(String(r.alertId))) latest.set(String(r.alertId), r);
+    }
+    const items = await Promise.all(
+      [...latest.values()].slice(0, limit).map((r) => this.#alertView(installationId, r)),
+    );
+    return { items };
+  }
+}
+
+export function isActive(status: ConnectionStatus): boolean {
+  return ACTIVE.has(status);
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { principalOf } from '../http/app.ts';
+import { parse } from '../http/validate.ts';
+import type { AppModule } from '../modules.ts';
+import { identifier } from '../wire.ts';
+import { CapacityService } from './capacity.ts';
+
+const params = z.strictObject({ installationId: identifier });
+
+/** Capacity alerts and load shedding (issue: capacity alerts). */
+export const capacityModule: AppModule = {
+  name: 'capacity',
+  init(ctx) {
+    const service = new CapacityService(
+      ctx.engine,
+      ctx.clock,
+      ctx.config.capacityPerWorker,
+      ctx.config.capacity,
+      ctx.logger,
+      ctx.services,
+    );
+    ctx.services.set('capacity', service);
+    ctx.engine.onCommit(service.onCommit);
+    ctx.engine.registerEffect('notifyCapacity', service.notifyCapacity);
+    ctx.connections.admissionChecks.push(service.admit);
+  },
+  routes(app, ctx) {
+    const svc = ctx.services.get('capacity') as CapacityService;
+    app.get('/v1/installations/:installationId/capacity', async (req, res) => {
+      const { installationId } = parse(params, req.params, 'path');
+      res.json(await svc.get(principalOf(res), installationId));
+    });
+    app.get('/v1/installations/:installationId/capacity/alerts', async (req, res) => {
+      const { installationId } = parse(params, req.params, 'path');
+      res.json(await svc.alerts(principalOf(res), installationId));
+    });
+  },
+  // Re-counts every installation periodically, so a missed commit (e.g. a crash between a
+  // connection commit and its evaluation) cannot leave the capacity actor behind.
+  poll: {
+    ms: 30_000,
+    async run(ctx) {
+      const svc = ctx.services.get('capacity') as CapacityService;
+      for (const installationId of await ctx.store.installations())
+        await svc.evaluate(installationId);
+    },
+  },
+  async stop(ctx) {
+    await (ctx.services.get('capacity') as CapacityService | undefined)?.idle();
+  },
+};

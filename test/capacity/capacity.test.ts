@@ -1,0 +1,182 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { capacityModule } from '../../src/capacity/module.ts';
+import type { CapacityService } from '../../src/capacity/capacity.ts';
+import { TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+
+const MIN = 60_000;
+/** 20 connections of capacity: 85% = 17, 95% = 19, 70% = 14. */
+const ENV = {
+  CAPACITY_PER_WORKER: '20',
+  // Keep registered connections active for the whole test: no handshake or heartbeat timeouts.
+  HANDSHAKE_TIMEOUT_MS: String(24 * 60 * MIN),
+  HEARTBEAT_TIMEOUT_MS: String(24 * 60 * MIN),
+};
+
+describe('capacity alerts and load shedding', () => {
+  let svc: TestService;
+  let n = 0;
+  let live: string[] = [];
+  const capacity = () => svc.modules.services.get('capacity') as CapacityService;
+  const settle = async () => {
+    await svc.workspaces.idle();
+    await capacity().idle();
+  };
+  const register = (id = `c${++n}`, ws = `ws-${n % 3}`) =>
+    svc.api('POST', '/v1/connections', {
+      connectionId: id,
+      installationId: 'inst-a',
+      workspaceId: ws,
+    });
+  async function registerMany(count: number) {
+    for (let i = 0; i < count; i++) {
+      expect((await register()).status).toBe(201);
+      live.push(`c${n}`);
+    }
+    await settle();
+  }
+  async function release(count: number) {
+    for (const id of live.splice(live.length - count, count)) {
+      expect(
+        (await svc.api('POST', `/v1/connections/${id}/rollback`, { reason: 'test' })).status,
+      ).toBe(200);
+    }
+    await settle();
+  }
+  const state = async () => (await svc.api('GET', '/v1/installations/inst-a/capacity')).body;
+  const alerts = async () =>
+    (await svc.api('GET', '/v1/installations/inst-a/capacity/alerts')).body.items;
+
+  beforeEach(async () => {
+    n = 0;
+    live = [];
+    svc = await startService(ENV, undefined, [capacityModule]);
+  });
+  afterEach(async () => {
+    await svc.close();
+  });
+
+  it('counts active connections exactly as they enter and leave active states', async () => {
+    await registerMany(5);
+    expect(await state()).toMatchObject({
+      activeConnections: 5,
+      capacity: 20,
+      capacityPercent: 0.25,
+      state: 'normal',
+    });
+    await release(2);
+    expect((await state()).activeConnections).toBe(3);
+  });
+
+  it('opens no alert at 80% and a warning exactly at 85%', async () => {
+    await registerMany(16);
+    expect((await state()).state).toBe('normal');
+    expect(await alerts()).toEqual([]);
+    await registerMany(1);
+    const s = await state();
+    expect(s.state).toBe('warning');
+    expect(s.openAlert).toMatchObject({
+      trigger: 'warning',
+      activeConnections: 17,
+      capacityPercent: 0.85,
+      resolvedAt: null,
+    });
+    expect(s.openAlert.workspaceIds).toEqual(['ws-0', 'ws-1', 'ws-2']);
+    expect(s.openAlert.alertId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('escalates the same alert to critical exactly at 95% instead of opening another', async () => {
+    await registerMany(17);
+    const warning = (await state()).openAlert;
+    await registerMany(1);
+    expect((await state()).state).toBe('warning');
+    await registerMany(1);
+    const s = await state();
+    expect(s.state).toBe('critical');
+    expect(s.openAlert).toMatchObject({
+      alertId: warning.alertId,
+      trigger: 'critical',
+      capacityPercent: 0.95,
+    });
+    expect(await alerts()).toHaveLength(1);
+  });
+
+  it('sheds new connections at critical: the answer says to use HTTP and why, and counts the refusal', async () => {
+    await registerMany(19);
+    const refused = await register('late');
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toMatchObject({
+      code: 'capacity-shed',
+      details: { useTransport: 'http', reason: 'capacity-critical' },
+    });
+    expect(refused.body.error.message).toContain('HTTP');
+    expect((await svc.api('GET', '/v1/connections/late')).status).toBe(404);
+    expect(await state()).toMatchObject({
+      shedding: true,
+      refusedConnections: 1,
+      activeConnections: 19,
+    });
+    // Existing connections keep working.
+    expect(
+      (
+        await svc.api('POST', '/v1/connections/c1/handshake', {
+          protocolVersion: '1.0.0',
+          negotiatedCapabilities: [],
+        })
+      ).status,
+    ).toBe(200);
+  });
+
+  it('resolves only after usage stayed below 70% for 5 minutes', async () => {
+    await registerMany(17);
+    await release(3); // 14 = 70%: not below
+    expect((await state()).state).toBe('warning');
+    await release(1); // 13 = 65%
+    expect((await state()).state).toBe('resolving');
+    svc.clock.advance(5 * MIN - 1);
+    expect(await svc.engine.fireDueTimers()).toBe(0);
+    expect((await state()).openAlert).not.toBeNull();
+    svc.clock.advance(1);
+    expect(await svc.engine.fireDueTimers()).toBe(1);
+    await svc.engine.idle();
+    const s = await state();
+    expect(s.state).toBe('normal');
+    expect(s.openAlert).toBeNull();
+    const [alert] = await alerts();
+    expect(alert.resolvedAt).toBe(new Date(svc.clock.now()).toISOString());
+  });
+
+  it('cancels the resolution when usage rises above 70% again', async () => {
+    await registerMany(17);
+    await release(4);
+    expect((await state()).state).toBe('resolving');
+    svc.clock.advance(4 * MIN);
+    await registerMany(2); // 15 = 75%
+    expect((await state()).state).toBe('warning');
+    svc.clock.advance(2 * MIN);
+    expect(await svc.engine.fireDueTimers()).toBe(0);
+    expect((await state()).openAlert).toMatchObject({ trigger: 'warning', resolvedAt: null });
+  });
+
+  it('opens exactly one alert under concurrent connects', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 18 }, (_, i) => register(`k${i}`, 'ws-k')),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(18);
+    await settle();
+    expect(await alerts()).toHaveLength(1);
+    expect((await state()).state).toBe('warning');
+  });
+
+  it('keeps tenants apart on every capacity route', async () => {
+    await registerMany(1);
+    expect(
+      (await svc.api('GET', '/v1/installations/inst-a/capacity', undefined, TOKEN_B)).status,
+    ).toBe(404);
+    expect(
+      (await svc.api('GET', '/v1/installations/inst-a/capacity/alerts', undefined, TOKEN_B)).status,
+    ).toBe(404);
+    expect(
+      (await svc.api('GET', '/v1/installations/inst-a/capacity', undefined, TOKEN_A)).status,
+    ).toBe(200);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * The capacity chart's model. USAGE is driven for real: the test registers or rolls back ACP
+ * connections until the installation has the model's active count, and the engine's own
+ * capacity evaluation sends the event; the resolve delay fires through the durable timer.
+ */
+import { expect } from 'vitest';
+import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import { type CapacityContext, capacityMachine } from '../../machines/capacity.machine.ts';
+import type { CapacityService } from '../../src/capacity/capacity.ts';
+import { T0, type TestService } from '../helpers.ts';
+import type { ModelOptions } from './paths.ts';
+
+export const CAPACITY_ENV = {
+  CAPACITY_PER_WORKER: '20',
+  HANDSHAKE_TIMEOUT_MS: String(24 * 3_600_000),
+  HEARTBEAT_TIMEOUT_MS: String(24 * 3_600_000),
+};
+
+const usage = (active: number) => ({
+  type: 'USAGE',
+  at: T0,
+  active,
+  capacity: 20,
+  workspaceIds: [],
+  alertId: 'model-alert',
+});
+
+export const capacityModel: ModelOptions = {
+  machine: capacityMachine,
+  input: { installationId: 'inst-a', capacity: 20, at: T0 },
+  // 0%, 65% (< resolve), 70%, 85% (warning), 95% (critical), and the resolve delay.
+  events: [
+    usage(0),
+    usage(13),
+    usage(14),
+    usage(17),
+    usage(19),
+    { type: 'xstate.after.resolveDelay.capacity.resolving', at: T0 },
+  ] as unknown as EventObject[],
+  describeEvent: (e) =>
+    e.type === 'USAGE' ? `USAGE(${(e as any).active}/20)` : 'after resolveDelay',
+  serializeState: (s: AnyMachineSnapshot) => {
+    const c = s.context as CapacityContext;
+    return JSON.stringify([s.value, c.active, c.alert?.trigger ?? null]);
+  },
+};
+
+export class CapacityDriver {
+  #next = 0;
+  readonly live: string[] = [];
+  constructor(readonly svc: TestService) {}
+
+  get service() {
+    return this.svc.modules.services.get('capacity') as CapacityService;
+  }
+
+  async settle() {
+    await this.svc.workspaces.idle();
+    await this.service.idle();
+    await this.svc.engine.idle();
+  }
+
+  async setActive(target: number) {
+    while (this.live.length < target) {
+      const id = `cap-${++this.#next}`;
+      const res = await this.svc.api('POST', '/v1/connections', {
+        connectionId: id,
+        installationId: 'inst-a',
+        workspaceId: 'ws-cap',
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      this.live.push(id);
+    }
+    while (this.live.length > target) {
+      const id = this.live.pop()!;
+      expect(
+        (await this.svc.api('POST', `/v1/connections/${id}/rollback`, { reason: 'model' })).status,
+      ).toBe(200);
+    }
+    await this.settle();
+  }
+
+  async drive(event: EventObject) {
+    if (event.type === 'USAGE') return this.setActive((event as any).active);
+    const ref = { kind: 'capacity', installationId: 'inst-a', id: 'inst-a' };
+    const timer = (await this.svc.store.timersOf(ref)).find((t) => t.sendId === event.type);
+    expect(timer, `durable timer ${event.type} pending`).toBeDefined();
+    this.svc.clock.set(Math.max(this.svc.clock.now(), timer!.due));
+    await this.svc.engine.fireDueTimers();
+    await this.settle();
+  }
+
+  async check(model: AnyMachineSnapshot, timers: string[]) {
+    const c = model.context as CapacityContext;
+    const res = await this.svc.api('GET', '/v1/installations/inst-a/capacity');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ state: String(model.value), activeConnections: c.active });
+    expect(res.body.openAlert?.trigger ?? null).toBe(c.alert?.trigger ?? null);
+    const ref = { kind: 'capacity', installationId: 'inst-a', id: 'inst-a' };
+    const pending = (await this.svc.store.timersOf(ref)).map((t) => t.sendId);
+    expect(pending.sort()).toEqual([...timers].sort());
+  }
+}
