@@ -10,6 +10,7 @@ import { auditMember } from '../store/keys.ts';
 import { toKebab, wireEnum } from '../wire.ts';
 
 const MINUTE = 60_000;
+const SETTINGS_CACHE_MS = 1000;
 
 /** Installation settings on the wire: kebab-case enums, durations in minutes/hours. */
 export const settingsBody = z.strictObject({
@@ -126,11 +127,23 @@ export class SettingsService {
     readonly defaults: WorkspacePolicy = DEFAULT_WORKSPACE_POLICY,
   ) {}
 
+  /**
+   * Settings are read on every workspace evaluation (after heartbeats), so each process keeps
+   * them for up to SETTINGS_CACHE_MS; a change made through this process is visible at once,
+   * one made through another process within that time. Wall-clock time, not the engine clock:
+   * this is a cache, not a business rule.
+   */
+  readonly #cache = new Map<string, { policy: WorkspacePolicy; until: number }>();
+
   async get(installationId: string): Promise<WorkspacePolicy> {
+    const hit = this.#cache.get(installationId);
+    if (hit && hit.until > Date.now()) return hit.policy;
     const json = await this.store.loadSettings(installationId);
-    return json
+    const policy = json
       ? { ...this.defaults, ...(JSON.parse(json) as Partial<WorkspacePolicy>) }
       : this.defaults;
+    this.#cache.set(installationId, { policy, until: Date.now() + SETTINGS_CACHE_MS });
+    return policy;
   }
 
   /** The audited changes, newest first. */
@@ -168,6 +181,7 @@ export class SettingsService {
       member: auditMember(at, changeId),
       json: JSON.stringify(record),
     });
+    this.#cache.delete(installationId);
     return { policy: after, change: record };
   }
 }
