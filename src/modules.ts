@@ -10,6 +10,7 @@ import { capacityModule } from './capacity/module.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DomainEvents } from './domain-events.ts';
+import { inspectModule } from './inspect/module.ts';
 import type { ConnectionService } from './connections/connections.ts';
 import type { Engine } from './engine/engine.ts';
 import type { Logger } from './logger.ts';
@@ -47,4 +48,4 @@ export interface AppModule {
 }
 
 /** The modules, in init order. */
-export const MODULES: AppModule[] = [capacityModule];
+export const MODULES: AppModule[] = [capacityModule, inspectModule];

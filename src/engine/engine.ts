@@ -617,6 +617,10 @@ export class Engine {
         indexes,
         counters,
         audit,
+        eventLog: {
+          events: events.map((e) => JSON.stringify(compactEvent(e))),
+          max: EVENT_LOG_SIZE,
+        },
       },
       before: beforeState,
       events,
@@ -694,6 +698,18 @@ export class Engine {
 }
 
 const MAX_ACTORS_PER_SCRIPT = 256;
+
+/** How many applied events each actor keeps for inspection. */
+export const EVENT_LOG_SIZE = 20;
+
+/** An event as logged for inspection: long arrays (latency samples) are summarised. */
+function compactEvent(e: EventObject): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    out[k] = Array.isArray(v) && v.length > 10 ? { count: v.length, first: v.slice(0, 10) } : v;
+  }
+  return out;
+}
 
 /** A timer that another process already fired, or that a later commit moved. */
 export class TimerGone extends Error {

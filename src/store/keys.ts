@@ -54,6 +54,11 @@ export class Keys {
     return `${this.#tag(installationId)}:audit-data:${stream}`;
   }
 
+  /** Capped list of an actor's last applied events, newest first. */
+  eventLog(installationId: string, kind: string, actorId: string): string {
+    return `${this.#tag(installationId)}:events:${kind}:${actorId}`;
+  }
+
   /** Installation settings (JSON). */
   settings(installationId: string): string {
     return `${this.#tag(installationId)}:settings`;

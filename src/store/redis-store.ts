@@ -64,6 +64,8 @@ export interface ActorCommit {
   counters?: CounterOp[];
   guards?: IndexGuard[];
   audit?: AuditAppend[];
+  /** Applied events (JSON), pushed onto the actor's capped event log for inspection. */
+  eventLog?: { events: string[]; max: number };
 }
 
 export type CommitResult =
@@ -217,6 +219,13 @@ export class RedisStore {
       for (const k of c.counters ?? []) {
         opCount++;
         ops.push('C', pos(this.keys.counter(installationId, k.hash)), k.field, k.delta);
+      }
+      if (c.eventLog && c.eventLog.events.length > 0) {
+        const log = pos(this.keys.eventLog(installationId, c.ref.kind, c.ref.id));
+        for (const e of c.eventLog.events) {
+          opCount++;
+          ops.push('L', log, e, c.eventLog.max);
+        }
       }
       for (const a of c.audit ?? []) {
         opCount++;
@@ -432,6 +441,15 @@ export class RedisStore {
 
   async loadSettings(installationId: string): Promise<string | null> {
     return this.redis.get(this.keys.settings(installationId));
+  }
+
+  /** The last applied events of an actor, newest first. */
+  async eventLog(ref: ActorRef, limit: number): Promise<string[]> {
+    return this.redis.lrange(
+      this.keys.eventLog(ref.installationId, ref.kind, ref.id),
+      0,
+      limit - 1,
+    );
   }
 
   async ping(): Promise<boolean> {

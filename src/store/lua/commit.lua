@@ -26,6 +26,7 @@
     A  keyPos member dataPos json
                               append an audit record: member into the lex-ordered zset at keyPos,
                               json into the hash at dataPos (HSETNX: records are never rewritten)
+    L  keyPos json max        push an applied event onto the actor's event log, keeping `max`
 
   Returns a flat list, three entries per actor, in order (flat because nested replies are not
   portable to the embedded store):
@@ -36,7 +37,7 @@
     2, currentVersion, ""                    "all" mode: aborted because another actor failed
 ]]
 local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -123,6 +124,9 @@ for a = 1, n do
         redis.call('ZREM', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
       elseif op == 'C' then
         redis.call('HINCRBY', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2], ARGV[q + 3])
+      elseif op == 'L' then
+        redis.call('LPUSH', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
+        redis.call('LTRIM', KEYS[tonumber(ARGV[q + 1])], 0, tonumber(ARGV[q + 3]) - 1)
       elseif op == 'A' then
         redis.call('ZADD', KEYS[tonumber(ARGV[q + 1])], 0, ARGV[q + 2])
         redis.call('HSETNX', KEYS[tonumber(ARGV[q + 3])], ARGV[q + 2], ARGV[q + 4])

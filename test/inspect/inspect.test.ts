@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inspectModule } from '../../src/inspect/module.ts';
+import { CHARTS } from '../../machines/index.ts';
+import { OPERATOR, T0, TOKEN_B, type TestService, hb, startService } from '../helpers.ts';
+
+describe('inspection API', () => {
+  let svc: TestService;
+  beforeEach(async () => {
+    svc = await startService({}, undefined, [inspectModule]);
+  });
+  afterEach(async () => {
+    await svc.close();
+  });
+
+  const connect = async (id = 'c1') => {
+    await svc.api('POST', '/v1/connections', {
+      connectionId: id,
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    await svc.api('POST', `/v1/connections/${id}/handshake`, {
+      protocolVersion: '1.0.0',
+      negotiatedCapabilities: [],
+    });
+  };
+
+  it('lists every chart with its version', async () => {
+    const res = await svc.api('GET', '/v1/machines');
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((c: any) => c.id)).toEqual(CHARTS.map((c) => c.id));
+    expect(res.body.items[0]).toMatchObject({ id: 'connection', version: '1.0.0' });
+  });
+
+  it('serves a chart definition that the Stately editor imports', async () => {
+    const res = await svc.api('GET', '/v1/machines/connection');
+    expect(res.body.definition).toMatchObject({ id: 'connection', initial: 'connecting' });
+    expect(Object.keys(res.body.definition.states)).toEqual([
+      'connecting',
+      'connected',
+      'degraded',
+      'error',
+      'reconnecting',
+      'rolledBack',
+    ]);
+    expect(res.body.structure.delays).toContain('heartbeatTimeout');
+    expect((await svc.api('GET', '/v1/machines/nope')).status).toBe(404);
+  });
+
+  it('inspects a live actor: state, context, pending timers with due times, last events newest first', async () => {
+    await connect();
+    await svc.api('POST', '/v1/connections/c1/heartbeats', hb(T0, 5, 0, [10]));
+    const res = await svc.api('GET', '/v1/actors/connection:c1/inspect');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      actorId: 'connection:c1',
+      kind: 'connection',
+      installationId: 'inst-a',
+      state: 'connected',
+      version: 3,
+    });
+    expect(res.body.context.connectionId).toBe('c1');
+    expect(res.body.pendingTimers).toEqual([
+      {
+        event: 'xstate.after.heartbeatTimeout.connection.connected',
+        dueAt: new Date(T0 + 90_000).toISOString(),
+      },
+    ]);
+    expect(res.body.lastEvents.map((e: any) => e.type)).toEqual(['HEARTBEAT', 'HANDSHAKE']);
+  });
+
+  it('inspects workspace actors too', async () => {
+    await connect();
+    const res = await svc.api('GET', '/v1/actors/workspace:ws-1/inspect');
+    expect(res.body).toMatchObject({ kind: 'workspace', state: 'http.idle' });
+  });
+
+  it('keeps other tenants out and names a malformed actor id', async () => {
+    await connect();
+    expect(
+      (await svc.api('GET', '/v1/actors/connection:c1/inspect', undefined, TOKEN_B)).status,
+    ).toBe(404);
+    expect((await svc.api('GET', '/v1/actors/connection:nope/inspect')).status).toBe(404);
+    const bad = await svc.api('GET', '/v1/actors/c1/inspect');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.fields[0].field).toBe('actorId');
+  });
+
+  it('streams transitions live over SSE, from another engine process too', async () => {
+    const other = await startService({ KEY_PREFIX: svc.prefix }, undefined, [inspectModule]);
+    try {
+      await svc.api('POST', '/v1/connections', {
+        connectionId: 'c1',
+        installationId: 'inst-a',
+        workspaceId: 'ws-1',
+      });
+      const controller = new AbortController();
+      const res = await fetch(`${svc.url}/v1/actors/connection:c1/transitions/stream`, {
+        headers: { authorization: `Bearer ${OPERATOR}` },
+        signal: controller.signal,
+      });
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      const reader = res.body!.getReader();
+      const received: any[] = [];
+      const reading = (async () => {
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buffer += new TextDecoder().decode(value);
+          for (const block of buffer.split('\n\n').slice(0, -1)) {
+            const data = block.split('\n').find((l) => l.startsWith('data: '));
+            if (data) received.push(JSON.parse(data.slice(6)));
+          }
+          buffer = buffer.slice(buffer.lastIndexOf('\n\n') + 2);
+          if (received.length >= 2) return;
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      // Transitions made through the other process reach this one's stream.
+      await other.api('POST', '/v1/connections/c1/handshake', {
+        protocolVersion: '1.0.0',
+        negotiatedCapabilities: [],
+      });
+      await other.api('POST', '/v1/connections/c1/dropped', { reason: 'test' });
+      await Promise.race([reading, new Promise((r) => setTimeout(r, 3000))]);
+      controller.abort();
+      expect(received.map((m) => `${m.from}>${m.to}`)).toEqual([
+        'connecting>connected',
+        'connected>error',
+      ]);
+      expect(received[0]).toMatchObject({
+        actorId: 'connection:c1',
+        installationId: 'inst-a',
+        events: ['HANDSHAKE'],
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses the installation stream to another tenant', async () => {
+    expect(
+      (await svc.api('GET', '/v1/installations/inst-a/transitions/stream', undefined, TOKEN_B))
+        .status,
+    ).toBe(404);
+  });
+});
