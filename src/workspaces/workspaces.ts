@@ -527,19 +527,7 @@ export class WorkspaceService {
 
   async cancelScheduled(principal: Principal, workspaceId: string) {
     const ref = await this.resolve(principal, workspaceId);
-    const outcome = await this.engine
-      .send(ref, {
-        type: 'CANCEL_MIGRATION',
-        at: this.clock.now(),
-        eventId: randomUUID(),
-        requestedBy: principal.name ?? null,
-      } as AnyEvent)
-      .catch((error: unknown) => {
-        if (error instanceof InvalidTransitionError)
-          throw new MigrationRefusedError('no scheduled migration to cancel');
-        throw error;
-      });
-    return this.view(outcome.state, ref);
+    return this.#request(principal, ref, 'CANCEL_MIGRATION', 'no scheduled migration to cancel');
   }
 
   async reenableAutoMigration(principal: Principal, workspaceId: string) {
@@ -547,18 +535,26 @@ export class WorkspaceService {
     if (!isOperator(principal)) {
       throw new ForbiddenError('only an operator may re-enable automatic migration');
     }
-    const outcome = await this.engine
-      .send(ref, {
-        type: 'REENABLE_AUTO_MIGRATION',
-        at: this.clock.now(),
-        eventId: randomUUID(),
-        requestedBy: principal.name ?? null,
-      } as AnyEvent)
-      .catch((error: unknown) => {
-        if (error instanceof InvalidTransitionError)
-          throw new MigrationRefusedError('automatic migration is not blocked for this workspace');
-        throw error;
-      });
+    return this.#request(
+      principal,
+      ref,
+      'REENABLE_AUTO_MIGRATION',
+      'automatic migration is not blocked for this workspace',
+    );
+  }
+
+  /** A command the chart may refuse in the current state: refused means a 409 saying why. */
+  async #request(principal: Principal, ref: ActorRef, type: string, refusal: string) {
+    const event = {
+      type,
+      at: this.clock.now(),
+      eventId: randomUUID(),
+      requestedBy: principal.name ?? null,
+    };
+    const outcome = await this.engine.send(ref, event).catch((error: unknown) => {
+      if (error instanceof InvalidTransitionError) throw new MigrationRefusedError(refusal);
+      throw error;
+    });
     return this.view(outcome.state, ref);
   }
 

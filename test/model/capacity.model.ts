@@ -8,7 +8,7 @@ import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import { type CapacityContext, capacityMachine } from '../../machines/capacity.machine.ts';
 import type { CapacityService } from '../../src/capacity/capacity.ts';
 import { T0, type TestService } from '../helpers.ts';
-import type { ModelOptions } from './paths.ts';
+import { type ModelOptions, fireDurableTimer } from './paths.ts';
 
 export const CAPACITY_ENV = {
   CAPACITY_PER_WORKER: '20',
@@ -82,11 +82,11 @@ export class CapacityDriver {
 
   async drive(event: EventObject) {
     if (event.type === 'USAGE') return this.setActive((event as any).active);
-    const ref = { kind: 'capacity', installationId: 'inst-a', id: 'inst-a' };
-    const timer = (await this.svc.store.timersOf(ref)).find((t) => t.sendId === event.type);
-    expect(timer, `durable timer ${event.type} pending`).toBeDefined();
-    this.svc.clock.set(Math.max(this.svc.clock.now(), timer!.due));
-    await this.svc.engine.fireDueTimers();
+    await fireDurableTimer(
+      this.svc,
+      { kind: 'capacity', installationId: 'inst-a', id: 'inst-a' },
+      event.type,
+    );
     await this.settle();
   }
 

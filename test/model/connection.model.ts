@@ -13,7 +13,7 @@ import {
 } from '../../machines/connection.machine.ts';
 import { windowStats } from '../../machines/shared/window.ts';
 import { T0, type TestService, hb } from '../helpers.ts';
-import type { ModelOptions } from './paths.ts';
+import { type ModelOptions, fireDurableTimer } from './paths.ts';
 
 const after = (delay: string, state: string) => ({
   type: `xstate.after.${delay}.connection.${state}`,
@@ -99,14 +99,7 @@ export async function driveConnection(svc: TestService, event: EventObject): Pro
       return post('rollback', { reason: e.reason });
   }
   // A delayed event: the engine must hold exactly this durable timer; move the clock to it.
-  const timers = await svc.store.timersOf({ kind: 'connection', installationId: 'inst-a', id: ID });
-  const timer = timers.find((t) => t.sendId === event.type);
-  expect(
-    timer,
-    `durable timer ${event.type} pending (have ${timers.map((t) => t.sendId).join(', ')})`,
-  ).toBeDefined();
-  svc.clock.set(Math.max(svc.clock.now(), timer!.due));
-  expect(await svc.engine.fireDueTimers()).toBeGreaterThanOrEqual(1);
+  await fireDurableTimer(svc, { kind: 'connection', installationId: 'inst-a', id: ID }, event.type);
 }
 
 /** The persisted record must be in the chart's state with the chart's fields and timers. */

@@ -10,10 +10,12 @@
  * The union is the path set; `covered` is measured from the traced transitions, and compared by
  * the coverage test with every transition `describeChart` finds in the chart.
  */
+import { expect } from 'vitest';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { getAdjacencyMap, getShortestPaths } from 'xstate/graph';
 import { describeChart, transitionIds } from '../../src/charts/catalog.ts';
 import { type PlannedAction, Stepper } from '../../src/engine/step.ts';
+import type { TestService } from '../helpers.ts';
 
 export interface ModelStep {
   event: EventObject;
@@ -148,3 +150,22 @@ export function generatePaths(options: ModelOptions): PathSet {
 }
 
 export { statePath };
+
+/**
+ * Fires one delayed event through the real engine: the engine must hold exactly this durable
+ * timer for the actor; the injected clock moves to its due time and the engine's poller runs.
+ */
+export async function fireDurableTimer(
+  svc: Pick<TestService, 'store' | 'clock' | 'engine'>,
+  ref: { kind: string; installationId: string; id: string },
+  sendId: string,
+): Promise<void> {
+  const timers = await svc.store.timersOf(ref);
+  const timer = timers.find((t) => t.sendId === sendId);
+  expect(
+    timer,
+    `durable timer ${sendId} pending (have ${timers.map((t) => t.sendId).join(', ')})`,
+  ).toBeDefined();
+  svc.clock.set(Math.max(svc.clock.now(), timer!.due));
+  expect(await svc.engine.fireDueTimers()).toBeGreaterThanOrEqual(1);
+}

@@ -14,7 +14,7 @@ import { type WorkspaceContext, workspaceMachine } from '../../machines/workspac
 import { toWire } from '../../src/workspaces/settings.ts';
 import { WORKSPACE } from '../../src/workspaces/workspaces.ts';
 import { T0, type TestService } from '../helpers.ts';
-import { type ModelOptions, statePath } from './paths.ts';
+import { type ModelOptions, fireDurableTimer, statePath } from './paths.ts';
 
 const WS = 'ws-model';
 const HOUR = 3_600_000;
@@ -160,14 +160,7 @@ export async function driveWorkspace(svc: TestService, event: EventObject): Prom
       await svc.engine.send(ref, { ...e, at: svc.clock.now() });
       return;
   }
-  const timers = await svc.store.timersOf(ref);
-  const timer = timers.find((t) => t.sendId === event.type);
-  expect(
-    timer,
-    `durable timer ${event.type} pending (have ${timers.map((t) => t.sendId).join(', ')})`,
-  ).toBeDefined();
-  svc.clock.set(Math.max(svc.clock.now(), timer!.due));
-  expect(await svc.engine.fireDueTimers()).toBeGreaterThanOrEqual(1);
+  await fireDurableTimer(svc, ref, event.type);
 }
 
 export async function checkWorkspace(
