@@ -11,6 +11,7 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DomainEvents } from './domain-events.ts';
 import { inspectModule } from './inspect/module.ts';
+import { notificationsModule } from './notifications/module.ts';
 import type { ConnectionService } from './connections/connections.ts';
 import type { Engine } from './engine/engine.ts';
 import type { Logger } from './logger.ts';
@@ -48,4 +49,4 @@ export interface AppModule {
 }
 
 /** The modules, in init order. */
-export const MODULES: AppModule[] = [capacityModule, inspectModule];
+export const MODULES: AppModule[] = [notificationsModule, capacityModule, inspectModule];

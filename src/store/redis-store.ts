@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { Keys, auditBound, parseTimerMember } from './keys.ts';
+import { LuaScript } from './script.ts';
 
 /** Identifies one persisted actor: its chart, its tenant and its id. */
 export interface ActorRef {
@@ -91,35 +90,11 @@ export interface ClaimedOutboxEntry {
   json: string;
 }
 
-/** A Lua script from ./lua, run by SHA with a fallback to EVAL (which also caches it). */
-class Script {
-  readonly source: string;
-  readonly sha: string;
-  constructor(readonly name: string) {
-    this.source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
-    this.sha = createHash('sha1').update(this.source).digest('hex');
-  }
-
-  async run<T>(
-    redis: Redis,
-    keys: readonly string[],
-    args: readonly (string | number)[],
-  ): Promise<T> {
-    // Arguments travel as strings, as on a real server, so the embedded store's Lua sees the same.
-    const argv = args.map(String);
-    try {
-      return (await redis.evalsha(this.sha, keys.length, ...keys, ...argv)) as T;
-    } catch (error) {
-      if (!String(error).includes('NOSCRIPT')) throw error;
-      return (await redis.eval(this.source, keys.length, ...keys, ...argv)) as T;
-    }
-  }
-}
-
+const lua = (name: string) => new LuaScript(new URL(`./lua/${name}.lua`, import.meta.url));
 const scripts = {
-  commit: new Script('commit'),
-  claimOutbox: new Script('claim-outbox'),
-  ackOutbox: new Script('ack-outbox'),
+  commit: lua('commit'),
+  claimOutbox: lua('claim-outbox'),
+  ackOutbox: lua('ack-outbox'),
 };
 
 /**

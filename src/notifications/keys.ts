@@ -1,0 +1,53 @@
+/**
+ * Redis keys of the notifications module. Every per-installation key carries the installation's
+ * hash tag (`<prefix>:{<installationId>}:notify:...`, the same layout as src/store/keys.ts), so
+ * each Lua script below touches a single slot. The installation registry and the toast channel
+ * are global and only used by single-key commands.
+ */
+export class NotifyKeys {
+  constructor(readonly prefix: string) {}
+
+  #tag(installationId: string): string {
+    return `${this.prefix}:{${installationId}}:notify`;
+  }
+
+  /** Installation notification settings (JSON). */
+  settings(installationId: string): string {
+    return `${this.#tag(installationId)}:settings`;
+  }
+
+  /** Hash: request id -> request summary JSON (written once: HSETNX makes notify idempotent). */
+  requests(installationId: string): string {
+    return `${this.#tag(installationId)}:requests`;
+  }
+
+  /** List of the delivery ids of one source (alert, rollback event...), in creation order. */
+  source(installationId: string, sourceId: string): string {
+    return `${this.#tag(installationId)}:source:${sourceId}`;
+  }
+
+  /** Hash: one delivery (record fields plus what the sender needs to send it again). */
+  delivery(installationId: string, deliveryId: string): string {
+    return `${this.#tag(installationId)}:delivery:${deliveryId}`;
+  }
+
+  /** Zset: delivery id -> when it is due (ms); while an attempt runs, when its lease expires. */
+  due(installationId: string): string {
+    return `${this.#tag(installationId)}:due`;
+  }
+
+  /** Lex zset of dead letters, `auditMember(deadLetteredAt, deliveryId)`: newest-first pages. */
+  dead(installationId: string): string {
+    return `${this.#tag(installationId)}:dead`;
+  }
+
+  /** Global set of installations that ever had a durable job: what the poller walks. */
+  installations(): string {
+    return `${this.prefix}:notify:installations`;
+  }
+
+  /** Pub/sub channel carrying every toast to every engine process. */
+  toastChannel(): string {
+    return `${this.prefix}:notify:toasts`;
+  }
+}

@@ -1,0 +1,33 @@
+--[[
+  notify: records one notification request and its deliveries, schedules the durable jobs and
+  publishes the toast, all or nothing, once per request id.
+
+  KEYS[1] requests hash, KEYS[2] source list, KEYS[3] due zset, KEYS[3 + i] delivery i hash
+  ARGV[1] request id, ARGV[2] request summary JSON, ARGV[3] toast channel,
+  ARGV[4] toast message JSON ('' = no toast), ARGV[5] number of deliveries n,
+  then per delivery: id, due ms ('' = no job), field count f, then f field/value pairs
+
+  Returns nil for a new request, or the stored summary JSON when the id was already recorded.
+]]
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return redis.call('HGET', KEYS[1], ARGV[1])
+end
+local a = 6
+for i = 1, tonumber(ARGV[5]) do
+  local id, due, f = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local fields = {}
+  for j = 1, f * 2 do
+    fields[j] = ARGV[a + j - 1]
+  end
+  a = a + f * 2
+  redis.call('HSET', KEYS[3 + i], unpack(fields))
+  redis.call('RPUSH', KEYS[2], id)
+  if due ~= '' then
+    redis.call('ZADD', KEYS[3], due, id)
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
+return false

@@ -1,0 +1,111 @@
+import type express from 'express';
+import { z } from 'zod';
+import type { Principal } from '../connections/connections.ts';
+import { canAccess, isOperator } from '../connections/connections.ts';
+import { ForbiddenError, NotFoundError } from '../errors.ts';
+import { principalOf } from '../http/app.ts';
+import { parse } from '../http/validate.ts';
+import { identifier } from '../wire.ts';
+import type { NotificationService } from './service.ts';
+import { notificationSettingsBody } from './settings.ts';
+import type { ToastHub } from './toasts.ts';
+
+/** Provided by the sessions feature (`ctx.services.get('sessions')`). */
+export interface SessionDirectory {
+  /** The installation a session belongs to, or null when unknown. */
+  owner(sessionId: string): Promise<string | null>;
+}
+
+const installationParams = z.strictObject({ installationId: identifier });
+const sessionParams = z.strictObject({ sessionId: identifier });
+const deliveriesQuery = z.strictObject({
+  sourceId: z.string().min(1).max(200),
+});
+const deadLettersQuery = z.strictObject({
+  cursor: z
+    .string()
+    .regex(/^\d{15}:dlv_[0-9a-f]{32}$/, 'is not valid; pass back nextCursor unchanged')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+function installationOf(req: express.Request, principal: Principal): string {
+  const { installationId } = parse(installationParams, req.params, 'path');
+  if (!canAccess(principal, installationId)) {
+    // Never confirm that another tenant's installation exists.
+    throw new NotFoundError(`installation ${installationId} not found`, {
+      field: 'installationId',
+    });
+  }
+  return installationId;
+}
+
+function isSessionDirectory(x: unknown): x is SessionDirectory {
+  return typeof (x as SessionDirectory | undefined)?.owner === 'function';
+}
+
+export interface RouteDeps {
+  service: NotificationService;
+  hub: ToastHub;
+  /** Looked up per request: the sessions feature may register after this module. */
+  sessions: () => unknown;
+  clock: { now(): number };
+}
+
+/**
+ * The notification routes (behind the /v1 bearer authentication).
+ *
+ * @example
+ * notificationRoutes(app, { service, hub, sessions: () => ctx.services.get('sessions'), clock });
+ */
+export function notificationRoutes(app: express.Express, deps: RouteDeps): void {
+  const { service, hub } = deps;
+
+  app.get('/v1/installations/:installationId/toasts/stream', (req, res) => {
+    const installationId = installationOf(req, principalOf(res));
+    hub.attach(req, res, { installationId, sessionId: null });
+  });
+
+  app.get('/v1/sessions/:sessionId/toasts/stream', async (req, res) => {
+    const { sessionId } = parse(sessionParams, req.params, 'path');
+    const directory = deps.sessions();
+    const installationId = isSessionDirectory(directory) ? await directory.owner(sessionId) : null;
+    if (installationId === null || !canAccess(principalOf(res), installationId)) {
+      throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
+    }
+    hub.attach(req, res, { installationId, sessionId });
+  });
+
+  app.get('/v1/installations/:installationId/notifications/settings', async (req, res) => {
+    const installationId = installationOf(req, principalOf(res));
+    res.json(await service.settings.get(installationId));
+  });
+
+  app.put('/v1/installations/:installationId/notifications/settings', async (req, res) => {
+    const { installationId } = parse(installationParams, req.params, 'path');
+    const principal = principalOf(res);
+    if (!isOperator(principal))
+      throw new ForbiddenError('changing notification settings needs an operator token');
+    const body = parse(notificationSettingsBody, req.body, 'body');
+    res.json(
+      await service.settings.put(
+        installationId,
+        body,
+        principal.name ?? 'operator',
+        deps.clock.now(),
+      ),
+    );
+  });
+
+  app.get('/v1/installations/:installationId/notifications/deliveries', async (req, res) => {
+    const installationId = installationOf(req, principalOf(res));
+    const { sourceId } = parse(deliveriesQuery, req.query, 'query');
+    res.json({ items: await service.deliveryViews(installationId, sourceId) });
+  });
+
+  app.get('/v1/installations/:installationId/notifications/dead-letters', async (req, res) => {
+    const installationId = installationOf(req, principalOf(res));
+    const query = parse(deadLettersQuery, req.query, 'query');
+    res.json(await service.deadLetters(installationId, query));
+  });
+}

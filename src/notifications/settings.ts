@@ -1,0 +1,142 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Channel, NotificationKind } from './types.ts';
+import type { NotifyKeys } from './keys.ts';
+
+export const KINDS = [
+  'capacity-alert',
+  'rollback',
+  'recovery',
+  'automation-skip',
+] as const satisfies readonly NotificationKind[];
+export const CHANNELS = ['toast', 'email', 'webhook'] as const satisfies readonly Channel[];
+
+export const MAX_WEBHOOK_URLS = 10;
+export const MAX_EMAIL_RECIPIENTS = 20;
+
+const unique = (xs: readonly string[]) => new Set(xs).size === xs.length;
+
+const channelList = z
+  .array(z.enum(CHANNELS, { message: `must be one of: ${CHANNELS.join(', ')}` }))
+  .max(CHANNELS.length)
+  .refine(unique, 'must not repeat a channel');
+
+const webhookUrl = z
+  .string()
+  .max(2048)
+  .superRefine((s, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute http or https URL' });
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' });
+    } else if (url.username || url.password) {
+      // fetch refuses such URLs, and credentials do not belong in a URL we list back.
+      ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@)' });
+    }
+  });
+
+const email = z.email({ message: 'must be an email address' }).max(254);
+
+/**
+ * PUT body: a full replacement; an omitted field (or kind) returns to its default (`['toast']`
+ * for every kind, no webhook URL, no email recipient).
+ */
+export const notificationSettingsBody = z.strictObject({
+  channels: z
+    .strictObject({
+      'capacity-alert': channelList.optional(),
+      rollback: channelList.optional(),
+      recovery: channelList.optional(),
+      'automation-skip': channelList.optional(),
+    })
+    .optional(),
+  webhookUrls: z
+    .array(webhookUrl)
+    .max(MAX_WEBHOOK_URLS, `must hold at most ${MAX_WEBHOOK_URLS} URLs`)
+    .refine(unique, 'must not repeat a URL')
+    .optional(),
+  emailTo: z
+    .array(email)
+    .max(MAX_EMAIL_RECIPIENTS, `must hold at most ${MAX_EMAIL_RECIPIENTS} addresses`)
+    .refine(unique, 'must not repeat an address')
+    .optional(),
+});
+export type NotificationSettingsInput = z.output<typeof notificationSettingsBody>;
+
+/** Stored and served as is. */
+export interface NotificationSettings {
+  installationId: string;
+  channels: Record<NotificationKind, Channel[]>;
+  webhookUrls: string[];
+  emailTo: string[];
+  /** ISO 8601 UTC; null while the defaults apply. */
+  updatedAt: string | null;
+  /** The token's name (never the token). */
+  updatedBy: string | null;
+}
+
+export function defaultSettings(installationId: string): NotificationSettings {
+  return {
+    installationId,
+    channels: Object.fromEntries(KINDS.map((k) => [k, ['toast']])) as Record<
+      NotificationKind,
+      Channel[]
+    >,
+    webhookUrls: [],
+    emailTo: [],
+    updatedAt: null,
+    updatedBy: null,
+  };
+}
+
+/**
+ * Per-installation notification settings in Redis (one JSON string per installation).
+ *
+ * @example
+ * await settings.put('inst-a', { channels: { rollback: ['toast', 'webhook'] }, webhookUrls: ['https://example.com/hook'] }, 'operator-1', now);
+ */
+export class NotificationSettingsStore {
+  constructor(
+    readonly redis: Redis,
+    readonly keys: NotifyKeys,
+  ) {}
+
+  async get(installationId: string): Promise<NotificationSettings> {
+    const json = await this.redis.get(this.keys.settings(installationId));
+    const defaults = defaultSettings(installationId);
+    if (!json) return defaults;
+    const stored = JSON.parse(json) as Partial<NotificationSettings>;
+    return {
+      ...defaults,
+      ...stored,
+      channels: { ...defaults.channels, ...stored.channels },
+      installationId,
+    };
+  }
+
+  async put(
+    installationId: string,
+    input: NotificationSettingsInput,
+    updatedBy: string,
+    at: number,
+  ): Promise<NotificationSettings> {
+    const defaults = defaultSettings(installationId);
+    const settings: NotificationSettings = {
+      installationId,
+      channels: Object.fromEntries(
+        KINDS.map((k) => [k, input.channels?.[k] ?? defaults.channels[k]]),
+      ) as Record<NotificationKind, Channel[]>,
+      webhookUrls: input.webhookUrls ?? [],
+      emailTo: input.emailTo ?? [],
+      updatedAt: new Date(at).toISOString(),
+      updatedBy,
+    };
+    await this.redis.set(this.keys.settings(installationId), JSON.stringify(settings));
+    return settings;
+  }
+}
