@@ -6,11 +6,13 @@
  */
 import type { Redis } from 'ioredis';
 import type express from 'express';
+import { automationModule } from './automation/module.ts';
 import { capacityModule } from './capacity/module.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DomainEvents } from './domain-events.ts';
 import { inspectModule } from './inspect/module.ts';
+import { metricsModule } from './metrics/module.ts';
 import { notificationsModule } from './notifications/module.ts';
 import type { ConnectionService } from './connections/connections.ts';
 import type { Engine } from './engine/engine.ts';
@@ -49,4 +51,10 @@ export interface AppModule {
 }
 
 /** The modules, in init order. */
-export const MODULES: AppModule[] = [notificationsModule, capacityModule, inspectModule];
+export const MODULES: AppModule[] = [
+  metricsModule,
+  notificationsModule,
+  capacityModule,
+  inspectModule,
+  automationModule,
+];

@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { identifier, utcTimestamp, wireEnum } from '../wire.ts';
+
+/** Skip reasons (internal camelCase; kebab-case on the wire, camelCase accepted on input). */
+export const SKIP_REASONS = [
+  'repoBlocked',
+  'missingCredential',
+  'automationDisabled',
+  'rateLimited',
+  'workspaceRollback',
+  'other',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+export const AUTOMATION_STATUSES = ['success', 'skipped', 'error'] as const;
+export type AutomationStatus = (typeof AUTOMATION_STATUSES)[number];
+
+export const TRANSCRIPT_EVENT_TYPES = ['automation', 'toast', 'rollback', 'info'] as const;
+export type TranscriptEventType = (typeof TRANSCRIPT_EVENT_TYPES)[number];
+
+export const TOAST_MAX_CHARS = 140;
+export const MAX_LOG_ENTRIES = 100;
+/** How deep `logs[].data` may nest (objects and arrays). */
+export const MAX_DATA_DEPTH = 8;
+
+/** Characters as a reader counts them (code points), not UTF-16 units. */
+export const charCount = (s: string) => [...s].length;
+
+const text = (max: number) => z.string().min(1, 'must not be empty').max(max);
+
+const httpUrl = z
+  .string()
+  .max(2048)
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'https:' || u.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL');
+
+const positiveInt = z.number().int('must be a whole number').min(1, 'must be at least 1');
+
+/** Depth of nested objects/arrays, computed without recursion. */
+export function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: { v: unknown; d: number }[] = [{ v: value, d: 0 }];
+  while (stack.length > 0) {
+    const { v, d } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    max = Math.max(max, d + 1);
+    if (max > MAX_DATA_DEPTH) return max;
+    for (const child of Object.values(v as Record<string, unknown>))
+      stack.push({ v: child, d: d + 1 });
+  }
+  return max;
+}
+
+const logEntry = z.strictObject({
+  at: utcTimestamp.optional(),
+  level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  message: text(2000),
+  step: z.string().min(1).max(128).optional(),
+  code: z.string().min(1).max(128).optional(),
+  data: z
+    .record(z.string(), z.unknown())
+    .refine((d) => depthOf(d) <= MAX_DATA_DEPTH, `must nest at most ${MAX_DATA_DEPTH} levels`)
+    .optional(),
+});
+
+export const summaryBody = z
+  .strictObject({
+    installationId: identifier,
+    workspaceId: identifier,
+    runId: identifier.optional(),
+    status: z.enum(AUTOMATION_STATUSES, { message: 'must be one of: success, skipped, error' }),
+    issue: z
+      .strictObject({
+        id: z.union([z.number().int().min(0), z.string().min(1).max(128)], {
+          message: 'must be a number or a string',
+        }),
+        number: positiveInt,
+        url: httpUrl,
+        title: text(512),
+      })
+      .optional(),
+    pullRequest: z
+      .strictObject({
+        number: positiveInt,
+        url: httpUrl,
+        branch: text(255),
+      })
+      .optional(),
+    commit: z
+      .strictObject({
+        sha: z.string().regex(/^[0-9a-f]{7,64}$/i, 'must be a hex commit sha (7-64 characters)'),
+        message: text(4000),
+      })
+      .optional(),
+    skipReason: wireEnum(SKIP_REASONS).optional(),
+    toastMessage: text(1000)
+      .refine(
+        (s) => charCount(s) <= TOAST_MAX_CHARS,
+        `must be at most ${TOAST_MAX_CHARS} characters`,
+      )
+      .optional(),
+    transcriptNote: text(4000).optional(),
+    durationMs: z
+      .number()
+      .int('must be a whole number')
+      .min(0, 'must not be negative')
+      .max(7 * 24 * 3_600_000)
+      .optional(),
+    error: z
+      .strictObject({
+        code: text(128),
+        message: text(2000),
+        retryable: z.boolean(),
+      })
+      .optional(),
+    logs: z
+      .array(logEntry)
+      .max(MAX_LOG_ENTRIES, `must hold at most ${MAX_LOG_ENTRIES} entries`)
+      .default([]),
+  })
+  .superRefine((b, ctx) => {
+    const need = (field: keyof typeof b, when: string) => {
+      if (b[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: `required when status is ${when}` });
+    };
+    const forbid = (field: keyof typeof b, when: string) => {
+      if (b[field] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `only allowed when status is ${when}`,
+        });
+    };
+    if (b.status === 'skipped') {
+      need('skipReason', 'skipped');
+      need('toastMessage', 'skipped');
+      need('transcriptNote', 'skipped');
+    } else forbid('skipReason', 'skipped');
+    if (b.status === 'error') need('error', 'error');
+    else forbid('error', 'error');
+  });
+
+export type SummaryInput = z.output<typeof summaryBody>;
+
+export const sessionParams = z.strictObject({ sessionId: identifier });
+
+export const ORDERS = ['oldest-first', 'newest-first'] as const;
+
+export const pageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,15}$/, 'is not valid; pass back nextCursor unchanged')
+    .optional(),
+  order: z
+    .enum(ORDERS, { message: 'must be oldest-first or newest-first' })
+    .default('oldest-first'),
+});

@@ -1,0 +1,109 @@
+/**
+ * MetricsEnvelope storage: one capped Redis Stream per installation.
+ *
+ * Layout: `<prefix>:{<installationId>}:metrics`, under the installation's hash tag like every
+ * other per-installation key (src/store/keys.ts). On Redis Cluster the streams spread over the
+ * slots with their tenants instead of one global stream making a single hot shard, a batch of
+ * XADDs for one installation stays in one slot (one pipeline per installation per tick), and the
+ * rollback de-duplication script touches two keys of the same slot. A consumer discovers the
+ * streams from the installation registry (`store.installations()`).
+ *
+ * Each entry has one field, `envelope`, holding the JSON envelope: numbers, booleans and a null
+ * `workspaceId` survive unchanged, and the entry id (`<ms>-<seq>`) is the read cursor.
+ */
+import { z } from 'zod';
+import type { MetricsEnvelope } from '../notifications/types.ts';
+import type { Keys } from '../store/keys.ts';
+import { identifier } from '../wire.ts';
+
+/** The stream field that holds the envelope JSON. */
+export const ENVELOPE_FIELD = 'envelope';
+
+/** How long a rollback eventId is remembered to make `rollback-count` idempotent. */
+export const ROLLBACK_DEDUPE_TTL_MS = 7 * 24 * 3_600_000;
+
+/**
+ * An envelope as stored and served. Connection metrics (success rate, latency p95, throughput)
+ * also name the connection: without it, two connections of one workspace would be
+ * indistinguishable in the stream. Other metrics have no `connectionId`.
+ */
+export type StoredEnvelope = MetricsEnvelope & { connectionId?: string };
+
+export const METRIC_TYPES = [
+  'success-rate',
+  'latency-p95',
+  'throughput',
+  'capacity-percent',
+  'rollback-count',
+  'skip-count',
+] as const satisfies readonly MetricsEnvelope['metricType'][];
+
+export function metricsStreamKey(keys: Keys, installationId: string): string {
+  return `${keys.prefix}:{${installationId}}:metrics`;
+}
+
+export function rollbackSeenKey(keys: Keys, installationId: string, eventId: string): string {
+  return `${keys.prefix}:{${installationId}}:metrics-seen:rollback:${eventId}`;
+}
+
+/** What other modules may pass to `MetricsSink.emit`; anything else is logged and dropped. */
+export const envelopeSchema = z.object({
+  timestamp: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(Date.parse(s)).toISOString()),
+  // An identifier: no braces, so it can never break the installation's hash tag.
+  installationId: identifier,
+  workspaceId: identifier.nullable(),
+  metricType: z.enum(METRIC_TYPES),
+  value: z.number().refine(Number.isFinite, 'must be a finite number'),
+  thresholdBreached: z.boolean(),
+  connectionId: identifier.optional(),
+});
+
+/** A stream entry id as Redis prints it: `<ms>-<seq>`, both unsigned 64-bit. */
+const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
+const U64_MAX = 2n ** 64n - 1n;
+
+export function isStreamId(s: string): boolean {
+  const m = STREAM_ID.exec(s);
+  return m !== null && BigInt(m[1]!) <= U64_MAX && BigInt(m[2]!) <= U64_MAX;
+}
+
+/**
+ * The smallest stream id strictly after `id`, so XRANGE can start after a cursor on any Redis
+ * version (the `(` exclusive form needs 6.2). Returns null after the largest possible id.
+ */
+export function nextStreamId(id: string): string | null {
+  const m = STREAM_ID.exec(id);
+  if (!m) throw new Error(`not a stream id: ${id}`);
+  const ms = BigInt(m[1]!);
+  const seq = BigInt(m[2]!);
+  if (seq < U64_MAX) return `${ms}-${seq + 1n}`;
+  if (ms < U64_MAX) return `${ms + 1n}-0`;
+  return null;
+}
+
+export const envelopesQuery = z.strictObject({
+  installationId: identifier.optional(),
+  after: z
+    .string()
+    .max(41)
+    .refine(
+      isStreamId,
+      'must be a cursor from a previous page (nextCursor), such as 1764072000000-0',
+    )
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export type EnvelopesQuery = z.output<typeof envelopesQuery>;
+
+export interface EnvelopePage {
+  installationId: string;
+  /** Oldest first; `id` is the entry's cursor. */
+  items: (StoredEnvelope & { id: string })[];
+  /** Pass as `after` to continue: the last item's id, or the `after` given when nothing is new. */
+  nextCursor: string | null;
+  /** True when more entries were already there after this page. */
+  hasMore: boolean;
+}

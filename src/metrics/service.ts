@@ -1,0 +1,508 @@
+/**
+ * Metrics out: MetricsEnvelopes to a capped Redis Stream per installation, and Prometheus
+ * metrics on `/metrics`.
+ *
+ * Sources of envelopes:
+ * - connection commits (`onCommit`): success rate, latency p95 and throughput of the
+ *   connection, at most once per `intervalMs` of the injected clock per connection, and at once
+ *   when its status changes;
+ * - the `rollback` domain event (`onRollback`): `rollback-count` 1, once per eventId;
+ * - other modules through `emit` (capacity percent, skip counts...).
+ *
+ * The commit listener is on the heartbeat hot path: it does O(1) work, never awaits and never
+ * throws. Envelopes are buffered and written once per tick (XADD MAXLEN ~, batched with the
+ * tick's other commands by the auto-pipelining client, or one pipeline per installation); a
+ * failed write is logged and counted, never surfaced to a request.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  CONNECTION_STATUSES,
+  type ConnectionContext,
+  type ConnectionThresholds,
+} from '../../machines/connection.machine.ts';
+import { windowStats } from '../../machines/shared/window.ts';
+import type { Clock } from '../clock.ts';
+import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
+import type { DomainEventMap } from '../domain-events.ts';
+import type { CommitListener, Engine } from '../engine/engine.ts';
+import { stateName } from '../engine/step.ts';
+import { ForbiddenError, UnavailableError, ValidationError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { MetricsEnvelope, MetricsSink } from '../notifications/types.ts';
+import type { RedisStore } from '../store/redis-store.ts';
+import { toKebab } from '../wire.ts';
+import {
+  ENVELOPE_FIELD,
+  type EnvelopePage,
+  type EnvelopesQuery,
+  ROLLBACK_DEDUPE_TTL_MS,
+  type StoredEnvelope,
+  envelopeSchema,
+  metricsStreamKey,
+  nextStreamId,
+  rollbackSeenKey,
+} from './envelopes.ts';
+import {
+  BoundedLabel,
+  type HeartbeatCounts,
+  type HeartbeatEndpoint,
+  type PrometheusMetrics,
+  createPrometheusMetrics,
+} from './prometheus.ts';
+
+export interface MetricsOptions {
+  /** At most one set of connection envelopes per connection per interval (ms, injected clock). */
+  intervalMs?: number;
+  /** Envelopes buffered or being written before new ones are dropped (and counted). */
+  maxBacklog?: number;
+  /** Connections whose last emission time is remembered (least recently used ones are forgotten). */
+  maxTrackedConnections?: number;
+}
+
+export const DEFAULT_METRICS_INTERVAL_MS = 10_000;
+
+export interface MetricsDeps {
+  redis: Redis;
+  store: RedisStore;
+  engine: Engine;
+  clock: Clock;
+  logger: Logger;
+  thresholds: ConnectionThresholds;
+  streamMaxLen: number;
+  outboxLeaseMs: number;
+}
+
+interface Batch {
+  items: StoredEnvelope[];
+  done: Promise<void>;
+  resolve(): void;
+}
+
+/** SET NX the eventId marker and XADD in one step: a redelivered rollback adds nothing. */
+const ONCE_SCRIPT = `
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+end
+return false
+`;
+const ONCE_SHA = createHash('sha1').update(ONCE_SCRIPT).digest('hex');
+
+const BREACHED_STATUSES = new Set(['degraded', 'error']);
+const SCRAPE_CHUNK = 200;
+
+export class MetricsService implements MetricsSink {
+  readonly prometheus: PrometheusMetrics;
+  readonly intervalMs: number;
+  readonly #deps: MetricsDeps;
+  readonly #maxBacklog: number;
+  readonly #maxTracked: number;
+  /** Connection id -> clock time of its last emission (insertion order = recency). */
+  readonly #lastEmit = new Map<string, number>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #inFlightItems = 0;
+  #batch: Batch | null = null;
+  readonly #autoPipelined: boolean;
+  /** Heartbeat counts, plain numbers on the hot path; read into Prometheus at scrape time. */
+  readonly #heartbeats: HeartbeatCounts = {
+    single: { accepted: 0, rejected: 0 },
+    batch: { accepted: 0, rejected: 0 },
+  };
+  #scrape: Promise<void> | null = null;
+  readonly #labels = { trigger: new BoundedLabel(8), reason: new BoundedLabel(32) };
+
+  constructor(deps: MetricsDeps, options: MetricsOptions = {}) {
+    this.#deps = deps;
+    this.intervalMs = options.intervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
+    this.#maxBacklog = options.maxBacklog ?? 50_000;
+    this.#maxTracked = options.maxTrackedConnections ?? 100_000;
+    this.prometheus = createPrometheusMetrics(deps.engine, this.#heartbeats);
+    this.#autoPipelined = deps.redis.options?.enableAutoPipelining === true;
+  }
+
+  // ---------------------------------------------------------------- MetricsSink
+
+  /**
+   * Queues an envelope from another module. Resolves once its batch was written or failed;
+   * never rejects (a bad envelope or a Redis error is logged and counted), so callers may await
+   * it or not.
+   */
+  emit(envelope: MetricsEnvelope): Promise<void> {
+    const parsed = envelopeSchema.safeParse(envelope);
+    if (!parsed.success) {
+      this.prometheus.envelopes.inc({ result: 'invalid' });
+      this.#deps.logger.warn('metrics envelope refused', {
+        metricType: (envelope as { metricType?: unknown } | null)?.metricType,
+        issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      });
+      return Promise.resolve();
+    }
+    const e = parsed.data;
+    const stored: StoredEnvelope = {
+      timestamp: e.timestamp,
+      installationId: e.installationId,
+      workspaceId: e.workspaceId,
+      metricType: e.metricType,
+      value: e.value,
+      thresholdBreached: e.thresholdBreached,
+    };
+    if (e.connectionId !== undefined) stored.connectionId = e.connectionId;
+    return this.#enqueue(stored);
+  }
+
+  /** Bumps a Prometheus counter; never throws. Labels other than the counter's own are ignored. */
+  count(
+    name: 'alerts' | 'skips' | 'rollbacks' | 'shed',
+    labels: Record<string, string> = {},
+  ): void {
+    try {
+      const p = this.prometheus;
+      if (name === 'alerts') p.alerts.inc({ trigger: this.#labels.trigger.value(labels.trigger) });
+      else if (name === 'skips') p.skips.inc({ reason: this.#labels.reason.value(labels.reason) });
+      else if (name === 'shed') p.shed.inc();
+      // 'rollbacks' is counted here from the rollback domain event, once per eventId across
+      // processes; counting callers' reports as well would count each rollback twice.
+    } catch (error) {
+      this.#deps.logger.error('metrics counter failed', { name, error: String(error) });
+    }
+  }
+
+  // ---------------------------------------------------------------- sources
+
+  /** Engine commit listener (hot path): O(1), no awaits, no throws. */
+  readonly onCommit: CommitListener = ({ ref, before, after, events }) => {
+    if (ref.kind !== CONNECTION || before === null) return;
+    const status = stateName(after.value);
+    const statusChanged = stateName(before.value) !== status;
+    // Connection ids are unique across installations (claimed in the owners hash): no key to build.
+    const key = ref.id;
+    const now = this.#deps.clock.now();
+    if (!statusChanged) {
+      let heartbeat = false;
+      for (const e of events) if (e.type === 'HEARTBEAT') heartbeat = true;
+      if (!heartbeat) return;
+      const last = this.#lastEmit.get(key);
+      if (last !== undefined && now - last < this.intervalMs) return;
+    }
+    this.#lastEmit.delete(key);
+    if (status !== 'rolledBack') {
+      // A rolled-back connection is final: nothing more will come from it.
+      this.#lastEmit.set(key, now);
+      if (this.#lastEmit.size > this.#maxTracked) {
+        const oldest = this.#lastEmit.keys().next().value;
+        if (oldest !== undefined) this.#lastEmit.delete(oldest);
+      }
+    }
+    for (const e of this.connectionEnvelopes(
+      after.context as unknown as ConnectionContext,
+      status,
+      now,
+    )) {
+      void this.#enqueue(e);
+    }
+  };
+
+  /**
+   * What a connection's state says, as envelopes. `thresholdBreached` is true in `degraded` and
+   * `error`, or when the value crosses the chart's own threshold as the chart judges it: success
+   * rate below DEGRADED_SUCCESS_RATE (only with at least MIN_SAMPLES operations, as no rate is
+   * computed below that), latency p95 above DEGRADED_LATENCY_P95_MS with at least MIN_SAMPLES
+   * latency samples. Metrics the engine has not computed (no rate yet, no latency sample) are
+   * not emitted; throughput always is.
+   */
+  connectionEnvelopes(c: ConnectionContext, status: string, at: number): StoredEnvelope[] {
+    const t = this.#deps.thresholds;
+    const s = windowStats(c.window, t.minSamples);
+    const statusBreach = BREACHED_STATUSES.has(status);
+    const timestamp = new Date(at).toISOString();
+    // Object literals, not spreads: this runs on the heartbeat path.
+    const envelope = (
+      metricType: StoredEnvelope['metricType'],
+      value: number,
+      thresholdBreached: boolean,
+    ): StoredEnvelope => ({
+      timestamp,
+      installationId: c.installationId,
+      workspaceId: c.workspaceId,
+      metricType,
+      value,
+      thresholdBreached,
+      connectionId: c.connectionId,
+    });
+    const out: StoredEnvelope[] = [];
+    if (s.successRate !== null) {
+      out.push(
+        envelope(
+          'success-rate',
+          s.successRate,
+          statusBreach || s.successRate < t.degradedSuccessRate,
+        ),
+      );
+    }
+    if (s.latencyP95 !== null) {
+      const latencyHigh = s.latencySamples >= t.minSamples && s.latencyP95 > t.degradedLatencyP95Ms;
+      out.push(envelope('latency-p95', s.latencyP95, statusBreach || latencyHigh));
+    }
+    out.push(envelope('throughput', Math.round(s.throughputPerMin * 100) / 100, statusBreach));
+    return out;
+  }
+
+  /**
+   * Rollback domain event: `rollback-count` 1, once per eventId across retries and processes
+   * (an atomic SET NX + XADD). A Redis failure is thrown, so the effect that emitted the event is
+   * retried after its lease and the metric is not lost; the retry adds nothing twice.
+   */
+  readonly onRollback = async (event: DomainEventMap['rollback']): Promise<void> => {
+    if (event.kind !== 'rollback') return;
+    const envelope: StoredEnvelope = {
+      timestamp: new Date(event.at).toISOString(),
+      installationId: event.installationId,
+      workspaceId: event.workspaceId,
+      metricType: 'rollback-count',
+      value: 1,
+      thresholdBreached: true,
+    };
+    const { redis, store, streamMaxLen } = this.#deps;
+    const keys = [
+      rollbackSeenKey(store.keys, event.installationId, event.eventId),
+      metricsStreamKey(store.keys, event.installationId),
+    ];
+    const args = [ROLLBACK_DEDUPE_TTL_MS, streamMaxLen, ENVELOPE_FIELD, JSON.stringify(envelope)];
+    let id: unknown;
+    try {
+      try {
+        id = await redis.evalsha(ONCE_SHA, keys.length, ...keys, ...args);
+      } catch (error) {
+        if (!String(error).includes('NOSCRIPT')) throw error;
+        id = await redis.eval(ONCE_SCRIPT, keys.length, ...keys, ...args);
+      }
+    } catch (error) {
+      this.prometheus.envelopes.inc({ result: 'failed' });
+      this.#deps.logger.error('rollback metric not written; the effect will be retried', {
+        eventId: event.eventId,
+        error: String(error),
+      });
+      throw error;
+    }
+    if (id === null) {
+      this.prometheus.envelopes.inc({ result: 'duplicate' });
+      return;
+    }
+    this.prometheus.envelopes.inc({ result: 'written' });
+    this.prometheus.rollbacks.inc();
+  };
+
+  /** Records one heartbeat request (called by the module's middleware when it finished). */
+  recordHeartbeats(
+    endpoint: HeartbeatEndpoint,
+    accepted: number,
+    rejected: number,
+    seconds: number,
+  ): void {
+    const counts = this.#heartbeats[endpoint];
+    counts.accepted += accepted;
+    counts.rejected += rejected;
+    this.prometheus.heartbeatDuration.observe({ endpoint }, seconds);
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  #enqueue(envelope: StoredEnvelope): Promise<void> {
+    if (this.#inFlightItems + (this.#batch?.items.length ?? 0) >= this.#maxBacklog) {
+      this.prometheus.envelopes.inc({ result: 'dropped' });
+      return Promise.resolve();
+    }
+    if (!this.#batch) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.#batch = { items: [], done, resolve };
+      setImmediate(() => this.#flush());
+    }
+    this.#batch.items.push(envelope);
+    return this.#batch.done;
+  }
+
+  /**
+   * Writes the buffered envelopes of this tick. With an auto-pipelining client (as
+   * connectRedis makes) the XADDs join the tick's one write; otherwise one explicit pipeline
+   * per installation (each stays within one Cluster slot).
+   */
+  #flush(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = null;
+    const { redis, store, streamMaxLen, logger } = this.#deps;
+    const groups = new Map<string, StoredEnvelope[]>();
+    for (const e of batch.items) {
+      const group = groups.get(e.installationId);
+      if (group) group.push(e);
+      else groups.set(e.installationId, [e]);
+    }
+    const size = batch.items.length;
+    this.#inFlightItems += size;
+    const writes = [...groups].map(async ([installationId, items]) => {
+      const key = metricsStreamKey(store.keys, installationId);
+      const args = (e: StoredEnvelope) =>
+        ['MAXLEN', '~', streamMaxLen, '*', ENVELOPE_FIELD, JSON.stringify(e)] as const;
+      let written = 0;
+      let firstError: unknown = null;
+      if (this.#autoPipelined) {
+        // The client already sends every command of this tick in one write, together with the
+        // engine's own commands: no extra round trip or syscall for the envelopes.
+        for (const r of await Promise.allSettled(items.map((e) => redis.xadd(key, ...args(e))))) {
+          if (r.status === 'fulfilled') written++;
+          else firstError ??= r.reason;
+        }
+      } else {
+        const pipeline = redis.pipeline();
+        for (const e of items) pipeline.xadd(key, ...args(e));
+        try {
+          for (const [error] of (await pipeline.exec()) ?? []) {
+            if (error) firstError ??= error;
+            else written++;
+          }
+        } catch (error) {
+          firstError = error;
+        }
+      }
+      if (written > 0) this.prometheus.envelopes.inc({ result: 'written' }, written);
+      if (written < items.length) {
+        this.prometheus.envelopes.inc({ result: 'failed' }, items.length - written);
+        logger.error('metrics envelopes not written', {
+          installationId,
+          failed: items.length - written,
+          error: firstError instanceof Error ? firstError.message : 'no reply',
+        });
+      }
+    });
+    const run = Promise.all(writes)
+      .then(() => undefined)
+      .catch((error: unknown) => logger.error('metrics flush failed', { error: String(error) }))
+      .finally(() => {
+        this.#inFlightItems -= size;
+        this.#inFlight.delete(run);
+        batch.resolve();
+      });
+    this.#inFlight.add(run);
+  }
+
+  /** Writes what is buffered now and waits for every write in flight. */
+  async idle(): Promise<void> {
+    this.#flush();
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /**
+   * One page of an installation's envelopes, oldest first, strictly after the `after` cursor.
+   * The installation may be omitted only by a token that has exactly one.
+   */
+  async envelopes(principal: Principal, query: EnvelopesQuery): Promise<EnvelopePage> {
+    let installationId = query.installationId;
+    if (installationId === undefined) {
+      if (principal.installations === null || principal.installations.size !== 1) {
+        throw new ValidationError(
+          'installationId is required unless the token is scoped to exactly one installation',
+          { field: 'installationId' },
+        );
+      }
+      installationId = [...principal.installations][0]!;
+    }
+    if (!canAccess(principal, installationId)) {
+      throw new ForbiddenError(`installationId ${installationId} is not readable with this token`, {
+        field: 'installationId',
+      });
+    }
+    const start = query.after === undefined ? '-' : nextStreamId(query.after);
+    const entries =
+      start === null
+        ? []
+        : await this.#deps.redis.xrange(
+            metricsStreamKey(this.#deps.store.keys, installationId),
+            start,
+            '+',
+            'COUNT',
+            query.limit + 1,
+          );
+    const page = entries.slice(0, query.limit);
+    const items: EnvelopePage['items'] = [];
+    for (const [id, fields] of page) {
+      const i = fields.indexOf(ENVELOPE_FIELD);
+      const json = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
+      try {
+        items.push({ id, ...(JSON.parse(json ?? '') as StoredEnvelope) });
+      } catch {
+        // Not ours (or damaged): skipped, but the cursor still moves past it.
+        this.#deps.logger.warn('unreadable metrics stream entry skipped', { installationId, id });
+      }
+    }
+    const last = page[page.length - 1];
+    return {
+      installationId,
+      items,
+      nextCursor: last ? last[0] : (query.after ?? null),
+      hasMore: entries.length > query.limit,
+    };
+  }
+
+  // ---------------------------------------------------------------- Prometheus
+
+  /** The Prometheus exposition text; Redis-derived gauges are read now (concurrent scrapes share). */
+  async scrape(): Promise<string> {
+    this.#scrape ??= this.#refreshGauges().finally(() => (this.#scrape = null));
+    try {
+      await this.#scrape;
+    } catch (error) {
+      this.#deps.logger.error('metrics scrape failed', { error: String(error) });
+      throw new UnavailableError('metrics are unavailable: Redis did not answer');
+    }
+    return this.prometheus.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.prometheus.registry.contentType;
+  }
+
+  async #refreshGauges(): Promise<void> {
+    const { redis, store, clock, outboxLeaseMs } = this.#deps;
+    const installations = await store.installations();
+    const byStatus = new Map<string, number>(CONNECTION_STATUSES.map((s) => [s, 0]));
+    let oldestLease = Infinity;
+    let entries = 0;
+    for (let i = 0; i < installations.length; i += SCRAPE_CHUNK) {
+      const chunk = installations.slice(i, i + SCRAPE_CHUNK);
+      const pipeline = redis.pipeline();
+      for (const inst of chunk) {
+        for (const s of CONNECTION_STATUSES)
+          pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
+        pipeline.zrange(store.keys.outbox(inst), 0, 0, 'WITHSCORES');
+        pipeline.zcard(store.keys.outbox(inst));
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      let r = 0;
+      const next = (): unknown => {
+        const [error, value] = replies[r++] ?? [new Error('missing reply'), null];
+        if (error) throw error;
+        return value;
+      };
+      for (let k = 0; k < chunk.length; k++) {
+        for (const s of CONNECTION_STATUSES) byStatus.set(s, byStatus.get(s)! + Number(next()));
+        const oldest = next() as string[];
+        if (oldest.length >= 2) oldestLease = Math.min(oldestLease, Number(oldest[1]));
+        entries += Number(next());
+      }
+    }
+    const g = this.prometheus.connections;
+    for (const [status, n] of byStatus) {
+      // Every status but rolled-back is an ACP connection (error ones await a reconnect).
+      const protocol = status === 'rolledBack' ? 'http' : 'acp';
+      g.set({ status: toKebab(status), protocol }, n);
+    }
+    // An entry's score is its lease expiry: commit (or last claim) time + OUTBOX_LEASE_MS.
+    const lag =
+      oldestLease === Infinity ? 0 : Math.max(0, clock.now() - (oldestLease - outboxLeaseMs));
+    this.prometheus.outboxLag.set(lag / 1000);
+    this.prometheus.outboxEntries.set(entries);
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Shared plumbing of the metrics tests: the real service with only the metrics module, calls
+ * checked for the house invariants (no token in any body, one error shape), and readers for the
+ * envelope stream and the Prometheus text.
+ */
+import { expect } from 'vitest';
+import { SERVICES } from '../../src/notifications/types.ts';
+import { metricsModule } from '../../src/metrics/module.ts';
+import type { MetricsService } from '../../src/metrics/service.ts';
+import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+
+export const TOKENS = [OPERATOR, TOKEN_A, TOKEN_B];
+export const SEC = 1000;
+
+export interface Res {
+  status: number;
+  body: any;
+}
+
+export function startMetricsService(env: Record<string, string> = {}): Promise<TestService> {
+  return startService(env, undefined, [metricsModule]);
+}
+
+export function metricsOf(service: TestService): MetricsService {
+  return service.modules.services.get(SERVICES.metrics) as MetricsService;
+}
+
+/** Waits for workspace evaluations, effects and metric writes of the service. */
+export async function settle(service: TestService): Promise<void> {
+  await service.workspaces.idle();
+  await service.engine.idle();
+  await service.workspaces.idle();
+  await metricsOf(service).idle();
+}
+
+export function checkInvariants(res: Res): void {
+  const text = JSON.stringify(res.body);
+  for (const token of TOKENS) expect(text).not.toContain(token);
+  if (res.status >= 400) {
+    const error = res.body?.error;
+    expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message']);
+    expect(error.message).toBeTypeOf('string');
+    expect(error.details).toBeTypeOf('object');
+  }
+}
+
+export async function call(
+  service: TestService,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = OPERATOR,
+): Promise<Res> {
+  const res = await service.api(method, path, body, token);
+  checkInvariants(res);
+  return res;
+}
+
+export function expectError(res: Res, status: number, code: string, field?: string): void {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  expect(res.body.error.code).toBe(code);
+  if (field !== undefined) {
+    const fields = (res.body.error.details?.fields ?? []).flatMap((f: any) =>
+      String(f.field).split(', '),
+    );
+    if (typeof res.body.error.details?.field === 'string')
+      fields.push(res.body.error.details.field);
+    expect(fields).toContain(field);
+    expect(res.body.error.message).toContain(field);
+  }
+}
+
+export async function register(
+  service: TestService,
+  connectionId: string,
+  installationId = 'inst-a',
+  workspaceId = 'ws-1',
+) {
+  const res = await call(service, 'POST', '/v1/connections', {
+    connectionId,
+    installationId,
+    workspaceId,
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body;
+}
+
+/** Registers and completes the handshake: a connection in `connected`. */
+export async function connect(
+  service: TestService,
+  connectionId: string,
+  installationId = 'inst-a',
+  workspaceId = 'ws-1',
+) {
+  await register(service, connectionId, installationId, workspaceId);
+  const res = await call(service, 'POST', `/v1/connections/${connectionId}/handshake`, {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: ['fs'],
+  });
+  expect(res.body.status).toBe('connected');
+  return res.body;
+}
+
+export async function beat(service: TestService, connectionId: string, body: unknown) {
+  const res = await call(service, 'POST', `/v1/connections/${connectionId}/heartbeats`, body);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body;
+}
+
+/** Every envelope of an installation, oldest first, read through the API after a settle. */
+export async function envelopes(
+  service: TestService,
+  installationId = 'inst-a',
+  token: string = OPERATOR,
+): Promise<any[]> {
+  await settle(service);
+  const items: any[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const q: string = `installationId=${installationId}&limit=1000${after ? `&after=${after}` : ''}`;
+    const res = await call(service, 'GET', `/v1/metrics/envelopes?${q}`, undefined, token);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    items.push(...res.body.items);
+    after = res.body.nextCursor;
+    if (!res.body.hasMore) return items;
+  }
+}
+
+/** `GET /metrics` (no token), after a settle. */
+export async function scrape(
+  service: TestService,
+): Promise<{ status: number; contentType: string | null; text: string }> {
+  await settle(service);
+  const res = await fetch(`${service.url}/metrics`);
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    text: await res.text(),
+  };
+}
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text format (the subset prom-client writes). */
+export function samples(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[l[1]!] = l[2]!;
+    }
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** The value of the one sample with exactly these labels (undefined when absent). */
+export function valueOf(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const want = JSON.stringify(Object.entries(labels).sort());
+  const found = samples(text).filter(
+    (s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want,
+  );
+  if (found.length > 1) throw new Error(`several samples of ${name} ${want}`);
+  return found[0]?.value;
+}
