@@ -44,6 +44,8 @@ import type { SettingsService } from './settings.ts';
 import { toWire } from './settings.ts';
 
 export const WORKSPACE = 'workspace';
+/** Minimum time between evaluations of a workspace triggered by success-only heartbeats. */
+const THROTTLE_MS = 250;
 
 /** An event with its payload, as the engine accepts it. */
 type AnyEvent = EventObject & Record<string, unknown>;
@@ -104,12 +106,38 @@ export class WorkspaceService {
   }
 
   /** Commit listener: re-evaluate the workspace of every connection that changed. */
-  readonly onCommit: CommitListener = ({ ref, before, after }) => {
+  readonly onCommit: CommitListener = ({ ref, before, after, events }) => {
     if (ref.kind !== CONNECTION) return;
     const c = after.context as unknown as ConnectionContext;
     const statusChanged = before === null || stateName(before.value) !== stateName(after.value);
-    this.schedule(ref.installationId, c.workspaceId, statusChanged);
+    // Only failures can lower the rate toward a rollback; heartbeats without any may only raise
+    // it (towards `healthy`, which nothing needs within the second), so they are evaluated at
+    // most every THROTTLE_MS per workspace, with a trailing evaluation that catches up.
+    const onlySuccesses =
+      !statusChanged &&
+      events.every(
+        (e) => e.type === 'HEARTBEAT' && (e as unknown as { failed: number }).failed === 0,
+      );
+    if (onlySuccesses) this.#throttled(ref.installationId, c.workspaceId);
+    else this.schedule(ref.installationId, c.workspaceId, statusChanged);
   };
+
+  readonly #lastRun = new Map<string, number>();
+  readonly #trailing = new Map<string, NodeJS.Timeout>();
+
+  #throttled(installationId: string, workspaceId: string): void {
+    const key = `${installationId}\u0000${workspaceId}`;
+    const wait = (this.#lastRun.get(key) ?? 0) + THROTTLE_MS - performance.now();
+    if (wait <= 0) return this.schedule(installationId, workspaceId, false);
+    if (this.#trailing.has(key)) return;
+    this.#trailing.set(
+      key,
+      setTimeout(() => {
+        this.#trailing.delete(key);
+        this.schedule(installationId, workspaceId, false);
+      }, wait),
+    );
+  }
 
   schedule(installationId: string, workspaceId: string, statusChanged: boolean): void {
     const key = `${installationId}\u0000${workspaceId}`;
@@ -119,6 +147,7 @@ export class WorkspaceService {
       return;
     }
     this.#scheduled.set(key, { statusChanged });
+    this.#lastRun.set(key, performance.now());
     setImmediate(() => void this.#run(key, installationId, workspaceId));
   }
 
@@ -141,7 +170,11 @@ export class WorkspaceService {
 
   /** Resolves when every scheduled evaluation has finished (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.#scheduled.size > 0 || this.#running.size > 0) {
+    while (this.#scheduled.size > 0 || this.#running.size > 0 || this.#trailing.size > 0) {
+      if (this.#scheduled.size === 0 && this.#running.size === 0) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
       await new Promise((r) => setImmediate(r));
       await Promise.all([...this.#running.values()]);
     }
