@@ -73,9 +73,19 @@ function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
   return (req, res, next) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match)
+    // Browsers' EventSource cannot send headers: live streams also take ?access_token=.
+    const queryToken =
+      !header &&
+      req.method === 'GET' &&
+      req.path.endsWith('/stream') &&
+      typeof req.query.access_token === 'string'
+        ? req.query.access_token
+        : null;
+    const token = match?.[1] ?? queryToken;
+    if (!token) {
       throw new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>');
-    const grant = table.get(digest(match[1]!));
+    }
+    const grant = table.get(digest(token));
     if (!grant) throw new UnauthorizedError('the bearer token is not valid');
     res.locals.principal = {
       installations: grant.installations,

@@ -145,3 +145,29 @@ describe('inspection API', () => {
     ).toBe(404);
   });
 });
+
+describe('live streams in a browser', () => {
+  it('accept the token as ?access_token= (EventSource cannot send headers), and only on streams', async () => {
+    const svc = await startService({}, undefined, [inspectModule]);
+    try {
+      const controller = new AbortController();
+      const res = await fetch(
+        `${svc.url}/v1/installations/inst-a/transitions/stream?access_token=${OPERATOR}`,
+        {
+          signal: controller.signal,
+        },
+      );
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      controller.abort();
+      const bad = await fetch(
+        `${svc.url}/v1/installations/inst-a/transitions/stream?access_token=nope-nope-nope-nope`,
+      );
+      expect(bad.status).toBe(401);
+      const notStream = await fetch(`${svc.url}/v1/machines?access_token=${OPERATOR}`);
+      expect(notStream.status).toBe(401);
+    } finally {
+      await svc.close();
+    }
+  });
+});
