@@ -226,6 +226,10 @@ if (isMain) {
     const shutdown = () => {
       void service.stop().then(() => process.exit(0));
     };
+    process.on('unhandledRejection', (reason) => {
+      // A backstop: every background task handles its own errors; log what slipped through.
+      service.modules.logger.error('unhandled rejection', { error: String(reason) });
+    });
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);
   } catch (error) {

@@ -98,10 +98,18 @@ export class CapacityService {
     if (was !== is) this.schedule(ref.installationId);
   };
 
+  readonly #chains = new Map<string, Promise<void>>();
+
+  /**
+   * Evaluations of one installation run one after another: USAGE carries an absolute count, so
+   * an older reading sent after a newer one would put the actor behind.
+   */
   schedule(installationId: string): void {
     if (this.#pending.has(installationId)) return;
     this.#pending.add(installationId);
-    const run = new Promise<void>((resolve) => setImmediate(resolve))
+    const previous = this.#chains.get(installationId) ?? Promise.resolve();
+    const run: Promise<void> = previous
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => {
         this.#pending.delete(installationId);
         return this.evaluate(installationId);
@@ -109,7 +117,11 @@ export class CapacityService {
       .catch((error: unknown) =>
         this.logger.error('capacity evaluation failed', { installationId, error: String(error) }),
       )
-      .finally(() => this.#running.delete(run));
+      .finally(() => {
+        this.#running.delete(run);
+        if (this.#chains.get(installationId) === run) this.#chains.delete(installationId);
+      });
+    this.#chains.set(installationId, run);
     this.#running.add(run);
   }
 

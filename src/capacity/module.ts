@@ -41,8 +41,8 @@ export const capacityModule: AppModule = {
     ms: 30_000,
     async run(ctx) {
       const svc = ctx.services.get('capacity') as CapacityService;
-      for (const installationId of await ctx.store.installations())
-        await svc.evaluate(installationId);
+      for (const installationId of await ctx.store.installations()) svc.schedule(installationId);
+      await svc.idle();
     },
   },
   async stop(ctx) {

@@ -233,7 +233,7 @@ export class Engine {
     for (const installationId of await this.store.installations()) {
       const due = await this.store.dueTimers(installationId, now, limitPerInstallation);
       const outcomes = await Promise.allSettled(
-        due.map((t) => {
+        due.map(async (t) => {
           const event = (t.event ? JSON.parse(t.event) : { type: t.sendId }) as EventObject & {
             at?: number;
           };
@@ -244,10 +244,25 @@ export class Engine {
           );
         }),
       );
-      for (const o of outcomes) {
+      for (const [i, o] of outcomes.entries()) {
         if (o.status === 'fulfilled') fired++;
-        else if (!(o.reason instanceof TimerGone))
-          this.#logger.error('timer failed', { error: String(o.reason) });
+        else if (!(o.reason instanceof TimerGone)) {
+          const t = due[i]!;
+          if (isTransient(o.reason)) {
+            this.#logger.warn('timer not fired yet; retrying on the next poll', {
+              member: t.member,
+              error: String(o.reason),
+            });
+            continue;
+          }
+          // A timer that cannot be applied (unknown actor, corrupt event, failing action) would
+          // come back on every poll and starve the others: it is moved aside, with the reason.
+          this.#logger.error('timer failed; moved to the dead timers', {
+            member: t.member,
+            error: String(o.reason),
+          });
+          await this.store.deadLetterTimer(installationId, t.member, t.due, String(o.reason));
+        }
       }
     }
     return fired;
@@ -554,6 +569,8 @@ export class Engine {
           continue;
         }
         if (!snapshot) throw new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id });
+        // An earlier event of this batch rescheduled or cancelled the timer: it is stale.
+        if (w.kind === 'timer' && timerOps.has(w.member)) throw new TimerGone();
         if (snapshot.status !== 'active' && w.kind !== 'timer') {
           throw new InvalidTransitionError(
             `${ref.kind} ${ref.id} is in its final state "${toKebab(stateName(snapshot.value as StateValue))}" and accepts no events`,
@@ -709,6 +726,16 @@ function compactEvent(e: EventObject): Record<string, unknown> {
     out[k] = Array.isArray(v) && v.length > 10 ? { count: v.length, first: v.slice(0, 10) } : v;
   }
   return out;
+}
+
+/** Failures worth retrying (contention, Redis unavailable), as opposed to a broken timer. */
+function isTransient(error: unknown): boolean {
+  return (
+    error instanceof ContentionError ||
+    /ECONN|Connection is closed|MaxRetriesPerRequest|READONLY|LOADING|CLUSTERDOWN|TRYAGAIN|BUSY/i.test(
+      String(error),
+    )
+  );
 }
 
 /** A timer that another process already fired, or that a later commit moved. */

@@ -73,27 +73,45 @@ export class Stepper<TMachine extends AnyStateMachine = AnyStateMachine> {
   #take(snapshot: AnyMachineSnapshot): StepResult {
     const actions = this.#collected.splice(0, this.#collected.length);
     if (snapshot.status === 'error') {
-      // XState turns an exception thrown inside an action or guard into an error snapshot.
+      // Some failures surface as an error snapshot rather than an exception.
       throw snapshot.error instanceof Error ? snapshot.error : new Error(String(snapshot.error));
     }
     return { snapshot, actions };
   }
 
   initial(input: unknown): StepResult {
-    const snapshot = (this.machine as AnyStateMachine).getInitialSnapshot(
-      this.#scope as never,
-      input,
-    ) as AnyMachineSnapshot;
-    return this.#take(snapshot);
+    return this.#run(
+      () =>
+        (this.machine as AnyStateMachine).getInitialSnapshot(
+          this.#scope as never,
+          input,
+        ) as AnyMachineSnapshot,
+    );
   }
 
   step(snapshot: AnyMachineSnapshot, event: EventObject): StepResult {
-    const next = (this.machine as AnyStateMachine).transition(
-      snapshot,
-      event,
-      this.#scope as never,
-    ) as AnyMachineSnapshot;
-    return this.#take(next);
+    return this.#run(
+      () =>
+        (this.machine as AnyStateMachine).transition(
+          snapshot,
+          event,
+          this.#scope as never,
+        ) as AnyMachineSnapshot,
+    );
+  }
+
+  /**
+   * The collected actions belong to this call only: an exception thrown inside a guard or an
+   * action escapes XState mid-step, and what it had collected must not leak into the next step
+   * (possibly another tenant's actor).
+   */
+  #run(compute: () => AnyMachineSnapshot): StepResult {
+    this.#collected.length = 0;
+    try {
+      return this.#take(compute());
+    } finally {
+      this.#collected.length = 0;
+    }
   }
 
   restore(persisted: PersistedState): AnyMachineSnapshot {

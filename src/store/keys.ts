@@ -22,6 +22,11 @@ export class Keys {
     return `${this.#tag(installationId)}:timers`;
   }
 
+  /** Timers that failed to apply: member -> { due, reason }. */
+  deadTimers(installationId: string): string {
+    return `${this.#tag(installationId)}:timers-dead`;
+  }
+
   timerEvents(installationId: string): string {
     return `${this.#tag(installationId)}:timer-events`;
   }

@@ -276,6 +276,24 @@ export class RedisStore {
     }));
   }
 
+  /** Moves a timer that failed to apply out of the due set, keeping it for operators. */
+  async deadLetterTimer(
+    installationId: string,
+    member: string,
+    due: number,
+    reason: string,
+  ): Promise<void> {
+    await this.redis
+      .multi()
+      .zrem(this.keys.timers(installationId), member)
+      .hset(
+        this.keys.deadTimers(installationId),
+        member,
+        JSON.stringify({ due, reason: reason.slice(0, 500) }),
+      )
+      .exec();
+  }
+
   /** Every pending timer of one actor, soonest first (for inspection). */
   async timersOf(ref: ActorRef): Promise<{ sendId: string; due: number }[]> {
     const flat = await this.redis.zrange(this.keys.timers(ref.installationId), 0, -1, 'WITHSCORES');

@@ -148,6 +148,11 @@ export class WorkspaceService {
     }
     this.#scheduled.set(key, { statusChanged });
     this.#lastRun.set(key, performance.now());
+    if (this.#lastRun.size > 10_000) {
+      // Only recent runs matter to the throttle: forget the rest so the map stays bounded.
+      const cutoff = performance.now() - THROTTLE_MS;
+      for (const [k, t] of this.#lastRun) if (t < cutoff) this.#lastRun.delete(k);
+    }
     setImmediate(() => void this.#run(key, installationId, workspaceId));
   }
 
@@ -255,7 +260,13 @@ export class WorkspaceService {
       if (field.startsWith('ok:')) ok += minute === sinceMinute ? Math.max(0, n - baseOk) : n;
       else ko += minute === sinceMinute ? Math.max(0, n - baseKo) : n;
     }
-    void this.engine.store.dropCounterFields(installationId, name, expired);
+    // Housekeeping only: a failure must neither fail the evaluation nor go unhandled.
+    this.engine.store.dropCounterFields(installationId, name, expired).catch((error: unknown) => {
+      this.logger.warn('dropping expired workspace counters failed', {
+        workspaceId,
+        error: String(error),
+      });
+    });
     const samples = ok + ko;
     return { successRate: samples === 0 ? null : ok / samples, sampleSize: samples };
   }
