@@ -95,6 +95,8 @@ export interface EngineOptions {
   maxAttempts?: number;
   /** How long an unacknowledged outbox entry is left to its writer before a reaper reruns it. */
   outboxLeaseMs?: number;
+  /** Reruns of a failing effect before it is moved to the dead-letter set (default 10). */
+  maxEffectAttempts?: number;
 }
 
 /** The committed outcome of one event. */
@@ -165,6 +167,7 @@ export class Engine {
   readonly #cacheSize: number;
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
+  readonly #maxEffectAttempts: number;
   readonly #slots = new Map<string, Slot>();
   readonly #running = new Set<Promise<unknown>>();
   readonly #listeners: CommitListener[] = [];
@@ -184,6 +187,7 @@ export class Engine {
     this.#cacheSize = options.cacheSize ?? 10_000;
     this.#maxAttempts = options.maxAttempts ?? 25;
     this.#leaseMs = options.outboxLeaseMs ?? 30_000;
+    this.#maxEffectAttempts = options.maxEffectAttempts ?? 10;
     for (const binding of options.charts) {
       this.#charts.set(binding.kind, { binding, stepper: new Stepper(binding.machine) });
     }
@@ -281,6 +285,7 @@ export class Engine {
         now,
         now + this.#leaseMs,
         limitPerInstallation,
+        this.#maxEffectAttempts,
       );
       const results = await Promise.all(
         claimed.map((c) => this.#runEffect(JSON.parse(c.json) as Effect)),

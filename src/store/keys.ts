@@ -35,6 +35,16 @@ export class Keys {
     return `${this.#tag(installationId)}:outbox`;
   }
 
+  /** id -> how many times a reaper claimed the entry. */
+  outboxAttempts(installationId: string): string {
+    return `${this.#tag(installationId)}:outbox-attempts`;
+  }
+
+  /** Entries that failed too often: id -> when (ms); their data stays in outbox-data. */
+  outboxDead(installationId: string): string {
+    return `${this.#tag(installationId)}:outbox-dead`;
+  }
+
   outboxData(installationId: string): string {
     return `${this.#tag(installationId)}:outbox-data`;
   }

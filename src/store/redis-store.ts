@@ -311,11 +311,17 @@ export class RedisStore {
     now: number,
     leaseUntil: number,
     limit: number,
+    maxAttempts = Number.MAX_SAFE_INTEGER,
   ): Promise<ClaimedOutboxEntry[]> {
     const flat = await scripts.claimOutbox.run<string[]>(
       this.redis,
-      [this.keys.outbox(installationId), this.keys.outboxData(installationId)],
-      [now, leaseUntil, limit],
+      [
+        this.keys.outbox(installationId),
+        this.keys.outboxData(installationId),
+        this.keys.outboxAttempts(installationId),
+        this.keys.outboxDead(installationId),
+      ],
+      [now, leaseUntil, limit, maxAttempts],
     );
     const out: ClaimedOutboxEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, json: flat[i + 1]! });
@@ -326,9 +332,21 @@ export class RedisStore {
     if (ids.length === 0) return 0;
     return scripts.ackOutbox.run<number>(
       this.redis,
-      [this.keys.outbox(installationId), this.keys.outboxData(installationId)],
+      [
+        this.keys.outbox(installationId),
+        this.keys.outboxData(installationId),
+        this.keys.outboxAttempts(installationId),
+      ],
       ids,
     );
+  }
+
+  /** Effects that exhausted their attempts, with their data (for operators). */
+  async deadEffects(installationId: string): Promise<{ id: string; json: string | null }[]> {
+    const ids = await this.redis.zrange(this.keys.outboxDead(installationId), 0, -1);
+    if (ids.length === 0) return [];
+    const data = await this.redis.hmget(this.keys.outboxData(installationId), ...ids);
+    return ids.map((id, i) => ({ id, json: data[i] ?? null }));
   }
 
   async outboxSize(installationId: string): Promise<number> {

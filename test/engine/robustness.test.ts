@@ -115,4 +115,40 @@ describe('Engine timers under adverse conditions', () => {
       },
     ]);
   });
+
+  it('moves an effect that keeps failing to the dead letters after its attempts', async () => {
+    const failing = new Engine({
+      store,
+      clock,
+      logger: silentLogger,
+      charts: [connectionBinding(D)],
+      outboxLeaseMs: 1000,
+      maxEffectAttempts: 2,
+      effects: {
+        requestReconnect: () => {
+          throw new Error('transport down');
+        },
+      },
+    });
+    const svc = new ConnectionService(failing, clock, D);
+    await svc.register(operator, {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'w',
+    });
+    await svc.command(operator, 'c1', { type: 'DROPPED' });
+    clock.advance(D.reconnectBaseDelayMs);
+    await failing.fireDueTimers();
+    await failing.idle();
+    for (let i = 0; i < 3; i++) {
+      clock.advance(1000);
+      expect(await failing.reapOutbox()).toBe(0);
+    }
+    expect(await store.outboxSize('inst-a')).toBe(0);
+    const dead = await store.deadEffects('inst-a');
+    expect(dead).toHaveLength(1);
+    expect(JSON.parse(dead[0]!.json!)).toMatchObject({ type: 'requestReconnect', actorId: 'c1' });
+    clock.advance(1000);
+    expect(await failing.reapOutbox()).toBe(0);
+  });
 });
