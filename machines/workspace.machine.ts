@@ -149,6 +149,23 @@ function metricsSnapshot(e: HealthEvidence) {
   };
 }
 
+/** A decision record (holds, re-enables) for the workspace's `decisions` audit stream. */
+function decision(c: WorkspaceContext, e: Stamped, kind: string, extra: Record<string, unknown>) {
+  return {
+    stream: STREAMS.decisions(c.workspaceId),
+    id: e.eventId,
+    at: e.at,
+    record: {
+      decisionId: e.eventId,
+      workspaceId: c.workspaceId,
+      installationId: c.installationId,
+      decision: kind,
+      ...extra,
+      at: iso(e.at),
+    },
+  };
+}
+
 /** A ProtocolMigrationLog entry in wire format. Entries are appended, never rewritten. */
 function migrationLog(
   c: WorkspaceContext,
@@ -520,23 +537,14 @@ export function createWorkspaceMachine() {
             'recordHealth',
             {
               type: 'appendAudit',
-              params: ({ context, event }) => ({
-                stream: STREAMS.decisions(context.workspaceId),
-                id: event.eventId,
-                at: event.at,
-                record: {
-                  decisionId: event.eventId,
-                  workspaceId: context.workspaceId,
-                  installationId: context.installationId,
-                  decision: 'rollback-held',
+              params: ({ context, event }) =>
+                decision(context, event, 'rollback-held', {
                   reason:
                     event.type === 'HEALTH'
                       ? `success rate ${event.evidence.successRate} is below ${event.policy.minSuccessRate}, but only ${event.evidence.sampleSize} of the ${event.policy.minSamples} operations needed were seen: holding, not rolling back`
                       : '',
                   metricsSnapshot: event.type === 'HEALTH' ? metricsSnapshot(event.evidence) : null,
-                  at: iso(event.at),
-                },
-              }),
+                }),
             },
           ],
         },
@@ -548,19 +556,10 @@ export function createWorkspaceMachine() {
           'unblock',
           {
             type: 'appendAudit',
-            params: ({ context, event }) => ({
-              stream: STREAMS.decisions(context.workspaceId),
-              id: event.eventId,
-              at: event.at,
-              record: {
-                decisionId: event.eventId,
-                workspaceId: context.workspaceId,
-                installationId: context.installationId,
-                decision: 'auto-migration-reenabled',
+            params: ({ context, event }) =>
+              decision(context, event, 'auto-migration-reenabled', {
                 requestedBy: event.type === 'REENABLE_AUTO_MIGRATION' ? event.requestedBy : null,
-                at: iso(event.at),
-              },
-            }),
+              }),
           },
         ],
       },
