@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 /**
  * Shared test plumbing: a real Redis at REDIS_URL (default 127.0.0.1:6379), a unique key prefix
  * per test, and the real service started on port 0. Cleanup deletes only the test's own keys.
@@ -118,4 +119,38 @@ export async function startService(
 /** A heartbeat body at `at` (ms). */
 export function hb(at: number, succeeded: number, failed = 0, latencyMs: number[] = []) {
   return { timestamp: new Date(at).toISOString(), succeeded, failed, latencyMs };
+}
+
+export const TOKENS = [OPERATOR, TOKEN_A, TOKEN_B];
+
+/** What every API answer must satisfy: no token in it, and errors in the one house shape. */
+export function checkInvariants(res: { status: number; body: any }): void {
+  const text = JSON.stringify(res.body);
+  for (const token of TOKENS) expect(text).not.toContain(token);
+  if (res.status >= 400) {
+    const error = res.body?.error;
+    expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message']);
+    expect(error.message).toBeTypeOf('string');
+    expect(error.details).toBeTypeOf('object');
+  }
+}
+
+/** An error answer with this status and code that names `field` in its details and message. */
+export function expectError(
+  res: { status: number; body: any },
+  status: number,
+  code: string,
+  field?: string,
+): void {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  expect(res.body.error.code).toBe(code);
+  if (field !== undefined) {
+    const fields = (res.body.error.details?.fields ?? []).flatMap((f: any) =>
+      String(f.field).split(', '),
+    );
+    if (typeof res.body.error.details?.field === 'string')
+      fields.push(res.body.error.details.field);
+    expect(fields).toContain(field);
+    expect(res.body.error.message).toContain(field);
+  }
 }

@@ -9,9 +9,18 @@
  * connections.test.ts: no bearer token in any body, errors in one shape.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { OPERATOR, T0, TOKEN_A, TOKEN_B, type TestService, hb, startService } from '../helpers.ts';
+import {
+  OPERATOR,
+  T0,
+  TOKEN_A,
+  TOKEN_B,
+  type TestService,
+  checkInvariants,
+  expectError,
+  hb,
+  startService,
+} from '../helpers.ts';
 
-const TOKENS = [OPERATOR, TOKEN_A, TOKEN_B];
 const SEC = 1000;
 const MIN = 60 * SEC;
 const HOUR = 60 * MIN;
@@ -38,17 +47,6 @@ afterEach(async () => {
   await service.close();
 });
 
-function checkInvariants(res: Res): void {
-  const text = JSON.stringify(res.body);
-  for (const token of TOKENS) expect(text).not.toContain(token);
-  if (res.status >= 400) {
-    const error = res.body?.error;
-    expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message']);
-    expect(error.message).toBeTypeOf('string');
-    expect(error.details).toBeTypeOf('object');
-  }
-}
-
 async function call(
   method: string,
   path: string,
@@ -59,20 +57,6 @@ async function call(
   const res = await svc.api(method, path, body, token);
   checkInvariants(res);
   return res;
-}
-
-function expectError(res: Res, status: number, code: string, field?: string): void {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.body.error.code).toBe(code);
-  if (field !== undefined) {
-    const fields = (res.body.error.details?.fields ?? []).flatMap((f: any) =>
-      String(f.field).split(', '),
-    );
-    if (typeof res.body.error.details?.field === 'string')
-      fields.push(res.body.error.details.field);
-    expect(fields).toContain(field);
-    expect(res.body.error.message).toContain(field);
-  }
 }
 
 /** Waits for every pending workspace evaluation and effect of the given processes. */

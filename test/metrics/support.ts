@@ -7,9 +7,10 @@ import { expect } from 'vitest';
 import { SERVICES } from '../../src/notifications/types.ts';
 import { metricsModule } from '../../src/metrics/module.ts';
 import type { MetricsService } from '../../src/metrics/service.ts';
-import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+import { OPERATOR, type TestService, checkInvariants, startService } from '../helpers.ts';
 
-export const TOKENS = [OPERATOR, TOKEN_A, TOKEN_B];
+export { TOKENS, checkInvariants, expectError } from '../helpers.ts';
+
 export const SEC = 1000;
 
 export interface Res {
@@ -33,17 +34,6 @@ export async function settle(service: TestService): Promise<void> {
   await metricsOf(service).idle();
 }
 
-export function checkInvariants(res: Res): void {
-  const text = JSON.stringify(res.body);
-  for (const token of TOKENS) expect(text).not.toContain(token);
-  if (res.status >= 400) {
-    const error = res.body?.error;
-    expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message']);
-    expect(error.message).toBeTypeOf('string');
-    expect(error.details).toBeTypeOf('object');
-  }
-}
-
 export async function call(
   service: TestService,
   method: string,
@@ -54,20 +44,6 @@ export async function call(
   const res = await service.api(method, path, body, token);
   checkInvariants(res);
   return res;
-}
-
-export function expectError(res: Res, status: number, code: string, field?: string): void {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.body.error.code).toBe(code);
-  if (field !== undefined) {
-    const fields = (res.body.error.details?.fields ?? []).flatMap((f: any) =>
-      String(f.field).split(', '),
-    );
-    if (typeof res.body.error.details?.field === 'string')
-      fields.push(res.body.error.details.field);
-    expect(fields).toContain(field);
-    expect(res.body.error.message).toContain(field);
-  }
 }
 
 export async function register(
