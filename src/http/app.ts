@@ -107,6 +107,8 @@ export function createApp(deps: AppDeps): express.Express {
   const { connections, config } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // API answers are not cached by clients; hashing every heartbeat answer for an ETag is waste.
+  app.set('etag', false);
   app.set('query parser', 'simple');
 
   // Authenticate before parsing: an anonymous caller must not make the server read a body.
