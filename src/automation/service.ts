@@ -422,29 +422,27 @@ export class AutomationService implements TranscriptService, SessionDirectory {
   }
 
   async automation(principal: Principal, sessionId: string, q: PageQuery) {
-    const installationId = await this.resolve(principal, sessionId);
-    const page = await this.sessions.page(installationId, sessionId, 'automation', {
-      after: q.cursor,
-      limit: q.limit,
-      order: q.order,
-    });
-    return {
-      items: page.items.map((j) => JSON.parse(j) as GitHubAutomationSummary),
-      nextCursor: page.nextCursor,
-    };
+    return this.#page<GitHubAutomationSummary>(principal, sessionId, 'automation', q);
   }
 
   async transcript(principal: Principal, sessionId: string, q: PageQuery) {
+    return this.#page<SessionTranscriptEntry>(principal, sessionId, 'transcript', q);
+  }
+
+  /** One page of a session's stream, for a caller allowed to see the session. */
+  async #page<T>(
+    principal: Principal,
+    sessionId: string,
+    stream: 'automation' | 'transcript',
+    q: PageQuery,
+  ) {
     const installationId = await this.resolve(principal, sessionId);
-    const page = await this.sessions.page(installationId, sessionId, 'transcript', {
+    const page = await this.sessions.page(installationId, sessionId, stream, {
       after: q.cursor,
       limit: q.limit,
       order: q.order,
     });
-    return {
-      items: page.items.map((j) => JSON.parse(j) as SessionTranscriptEntry),
-      nextCursor: page.nextCursor,
-    };
+    return { items: page.items.map((j) => JSON.parse(j) as T), nextCursor: page.nextCursor };
   }
 }
 
