@@ -51,7 +51,29 @@ const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(3000),
   HOST: z.string().default('127.0.0.1'),
+  /** Single-node Redis, e.g. redis://127.0.0.1:6379. */
   REDIS_URL: z.string().url().optional(),
+  /** Redis Cluster seed nodes `host:port,host:port`; takes precedence over REDIS_URL. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each node must be host:port')).min(1))
+    .optional(),
+  /** A Redis command that gets no answer within this time fails, and the request answers 503. */
+  REDIS_COMMAND_TIMEOUT_MS: int(1000, 50),
+  /** Replicas each commit waits for (Redis WAIT) before it is answered; 0 = do not wait. */
+  REDIS_WAIT_REPLICAS: int(0),
+  /** How long a commit waits for those replicas before answering 503 replication-timeout. */
+  REDIS_WAIT_TIMEOUT_MS: int(500, 1),
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. */
+  SHUTDOWN_GRACE_MS: int(10_000),
+  /** Request ids (heartbeatId, requestId) remembered per actor to make retries idempotent. */
+  IDEMPOTENCY_KEYS_PER_ACTOR: int(32, 1),
   KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_-]+$/)
@@ -110,6 +132,13 @@ export interface Config {
   port: number;
   host: string;
   redisUrl: string | undefined;
+  /** Cluster seed nodes; empty for a single node or the embedded store. */
+  redisClusterNodes: string[];
+  redisCommandTimeoutMs: number;
+  /** Replicas a commit waits for (0: none) and for how long. */
+  redisWait: { replicas: number; timeoutMs: number };
+  shutdownGraceMs: number;
+  idempotencyKeysPerActor: number;
   keyPrefix: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Bearer tokens; kept only in memory, never logged or returned. */
@@ -199,6 +228,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES ?? [],
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    redisWait: { replicas: e.REDIS_WAIT_REPLICAS, timeoutMs: e.REDIS_WAIT_TIMEOUT_MS },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    idempotencyKeysPerActor: e.IDEMPOTENCY_KEYS_PER_ACTOR,
     keyPrefix: e.KEY_PREFIX,
     logLevel: e.LOG_LEVEL,
     tokens,

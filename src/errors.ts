@@ -60,3 +60,12 @@ export class UnavailableError extends AppError {
   override readonly status = 503;
   override readonly code = 'unavailable';
 }
+
+/**
+ * Redis did not answer (down, frozen past the command timeout, failing over, loading). The
+ * request may or may not have been applied: retry it with the same request id.
+ */
+export class StoreUnavailableError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'store-unavailable';
+}

@@ -4,7 +4,6 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import { capacityBinding } from './capacity/capacity.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
@@ -14,7 +13,9 @@ import { createApp } from './http/app.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { DomainEvents, type DomainEventMap } from './domain-events.ts';
 import { type AppModule, MODULES, type ModuleContext } from './modules.ts';
+import { type RedisClient, connectRedisClient } from './store/client.ts';
 import { RedisStore } from './store/redis-store.ts';
+import { LiveStreams } from './http/live-streams.ts';
 import { SettingsService } from './workspaces/settings.ts';
 import { WorkspaceService, workspaceBinding } from './workspaces/workspaces.ts';
 
@@ -39,28 +40,57 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** An existing client (tests share one); otherwise one is created from config. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Run the timer poller, outbox reaper and module loops on intervals (default true). */
   background?: boolean;
   /** Feature modules (default: MODULES). */
   modules?: AppModule[];
 }
 
-/** Connects to Redis, or starts the embedded in-process store when no REDIS_URL is set. */
-export async function connectRedis(config: Config, logger: Logger): Promise<Redis> {
-  if (config.redisUrl) {
-    const redis = new Redis(config.redisUrl, {
-      enableAutoPipelining: true,
-      maxRetriesPerRequest: 3,
-    });
-    await redis.ping();
-    return redis;
+/**
+ * Connects to Redis Cluster (REDIS_CLUSTER_NODES) or a single node (REDIS_URL), or starts the
+ * embedded in-process store when neither is set.
+ */
+export async function connectRedis(config: Config, logger: Logger): Promise<RedisClient> {
+  if (config.redisUrl || config.redisClusterNodes.length > 0) {
+    return connectRedisClient(
+      {
+        redisUrl: config.redisUrl,
+        clusterNodes: config.redisClusterNodes,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+      },
+      logger,
+    );
   }
   const { default: RedisMock } = await import('ioredis-mock');
   logger.warn(
-    'REDIS_URL is not set: running on the EMBEDDED in-process store. NOTHING IS DURABLE: every connection, timer and audit record is lost when this process exits, and no second process can share it. Set REDIS_URL for real use.',
+    'neither REDIS_URL nor REDIS_CLUSTER_NODES is set: running on the EMBEDDED in-process store. NOTHING IS DURABLE: every connection, timer and audit record is lost when this process exits, and no second process can share it.',
   );
   return new RedisMock();
+}
+
+/** The port is taken (or not ours to bind): reported in one line, exit code 1. */
+export class ListenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, host);
+    s.once('listening', () => resolve(s));
+    s.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        new ListenError(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} on ${host} is already in use: stop the other process or set PORT`
+            : `cannot listen on ${host}:${port}: ${error.message}`,
+        ),
+      );
+    });
+  });
 }
 
 export function effectHandlers(
@@ -117,6 +147,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     effects: effectHandlers(logger, events),
     cacheSize: config.snapshotCacheSize,
     outboxLeaseMs: config.outboxLeaseMs,
+    requestIdsPerActor: config.idempotencyKeysPerActor,
   });
   const settings = new SettingsService(store, clock);
   const workspaces = new WorkspaceService(
@@ -132,6 +163,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     clock,
     config.connection,
     (installationId, workspaceId) => workspaces.ensure(installationId, workspaceId),
+    (installationId, workspaceId) => workspaces.checkOwner(installationId, workspaceId),
   );
   const moduleContext: ModuleContext = {
     config,
@@ -145,6 +177,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     settings,
     services: new Map(),
     events,
+    streams: new LiveStreams(),
   };
   const modules = options.modules ?? MODULES;
   for (const m of modules) await m.init(moduleContext);
@@ -158,23 +191,35 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     extraMiddleware: (a) => modules.forEach((m) => m.middleware?.(a, moduleContext)),
     extraRoutes: (a) => modules.forEach((m) => m.routes?.(a, moduleContext)),
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+  const server = await listen(app, config.port, config.host).catch(async (error: unknown) => {
+    for (const m of modules) await m.stop?.(moduleContext);
+    if (!options.redis) redis.disconnect();
+    throw error;
   });
   server.keepAliveTimeout = 65_000;
+  let draining = false;
+  // While draining, every answer tells its client to open its next request elsewhere.
+  server.on('request', (_req, res: import('node:http').ServerResponse) => {
+    if (draining && !res.headersSent) res.setHeader('connection', 'close');
+  });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host}:${port}`;
 
   const timers: NodeJS.Timeout[] = [];
+  const running = new Set<Promise<unknown>>();
   if (options.background ?? true) {
     const loop = (name: string, fn: () => Promise<unknown>, ms: number) => {
       let busy = false;
       const t = setInterval(() => {
         if (busy) return;
         busy = true;
-        fn()
+        const run = fn()
           .catch((error: unknown) => logger.error(`${name} failed`, { error: String(error) }))
-          .finally(() => (busy = false));
+          .finally(() => {
+            busy = false;
+            running.delete(run);
+          });
+        running.add(run);
       }, ms);
       t.unref();
       timers.push(t);
@@ -194,7 +239,11 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       'no API_TOKENS or OPERATOR_TOKENS configured: the development operator token from the README is active',
     );
   }
-  logger.info('listening', { url, redis: config.redisUrl ? 'external' : 'embedded' });
+  logger.info('listening', {
+    url,
+    redis:
+      config.redisClusterNodes.length > 0 ? 'cluster' : config.redisUrl ? 'single' : 'embedded',
+  });
 
   return {
     config,
@@ -207,14 +256,41 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     app,
     url,
     server,
+    /**
+     * Drains: stops accepting connections, ends live streams with a final event, lets in-flight
+     * requests finish (cutting what is left after SHUTDOWN_GRACE_MS), stops the loops, waits for
+     * running effects, then closes Redis. Each step is logged.
+     */
     async stop() {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      logger.info('shutdown: stopped accepting connections');
+      const streams = moduleContext.streams.closeAll();
+      logger.info('shutdown: closed live streams', { streams });
+      // Keep-alive sockets go as soon as their request is answered.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      const cut = setTimeout(() => {
+        logger.warn('shutdown: grace period over; closing the remaining connections', {
+          graceMs: config.shutdownGraceMs,
+        });
+        server.closeAllConnections();
+      }, config.shutdownGraceMs);
+      await closed;
+      clearInterval(sweep);
+      clearTimeout(cut);
+      logger.info('shutdown: in-flight requests finished');
       for (const t of timers) clearInterval(t);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled([...running]);
+      logger.info('shutdown: background loops stopped');
       await workspaces.idle();
       await engine.idle();
+      logger.info('shutdown: running effects finished');
       for (const m of modules) await m.stop?.(moduleContext);
-      if (!options.redis) redis.disconnect();
+      if (!options.redis) {
+        await redis.quit().catch(() => redis.disconnect());
+        logger.info('shutdown: store connection closed');
+      }
     },
   };
 }
@@ -223,8 +299,21 @@ const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
   try {
     const service = await start();
-    const shutdown = () => {
-      void service.stop().then(() => process.exit(0));
+    let stopping = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      service.modules.logger.info('shutdown: signal received', { signal });
+      service.stop().then(
+        () => {
+          service.modules.logger.info('shutdown: done');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          service.modules.logger.error('shutdown failed', { error: String(error) });
+          process.exit(1);
+        },
+      );
     };
     process.on('unhandledRejection', (reason) => {
       // A backstop: every background task handles its own errors; log what slipped through.
@@ -233,7 +322,10 @@ if (isMain) {
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);
   } catch (error) {
-    process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
+    const known = error instanceof ConfigError || error instanceof ListenError;
+    process.stderr.write(
+      `${known ? error.message : `cannot start: ${error instanceof Error ? error.message : String(error)}`}\n`,
+    );
     process.exit(1);
   }
 }

@@ -4,7 +4,7 @@
  * (behind the same auth and error handling as every /v1 route), and may run a background loop.
  * `src/main.ts` calls them in the order of MODULES.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './store/client.ts';
 import type express from 'express';
 import { automationModule } from './automation/module.ts';
 import { capacityModule } from './capacity/module.ts';
@@ -16,6 +16,7 @@ import { metricsModule } from './metrics/module.ts';
 import { notificationsModule } from './notifications/module.ts';
 import type { ConnectionService } from './connections/connections.ts';
 import type { Engine } from './engine/engine.ts';
+import type { LiveStreams } from './http/live-streams.ts';
 import type { Logger } from './logger.ts';
 import type { RedisStore } from './store/redis-store.ts';
 import type { SettingsService } from './workspaces/settings.ts';
@@ -34,6 +35,8 @@ export interface ModuleContext {
   /** Services modules expose to each other, by name (see SERVICES in notifications/types). */
   services: Map<string, unknown>;
   events: DomainEvents;
+  /** Open SSE streams; every stream registers here so shutdown can end it cleanly. */
+  streams: LiveStreams;
 }
 
 export interface AppModule {

@@ -14,7 +14,7 @@
  * The session -> installation owner mapping is the store's global owners hash (kind `session`).
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../store/client.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 
 export type Stream = 'automation' | 'transcript';

@@ -155,6 +155,8 @@ export interface HeartbeatInput {
   succeeded: number;
   failed: number;
   latencyMs: number[];
+  /** Client-chosen id: a retried heartbeat with a remembered id is counted once. */
+  heartbeatId?: string | undefined;
 }
 
 export interface ListFilter {
@@ -191,39 +193,84 @@ export class ConnectionService {
       installationId: string,
       workspaceId: string,
     ) => Promise<void> = async () => {},
+    /** Refuses (throws) without writing when the workspace id belongs to another installation. */
+    readonly checkWorkspace: (
+      installationId: string,
+      workspaceId: string,
+    ) => Promise<void> = async () => {},
   ) {}
 
   /** Checks a registration must pass first; each throws to refuse (feature modules add them). */
   readonly admissionChecks: ((installationId: string) => Promise<void>)[] = [];
 
+  /**
+   * Registers a connection. Every refusal is decided before anything is written: the id taken
+   * (by any installation), the workspace held by another installation, load shedding. A retry
+   * with the same `requestId` answers the existing record with `duplicate: true`.
+   */
   async register(
     principal: Principal,
-    input: { connectionId: string; installationId: string; workspaceId: string },
-  ): Promise<ConnectionRecord> {
-    if (!canAccess(principal, input.installationId)) {
+    input: {
+      connectionId: string;
+      installationId: string;
+      workspaceId: string;
+      requestId?: string;
+    },
+  ): Promise<ConnectionRecord & { duplicate?: true }> {
+    const { requestId, ...fields } = input;
+    if (!canAccess(principal, fields.installationId)) {
       throw new ForbiddenError(
-        `this token may not register connections for installation ${input.installationId}`,
+        `this token may not register connections for installation ${fields.installationId}`,
         {
           field: 'installationId',
         },
       );
     }
-    // e.g. load shedding: refused before anything is claimed or written.
-    for (const check of this.admissionChecks) await check(input.installationId);
     const store = this.engine.store;
-    const owner = await store.claimOwner(CONNECTION, input.connectionId, input.installationId);
-    if (owner !== input.installationId) {
-      // Never reveal which installation holds the id.
-      throw new AlreadyExistsError(`connection ${input.connectionId} already exists`, {
+    const ref = {
+      kind: CONNECTION,
+      installationId: fields.installationId,
+      id: fields.connectionId,
+    };
+    // Never reveal which installation holds the id.
+    const taken = () =>
+      new AlreadyExistsError(`connection ${fields.connectionId} already exists`, {
         field: 'connectionId',
       });
+    const owner = await store.owner(CONNECTION, fields.connectionId);
+    if (owner !== null && owner !== fields.installationId) throw taken();
+    if (owner !== null) {
+      const existing = await this.engine.read(ref);
+      if (existing) {
+        const [seen] = requestId ? await store.seenRequestIds(ref, [requestId]) : [false];
+        if (!seen) throw taken();
+        return {
+          ...toRecord(existing.state, existing.version, this.thresholds.minSamples),
+          duplicate: true,
+        };
+      }
     }
-    await store.registerInstallation(input.installationId);
-    await this.beforeRegister(input.installationId, input.workspaceId);
-    const ref = { kind: CONNECTION, installationId: input.installationId, id: input.connectionId };
-    const outcome = await this.engine.create(ref, { ...input, at: this.clock.now() });
-    this.#owners.set(input.connectionId, input.installationId);
-    return toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+    await this.checkWorkspace(fields.installationId, fields.workspaceId);
+    // e.g. load shedding: refused before anything is claimed or written.
+    for (const check of this.admissionChecks) await check(fields.installationId);
+    // The owner index is global (another hash slot than the installation's keys), so it cannot
+    // join the commit: it is claimed first, and a lost race refuses before the actor is written.
+    if (
+      (await store.claimOwner(CONNECTION, fields.connectionId, fields.installationId)) !==
+      fields.installationId
+    ) {
+      throw taken();
+    }
+    await store.registerInstallation(fields.installationId);
+    await this.beforeRegister(fields.installationId, fields.workspaceId);
+    const outcome = await this.engine.create(
+      ref,
+      { ...fields, at: this.clock.now() },
+      requestId === undefined ? {} : { requestId },
+    );
+    this.#owners.set(fields.connectionId, fields.installationId);
+    const record = toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+    return outcome.duplicate ? { ...record, duplicate: true } : record;
   }
 
   /** Resolves a connection id to its actor, as 404 when it is unknown or not the caller's. */
@@ -251,18 +298,22 @@ export class ConnectionService {
     principal: Principal,
     connectionId: string,
     event: ConnectionEvent | ConnectionCommand,
+    requestId?: string,
   ): Promise<Outcome> {
     const ref = await this.resolve(principal, connectionId);
-    return this.engine.send(ref, event);
+    return this.engine.send(ref, event, requestId === undefined ? {} : { requestId });
   }
 
+  /** Sends a command; a retry with the same `requestId` is answered with `duplicate: true`. */
   async command(
     principal: Principal,
     connectionId: string,
     event: ConnectionCommand,
-  ): Promise<ConnectionRecord> {
-    const outcome = await this.send(principal, connectionId, event);
-    return toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+    requestId?: string,
+  ): Promise<ConnectionRecord & { duplicate?: true }> {
+    const outcome = await this.send(principal, connectionId, event, requestId);
+    const record = toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+    return outcome.duplicate ? { ...record, duplicate: true } : record;
   }
 
   heartbeatEvent(hb: HeartbeatInput): ConnectionEvent {
@@ -280,9 +331,16 @@ export class ConnectionService {
     };
   }
 
+  /** Applies a heartbeat; one that repeats a remembered `heartbeatId` is counted once. */
   async heartbeat(principal: Principal, connectionId: string, hb: HeartbeatInput) {
-    const outcome = await this.send(principal, connectionId, this.heartbeatEvent(hb));
-    return toHeartbeatAck(outcome.state, outcome.version, this.thresholds.minSamples);
+    const outcome = await this.send(
+      principal,
+      connectionId,
+      this.heartbeatEvent(hb),
+      hb.heartbeatId,
+    );
+    const ack = toHeartbeatAck(outcome.state, outcome.version, this.thresholds.minSamples);
+    return outcome.duplicate ? { ...ack, duplicate: true as const } : ack;
   }
 
   /** Pages through connections ordered by installation, then connection id. */

@@ -55,6 +55,16 @@ export interface TxStep {
   optional?: boolean;
 }
 
+/** Options of one command. */
+export interface SendOptions {
+  /**
+   * A client-chosen id that makes the command idempotent: the actor remembers its last
+   * `IDEMPOTENCY_KEYS_PER_ACTOR` ids, checked and recorded inside the commit, and a retry with a
+   * remembered id is answered from the current state (`duplicate: true`) without being applied.
+   */
+  requestId?: string;
+}
+
 export interface TxPlan {
   steps: TxStep[];
   /** Index memberships the plan relied on: the commit fails (and is re-planned) if they changed. */
@@ -97,6 +107,8 @@ export interface EngineOptions {
   outboxLeaseMs?: number;
   /** Reruns of a failing effect before it is moved to the dead-letter set (default 10). */
   maxEffectAttempts?: number;
+  /** Request ids remembered per actor for idempotent retries (default 32). */
+  requestIdsPerActor?: number;
 }
 
 /** The committed outcome of one event. */
@@ -106,6 +118,8 @@ export interface Outcome {
   state: PersistedState;
   /** False when a timer event found nothing to do (e.g. a guard held). */
   changed: boolean;
+  /** The command's request id had been applied before: nothing was applied this time. */
+  duplicate?: boolean;
 }
 
 type Work =
@@ -115,6 +129,7 @@ type Work =
 
 interface Pending {
   work: Work;
+  requestId?: string | undefined;
   resolve(outcome: Outcome): void;
   reject(error: unknown): void;
 }
@@ -136,7 +151,8 @@ interface Applied {
   events: EventObject[];
   /** Per pending: the state after it, or the error that rejects it. */
   results: (
-    { ok: true; state: PersistedState; changed: boolean } | { ok: false; error: unknown }
+    | { ok: true; state: PersistedState; changed: boolean }
+    | { ok: false; error: unknown; duplicateOf?: PersistedState }
   )[];
   final: AnyMachineSnapshot | null;
   effects: Effect[];
@@ -168,6 +184,7 @@ export class Engine {
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
   readonly #maxEffectAttempts: number;
+  readonly #requestIdsPerActor: number;
   readonly #slots = new Map<string, Slot>();
   readonly #running = new Set<Promise<unknown>>();
   readonly #listeners: CommitListener[] = [];
@@ -188,6 +205,7 @@ export class Engine {
     this.#maxAttempts = options.maxAttempts ?? 25;
     this.#leaseMs = options.outboxLeaseMs ?? 30_000;
     this.#maxEffectAttempts = options.maxEffectAttempts ?? 10;
+    this.#requestIdsPerActor = options.requestIdsPerActor ?? 32;
     for (const binding of options.charts) {
       this.#charts.set(binding.kind, { binding, stepper: new Stepper(binding.machine) });
     }
@@ -200,13 +218,25 @@ export class Engine {
   }
 
   /** Creates an actor in its chart's initial state; fails with 409 if it exists. */
-  create(ref: ActorRef, input: Record<string, unknown>): Promise<Outcome> {
-    return this.#enqueue(ref, { kind: 'create', input: { at: this.clock.now(), ...input } });
+  create(
+    ref: ActorRef,
+    input: Record<string, unknown>,
+    options: SendOptions = {},
+  ): Promise<Outcome> {
+    return this.#enqueue(
+      ref,
+      { kind: 'create', input: { at: this.clock.now(), ...input } },
+      options.requestId,
+    );
   }
 
   /** Applies one event; rejects with 404 for an unknown actor, 409 if the state does not accept it. */
-  send(ref: ActorRef, event: EventObject & { at?: number }): Promise<Outcome> {
-    return this.#enqueue(ref, { kind: 'event', event });
+  send(
+    ref: ActorRef,
+    event: EventObject & { at?: number },
+    options: SendOptions = {},
+  ): Promise<Outcome> {
+    return this.#enqueue(ref, { kind: 'event', event }, options.requestId);
   }
 
   /** Reads the committed state from Redis (the source of truth), bypassing the cache. */
@@ -318,7 +348,9 @@ export class Engine {
     installationId: string,
     refs: () => Promise<ActorRef[]>,
     plan: (states: (PersistedState | null)[], refs: ActorRef[]) => TxPlan | null,
+    options: SendOptions = {},
   ): Promise<Outcome[] | null> {
+    const { requestId } = options;
     for (let attempt = 1; ; attempt++) {
       const targets = await refs();
       const stored = await this.store.loadMany(targets);
@@ -353,6 +385,8 @@ export class Engine {
         }
         entry.pending.push({
           work: { kind: 'event', event: step.event },
+          // The request id belongs to the transaction's first step (its deciding actor).
+          requestId: step === txPlan.steps[0] ? requestId : undefined,
           resolve: () => {},
           reject: () => {},
         });
@@ -361,9 +395,22 @@ export class Engine {
       const applied: { key: string; ref: ActorRef; applied: Applied }[] = [];
       for (const [key, entry] of byActor) {
         const a = this.#apply(entry.ref, entry.base, entry.pending);
-        a.results.forEach((r, i) => {
-          if (!r.ok && !entry.optional[i]) throw r.error;
-        });
+        await this.#retriedRefusals(entry.ref, entry.pending, a);
+        for (const [i, r] of a.results.entries()) {
+          if (r.ok || entry.optional[i]) continue;
+          if (r.duplicateOf) {
+            return [
+              {
+                ref: entry.ref,
+                version: entry.base?.version ?? 0,
+                state: r.duplicateOf,
+                changed: false,
+                duplicate: true,
+              },
+            ];
+          }
+          throw r.error;
+        }
         if (a.commit) applied.push({ key, ref: entry.ref, applied: a });
       }
       if (applied.length === 0) return null;
@@ -379,6 +426,15 @@ export class Engine {
             { state: PersistedState } | undefined;
           return { ref: a.ref, version, state: last?.state ?? a.applied.before!, changed: true };
         });
+      }
+      const duplicate = results.findIndex((r) => r.status === 'duplicate');
+      if (duplicate >= 0) {
+        const ref = applied[duplicate]!.ref;
+        const found = await this.read(ref);
+        if (!found) throw new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id });
+        return [
+          { ref, version: found.version, state: found.state, changed: false, duplicate: true },
+        ];
       }
       this.stats.conflicts++;
       for (const a of applied) this.#cache.delete(a.key);
@@ -398,7 +454,7 @@ export class Engine {
     this.#cache.clear();
   }
 
-  #enqueue(ref: ActorRef, work: Work): Promise<Outcome> {
+  #enqueue(ref: ActorRef, work: Work, requestId?: string): Promise<Outcome> {
     const key = this.store.actorKey(ref);
     let slot = this.#slots.get(key);
     if (!slot) {
@@ -406,7 +462,7 @@ export class Engine {
       this.#slots.set(key, slot);
     }
     const promise = new Promise<Outcome>((resolve, reject) =>
-      slot.queue.push({ work, resolve, reject }),
+      slot.queue.push({ work, requestId, resolve, reject }),
     );
     if (!slot.running) {
       slot.running = true;
@@ -435,19 +491,52 @@ export class Engine {
   async #process(key: string, ref: ActorRef, batch: Pending[]): Promise<void> {
     const { stepper } = this.chart(ref.kind);
     let base: Cached | null | undefined = this.#cache.get(key);
+    // A cached snapshot may be behind another process's commit. Anything that is written is
+    // checked by the compare-and-set; a refusal writes nothing, so it is only final once the
+    // version it was decided on has been confirmed against Redis.
+    let confirmed = base === undefined;
     if (base === undefined) base = this.#restore(stepper, await this.store.load(ref));
     let work = batch;
     for (let attempt = 1; ; attempt++) {
       const applied = this.#apply(ref, base, work);
       if (applied.commit === null) {
+        if (!confirmed && applied.results.some((r) => !r.ok && isRefusal(r.error))) {
+          confirmed = true;
+          const current = await this.store.load(ref);
+          if ((current?.version ?? 0) !== (base?.version ?? 0)) {
+            this.#cache.delete(key);
+            base = this.#restore(stepper, current);
+            continue;
+          }
+        }
+        await this.#retriedRefusals(ref, work, applied);
         settle(work, applied, base?.version ?? 0, ref);
         return;
       }
       const result = await this.#commit(ref.installationId, applied.commit);
       if (result.status === 'committed') {
         this.#committed(key, ref, applied, result.version);
+        await this.#retriedRefusals(ref, work, applied);
         settle(work, applied, result.version, ref);
         return;
+      }
+      if (result.status === 'duplicate') {
+        // A retry of a command that was applied before: answer it from the current state and
+        // apply the rest of the batch on top of that state.
+        const current = await this.store.load(ref);
+        this.#cache.delete(key);
+        base = this.#restore(stepper, current);
+        confirmed = true;
+        const state = base ? stepper.persist(base.snapshot) : null;
+        for (const p of work) {
+          if (p.requestId !== result.requestId) continue;
+          if (state)
+            p.resolve({ ref, version: base!.version, state, changed: false, duplicate: true });
+          else p.reject(new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id }));
+        }
+        work = work.filter((p) => p.requestId !== result.requestId);
+        if (work.length === 0) return;
+        continue;
       }
       if (result.status === 'timer-gone') {
         // Another process fired (or a commit rescheduled) the timer: drop the timer work only.
@@ -457,6 +546,7 @@ export class Engine {
         continue;
       }
       this.stats.conflicts++;
+      confirmed = true;
       base =
         result.status === 'conflict'
           ? this.#restore(stepper, result.current)
@@ -467,6 +557,25 @@ export class Engine {
         );
       }
     }
+  }
+
+  /**
+   * A refused command whose request id the actor remembers is a retry of one that was applied
+   * (the state has moved on since): it is answered as a duplicate, not refused.
+   */
+  async #retriedRefusals(ref: ActorRef, work: readonly Pending[], applied: Applied): Promise<void> {
+    const candidates = work
+      .map((p, i) => ({ p, r: applied.results[i]! }))
+      .filter(({ p, r }) => p.requestId !== undefined && !r.ok && isRefusal(r.error));
+    if (candidates.length === 0) return;
+    const seen = await this.store.seenRequestIds(
+      ref,
+      candidates.map(({ p }) => p.requestId!),
+    );
+    const state = applied.final ? this.chart(ref.kind).stepper.persist(applied.final) : null;
+    candidates.forEach(({ r }, i) => {
+      if (seen[i] && state && !r.ok) r.duplicateOf = state;
+    });
   }
 
   #committed(key: string, ref: ActorRef, applied: Applied, version: number): void {
@@ -514,6 +623,7 @@ export class Engine {
     const seq = String((base?.version ?? 0) + 1).padStart(10, '0');
     const counters: CounterOp[] = [];
     const events: EventObject[] = [];
+    const requestIds: string[] = [];
     let dirty = false;
 
     const plan = (actions: readonly PlannedAction[]) => {
@@ -562,6 +672,15 @@ export class Engine {
 
     for (const pending of batch) {
       const w = pending.work;
+      // The same request twice in one batch (a client retrying while the first is in flight).
+      if (pending.requestId !== undefined && requestIds.includes(pending.requestId)) {
+        results.push({
+          ok: false,
+          error: new AlreadyExistsError('duplicate request'),
+          duplicateOf: stepper.persist(snapshot!),
+        });
+        continue;
+      }
       try {
         if (w.kind === 'create') {
           if (snapshot)
@@ -570,6 +689,7 @@ export class Engine {
           snapshot = r.snapshot;
           plan(r.actions);
           dirty = true;
+          if (pending.requestId !== undefined) requestIds.push(pending.requestId);
           results.push({ ok: true, state: stepper.persist(snapshot), changed: true });
           continue;
         }
@@ -605,6 +725,7 @@ export class Engine {
           plan(r.actions);
           events.push(event);
           dirty = true;
+          if (pending.requestId !== undefined) requestIds.push(pending.requestId);
         }
         results.push({ ok: true, state: stepper.persist(snapshot), changed });
       } catch (error) {
@@ -643,6 +764,7 @@ export class Engine {
           events: events.map((e) => JSON.stringify(compactEvent(e))),
           max: EVENT_LOG_SIZE,
         },
+        requestIds: { ids: requestIds, max: this.#requestIdsPerActor },
       },
       before: beforeState,
       events,
@@ -743,6 +865,15 @@ function isTransient(error: unknown): boolean {
   );
 }
 
+/** A decision not to write (as opposed to a failure): it must rest on the current version. */
+function isRefusal(error: unknown): boolean {
+  return (
+    error instanceof InvalidTransitionError ||
+    error instanceof NotFoundError ||
+    error instanceof AlreadyExistsError
+  );
+}
+
 /** A timer that another process already fired, or that a later commit moved. */
 export class TimerGone extends Error {
   constructor() {
@@ -755,6 +886,8 @@ function settle(work: readonly Pending[], applied: Applied, version: number, ref
   work.forEach((p, i) => {
     const r = applied.results[i]!;
     if (r.ok) p.resolve({ ref, version, state: r.state, changed: r.changed });
+    else if (r.duplicateOf)
+      p.resolve({ ref, version, state: r.duplicateOf, changed: false, duplicate: true });
     else p.reject(r.error);
   });
 }

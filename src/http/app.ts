@@ -21,6 +21,7 @@ import {
   ValidationError,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { storeUnavailable } from '../store/errors.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
 import type { WorkspaceService } from '../workspaces/workspaces.ts';
@@ -37,7 +38,7 @@ import {
   handshakeBody,
   heartbeatBody,
   listConnectionsQuery,
-  recoveredBody,
+  commandBody,
   registerConnectionBody,
   rollbackBody,
 } from './schemas.ts';
@@ -160,23 +161,35 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/v1/connections/:connectionId/dropped', async (req, res) => {
     const { connectionId } = parse(connectionIdParams, req.params, 'path');
-    const body = parse(droppedBody, req.body ?? {}, 'body');
+    const { requestId, ...body } = parse(droppedBody, req.body ?? {}, 'body');
     res.json(
-      await connections.command(principalOf(res), connectionId, { type: 'DROPPED', ...body }),
+      await connections.command(
+        principalOf(res),
+        connectionId,
+        { type: 'DROPPED', ...body },
+        requestId,
+      ),
     );
   });
 
   app.post('/v1/connections/:connectionId/recovered', async (req, res) => {
     const { connectionId } = parse(connectionIdParams, req.params, 'path');
-    parse(recoveredBody, req.body ?? {}, 'body');
-    res.json(await connections.command(principalOf(res), connectionId, { type: 'RECOVERED' }));
+    const { requestId } = parse(commandBody, req.body ?? {}, 'body');
+    res.json(
+      await connections.command(principalOf(res), connectionId, { type: 'RECOVERED' }, requestId),
+    );
   });
 
   app.post('/v1/connections/:connectionId/rollback', async (req, res) => {
     const { connectionId } = parse(connectionIdParams, req.params, 'path');
-    const body = parse(rollbackBody, req.body, 'body');
+    const { requestId, ...body } = parse(rollbackBody, req.body, 'body');
     res.json(
-      await connections.command(principalOf(res), connectionId, { type: 'ROLLBACK', ...body }),
+      await connections.command(
+        principalOf(res),
+        connectionId,
+        { type: 'ROLLBACK', ...body },
+        requestId,
+      ),
     );
   });
 
@@ -195,8 +208,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/v1/workspaces/:workspaceId/migrations/cancel', async (req, res) => {
     const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
-    parse(recoveredBody, req.body ?? {}, 'body');
-    res.json(await deps.workspaces.cancelScheduled(principalOf(res), workspaceId));
+    const { requestId } = parse(commandBody, req.body ?? {}, 'body');
+    res.json(await deps.workspaces.cancelScheduled(principalOf(res), workspaceId, requestId));
   });
 
   app.post('/v1/workspaces/:workspaceId/rollback', async (req, res) => {
@@ -207,8 +220,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/v1/workspaces/:workspaceId/auto-migration/reenable', async (req, res) => {
     const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
-    parse(recoveredBody, req.body ?? {}, 'body');
-    res.json(await deps.workspaces.reenableAutoMigration(principalOf(res), workspaceId));
+    const { requestId } = parse(commandBody, req.body ?? {}, 'body');
+    res.json(await deps.workspaces.reenableAutoMigration(principalOf(res), workspaceId, requestId));
   });
 
   for (const stream of ['migrations', 'rollbacks', 'decisions'] as const) {
@@ -291,11 +304,15 @@ export function createApp(deps: AppDeps): express.Express {
 
   const errorHandler: ErrorRequestHandler = (error, _req: Request, res: Response, _next) => {
     const e = toAppError(error, deps.logger);
+    if (e.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     res.status(e.status).json({ error: renderError(e) });
   };
   app.use(errorHandler);
   return app;
 }
+
+/** What a 503 tells clients to wait before retrying (with the same request id). */
+const RETRY_AFTER_SECONDS = 1;
 
 function renderError(e: AppError) {
   return { code: e.code, message: e.message, details: e.details };
@@ -304,6 +321,8 @@ function renderError(e: AppError) {
 /** Maps body-parser and unexpected errors onto the typed error classes. */
 function toAppError(error: unknown, logger: Logger): AppError {
   if (error instanceof AppError) return error;
+  const unavailable = storeUnavailable(error);
+  if (unavailable) return unavailable;
   const e = error as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.parse.failed') {
     return new ValidationError('malformed JSON in request body', {

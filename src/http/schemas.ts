@@ -9,10 +9,21 @@ const count = z
   .min(0, 'must not be negative')
   .max(10_000_000);
 
+/**
+ * A client-chosen id that makes a command safe to retry after a timeout or a 5xx: the actor
+ * remembers its last IDEMPOTENCY_KEYS_PER_ACTOR ids and answers a repeat with `duplicate: true`.
+ */
+export const requestId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+
 export const registerConnectionBody = z.strictObject({
   connectionId: identifier,
   installationId: identifier,
   workspaceId: identifier,
+  requestId: requestId.optional(),
 });
 
 export const handshakeBody = z.strictObject({
@@ -28,6 +39,7 @@ export const heartbeatBody = z.strictObject({
     .array(z.number().min(0, 'must not be negative').max(3_600_000))
     .max(1000)
     .default([]),
+  heartbeatId: requestId.optional(),
 });
 
 export const batchItem = heartbeatBody.extend({ connectionId: identifier });
@@ -38,9 +50,16 @@ export const batchBody = (maxItems: number) =>
     items: z.array(z.unknown()).min(1).max(maxItems, `must hold at most ${maxItems} heartbeats`),
   });
 
-export const droppedBody = z.strictObject({ reason: z.string().min(1).max(500).optional() });
-export const recoveredBody = z.strictObject({});
-export const rollbackBody = z.strictObject({ reason: z.string().min(1).max(500) });
+export const droppedBody = z.strictObject({
+  reason: z.string().min(1).max(500).optional(),
+  requestId: requestId.optional(),
+});
+/** The body of a command that takes no parameters (an empty body is fine too). */
+export const commandBody = z.strictObject({ requestId: requestId.optional() });
+export const rollbackBody = z.strictObject({
+  reason: z.string().min(1).max(500),
+  requestId: requestId.optional(),
+});
 
 export const connectionIdParams = z.strictObject({ connectionId: identifier });
 
@@ -62,11 +81,13 @@ export const migrationBody = z.strictObject({
   }),
   requestedBy: z.string().min(1).max(128).optional(),
   scheduledAt: utcTimestamp.optional(),
+  requestId: requestId.optional(),
 });
 
 export const workspaceRollbackBody = z.strictObject({
   reason: z.string().min(1).max(500),
   requestedBy: z.string().min(1).max(128).optional(),
+  requestId: requestId.optional(),
 });
 
 export const auditQuery = z.strictObject({

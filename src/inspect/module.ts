@@ -3,7 +3,7 @@
  * state, context, pending durable timers and last applied events, and a live stream of
  * transitions (Server-Sent Events) from every engine process, relayed through Redis pub/sub.
  */
-import type { Redis } from 'ioredis';
+import { type RedisClient as Redis, subscriberFor } from '../store/client.ts';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { CHARTS } from '../../machines/index.ts';
@@ -73,7 +73,7 @@ class TransitionHub {
   }) {
     this.#clients.add(client);
     if (!this.#sub) {
-      this.#sub = this.ctx.redis.duplicate();
+      this.#sub = subscriberFor(this.ctx.redis, this.ctx.logger);
       this.#sub.on('message', (_ch: string, raw: string) => {
         const m = JSON.parse(raw) as TransitionMessage;
         for (const c of this.#clients) if (c.filter(m)) c.send(m);
@@ -101,6 +101,7 @@ function stream(
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
+  hub.ctx.streams.track(res);
   res.write(': connected\n\n');
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   void hub

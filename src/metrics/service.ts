@@ -15,7 +15,7 @@
  * failed write is logged and counted, never surfaced to a request.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../store/client.ts';
 import {
   CONNECTION_STATUSES,
   type ConnectionContext,

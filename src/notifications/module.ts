@@ -81,6 +81,7 @@ export const notificationsModule: AppModule = {
   routes(app, ctx) {
     const { service, hub } = partsOf(ctx);
     notificationRoutes(app, {
+      streams: ctx.streams,
       service,
       hub,
       sessions: () => ctx.services.get('sessions'),

@@ -1,3 +1,4 @@
+import type { LiveStreams } from '../http/live-streams.ts';
 import type express from 'express';
 import { z } from 'zod';
 import type { Principal } from '../connections/connections.ts';
@@ -50,6 +51,8 @@ export interface RouteDeps {
   /** Looked up per request: the sessions feature may register after this module. */
   sessions: () => unknown;
   clock: { now(): number };
+  /** Registers each stream so shutdown can end it with a final event. */
+  streams: LiveStreams;
 }
 
 /**
@@ -63,6 +66,7 @@ export function notificationRoutes(app: express.Express, deps: RouteDeps): void 
 
   app.get('/v1/installations/:installationId/toasts/stream', (req, res) => {
     const installationId = installationOf(req, principalOf(res));
+    deps.streams.track(res);
     hub.attach(req, res, { installationId, sessionId: null });
   });
 
@@ -73,6 +77,7 @@ export function notificationRoutes(app: express.Express, deps: RouteDeps): void 
     if (installationId === null || !canAccess(principalOf(res), installationId)) {
       throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
     }
+    deps.streams.track(res);
     hub.attach(req, res, { installationId, sessionId });
   });
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../store/client.ts';
 import { z } from 'zod';
 import type { Channel, NotificationKind } from './types.ts';
 import type { NotifyKeys } from './keys.ts';

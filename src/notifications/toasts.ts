@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import { type RedisClient as Redis, subscriberFor } from '../store/client.ts';
 import type { Logger } from '../logger.ts';
 import type { NotificationKind } from './types.ts';
 
@@ -56,10 +56,7 @@ export class ToastHub {
   ) {}
 
   async start(): Promise<void> {
-    const sub = this.redis.duplicate();
-    sub.on('error', (error: unknown) =>
-      this.logger.warn('toast subscriber error', { error: String(error) }),
-    );
+    const sub = subscriberFor(this.redis, this.logger);
     sub.on('message', (_channel: string, message: string) => this.#dispatch(message));
     this.#sub = sub;
     await sub.subscribe(this.channel);

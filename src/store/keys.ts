@@ -74,6 +74,11 @@ export class Keys {
     return `${this.#tag(installationId)}:events:${kind}:${actorId}`;
   }
 
+  /** Zset of the request ids an actor applied last (score = its version then), for retries. */
+  requestIds(installationId: string, kind: string, actorId: string): string {
+    return `${this.#tag(installationId)}:rids:${kind}:${actorId}`;
+  }
+
   /** Installation settings (JSON). */
   settings(installationId: string): string {
     return `${this.#tag(installationId)}:settings`;

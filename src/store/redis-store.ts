@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { Keys, auditBound, parseTimerMember } from './keys.ts';
 import { LuaScript } from './script.ts';
 
@@ -65,6 +65,11 @@ export interface ActorCommit {
   audit?: AuditAppend[];
   /** Applied events (JSON), pushed onto the actor's capped event log for inspection. */
   eventLog?: { events: string[]; max: number };
+  /**
+   * Request ids of the commands applied by this commit: the commit fails with `duplicate` if
+   * the actor remembers one of them, and otherwise records them, keeping the last `max`.
+   */
+  requestIds?: { ids: string[]; max: number };
 }
 
 export type CommitResult =
@@ -73,7 +78,9 @@ export type CommitResult =
   | { status: 'timer-gone'; version: number }
   | { status: 'index-changed'; version: number }
   /** A transaction member that was fine itself, but another member failed. */
-  | { status: 'aborted'; version: number };
+  | { status: 'aborted'; version: number }
+  /** The actor already applied a command with this request id: nothing was written. */
+  | { status: 'duplicate'; version: number; requestId: string };
 
 export interface DueTimer {
   member: string;
@@ -202,6 +209,13 @@ export class RedisStore {
           ops.push('L', log, e, c.eventLog.max);
         }
       }
+      if (c.requestIds && c.requestIds.ids.length > 0) {
+        const set = pos(this.keys.requestIds(installationId, c.ref.kind, c.ref.id));
+        for (const id of c.requestIds.ids) {
+          opCount++;
+          ops.push('D', set, id, c.requestIds.max);
+        }
+      }
       for (const a of c.audit ?? []) {
         opCount++;
         const stream = pos(this.keys.audit(installationId, a.stream));
@@ -218,6 +232,8 @@ export class RedisStore {
       else if (code === -2) results.push({ status: 'timer-gone', version });
       else if (code === -3) results.push({ status: 'index-changed', version });
       else if (code === 2) results.push({ status: 'aborted', version });
+      else if (code === -4)
+        results.push({ status: 'duplicate', version, requestId: String(flat[i + 2]) });
       else {
         const snapshot = String(flat[i + 2] ?? '');
         results.push({
@@ -227,6 +243,13 @@ export class RedisStore {
       }
     }
     return results;
+  }
+
+  /** For each request id, whether the actor remembers having applied it. */
+  async seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<boolean[]> {
+    const key = this.keys.requestIds(ref.installationId, ref.kind, ref.id);
+    const scores = await Promise.all(ids.map((id) => this.redis.zscore(key, id)));
+    return scores.map((s) => s !== null && s !== undefined);
   }
 
   async registerInstallation(installationId: string): Promise<void> {
@@ -463,25 +486,43 @@ export class RedisStore {
     );
   }
 
-  async ping(): Promise<boolean> {
-    return (await this.redis.ping()) === 'PONG';
+  /** True when the store answers within `withinMs`; never waits longer than that. */
+  async ping(withinMs = 750): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), withinMs);
+    });
+    const answer = this.redis.ping().then(
+      (reply) => reply === 'PONG',
+      () => false,
+    );
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Deletes every key under this store's prefix (tests only: never touches other prefixes). */
   async deleteAllOwnKeys(): Promise<number> {
-    let cursor = '0';
     let deleted = 0;
-    do {
-      const [next, keys] = await this.redis.scan(
-        cursor,
-        'MATCH',
-        `${this.keys.prefix}:*`,
-        'COUNT',
-        500,
-      );
-      cursor = next;
-      if (keys.length > 0) deleted += await this.redis.del(...keys);
-    } while (cursor !== '0');
+    // On a cluster every master holds some of the keys; keys of different slots cannot share
+    // one DEL, so each is deleted on its own (through the client, which routes it).
+    for (const node of dataNodes(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(
+          cursor,
+          'MATCH',
+          `${this.keys.prefix}:*`,
+          'COUNT',
+          500,
+        );
+        cursor = next;
+        const counts = await Promise.all(keys.map((k) => this.redis.del(k)));
+        deleted += counts.reduce((a, b) => a + b, 0);
+      } while (cursor !== '0');
+    }
     return deleted;
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './client.ts';
 
 /**
  * A Lua script file, run by SHA with a fallback to EVAL (which also caches it). Arguments travel

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { EventObject } from 'xstate';
 import {
   ACTIVE_CONNECTION_STATUSES,
@@ -27,7 +27,13 @@ import {
   isOperator,
   workspaceOpsCounter,
 } from '../connections/connections.ts';
-import type { ChartBinding, CommitListener, Engine, TxStep } from '../engine/engine.ts';
+import type {
+  ChartBinding,
+  CommitListener,
+  Engine,
+  SendOptions,
+  TxStep,
+} from '../engine/engine.ts';
 import { type PersistedState, stateName } from '../engine/step.ts';
 import {
   AlreadyExistsError,
@@ -77,11 +83,26 @@ export interface MigrationRequest {
   initiatedBy: Exclude<MigrationInitiator, 'system'>;
   requestedBy?: string;
   scheduledAt?: number;
+  /** Makes the request safe to retry (see SendOptions.requestId). */
+  requestId?: string;
 }
 
 export interface RollbackRequest {
   reason: string;
   requestedBy?: string;
+  requestId?: string;
+}
+
+/**
+ * The id of what a request creates (a migration, a rollback event): random, or derived from the
+ * client's request id so that a retried request answers with the same id.
+ */
+function idFor(ref: ActorRef, requestId: string | undefined, purpose: string): string {
+  if (requestId === undefined) return randomUUID();
+  const h = createHash('sha256')
+    .update(`${ref.installationId}\u0000${ref.id}\u0000${purpose}\u0000${requestId}`)
+    .digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /**
@@ -186,6 +207,24 @@ export class WorkspaceService {
   }
 
   /** Creates the workspace on the installation's default protocol if it does not exist yet. */
+  /** Refuses, without writing anything, a workspace id that another installation holds. */
+  async checkOwner(installationId: string, workspaceId: string): Promise<void> {
+    const owner = await this.engine.store.owner(WORKSPACE, workspaceId);
+    if (owner !== null && owner !== installationId) {
+      throw new AlreadyExistsError(
+        `workspace ${workspaceId} already exists in another installation`,
+        { field: 'workspaceId' },
+      );
+    }
+  }
+
+  /** Whether this workspace already applied a request with this id (a client retry). */
+  async #replayed(ref: ActorRef, requestId: string | undefined): Promise<boolean> {
+    if (requestId === undefined) return false;
+    const [seen] = await this.engine.store.seenRequestIds(ref, [requestId]);
+    return seen === true;
+  }
+
   async ensure(installationId: string, workspaceId: string): Promise<void> {
     const owner = await this.engine.store.claimOwner(WORKSPACE, workspaceId, installationId);
     if (owner !== installationId) {
@@ -407,6 +446,7 @@ export class WorkspaceService {
       at: number,
     ) => AnyEvent,
     connectionEvent: AnyEvent = { type: 'ROLLBACK', reason: 'workspace-rollback' },
+    options: SendOptions = {},
   ) {
     // One decision time for every attempt, so the baseline below matches the committed event.
     const at = this.clock.now();
@@ -454,6 +494,7 @@ export class WorkspaceService {
         ];
         return { steps, guards: [{ index, count: ids.length }] };
       },
+      options,
     );
   }
 
@@ -471,8 +512,12 @@ export class WorkspaceService {
     const ctx = found.state.context as unknown as WorkspaceContext;
     const state = workspaceState(found.state.value);
     const now = this.clock.now();
-    const migrationId = randomUUID();
+    const migrationId = idFor(ref, req.requestId, 'migration');
     const requestedBy = req.requestedBy ?? principal.name ?? null;
+    const opts = req.requestId === undefined ? {} : { requestId: req.requestId };
+    if (await this.#replayed(ref, req.requestId)) {
+      return { migrationId, duplicate: true, workspace: await this.view(found.state, ref) };
+    }
 
     if (req.toProtocol === 'acp') {
       if (!policy.migrationEnabled)
@@ -494,19 +539,23 @@ export class WorkspaceService {
       }
       const evidence = await this.#evidence(ref.installationId, workspaceId, ctx, policy);
       await this.#markBaseline(ref.installationId, workspaceId, now);
-      const outcome = await this.engine.send(ref, {
-        type: 'REQUEST_MIGRATION',
-        at: now,
-        eventId: randomUUID(),
-        migrationId,
-        toProtocol: 'acp',
-        initiatedBy: req.initiatedBy,
-        requestedBy,
-        scheduledAt: req.scheduledAt ?? null,
-        policy,
-        evidence,
-        connectionIds: [],
-      } as AnyEvent);
+      const outcome = await this.engine.send(
+        ref,
+        {
+          type: 'REQUEST_MIGRATION',
+          at: now,
+          eventId: randomUUID(),
+          migrationId,
+          toProtocol: 'acp',
+          initiatedBy: req.initiatedBy,
+          requestedBy,
+          scheduledAt: req.scheduledAt ?? null,
+          policy,
+          evidence,
+          connectionIds: [],
+        } as AnyEvent,
+        opts,
+      );
       // Connections may already all be on ACP: let the evaluation complete the migration.
       this.schedule(ref.installationId, workspaceId, true);
       return { migrationId, workspace: await this.view(outcome.state, ref) };
@@ -533,13 +582,17 @@ export class WorkspaceService {
         connectionIds: [],
       }),
       { type: 'ROLLBACK', reason: 'migrated-to-http' },
+      opts,
     );
     return { migrationId, workspace: await this.get(principal, workspaceId) };
   }
 
   async rollback(principal: Principal, workspaceId: string, req: RollbackRequest) {
     const ref = await this.resolve(principal, workspaceId);
-    const eventId = randomUUID();
+    const eventId = idFor(ref, req.requestId, 'rollback');
+    if (await this.#replayed(ref, req.requestId)) {
+      return { eventId, duplicate: true, workspace: await this.get(principal, workspaceId) };
+    }
     const result = await this.#rollback(
       ref.installationId,
       workspaceId,
@@ -555,6 +608,8 @@ export class WorkspaceService {
         policy,
         connectionIds,
       }),
+      undefined,
+      req.requestId === undefined ? {} : { requestId: req.requestId },
     ).catch((error: unknown) => {
       if (error instanceof InvalidTransitionError) {
         throw new MigrationRefusedError(
@@ -566,15 +621,26 @@ export class WorkspaceService {
     });
     if (!result)
       throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
-    return { eventId, workspace: await this.get(principal, workspaceId) };
+    const duplicate = result[0]?.duplicate === true;
+    return {
+      eventId,
+      ...(duplicate ? { duplicate } : {}),
+      workspace: await this.get(principal, workspaceId),
+    };
   }
 
-  async cancelScheduled(principal: Principal, workspaceId: string) {
+  async cancelScheduled(principal: Principal, workspaceId: string, requestId?: string) {
     const ref = await this.resolve(principal, workspaceId);
-    return this.#request(principal, ref, 'CANCEL_MIGRATION', 'no scheduled migration to cancel');
+    return this.#request(
+      principal,
+      ref,
+      'CANCEL_MIGRATION',
+      'no scheduled migration to cancel',
+      requestId,
+    );
   }
 
-  async reenableAutoMigration(principal: Principal, workspaceId: string) {
+  async reenableAutoMigration(principal: Principal, workspaceId: string, requestId?: string) {
     const ref = await this.resolve(principal, workspaceId);
     if (!isOperator(principal)) {
       throw new ForbiddenError('only an operator may re-enable automatic migration');
@@ -584,22 +650,32 @@ export class WorkspaceService {
       ref,
       'REENABLE_AUTO_MIGRATION',
       'automatic migration is not blocked for this workspace',
+      requestId,
     );
   }
 
   /** A command the chart may refuse in the current state: refused means a 409 saying why. */
-  async #request(principal: Principal, ref: ActorRef, type: string, refusal: string) {
+  async #request(
+    principal: Principal,
+    ref: ActorRef,
+    type: string,
+    refusal: string,
+    requestId?: string,
+  ) {
     const event = {
       type,
       at: this.clock.now(),
       eventId: randomUUID(),
       requestedBy: principal.name ?? null,
     };
-    const outcome = await this.engine.send(ref, event).catch((error: unknown) => {
-      if (error instanceof InvalidTransitionError) throw new MigrationRefusedError(refusal);
-      throw error;
-    });
-    return this.view(outcome.state, ref);
+    const outcome = await this.engine
+      .send(ref, event, requestId === undefined ? {} : { requestId })
+      .catch((error: unknown) => {
+        if (error instanceof InvalidTransitionError) throw new MigrationRefusedError(refusal);
+        throw error;
+      });
+    const view = await this.view(outcome.state, ref);
+    return outcome.duplicate ? { ...view, duplicate: true as const } : view;
   }
 
   async get(principal: Principal, workspaceId: string) {

@@ -27,6 +27,8 @@
                               append an audit record: member into the lex-ordered zset at keyPos,
                               json into the hash at dataPos (HSETNX: records are never rewritten)
     L  keyPos json max        push an applied event onto the actor's event log, keeping `max`
+    D  keyPos requestId max   precondition: the request id is not in the actor's request-id zset
+                              at keyPos; then record it there, keeping the last `max` ids
 
   Returns a flat list, three entries per actor, in order (flat because nested replies are not
   portable to the embedded store):
@@ -35,9 +37,10 @@
     -2, currentVersion, ""                   a consumed timer is gone (fired or cancelled already)
     -3, currentVersion, ""                   an index precondition failed (membership changed)
     2, currentVersion, ""                    "all" mode: aborted because another actor failed
+    -4, currentVersion, requestId            the request id was applied before: nothing written
 ]]
 local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -72,6 +75,12 @@ for a = 1, n do
           actor.code = -2
           break
         end
+      elseif op == 'D' then
+        if redis.call('ZSCORE', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2]) then
+          actor.code = -4
+          actor.duplicate = ARGV[q + 2]
+          break
+        end
       elseif op == 'IZ' then
         if redis.call('ZCARD', KEYS[tonumber(ARGV[q + 1])]) ~= tonumber(ARGV[q + 2]) then
           actor.code = -3
@@ -97,6 +106,8 @@ for a = 1, n do
   local actor = actors[a]
   if actor.code == 0 then
     reply(0, actor.current, redis.call('HGET', actor.key, 's') or '')
+  elseif actor.code == -4 then
+    reply(-4, actor.current, actor.duplicate)
   elseif actor.code then
     reply(actor.code, actor.current, '')
   elseif mode == 'all' and anyFailed then
@@ -127,6 +138,10 @@ for a = 1, n do
       elseif op == 'L' then
         redis.call('LPUSH', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
         redis.call('LTRIM', KEYS[tonumber(ARGV[q + 1])], 0, tonumber(ARGV[q + 3]) - 1)
+      elseif op == 'D' then
+        local set = KEYS[tonumber(ARGV[q + 1])]
+        redis.call('ZADD', set, version, ARGV[q + 2])
+        redis.call('ZREMRANGEBYRANK', set, 0, -tonumber(ARGV[q + 3]) - 1)
       elseif op == 'A' then
         redis.call('ZADD', KEYS[tonumber(ARGV[q + 1])], 0, ARGV[q + 2])
         redis.call('HSETNX', KEYS[tonumber(ARGV[q + 3])], ARGV[q + 2], ARGV[q + 4])

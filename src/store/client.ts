@@ -1,0 +1,129 @@
+/**
+ * The one place that creates Redis clients: a single node (`REDIS_URL`), a Redis Cluster
+ * (`REDIS_CLUSTER_NODES`), or the embedded in-process store when neither is set.
+ *
+ * Every client is set up to fail fast instead of hanging: commands time out after
+ * `REDIS_COMMAND_TIMEOUT_MS`, nothing is queued while the connection is down (no offline queue),
+ * and commands in flight when a connection drops are not silently re-sent. The caller sees a
+ * StoreUnavailableError and answers 503; retries are the client's, made safe by request ids.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger.ts';
+
+/** A single-node client or a cluster client: the engine runs on both. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisConnectOptions {
+  redisUrl: string | undefined;
+  /** Seed nodes `host:port`; when non-empty the cluster client is used. */
+  clusterNodes: readonly string[];
+  commandTimeoutMs: number;
+}
+
+/** How long one (re)connection attempt may take before it is abandoned and retried. */
+const CONNECT_TIMEOUT_MS = 2_000;
+
+/** Reconnect forever, at most a second apart, so the service heals by itself. */
+const retryStrategy = (times: number) => Math.min(times * 100, 1_000);
+
+function nodeOptions(o: RedisConnectOptions): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    commandTimeout: o.commandTimeoutMs,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    // A command written before a disconnect may or may not have run: resending it blindly could
+    // apply it twice. It fails instead, and the client retries with its request id.
+    autoResendUnfulfilledCommands: false,
+  };
+}
+
+/** Logs client errors as JSON, at most one line per second per kind (they repeat while down). */
+function logErrors(client: RedisClient, logger: Logger, role: string): void {
+  const last = new Map<string, number>();
+  client.on('error', (error: Error) => {
+    const now = Date.now();
+    const key = error.message;
+    if ((last.get(key) ?? 0) > now - 1_000) return;
+    last.set(key, now);
+    logger.warn('redis client error', { role, error: error.message });
+  });
+}
+
+/**
+ * Creates and connects the client described by `o`. Throws StoreUnavailable-style errors from
+ * ioredis when the store cannot be reached at start.
+ *
+ * @example
+ * const redis = await connectRedisClient({ redisUrl: 'redis://127.0.0.1:6379', clusterNodes: [], commandTimeoutMs: 1000 }, logger);
+ */
+export async function connectRedisClient(
+  o: RedisConnectOptions,
+  logger: Logger,
+): Promise<RedisClient> {
+  let client: RedisClient;
+  if (o.clusterNodes.length > 0) {
+    client = new Cluster(
+      o.clusterNodes.map((hostPort) => {
+        const i = hostPort.lastIndexOf(':');
+        return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
+      }),
+      {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        enableAutoPipelining: true,
+        clusterRetryStrategy: retryStrategy,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        retryDelayOnTryAgain: 100,
+        slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+        maxRedirections: 8,
+        redisOptions: (({ lazyConnect: _l, enableOfflineQueue: _q, ...rest }) => rest)(
+          nodeOptions(o),
+        ),
+      },
+    );
+  } else if (o.redisUrl) {
+    client = new Redis(o.redisUrl, { ...nodeOptions(o), retryStrategy });
+  } else {
+    throw new Error('connectRedisClient needs REDIS_URL or REDIS_CLUSTER_NODES');
+  }
+  logErrors(client, logger, 'commands');
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw error;
+  }
+  return client;
+}
+
+/**
+ * A second connection for SUBSCRIBE (a subscribed connection can run nothing else). Unlike the
+ * command client it queues its SUBSCRIBE until connected and re-subscribes after a reconnect.
+ */
+export function subscriberFor(client: RedisClient, logger: Logger): RedisClient {
+  const sub =
+    client instanceof Cluster
+      ? client.duplicate(undefined, { enableOfflineQueue: true, lazyConnect: false })
+      : client.duplicate({
+          enableOfflineQueue: true,
+          lazyConnect: false,
+          commandTimeout: undefined,
+        });
+  logErrors(sub, logger, 'subscriber');
+  return sub;
+}
+
+/**
+ * The masters of a cluster (where keys live), or the client itself: for SCAN-style walks that
+ * must visit every node.
+ */
+export function dataNodes(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/** Whether `client` talks to a Redis Cluster. */
+export const isCluster = (client: RedisClient): client is Cluster => client instanceof Cluster;
