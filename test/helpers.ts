@@ -1,10 +1,12 @@
 import { expect } from 'vitest';
 /**
- * Shared test plumbing: a real Redis at REDIS_URL (default 127.0.0.1:6379), a unique key prefix
- * per test, and the real service started on port 0. Cleanup deletes only the test's own keys.
+ * Shared test plumbing: a real Redis at REDIS_URL (default 127.0.0.1:6379) or, in the vitest
+ * project "cluster", the Redis Cluster at TEST_REDIS_CLUSTER_NODES; a unique key prefix per
+ * test, and the real service started on port 0. Cleanup deletes only the test's own keys.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '../src/store/client.ts';
 import { ManualClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/logger.ts';
@@ -23,19 +25,32 @@ export function testPrefix(name = 't'): string {
   return `test:${name}:${randomBytes(6).toString('hex')}`;
 }
 
-export function realRedis(): Redis {
+/** Seed nodes of the cluster this test run targets, or null for the single Redis. */
+export const CLUSTER_NODES: string[] | null =
+  process.env.TEST_REDIS_TARGET === 'cluster'
+    ? (process.env.TEST_REDIS_CLUSTER_NODES ?? '').split(',').filter(Boolean)
+    : null;
+
+/** A client of the Redis this run targets: the single node, or the cluster. */
+export function realRedis(): RedisClient {
+  if (CLUSTER_NODES) {
+    return new Cluster(
+      CLUSTER_NODES.map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) })),
+      { enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 2 } },
+    );
+  }
   return new Redis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
 }
 
 /** Deletes every key under `prefix` (and nothing else). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+export async function deletePrefix(redis: RedisClient, prefix: string): Promise<void> {
   await new RedisStore(redis, prefix).deleteAllOwnKeys();
 }
 
 export interface TestService extends Service {
   clock: ManualClock;
   prefix: string;
-  redis: Redis;
+  redis: RedisClient;
   /** Sends a JSON request with the operator token unless `token` says otherwise (null: none). */
   api(
     method: string,

@@ -3,7 +3,7 @@
  * test prefix) and the embedded ioredis-mock (whose Lua formats numbers differently).
  */
 import RedisMock from 'ioredis-mock';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/store/client.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionStore } from '../../src/automation/store.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';

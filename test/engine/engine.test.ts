@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/store/client.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { DEFAULT_CONNECTION_THRESHOLDS as D } from '../../machines/connection.machine.ts';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/store/client.ts';
 import { assign, setup } from 'xstate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONNECTION_THRESHOLDS as D } from '../../machines/connection.machine.ts';

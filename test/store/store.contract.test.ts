@@ -1,5 +1,5 @@
 import RedisMock from 'ioredis-mock';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/store/client.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ActorCommit, type ActorRef, RedisStore } from '../../src/store/redis-store.ts';
 import { timerMember } from '../../src/store/keys.ts';
