@@ -35,6 +35,8 @@ export interface Child {
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
   stop(): Promise<void>;
+  /** Resolves once the process has exited (after a crash, a kill or stop()). */
+  exited: Promise<void>;
 }
 
 /**
@@ -47,10 +49,27 @@ export async function startChild(
   env: Record<string, string>,
   nodeArgs: string[] = [],
 ): Promise<Child> {
-  const port = await freePort();
+  return startChildOnPort(name, script, env, await freePort(), nodeArgs);
+}
+
+/**
+ * startChild on a given port, e.g. to restart a killed process where its load balancer expects
+ * it. An `undefined` in `env` removes that variable from the inherited environment.
+ */
+export async function startChildOnPort(
+  name: string,
+  script: string,
+  env: Record<string, string | undefined>,
+  port: number,
+  nodeArgs: string[] = [],
+): Promise<Child> {
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const [key, value] of Object.entries(childEnv)) {
+    if (value === undefined) delete childEnv[key];
+  }
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: ROOT,
-    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
+    env: { ...childEnv, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -90,6 +109,7 @@ export async function startChild(
     pid: proc.pid!,
     alive: () => !exited,
     output: () => output,
+    exited: exit,
     async stop() {
       if (exited) return;
       proc.kill('SIGTERM');

@@ -1,0 +1,445 @@
+/**
+ * The chaos scenarios, shared by `npm run chaos` (bench/chaos.ts) and the test suite
+ * (test/chaos/chaos.test.ts): each starts its own store and three service processes on a fresh
+ * key prefix, puts heartbeat load on them round-robin, breaks one thing, waits until everything
+ * is healthy again, and compares what was acknowledged with what Redis holds.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Child, freePort, startChildOnPort } from '../processes.ts';
+import {
+  type Attempt,
+  Balancer,
+  HeartbeatClient,
+  HeartbeatLoad,
+  Ledger,
+  ReadyzMonitor,
+  readSampleSizes,
+  registerAll,
+  waitHealthy,
+} from './load.ts';
+import { type ClusterNode, RedisCluster, RedisServer, deletePrefix } from './redis.ts';
+
+export interface ChaosOptions {
+  /** Service processes behind the round-robin balancer. */
+  processes: number;
+  /** Virtual clients sending heartbeats concurrently. */
+  clients: number;
+  /** Connections the heartbeats rotate over. */
+  connections: number;
+  /** Pause of each client between two heartbeats (randomised ±50%), to leave the CPUs some air. */
+  thinkMs: number;
+  /** Load before the fault. */
+  warmupMs: number;
+  /** How long Redis stays stopped or frozen. */
+  faultMs: number;
+  /** How long a killed service process stays down. */
+  restartDelayMs: number;
+  /** Load after the service is healthy again. */
+  afterMs: number;
+  /** REDIS_COMMAND_TIMEOUT_MS given to the service. */
+  commandTimeoutMs: number;
+  /** Client-side timeout of one request. */
+  requestTimeoutMs: number;
+  /** Tries per heartbeat, and how long a heartbeat is retried before it is given up. */
+  maxTries: number;
+  retryForMs: number;
+  /** How long to wait for the service to be healthy after the fault before giving up. */
+  healthyTimeoutMs: number;
+  /** The shared Redis for scenarios that do not break Redis (only our prefix is touched). */
+  sharedRedisUrl: string;
+  /** Aborts the scenario (Ctrl-C): pauses end early, retries stop, cleanup still runs. */
+  signal?: AbortSignal;
+  log(message: string): void;
+}
+
+/** A wall-clock phase of the scenario (load before or after a fault, an outage), abortable. */
+export async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+  signal?.throwIfAborted();
+}
+
+/** Defaults for `npm run chaos`; `seconds` is the length of an outage (CHAOS_SECONDS). */
+export function chaosOptions(seconds = 10, overrides: Partial<ChaosOptions> = {}): ChaosOptions {
+  return {
+    processes: 3,
+    clients: 40,
+    connections: 50,
+    thinkMs: 50,
+    warmupMs: (seconds * 1000) / 2,
+    faultMs: seconds * 1000,
+    restartDelayMs: (seconds * 1000) / 2,
+    afterMs: (seconds * 1000) / 2,
+    commandTimeoutMs: 1000,
+    requestTimeoutMs: 3000,
+    maxTries: 60,
+    retryForMs: 30_000 + seconds * 1000,
+    healthyTimeoutMs: 60_000,
+    sharedRedisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    log: () => {},
+    ...overrides,
+  };
+}
+
+/** Where the service keeps its state during a scenario, and how to get rid of it afterwards. */
+export interface Store {
+  /** Environment for the service processes (undefined removes an inherited variable). */
+  env: Record<string, string | undefined>;
+  close(prefix: string): Promise<void>;
+}
+
+/** The moments the fault began and ended (epoch ms). */
+export interface FaultWindow {
+  start: number;
+  end: number;
+  note?: string;
+}
+
+export interface Scenario<S extends Store = Store> {
+  name: string;
+  openStore(options: ChaosOptions): Promise<S>;
+  /** Breaks something while the load runs; resolves once the fault is over (or is permanent). */
+  inject(run: Run, store: S): Promise<FaultWindow>;
+}
+
+export interface ScenarioResult {
+  name: string;
+  /** Distinct heartbeat ids answered 2xx. */
+  acked: number;
+  /** Ids sent at least once and never answered 2xx: each may or may not have been applied. */
+  unacked: number;
+  /** Sum of sampleSize over the connections, read through the API after the scenario. */
+  stored: number;
+  /** Acknowledged but not stored (summed per connection). */
+  lost: number;
+  /** Stored beyond acked + unacked (summed per connection): applied more than once. */
+  appliedTwice: number;
+  /** 4xx answers to heartbeats for connected connections. */
+  wronglyRefused: number;
+  /** Retries answered `duplicate: true`. */
+  duplicates: number;
+  /** Heartbeat attempts by status code (or timeout / network). */
+  answers: Record<string, number>;
+  /** p99 of the heartbeat attempts sent from the start of the fault until healthy again. */
+  faultP99Ms: number;
+  /** From the end of the fault until /readyz is 200 everywhere and a heartbeat succeeds. */
+  recoverySeconds: number | undefined;
+  /** Slowest /readyz answer (or timeout) seen on any process during the scenario. */
+  readyzSlowestMs: number;
+  window: FaultWindow;
+  /** Heartbeat attempts sent between window.start and window.end. */
+  faultAttempts: Attempt[];
+  /** Log lines of the service processes that are not JSON. */
+  nonJsonLogLines: number;
+  /** First distinct unexpected answers and log lines. */
+  samples: string[];
+}
+
+/** True when nothing was lost, applied twice or wrongly refused. */
+export function passed(r: ScenarioResult): boolean {
+  return r.lost === 0 && r.appliedTwice === 0 && r.wronglyRefused === 0;
+}
+
+/** The service processes of one scenario; faults may kill and restart them. */
+export class Run {
+  readonly services: Child[] = [];
+  readonly #ports: number[] = [];
+  /** Output of processes that are gone (a killed process takes its buffer with it). */
+  readonly #outputs: string[] = [];
+  readonly #collected = new Set<Child>();
+
+  constructor(
+    readonly options: ChaosOptions,
+    readonly env: Record<string, string | undefined>,
+  ) {}
+
+  async start(): Promise<void> {
+    for (let i = 0; i < this.options.processes; i++) this.#ports.push(await freePort());
+    for (let i = 0; i < this.options.processes; i++) await this.restart(i);
+  }
+
+  get urls(): string[] {
+    return this.#ports.map((p) => `http://127.0.0.1:${p}`);
+  }
+
+  /** Starts process `i` on its port (where the balancer sends its share of the load). */
+  async restart(i: number): Promise<void> {
+    const child = await startChildOnPort(`service-${i}`, 'src/main.ts', this.env, this.#ports[i]!);
+    this.services[i] = child;
+  }
+
+  /** kill -9 of process `i`; resolves once it is gone. */
+  async kill(i: number): Promise<void> {
+    const child = this.services[i]!;
+    process.kill(child.pid, 'SIGKILL');
+    await child.exited;
+    this.#collect(child);
+  }
+
+  #collect(child: Child): void {
+    if (this.#collected.has(child)) return;
+    this.#collected.add(child);
+    this.#outputs.push(child.output());
+  }
+
+  /** Stops every process still running (idempotent). */
+  async stop(): Promise<void> {
+    await Promise.allSettled(
+      this.services.map(async (child) => {
+        await child.stop();
+        this.#collect(child);
+      }),
+    );
+  }
+
+  /** Every line the processes printed that does not parse as JSON (all logs must be JSON). */
+  nonJsonLines(): string[] {
+    return this.#outputs
+      .flatMap((o) => o.split('\n'))
+      .filter((line) => {
+        if (line.trim() === '') return false;
+        try {
+          JSON.parse(line);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+  }
+}
+
+function p99(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+}
+
+/** Runs one scenario end to end; always stops its processes and removes its store or keys. */
+export async function runScenario<S extends Store>(
+  scenario: Scenario<S>,
+  options: ChaosOptions,
+): Promise<ScenarioResult> {
+  const log = (m: string) => options.log(`${scenario.name}: ${m}`);
+  const prefix = `chaos:${randomBytes(6).toString('hex')}`;
+  const token = `chaos-operator-${randomBytes(12).toString('hex')}`;
+  const ids = Array.from({ length: options.connections }, (_, i) => `chaos-c${i}`);
+
+  log('starting the store');
+  const store = await scenario.openStore(options);
+  const run = new Run(options, {
+    ...store.env,
+    KEY_PREFIX: prefix,
+    OPERATOR_TOKENS: token,
+    API_TOKENS: '[]',
+    LOG_LEVEL: 'warn',
+    REDIS_COMMAND_TIMEOUT_MS: String(options.commandTimeoutMs),
+  });
+  const ledger = new Ledger();
+  let load: HeartbeatLoad | undefined;
+  let monitor: ReadyzMonitor | undefined;
+  try {
+    log(`starting ${options.processes} service processes`);
+    await run.start();
+    const client = new HeartbeatClient(new Balancer(run.urls), ledger, {
+      token,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxTries: options.maxTries,
+      retryForMs: options.retryForMs,
+      signal: options.signal,
+    });
+    log(`registering ${ids.length} connections`);
+    await registerAll(client, ids);
+
+    load = new HeartbeatLoad(client, ids, options);
+    monitor = new ReadyzMonitor(run.urls);
+    load.start();
+    monitor.start();
+    await pause(options.warmupMs, options.signal);
+
+    log('injecting the fault');
+    const window = await scenario.inject(run, store);
+    if (window.note) log(window.note);
+    const healthyAt = await waitHealthy(client, ids[0]!, options.healthyTimeoutMs);
+    log(
+      healthyAt
+        ? `healthy ${(healthyAt - window.end) / 1000} s after the fault`
+        : `NOT healthy within ${options.healthyTimeoutMs / 1000} s`,
+    );
+    await pause(options.afterMs, options.signal);
+    await load.stop();
+    await monitor.stop();
+
+    // Read back once every process is ready again. Without a healthy moment the counts are
+    // still read (reads retry) so that the table shows what happened.
+    if (healthyAt !== undefined) await waitHealthy(client, ids[0]!, options.healthyTimeoutMs);
+    const stored = await readSampleSizes(client, ids);
+
+    const result: ScenarioResult = {
+      name: scenario.name,
+      acked: 0,
+      unacked: 0,
+      stored: 0,
+      lost: 0,
+      appliedTwice: 0,
+      wronglyRefused: ledger.wronglyRefused,
+      duplicates: ledger.duplicates,
+      answers: ledger.answers(),
+      faultP99Ms: p99(
+        ledger.attempts
+          .filter((a) => a.startedAt >= window.start && a.startedAt <= (healthyAt ?? Infinity))
+          .map((a) => a.ms),
+      ),
+      recoverySeconds: healthyAt === undefined ? undefined : (healthyAt - window.end) / 1000,
+      readyzSlowestMs: Math.max(0, ...monitor.samples.map((s) => s.ms)),
+      window,
+      faultAttempts: ledger.attempts.filter(
+        (a) => a.startedAt >= window.start && a.startedAt <= window.end,
+      ),
+      nonJsonLogLines: 0,
+      samples: [...ledger.samples],
+    };
+    for (const id of ids) {
+      const acked = ledger.acked.get(id) ?? 0;
+      const unacked = ledger.unacked.get(id) ?? 0;
+      const sampleSize = stored.get(id) ?? 0;
+      result.acked += acked;
+      result.unacked += unacked;
+      result.stored += sampleSize;
+      result.lost += Math.max(0, acked - sampleSize);
+      result.appliedTwice += Math.max(0, sampleSize - (acked + unacked));
+    }
+    log(`acked ${result.acked}, stored ${result.stored}, lost ${result.lost}`);
+    await run.stop();
+    const nonJson = run.nonJsonLines();
+    result.nonJsonLogLines = nonJson.length;
+    for (const line of nonJson.slice(0, 2)) result.samples.push(`log: ${line.slice(0, 200)}`);
+    return result;
+  } finally {
+    await load?.stop();
+    await monitor?.stop();
+    await run.stop();
+    await store.close(prefix).catch((e: unknown) => log(`cleanup failed: ${String(e)}`));
+  }
+}
+
+/** The shared Redis: only keys under our prefix are written, and deleted afterwards. */
+function sharedRedis(options: ChaosOptions): Promise<Store> {
+  return Promise.resolve({
+    env: { REDIS_URL: options.sharedRedisUrl, REDIS_CLUSTER_NODES: undefined },
+    close: async (prefix) => {
+      await deletePrefix(options.sharedRedisUrl, prefix);
+    },
+  });
+}
+
+interface OwnRedis extends Store {
+  server: RedisServer;
+}
+
+/** A redis-server of our own (AOF, fsync always) that the scenario may kill or freeze. */
+async function ownRedis(): Promise<OwnRedis> {
+  const server = await RedisServer.start();
+  return {
+    server,
+    env: { REDIS_URL: server.url, REDIS_CLUSTER_NODES: undefined },
+    close: () => server.destroy(),
+  };
+}
+
+interface OwnCluster extends Store {
+  cluster: RedisCluster;
+}
+
+async function ownCluster(): Promise<OwnCluster> {
+  const cluster = await RedisCluster.start();
+  return {
+    cluster,
+    env: { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_URL: undefined },
+    close: () => cluster.stop(),
+  };
+}
+
+/** kill -9 of one service process under load; the same process restarted later. */
+export const serviceKilled: Scenario = {
+  name: 'kill -9 of 1 of 3 processes',
+  openStore: sharedRedis,
+  async inject(run) {
+    await run.kill(1);
+    const start = Date.now();
+    await pause(run.options.restartDelayMs, run.options.signal);
+    const end = Date.now();
+    await run.restart(1);
+    return { start, end, note: `restarted after ${(end - start) / 1000} s` };
+  },
+};
+
+/** kill -9 of Redis; restarted on the same dir, so the AOF is reloaded. */
+export const redisKilled: Scenario<OwnRedis> = {
+  name: 'Redis killed, restarted with AOF',
+  openStore: ownRedis,
+  async inject(run, { server }) {
+    await server.kill();
+    const start = Date.now();
+    await pause(run.options.faultMs, run.options.signal);
+    const end = Date.now();
+    await server.restart();
+    return {
+      start,
+      end,
+      note: `Redis back (AOF loaded) ${(Date.now() - end) / 1000} s after restart`,
+    };
+  },
+};
+
+/** Redis stops answering (SIGSTOP) but keeps its connections open, then resumes (SIGCONT). */
+export const redisFrozen: Scenario<OwnRedis> = {
+  name: 'Redis frozen (SIGSTOP)',
+  openStore: ownRedis,
+  async inject(run, { server }) {
+    server.freeze();
+    const start = Date.now();
+    await pause(run.options.faultMs, run.options.signal).finally(() => server.thaw());
+    return { start, end: Date.now() };
+  },
+};
+
+/**
+ * kill -9 of a cluster master that owns slots; its replica is promoted. The fault never ends
+ * (the master stays dead), so recovery is counted from the kill.
+ */
+export const clusterMasterKilled: Scenario<OwnCluster> = {
+  name: 'Cluster master killed, replica promoted',
+  openStore: ownCluster,
+  async inject(_run, { cluster }) {
+    const nodes = await cluster.topology();
+    const master: ClusterNode | undefined = nodes?.find(
+      (n) => n.flags.includes('master') && n.slots.length > 0,
+    );
+    if (!master) throw new Error('no master owning slots in CLUSTER NODES');
+    const pid = await cluster.pidOf(master.port);
+    process.kill(pid, 'SIGKILL');
+    const start = Date.now();
+    const promoted = await cluster.waitForPromotion(master, 60_000);
+    const seconds = (Date.now() - start) / 1000;
+    return {
+      start,
+      end: start,
+      note: `master ${master.port} killed; replica ${promoted.port} promoted after ${seconds} s`,
+    };
+  },
+};
+
+export const SCENARIOS: Scenario<any>[] = [
+  serviceKilled,
+  redisKilled,
+  redisFrozen,
+  clusterMasterKilled,
+];
