@@ -1,0 +1,182 @@
+/**
+ * Safe retries: a client that timed out or got a 5xx sends the same request again with the same
+ * heartbeatId / requestId, to any process. The id is checked and recorded inside the commit, so
+ * the command is applied exactly once.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { T0, type TestService, checkInvariants, hb, startService } from '../helpers.ts';
+
+let a: TestService;
+let b: TestService;
+
+beforeEach(async () => {
+  a = await startService({ IDEMPOTENCY_KEYS_PER_ACTOR: '8' });
+  b = await startService({ KEY_PREFIX: a.prefix, IDEMPOTENCY_KEYS_PER_ACTOR: '8' });
+});
+
+afterEach(async () => {
+  await b.stopKeepingKeys();
+  await a.close();
+});
+
+async function call(svc: TestService, method: string, path: string, body?: unknown) {
+  const res = await svc.api(method, path, body);
+  checkInvariants(res);
+  return res;
+}
+
+async function connected(id: string, workspaceId = 'ws-1') {
+  await call(a, 'POST', '/v1/connections', {
+    connectionId: id,
+    installationId: 'inst-a',
+    workspaceId,
+  });
+  await call(a, 'POST', `/v1/connections/${id}/handshake`, {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: [],
+  });
+}
+
+const sampleSize = async (id: string) =>
+  (await call(b, 'GET', `/v1/connections/${id}`)).body.sampleSize as number;
+
+describe('POST /v1/connections/:id/heartbeats with a heartbeatId', () => {
+  it('counts a heartbeat retried on another process once and answers the retry duplicate: true', async () => {
+    await connected('c1');
+    const first = await call(a, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 10),
+      heartbeatId: 'hb-1',
+    });
+    expect(first.status).toBe(200);
+    expect(first.body.duplicate).toBeUndefined();
+    const retry = await call(b, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 10),
+      heartbeatId: 'hb-1',
+    });
+    expect(retry.status).toBe(200);
+    expect(retry.body.duplicate).toBe(true);
+    expect(retry.body.status).toBe('connected');
+    expect(await sampleSize('c1')).toBe(10);
+  });
+
+  it('applies exactly one of the same heartbeat sent concurrently to two processes, several times', async () => {
+    await connected('c1');
+    const sends = [a, b, a, b, a, b].map((svc) =>
+      call(svc, 'POST', '/v1/connections/c1/heartbeats', { ...hb(T0, 7), heartbeatId: 'same' }),
+    );
+    const answers = await Promise.all(sends);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(answers.filter((r) => r.body.duplicate !== true)).toHaveLength(1);
+    expect(await sampleSize('c1')).toBe(7);
+  });
+
+  it('counts a heartbeatId repeated inside one batch once, and answers the repeat as a duplicate', async () => {
+    await connected('c1');
+    const item = { connectionId: 'c1', ...hb(T0, 3), heartbeatId: 'in-batch' };
+    const res = await call(a, 'POST', '/v1/heartbeats', { items: [item, item, item] });
+    expect(res.body.accepted).toBe(3);
+    const duplicates = res.body.results.filter((r: any) => r.result.duplicate === true);
+    expect(duplicates).toHaveLength(2);
+    expect(await sampleSize('c1')).toBe(3);
+  });
+
+  it('counts heartbeats without an id every time (no id, no deduplication)', async () => {
+    await connected('c1');
+    await call(a, 'POST', '/v1/connections/c1/heartbeats', hb(T0, 2));
+    await call(b, 'POST', '/v1/connections/c1/heartbeats', hb(T0, 2));
+    expect(await sampleSize('c1')).toBe(4);
+  });
+
+  it('remembers the last IDEMPOTENCY_KEYS_PER_ACTOR ids per connection and no more', async () => {
+    await connected('c1');
+    for (let i = 0; i < 12; i++) {
+      await call(i % 2 ? a : b, 'POST', '/v1/connections/c1/heartbeats', {
+        ...hb(T0, 1),
+        heartbeatId: `id-${i}`,
+      });
+    }
+    const key = a.store.keys.requestIds('inst-a', 'connection', 'c1');
+    expect(await a.redis.zcard(key)).toBe(8);
+    // The newest id is remembered, the oldest forgotten (and so counted again).
+    const newest = await call(a, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 1),
+      heartbeatId: 'id-11',
+    });
+    expect(newest.body.duplicate).toBe(true);
+    const oldest = await call(a, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 1),
+      heartbeatId: 'id-0',
+    });
+    expect(oldest.body.duplicate).toBeUndefined();
+    expect(await sampleSize('c1')).toBe(13);
+  });
+
+  it('answers 400 naming heartbeatId for an id with forbidden characters, and writes nothing', async () => {
+    await connected('c1');
+    const res = await call(a, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 1),
+      heartbeatId: 'has space',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain('heartbeatId');
+    expect(await sampleSize('c1')).toBe(0);
+  });
+});
+
+describe('commands with a requestId', () => {
+  it('answers a retried registration 201 duplicate: true, and a different client 409', async () => {
+    const body = {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+      requestId: 'reg-1',
+    };
+    expect((await call(a, 'POST', '/v1/connections', body)).status).toBe(201);
+    const retry = await call(b, 'POST', '/v1/connections', body);
+    expect(retry.status).toBe(201);
+    expect(retry.body).toMatchObject({ connectionId: 'c1', duplicate: true });
+    const other = await call(b, 'POST', '/v1/connections', { ...body, requestId: 'reg-2' });
+    expect(other.status).toBe(409);
+  });
+
+  it('rolls a workspace back once for a retried rollback, answering the same eventId', async () => {
+    await call(a, 'POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+    });
+    await call(a, 'POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: [],
+    });
+    await a.workspaces.idle();
+    await a.engine.idle();
+    expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
+
+    const body = { reason: 'operator test', requestId: 'rb-1' };
+    const first = await call(a, 'POST', '/v1/workspaces/ws-1/rollback', body);
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const retry = await call(b, 'POST', '/v1/workspaces/ws-1/rollback', body);
+    expect(retry.status).toBe(201);
+    expect(retry.body.eventId).toBe(first.body.eventId);
+    expect(retry.body.duplicate).toBe(true);
+    const rollbacks = await call(b, 'GET', '/v1/workspaces/ws-1/rollbacks');
+    expect(rollbacks.body.items).toHaveLength(1);
+    expect(rollbacks.body.items[0].eventId).toBe(first.body.eventId);
+  });
+
+  it('drops a connection once for a retried dropped command, where a plain repeat is refused', async () => {
+    await connected('c1');
+    const first = await call(a, 'POST', '/v1/connections/c1/dropped', { requestId: 'drop-1' });
+    expect(first.body.status).toBe('error');
+    const retry = await call(b, 'POST', '/v1/connections/c1/dropped', { requestId: 'drop-1' });
+    expect(retry.status).toBe(200);
+    expect(retry.body.duplicate).toBe(true);
+    const plain = await call(b, 'POST', '/v1/connections/c1/dropped', {});
+    expect(plain.status).toBe(409);
+  });
+});
