@@ -7,7 +7,8 @@
  * and commands in flight when a connection drops are not silently re-sent. The caller sees a
  * StoreUnavailableError and answers 503; retries are the client's, made safe by request ids.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
+import { StoreUnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** A single-node client or a cluster client: the engine runs on both. */
@@ -91,6 +92,7 @@ export async function connectRedisClient(
     throw new Error('connectRedisClient needs REDIS_URL or REDIS_CLUSTER_NODES');
   }
   logErrors(client, logger, 'commands');
+  failFastWhileUnanswered(client, logger, o.commandTimeoutMs);
   try {
     await client.connect();
   } catch (error) {
@@ -98,6 +100,66 @@ export async function connectRedisClient(
     throw error;
   }
   return client;
+}
+
+/** How often a store that stopped answering is probed with PING. */
+const PROBE_EVERY_MS = 200;
+
+/**
+ * A circuit breaker on the client: once a command times out (a frozen or unreachable server),
+ * every further command fails at once with StoreUnavailableError instead of waiting out its own
+ * timeout, until a PING answers again. Without it, a request that runs several commands in a row
+ * would wait for each timeout in turn. ioredis has no middleware hook, so the client's
+ * `sendCommand` is wrapped, here and nowhere else.
+ */
+function failFastWhileUnanswered(client: RedisClient, logger: Logger, timeoutMs: number): void {
+  const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
+  let open = false;
+  const probe = () => {
+    const ping = new Command('ping', [], { replyEncoding: 'utf8' });
+    const timer = setTimeout(() => ping.reject(new Error('Command timed out')), timeoutMs);
+    send(ping);
+    ping.promise.then(
+      () => {
+        clearTimeout(timer);
+        open = false;
+        logger.info('redis answers again; commands flow', {});
+      },
+      () => {
+        clearTimeout(timer);
+        setTimeout(probe, PROBE_EVERY_MS).unref();
+      },
+    );
+  };
+  const trip = () => {
+    if (open) return;
+    open = true;
+    logger.warn('redis stopped answering; failing commands fast until a PING answers', {
+      timeoutMs,
+    });
+    setTimeout(probe, PROBE_EVERY_MS).unref();
+  };
+  (client as { sendCommand: (command: Command, ...rest: unknown[]) => unknown }).sendCommand = (
+    command,
+    ...rest
+  ) => {
+    if (open) {
+      command.reject(
+        new StoreUnavailableError(
+          'the store (Redis) did not answer; retry with the same request id',
+          {
+            cause: 'no answer within REDIS_COMMAND_TIMEOUT_MS',
+          },
+        ),
+      );
+      return command.promise;
+    }
+    const result = send(command, ...rest);
+    command.promise.catch((error: unknown) => {
+      if (error instanceof Error && error.message === 'Command timed out') trip();
+    });
+    return result;
+  };
 }
 
 /**

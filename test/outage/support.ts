@@ -1,0 +1,142 @@
+/**
+ * Faults the tests inject themselves: a redis-server of our own on a free port (never the shared
+ * 6379), stopped, frozen and restarted by PID; and the service as a real child process.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Polls `check` every 50 ms until it is true; throws after `withinMs`. */
+export async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  withinMs = 20_000,
+): Promise<void> {
+  const end = Date.now() + withinMs;
+  for (;;) {
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A redis-server of this test, with append-only persistence in its own directory. */
+export class OwnRedis {
+  #proc: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'lumi-outage-'));
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        this.dir,
+      ],
+      { stdio: 'ignore' },
+    );
+    this.#proc = proc;
+    await until(`redis-server on ${this.port}`, async () => {
+      const { Redis } = await import('ioredis');
+      const probe = new Redis(this.port, '127.0.0.1', {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      probe.on('error', () => {});
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    });
+  }
+
+  /** SIGKILL: the server dies at once; what was fsynced to the AOF survives. */
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+    this.#proc = null;
+  }
+
+  freeze(): void {
+    this.#proc?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.#proc?.kill('SIGCONT');
+  }
+
+  async destroy(): Promise<void> {
+    this.thaw();
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The service as a real process (`node --import tsx src/main.ts`), its output kept. */
+export class ServiceProcess {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(env: Record<string, string>) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
+    this.proc.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+  }
+
+  /** Resolves once the process logged that it listens. */
+  async listening(): Promise<void> {
+    await until('the service to listen', () => this.stdout.includes('"listening"'), 30_000);
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+  }
+}
