@@ -69,3 +69,9 @@ export class StoreUnavailableError extends AppError {
   override readonly status = 503;
   override readonly code = 'store-unavailable';
 }
+
+/** The request body's Content-Type or Content-Encoding is not one the API reads; nothing ran. */
+export class UnsupportedMediaTypeError extends AppError {
+  override readonly status = 415;
+  override readonly code = 'unsupported-media-type';
+}

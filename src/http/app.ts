@@ -42,6 +42,14 @@ import {
   registerConnectionBody,
   rollbackBody,
 } from './schemas.ts';
+import {
+  bearerToken,
+  isBatchPath,
+  isStreamRoute,
+  refuseMalformedPaths,
+  refusePrototypeKeys,
+  refuseUnreadableBodies,
+} from './request-guards.ts';
 import { parse, validationError } from './validate.ts';
 
 export interface AppDeps {
@@ -73,18 +81,21 @@ function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
   const table = tokenTable(tokens);
   return (req, res, next) => {
     const header = req.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    // Browsers' EventSource cannot send headers: live streams also take ?access_token=.
-    const queryToken =
-      !header &&
+    // Browsers' EventSource cannot send headers: the declared streams also take ?access_token=.
+    const queryToken = header ? undefined : req.query.access_token;
+    const streamToken =
       req.method === 'GET' &&
-      req.path.endsWith('/stream') &&
-      typeof req.query.access_token === 'string'
-        ? req.query.access_token
+      typeof queryToken === 'string' &&
+      isStreamRoute(`${req.baseUrl}${req.path}`)
+        ? queryToken
         : null;
-    const token = match?.[1] ?? queryToken;
+    const token = bearerToken(header) ?? streamToken;
     if (!token) {
-      throw new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>');
+      throw new UnauthorizedError(
+        queryToken === undefined
+          ? 'missing bearer token: send Authorization: Bearer <token>'
+          : 'missing bearer token: send Authorization: Bearer <token> (?access_token= is accepted only by the live streams)',
+      );
     }
     const grant = table.get(digest(token));
     if (!grant) throw new UnauthorizedError('the bearer token is not valid');
@@ -114,11 +125,12 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Authenticate before parsing: an anonymous caller must not make the server read a body.
   app.use('/v1', authenticate(config.tokens));
-  const small = express.json({ limit: config.bodyLimitBytes, strict: true });
-  const large = express.json({ limit: config.batchBodyLimitBytes, strict: true });
-  // Routing ignores case and a trailing slash, so the batch limit must too.
-  const isBatch = (path: string) => path.toLowerCase().replace(/\/+$/, '') === '/v1/heartbeats';
-  app.use((req, res, next) => (isBatch(req.path) ? large : small)(req, res, next));
+  app.use(refuseMalformedPaths, refuseUnreadableBodies);
+  // inflate: false: a compressed body is never decoded (refuseUnreadableBodies answers 415).
+  const small = express.json({ limit: config.bodyLimitBytes, strict: true, inflate: false });
+  const large = express.json({ limit: config.batchBodyLimitBytes, strict: true, inflate: false });
+  app.use((req, res, next) => (isBatchPath(req.path) ? large : small)(req, res, next));
+  app.use(refusePrototypeKeys);
 
   deps.extraMiddleware?.(app);
 

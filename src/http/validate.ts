@@ -26,7 +26,16 @@ export function validationError(
   where: string,
   prefix?: string,
 ): ValidationError {
-  const fields = fieldIssues(error, prefix);
+  return invalidFields(where, fieldIssues(error, prefix));
+}
+
+/**
+ * The one shape of a 400 that names fields, for checks that are not zod schemas.
+ *
+ * @example
+ * invalidFields('body', [{ field: 'logs.0.data.__proto__', message: 'key not allowed' }]);
+ */
+export function invalidFields(where: string, fields: FieldIssue[]): ValidationError {
   const summary = fields.map((f) => `${f.field}: ${f.message}`).join('; ');
   return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields });
 }

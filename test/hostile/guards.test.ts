@@ -1,0 +1,304 @@
+/**
+ * The guards every request passes before a route runs (src/http/request-guards.ts), against the
+ * real service on real Redis: a body the API would misread is refused with 415, the query token
+ * opens only the declared streams, and prototype keys are refused wherever they hide. Every
+ * refusal is checked to leave every key under the test's prefix as it was.
+ */
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { STREAM_ROUTES, isStreamRoute, prototypeKeyPaths } from '../../src/http/request-guards.ts';
+import { FAKE } from '../automation/fixtures.ts';
+import { summary } from '../automation/support.ts';
+import {
+  OPERATOR,
+  T0,
+  type TestService,
+  checkInvariants,
+  expectError,
+  hb,
+  startService,
+} from '../helpers.ts';
+import { type RawRequest, routesOf, send, sendAndDiff } from './support.ts';
+
+let s: TestService;
+
+beforeEach(async () => {
+  s = await startService();
+});
+
+afterEach(async () => {
+  await s.close();
+});
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+/** A request with the operator token (unless `token` says otherwise), the keys it wrote. */
+async function call(
+  method: string,
+  path: string,
+  opts: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null } = {},
+) {
+  const { token = OPERATOR } = opts;
+  const req: RawRequest = {
+    method,
+    path,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers },
+    ...(opts.body !== undefined ? { body: opts.body } : {}),
+  };
+  const res = await sendAndDiff(s, req);
+  checkInvariants(res);
+  return res;
+}
+
+async function connect(connectionId: string) {
+  const reg = await s.api('POST', '/v1/connections', {
+    connectionId,
+    installationId: 'inst-a',
+    workspaceId: 'ws-1',
+  });
+  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+  const shake = await s.api('POST', `/v1/connections/${connectionId}/handshake`, {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: ['fs'],
+  });
+  expect(shake.status, JSON.stringify(shake.body)).toBe(200);
+}
+
+const statusOf = async (connectionId: string) =>
+  (await s.api('GET', `/v1/connections/${connectionId}`)).body.status as string;
+
+const registration = JSON.stringify({
+  connectionId: 'c-new',
+  installationId: 'inst-a',
+  workspaceId: 'ws-1',
+});
+
+describe('Content-Encoding', () => {
+  it('refuses gzip over a plain body with 415 on every kind of route, and writes nothing', async () => {
+    await connect('c1');
+    const attempts: [string, string, string][] = [
+      ['POST', '/v1/connections', registration],
+      ['POST', '/v1/connections/c1/heartbeats', JSON.stringify(hb(T0, 5))],
+      ['POST', '/v1/heartbeats', JSON.stringify({ items: [{ connectionId: 'c1', ...hb(T0, 5) }] })],
+      ['POST', '/v1/connections/c1/dropped', '{}'],
+      ['PUT', '/v1/installations/inst-a/settings', JSON.stringify({ minSamples: 3 })],
+      ['POST', '/v1/sessions/s1/automation', JSON.stringify(summary())],
+    ];
+    for (const [method, path, body] of attempts) {
+      const res = await call(method, path, {
+        body,
+        headers: { ...JSON_TYPE, 'content-encoding': 'gzip' },
+      });
+      expectError(res, 415, 'unsupported-media-type');
+      expect(res.body.error.details).toEqual({ in: 'header', header: 'content-encoding' });
+      expect(res.body.error.message).toContain('Content-Encoding');
+      expect(res.written, `${method} ${path}`).toEqual([]);
+    }
+    expect(await statusOf('c1')).toBe('connected');
+  });
+
+  it('refuses a really compressed body too: the server never inflates one', async () => {
+    for (const encoding of ['gzip', 'deflate', 'br', 'identity, gzip', 'x-custom']) {
+      const res = await call('POST', '/v1/connections', {
+        body: encoding === 'gzip' ? gzipSync(registration) : registration,
+        headers: { ...JSON_TYPE, 'content-encoding': encoding },
+      });
+      expectError(res, 415, 'unsupported-media-type');
+      expect(res.written, encoding).toEqual([]);
+    }
+    expect((await s.api('GET', '/v1/connections/c-new')).status).toBe(404);
+  });
+
+  it('accepts Content-Encoding: identity, the body as sent', async () => {
+    const res = await call('POST', '/v1/connections', {
+      body: registration,
+      headers: { ...JSON_TYPE, 'content-encoding': 'Identity' },
+    });
+    expect(res.status, res.text).toBe(201);
+  });
+});
+
+describe('Content-Type', () => {
+  it.each([
+    ['/v1/connections/c1/dropped', 'connected'],
+    ['/v1/connections/c1/recovered', 'connected'],
+  ])('refuses POST %s with text/plain and leaves the connection as it was', async (path, was) => {
+    await connect('c1');
+    const res = await call('POST', path, {
+      body: 'please drop it',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expectError(res, 415, 'unsupported-media-type');
+    expect(res.body.error.details).toEqual({ in: 'header', header: 'content-type' });
+    expect(res.written).toEqual([]);
+    expect(await statusOf('c1')).toBe(was);
+  });
+
+  it('refuses the workspace commands with a non-JSON type, with or without a body', async () => {
+    await connect('c1');
+    for (const command of ['migrations/cancel', 'auto-migration/reenable']) {
+      for (const body of ['x', '']) {
+        const res = await call('POST', `/v1/workspaces/ws-1/${command}`, {
+          body,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
+        expectError(res, 415, 'unsupported-media-type');
+        expect(res.written, command).toEqual([]);
+      }
+    }
+  });
+
+  it('refuses JSON sent without a Content-Type, and does not register', async () => {
+    const res = await call('POST', '/v1/connections', { body: registration });
+    expectError(res, 415, 'unsupported-media-type');
+    expect(res.written).toEqual([]);
+    expect((await s.api('GET', '/v1/connections/c-new')).status).toBe(404);
+  });
+
+  it('refuses a charset other than UTF-8 and accepts UTF-8 spelled any way', async () => {
+    const refused = await call('POST', '/v1/connections', {
+      body: registration,
+      headers: { 'content-type': 'application/json; charset=utf-16' },
+    });
+    expectError(refused, 415, 'unsupported-media-type');
+    expect(refused.written).toEqual([]);
+    const accepted = await call('POST', '/v1/connections', {
+      body: registration,
+      headers: { 'content-type': 'Application/JSON; Charset="UTF-8"' },
+    });
+    expect(accepted.status, accepted.text).toBe(201);
+  });
+
+  it('runs a bodiless command sent with no body and no Content-Type, as fetch and curl send it', async () => {
+    await connect('c1');
+    const res = await call('POST', '/v1/connections/c1/dropped');
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.status).not.toBe('connected');
+    expect(res.written.length).toBeGreaterThan(0);
+  });
+});
+
+describe('?access_token=', () => {
+  it('does not authenticate a route that merely ends in /stream', async () => {
+    await connect('stream');
+    for (const path of [
+      '/v1/connections/stream',
+      '/v1/workspaces/stream',
+      '/v1/machines',
+      '/v1/installations/inst-a/toasts/stream/',
+      '/v1/Installations/inst-a/toasts/stream',
+      '/v1/installations/inst-a/transitions/stream/extra',
+    ]) {
+      const res = await call('GET', `${path}?access_token=${OPERATOR}`, { token: null });
+      expectError(res, 401, 'unauthorized');
+      expect(res.body.error.message).toContain('only by the live streams');
+    }
+    // With the header, the record behind one of those paths is there to read.
+    expect((await s.api('GET', '/v1/connections/stream')).status).toBe(200);
+  });
+
+  it('refuses it on a stream route for any method but GET', async () => {
+    const res = await call(
+      'POST',
+      `/v1/installations/inst-a/toasts/stream?access_token=${OPERATOR}`,
+      { token: null },
+    );
+    expectError(res, 401, 'unauthorized');
+  });
+
+  it('opens every declared stream route', async () => {
+    await connect('c1');
+    expect((await s.api('POST', '/v1/sessions/s1/automation', summary())).status).toBe(201);
+    const values: Record<string, string> = {
+      installationId: 'inst-a',
+      sessionId: 's1',
+      actorId: 'connection:c1',
+    };
+    for (const route of STREAM_ROUTES) {
+      const path = route.replace(/:(\w+)/g, (_, name: string) => values[name]!);
+      const res = await send(s.url, { method: 'GET', path: `${path}?access_token=${OPERATOR}` });
+      expect(res.status, path).toBe(200);
+      expect(res.contentType, path).toContain('text/event-stream');
+    }
+  });
+
+  it('declares exactly the GET routes of the app that end in /stream', () => {
+    const streams = routesOf(s)
+      .filter((r) => r.method === 'GET' && r.path.endsWith('/stream'))
+      .map((r) => r.path);
+    expect(streams.sort()).toEqual([...STREAM_ROUTES].sort());
+  });
+
+  it('matches a declared route segment by segment, one non-empty segment per parameter', () => {
+    expect(isStreamRoute('/v1/actors/connection:c1/transitions/stream')).toBe(true);
+    expect(isStreamRoute('/v1/actors//transitions/stream')).toBe(false);
+    expect(isStreamRoute('/v1/actors/a/b/transitions/stream')).toBe(false);
+    expect(isStreamRoute('/v1/connections/stream')).toBe(false);
+  });
+});
+
+describe('prototype keys', () => {
+  it('refuses __proto__ inside automation logs[].data with a 400 naming its path, and records nothing', async () => {
+    const body = JSON.stringify(summary({ logs: [{ message: 'm', data: { ok: 1 } }] })).replace(
+      '"ok":1',
+      '"ok":1,"__proto__":{"polluted":true}',
+    );
+    const res = await call('POST', '/v1/sessions/s1/automation', { body, headers: JSON_TYPE });
+    expectError(res, 400, 'validation-failed', 'logs.0.data.__proto__');
+    expect(res.body.error.details.in).toBe('body');
+    expect(res.written).toEqual([]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'refuses %s at the root of a heartbeat and inside a batch item',
+    async (key) => {
+      await connect('c1');
+      const single = JSON.stringify(hb(T0, 5)).replace('{', `{"${key}":{},`);
+      const one = await call('POST', '/v1/connections/c1/heartbeats', {
+        body: single,
+        headers: JSON_TYPE,
+      });
+      expectError(one, 400, 'validation-failed', key);
+      expect(one.written).toEqual([]);
+
+      const items = [
+        { connectionId: 'c1', ...hb(T0, 5) },
+        { connectionId: 'c1', ...hb(T0, 6) },
+      ];
+      const batch = JSON.stringify({ items }).replace(/\{"connectionId"/g, (m, offset: number) =>
+        offset > 20 ? `{"${key}":1,"connectionId"` : m,
+      );
+      const many = await call('POST', '/v1/heartbeats', { body: batch, headers: JSON_TYPE });
+      expectError(many, 400, 'validation-failed', `items.1.${key}`);
+      expect(many.written).toEqual([]);
+    },
+  );
+
+  it('refuses a key spelled with JSON escapes, since it reads the parsed body', async () => {
+    const res = await call('POST', '/v1/connections', {
+      body: registration.replace('{', '{"\\u005f_proto__":{},'),
+      headers: JSON_TYPE,
+    });
+    expectError(res, 400, 'validation-failed', '__proto__');
+    expect(res.written).toEqual([]);
+  });
+
+  it('redacts a secret-looking key on the way to a prototype key instead of echoing it', async () => {
+    const body = JSON.stringify({
+      logs: [{ message: 'm', data: { [FAKE.ghp]: { x: 1 } } }],
+    }).replace('"x":1', '"constructor":1');
+    const res = await call('POST', '/v1/sessions/s1/automation', { body, headers: JSON_TYPE });
+    expectError(res, 400, 'validation-failed', 'logs.0.data.[redacted github-token].constructor');
+    expect(res.text).not.toContain(FAKE.ghp.slice(4, 24));
+  });
+
+  it('names paths in document order and at most ten', () => {
+    const parsed: unknown = JSON.parse(
+      `{"a":[{"b":{"prototype":1}}],"constructor":2,"c":[${Array(20).fill('{"__proto__":0}').join(',')}]}`,
+    );
+    const paths = prototypeKeyPaths(parsed);
+    expect(paths.slice(0, 3)).toEqual(['a.0.b.prototype', 'constructor', 'c.0.__proto__']);
+    expect(paths).toHaveLength(10);
+  });
+});
