@@ -25,33 +25,72 @@ export interface SecretFinding {
   kind: SecretKind;
 }
 
-interface Pattern {
+export interface SecretPattern {
   kind: SecretKind;
   /** Global flag so `redactSecrets` can replace every occurrence. */
   re: RegExp;
   /** Further check on the match (e.g. to tell a token from the word "token"). */
   accept?: (match: string) => boolean;
+  /**
+   * Where the secret starts when the pattern matches from inside it (for redaction): at most
+   * `index`, never before `floor` (the end of the previous match).
+   */
+  startOf?: (text: string, index: number, floor: number) => number;
 }
 
-const PATTERNS: readonly Pattern[] = [
+const isSchemeChar = (c: string) => /[A-Za-z0-9+.-]/.test(c);
+const isLetter = (c: string) => /[A-Za-z]/.test(c);
+
+/** The start of the URL scheme that ends at `index` (`https` in `https://`). */
+function schemeStart(text: string, index: number, floor: number): number {
+  let start = index;
+  while (start > floor && isSchemeChar(text[start - 1]!)) start--;
+  while (start < index && !isLetter(text[start]!)) start++;
+  return start;
+}
+
+/**
+ * Every pattern runs on client input before any other validation, so each must take time
+ * linear in the text, whatever the text. V8 backtracks; a search is quadratic when the
+ * positions where a match may start overlap with unbounded runs that can fail late (a run of
+ * 32,000 letters tried as a URL scheme from each of its letters). The rules kept here:
+ *
+ * - an unbounded run either starts right after a literal that cannot occur inside the run (so
+ *   the runs tried from different starts do not overlap), or is bounded to a small length;
+ * - two adjacent quantified parts match disjoint characters, so there is one way to split;
+ * - no quantifier inside a quantified group.
+ *
+ * test/hostile/regex.test.ts holds each pattern to this with 32 KB adversarial texts, and
+ * bench/regex-worst-case.ts prints the worst case of each.
+ */
+export const SECRET_PATTERNS: readonly SecretPattern[] = [
   // Classic and app tokens: ghp_ (personal), gho_ (OAuth), ghu_ (user-to-server),
   // ghs_ (server-to-server), ghr_ (refresh), followed by 36 base62 characters.
+  // The run cannot hold `_`, so it cannot hold another start.
   { kind: 'github-token', re: /gh[pousr]_[A-Za-z0-9]{36,}/g },
-  // Fine-grained personal access tokens: github_pat_<22>_<59>.
+  // Fine-grained personal access tokens: github_pat_<22>_<59>. A start inside the run of an
+  // earlier start only scans the rest of that run, and fails within 20 characters or matches.
   { kind: 'github-pat', re: /github_pat_[A-Za-z0-9_]{20,}/g },
   {
     kind: 'private-key',
-    re: /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/g,
+    // Key types are short (RSA, OPENSSH, ENCRYPTED, PGP ... BLOCK): the run is bounded.
+    re: /-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g,
   },
   { kind: 'aws-access-key-id', re: /(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])/g },
   {
     kind: 'aws-secret-access-key',
     re: /aws_secret_access_key["']?\s*[=:]\s*["']?[A-Za-z0-9/+=]{16,}/gi,
   },
-  // scheme://user:password@host (the user may be empty: https://:token@host).
+  // scheme://user:password@host (the user may be empty: https://:token@host). The match starts
+  // at `://`, a literal the engine finds without backtracking, and looks back for a scheme of at
+  // most 32 characters (RFC 3986 sets no bound; real schemes are short). Starting at the scheme
+  // instead made every letter of a long word a start that scanned to the word's end: 529 ms for
+  // 32,000 letters. The user part cannot hold `:`, and both parts stop at `/`, so what is
+  // scanned after one `://` never reaches the next. Redaction takes the scheme too.
   {
     kind: 'url-password',
-    re: /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/:@]*:[^\s/@]+@/g,
+    re: /:\/\/(?<=[A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/)[^\s/:@]*:[^\s/@]+@/g,
+    startOf: schemeStart,
   },
   // `Bearer <token>`: the token must look like one (a digit, or long), so that prose such as
   // "missing Bearer token" or "Bearer authentication" is not mistaken for a credential.
@@ -59,7 +98,7 @@ const PATTERNS: readonly Pattern[] = [
     kind: 'bearer-token',
     re: /\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*/gi,
     accept: (m) => {
-      const token = m.replace(/^bearer\s+/i, '');
+      const token = m.slice('bearer'.length).trimStart();
       return /\d/.test(token) || token.length >= 20;
     },
   },
@@ -67,7 +106,7 @@ const PATTERNS: readonly Pattern[] = [
 
 /** The kind of the first secret found in `text`, or null. */
 export function secretKindIn(text: string): SecretKind | null {
-  for (const p of PATTERNS) {
+  for (const p of SECRET_PATTERNS) {
     p.re.lastIndex = 0;
     for (const m of text.matchAll(p.re)) {
       if (!p.accept || p.accept(m[0])) return p.kind;
@@ -79,8 +118,17 @@ export function secretKindIn(text: string): SecretKind | null {
 /** `text` with every secret replaced by `[redacted <kind>]` (for text we cannot refuse). */
 export function redactSecrets(text: string): string {
   let out = text;
-  for (const p of PATTERNS) {
-    out = out.replace(p.re, (m) => (!p.accept || p.accept(m) ? `[redacted ${p.kind}]` : m));
+  for (const p of SECRET_PATTERNS) {
+    let redacted = '';
+    let last = 0;
+    p.re.lastIndex = 0;
+    for (const m of out.matchAll(p.re)) {
+      if (p.accept && !p.accept(m[0])) continue;
+      const start = p.startOf ? p.startOf(out, m.index, last) : m.index;
+      redacted += `${out.slice(last, start)}[redacted ${p.kind}]`;
+      last = m.index + m[0].length;
+    }
+    out = redacted + out.slice(last);
   }
   return out;
 }
