@@ -1,0 +1,134 @@
+/**
+ * The process lifecycle as operators see it, on a real `node --import tsx src/main.ts` process:
+ * SIGTERM drains (in-flight requests are answered, live streams get a final event, exit 0),
+ * and a port already in use is one line and exit code 1.
+ */
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../helpers.ts';
+import { ROOT, ServiceProcess, freePort, until } from './support.ts';
+
+let running: ServiceProcess[] = [];
+
+afterEach(() => {
+  for (const p of running) p.kill();
+  running = [];
+});
+
+async function serve(env: Record<string, string> = {}) {
+  const port = await freePort();
+  const p = new ServiceProcess({ PORT: String(port), OPERATOR_TOKENS: OPERATOR, ...env });
+  running.push(p);
+  await p.listening();
+  return { p, url: `http://127.0.0.1:${port}`, port };
+}
+
+const auth = { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' };
+
+describe('SIGTERM', () => {
+  it('answers every in-flight request, ends live streams with a shutdown event, logs each step and exits 0', async () => {
+    const { p, url } = await serve();
+    await fetch(`${url}/v1/connections`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ connectionId: 'c1', installationId: 'inst-a', workspaceId: 'ws-1' }),
+    });
+    const stream = await fetch(`${url}/v1/installations/inst-a/toasts/stream`, {
+      headers: { authorization: `Bearer ${OPERATOR}` },
+    });
+    expect(stream.status).toBe(200);
+    const streamText = stream.text();
+
+    // Eight batches of 1,000 items each keep the process busy for a while.
+    const items = Array.from({ length: 1000 }, (_, i) => ({
+      connectionId: i === 0 ? 'c1' : `unknown-${i}`,
+      timestamp: new Date().toISOString(),
+      succeeded: 1,
+      failed: 0,
+    }));
+    const body = JSON.stringify({ items });
+    // Each request on its own connection; the signal is sent once every request is connected
+    // and fully written, so each is in the server's hands, not in the client's.
+    const written: Promise<void>[] = [];
+    const inFlight = Array.from({ length: 8 }, () => {
+      let resolveWritten!: () => void;
+      written.push(new Promise<void>((r) => (resolveWritten = r)));
+      return new Promise<{ status: number; body: { results: unknown[] } }>((resolve) => {
+        const req = request(
+          `${url}/v1/heartbeats`,
+          { method: 'POST', headers: auth, agent: false },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as never }),
+            );
+          },
+        );
+        req.on('finish', resolveWritten);
+        req.on('error', () => resolve({ status: 0, body: { results: [] } }));
+        req.end(body);
+      });
+    });
+    await Promise.all(written);
+    p.proc.kill('SIGTERM');
+
+    const answers = await Promise.all(inFlight);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
+    for (const a of answers) expect(a.body.results).toHaveLength(1000);
+    expect(await streamText).toContain('event: shutdown');
+    expect(await p.exited).toBe(0);
+
+    const messages = p.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { message: string }).message);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        'shutdown: signal received',
+        'shutdown: stopped accepting connections',
+        'shutdown: closed live streams',
+        'shutdown: in-flight requests finished',
+        'shutdown: background loops stopped',
+        'shutdown: running effects finished',
+        'shutdown: done',
+      ]),
+    );
+    // Nobody is listening any more.
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('npm start', () => {
+  it('leaves no server listening after SIGTERM to npm (no orphaned node process)', async () => {
+    const port = await freePort();
+    const npm = spawn('npm', ['start'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((r) => npm.once('exit', (code) => r(code)));
+    await until('npm start to listen', () => out.includes('"listening"'), 30_000);
+    npm.kill('SIGTERM');
+    await exited;
+    expect(out).toContain('shutdown: done');
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('a port already in use', () => {
+  it('is reported in one line on stderr with exit code 1', async () => {
+    const { port } = await serve();
+    const second = new ServiceProcess({ PORT: String(port), OPERATOR_TOKENS: OPERATOR });
+    running.push(second);
+    expect(await second.exited).toBe(1);
+    const lines = second.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(
+      `port ${port} on 127.0.0.1 is already in use: stop the other process or set PORT`,
+    );
+  });
+});
