@@ -70,6 +70,15 @@ export class StoreUnavailableError extends AppError {
   override readonly code = 'store-unavailable';
 }
 
+/**
+ * REDIS_WAIT_REPLICAS replicas did not confirm a commit in time. The master has it; a failover
+ * now could lose it. Retrying with the same request id is safe.
+ */
+export class ReplicationTimeoutError extends AppError {
+  override readonly status = 503;
+  override readonly code = 'replication-timeout';
+}
+
 /** The request body's Content-Type or Content-Encoding is not one the API reads; nothing ran. */
 export class UnsupportedMediaTypeError extends AppError {
   override readonly status = 415;

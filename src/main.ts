@@ -133,7 +133,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const redis = options.redis ?? (await connectRedis(config, logger));
-  const store = new RedisStore(redis, config.keyPrefix);
+  const store = new RedisStore(redis, config.keyPrefix, config.redisWait);
   const events = new DomainEvents();
   const engine = new Engine({
     store,

@@ -1,4 +1,5 @@
 import { type RedisClient as Redis, dataNodes } from './client.ts';
+import { ReplicationTimeoutError } from '../errors.ts';
 import { Keys, auditBound, parseTimerMember } from './keys.ts';
 import { LuaScript } from './script.ts';
 
@@ -119,6 +120,11 @@ export class RedisStore {
   constructor(
     readonly redis: Redis,
     prefix: string,
+    /**
+     * Replicas every commit waits for (Redis WAIT) before it counts as done, and how long. With
+     * 0 (the default) a commit is done once the master has it: a failover may lose it.
+     */
+    readonly durability: { replicas: number; timeoutMs: number } = { replicas: 0, timeoutMs: 0 },
   ) {
     this.keys = new Keys(prefix);
   }
@@ -224,6 +230,7 @@ export class RedisStore {
       args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
     }
     const flat = await scripts.commit.run<(string | number)[]>(this.redis, keys, args);
+    if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]!);
     const results: CommitResult[] = [];
     for (let i = 0; i < flat.length; i += 3) {
       const code = Number(flat[i]);
@@ -243,6 +250,24 @@ export class RedisStore {
       }
     }
     return results;
+  }
+
+  /**
+   * Blocks until `durability.replicas` replicas have every write made so far on the connection
+   * to the master that holds `slotKey` (the commit just made), or fails with
+   * ReplicationTimeoutError. On a cluster the pipeline's key routes the WAIT to that master.
+   */
+  async #waitForReplicas(slotKey: string): Promise<void> {
+    const { replicas, timeoutMs } = this.durability;
+    const replies = await this.redis.pipeline().exists(slotKey).wait(replicas, timeoutMs).exec();
+    const [error, acked] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
+    if (error) throw error;
+    if (Number(acked) < replicas) {
+      throw new ReplicationTimeoutError(
+        `the commit reached ${String(acked)} of ${replicas} replicas within ${timeoutMs} ms; it is on the master and may be lost in a failover: retry with the same request id`,
+        { replicas, acknowledged: Number(acked) },
+      );
+    }
   }
 
   /** For each request id, whether the actor remembers having applied it. */

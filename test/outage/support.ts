@@ -45,7 +45,11 @@ export async function until(
 export class OwnRedis {
   #proc: ChildProcess | null = null;
   readonly dir = mkdtempSync(join(tmpdir(), 'lumi-outage-'));
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    /** Further redis-server arguments, e.g. ['--replicaof', '127.0.0.1', '6390']. */
+    readonly extraArgs: string[] = [],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -67,6 +71,7 @@ export class OwnRedis {
         'always',
         '--dir',
         this.dir,
+        ...this.extraArgs,
       ],
       { stdio: 'ignore' },
     );

@@ -1,0 +1,101 @@
+/**
+ * REDIS_WAIT_REPLICAS: a commit is answered only once a replica has it. The test runs its own
+ * master and replica and freezes the replica to show the refusal and the safe retry.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { type Service, start } from '../../src/main.ts';
+import { OPERATOR } from '../helpers.ts';
+import { OwnRedis, freePort, until } from './support.ts';
+
+let master: OwnRedis;
+let replica: OwnRedis;
+let service: Service;
+
+beforeAll(async () => {
+  master = new OwnRedis(await freePort());
+  await master.start();
+  replica = new OwnRedis(await freePort(), ['--replicaof', '127.0.0.1', String(master.port)]);
+  await replica.start();
+  const probe = new Redis(replica.port, '127.0.0.1');
+  await until('the replica to sync', async () =>
+    (await probe.info('replication')).includes('master_link_status:up'),
+  );
+  probe.disconnect();
+  service = await start({
+    config: loadConfig({
+      NODE_ENV: 'test',
+      PORT: '0',
+      REDIS_URL: master.url,
+      REDIS_WAIT_REPLICAS: '1',
+      REDIS_WAIT_TIMEOUT_MS: '300',
+      KEY_PREFIX: 'wait',
+      OPERATOR_TOKENS: OPERATOR,
+    }),
+    clock: new ManualClock(Date.now()),
+    logger: silentLogger,
+    background: false,
+  });
+});
+
+afterAll(async () => {
+  replica?.thaw();
+  await service?.stop();
+  await replica?.destroy();
+  await master?.destroy();
+});
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${service.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${OPERATOR}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+const heartbeat = (heartbeatId: string) =>
+  call('POST', '/v1/connections/c1/heartbeats', {
+    timestamp: new Date(service.engine.clock.now()).toISOString(),
+    succeeded: 1,
+    failed: 0,
+    heartbeatId,
+  });
+
+describe('REDIS_WAIT_REPLICAS=1', () => {
+  it('answers a commit once the replica has it', async () => {
+    const reg = await call('POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    expect(reg.status).toBe(201);
+    await call('POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: [],
+    });
+    expect((await heartbeat('hb-1')).status).toBe(200);
+  });
+
+  it('answers 503 replication-timeout while the replica does not confirm, and a retry with the same id counts once', async () => {
+    replica.freeze();
+    let refused;
+    try {
+      refused = await heartbeat('hb-2');
+    } finally {
+      replica.thaw();
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('replication-timeout');
+    const retry = await heartbeat('hb-2');
+    expect(retry.status).toBe(200);
+    expect(retry.body.duplicate).toBe(true);
+    expect((await call('GET', '/v1/connections/c1')).body.sampleSize).toBe(2);
+  });
+});
