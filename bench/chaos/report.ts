@@ -46,7 +46,14 @@ export function renderChaos(
     return `| ${cells.join(' | ')} |`;
   });
   const notes = outcomes.flatMap((o) => {
-    if (isFailure(o)) return [`- **${o.name}**: ${o.error.split('\n')[0]}`];
+    if (isFailure(o)) {
+      // The message and what the child printed, without the stack frames.
+      const lines = o.error
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('at ') && !/^\^+$/.test(l));
+      return [`- **${o.name}**: ${lines.slice(0, 4).join(' / ').replace(/`/g, "'")}`];
+    }
     const lines: string[] = [];
     if (o.window.note) lines.push(o.window.note);
     lines.push(`slowest /readyz ${num(o.readyzSlowestMs)} ms`);

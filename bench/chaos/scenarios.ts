@@ -200,19 +200,25 @@ export class Run {
     );
   }
 
-  /** Every line the processes printed that does not parse as JSON (all logs must be JSON). */
-  nonJsonLines(): string[] {
-    return this.#outputs
-      .flatMap((o) => o.split('\n'))
-      .filter((line) => {
-        if (line.trim() === '') return false;
-        try {
-          JSON.parse(line);
-          return false;
-        } catch {
-          return true;
+  /**
+   * What the processes printed: lines that are not JSON (all logs must be JSON), and one
+   * error-level line per message, to explain 5xx answers.
+   */
+  logs(): { nonJson: string[]; errors: string[] } {
+    const nonJson: string[] = [];
+    const errors = new Map<string, string>();
+    for (const line of this.#outputs.flatMap((o) => o.split('\n'))) {
+      if (line.trim() === '') continue;
+      try {
+        const entry = JSON.parse(line);
+        if (entry?.level === 'error' && !errors.has(String(entry.message))) {
+          errors.set(String(entry.message), line.replace(/"time":"[^"]*",?/, ''));
         }
-      });
+      } catch {
+        nonJson.push(line);
+      }
+    }
+    return { nonJson, errors: [...errors.values()] };
   }
 }
 
@@ -318,9 +324,11 @@ export async function runScenario<S extends Store>(
     }
     log(`acked ${result.acked}, stored ${result.stored}, lost ${result.lost}`);
     await run.stop();
-    const nonJson = run.nonJsonLines();
-    result.nonJsonLogLines = nonJson.length;
-    for (const line of nonJson.slice(0, 2)) result.samples.push(`log: ${line.slice(0, 200)}`);
+    const logs = run.logs();
+    result.nonJsonLogLines = logs.nonJson.length;
+    for (const line of [...logs.nonJson.slice(0, 2), ...logs.errors.slice(0, 4)]) {
+      result.samples.push(`log: ${line.slice(0, 300)}`);
+    }
     return result;
   } finally {
     await load?.stop();
@@ -377,7 +385,8 @@ export const serviceKilled: Scenario = {
     await pause(run.options.restartDelayMs, run.options.signal);
     const end = Date.now();
     await run.restart(1);
-    return { start, end, note: `restarted after ${(end - start) / 1000} s` };
+    const boot = (Date.now() - end) / 1000;
+    return { start, end, note: `restarted after ${(end - start) / 1000} s, up in ${boot} s` };
   },
 };
 
