@@ -165,6 +165,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     (installationId, workspaceId) => workspaces.ensure(installationId, workspaceId),
     (installationId, workspaceId) => workspaces.checkOwner(installationId, workspaceId),
   );
+  connections.consequences.push((installationId, workspaceId) =>
+    workspaces.settled(installationId, workspaceId),
+  );
   const moduleContext: ModuleContext = {
     config,
     clock,

@@ -42,7 +42,8 @@ export class CapacityShedError extends AppError {
  * connection commit maintains atomically), the capacity chart fed from them, and load shedding.
  */
 export class CapacityService {
-  readonly #pending = new Set<string>();
+  /** Per installation: the evaluation queued and not started yet (later requests join it). */
+  readonly #queued = new Map<string, Promise<void>>();
   readonly #running = new Set<Promise<void>>();
 
   constructor(
@@ -60,11 +61,13 @@ export class CapacityService {
 
   /** Active ACP connections of an installation, counted from the connection status indexes. */
   async activeCount(installationId: string): Promise<number> {
-    let n = 0;
-    for (const s of ACTIVE_CONNECTION_STATUSES) {
-      n += await this.engine.store.indexSize(installationId, `connection:status:${s}`);
-    }
-    return n;
+    // One atomic read of every status index: a connection moving between two of them while
+    // they are read one by one would be counted twice (or not at all).
+    const sizes = await this.engine.store.indexSizes(
+      installationId,
+      ACTIVE_CONNECTION_STATUSES.map((s) => `connection:status:${s}`),
+    );
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** Admission check for new ACP connections: refuse at or beyond the critical threshold. */
@@ -95,23 +98,23 @@ export class CapacityService {
     if (ref.kind !== CONNECTION) return;
     const was = before !== null && ACTIVE.has(stateName(before.value));
     const is = ACTIVE.has(stateName(after.value));
-    if (was !== is) this.schedule(ref.installationId);
+    if (was !== is) void this.schedule(ref.installationId);
   };
 
   readonly #chains = new Map<string, Promise<void>>();
 
   /**
    * Evaluations of one installation run one after another: USAGE carries an absolute count, so
-   * an older reading sent after a newer one would put the actor behind.
+   * an older reading sent after a newer one would put the actor behind. A request while one is
+   * queued joins it. Resolves when an evaluation that started after this call has finished.
    */
-  schedule(installationId: string): void {
-    if (this.#pending.has(installationId)) return;
-    this.#pending.add(installationId);
+  schedule(installationId: string): Promise<void> {
+    const queued = this.#queued.get(installationId);
+    if (queued) return queued;
     const previous = this.#chains.get(installationId) ?? Promise.resolve();
     const run: Promise<void> = previous
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => {
-        this.#pending.delete(installationId);
+        this.#queued.delete(installationId);
         return this.evaluate(installationId);
       })
       .catch((error: unknown) =>
@@ -121,8 +124,15 @@ export class CapacityService {
         this.#running.delete(run);
         if (this.#chains.get(installationId) === run) this.#chains.delete(installationId);
       });
+    this.#queued.set(installationId, run);
     this.#chains.set(installationId, run);
     this.#running.add(run);
+    return run;
+  }
+
+  /** The evaluation covering every commit made so far to this installation's connections. */
+  settled(installationId: string): Promise<void> {
+    return this.#chains.get(installationId) ?? Promise.resolve();
   }
 
   async idle(): Promise<void> {

@@ -23,6 +23,7 @@ export const capacityModule: AppModule = {
     ctx.engine.onCommit(service.onCommit);
     ctx.engine.registerEffect('notifyCapacity', service.notifyCapacity);
     ctx.connections.admissionChecks.push(service.admit);
+    ctx.connections.consequences.push((installationId) => service.settled(installationId));
   },
   routes(app, ctx) {
     const svc = ctx.services.get('capacity') as CapacityService;
@@ -41,8 +42,7 @@ export const capacityModule: AppModule = {
     ms: 30_000,
     async run(ctx) {
       const svc = ctx.services.get('capacity') as CapacityService;
-      for (const installationId of await ctx.store.installations()) svc.schedule(installationId);
-      await svc.idle();
+      await Promise.all((await ctx.store.installations()).map((id) => svc.schedule(id)));
     },
   },
   async stop(ctx) {

@@ -5,7 +5,7 @@ import {
   type ConnectionThresholds,
   createConnectionMachine,
 } from '../../machines/connection.machine.ts';
-import { windowStats } from '../../machines/shared/window.ts';
+import { WINDOW_MINUTES, windowStats } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
 import type { ChartBinding, Engine, Outcome } from '../engine/engine.ts';
 import { type PersistedState, stateName } from '../engine/step.ts';
@@ -175,6 +175,13 @@ export type ConnectionCommand = WithoutAt<ConnectionEvent>;
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
 /**
+ * How far behind the engine clock a heartbeat timestamp may be (HEARTBEAT_MAX_AGE_MS): the
+ * rolling window plus 5 minutes of grace for late heartbeats. An older one, e.g. dated 1969 or
+ * year 0001, could only land outside the window or corrupt it.
+ */
+export const DEFAULT_HEARTBEAT_MAX_AGE_MS = (WINDOW_MINUTES + 5) * 60_000;
+
+/**
  * Connection use cases: each validates tenancy, then sends one event through the engine.
  *
  * @example
@@ -187,7 +194,7 @@ export class ConnectionService {
   constructor(
     readonly engine: Engine,
     readonly clock: Clock,
-    readonly thresholds: ConnectionThresholds,
+    readonly thresholds: ConnectionThresholds & { heartbeatMaxAgeMs?: number },
     /** Runs before a connection is created, e.g. to create its workspace. */
     readonly beforeRegister: (
       installationId: string,
@@ -202,6 +209,31 @@ export class ConnectionService {
 
   /** Checks a registration must pass first; each throws to refuse (feature modules add them). */
   readonly admissionChecks: ((installationId: string) => Promise<void>)[] = [];
+
+  /**
+   * What a connection commit sets off (the workspace's evaluation, the installation's capacity
+   * count), awaited before the request is answered: the answer and any read after it see every
+   * decision the request caused. Each resolves (never rejects) once the work covering the
+   * commit has finished, with the rollback it made, if any.
+   */
+  readonly consequences: ((
+    installationId: string,
+    workspaceId: string,
+  ) => Promise<{ rollback: { eventId: string } | null } | void>)[] = [];
+
+  /** Awaits the consequences of a commit to `ref` and answers the state after them. */
+  async #settled(
+    ref: ActorRef,
+    outcome: Outcome,
+  ): Promise<{ version: number; state: PersistedState; rollback: { eventId: string } | null }> {
+    const workspaceId = (outcome.state.context as unknown as ConnectionContext).workspaceId;
+    const results = await Promise.all(
+      this.consequences.map((c) => c(ref.installationId, workspaceId)),
+    );
+    const rollback = results.find((r) => r?.rollback)?.rollback ?? null;
+    const newer = this.engine.newerThan(ref, outcome.version);
+    return { ...(newer ?? { version: outcome.version, state: outcome.state }), rollback };
+  }
 
   /**
    * Registers a connection. Every refusal is decided before anything is written: the id taken
@@ -269,7 +301,8 @@ export class ConnectionService {
       requestId === undefined ? {} : { requestId },
     );
     this.#owners.set(fields.connectionId, fields.installationId);
-    const record = toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
+    const after = await this.#settled(ref, outcome);
+    const record = toRecord(after.state, after.version, this.thresholds.minSamples);
     return outcome.duplicate ? { ...record, duplicate: true } : record;
   }
 
@@ -294,14 +327,20 @@ export class ConnectionService {
     return toRecord(found.state, found.version, this.thresholds.minSamples);
   }
 
+  /** Sends an event and awaits its consequences; the outcome is the state after them. */
   async send(
     principal: Principal,
     connectionId: string,
     event: ConnectionEvent | ConnectionCommand,
     requestId?: string,
-  ): Promise<Outcome> {
+  ): Promise<Outcome & { rollback: { eventId: string } | null }> {
     const ref = await this.resolve(principal, connectionId);
-    return this.engine.send(ref, event, requestId === undefined ? {} : { requestId });
+    const outcome = await this.engine.send(
+      ref,
+      event,
+      requestId === undefined ? {} : { requestId },
+    );
+    return { ...outcome, ...(await this.#settled(ref, outcome)) };
   }
 
   /** Sends a command; a retry with the same `requestId` is answered with `duplicate: true`. */
@@ -317,10 +356,18 @@ export class ConnectionService {
   }
 
   heartbeatEvent(hb: HeartbeatInput): ConnectionEvent {
-    if (hb.timestamp > this.clock.now() + MAX_FUTURE_SKEW_MS) {
+    const now = this.clock.now();
+    if (hb.timestamp > now + MAX_FUTURE_SKEW_MS) {
       throw new ValidationError('timestamp is more than 5 minutes in the future', {
         field: 'timestamp',
       });
+    }
+    const maxAgeMs = this.thresholds.heartbeatMaxAgeMs ?? DEFAULT_HEARTBEAT_MAX_AGE_MS;
+    if (hb.timestamp < now - maxAgeMs) {
+      throw new ValidationError(
+        `timestamp is more than ${maxAgeMs / 60_000} minutes in the past (the rolling window plus a grace period)`,
+        { field: 'timestamp' },
+      );
     }
     return {
       type: 'HEARTBEAT',
@@ -340,7 +387,11 @@ export class ConnectionService {
       hb.heartbeatId,
     );
     const ack = toHeartbeatAck(outcome.state, outcome.version, this.thresholds.minSamples);
-    return outcome.duplicate ? { ...ack, duplicate: true as const } : ack;
+    return {
+      ...ack,
+      ...(outcome.rollback ? { rollback: outcome.rollback } : {}),
+      ...(outcome.duplicate ? { duplicate: true as const } : {}),
+    };
   }
 
   /** Pages through connections ordered by installation, then connection id. */

@@ -449,6 +449,19 @@ export class Engine {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
+  /**
+   * The state this process last committed for `ref`, if it is newer than `version`: what a
+   * request answers after the consequences of its commit (e.g. a rollback) were committed.
+   */
+  newerThan(ref: ActorRef, version: number): { version: number; state: PersistedState } | null {
+    const cached = this.#cache.get(this.store.actorKey(ref));
+    if (!cached || cached.version <= version) return null;
+    return {
+      version: cached.version,
+      state: this.chart(ref.kind).stepper.persist(cached.snapshot),
+    };
+  }
+
   /** Forgets cached snapshots (simulates a fresh process in tests). */
   clearCache(): void {
     this.#cache.clear();

@@ -418,6 +418,17 @@ export class RedisStore {
     );
   }
 
+  /** Sizes of several indexes of one installation, read atomically (one MULTI, one slot). */
+  async indexSizes(installationId: string, indexes: readonly string[]): Promise<number[]> {
+    const multi = this.redis.multi();
+    for (const index of indexes) multi.zcard(this.keys.index(installationId, index));
+    const replies = (await multi.exec()) ?? [];
+    return replies.map(([error, n]) => {
+      if (error) throw error;
+      return Number(n);
+    });
+  }
+
   async indexSize(installationId: string, index: string): Promise<number> {
     return this.redis.zcard(this.keys.index(installationId, index));
   }

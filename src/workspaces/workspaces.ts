@@ -51,7 +51,22 @@ import { toWire } from './settings.ts';
 
 export const WORKSPACE = 'workspace';
 /** Minimum time between evaluations of a workspace triggered by success-only heartbeats. */
-const THROTTLE_MS = 250;
+/** What an evaluation did that the request which caused it reports. */
+export interface EvaluationResult {
+  /** The automatic rollback this evaluation made, if any. */
+  rollback: { eventId: string } | null;
+}
+
+const NOTHING: EvaluationResult = { rollback: null };
+
+interface Lane {
+  running: Promise<void> | null;
+  queued: {
+    statusChanged: boolean;
+    done: Promise<EvaluationResult>;
+    resolve(r: EvaluationResult): void;
+  } | null;
+}
 
 /** An event with its payload, as the engine accepts it. */
 type AnyEvent = EventObject & Record<string, unknown>;
@@ -111,8 +126,10 @@ function idFor(ref: ActorRef, requestId: string | undefined, purpose: string): s
  * back in one engine transaction, so concurrent evaluators produce exactly one rollback.
  */
 export class WorkspaceService {
-  readonly #scheduled = new Map<string, { statusChanged: boolean }>();
-  readonly #running = new Map<string, Promise<void>>();
+  /** Per workspace: the evaluation running and the one queued behind it. */
+  readonly #lanes = new Map<string, Lane>();
+  /** Per workspace: the evaluation that covers the latest commit. */
+  readonly #latest = new Map<string, Promise<EvaluationResult>>();
 
   constructor(
     readonly engine: Engine,
@@ -127,82 +144,71 @@ export class WorkspaceService {
   }
 
   /** Commit listener: re-evaluate the workspace of every connection that changed. */
-  readonly onCommit: CommitListener = ({ ref, before, after, events }) => {
+  readonly onCommit: CommitListener = ({ ref, before, after }) => {
     if (ref.kind !== CONNECTION) return;
     const c = after.context as unknown as ConnectionContext;
     const statusChanged = before === null || stateName(before.value) !== stateName(after.value);
-    // Only failures can lower the rate toward a rollback; heartbeats without any may only raise
-    // it (towards `healthy`, which nothing needs within the second), so they are evaluated at
-    // most every THROTTLE_MS per workspace, with a trailing evaluation that catches up.
-    const onlySuccesses =
-      !statusChanged &&
-      events.every(
-        (e) => e.type === 'HEARTBEAT' && (e as unknown as { failed: number }).failed === 0,
-      );
-    if (onlySuccesses) this.#throttled(ref.installationId, c.workspaceId);
-    else this.schedule(ref.installationId, c.workspaceId, statusChanged);
+    void this.schedule(ref.installationId, c.workspaceId, statusChanged);
   };
 
-  readonly #lastRun = new Map<string, number>();
-  readonly #trailing = new Map<string, NodeJS.Timeout>();
-
-  #throttled(installationId: string, workspaceId: string): void {
+  /**
+   * Starts an evaluation of the workspace now, or, while one runs, queues exactly one more that
+   * starts when it ends (later requests join the queued one). Resolves when an evaluation that
+   * started after this call has finished, with the rollback it made, if any. Never rejects: a
+   * failed evaluation is logged and the next commit or the poller evaluates again.
+   */
+  schedule(
+    installationId: string,
+    workspaceId: string,
+    statusChanged: boolean,
+  ): Promise<EvaluationResult> {
     const key = `${installationId}\u0000${workspaceId}`;
-    const wait = (this.#lastRun.get(key) ?? 0) + THROTTLE_MS - performance.now();
-    if (wait <= 0) return this.schedule(installationId, workspaceId, false);
-    if (this.#trailing.has(key)) return;
-    this.#trailing.set(
-      key,
-      setTimeout(() => {
-        this.#trailing.delete(key);
-        this.schedule(installationId, workspaceId, false);
-      }, wait),
-    );
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      lane = { running: null, queued: null };
+      this.#lanes.set(key, lane);
+    }
+    if (lane.queued) {
+      lane.queued.statusChanged ||= statusChanged;
+    } else {
+      let resolve!: (r: EvaluationResult) => void;
+      const done = new Promise<EvaluationResult>((r) => (resolve = r));
+      lane.queued = { statusChanged, done, resolve };
+    }
+    const { done } = lane.queued;
+    this.#latest.set(key, done);
+    if (!lane.running) this.#pump(key, installationId, workspaceId, lane);
+    return done;
   }
 
-  schedule(installationId: string, workspaceId: string, statusChanged: boolean): void {
-    const key = `${installationId}\u0000${workspaceId}`;
-    const pending = this.#scheduled.get(key);
-    if (pending) {
-      pending.statusChanged ||= statusChanged;
-      return;
-    }
-    this.#scheduled.set(key, { statusChanged });
-    this.#lastRun.set(key, performance.now());
-    if (this.#lastRun.size > 10_000) {
-      // Only recent runs matter to the throttle: forget the rest so the map stays bounded.
-      const cutoff = performance.now() - THROTTLE_MS;
-      for (const [k, t] of this.#lastRun) if (t < cutoff) this.#lastRun.delete(k);
-    }
-    setImmediate(() => void this.#run(key, installationId, workspaceId));
+  /** The evaluation covering every commit made so far to this workspace's connections. */
+  settled(installationId: string, workspaceId: string): Promise<EvaluationResult> {
+    return this.#latest.get(`${installationId}\u0000${workspaceId}`) ?? Promise.resolve(NOTHING);
   }
 
-  async #run(key: string, installationId: string, workspaceId: string): Promise<void> {
-    // One evaluation per workspace at a time in this process; requests meanwhile coalesce.
-    await this.#running.get(key);
-    const request = this.#scheduled.get(key);
-    this.#scheduled.delete(key);
-    if (!request) return;
-    const run = this.evaluate(installationId, workspaceId, request.statusChanged)
-      .catch((error: unknown) =>
-        this.logger.error('workspace evaluation failed', { workspaceId, error: String(error) }),
-      )
-      .finally(() => {
-        if (this.#running.get(key) === run) this.#running.delete(key);
+  #pump(key: string, installationId: string, workspaceId: string, lane: Lane): void {
+    const job = lane.queued!;
+    lane.queued = null;
+    lane.running = this.evaluate(installationId, workspaceId, job.statusChanged)
+      .catch((error: unknown) => {
+        this.logger.error('workspace evaluation failed', { workspaceId, error: String(error) });
+        return NOTHING;
+      })
+      .then((result) => {
+        job.resolve(result);
+        lane.running = null;
+        if (lane.queued) this.#pump(key, installationId, workspaceId, lane);
+        else {
+          this.#lanes.delete(key);
+          if (this.#latest.get(key) === job.done) this.#latest.delete(key);
+        }
       });
-    this.#running.set(key, run);
-    await run;
   }
 
   /** Resolves when every scheduled evaluation has finished (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.#scheduled.size > 0 || this.#running.size > 0 || this.#trailing.size > 0) {
-      if (this.#scheduled.size === 0 && this.#running.size === 0) {
-        await new Promise((r) => setTimeout(r, 5));
-        continue;
-      }
-      await new Promise((r) => setImmediate(r));
-      await Promise.all([...this.#running.values()]);
+    while (this.#lanes.size > 0) {
+      await Promise.all([...this.#lanes.values()].map((l) => l.running));
     }
   }
 
@@ -362,10 +368,14 @@ export class WorkspaceService {
    * Re-evaluates one workspace: reports connection counts when statuses changed, records health
    * verdict changes, and rolls back on a breach while on (or moving to) ACP.
    */
-  async evaluate(installationId: string, workspaceId: string, statusChanged = true): Promise<void> {
+  async evaluate(
+    installationId: string,
+    workspaceId: string,
+    statusChanged = true,
+  ): Promise<EvaluationResult> {
     const ref = this.ref(installationId, workspaceId);
     const found = await this.engine.read(ref);
-    if (!found) return;
+    if (!found) return NOTHING;
     const ctx = found.state.context as unknown as WorkspaceContext;
     const state = workspaceState(found.state.value);
     const policy = await this.settings.get(installationId);
@@ -373,13 +383,14 @@ export class WorkspaceService {
     const verdict = healthVerdict(rate, policy);
 
     if (verdict === 'breach' && (state === 'acp' || state === 'migrating')) {
-      await this.#rollback(
+      const eventId = randomUUID();
+      const done = await this.#rollback(
         installationId,
         workspaceId,
         (evidence, policyNow, connectionIds, at) => ({
           type: 'AUTO_ROLLBACK',
           at,
-          eventId: randomUUID(),
+          eventId,
           migrationId: randomUUID(),
           evidence,
           policy: policyNow,
@@ -388,8 +399,9 @@ export class WorkspaceService {
       ).catch((error: unknown) => {
         // Another evaluator (or process) rolled it back first: exactly one rollback happens.
         if (!(error instanceof InvalidTransitionError)) throw error;
+        return null;
       });
-      return;
+      return done ? { rollback: { eventId } } : NOTHING;
     }
 
     if (statusChanged) {
@@ -422,6 +434,7 @@ export class WorkspaceService {
         nextMigrationId: randomUUID(),
       });
     }
+    return NOTHING;
   }
 
   async #send(ref: ActorRef, event: AnyEvent) {
@@ -556,9 +569,11 @@ export class WorkspaceService {
         } as AnyEvent,
         opts,
       );
-      // Connections may already all be on ACP: let the evaluation complete the migration.
-      this.schedule(ref.installationId, workspaceId, true);
-      return { migrationId, workspace: await this.view(outcome.state, ref) };
+      // Connections may already all be on ACP: the evaluation completes the migration before
+      // the answer.
+      await this.schedule(ref.installationId, workspaceId, true);
+      const after = await this.engine.read(ref);
+      return { migrationId, workspace: await this.view(after?.state ?? outcome.state, ref) };
     }
 
     if (state !== 'acp')
@@ -748,8 +763,7 @@ export class WorkspaceService {
   /** After a settings change: every workspace of the installation re-evaluates under it. */
   async refreshPolicy(installationId: string): Promise<void> {
     const ids = await this.engine.store.indexAll(installationId, 'workspace:all');
-    for (const id of ids) this.schedule(installationId, id, false);
-    await this.idle();
+    await Promise.all(ids.map((id) => this.schedule(installationId, id, false)));
   }
 
   /** Audit entries of one workspace stream, newest first, with a cursor. */

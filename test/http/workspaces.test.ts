@@ -420,9 +420,16 @@ describe('cooldown and automatic migration', () => {
     // The failures happened in the minute the workspace went to ACP; the rollback is decided a
     // minute later, so the health window after the rollback starts clean.
     service.clock.advance(MIN);
-    await beat('c1', hb(T0, 90, 10));
-    await beat('c2', hb(T0, 90, 10));
-    await settle();
+    // The breaching heartbeat is answered after the rollback it caused, with its id.
+    const breach = await beat('c1', hb(T0, 90, 10));
+    expect(breach.status).toBe('rolled-back');
+    expect(breach.rollback.eventId).toMatch(UUID);
+    // c2 went back with its workspace, in the same transaction.
+    expectError(
+      await call('POST', '/v1/connections/c2/heartbeats', hb(T0, 90, 10)),
+      409,
+      'invalid-transition',
+    );
     const rolledBackAt = T0 + MIN;
     const cooling = await workspace();
     expect(cooling).toMatchObject({

@@ -129,7 +129,7 @@ const ref = { kind: WORKSPACE, installationId: 'inst-a', id: WS };
 export async function setupWorkspace(svc: TestService, policy: WorkspacePolicy): Promise<void> {
   // The test plays the evaluator (it sends HEALTH/CONNECTIONS itself), so the service's own
   // background evaluation is switched off here to keep the run deterministic.
-  svc.workspaces.schedule = () => {};
+  svc.workspaces.schedule = () => Promise.resolve({ rollback: null });
   const res = await svc.api('PUT', '/v1/installations/inst-a/settings', toWire(policy));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   await svc.workspaces.ensure('inst-a', WS);
