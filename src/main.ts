@@ -69,6 +69,9 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
   return new RedisMock();
 }
 
+/** On shutdown, how long a connection accepted just before may take to send its request. */
+const FIRST_REQUEST_WAIT_MS = 1_000;
+
 /** The port is taken (or not ours to bind): reported in one line, exit code 1. */
 export class ListenError extends Error {
   constructor(message: string) {
@@ -201,8 +204,21 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   });
   server.keepAliveTimeout = 65_000;
   let draining = false;
+  // Connections accepted that have not sent their first request yet. Node counts them as idle,
+  // and server.close() would cut them with a request already on the wire: shutdown lets each
+  // deliver it first (bounded by FIRST_REQUEST_WAIT_MS).
+  const fresh = new Set<import('node:net').Socket>();
+  let freshDrained: (() => void) | null = null;
+  const settleFresh = (socket: import('node:net').Socket) => {
+    if (fresh.delete(socket) && fresh.size === 0) freshDrained?.();
+  };
+  server.on('connection', (socket) => {
+    fresh.add(socket);
+    socket.once('close', () => settleFresh(socket));
+  });
   // While draining, every answer tells its client to open its next request elsewhere.
-  server.on('request', (_req, res: import('node:http').ServerResponse) => {
+  server.on('request', (req, res: import('node:http').ServerResponse) => {
+    settleFresh(req.socket);
     if (draining && !res.headersSent) res.setHeader('connection', 'close');
   });
   const { port } = server.address() as AddressInfo;
@@ -266,6 +282,12 @@ export async function start(options: StartOptions = {}): Promise<Service> {
      */
     async stop() {
       draining = true;
+      if (fresh.size > 0) {
+        await new Promise<void>((resolve) => {
+          freshDrained = resolve;
+          setTimeout(resolve, FIRST_REQUEST_WAIT_MS).unref();
+        });
+      }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       logger.info('shutdown: stopped accepting connections');
       const streams = moduleContext.streams.closeAll();

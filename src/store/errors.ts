@@ -27,6 +27,11 @@ const IOREDIS_UNAVAILABLE = [
   'Failed to refresh slots cache',
   'Reached the max retries per request limit',
   'Too many Cluster redirections',
+  'Node is disconnected',
+  'Cluster is disconnected',
+  'connect ETIMEDOUT',
+  'Ready check failed',
+  'Socket timeout',
 ];
 
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
