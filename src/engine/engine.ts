@@ -450,6 +450,14 @@ export class Engine {
   }
 
   /**
+   * Whether the chart of `kind` accepts `event` in `state`: services ask the chart instead of
+   * repeating its guards (XState's `snapshot.can`).
+   */
+  can(kind: string, state: PersistedState, event: EventObject): boolean {
+    return this.chart(kind).stepper.restore(state).can(event);
+  }
+
+  /**
    * The state this process last committed for `ref`, if it is newer than `version`: what a
    * request answers after the consequences of its commit (e.g. a rollback) were committed.
    */

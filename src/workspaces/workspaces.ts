@@ -463,10 +463,28 @@ export class WorkspaceService {
   ) {
     // One decision time for every attempt, so the baseline below matches the committed event.
     const at = this.clock.now();
-    await this.#markBaseline(installationId, workspaceId, at);
     const wsRef = this.ref(installationId, workspaceId);
     const index = `connection:ws:${workspaceId}`;
     const policy = await this.settings.get(installationId);
+    // Ask the chart first: a refused rollback must write nothing, not even the baseline.
+    const current = await this.engine.read(wsRef);
+    if (!current)
+      throw new NotFoundError(`workspace ${workspaceId} not found`, { field: 'workspaceId' });
+    const currentCtx = current.state.context as unknown as WorkspaceContext;
+    const probe = makeEvent(
+      await this.#evidence(installationId, workspaceId, currentCtx, policy),
+      policy,
+      [],
+      at,
+    );
+    if (!this.engine.can(WORKSPACE, current.state, probe)) {
+      const state = toKebab(workspaceState(current.state.value));
+      throw new InvalidTransitionError(
+        `workspace ${workspaceId} in state "${state}" does not accept ${probe.type}`,
+        { state, event: probe.type },
+      );
+    }
+    await this.#markBaseline(installationId, workspaceId, at);
     let ids: string[] = [];
     // Evidence is gathered before the transaction (I/O), the plan itself stays pure.
     let evidence: HealthEvidence | null = null;
@@ -533,42 +551,34 @@ export class WorkspaceService {
     }
 
     if (req.toProtocol === 'acp') {
-      if (!policy.migrationEnabled)
-        throw new MigrationRefusedError('migration to ACP is disabled for this installation', {
-          field: 'toProtocol',
-        });
-      if (!state.startsWith('http'))
-        throw new MigrationRefusedError(`workspace is ${toKebab(state)}, not on HTTP`, {
-          state: toKebab(state),
-        });
-      if (policy.rolloutMode === 'scheduled' && req.initiatedBy === 'user') {
-        throw new MigrationRefusedError(
-          'this installation rolls out on a schedule set by operators; users cannot opt in',
-          { field: 'initiatedBy' },
-        );
-      }
       if (req.scheduledAt !== undefined && req.scheduledAt <= now) {
         throw new ValidationError('scheduledAt must be in the future', { field: 'scheduledAt' });
       }
       const evidence = await this.#evidence(ref.installationId, workspaceId, ctx, policy);
+      const event = {
+        type: 'REQUEST_MIGRATION',
+        at: now,
+        eventId: randomUUID(),
+        migrationId,
+        toProtocol: 'acp',
+        initiatedBy: req.initiatedBy,
+        requestedBy,
+        scheduledAt: req.scheduledAt ?? null,
+        policy,
+        evidence,
+        connectionIds: [],
+      } as AnyEvent;
+      // The chart decides; the service only explains a refusal, before anything is written.
+      if (!this.engine.can(WORKSPACE, found.state, event)) {
+        throw migrationRefusal(policy, state, req.initiatedBy);
+      }
       await this.#markBaseline(ref.installationId, workspaceId, now);
-      const outcome = await this.engine.send(
-        ref,
-        {
-          type: 'REQUEST_MIGRATION',
-          at: now,
-          eventId: randomUUID(),
-          migrationId,
-          toProtocol: 'acp',
-          initiatedBy: req.initiatedBy,
-          requestedBy,
-          scheduledAt: req.scheduledAt ?? null,
-          policy,
-          evidence,
-          connectionIds: [],
-        } as AnyEvent,
-        opts,
-      );
+      const outcome = await this.engine.send(ref, event, opts).catch((error: unknown) => {
+        // Another process moved the workspace since it was read.
+        if (error instanceof InvalidTransitionError)
+          throw migrationRefusal(policy, state, req.initiatedBy);
+        throw error;
+      });
       // Connections may already all be on ACP: the evaluation completes the migration before
       // the answer.
       await this.schedule(ref.installationId, workspaceId, true);
@@ -576,10 +586,6 @@ export class WorkspaceService {
       return { migrationId, workspace: await this.view(after?.state ?? outcome.state, ref) };
     }
 
-    if (state !== 'acp')
-      throw new MigrationRefusedError(`workspace is ${toKebab(state)}, not on ACP`, {
-        state: toKebab(state),
-      });
     await this.#rollback(
       ref.installationId,
       workspaceId,
@@ -598,7 +604,14 @@ export class WorkspaceService {
       }),
       { type: 'ROLLBACK', reason: 'migrated-to-http' },
       opts,
-    );
+    ).catch((error: unknown) => {
+      if (error instanceof InvalidTransitionError) {
+        throw new MigrationRefusedError(`workspace is ${toKebab(state)}, not on ACP`, {
+          state: toKebab(state),
+        });
+      }
+      throw error;
+    });
     return { migrationId, workspace: await this.get(principal, workspaceId) };
   }
 
@@ -796,6 +809,36 @@ export class WorkspaceService {
     });
     return { items, nextCursor: page.length === q.limit ? page[page.length - 1]!.member : null };
   }
+}
+
+/** Why the chart refused a migration to ACP, for the 409 (the chart made the decision). */
+function migrationRefusal(
+  policy: WorkspacePolicy,
+  state: string,
+  initiatedBy: string,
+): MigrationRefusedError {
+  if (!policy.migrationEnabled) {
+    return new MigrationRefusedError('migration to ACP is disabled for this installation', {
+      field: 'toProtocol',
+    });
+  }
+  if (!state.startsWith('http')) {
+    return new MigrationRefusedError(`workspace is ${toKebab(state)}, not on HTTP`, {
+      state: toKebab(state),
+    });
+  }
+  if (policy.rolloutMode === 'scheduled' && initiatedBy === 'user') {
+    return new MigrationRefusedError(
+      'this installation rolls out on a schedule set by operators; users cannot opt in',
+      { field: 'initiatedBy' },
+    );
+  }
+  return new MigrationRefusedError(
+    `workspace is ${toKebab(state)} and does not accept a migration now`,
+    {
+      state: toKebab(state),
+    },
+  );
 }
 
 export function countConnections(conns: { state: PersistedState | null }[]): ConnectionCounts {

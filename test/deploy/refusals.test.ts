@@ -1,0 +1,70 @@
+/**
+ * A refused workspace command writes nothing: the service asks the chart (`snapshot.can`)
+ * before it records anything, and the chart's refusal is a 409 that names why.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type TestService, checkInvariants, startService } from '../helpers.ts';
+import { snapshotKeys } from '../hostile/support.ts';
+
+let s: TestService;
+
+beforeEach(async () => {
+  s = await startService();
+  await s.api('POST', '/v1/connections', {
+    connectionId: 'c1',
+    installationId: 'inst-a',
+    workspaceId: 'ws-1',
+  });
+});
+
+afterEach(async () => {
+  await s.close();
+});
+
+async function refusedWithoutWrites(method: string, path: string, body: unknown) {
+  const before = await snapshotKeys(s.redis, s.prefix);
+  const res = await s.api(method, path, body);
+  checkInvariants(res);
+  expect(res.status, JSON.stringify(res.body)).toBe(409);
+  expect(res.body.error.code).toBe('migration-refused');
+  expect(await snapshotKeys(s.redis, s.prefix)).toEqual(before);
+  return res;
+}
+
+describe('refused workspace commands', () => {
+  it('writes nothing for a rollback of a workspace that is on HTTP', async () => {
+    await refusedWithoutWrites('POST', '/v1/workspaces/ws-1/rollback', { reason: 'test' });
+  });
+
+  it('writes nothing for a migration to HTTP of a workspace that is on HTTP', async () => {
+    const res = await refusedWithoutWrites('POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'http',
+      initiatedBy: 'operator',
+    });
+    expect(res.body.error.details.state).toBe('http.idle');
+  });
+
+  it('writes nothing for a user opt-in the chart refuses under a scheduled rollout, and says why', async () => {
+    const put = await s.api('PUT', '/v1/installations/inst-a/settings', {
+      rolloutMode: 'scheduled',
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    const res = await refusedWithoutWrites('POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'user',
+    });
+    expect(res.body.error.details.field).toBe('initiatedBy');
+  });
+
+  it('writes nothing for a second migration to ACP while the first is in progress', async () => {
+    const first = await s.api('POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+    });
+    expect(first.body.workspace.state).toBe('migrating');
+    await refusedWithoutWrites('POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+    });
+  });
+});
