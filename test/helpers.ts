@@ -11,7 +11,7 @@ import { ManualClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/logger.ts';
 import { type Service, start } from '../src/main.ts';
-import type { AppModule } from '../src/modules.ts';
+import type { AppModule } from '../src/module-context.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
-import type { AppModule } from '../modules.ts';
+import type { AppModule } from '../module-context.ts';
 import { pageQuery, sessionParams, summaryBody } from './schemas.ts';
 import { SECRET_DESCRIPTIONS, findSecret } from './secrets.ts';
 import { AutomationService } from './service.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import type { DomainEventMap } from '../domain-events.ts';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
-import type { ModuleContext } from '../modules.ts';
+import type { ModuleContext } from '../module-context.ts';
 import { type Channel, type MetricsSink, type Notifier, SERVICES } from '../notifications/types.ts';
 import { iso, toKebab } from '../wire.ts';
 import { classifyError } from './errors.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
-import type { AppModule } from '../modules.ts';
+import type { AppModule } from '../module-context.ts';
 import { identifier } from '../wire.ts';
 import { CapacityService } from './capacity.ts';
 

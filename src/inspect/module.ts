@@ -12,7 +12,7 @@ import { type Principal, canAccess } from '../connections/connections.ts';
 import { NotFoundError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
-import type { AppModule, ModuleContext } from '../modules.ts';
+import type { AppModule, ModuleContext } from '../module-context.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 

@@ -10,7 +10,7 @@
 import type { Response } from 'express';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
-import type { AppModule, ModuleContext } from '../modules.ts';
+import type { AppModule, ModuleContext } from '../module-context.ts';
 import { SERVICES } from '../notifications/types.ts';
 import { envelopesQuery } from './envelopes.ts';
 import type { HeartbeatEndpoint } from './prometheus.ts';

@@ -4,7 +4,7 @@
  * a dead-letter list, per-installation channel settings, and the `rollback` domain event turned
  * into a notification. Registers `SERVICES.notifications` (a Notifier) for other modules.
  */
-import type { AppModule, ModuleContext } from '../modules.ts';
+import type { AppModule, ModuleContext } from '../module-context.ts';
 import { NotifyKeys } from './keys.ts';
 import { notificationRoutes } from './routes.ts';
 import { NotificationService } from './service.ts';

@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import { automationModule } from '../../src/automation/module.ts';
 import type { Logger } from '../../src/logger.ts';
-import type { AppModule } from '../../src/modules.ts';
+import type { AppModule } from '../../src/module-context.ts';
 import type {
   Channel,
   MetricsEnvelope,
