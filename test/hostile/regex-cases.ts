@@ -9,6 +9,7 @@ import { pageQuery, summaryBody } from '../../src/automation/schemas.ts';
 import { SECRET_PATTERNS, findSecret, redactSecrets } from '../../src/automation/secrets.ts';
 import { bearerToken, isBatchPath, isStreamRoute } from '../../src/http/request-guards.ts';
 import { handshakeBody, listConnectionsQuery } from '../../src/http/schemas.ts';
+import { errorText, scrubUrls } from '../../src/notifications/service.ts';
 import { notificationSettingsBody } from '../../src/notifications/settings.ts';
 import { identifier, utcTimestamp } from '../../src/wire.ts';
 
@@ -60,6 +61,10 @@ export const ADVERSARIAL: Record<string, string> = {
   'a:// repeated': fill('a://'),
   'a://b: repeated': fill('a://b:'),
   'http:// repeated': fill('http://'),
+  // notification error text: URLs whose query never comes, user:password without @.
+  'https://a repeated': fill('https://a'),
+  'http://a? repeated': fill('http://a?'),
+  '//a:b repeated': fill('//a:b'),
   'schemes of 31 letters then :, repeated': fill(`${'a'.repeat(31)}:`),
   // bearer-token: spaces without a token, tokens one character short.
   'bearer then spaces': after('bearer', ' '),
@@ -127,6 +132,9 @@ export const SUBJECTS: RegexSubject[] = [
   },
   { name: 'automation page cursor', run: parses(pageQuery, (t) => ({ cursor: t })) },
   { name: 'automation error classification', run: (t) => classifyError(t, t) },
+  { name: 'notification error text (bounded first)', run: (t) => errorText(t) },
+  // The scans behind it over the whole 32 KB: linear without the bound too.
+  { name: 'notification error text scans, unbounded', run: scrubUrls },
   {
     name: 'notification settings (e-mail, webhook URL)',
     run: parses(notificationSettingsBody, (t) => ({ emailTo: [t], webhookUrls: [t] })),
