@@ -14,7 +14,7 @@
  * ids and evidence arrive in the events, so the chart stays deterministic. Moving the
  * workspace's connections to `rolledBack` happens in the same transaction, driven by src/.
  */
-import { assign, setup } from 'xstate';
+import { assertEvent, assign, not, setup } from 'xstate';
 import {
   type HealthEvidence,
   type HealthVerdict,
@@ -204,6 +204,9 @@ function migrationLog(
 
 type RollbackEventIn = Extract<WorkspaceEvent, { type: 'AUTO_ROLLBACK' | 'ROLLBACK_REQUESTED' }>;
 
+/** The two events that roll a workspace back, for `assertEvent`. */
+const ROLLBACK_EVENTS = ['AUTO_ROLLBACK', 'ROLLBACK_REQUESTED'] as const;
+
 function rollbackNotification(e: RollbackEventIn) {
   const auto = e.type === 'AUTO_ROLLBACK';
   const rate =
@@ -294,7 +297,8 @@ export function createWorkspaceMachine() {
       })),
       failMigration: assign({ migration: null }),
       enterCooldown: assign(({ context, event }) => {
-        const e = event as RollbackEventIn;
+        assertEvent(event, ROLLBACK_EVENTS);
+        const e = event;
         const auto = e.type === 'AUTO_ROLLBACK';
         const recent = context.autoRollbacks.filter((t) => t > e.at - e.policy.flapWindowMs);
         if (auto) recent.push(e.at);
@@ -382,14 +386,6 @@ export function createWorkspaceMachine() {
         context.policy.migrationEnabled &&
         !context.autoMigrationBlocked &&
         context.health?.verdict === 'healthy',
-      autoMigrationNotEligible: ({ context }) =>
-        !(
-          context.policy.rolloutMode === 'automatic' &&
-          context.policy.autoRollout &&
-          context.policy.migrationEnabled &&
-          !context.autoMigrationBlocked &&
-          context.health?.verdict === 'healthy'
-        ),
       isBlocked: ({ context }) => context.autoMigrationBlocked,
     },
     delays: {
@@ -408,7 +404,8 @@ export function createWorkspaceMachine() {
     {
       type: 'appendAudit',
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        const e = event as RollbackEventIn;
+        assertEvent(event, ROLLBACK_EVENTS);
+        const e = event;
         const auto = e.type === 'AUTO_ROLLBACK';
         return {
           stream: STREAMS.rollbacks(context.workspaceId),
@@ -446,7 +443,8 @@ export function createWorkspaceMachine() {
     {
       type: 'appendAudit',
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        const e = event as RollbackEventIn;
+        assertEvent(event, ROLLBACK_EVENTS);
+        const e = event;
         const auto = e.type === 'AUTO_ROLLBACK';
         const m: Migration = context.migration ?? {
           migrationId: e.migrationId,
@@ -474,7 +472,8 @@ export function createWorkspaceMachine() {
     {
       type: 'notifyUsers',
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        const e = event as RollbackEventIn;
+        assertEvent(event, ROLLBACK_EVENTS);
+        const e = event;
         return {
           workspaceId: context.workspaceId,
           installationId: context.installationId,
@@ -489,7 +488,7 @@ export function createWorkspaceMachine() {
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => ({
         workspaceId: context.workspaceId,
         installationId: context.installationId,
-        eventId: (event as RollbackEventIn).eventId,
+        eventId: (assertEvent(event, ROLLBACK_EVENTS), event.eventId),
       }),
     },
     'enterCooldown',
@@ -585,7 +584,7 @@ export function createWorkspaceMachine() {
             always: { guard: 'autoMigrationEligible', target: 'warming' },
           },
           warming: {
-            always: { guard: 'autoMigrationNotEligible', target: 'idle' },
+            always: { guard: not('autoMigrationEligible'), target: 'idle' },
             after: {
               autoMigrateDelay: {
                 target: '#workspace.migrating',
