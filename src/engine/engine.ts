@@ -17,12 +17,14 @@ import {
   type CommitResult,
   type IndexOp,
   type OutboxEntry,
-  type RedisStore,
+  type Store,
   type StoredActor,
   type TimerOp,
-} from '../store/redis-store.ts';
+} from '../store/store.ts';
+import type { RedisStore } from '../store/redis-store.ts';
 import { auditMember, timerMember } from '../store/keys.ts';
 import { toKebab } from '../wire.ts';
+import { type Cached, LruSnapshotCache, type SnapshotCache } from './snapshot-cache.ts';
 import { type PersistedState, type PlannedAction, Stepper, stateName } from './step.ts';
 
 /** How one chart is bound to the engine. */
@@ -92,8 +94,8 @@ export interface Effect {
 
 export type EffectHandler = (effect: Effect) => Promise<void> | void;
 
-export interface EngineOptions {
-  store: RedisStore;
+export interface EngineOptions<S extends Store = RedisStore> {
+  store: S;
   clock: Clock;
   charts: readonly ChartBinding[];
   logger: Logger;
@@ -134,11 +136,6 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-interface Cached {
-  version: number;
-  snapshot: AnyMachineSnapshot;
-}
-
 interface Slot {
   ref: ActorRef;
   queue: Pending[];
@@ -173,14 +170,13 @@ interface Applied {
  * await engine.create(ref, { connectionId: 'c1', installationId: 'i1', workspaceId: 'w1' });
  * await engine.send(ref, { type: 'HANDSHAKE', protocolVersion: '1.2.0', negotiatedCapabilities: [] });
  */
-export class Engine {
-  readonly store: RedisStore;
+export class Engine<S extends Store = RedisStore> {
+  readonly store: S;
   readonly clock: Clock;
   readonly #charts = new Map<string, { binding: ChartBinding; stepper: Stepper }>();
   readonly #logger: Logger;
   readonly #effects: Record<string, EffectHandler>;
-  readonly #cache = new Map<string, Cached>();
-  readonly #cacheSize: number;
+  readonly #cache: SnapshotCache;
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
   readonly #maxEffectAttempts: number;
@@ -196,12 +192,12 @@ export class Engine {
   /** Counters for metrics and benchmarks. */
   readonly stats = { commits: 0, scriptCalls: 0, conflicts: 0, effectsRun: 0, effectsFailed: 0 };
 
-  constructor(options: EngineOptions) {
+  constructor(options: EngineOptions<S>) {
     this.store = options.store;
     this.clock = options.clock;
     this.#logger = options.logger;
     this.#effects = { ...(options.effects ?? {}) };
-    this.#cacheSize = options.cacheSize ?? 10_000;
+    this.#cache = new LruSnapshotCache(options.cacheSize ?? 10_000);
     this.#maxAttempts = options.maxAttempts ?? 25;
     this.#leaseMs = options.outboxLeaseMs ?? 30_000;
     this.#maxEffectAttempts = options.maxEffectAttempts ?? 10;
@@ -437,7 +433,7 @@ export class Engine {
         ];
       }
       this.stats.conflicts++;
-      for (const a of applied) this.#cache.delete(a.key);
+      for (const a of applied) this.#cache.forget(a.key);
       if (attempt >= this.#maxAttempts) {
         throw new ContentionError(`gave up a transaction after ${attempt} conflicting attempts`);
       }
@@ -499,7 +495,7 @@ export class Engine {
         try {
           await this.#process(key, slot.ref, batch);
         } catch (error) {
-          this.#cache.delete(key);
+          this.#cache.forget(key);
           for (const p of batch) p.reject(error);
         }
       }
@@ -525,7 +521,7 @@ export class Engine {
           confirmed = true;
           const current = await this.store.load(ref);
           if ((current?.version ?? 0) !== (base?.version ?? 0)) {
-            this.#cache.delete(key);
+            this.#cache.forget(key);
             base = this.#restore(stepper, current);
             continue;
           }
@@ -545,7 +541,7 @@ export class Engine {
         // A retry of a command that was applied before: answer it from the current state and
         // apply the rest of the batch on top of that state.
         const current = await this.store.load(ref);
-        this.#cache.delete(key);
+        this.#cache.forget(key);
         base = this.#restore(stepper, current);
         confirmed = true;
         const state = base ? stepper.persist(base.snapshot) : null;
@@ -601,7 +597,7 @@ export class Engine {
 
   #committed(key: string, ref: ActorRef, applied: Applied, version: number): void {
     this.stats.commits++;
-    this.#remember(key, { version, snapshot: applied.final! });
+    this.#cache.remember(key, { version, snapshot: applied.final! });
     for (const effect of applied.effects) this.#startEffect(effect);
     if (this.#listeners.length === 0) return;
     const after = this.chart(ref.kind).stepper.persist(applied.final!);
@@ -620,15 +616,6 @@ export class Engine {
       version: stored.version,
       snapshot: stepper.restore(JSON.parse(stored.snapshot) as PersistedState),
     };
-  }
-
-  #remember(key: string, cached: Cached): void {
-    this.#cache.delete(key);
-    this.#cache.set(key, cached);
-    if (this.#cache.size > this.#cacheSize) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
   }
 
   /** Applies the batch in order on top of `base`; pure apart from reading the clock. */

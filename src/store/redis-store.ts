@@ -2,6 +2,7 @@ import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { ReplicationTimeoutError } from '../errors.ts';
 import { Keys, auditBound, parseTimerMember } from './keys.ts';
 import { LuaScript } from './script.ts';
+import type { Store } from './store.ts';
 
 /** Identifies one persisted actor: its chart, its tenant and its id. */
 export interface ActorRef {
@@ -114,7 +115,7 @@ const scripts = {
  * const store = new RedisStore(new Redis(url), 'lumi');
  * const [result] = await store.commit('inst-1', [{ ref, expectedVersion: 0, snapshot, timers: [], outbox: [], indexes: [] }]);
  */
-export class RedisStore {
+export class RedisStore implements Store {
   readonly keys: Keys;
 
   constructor(

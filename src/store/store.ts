@@ -1,0 +1,154 @@
+/**
+ * What the engine needs of its persistence, and nothing else: snapshots with compare-and-set,
+ * durable timers, an outbox and request ids. `RedisStore` is the implementation; a test may hand
+ * the engine any other object of this shape (as Temporal's worker takes a `NativeWorkerLike`).
+ */
+
+/** Identifies one persisted actor: its chart, its tenant and its id. */
+export interface ActorRef {
+  kind: string;
+  installationId: string;
+  id: string;
+}
+
+/** A committed snapshot (JSON of the persisted state) and its version. */
+export interface StoredActor {
+  version: number;
+  snapshot: string;
+}
+
+/** A durable timer written in the same commit as the snapshot. */
+export type TimerOp =
+  | { op: 'schedule'; member: string; due: number; event: string }
+  | { op: 'cancel'; member: string }
+  | { op: 'consume'; member: string; due: number };
+
+/** An effect written in the same commit as the snapshot, run after it. */
+export interface OutboxEntry {
+  id: string;
+  /** When another process may (re)run the entry if this one has not acknowledged it. */
+  leaseUntil: number;
+  json: string;
+}
+
+/** Adds the actor to, or removes it from, an index of its installation. */
+export interface IndexOp {
+  op: 'add' | 'remove';
+  index: string;
+  member: string;
+}
+
+/** HINCRBY on a counter hash (Keys.counter) of the installation. */
+export interface CounterOp {
+  hash: string;
+  field: string;
+  delta: number;
+}
+
+/** Precondition: the index holds exactly `count` members (nobody joined or left it). */
+export interface IndexGuard {
+  index: string;
+  count: number;
+}
+
+/** An append-only audit record; `member` orders the stream (see auditMember). */
+export interface AuditAppend {
+  stream: string;
+  member: string;
+  json: string;
+}
+
+/** Everything one actor writes in one atomic commit. */
+export interface ActorCommit {
+  ref: ActorRef;
+  /** 0 creates the actor and fails if it already exists. */
+  expectedVersion: number;
+  snapshot: string;
+  timers: TimerOp[];
+  outbox: OutboxEntry[];
+  indexes: IndexOp[];
+  counters?: CounterOp[];
+  guards?: IndexGuard[];
+  audit?: AuditAppend[];
+  /** Applied events (JSON), pushed onto the actor's capped event log for inspection. */
+  eventLog?: { events: string[]; max: number };
+  /**
+   * Request ids of the commands applied by this commit: the commit fails with `duplicate` if
+   * the actor remembers one of them, and otherwise records them, keeping the last `max`.
+   */
+  requestIds?: { ids: string[]; max: number };
+}
+
+/** The outcome of one actor's commit. */
+export type CommitResult =
+  | { status: 'committed'; version: number }
+  | { status: 'conflict'; current: StoredActor | null }
+  | { status: 'timer-gone'; version: number }
+  | { status: 'index-changed'; version: number }
+  /** A transaction member that was fine itself, but another member failed. */
+  | { status: 'aborted'; version: number }
+  /** The actor already applied a command with this request id: nothing was written. */
+  | { status: 'duplicate'; version: number; requestId: string };
+
+/** A durable timer whose time has come. */
+export interface DueTimer {
+  member: string;
+  kind: string;
+  actorId: string;
+  sendId: string;
+  due: number;
+  /** The event JSON stored with the timer, or null when the event is `{ type: sendId }`. */
+  event: string | null;
+}
+
+/** An outbox entry leased to the caller by {@link Store.claimOutbox}. */
+export interface ClaimedOutboxEntry {
+  id: string;
+  json: string;
+}
+
+/**
+ * The engine's persistence.
+ *
+ * @example
+ * const store: Store = new RedisStore(redis, 'lumi');
+ * const engine = new Engine({ store, clock, charts, logger });
+ */
+export interface Store {
+  /** A stable key of the actor, unique across installations (used to key mailboxes and caches). */
+  actorKey(ref: ActorRef): string;
+  load(ref: ActorRef): Promise<StoredActor | null>;
+  loadMany(refs: readonly ActorRef[]): Promise<(StoredActor | null)[]>;
+  /**
+   * Commits actors of one installation atomically; one result per commit, in order. With
+   * `mode: 'all'` the commits form a transaction: all are written or none.
+   */
+  commit(
+    installationId: string,
+    commits: readonly ActorCommit[],
+    mode?: 'each' | 'all',
+  ): Promise<CommitResult[]>;
+  /** For each request id, whether the actor remembers having applied it. */
+  seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<boolean[]>;
+  installations(): Promise<string[]>;
+  dueTimers(installationId: string, now: number, limit: number): Promise<DueTimer[]>;
+  /** Moves a timer that failed to apply out of the due set, keeping it for operators. */
+  deadLetterTimer(
+    installationId: string,
+    member: string,
+    due: number,
+    reason: string,
+  ): Promise<void>;
+  /**
+   * Leases up to `limit` outbox entries whose lease expired; entries claimed `maxAttempts`
+   * times already go to the dead-letter set instead.
+   */
+  claimOutbox(
+    installationId: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+    maxAttempts?: number,
+  ): Promise<ClaimedOutboxEntry[]>;
+  ackOutbox(installationId: string, ids: readonly string[]): Promise<number>;
+}
