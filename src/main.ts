@@ -333,10 +333,12 @@ if (isMain) {
       service.stop().then(
         () => {
           service.modules.logger.info('shutdown: done');
+          service.modules.logger.flush();
           process.exit(0);
         },
         (error: unknown) => {
-          service.modules.logger.error('shutdown failed', { error: String(error) });
+          service.modules.logger.error('shutdown failed', { err: error });
+          service.modules.logger.flush();
           process.exit(1);
         },
       );

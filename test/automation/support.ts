@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { automationModule } from '../../src/automation/module.ts';
-import type { Logger } from '../../src/logger.ts';
+import { type Logger, createLogger } from '../../src/logger.ts';
 import type { AppModule } from '../../src/module-context.ts';
 import type {
   Channel,
@@ -84,17 +84,7 @@ export async function startAutomation(opts: { fakes?: boolean } = {}): Promise<H
     automationModule,
   ]);
   const logLines: string[] = [];
-  const log =
-    (level: string) =>
-    (message: string, fields: Record<string, unknown> = {}) => {
-      logLines.push(JSON.stringify({ level, message, ...fields }));
-    };
-  const logger: Logger = {
-    debug: log('debug'),
-    info: log('info'),
-    warn: log('warn'),
-    error: log('error'),
-  };
+  const logger: Logger = createLogger('debug', (line) => logLines.push(line));
   // Modules read the shared context's logger when they log.
   service.modules.logger = logger;
   const call: Harness['call'] = async (method, path, body, token = OPERATOR) => {
