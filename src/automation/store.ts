@@ -13,9 +13,9 @@
  *
  * The session -> installation owner mapping is the store's global owners hash (kind `session`).
  */
-import { createHash } from 'node:crypto';
 import type { RedisClient as Redis } from '../store/client.ts';
 import type { RedisStore } from '../store/redis-store.ts';
+import { commands } from '../store/scripts.ts';
 
 export type Stream = 'automation' | 'transcript';
 const CODE: Record<Stream, 'a' | 't'> = { automation: 'a', transcript: 't' };
@@ -35,44 +35,6 @@ export interface AppendResult {
   /** The workspace's skip count after this append, when a skip was counted. */
   skipCount: number | null;
 }
-
-/**
- * Appends entries to a session's streams atomically. The first entry decides: when its key is
- * already present, nothing is written and its stored JSON is returned. Otherwise each entry is
- * written unless its own key is present, and the session is linked to the workspace.
- */
-const APPEND = `
-local ids, wsSet, skips = KEYS[1], KEYS[6], KEYS[7]
-local streams = { a = { KEYS[2], KEYS[3] }, t = { KEYS[4], KEYS[5] } }
-local sessionId, skipField, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local firstField = ARGV[4] .. ':' .. ARGV[5]
-local existing = redis.call('HGET', ids, firstField)
-if existing then
-  local json = redis.call('HGET', streams[ARGV[4]][2], existing)
-  return { 0, json or 'null', -1 }
-end
-local firstJson = ARGV[6]
-for i = 0, n - 1 do
-  local s, key, json = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
-  local field = s .. ':' .. key
-  if redis.call('HEXISTS', ids, field) == 0 then
-    -- %d, not tostring: the embedded store's Lua would print 1 as '1.0'.
-    local seq = string.format('%d', redis.call('HINCRBY', ids, '#' .. s, 1))
-    redis.call('HSET', ids, field, seq)
-    redis.call('ZADD', streams[s][1], seq, seq)
-    redis.call('HSET', streams[s][2], seq, json)
-  end
-end
-if wsSet ~= ids then
-  redis.call('SADD', wsSet, sessionId)
-end
-local count = -1
-if skipField ~= '' then
-  count = redis.call('HINCRBY', skips, skipField, 1)
-end
-return { 1, firstJson, count }
-`;
-const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 export class SessionStore {
   readonly redis: Redis;
@@ -132,22 +94,11 @@ export class SessionStore {
       // Without a workspace the set key is the ids hash itself, which the script skips.
       workspaceId === null ? ids : this.workspaceSessionsKey(installationId, workspaceId),
       this.skipsKey(installationId),
-    ];
+    ] as const;
     const args: string[] = [sessionId, countSkipFor ?? '', String(entries.length)];
     for (const e of entries) args.push(CODE[e.stream], e.key, e.json);
-    let reply: [number, string, number];
-    try {
-      reply = (await this.redis.evalsha(APPEND_SHA, keys.length, ...keys, ...args)) as typeof reply;
-    } catch (error) {
-      if (!String(error).includes('NOSCRIPT')) throw error;
-      reply = (await this.redis.eval(APPEND, keys.length, ...keys, ...args)) as typeof reply;
-    }
-    const count = Number(reply[2]);
-    return {
-      created: Number(reply[0]) === 1,
-      json: String(reply[1]),
-      skipCount: count >= 0 ? count : null,
-    };
+    // appendSession-7.lua: the first entry decides; see its header.
+    return commands.appendSession(this.redis, keys, args);
   }
 
   /**

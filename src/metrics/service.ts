@@ -14,7 +14,6 @@
  * tick's other commands by the auto-pipelining client, or one pipeline per installation); a
  * failed write is logged and counted, never surfaced to a request.
  */
-import { createHash } from 'node:crypto';
 import type { RedisClient as Redis } from '../store/client.ts';
 import {
   CONNECTION_STATUSES,
@@ -31,6 +30,7 @@ import { ForbiddenError, UnavailableError, ValidationError } from '../errors.ts'
 import type { Logger } from '../logger.ts';
 import type { MetricsEnvelope, MetricsSink } from '../notifications/types.ts';
 import type { RedisStore } from '../store/redis-store.ts';
+import { commands } from '../store/scripts.ts';
 import { toKebab } from '../wire.ts';
 import {
   ENVELOPE_FIELD,
@@ -78,15 +78,6 @@ interface Batch {
   done: Promise<void>;
   resolve(): void;
 }
-
-/** SET NX the eventId marker and XADD in one step: a redelivered rollback adds nothing. */
-const ONCE_SCRIPT = `
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
-end
-return false
-`;
-const ONCE_SHA = createHash('sha1').update(ONCE_SCRIPT).digest('hex');
 
 const BREACHED_STATUSES = new Set(['degraded', 'error']);
 const SCRAPE_CHUNK = 200;
@@ -263,19 +254,16 @@ export class MetricsService implements MetricsSink {
       thresholdBreached: true,
     };
     const { redis, store, streamMaxLen } = this.#deps;
-    const keys = [
-      rollbackSeenKey(store.keys, event.installationId, event.eventId),
-      metricsStreamKey(store.keys, event.installationId),
-    ];
-    const args = [ROLLBACK_DEDUPE_TTL_MS, streamMaxLen, ENVELOPE_FIELD, JSON.stringify(envelope)];
-    let id: unknown;
+    let id: string | null;
     try {
-      try {
-        id = await redis.evalsha(ONCE_SHA, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!String(error).includes('NOSCRIPT')) throw error;
-        id = await redis.eval(ONCE_SCRIPT, keys.length, ...keys, ...args);
-      }
+      id = await commands.addRollbackMetric(
+        redis,
+        [
+          rollbackSeenKey(store.keys, event.installationId, event.eventId),
+          metricsStreamKey(store.keys, event.installationId),
+        ],
+        [ROLLBACK_DEDUPE_TTL_MS, streamMaxLen, ENVELOPE_FIELD, JSON.stringify(envelope)],
+      );
     } catch (error) {
       this.prometheus.envelopes.inc({ result: 'failed' });
       this.#deps.logger.error('rollback metric not written; the effect will be retried', {

@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import { auditMember } from '../store/keys.ts';
 import { identifier } from '../wire.ts';
 import type { NotifyKeys } from './keys.ts';
-import { LuaScript } from '../store/script.ts';
+import { commands } from '../store/scripts.ts';
 import {
   DeliveryError,
   type EmailMessage,
@@ -199,12 +199,6 @@ export interface NotificationServiceOptions {
   concurrency?: number;
 }
 
-const scripts = {
-  notify: new LuaScript(new URL('./lua/notify.lua', import.meta.url)),
-  claim: new LuaScript(new URL('./lua/claim-delivery.lua', import.meta.url)),
-  finish: new LuaScript(new URL('./lua/finish-delivery.lua', import.meta.url)),
-};
-
 const INTERRUPTED =
   'the last attempt was interrupted before its outcome was recorded (the engine stopped); it may have been received';
 
@@ -310,7 +304,7 @@ export class NotificationService implements Notifier {
     if (deliveries.some((d) => d.due !== null))
       await this.#redis.sadd(this.#keys.installations(), installationId);
 
-    const keys = [
+    const keys: [string, string, string, ...string[]] = [
       this.#keys.requests(installationId),
       this.#keys.source(installationId, req.sourceId),
       this.#keys.due(installationId),
@@ -327,9 +321,8 @@ export class NotificationService implements Notifier {
       const entries = Object.entries({ id: d.id, ...d.fields });
       args.push(d.id, d.due ?? '', entries.length, ...entries.flat());
     }
-    // nil from Redis for a new request (the embedded store answers false or 0 instead).
-    const existing = await scripts.notify.run<unknown>(this.#redis, keys, args);
-    if (typeof existing === 'string') return (JSON.parse(existing) as RequestSummary).channels;
+    const existing = await commands.notify(this.#redis, keys, args);
+    if (existing !== null) return (JSON.parse(existing) as RequestSummary).channels;
     return used;
   }
 
@@ -500,10 +493,10 @@ export class NotificationService implements Notifier {
       this.#keys.due(installationId),
       this.#keys.delivery(installationId, id),
       this.#keys.dead(installationId),
-    ];
+    ] as const;
     const now = this.#clock.now();
     const token = randomUUID();
-    const claimed = await scripts.claim.run<unknown>(this.#redis, keys, [
+    const claimed = await commands.claimDelivery(this.#redis, keys, [
       id,
       now,
       now + this.#leaseMs,
@@ -513,9 +506,8 @@ export class NotificationService implements Notifier {
       iso(now),
       INTERRUPTED,
     ]);
-    if (!Array.isArray(claimed)) return null;
-    const [attemptText, channel, address, payload] = claimed as [string, string, string, string];
-    const attempt = Number(attemptText);
+    if (claimed === null) return null;
+    const { attempt, channel, address, payload } = claimed;
     let error: string | null = null;
     try {
       await this.#send(channel as Channel, address, payload, id, attempt);
@@ -525,7 +517,7 @@ export class NotificationService implements Notifier {
     const at = this.#clock.now();
     const outcome =
       error === null ? 'delivered' : attempt >= this.#config.maxAttempts ? 'dead' : 'retry';
-    const recorded = await scripts.finish.run<number>(this.#redis, keys, [
+    const recorded = await commands.finishDelivery(this.#redis, keys, [
       id,
       token,
       outcome,
@@ -534,7 +526,7 @@ export class NotificationService implements Notifier {
       error ?? '',
       auditMember(at, id),
     ]);
-    if (recorded !== 1) {
+    if (!recorded) {
       // Another process took the job over after the lease expired; its outcome stands.
       this.#logger.warn('notification attempt finished after its lease expired', {
         installationId,

@@ -1,7 +1,7 @@
 import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { ReplicationTimeoutError } from '../errors.ts';
 import { Keys, auditBound, parseTimerMember } from './keys.ts';
-import { LuaScript } from './script.ts';
+import { commands, defineCommands } from './scripts.ts';
 import type { Store } from './store.ts';
 
 /** Identifies one persisted actor: its chart, its tenant and its id. */
@@ -99,13 +99,6 @@ export interface ClaimedOutboxEntry {
   json: string;
 }
 
-const lua = (name: string) => new LuaScript(new URL(`./lua/${name}.lua`, import.meta.url));
-const scripts = {
-  commit: lua('commit'),
-  claimOutbox: lua('claim-outbox'),
-  ackOutbox: lua('ack-outbox'),
-};
-
 /**
  * The engine's persistence: snapshots with compare-and-set, durable timers, an outbox and
  * indexes, all in Redis. The same code runs against a real server and the embedded ioredis-mock
@@ -128,6 +121,7 @@ export class RedisStore implements Store {
     readonly durability: { replicas: number; timeoutMs: number } = { replicas: 0, timeoutMs: 0 },
   ) {
     this.keys = new Keys(prefix);
+    defineCommands(redis);
   }
 
   actorKey(ref: ActorRef): string {
@@ -160,7 +154,7 @@ export class RedisStore implements Store {
     commits: readonly ActorCommit[],
     mode: 'each' | 'all' = 'each',
   ): Promise<CommitResult[]> {
-    const keys = [
+    const keys: [string, string, string, string, ...string[]] = [
       this.keys.timers(installationId),
       this.keys.timerEvents(installationId),
       this.keys.outbox(installationId),
@@ -230,26 +224,8 @@ export class RedisStore implements Store {
       }
       args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
     }
-    const flat = await scripts.commit.run<(string | number)[]>(this.redis, keys, args);
-    if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]!);
-    const results: CommitResult[] = [];
-    for (let i = 0; i < flat.length; i += 3) {
-      const code = Number(flat[i]);
-      const version = Number(flat[i + 1]);
-      if (code === 1) results.push({ status: 'committed', version });
-      else if (code === -2) results.push({ status: 'timer-gone', version });
-      else if (code === -3) results.push({ status: 'index-changed', version });
-      else if (code === 2) results.push({ status: 'aborted', version });
-      else if (code === -4)
-        results.push({ status: 'duplicate', version, requestId: String(flat[i + 2]) });
-      else {
-        const snapshot = String(flat[i + 2] ?? '');
-        results.push({
-          status: 'conflict',
-          current: version > 0 && snapshot ? { version, snapshot } : null,
-        });
-      }
-    }
+    const results = await commands.commit(this.redis, keys, args);
+    if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]);
     return results;
   }
 
@@ -362,7 +338,7 @@ export class RedisStore implements Store {
     limit: number,
     maxAttempts = Number.MAX_SAFE_INTEGER,
   ): Promise<ClaimedOutboxEntry[]> {
-    const flat = await scripts.claimOutbox.run<string[]>(
+    return commands.claimOutbox(
       this.redis,
       [
         this.keys.outbox(installationId),
@@ -372,14 +348,11 @@ export class RedisStore implements Store {
       ],
       [now, leaseUntil, limit, maxAttempts],
     );
-    const out: ClaimedOutboxEntry[] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, json: flat[i + 1]! });
-    return out;
   }
 
   async ackOutbox(installationId: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return scripts.ackOutbox.run<number>(
+    return commands.ackOutbox(
       this.redis,
       [
         this.keys.outbox(installationId),

@@ -1,10 +1,14 @@
 --[[
-  ack-outbox: remove outbox entries whose effect has run.
+  ackOutbox: remove outbox entries whose effect has run.
 
-  KEYS[1] outbox zset, KEYS[2] outbox-data hash, KEYS[3] outbox-attempts hash
-  ARGV    entry ids
+  Input:
+    KEYS[1] outbox zset
+    KEYS[2] outbox-data hash
+    KEYS[3] outbox-attempts hash
+    ARGV    entry ids (any number)
 
-  Returns the number of entries removed.
+  Output:
+    the number of entries removed
 ]]
 local removed = 0
 for _, id in ipairs(ARGV) do

@@ -1,16 +1,29 @@
 --[[
-  claim-delivery: starts one attempt of a due delivery. The claim moves the job's score to the
+  claimDelivery: starts one attempt of a due delivery. The claim moves the job's score to the
   lease expiry and stores a claim token, so no other process starts an attempt until the lease
   expires (a process that stopped mid-attempt is retried then: at-least-once, deduplicated by
   the receiver with the delivery id).
 
-  KEYS[1] due zset, KEYS[2] delivery hash, KEYS[3] dead-letter lex zset
-  ARGV[1] delivery id, ARGV[2] now ms, ARGV[3] lease expiry ms, ARGV[4] claim token,
-  ARGV[5] max attempts, ARGV[6] dead-letter member, ARGV[7] now ISO, ARGV[8] interrupted error
+  Input:
+    KEYS[1] due zset
+    KEYS[2] delivery hash
+    KEYS[3] dead-letter lex zset
+    ARGV[1] delivery id
+    ARGV[2] now ms
+    ARGV[3] lease expiry ms
+    ARGV[4] claim token
+    ARGV[5] max attempts
+    ARGV[6] dead-letter member
+    ARGV[7] now ISO
+    ARGV[8] interrupted error
 
-  Returns nil when the job is not (or no longer) due, else { attempt, channel, address, payload }.
-  A job whose last allowed attempt was interrupted is dead-lettered and nil is returned.
+  Output:
+    nil                                   the job is not (or no longer) due; or its last allowed
+                                          attempt was interrupted: it is dead-lettered now
+    { attempt, channel, address, payload } the attempt is claimed
 ]]
+--- @include "includes/deadLetterDelivery"
+
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then
   return false
@@ -21,11 +34,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 local attempts = tonumber(redis.call('HGET', KEYS[2], 'attempts') or '0')
 if attempts >= tonumber(ARGV[5]) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('ZADD', KEYS[3], 0, ARGV[6])
-  redis.call('HDEL', KEYS[2], 'claim')
-  redis.call('HSET', KEYS[2], 'status', 'dead-lettered', 'lastError', ARGV[8],
-    'updatedAt', ARGV[7], 'deadLetteredAt', ARGV[7])
+  deadLetterDelivery(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[6], ARGV[7], ARGV[8])
   return false
 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])

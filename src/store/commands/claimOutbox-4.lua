@@ -1,13 +1,20 @@
 --[[
-  claim-outbox: lease outbox entries whose lease has expired, so exactly one reaper runs them
-  until the new lease expires (at-least-once: an entry is removed only by ack-outbox). An entry
+  claimOutbox: lease outbox entries whose lease has expired, so exactly one reaper runs them
+  until the new lease expires (at-least-once: an entry is removed only by ackOutbox). An entry
   claimed more than maxAttempts times is moved to the dead-letter zset instead (its data stays).
 
-  KEYS[1] outbox zset (score = lease expiry ms), KEYS[2] outbox-data hash,
-  KEYS[3] outbox-attempts hash (id -> claims), KEYS[4] outbox-dead zset (score = when, ms)
-  ARGV[1] now (ms), ARGV[2] new lease expiry (ms), ARGV[3] max entries, ARGV[4] maxAttempts
+  Input:
+    KEYS[1] outbox zset (score = lease expiry ms)
+    KEYS[2] outbox-data hash
+    KEYS[3] outbox-attempts hash (id -> claims)
+    KEYS[4] outbox-dead zset (score = when, ms)
+    ARGV[1] now (ms)
+    ARGV[2] new lease expiry (ms)
+    ARGV[3] max entries
+    ARGV[4] maxAttempts
 
-  Returns a flat list: id1, json1, id2, json2, ... (entries whose data vanished are dropped)
+  Output:
+    a flat list id1, json1, id2, json2, ... (entries whose data vanished are dropped)
 ]]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}

@@ -4,40 +4,46 @@
 
   All keys share the installation's hash tag, so the script is valid on Redis Cluster.
 
-  KEYS[1]  timers        zset   member "<kind>:<actorId>|<sendId>", score = due time (ms)
-  KEYS[2]  timer-events  hash   member -> event JSON (absent when the event is {type: sendId})
-  KEYS[3]  outbox        zset   entry id, score = lease expiry (ms): when a reaper may run it
-  KEYS[4]  outbox-data   hash   entry id -> entry JSON
-  KEYS[5..] actor hashes (fields v = version, s = snapshot JSON), index zsets, counter hashes
-            and audit keys, referenced by position
+  Variable key count: the 4 fixed keys, then every other key the actors' ops touch, each once,
+  referenced by its position from ARGV (the loader registers one command per total key count).
 
-  ARGV[1]  number of actors
-  ARGV[2]  "each": every actor commits or fails on its own
-           "all":  a transaction: if any actor fails, nothing at all is written
-  then per actor: keyPos, expectedVersion ("0" = must not exist yet), snapshot, opCount, ops...
-    T+ member due eventJson   schedule (or reschedule) a timer; eventJson may be ""
-    T- member                 cancel a timer
-    TC member due             precondition + consume: the timer must still be due at `due`
-    O  id leaseUntil json     add an outbox entry
-    I+ keyPos member          add to an index zset (score 0, ordered by member)
-    I- keyPos member          remove from an index zset
-    IZ keyPos count           precondition: the index zset holds exactly `count` members
-    C  keyPos field delta     HINCRBY a counter hash field
-    A  keyPos member dataPos json
-                              append an audit record: member into the lex-ordered zset at keyPos,
-                              json into the hash at dataPos (HSETNX: records are never rewritten)
-    L  keyPos json max        push an applied event onto the actor's event log, keeping `max`
-    D  keyPos requestId max   precondition: the request id is not in the actor's request-id zset
-                              at keyPos; then record it there, keeping the last `max` ids
+  Input:
+    KEYS[1]   timers        zset   member "<kind>:<actorId>|<sendId>", score = due time (ms)
+    KEYS[2]   timer-events  hash   member -> event JSON (absent when the event is {type: sendId})
+    KEYS[3]   outbox        zset   entry id, score = lease expiry (ms): when a reaper may run it
+    KEYS[4]   outbox-data   hash   entry id -> entry JSON
+    KEYS[5..] actor hashes (fields v = version, s = snapshot JSON), index zsets, counter hashes
+              and audit keys, referenced by position (keyPos)
+    ARGV[1]   number of actors
+    ARGV[2]   "each": every actor commits or fails on its own
+              "all":  a transaction: if any actor fails, nothing at all is written
+    then per actor: keyPos, expectedVersion ("0" = must not exist yet), snapshot, opCount, ops...
+    where each op is an opcode and its fixed number of operands (see `arity`):
+      T+ member due eventJson   schedule (or reschedule) a timer; eventJson may be ""
+      T- member                 cancel a timer
+      TC member due             precondition + consume: the timer must still be due at `due`
+      O  id leaseUntil json     add an outbox entry
+      I+ keyPos member          add to an index zset (score 0, ordered by member)
+      I- keyPos member          remove from an index zset
+      IZ keyPos count           precondition: the index zset holds exactly `count` members
+      C  keyPos field delta     HINCRBY a counter hash field
+      A  keyPos member dataPos json
+                                append an audit record: member into the lex-ordered zset at
+                                keyPos, json into the hash at dataPos (HSETNX: never rewritten)
+      L  keyPos json max        push an applied event onto the actor's event log, keeping `max`
+      D  keyPos requestId max   precondition: the request id is not in the actor's request-id
+                                zset at keyPos; then record it there, keeping the last `max` ids
 
-  Returns a flat list, three entries per actor, in order (flat because nested replies are not
-  portable to the embedded store):
-    1, newVersion, ""                        committed
-    0, currentVersion, currentSnapshot       version conflict: nothing written for this actor
-    -2, currentVersion, ""                   a consumed timer is gone (fired or cancelled already)
-    -3, currentVersion, ""                   an index precondition failed (membership changed)
-    2, currentVersion, ""                    "all" mode: aborted because another actor failed
-    -4, currentVersion, requestId            the request id was applied before: nothing written
+  Output: a flat list, three entries per actor, in order (flat because nested replies are not
+  portable to the embedded store): code, version, text. Codes (CommitCode in reply-codes.ts):
+     1  committed         version = the new version, text ""
+     0  conflict          version = the current version, text = the current snapshot:
+                          nothing written for this actor
+     2  aborted           "all" mode: this actor was fine but another failed; current version
+    -2  timer gone        a consumed timer is gone (fired or cancelled already); current version
+    -3  index changed     an index precondition failed (membership changed); current version
+    -4  duplicate         the request id was applied before, text = that request id: nothing
+                          written
 ]]
 local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3 }

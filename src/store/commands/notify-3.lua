@@ -2,12 +2,24 @@
   notify: records one notification request and its deliveries, schedules the durable jobs and
   publishes the toast, all or nothing, once per request id.
 
-  KEYS[1] requests hash, KEYS[2] source list, KEYS[3] due zset, KEYS[3 + i] delivery i hash
-  ARGV[1] request id, ARGV[2] request summary JSON, ARGV[3] toast channel,
-  ARGV[4] toast message JSON ('' = no toast), ARGV[5] number of deliveries n,
-  then per delivery: id, due ms ('' = no job), field count f, then f field/value pairs
+  Variable key count: the 3 fixed keys, then one key per delivery (the loader registers one
+  command per total key count).
 
-  Returns nil for a new request, or the stored summary JSON when the id was already recorded.
+  Input:
+    KEYS[1]   requests hash
+    KEYS[2]   source list
+    KEYS[3]   due zset
+    KEYS[4..] delivery hashes, KEYS[3 + i] for delivery i
+    ARGV[1]   request id
+    ARGV[2]   request summary JSON
+    ARGV[3]   toast channel
+    ARGV[4]   toast message JSON ('' = no toast)
+    ARGV[5]   number of deliveries n
+    then per delivery: id, due ms ('' = no job), field count f, then f field/value pairs
+
+  Output:
+    nil           a new request, recorded
+    summary JSON  the request id was recorded before: the stored summary, nothing written
 ]]
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return redis.call('HGET', KEYS[1], ARGV[1])

@@ -1,0 +1,268 @@
+/**
+ * The one loader of the Lua commands (after BullMQ's `script-loader.ts`). Every atomic Redis
+ * operation is a file in ./commands/ named `<name>-<numKeys>.lua` whose header lists KEYS, ARGV
+ * and the reply codes. The folder is read once, at import: each `--- @include "includes/x"` line
+ * is replaced by ./commands/includes/x.lua (once per script), and each script is registered on
+ * a client with ioredis `defineCommand`, which runs EVALSHA and falls back to EVAL by itself (in
+ * pipelines and on Redis Cluster too). The typed wrappers in `commands` are the only way in;
+ * reply-codes.ts turns their replies into typed results.
+ *
+ * Variable key counts: a header line `KEYS[n..]` (n = numKeys + 1) says more keys follow the
+ * fixed ones. Such a script is registered once per total key count (`commit:7`), so the first
+ * argument is always a key: ioredis groups auto-pipelined commands on a cluster by their first
+ * argument, and ioredis-mock (8.13) has no variable key count at all. Those per-count commands
+ * are defined on first use and so bypass auto-pipelining: an auto-pipeline queued before a
+ * command is defined does not know it (the same holds for a fixed-key command first defined
+ * while the client has queued commands; RedisStore defines those when it is created).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import type { RedisClient } from './client.ts';
+import type { ClaimedOutboxEntry, CommitResult } from './redis-store.ts';
+import {
+  type ClaimedDelivery,
+  type SessionAppendReply,
+  decodeAppendSession,
+  decodeClaimDelivery,
+  decodeClaimOutbox,
+  decodeCommit,
+  decodeFinishDelivery,
+  stringOrNil,
+} from './reply-codes.ts';
+
+export const COMMANDS_DIR = new URL('./commands/', import.meta.url);
+
+/** One script of the folder, ready to register. */
+export interface CommandDefinition {
+  /** The command name: the file name before `-<numKeys>.lua`. */
+  name: string;
+  file: string;
+  /** The number in the file name: the fixed KEYS. */
+  numberOfKeys: number;
+  /** Whether more keys follow the fixed ones (header line `KEYS[numberOfKeys + 1..]`). */
+  variableKeys: boolean;
+  /** The source with every include resolved. */
+  lua: string;
+  /** The include paths resolved into `lua`, in order. */
+  includes: string[];
+}
+
+const FILE_NAME = /^([a-z][A-Za-z0-9]*)-(\d+)\.lua$/;
+const INCLUDE = /^--- @include "([^"]+)"[ \t]*$/gm;
+const HEADER_KEY = /^\s*KEYS\[(\d+)(\.\.)?\]/gm;
+
+/** The KEYS a script's header comment (its first `--[[ ]]` block) declares. */
+export function declaredKeys(lua: string): { fixed: number[]; variableFrom: number | null } {
+  const header = /^--\[\[([\s\S]*?)\]\]/.exec(lua)?.[1] ?? '';
+  const fixed = new Set<number>();
+  let variableFrom: number | null = null;
+  for (const [, n, more] of header.matchAll(HEADER_KEY)) {
+    if (more) variableFrom = Number(n);
+    else fixed.add(Number(n));
+  }
+  return { fixed: [...fixed].sort((a, b) => a - b), variableFrom };
+}
+
+/**
+ * `source` with each `--- @include "path"` line replaced by `<dir>/<path>.lua`, itself resolved.
+ * A file included twice (directly or through another include) is inserted once; a cycle throws.
+ */
+export function resolveIncludes(
+  source: string,
+  dir: URL,
+  included: string[] = [],
+  stack: readonly string[] = [],
+): string {
+  return source.replace(INCLUDE, (_line, path: string) => {
+    const file = path.endsWith('.lua') ? path : `${path}.lua`;
+    if (stack.includes(file))
+      throw new Error(`Lua include cycle: ${[...stack, file].join(' -> ')}`);
+    if (included.includes(file)) return '';
+    included.push(file);
+    const text = readFileSync(new URL(file, dir), 'utf8');
+    return resolveIncludes(text, dir, included, [...stack, file]).trimEnd();
+  });
+}
+
+/** Reads and checks every `<name>-<numKeys>.lua` of `dir` (not its subfolders). */
+export function loadCommands(dir: URL = COMMANDS_DIR): Map<string, CommandDefinition> {
+  const out = new Map<string, CommandDefinition>();
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const match = FILE_NAME.exec(entry.name);
+    if (!match) throw new Error(`${entry.name}: Lua commands are named <name>-<numKeys>.lua`);
+    const [, name, keys] = match as unknown as [string, string, string];
+    const numberOfKeys = Number(keys);
+    const includes: string[] = [];
+    const lua = resolveIncludes(readFileSync(new URL(entry.name, dir), 'utf8'), dir, includes);
+    const { fixed, variableFrom } = declaredKeys(lua);
+    if (fixed.length !== numberOfKeys || fixed.some((k, i) => k !== i + 1)) {
+      throw new Error(
+        `${entry.name}: the header declares KEYS[${fixed.join('], KEYS[')}], not KEYS[1..${numberOfKeys}]`,
+      );
+    }
+    if (variableFrom !== null && variableFrom !== numberOfKeys + 1) {
+      throw new Error(`${entry.name}: variable keys must start at KEYS[${numberOfKeys + 1}..]`);
+    }
+    if (out.has(name)) throw new Error(`${entry.name}: a second command named ${name}`);
+    out.set(name, {
+      name,
+      file: entry.name,
+      numberOfKeys,
+      variableKeys: variableFrom !== null,
+      lua,
+      includes,
+    });
+  }
+  return out;
+}
+
+/** Every command of the folder, read once. */
+export const COMMANDS: ReadonlyMap<string, CommandDefinition> = loadCommands();
+
+type Arg = string | number;
+type Callable = (...args: string[]) => Promise<unknown>;
+
+/** Command names registered per client by this module. */
+const registered = new WeakMap<RedisClient, Set<string>>();
+
+function register(client: RedisClient, def: CommandDefinition, numberOfKeys: number): string {
+  const name = def.variableKeys ? `${def.name}:${numberOfKeys}` : def.name;
+  let names = registered.get(client);
+  if (!names) registered.set(client, (names = new Set()));
+  if (names.has(name)) return name;
+  if (name in client) throw new Error(`Lua command ${name} would shadow the client's own ${name}`);
+  // Auto-pipelines queued before this definition lack the command: bypass them from then on.
+  const queued = (client as { autoPipelineQueueSize?: number }).autoPipelineQueueSize ?? 0;
+  client.defineCommand(name, { numberOfKeys, lua: def.lua });
+  if (def.variableKeys || queued > 0) {
+    const options = client.options as { autoPipeliningIgnoredCommands?: string[] };
+    options.autoPipeliningIgnoredCommands = [
+      ...(options.autoPipeliningIgnoredCommands ?? []),
+      name,
+    ];
+  }
+  names.add(name);
+  return name;
+}
+
+/**
+ * Registers every fixed-key command on `client` (idempotent). Called when the store is created,
+ * before the client queues anything: an auto-pipeline queued before a command exists lacks it.
+ */
+export function defineCommands(client: RedisClient): void {
+  for (const def of COMMANDS.values())
+    if (!def.variableKeys) register(client, def, def.numberOfKeys);
+}
+
+/** Runs command `name`; arguments travel as strings, as on a real server. */
+async function run(
+  client: RedisClient,
+  name: string,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown> {
+  const def = COMMANDS.get(name);
+  if (!def) throw new Error(`no Lua command ${name} in ${COMMANDS_DIR.pathname}`);
+  const fits = def.variableKeys
+    ? keys.length >= def.numberOfKeys
+    : keys.length === def.numberOfKeys;
+  if (!fits) throw new Error(`${def.file} called with ${keys.length} keys`);
+  const command = register(client, def, keys.length);
+  const fn = (client as unknown as Record<string, Callable>)[command]!;
+  return fn.call(client, ...keys, ...args.map(String));
+}
+
+type Keys<N extends number, T extends string[] = []> = T['length'] extends N
+  ? readonly [...T]
+  : Keys<N, [...T, string]>;
+
+/**
+ * The typed entry points, one per file of ./commands/: keys and arguments as each header lists
+ * them, replies decoded by reply-codes.ts.
+ *
+ * @example
+ * const entries = await commands.claimOutbox(redis, [outbox, data, attempts, dead], [now, now + 30_000, 100, 5]);
+ */
+export const commands = {
+  /** commit-4.lua: the opcode protocol is built by RedisStore.commit. */
+  async commit(
+    client: RedisClient,
+    keys: readonly [...Keys<4>, ...string[]],
+    args: readonly Arg[],
+  ): Promise<CommitResult[]> {
+    return decodeCommit((await run(client, 'commit', keys, args)) as (string | number)[]);
+  },
+
+  async claimOutbox(
+    client: RedisClient,
+    keys: Keys<4>,
+    args: readonly [now: number, leaseUntil: number, limit: number, maxAttempts: number],
+  ): Promise<ClaimedOutboxEntry[]> {
+    return decodeClaimOutbox((await run(client, 'claimOutbox', keys, args)) as string[]);
+  },
+
+  /** The number of entries removed. */
+  async ackOutbox(client: RedisClient, keys: Keys<3>, ids: readonly string[]): Promise<number> {
+    return Number(await run(client, 'ackOutbox', keys, ids));
+  },
+
+  /** notify-3.lua: null for a new request, else the summary JSON recorded before. */
+  async notify(
+    client: RedisClient,
+    keys: readonly [...Keys<3>, ...string[]],
+    args: readonly Arg[],
+  ): Promise<string | null> {
+    return stringOrNil(await run(client, 'notify', keys, args));
+  },
+
+  async claimDelivery(
+    client: RedisClient,
+    keys: Keys<3>,
+    args: readonly [
+      id: string,
+      now: number,
+      leaseUntil: number,
+      token: string,
+      maxAttempts: number,
+      deadMember: string,
+      nowIso: string,
+      interruptedError: string,
+    ],
+  ): Promise<ClaimedDelivery | null> {
+    return decodeClaimDelivery(await run(client, 'claimDelivery', keys, args));
+  },
+
+  /** Whether the outcome was recorded (false: the claim was lost to another process). */
+  async finishDelivery(
+    client: RedisClient,
+    keys: Keys<3>,
+    args: readonly [
+      id: string,
+      token: string,
+      outcome: 'delivered' | 'retry' | 'dead',
+      nowIso: string,
+      nextDue: number,
+      error: string,
+      deadMember: string,
+    ],
+  ): Promise<boolean> {
+    return decodeFinishDelivery(await run(client, 'finishDelivery', keys, args));
+  },
+
+  /** The new stream entry's id, or null when the eventId was seen before. */
+  async addRollbackMetric(
+    client: RedisClient,
+    keys: Keys<2>,
+    args: readonly [ttlMs: number, maxLen: number, field: string, json: string],
+  ): Promise<string | null> {
+    return stringOrNil(await run(client, 'addRollbackMetric', keys, args));
+  },
+
+  async appendSession(
+    client: RedisClient,
+    keys: Keys<7>,
+    args: readonly string[],
+  ): Promise<SessionAppendReply> {
+    return decodeAppendSession((await run(client, 'appendSession', keys, args)) as unknown[]);
+  },
+};

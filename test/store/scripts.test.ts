@@ -1,0 +1,210 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import RedisMock from 'ioredis-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisClient } from '../../src/store/client.ts';
+import { type ActorCommit, RedisStore } from '../../src/store/redis-store.ts';
+import {
+  COMMANDS,
+  COMMANDS_DIR,
+  commands,
+  declaredKeys,
+  loadCommands,
+  resolveIncludes,
+} from '../../src/store/scripts.ts';
+import { testPrefix } from '../helpers.ts';
+
+const dir = COMMANDS_DIR.pathname;
+const luaFiles = readdirSync(dir).filter((f) => f.endsWith('.lua'));
+
+function commitOf(id: string): ActorCommit {
+  return {
+    ref: { kind: 'connection', installationId: 'inst-s', id },
+    expectedVersion: 0,
+    snapshot: `{"id":"${id}"}`,
+    timers: [],
+    outbox: [{ id: `o-${id}`, leaseUntil: 0, json: `{"for":"${id}"}` }],
+    indexes: [{ op: 'add', index: 'connection:all', member: id }],
+  };
+}
+
+describe('the Lua command folder', () => {
+  it('loads every file, each named <name>-<numKeys>.lua with numKeys the KEYS its header lists', () => {
+    expect(luaFiles.length).toBeGreaterThanOrEqual(8);
+    expect([...COMMANDS.values()].map((c) => c.file).sort()).toEqual([...luaFiles].sort());
+    for (const file of luaFiles) {
+      const [, name, keys] = /^([a-z][A-Za-z0-9]*)-(\d+)\.lua$/.exec(file) ?? [];
+      expect(name, file).toBeDefined();
+      const { fixed } = declaredKeys(readFileSync(join(dir, file), 'utf8'));
+      expect(fixed, file).toEqual(Array.from({ length: Number(keys) }, (_, i) => i + 1));
+      const def = COMMANDS.get(name!)!;
+      expect(def.numberOfKeys).toBe(Number(keys));
+      expect(def.lua, file).toMatch(/ARGV/);
+      expect(def.lua, file).toMatch(/Output/);
+    }
+  });
+
+  it('has one typed wrapper per file and no file without one', () => {
+    expect(Object.keys(commands).sort()).toEqual([...COMMANDS.keys()].sort());
+  });
+
+  it('marks the scripts with a variable key count from their header', () => {
+    const variable = [...COMMANDS.values()].filter((c) => c.variableKeys).map((c) => c.name);
+    expect(variable.sort()).toEqual(['commit', 'notify']);
+  });
+
+  it('resolves includes: the shared dead-letter step is inlined, once, in both delivery scripts', () => {
+    for (const name of ['claimDelivery', 'finishDelivery']) {
+      const def = COMMANDS.get(name)!;
+      expect(def.includes).toEqual(['includes/deadLetterDelivery.lua']);
+      expect(def.lua.match(/local function deadLetterDelivery/g)).toHaveLength(1);
+    }
+    for (const def of COMMANDS.values()) expect(def.lua, def.file).not.toMatch(/@include/);
+  });
+
+  describe('on a folder of its own', () => {
+    let tmp: string;
+    let url: URL;
+    beforeAll(() => {
+      tmp = mkdtempSync(join(tmpdir(), 'lua-commands-'));
+      mkdirSync(join(tmp, 'includes'));
+      url = pathToFileURL(`${tmp}/`);
+    });
+    afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+    it('includes a file reached twice once, nested includes too', () => {
+      writeFileSync(join(tmp, 'includes/a.lua'), 'local a = 1');
+      writeFileSync(join(tmp, 'includes/b.lua'), '--- @include "includes/a"\nlocal b = a');
+      const lua = resolveIncludes(
+        '--- @include "includes/b"\n--- @include "includes/a"\nreturn b',
+        url,
+      );
+      expect(lua.match(/local a = 1/g)).toHaveLength(1);
+      expect(lua.indexOf('local a')).toBeLessThan(lua.indexOf('local b'));
+    });
+
+    it('refuses an include cycle', () => {
+      writeFileSync(join(tmp, 'includes/c.lua'), '--- @include "includes/d"');
+      writeFileSync(join(tmp, 'includes/d.lua'), '--- @include "includes/c"');
+      expect(() => resolveIncludes('--- @include "includes/c"', url)).toThrow(/cycle/);
+    });
+
+    it('refuses a file whose name does not match its KEYS header', () => {
+      writeFileSync(join(tmp, 'twoKeys-3.lua'), '--[[\n  KEYS[1] a\n  KEYS[2] b\n]]\nreturn 1');
+      expect(() => loadCommands(url)).toThrow(/twoKeys-3.lua/);
+      rmSync(join(tmp, 'twoKeys-3.lua'));
+      writeFileSync(join(tmp, 'two_keys.lua'), 'return 1');
+      expect(() => loadCommands(url)).toThrow(/<name>-<numKeys>\.lua/);
+      rmSync(join(tmp, 'two_keys.lua'));
+      writeFileSync(join(tmp, 'twoKeys-2.lua'), '--[[\n  KEYS[1] a\n  KEYS[2] b\n]]\nreturn 1');
+      expect([...loadCommands(url).keys()]).toEqual(['twoKeys']);
+    });
+  });
+});
+
+describe.each<[string, () => RedisClient]>([['embedded ioredis-mock', () => new RedisMock()]])(
+  'the commands on the %s',
+  (_name, connect) => {
+    it('commit with a varying key count, claim and ack the outbox', async () => {
+      const redis = connect();
+      const store = new RedisStore(redis, testPrefix('scripts'));
+      try {
+        expect(await store.commit('inst-s', [commitOf('a')])).toEqual([
+          { status: 'committed', version: 1 },
+        ]);
+        expect(await store.commit('inst-s', [commitOf('b'), commitOf('c')])).toEqual([
+          { status: 'committed', version: 1 },
+          { status: 'committed', version: 1 },
+        ]);
+        const claimed = await store.claimOutbox('inst-s', 1, 1000, 10);
+        expect(claimed.map((e) => e.id).sort()).toEqual(['o-a', 'o-b', 'o-c']);
+        expect(await store.ackOutbox('inst-s', ['o-a', 'o-b'])).toBe(2);
+        expect(await store.outboxSize('inst-s')).toBe(1);
+      } finally {
+        redis.disconnect();
+      }
+    });
+  },
+);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe('the commands on a Redis whose script cache is flushed', () => {
+  // A server of our own: SCRIPT FLUSH on the shared Redis would disturb everyone else on it.
+  let server: ChildProcess;
+  let redis: Redis;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    redis = new Redis(port, '127.0.0.1', {
+      enableAutoPipelining: true,
+      retryStrategy: (n) => (n > 50 ? null : 100),
+    });
+    redis.on('error', () => {}); // refused until the server listens
+    await redis.ping();
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    if (server?.pid) process.kill(server.pid, 'SIGTERM');
+    await new Promise((r) => server?.once('exit', r));
+  });
+
+  it('runs every kind of command again after SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
+    const store = new RedisStore(redis, testPrefix('scripts'));
+    await store.commit('inst-s', [commitOf('a')]);
+    expect(await store.claimOutbox('inst-s', 1, 1000, 10)).toHaveLength(1);
+    const sha = createHash('sha1').update(COMMANDS.get('commit')!.lua).digest('hex');
+    expect(await redis.script('EXISTS', sha)).toEqual([1]);
+
+    await redis.script('FLUSH');
+    expect(await redis.script('EXISTS', sha)).toEqual([0]);
+    // The same per-count command (3 keys more than the fixed 4), a new one, and a fixed one.
+    expect(await store.commit('inst-s', [commitOf('b')])).toEqual([
+      { status: 'committed', version: 1 },
+    ]);
+    expect(await store.commit('inst-s', [commitOf('c'), commitOf('d')])).toHaveLength(2);
+    expect(await store.claimOutbox('inst-s', 2000, 3000, 10)).toHaveLength(4);
+    expect(await store.ackOutbox('inst-s', ['o-a', 'o-b', 'o-c', 'o-d'])).toBe(4);
+    expect(await redis.script('EXISTS', sha)).toEqual([1]);
+  });
+
+  it('runs commands auto-pipelined with others in one tick, on a client that just got them', async () => {
+    const fresh = new Redis(port, '127.0.0.1', { enableAutoPipelining: true });
+    const prefix = testPrefix('scripts');
+    try {
+      // Queued before the store defines its commands and before commit's per-count command.
+      const pending = fresh.set(`${prefix}:x`, '1');
+      const store = new RedisStore(fresh, prefix);
+      const [, committed, acked] = await Promise.all([
+        pending,
+        store.commit('inst-s', [commitOf('e'), commitOf('f'), commitOf('g')]),
+        commands.ackOutbox(fresh, [`${prefix}:o`, `${prefix}:d`, `${prefix}:a`], ['none']),
+      ]);
+      expect(committed.map((r) => r.status)).toEqual(['committed', 'committed', 'committed']);
+      expect(acked).toBe(0);
+    } finally {
+      fresh.disconnect();
+    }
+  });
+});
