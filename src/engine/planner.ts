@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import type { AnyMachineSnapshot, EventObject, StateValue } from 'xstate';
+import { AlreadyExistsError, InvalidTransitionError, NotFoundError } from '../errors.ts';
+import { auditMember, timerMember } from '../store/keys.ts';
+import type {
+  ActorRef,
+  AuditAppend,
+  CounterOp,
+  IndexOp,
+  OutboxEntry,
+  TimerOp,
+} from '../store/store.ts';
+import { toKebab } from '../wire.ts';
+import type { Cached } from './snapshot-cache.ts';
+import { type PlannedAction, stateName } from './step.ts';
+import {
+  APPEND_AUDIT,
+  type AuditParams,
+  type Chart,
+  EVENT_LOG_SIZE,
+  type Effect,
+} from './types.ts';
+import { type Applied, type Command, TimerGone } from './work.ts';
+
+/** What the planner needs besides the snapshot and the commands. */
+export interface PlanOptions {
+  /** The time of the planning (the injected clock): event times, timer due times, leases. */
+  now: number;
+  /** How long an outbox entry is left to this process before a reaper may rerun it. */
+  leaseMs: number;
+  /** Request ids the actor remembers for idempotent retries. */
+  requestIdsPerActor: number;
+  /** Ids of new effects (default: random UUIDs). */
+  newId?: () => string;
+}
+
+/**
+ * Applies a batch of commands in order on top of `base`, in memory: the pure half of the engine.
+ * The chart's actions become timer ops, audit appends, outbox effects, index ops, counters and
+ * request ids of one {@link Applied.commit}; nothing is written or run here.
+ *
+ * @example
+ * const applied = planBatch(charts.get(ref.kind), ref, base, [{ work: { kind: 'event', event } }], {
+ *   now: clock.now(), leaseMs: 30_000, requestIdsPerActor: 32,
+ * });
+ */
+export function planBatch(
+  chart: Chart,
+  ref: ActorRef,
+  base: Cached | null,
+  batch: readonly Command[],
+  options: PlanOptions,
+): Applied {
+  const { binding, stepper } = chart;
+  const { now } = options;
+  let snapshot = base?.snapshot ?? null;
+  const results: Applied['results'] = [];
+  const actions = new ActionPlan(ref, now, base?.version ?? 0, options.newId ?? randomUUID);
+  const consumed: TimerOp[] = [];
+  const counters: CounterOp[] = [];
+  const events: EventObject[] = [];
+  const requestIds: string[] = [];
+  let dirty = false;
+
+  for (const pending of batch) {
+    const w = pending.work;
+    // The same request twice in one batch (a client retrying while the first is in flight).
+    if (pending.requestId !== undefined && requestIds.includes(pending.requestId)) {
+      results.push({
+        ok: false,
+        error: new AlreadyExistsError('duplicate request'),
+        duplicateOf: stepper.persist(snapshot!),
+      });
+      continue;
+    }
+    try {
+      if (w.kind === 'create') {
+        if (snapshot)
+          throw new AlreadyExistsError(`${ref.kind} ${ref.id} already exists`, { id: ref.id });
+        const r = stepper.initial(w.input);
+        snapshot = r.snapshot;
+        actions.add(r.actions);
+        dirty = true;
+        if (pending.requestId !== undefined) requestIds.push(pending.requestId);
+        results.push({ ok: true, state: stepper.persist(snapshot), changed: true });
+        continue;
+      }
+      if (!snapshot) throw new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id });
+      // An earlier event of this batch rescheduled or cancelled the timer: it is stale.
+      if (w.kind === 'timer' && actions.timers.has(w.member)) throw new TimerGone();
+      if (snapshot.status !== 'active' && w.kind !== 'timer') {
+        throw new InvalidTransitionError(
+          `${ref.kind} ${ref.id} is in its final state "${named(snapshot)}" and accepts no events`,
+          { state: named(snapshot), event: w.event.type },
+        );
+      }
+      const event = w.event.at === undefined ? { ...w.event, at: now } : w.event;
+      const r = stepper.step(snapshot, event);
+      const changed = r.snapshot !== snapshot;
+      if (w.kind === 'timer') {
+        consumed.push({ op: 'consume', member: w.member, due: w.due });
+        actions.timers.delete(w.member);
+        dirty = true;
+      } else if (!changed) {
+        throw new InvalidTransitionError(
+          `${ref.kind} ${ref.id} in state "${named(snapshot)}" does not accept ${event.type}`,
+          { state: named(snapshot), event: event.type },
+        );
+      }
+      if (changed) {
+        if (binding.counters) {
+          counters.push(
+            ...binding.counters(event, stepper.persist(snapshot), stepper.persist(r.snapshot)),
+          );
+        }
+        snapshot = r.snapshot;
+        actions.add(r.actions);
+        events.push(event);
+        dirty = true;
+        if (pending.requestId !== undefined) requestIds.push(pending.requestId);
+      }
+      results.push({ ok: true, state: stepper.persist(snapshot), changed });
+    } catch (error) {
+      results.push({ ok: false, error });
+    }
+  }
+
+  const beforeState = base ? stepper.persist(base.snapshot) : null;
+  if (!dirty || !snapshot) {
+    return { commit: null, before: beforeState, events, results, final: snapshot, effects: [] };
+  }
+  const finalState = stepper.persist(snapshot);
+  const before = new Set(beforeState ? binding.indexes(beforeState, ref.id) : []);
+  const after = new Set(binding.indexes(finalState, ref.id));
+  const indexes: IndexOp[] = [];
+  for (const index of before)
+    if (!after.has(index)) indexes.push({ op: 'remove', index, member: ref.id });
+  for (const index of after)
+    if (!before.has(index)) indexes.push({ op: 'add', index, member: ref.id });
+  const outbox: OutboxEntry[] = actions.effects.map((e) => ({
+    id: e.id,
+    leaseUntil: now + options.leaseMs,
+    json: JSON.stringify(e),
+  }));
+  return {
+    commit: {
+      ref,
+      expectedVersion: base?.version ?? 0,
+      snapshot: JSON.stringify(finalState),
+      timers: [...consumed, ...actions.timers.values()],
+      outbox,
+      indexes,
+      counters,
+      audit: actions.audit,
+      eventLog: {
+        events: events.map((e) => JSON.stringify(compactEvent(e))),
+        max: EVENT_LOG_SIZE,
+      },
+      requestIds: { ids: requestIds, max: options.requestIdsPerActor },
+    },
+    before: beforeState,
+    events,
+    results,
+    final: snapshot,
+    effects: actions.effects,
+  };
+}
+
+/**
+ * The writes a batch's chart actions ask for: delayed raises and cancels become durable timer
+ * ops (the last one per timer wins), `appendAudit` becomes an audit append, and every other
+ * named action an effect for the outbox. XState's other built-ins need nothing written.
+ */
+class ActionPlan {
+  readonly timers = new Map<string, TimerOp>();
+  readonly audit: AuditAppend[] = [];
+  readonly effects: Effect[] = [];
+  /** Orders this commit's audit records after the actor's earlier ones. */
+  readonly #seq: string;
+
+  constructor(
+    readonly ref: ActorRef,
+    readonly now: number,
+    baseVersion: number,
+    readonly newId: () => string,
+  ) {
+    this.#seq = String(baseVersion + 1).padStart(10, '0');
+  }
+
+  add(actions: readonly PlannedAction[]): void {
+    const { ref, now } = this;
+    for (const action of actions) {
+      if (action.type === 'xstate.raise') {
+        const p = action.params as { event: EventObject; id?: string; delay?: number };
+        if (typeof p.delay !== 'number') continue;
+        const sendId = p.id ?? p.event.type;
+        const member = timerMember(ref.kind, ref.id, sendId);
+        this.timers.delete(member);
+        this.timers.set(member, {
+          op: 'schedule',
+          member,
+          due: now + p.delay,
+          event: p.event.type === sendId ? '' : JSON.stringify(p.event),
+        });
+      } else if (action.type === 'xstate.cancel') {
+        const member = timerMember(ref.kind, ref.id, (action.params as { sendId: string }).sendId);
+        this.timers.delete(member);
+        this.timers.set(member, { op: 'cancel', member });
+      } else if (action.type === APPEND_AUDIT) {
+        const p = action.params as AuditParams;
+        this.audit.push({
+          stream: p.stream,
+          // Within one millisecond, records order by the actor's commit, then by position.
+          member: auditMember(
+            p.at,
+            `${this.#seq}.${String(this.audit.length).padStart(3, '0')}.${p.id}`,
+          ),
+          json: JSON.stringify({ ...p.record, _stream: p.stream }),
+        });
+      } else if (!action.type.startsWith('xstate.')) {
+        this.effects.push({
+          id: this.newId(),
+          kind: ref.kind,
+          installationId: ref.installationId,
+          actorId: ref.id,
+          type: action.type,
+          params: action.params ?? null,
+          createdAt: now,
+        });
+      }
+    }
+  }
+}
+
+function named(snapshot: AnyMachineSnapshot): string {
+  return toKebab(stateName(snapshot.value as StateValue));
+}
+
+/** An event as logged for inspection: long arrays (latency samples) are summarised. */
+function compactEvent(e: EventObject): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    out[k] = Array.isArray(v) && v.length > 10 ? { count: v.length, first: v.slice(0, 10) } : v;
+  }
+  return out;
+}
+
+/** {@link planBatch} bound to the engine's charts, clock and options. */
+export type Planner = (ref: ActorRef, base: Cached | null, batch: readonly Command[]) => Applied;

@@ -1,0 +1,106 @@
+/**
+ * The engine's public vocabulary: how a chart is bound, what a command answers, what an effect
+ * and a transaction look like. Re-exported by engine.ts, where callers import it from.
+ */
+import type { AnyStateMachine, EventObject } from 'xstate';
+import type { ActorRef, CounterOp, IndexGuard } from '../store/store.ts';
+import type { PersistedState, Stepper } from './step.ts';
+
+/** How one chart is bound to the engine. */
+export interface ChartBinding {
+  kind: string;
+  machine: AnyStateMachine;
+  /** Index names (see Keys.index) the actor belongs to in this state; kept exact on every commit. */
+  indexes(state: PersistedState, actorId: string): string[];
+  /** Counter increments an accepted event contributes (committed with the snapshot). */
+  counters?(event: EventObject, before: PersistedState, after: PersistedState): CounterOp[];
+}
+
+/** A bound chart with the stepper that runs it. */
+export interface Chart {
+  binding: ChartBinding;
+  stepper: Stepper;
+}
+
+/**
+ * The chart action that appends an audit record in the same commit as the transition (not an
+ * effect: it must never be lost, nor be visible before the decision it documents).
+ */
+export const APPEND_AUDIT = 'appendAudit';
+
+/** The params of an {@link APPEND_AUDIT} action. */
+export interface AuditParams {
+  stream: string;
+  id: string;
+  at: number;
+  record: Record<string, unknown>;
+}
+
+/** How many applied events each actor keeps for inspection. */
+export const EVENT_LOG_SIZE = 20;
+
+/** One event of a transaction; `optional` events that the state does not accept are skipped. */
+export interface TxStep {
+  ref: ActorRef;
+  event: EventObject & { at?: number };
+  optional?: boolean;
+}
+
+/** Options of one command. */
+export interface SendOptions {
+  /**
+   * A client-chosen id that makes the command idempotent: the actor remembers its last
+   * `IDEMPOTENCY_KEYS_PER_ACTOR` ids, checked and recorded inside the commit, and a retry with a
+   * remembered id is answered from the current state (`duplicate: true`) without being applied.
+   */
+  requestId?: string;
+}
+
+/** What a transaction's plan decided: the events to apply, and what it relied on. */
+export interface TxPlan {
+  steps: TxStep[];
+  /** Index memberships the plan relied on: the commit fails (and is re-planned) if they changed. */
+  guards?: IndexGuard[];
+}
+
+/** Called after every commit, in the committing process, with each actor's state before/after. */
+export type CommitListener = (change: {
+  ref: ActorRef;
+  before: PersistedState | null;
+  after: PersistedState;
+  events: EventObject[];
+}) => void;
+
+/** An effect taken from the outbox: a named chart action with its params. */
+export interface Effect {
+  id: string;
+  kind: string;
+  installationId: string;
+  actorId: string;
+  type: string;
+  params: unknown;
+  createdAt: number;
+}
+
+/** Runs one named chart action after its commit; a rejection leaves it to the outbox reaper. */
+export type EffectHandler = (effect: Effect) => Promise<void> | void;
+
+/** The committed outcome of one event. */
+export interface Outcome {
+  ref: ActorRef;
+  version: number;
+  state: PersistedState;
+  /** False when a timer event found nothing to do (e.g. a guard held). */
+  changed: boolean;
+  /** The command's request id had been applied before: nothing was applied this time. */
+  duplicate?: boolean;
+}
+
+/** Counters for metrics and benchmarks, shared by the engine's units. */
+export interface EngineStats {
+  commits: number;
+  scriptCalls: number;
+  conflicts: number;
+  effectsRun: number;
+  effectsFailed: number;
+}
