@@ -18,7 +18,7 @@ import {
   loadCommands,
   resolveIncludes,
 } from '../../src/store/scripts.ts';
-import { testPrefix } from '../helpers.ts';
+import { deletePrefix, realRedis, testPrefix } from '../helpers.ts';
 
 const dir = COMMANDS_DIR.pathname;
 const luaFiles = readdirSync(dir).filter((f) => f.endsWith('.lua'));
@@ -205,6 +205,39 @@ describe('the commands on a Redis whose script cache is flushed', () => {
       expect(acked).toBe(0);
     } finally {
       fresh.disconnect();
+    }
+  });
+});
+
+describe('the commands on the Redis this run targets (single node or cluster)', () => {
+  it('routes commands queued in one tick with commands for other slots', async () => {
+    const redis = realRedis();
+    const prefix = testPrefix('scripts');
+    const store = new RedisStore(redis, prefix);
+    try {
+      // Keys of two installations (two slots, on a cluster usually two masters) in one tick.
+      const installations = ['inst-s', 'inst-t', 'inst-u'];
+      const [commits, claims, reads] = await Promise.all([
+        Promise.all(
+          installations.map((inst) =>
+            store.commit(inst, [
+              { ...commitOf('h'), ref: { ...commitOf('h').ref, installationId: inst } },
+            ]),
+          ),
+        ),
+        Promise.all(installations.map((inst) => store.claimOutbox(inst, 1, 1000, 10))),
+        Promise.all(installations.map((inst) => redis.get(`${prefix}:unrelated:${inst}`))),
+      ]);
+      expect(commits).toEqual(installations.map(() => [{ status: 'committed', version: 1 }]));
+      expect(claims.every(Array.isArray)).toBe(true);
+      expect(reads).toEqual([null, null, null]);
+      const claimed = await Promise.all(
+        installations.map((i) => store.claimOutbox(i, 1, 1000, 10)),
+      );
+      expect(claimed.flat().length + claims.flat().length).toBe(3);
+    } finally {
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
     }
   });
 });
