@@ -1,0 +1,172 @@
+/**
+ * The simulator's HTTP client: the public v1 API and nothing else, so the simulator doubles as a
+ * reference client. Every answer is tallied by status code and error code for the report.
+ */
+
+export interface ApiAnswer<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details: Record<string, unknown> };
+}
+
+/** What a connection answer (register, handshake, dropped, recovered, GET) carries. */
+export interface ConnectionAnswer {
+  connectionId: string;
+  status: string;
+  lastError?: { code: string } | null;
+}
+
+/** The short answer to a heartbeat. */
+export interface HeartbeatAnswer extends ConnectionAnswer {
+  successRate: number | null;
+  sampleSize: number;
+  rollback?: { eventId: string };
+  duplicate?: true;
+}
+
+export interface HeartbeatBody {
+  timestamp: string;
+  succeeded: number;
+  failed: number;
+  latencyMs: number[];
+  heartbeatId: string;
+}
+
+export interface WorkspaceAnswer {
+  workspaceId: string;
+  transport: 'acp' | 'http';
+  state: string;
+  connections: { total: number; byStatus: Record<string, number> };
+  health: { verdict: string; successRate?: number | null; sampleSize?: number };
+  autoMigrationBlocked: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string | null;
+}
+
+export interface RollbackRecord {
+  eventId: string;
+  workspaceId: string;
+  trigger: string;
+  reasonCode: string;
+  initiatedAt?: string;
+  metricsSnapshot?: { successRate?: number | null; sampleSize?: number };
+  connectionIds?: string[];
+}
+
+export interface MigrationRecord {
+  migrationId: string;
+  status: string;
+  fromProtocol?: string;
+  toProtocol?: string;
+  initiatedBy?: string;
+}
+
+export interface DecisionRecord {
+  type?: string;
+  kind?: string;
+  decision?: string;
+}
+
+export interface Delivery {
+  channel: string;
+  status: string;
+}
+
+export interface CapacityAnswer {
+  state: string;
+  activeConnections: number;
+  capacity: number;
+  capacityPercent: number;
+  shedding: boolean;
+  refusedConnections: number;
+}
+
+export interface AlertRecord {
+  alertId: string;
+  trigger: string;
+  activeConnections: number;
+  capacityPercent: number;
+  timestamp: string;
+  resolvedAt: string | null;
+  notified: boolean;
+  notificationChannels: string[];
+  deliveries?: Delivery[];
+}
+
+/** Tallies of every answer the simulator received. */
+export interface Tally {
+  requests: number;
+  byStatus: Record<string, number>;
+  /** `error.code` of every non-2xx answer (`capacity-shed`, `invalid-transition`, …). */
+  errorCodes: Record<string, number>;
+  networkErrors: number;
+}
+
+const bump = (m: Record<string, number>, k: string) => {
+  m[k] = (m[k] ?? 0) + 1;
+};
+
+/**
+ * @example
+ * const api = new ApiClient('http://127.0.0.1:3000', 'dev-operator-token-change-me');
+ * const { status, body } = await api.call<ConnectionAnswer>('GET', '/v1/connections/c1');
+ */
+export class ApiClient {
+  readonly tally: Tally = { requests: 0, byStatus: {}, errorCodes: {}, networkErrors: 0 };
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    this.tally.requests++;
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      this.tally.networkErrors++;
+      throw error;
+    }
+    const text = await res.text();
+    const parsed: unknown = text ? JSON.parse(text) : null;
+    bump(this.tally.byStatus, String(res.status));
+    if (res.status >= 400)
+      bump(this.tally.errorCodes, errorCode({ status: res.status, body: parsed }));
+    return { status: res.status, body: parsed as T };
+  }
+
+  /** Every item of a paged list (`?limit=&cursor=`). */
+  async all<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | null | undefined;
+    const sep = path.includes('?') ? '&' : '?';
+    do {
+      const suffix = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const res = await this.call<Page<T>>('GET', `${path}${sep}limit=500${suffix}`);
+      if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}`);
+      items.push(...res.body.items);
+      cursor = res.body.items.length > 0 ? res.body.nextCursor : null;
+    } while (cursor);
+    return items;
+  }
+}
+
+/** The `error.code` of an error answer, or `http-<status>` when it has none. */
+export function errorCode(answer: ApiAnswer): string {
+  const code = (answer.body as Partial<ApiErrorBody> | null)?.error?.code;
+  return typeof code === 'string' ? code : `http-${answer.status}`;
+}

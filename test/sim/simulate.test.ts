@@ -1,0 +1,101 @@
+/**
+ * The fleet simulator's scenarios, run briefly against the embedded service in virtual time:
+ * each ends with the outcome it is built to show. The sizes are small to keep the file short;
+ * the scenario logic is the one `npm run simulate` runs.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { SimulationReport } from '../../sim/report.ts';
+import { simulate } from '../../sim/simulate.ts';
+
+const run = promisify(execFile);
+
+describe('npm run simulate', () => {
+  it('steady: a healthy fleet is never rolled back and raises no alert', async () => {
+    const r = await simulate({ scenario: 'steady', containers: 9, rounds: 10, seed: 3 });
+    expect(r.rollbacks).toEqual([]);
+    expect(r.alerts).toEqual([]);
+    expect(r.workspaceStates).toEqual({ acp: 3 });
+    expect(r.connections.entered.connected).toBeGreaterThanOrEqual(9);
+    expect(r.heartbeats.sent).toBeGreaterThan(80);
+  });
+
+  it('flaky-workspace: exactly one automatic rollback, of the flaky workspace only', async () => {
+    const r = await simulate({ scenario: 'flaky-workspace', containers: 9, rounds: 12, seed: 1 });
+    expect(r.rollbacks).toHaveLength(1);
+    expect(r.rollbacks[0]).toMatchObject({
+      workspaceId: 'sim-ws-1',
+      trigger: 'auto-threshold',
+      reasonCode: 'success-rate-below-threshold',
+      connections: 3,
+    });
+    expect(r.rollbacks[0]!.successRate).toBeLessThan(0.99);
+    expect(r.workspaceStates).toEqual({ acp: 2, 'http.cooldown': 1 });
+    expect(r.connections.final['rolled-back']).toBe(3);
+    // The rollback was announced in the heartbeat answer that caused it.
+    expect(Object.values(r.connections.entered)).not.toHaveLength(0);
+    expect(r.notifications.byChannel.toast).toBeGreaterThanOrEqual(1);
+  });
+
+  it('outage: a burst of failures rolls back at least one workspace', async () => {
+    const r = await simulate({ scenario: 'outage', containers: 9, rounds: 10, seed: 2 });
+    expect(r.rollbacks.length).toBeGreaterThanOrEqual(1);
+    expect(r.rollbacks.every((b) => b.trigger === 'auto-threshold')).toBe(true);
+    expect(r.connections.entered['rolled-back']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('capacity-surge: a warning, then a critical alert, then 503 capacity-shed', async () => {
+    const r = await simulate({ scenario: 'capacity-surge', capacity: 20, rounds: 6, seed: 4 });
+    expect(r.containers).toBe(20); // 97 % of 20, rounded up
+    expect(r.capacity.statesSeen).toEqual(expect.arrayContaining(['warning', 'critical']));
+    expect(r.capacity.statesSeen.indexOf('warning')).toBeLessThan(
+      r.capacity.statesSeen.indexOf('critical'),
+    );
+    expect(r.alerts).toHaveLength(1); // one alert, escalated
+    expect(r.alerts[0]).toMatchObject({ trigger: 'critical', resolvedAt: null });
+    // One notification when it opened as a warning, one when it escalated.
+    expect(r.notifications.sent).toBeGreaterThanOrEqual(2);
+    expect(r.capacity.shedAnswers).toBeGreaterThanOrEqual(1);
+    expect(r.requests.errorCodes['capacity-shed']).toBe(r.capacity.shedAnswers);
+    expect(r.capacity.refusedConnections).toBe(r.capacity.shedAnswers);
+  });
+
+  it('migration-wave: every workspace that users opted in ends on ACP', async () => {
+    const r = await simulate({ scenario: 'migration-wave', containers: 8, rounds: 8, seed: 5 });
+    expect(r.workspaceStates).toEqual({ acp: 4 });
+    expect(r.migrations.requested).toBe(4);
+    expect(r.migrations.byStatus).toEqual({ succeeded: 4 });
+    expect(r.rollbacks).toEqual([]);
+  });
+
+  it('the same seed gives the same run', async () => {
+    const strip = (r: SimulationReport) => ({ ...r, wallMs: 0, requests: null });
+    const a = await simulate({ scenario: 'flaky-workspace', containers: 6, rounds: 8, seed: 9 });
+    const b = await simulate({ scenario: 'flaky-workspace', containers: 6, rounds: 8, seed: 9 });
+    expect(strip(a).heartbeats).toEqual(strip(b).heartbeats);
+    expect(a.rollbacks.map((x) => x.at)).toEqual(b.rollbacks.map((x) => x.at));
+  });
+
+  it('the CLI prints the report as JSON with --json', async () => {
+    const { stdout } = await run(
+      'npx',
+      [
+        'tsx',
+        'sim/cli.ts',
+        '--scenario',
+        'flaky-workspace',
+        '--containers',
+        '9',
+        '--rounds',
+        '12',
+        '--json',
+      ],
+      { cwd: new URL('../..', import.meta.url).pathname, timeout: 60_000 },
+    );
+    const report = JSON.parse(stdout) as SimulationReport;
+    expect(report.scenario).toBe('flaky-workspace');
+    expect(report.mode).toBe('virtual');
+    expect(report.rollbacks.filter((b) => b.trigger === 'auto-threshold')).toHaveLength(1);
+  }, 60_000);
+});
