@@ -56,8 +56,10 @@ export interface Observations {
   unsupportedHandshakes: number;
   /** Registrations answered 503 capacity-shed. */
   shed: number;
-  /** Rollbacks announced in heartbeat answers: eventId -> workspace. */
+  /** Rollbacks announced in heartbeat answers (`rollback.eventId`): eventId -> workspace. */
   rollbacksAnswered: Record<string, string>;
+  /** Workspaces seen rolled back: announced, or a connection of theirs found `rolled-back`. */
+  workspacesRolledBack: string[];
   migrationsRequested: number;
   migrationsRefused: Record<string, number>;
   /** Capacity states seen when polled once per round, in order, without repeats. */
@@ -161,6 +163,7 @@ export async function runFleet(
     unsupportedHandshakes: 0,
     shed: 0,
     rollbacksAnswered: {},
+    workspacesRolledBack: [],
     migrationsRequested: 0,
     migrationsRefused: {},
     capacityStates: [],
@@ -172,7 +175,12 @@ export async function runFleet(
     bump(seen.entered, status);
     if (c.status !== null) bump(seen.transitions, `${c.status} -> ${status}`);
     c.status = status;
-    if (status === 'rolled-back') c.phase = 'gone';
+    if (status === 'rolled-back') {
+      c.phase = 'gone';
+      if (!seen.workspacesRolledBack.includes(c.workspaceId)) {
+        seen.workspacesRolledBack.push(c.workspaceId);
+      }
+    }
   };
 
   const rolledBack = (workspaceId: string, eventId: string) => {
@@ -348,7 +356,7 @@ export async function runFleet(
       rounds,
       at: harness.now(),
       live: containers.filter((c) => c.phase === 'live' || c.phase === 'dropped').length,
-      rollbacks: Object.keys(seen.rollbacksAnswered).length,
+      rollbacks: seen.workspacesRolledBack.length,
       shed: seen.shed,
     });
     if (round < rounds - 1) await harness.pass(options.intervalMs);

@@ -58,6 +58,8 @@ export interface SimulationReport {
     sampleSize: number | null;
     connections: number;
   }[];
+  /** Rollbacks that a heartbeat answer announced with `rollback.eventId`. */
+  rollbacksAnnounced: number;
   holds: { workspaceId: string; at: string | null }[];
   capacity: {
     capacity: number | null;
@@ -209,6 +211,7 @@ export async function buildReport(
       byStatus: migrationStatus,
     },
     rollbacks,
+    rollbacksAnnounced: Object.keys(observed.rollbacksAnswered).length,
     holds,
     capacity: {
       capacity: capacity?.capacity ?? observed.capacity,
@@ -254,8 +257,8 @@ export function formatReport(r: SimulationReport): string {
     `handshakes refused (2.0.0): ${r.connections.unsupportedHandshakes}; drops ${r.connections.drops}; reconnects ${r.connections.reconnects}`,
     `heartbeats:               ${r.heartbeats.sent} sent, ${r.heartbeats.operations} operations, ${r.heartbeats.failedOperations} failed`,
     `workspaces at the end:    ${counts(r.workspaceStates)}`,
-    `migrations:               ${r.migrations.requested} requested; ${counts(r.migrations.byStatus)}${Object.keys(r.migrations.refused).length ? `; refused: ${counts(r.migrations.refused)}` : ''}`,
-    `rollbacks:                ${r.rollbacks.length}`,
+    `migrations:               ${r.migrations.requested} requested; log by latest status: ${counts(r.migrations.byStatus)}${Object.keys(r.migrations.refused).length ? `; refused: ${counts(r.migrations.refused)}` : ''}`,
+    `rollbacks:                ${r.rollbacks.length} (${r.rollbacksAnnounced} announced in the heartbeat answer that caused it)`,
     ...r.rollbacks.map(
       (b) =>
         `  ${b.at ?? '?'}  ${b.workspaceId}  ${b.trigger} (${b.reasonCode})  success ${pct(b.successRate)} over ${b.sampleSize ?? '?'} operations, ${b.connections} connections`,

@@ -33,8 +33,6 @@ describe('npm run simulate', () => {
     expect(r.rollbacks[0]!.successRate).toBeLessThan(0.99);
     expect(r.workspaceStates).toEqual({ acp: 2, 'http.cooldown': 1 });
     expect(r.connections.final['rolled-back']).toBe(3);
-    // The rollback was announced in the heartbeat answer that caused it.
-    expect(Object.values(r.connections.entered)).not.toHaveLength(0);
     expect(r.notifications.byChannel.toast).toBeGreaterThanOrEqual(1);
   });
 
