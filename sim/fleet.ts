@@ -128,19 +128,23 @@ export async function runFleet(
       : scenario.containers);
   const workspaceCount = Math.max(1, Math.ceil(size / scenario.containersPerWorkspace));
   const workspaces = Array.from({ length: workspaceCount }, (_, i) => `${idPrefix}ws-${i + 1}`);
-  const unsupportedEvery =
-    scenario.unsupportedShare > 0 ? Math.round(1 / scenario.unsupportedShare) : 0;
+  // Old agents (unsupported ACP version) sit in distinct workspaces, each next to supported
+  // ones, so no workspace is left without a connection that speaks ACP.
+  const unsupportedCount = Math.min(workspaceCount, Math.round(size * scenario.unsupportedShare));
+  const unsupported = new Set(
+    Array.from({ length: unsupportedCount }, (_, k) =>
+      Math.floor((k * workspaceCount) / unsupportedCount),
+    ),
+  );
   const containers: Container[] = Array.from({ length: size }, (_, index) => {
     const rng = root.fork(index);
     const workspace = index % workspaceCount;
-    // Every n-th container runs an old agent; spread over workspaces, never all of one.
-    const unsupported = unsupportedEvery > 0 && index % unsupportedEvery === unsupportedEvery - 1;
     return {
       index,
       workspace,
       id: `${idPrefix}c-${index + 1}`,
       workspaceId: workspaces[workspace]!,
-      version: unsupported
+      version: unsupported.has(index)
         ? UNSUPPORTED_VERSION
         : SUPPORTED_VERSIONS[rng.int(0, SUPPORTED_VERSIONS.length - 1)]!,
       rng,
@@ -215,8 +219,14 @@ export async function runFleet(
     }
     observe(c, hs.body.status);
     if (hs.body.lastError?.code === 'protocol-version-unsupported') {
-      // An old agent: the session falls back to HTTP; nothing more to say over ACP.
+      // An old agent: its session falls back to HTTP, and says so. Left in `error`, the
+      // connection would count as pending and hold up its workspace's migration to ACP.
       seen.unsupportedHandshakes++;
+      const back = await api.call<ConnectionAnswer>('POST', `/v1/connections/${c.id}/rollback`, {
+        reason: `agent speaks ACP ${c.version} only; the session continues on HTTP`,
+        requestId: `${c.id}-fallback`,
+      });
+      if (back.status === 200) observe(c, back.body.status);
       c.phase = 'gone';
       return;
     }

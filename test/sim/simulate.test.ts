@@ -60,10 +60,14 @@ describe('npm run simulate', () => {
   });
 
   it('migration-wave: every workspace that users opted in ends on ACP', async () => {
-    const r = await simulate({ scenario: 'migration-wave', containers: 8, rounds: 8, seed: 5 });
-    expect(r.workspaceStates).toEqual({ acp: 4 });
-    expect(r.migrations.requested).toBe(4);
-    expect(r.migrations.byStatus).toEqual({ succeeded: 4 });
+    const r = await simulate({ scenario: 'migration-wave', containers: 10, rounds: 8, seed: 5 });
+    expect(r.workspaceStates).toEqual({ acp: 5 });
+    expect(r.migrations.requested).toBe(5);
+    expect(r.migrations.byStatus).toEqual({ succeeded: 5 });
+    // The old agent (ACP 2.0.0) was refused, then moved its session to HTTP.
+    expect(r.connections.unsupportedHandshakes).toBe(1);
+    expect(r.connections.transitions['connecting -> error']).toBe(1);
+    expect(r.connections.final['rolled-back']).toBe(1);
     expect(r.rollbacks).toEqual([]);
   });
 
