@@ -92,7 +92,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     summary:
       'a healthy fleet on ACP, then a burst of failures (40 % of operations, slow) across most workspaces for 3 rounds',
     expected:
-      'rollbacks of the workspaces hit hardest; connections pass through degraded and error',
+      'automatic rollbacks of the workspaces the burst hits (3 in 4), in its first round; the others stay on ACP',
     containers: 30,
     rounds: 24,
     containersPerWorkspace: 3,
