@@ -3,7 +3,7 @@
  * the one place where raw replies become typed results. Call sites never compare a reply with a
  * number: they receive these results from the typed wrappers in scripts.ts.
  */
-import type { ClaimedOutboxEntry, CommitResult } from './redis-store.ts';
+import type { ClaimedOutboxEntry, CommitResult } from './store.ts';
 
 /** commit-4.lua: the first of the three entries per actor. */
 export const CommitCode = {

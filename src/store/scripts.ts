@@ -8,16 +8,17 @@
  * reply-codes.ts turns their replies into typed results.
  *
  * Variable key counts: a header line `KEYS[n..]` (n = numKeys + 1) says more keys follow the
- * fixed ones. Such a script is registered once per total key count (`commit:7`), so the first
- * argument is always a key: ioredis groups auto-pipelined commands on a cluster by their first
- * argument, and ioredis-mock (8.13) has no variable key count at all. Those per-count commands
- * are defined on first use and so bypass auto-pipelining: an auto-pipeline queued before a
- * command is defined does not know it (the same holds for a fixed-key command first defined
- * while the client has queued commands; RedisStore defines those when it is created).
+ * fixed ones. Such a script is registered once per total key count (`commit:7`), on first use,
+ * so the first argument is always a key: ioredis groups auto-pipelined commands on a cluster by
+ * their first argument, and ioredis-mock (8.13) has no variable key count at all.
+ *
+ * A command defined while the client has auto-pipelined commands queued is sent on its own until
+ * that queue has drained once: those pipelines were built before the command existed and lack it.
+ * RedisStore defines the fixed-key commands when it is created, before anything is queued.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { RedisClient } from './client.ts';
-import type { ClaimedOutboxEntry, CommitResult } from './redis-store.ts';
+import type { ClaimedOutboxEntry, CommitResult } from './store.ts';
 import {
   type ClaimedDelivery,
   type SessionAppendReply,
@@ -125,22 +126,38 @@ type Callable = (...args: string[]) => Promise<unknown>;
 /** Command names registered per client by this module. */
 const registered = new WeakMap<RedisClient, Set<string>>();
 
+function queuedCommands(client: RedisClient): number {
+  return (client as { autoPipelineQueueSize?: number }).autoPipelineQueueSize ?? 0;
+}
+
+/**
+ * An auto-pipeline queued before `name` was defined lacks it, and ioredis would call it there:
+ * `name` is sent on its own until no such pipeline is left (the queue drained once).
+ */
+function bypassAutoPipelining(client: RedisClient, name: string): void {
+  const options = client.options as { autoPipeliningIgnoredCommands?: string[] };
+  options.autoPipeliningIgnoredCommands = [...(options.autoPipeliningIgnoredCommands ?? []), name];
+  const drained = () => {
+    if (queuedCommands(client) > 0) {
+      setImmediate(drained).unref();
+      return;
+    }
+    options.autoPipeliningIgnoredCommands = (options.autoPipeliningIgnoredCommands ?? []).filter(
+      (n) => n !== name,
+    );
+  };
+  setImmediate(drained).unref();
+}
+
 function register(client: RedisClient, def: CommandDefinition, numberOfKeys: number): string {
   const name = def.variableKeys ? `${def.name}:${numberOfKeys}` : def.name;
   let names = registered.get(client);
   if (!names) registered.set(client, (names = new Set()));
   if (names.has(name)) return name;
   if (name in client) throw new Error(`Lua command ${name} would shadow the client's own ${name}`);
-  // Auto-pipelines queued before this definition lack the command: bypass them from then on.
-  const queued = (client as { autoPipelineQueueSize?: number }).autoPipelineQueueSize ?? 0;
+  const queued = queuedCommands(client);
   client.defineCommand(name, { numberOfKeys, lua: def.lua });
-  if (def.variableKeys || queued > 0) {
-    const options = client.options as { autoPipeliningIgnoredCommands?: string[] };
-    options.autoPipeliningIgnoredCommands = [
-      ...(options.autoPipeliningIgnoredCommands ?? []),
-      name,
-    ];
-  }
+  if (queued > 0) bypassAutoPipelining(client, name);
   names.add(name);
   return name;
 }
