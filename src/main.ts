@@ -172,6 +172,8 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   connections.consequences.push((installationId, workspaceId) =>
     workspaces.settled(installationId, workspaceId),
   );
+  connections.lastRollback = (installationId, workspaceId) =>
+    workspaces.lastRollback(installationId, workspaceId);
   const moduleContext: ModuleContext = {
     config,
     clock,

@@ -230,10 +230,27 @@ export class ConnectionService {
     const results = await Promise.all(
       this.consequences.map((c) => c(ref.installationId, workspaceId)),
     );
-    const rollback = results.find((r) => r?.rollback)?.rollback ?? null;
+    let rollback = results.find((r) => r?.rollback)?.rollback ?? null;
     const newer = this.engine.newerThan(ref, outcome.version);
+    // Heartbeats of one workspace arriving together share evaluations: the one that rolled the
+    // workspace back may have been awaited by another request. A request whose connection the
+    // rollback took still names it.
+    if (
+      rollback === null &&
+      newer !== null &&
+      stateName(newer.state.value) === 'rolledBack' &&
+      stateName(outcome.state.value) !== 'rolledBack'
+    ) {
+      rollback = (await this.lastRollback?.(ref.installationId, workspaceId)) ?? null;
+    }
     return { ...(newer ?? { version: outcome.version, state: outcome.state }), rollback };
   }
+
+  /** The last rollback of a workspace (set by the composition root). */
+  lastRollback?: (
+    installationId: string,
+    workspaceId: string,
+  ) => Promise<{ eventId: string } | null>;
 
   /**
    * Registers a connection. Every refusal is decided before anything is written: the id taken

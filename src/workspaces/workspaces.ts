@@ -205,6 +205,13 @@ export class WorkspaceService {
       });
   }
 
+  /** The workspace's last rollback, as recorded by its chart. */
+  async lastRollback(installationId: string, workspaceId: string) {
+    const found = await this.engine.read(this.ref(installationId, workspaceId));
+    const last = (found?.state.context as unknown as WorkspaceContext | undefined)?.lastRollback;
+    return last ? { eventId: last.eventId } : null;
+  }
+
   /** Resolves when every scheduled evaluation has finished (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.#lanes.size > 0) {

@@ -77,6 +77,42 @@ describe('a heartbeat that breaches the workspace threshold', () => {
   });
 });
 
+describe('breaching heartbeats of one workspace arriving together', () => {
+  it('roll it back once, and every answer that ends rolled back names that rollback', async () => {
+    const [a, b] = await serve();
+    const ids = Array.from({ length: 6 }, (_, i) => `c${i}`);
+    for (const id of ids) {
+      await call(a, 'POST', '/v1/connections', {
+        connectionId: id,
+        installationId: 'inst-a',
+        workspaceId: 'ws-1',
+      });
+    }
+    await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+    });
+    for (const id of ids) {
+      await call(b, 'POST', `/v1/connections/${id}/handshake`, {
+        protocolVersion: '1.2.0',
+        negotiatedCapabilities: [],
+      });
+    }
+    const answers = await Promise.all(
+      ids.map((id, i) =>
+        call(i % 2 ? a : b, 'POST', `/v1/connections/${id}/heartbeats`, hb(T0, 90, 10)),
+      ),
+    );
+    const rollbacks = (await call(a, 'GET', '/v1/workspaces/ws-1/rollbacks')).body.items;
+    expect(rollbacks).toHaveLength(1);
+    const rolledBack = answers.filter((r) => r.status === 200 && r.body.status === 'rolled-back');
+    expect(rolledBack.length).toBeGreaterThan(0);
+    for (const r of rolledBack) expect(r.body.rollback?.eventId).toBe(rollbacks[0].eventId);
+    // The others arrived after the rollback and were refused: their connection had gone back.
+    for (const r of answers.filter((x) => x.status !== 200)) expect(r.status).toBe(409);
+  });
+});
+
 describe('a registration that crosses a capacity threshold', () => {
   it('is answered after the warning at 85 % and the critical alert at 95 % exist', async () => {
     const [a, b] = await serve({ CAPACITY_PER_WORKER: '20' });
