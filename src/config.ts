@@ -9,6 +9,8 @@ import {
   DEFAULT_CONNECTION_THRESHOLDS,
 } from '../machines/connection.machine.ts';
 import type { ComparatorSets } from '../machines/shared/version.ts';
+import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
+import { DEFAULT_STREAM_LIMITS } from './http/sse.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
@@ -96,6 +98,12 @@ const EnvSchema = z.object({
   RECONNECT_MAX_DELAY_MS: int(DEFAULT_CONNECTION_THRESHOLDS.reconnectMaxDelayMs, 1),
   RECONNECT_MAX_ATTEMPTS: int(DEFAULT_CONNECTION_THRESHOLDS.maxReconnectAttempts),
   RECONNECT_TIMEOUT_MS: int(DEFAULT_CONNECTION_THRESHOLDS.reconnectTimeoutMs, 1),
+  /**
+   * The oldest heartbeat `timestamp` accepted, relative to the engine clock: the rolling 1 h
+   * window plus 5 minutes of grace for late heartbeats (default 65 minutes). Older is a 400 naming
+   * `timestamp`; so is a timestamp more than 5 minutes ahead of the clock.
+   */
+  HEARTBEAT_MAX_AGE_MS: int(DEFAULT_HEARTBEAT_MAX_AGE_MS, 60_000),
 
   TIMER_POLL_MS: int(1000, 10),
   OUTBOX_LEASE_MS: int(30_000, 100),
@@ -118,6 +126,18 @@ const EnvSchema = z.object({
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: int(1000, 10),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
+
+  /**
+   * Open Server-Sent Events streams per token (by its name; default 20) and per installation
+   * (default 200), counted per process: behind a load balancer each process allows this many.
+   * Beyond: 429 too-many-streams.
+   */
+  STREAMS_PER_TOKEN: int(DEFAULT_STREAM_LIMITS.perToken, 1),
+  STREAMS_PER_INSTALLATION: int(DEFAULT_STREAM_LIMITS.perInstallation, 1),
+  /** A stream client with more unsent bytes than this (1 MiB; it does not read) is disconnected. */
+  STREAM_BUFFER_BYTES: int(DEFAULT_STREAM_LIMITS.bufferBytes, 1024),
+  /** Interval of the `: heartbeat` comment on every open stream (default 15 s). */
+  STREAM_HEARTBEAT_MS: int(DEFAULT_STREAM_LIMITS.heartbeatMs, 10),
 });
 
 export interface TokenGrant {
@@ -145,7 +165,10 @@ export interface Config {
   tokens: Map<string, TokenGrant>;
   /** True when no token was configured and the development operator token is in use. */
   devToken: boolean;
-  connection: ConnectionThresholds;
+  connection: ConnectionThresholds & {
+    /** The oldest heartbeat timestamp accepted, in ms before the engine clock. */
+    heartbeatMaxAgeMs: number;
+  };
   timerPollMs: number;
   outboxLeaseMs: number;
   snapshotCacheSize: number;
@@ -166,6 +189,13 @@ export interface Config {
     pollMs: number;
   };
   metricsStreamMaxLen: number;
+  /** Server-Sent Events limits (per process) and keep-alive. */
+  streams: {
+    perToken: number;
+    perInstallation: number;
+    bufferBytes: number;
+    heartbeatMs: number;
+  };
 }
 
 /** The operator token used when none is configured outside production (documented in README). */
@@ -248,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       reconnectMaxDelayMs: e.RECONNECT_MAX_DELAY_MS,
       maxReconnectAttempts: e.RECONNECT_MAX_ATTEMPTS,
       reconnectTimeoutMs: e.RECONNECT_TIMEOUT_MS,
+      heartbeatMaxAgeMs: e.HEARTBEAT_MAX_AGE_MS,
       supportedVersions,
       supportedRange: e.SUPPORTED_PROTOCOL_VERSIONS,
     },
@@ -273,5 +304,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: e.NOTIFY_POLL_MS,
     },
     metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,
+    streams: {
+      perToken: e.STREAMS_PER_TOKEN,
+      perInstallation: e.STREAMS_PER_INSTALLATION,
+      bufferBytes: e.STREAM_BUFFER_BYTES,
+      heartbeatMs: e.STREAM_HEARTBEAT_MS,
+    },
   };
 }

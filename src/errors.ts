@@ -84,3 +84,24 @@ export class UnsupportedMediaTypeError extends AppError {
   override readonly status = 415;
   override readonly code = 'unsupported-media-type';
 }
+
+/** The caller already holds as many open live streams as this process allows; nothing opened. */
+export class TooManyStreamsError extends AppError {
+  override readonly status = 429;
+  override readonly code = 'too-many-streams';
+}
+
+/**
+ * A client error the HTTP layer (Express, body parsing) reported with a 4xx status that no class
+ * above names; it keeps that status.
+ */
+export class RequestRefusedError extends AppError {
+  override readonly code = 'request-refused';
+  constructor(
+    override readonly status: number,
+    message: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(message, details);
+  }
+}

@@ -11,6 +11,7 @@ import { describeChart, toStatelyConfig } from '../charts/catalog.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import { NotFoundError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
+import { type EventStream, StreamGroup, openEventStream } from '../http/sse.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
 import type { ActorRef } from '../store/redis-store.ts';
@@ -57,61 +58,92 @@ async function resolveActor(
   return { kind, installationId, id };
 }
 
-/** Live subscribers of this process; one Redis subscription serves them all. */
+/** What a live viewer watches: one installation's transitions, or one actor's (`actorId`). */
+interface Watch {
+  installationId: string;
+  actorId: string | null;
+}
+
+const groupKey = (installationId: string, actorId: string | null) =>
+  actorId === null ? installationId : `${installationId} ${actorId}`;
+
+/** Live viewers of this process; one Redis subscription serves them all. */
 class TransitionHub {
   #sub: Redis | null = null;
-  readonly #clients = new Set<{
-    filter: (m: TransitionMessage) => boolean;
-    send: (m: TransitionMessage) => void;
-  }>();
+  #subscribed: Promise<unknown> | null = null;
+  /** Viewers by what they watch: a transition is queued once per group, not once per viewer. */
+  readonly #groups = new Map<string, StreamGroup>();
 
   constructor(readonly ctx: ModuleContext) {}
 
-  async add(client: {
-    filter: (m: TransitionMessage) => boolean;
-    send: (m: TransitionMessage) => void;
-  }) {
-    this.#clients.add(client);
-    if (!this.#sub) {
+  /** Resolves once the stream receives every transition published from then on. */
+  async add(watch: Watch, stream: EventStream): Promise<void> {
+    const key = groupKey(watch.installationId, watch.actorId);
+    let group = this.#groups.get(key);
+    if (!group) this.#groups.set(key, (group = new StreamGroup()));
+    group.add(stream);
+    const joined = group;
+    stream.onClose(() => {
+      if (joined.size === 0 && this.#groups.get(key) === joined) this.#groups.delete(key);
+    });
+    if (!this.#subscribed) {
       this.#sub = subscriberFor(this.ctx.redis, this.ctx.logger);
-      this.#sub.on('message', (_ch: string, raw: string) => {
-        const m = JSON.parse(raw) as TransitionMessage;
-        for (const c of this.#clients) if (c.filter(m)) c.send(m);
+      this.#sub.on('message', (_ch: string, raw: string) => this.#dispatch(raw));
+      this.#subscribed = this.#sub.subscribe(channel(this.ctx)).catch((error: unknown) => {
+        // The next stream tries again.
+        this.close();
+        throw error;
       });
-      await this.#sub.subscribe(channel(this.ctx));
     }
-    return () => this.#clients.delete(client);
+    await this.#subscribed;
+  }
+
+  #dispatch(raw: string): void {
+    let m: TransitionMessage;
+    try {
+      m = JSON.parse(raw) as TransitionMessage;
+    } catch {
+      this.ctx.logger.warn('ignored a malformed transition message');
+      return;
+    }
+    // The published text is already the JSON to send: encoded once, for every viewer.
+    const frame = Buffer.from(`event: transition\ndata: ${raw}\n\n`);
+    this.#groups.get(groupKey(m.installationId, null))?.send(frame);
+    this.#groups.get(groupKey(m.installationId, m.actorId))?.send(frame);
   }
 
   close(): void {
-    this.#clients.clear();
+    this.#groups.clear();
     this.#sub?.disconnect();
     this.#sub = null;
+    this.#subscribed = null;
   }
 }
 
-function stream(
+async function stream(
   hub: TransitionHub,
   req: Request,
   res: Response,
-  filter: (m: TransitionMessage) => boolean,
+  principal: Principal,
+  watch: Watch,
 ) {
-  res.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
+  const { ctx } = hub;
+  const events = openEventStream(req, res, {
+    limits: ctx.config.streams,
+    logger: ctx.logger,
+    name: 'transitions',
+    streams: ctx.streams,
+    owner: { token: principal.name ?? 'anonymous', installationId: watch.installationId },
   });
-  hub.ctx.streams.track(res);
-  res.write(': connected\n\n');
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  void hub
-    .add({ filter, send: (m) => res.write(`event: transition\ndata: ${JSON.stringify(m)}\n\n`) })
-    .then((remove) => {
-      req.on('close', () => {
-        clearInterval(keepAlive);
-        remove();
-      });
-    });
+  try {
+    await hub.add(watch, events);
+  } catch (error) {
+    // The headers are sent: end the stream, and the client reconnects after `retry`.
+    ctx.logger.warn('a transition stream could not subscribe', { error: String(error) });
+    events.end();
+    return;
+  }
+  events.send(': connected\n\n');
 }
 
 export const inspectModule: AppModule = {
@@ -195,18 +227,20 @@ export const inspectModule: AppModule = {
 
     app.get('/v1/actors/:actorId/transitions/stream', async (req, res) => {
       const { actorId } = parse(actorParams, req.params, 'path');
-      await resolveActor(ctx, principalOf(res), actorId);
-      stream(hub, req, res, (m) => m.actorId === actorId);
+      const principal = principalOf(res);
+      const { installationId } = await resolveActor(ctx, principal, actorId);
+      await stream(hub, req, res, principal, { installationId, actorId });
     });
 
-    app.get('/v1/installations/:installationId/transitions/stream', (req, res) => {
+    app.get('/v1/installations/:installationId/transitions/stream', async (req, res) => {
       const { installationId } = parse(installationParams, req.params, 'path');
-      if (!canAccess(principalOf(res), installationId)) {
+      const principal = principalOf(res);
+      if (!canAccess(principal, installationId)) {
         throw new NotFoundError(`installation ${installationId} not found`, {
           field: 'installationId',
         });
       }
-      stream(hub, req, res, (m) => m.installationId === installationId);
+      await stream(hub, req, res, principal, { installationId, actorId: null });
     });
   },
   stop(ctx) {

@@ -82,6 +82,7 @@ export const notificationsModule: AppModule = {
     const { service, hub } = partsOf(ctx);
     notificationRoutes(app, {
       streams: ctx.streams,
+      limits: ctx.config.streams,
       service,
       hub,
       sessions: () => ctx.services.get('sessions'),

@@ -1,4 +1,5 @@
 import type { LiveStreams } from '../http/live-streams.ts';
+import type { StreamLimits } from '../http/sse.ts';
 import type express from 'express';
 import { z } from 'zod';
 import type { Principal } from '../connections/connections.ts';
@@ -51,34 +52,48 @@ export interface RouteDeps {
   /** Looked up per request: the sessions feature may register after this module. */
   sessions: () => unknown;
   clock: { now(): number };
-  /** Registers each stream so shutdown can end it with a final event. */
+  /** Registers each stream so shutdown can end it with a final event, and counts it. */
   streams: LiveStreams;
+  /** Open-stream limits, buffer cap and heartbeat (config.streams). */
+  limits: StreamLimits;
 }
 
 /**
  * The notification routes (behind the /v1 bearer authentication).
  *
  * @example
- * notificationRoutes(app, { service, hub, sessions: () => ctx.services.get('sessions'), clock });
+ * notificationRoutes(app, { service, hub, sessions: () => ctx.services.get('sessions'), clock,
+ *   streams: ctx.streams, limits: ctx.config.streams });
  */
 export function notificationRoutes(app: express.Express, deps: RouteDeps): void {
   const { service, hub } = deps;
 
+  const streamOptions = (principal: Principal, installationId: string) => ({
+    limits: deps.limits,
+    streams: deps.streams,
+    owner: { token: principal.name ?? 'anonymous', installationId },
+  });
+
   app.get('/v1/installations/:installationId/toasts/stream', (req, res) => {
-    const installationId = installationOf(req, principalOf(res));
-    deps.streams.track(res);
-    hub.attach(req, res, { installationId, sessionId: null });
+    const principal = principalOf(res);
+    const installationId = installationOf(req, principal);
+    hub.attach(
+      req,
+      res,
+      { installationId, sessionId: null },
+      streamOptions(principal, installationId),
+    );
   });
 
   app.get('/v1/sessions/:sessionId/toasts/stream', async (req, res) => {
     const { sessionId } = parse(sessionParams, req.params, 'path');
     const directory = deps.sessions();
     const installationId = isSessionDirectory(directory) ? await directory.owner(sessionId) : null;
-    if (installationId === null || !canAccess(principalOf(res), installationId)) {
+    const principal = principalOf(res);
+    if (installationId === null || !canAccess(principal, installationId)) {
       throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
     }
-    deps.streams.track(res);
-    hub.attach(req, res, { installationId, sessionId });
+    hub.attach(req, res, { installationId, sessionId }, streamOptions(principal, installationId));
   });
 
   app.get('/v1/installations/:installationId/notifications/settings', async (req, res) => {

@@ -1,5 +1,12 @@
 import type { Request, Response } from 'express';
 import { type RedisClient as Redis, subscriberFor } from '../store/client.ts';
+import {
+  DEFAULT_STREAM_LIMITS,
+  type EventStream,
+  type EventStreamOptions,
+  StreamGroup,
+  openEventStream,
+} from '../http/sse.ts';
 import type { Logger } from '../logger.ts';
 import type { NotificationKind } from './types.ts';
 
@@ -25,15 +32,6 @@ export interface ToastFilter {
   sessionId: string | null;
 }
 
-interface Client {
-  filter: ToastFilter;
-  res: Response;
-  heartbeat: NodeJS.Timeout;
-}
-
-/** A slow reader holding more than this many buffered bytes is disconnected. */
-const MAX_BUFFERED_BYTES = 1024 * 1024;
-
 /**
  * Fans toasts out to Server-Sent Events clients. Toasts travel through Redis pub/sub (published
  * by the notify script), so a client connected to any engine process receives every toast of
@@ -45,14 +43,17 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
  * hub.attach(req, res, { installationId: 'inst-a', sessionId: null });
  */
 export class ToastHub {
-  readonly #clients = new Map<string, Set<Client>>();
+  /** Clients by filter (installation, or installation and session): a toast is queued once per group. */
+  readonly #groups = new Map<string, StreamGroup>();
+  readonly #streams = new Set<EventStream>();
   #sub: Redis | null = null;
 
   constructor(
     readonly redis: Redis,
     readonly channel: string,
     readonly logger: Logger,
-    readonly heartbeatMs = 15_000,
+    /** Used when `attach` is given no limits. */
+    readonly heartbeatMs = DEFAULT_STREAM_LIMITS.heartbeatMs,
   ) {}
 
   async start(): Promise<void> {
@@ -64,56 +65,47 @@ export class ToastHub {
 
   /** Open SSE clients in this process. */
   clientCount(): number {
-    let n = 0;
-    for (const set of this.#clients.values()) n += set.size;
-    return n;
+    return this.#streams.size;
   }
 
-  /** Turns the response into an SSE stream of the toasts matching `filter`. */
-  attach(req: Request, res: Response, filter: ToastFilter): void {
-    res.status(200);
-    res.set({
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
+  /**
+   * Turns the response into an SSE stream of the toasts matching `filter`. With `options.owner`
+   * and `options.streams`, throws TooManyStreamsError (429) beyond the open-stream limits.
+   */
+  attach(
+    req: Request,
+    res: Response,
+    filter: ToastFilter,
+    options: Partial<Omit<EventStreamOptions, 'name' | 'logger'>> = {},
+  ): void {
+    const stream = openEventStream(req, res, {
+      limits: { ...DEFAULT_STREAM_LIMITS, heartbeatMs: this.heartbeatMs },
+      ...options,
+      logger: this.logger,
+      name: 'toasts',
     });
-    res.flushHeaders();
-    req.socket.setNoDelay(true);
-    req.socket.setKeepAlive(true);
-    const client: Client = {
-      filter,
-      res,
-      heartbeat: setInterval(() => this.#write(client, ': heartbeat\n\n'), this.heartbeatMs),
-    };
-    client.heartbeat.unref();
-    let set = this.#clients.get(filter.installationId);
-    if (!set) this.#clients.set(filter.installationId, (set = new Set()));
-    set.add(client);
-    res.on('close', () => this.#detach(client));
+    const key = groupKey(filter.installationId, filter.sessionId);
+    let group = this.#groups.get(key);
+    if (!group) this.#groups.set(key, (group = new StreamGroup()));
+    group.add(stream);
+    this.#streams.add(stream);
+    const joined = group;
+    stream.onClose(() => {
+      this.#streams.delete(stream);
+      if (joined.size === 0 && this.#groups.get(key) === joined) this.#groups.delete(key);
+    });
     // Tells the client the subscription is live: every toast published from now on reaches it.
-    this.#write(client, 'retry: 5000\n: connected\n\n');
+    stream.send(': connected\n\n');
   }
 
   /** Ends every stream and closes the subscriber connection. */
   stop(): void {
-    for (const set of [...this.#clients.values()]) {
-      for (const client of [...set]) {
-        this.#detach(client);
-        client.res.end();
-      }
-    }
+    for (const stream of [...this.#streams]) stream.end();
+    this.#streams.clear();
+    this.#groups.clear();
     const sub = this.#sub;
     this.#sub = null;
     sub?.disconnect();
-  }
-
-  #detach(client: Client): void {
-    clearInterval(client.heartbeat);
-    const set = this.#clients.get(client.filter.installationId);
-    if (!set) return;
-    set.delete(client);
-    if (set.size === 0) this.#clients.delete(client.filter.installationId);
   }
 
   #dispatch(message: string): void {
@@ -124,24 +116,13 @@ export class ToastHub {
       this.logger.warn('ignored a malformed toast message');
       return;
     }
-    const set = this.#clients.get(toast.installationId);
-    if (!set) return;
-    const frame = `id: ${toast.id}\nevent: toast\ndata: ${JSON.stringify(toast)}\n\n`;
-    for (const client of [...set]) {
-      const { sessionId } = client.filter;
-      if (sessionId === null || sessionId === toast.sessionId) this.#write(client, frame);
+    const frame = Buffer.from(`id: ${toast.id}\nevent: toast\ndata: ${JSON.stringify(toast)}\n\n`);
+    this.#groups.get(groupKey(toast.installationId, null))?.send(frame);
+    if (toast.sessionId !== null) {
+      this.#groups.get(groupKey(toast.installationId, toast.sessionId))?.send(frame);
     }
-  }
-
-  #write(client: Client, chunk: string): void {
-    const { res } = client;
-    if (res.writableEnded || res.destroyed) return this.#detach(client);
-    if (res.writableLength > MAX_BUFFERED_BYTES) {
-      this.logger.warn('disconnected a toast stream client that does not read');
-      this.#detach(client);
-      res.destroy();
-      return;
-    }
-    res.write(chunk);
   }
 }
+
+const groupKey = (installationId: string, sessionId: string | null) =>
+  sessionId === null ? installationId : `${installationId} ${sessionId}`;

@@ -1,0 +1,292 @@
+/**
+ * Limits on live streams (issue #10, defect 8), against the real service on real Redis: open
+ * streams per token and per installation (429 too-many-streams beyond, nothing written), a
+ * bounded send buffer per client (one that does not read is disconnected while the others keep
+ * receiving), and heartbeat comments. Toast and transition streams share src/http/sse.ts; each
+ * behaviour is checked on both.
+ */
+import { request } from 'node:http';
+import { type Socket, connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NotifyKeys } from '../../src/notifications/keys.ts';
+import {
+  OPERATOR,
+  TOKEN_A,
+  TOKEN_B,
+  type TestService,
+  checkInvariants,
+  startService,
+} from '../helpers.ts';
+import { sendAndDiff } from './support.ts';
+
+const services: TestService[] = [];
+const sockets: { destroy(): void }[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const s of services.splice(0)) await s.close();
+});
+
+async function service(env: Record<string, string> = {}) {
+  const s = await startService(env);
+  services.push(s);
+  return s;
+}
+
+const TOASTS = (installationId: string) => `/v1/installations/${installationId}/toasts/stream`;
+const TRANSITIONS = (installationId: string) =>
+  `/v1/installations/${installationId}/transitions/stream`;
+
+/** Waits until `check` holds, re-checking every 5 ms; fails after `ms`. */
+async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+interface OpenStream {
+  status: number;
+  contentType: string;
+  /** Everything received so far. */
+  text: () => string;
+  /** Resolves once the received text satisfies `check` (fails after 5 s). */
+  waitFor: (check: (text: string) => boolean, what: string) => Promise<void>;
+  close: () => void;
+}
+
+/** Opens a stream and keeps it open; resolves once the headers arrive. */
+function openStream(s: TestService, path: string, token: string): Promise<OpenStream> {
+  const url = new URL(s.url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        const waiters = new Set<() => void>();
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          for (const w of [...waiters]) w();
+        });
+        res.on('error', () => undefined);
+        const waitFor = (check: (t: string) => boolean, what: string) =>
+          new Promise<void>((done, fail) => {
+            const timer = setTimeout(() => {
+              waiters.delete(w);
+              fail(new Error(`timed out waiting for ${what}; received ${text.length} chars`));
+            }, 5000);
+            const w = () => {
+              if (!check(text)) return;
+              clearTimeout(timer);
+              waiters.delete(w);
+              done();
+            };
+            waiters.add(w);
+            w();
+          });
+        const stream: OpenStream = {
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          text: () => text,
+          waitFor,
+          close: () => req.destroy(),
+        };
+        sockets.push(req);
+        resolve(stream);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Opens a live stream and waits for its `: connected` comment (the subscription is live). */
+async function openLive(s: TestService, path: string, token: string): Promise<OpenStream> {
+  const stream = await openStream(s, path, token);
+  expect(stream.status, stream.text()).toBe(200);
+  await stream.waitFor((t) => t.includes(': connected\n\n'), `${path} to say connected`);
+  return stream;
+}
+
+/** Asks for a stream and expects a refusal: the answer and the keys it changed. */
+async function refused(s: TestService, path: string, token: string) {
+  const res = await sendAndDiff(s, {
+    method: 'GET',
+    path,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  checkInvariants(res);
+  return res;
+}
+
+describe('open streams per token', () => {
+  it('answers the 21st stream of a token 429 too-many-streams and writes nothing; another token still opens, and a closed stream makes room', async () => {
+    const s = await service();
+    const open: OpenStream[] = [];
+    for (let i = 0; i < 20; i++) {
+      open.push(await openLive(s, i % 2 ? TOASTS('inst-a') : TRANSITIONS('inst-a'), TOKEN_A));
+    }
+    expect(s.modules.streams.size).toBe(20);
+
+    for (const path of [TOASTS('inst-a'), TRANSITIONS('inst-a')]) {
+      const res = await refused(s, path, TOKEN_A);
+      expect(res.status, res.text).toBe(429);
+      expect(res.body.error).toMatchObject({
+        code: 'too-many-streams',
+        details: { scope: 'token', limit: 20 },
+      });
+      expect(res.body.error.message).toContain('20 open live streams');
+      expect(res.written).toEqual([]);
+    }
+    expect(s.modules.streams.size).toBe(20);
+
+    // The limit is the token's: another token on another installation is not affected.
+    await openLive(s, TOASTS('inst-b'), TOKEN_B);
+
+    open[0]!.close();
+    await until(() => s.modules.streams.size === 20, 'the closed stream to be released');
+    await openLive(s, TOASTS('inst-a'), TOKEN_A);
+  });
+
+  it('takes STREAMS_PER_TOKEN as the limit', async () => {
+    const s = await service({ STREAMS_PER_TOKEN: '2' });
+    await openLive(s, TOASTS('inst-a'), TOKEN_A);
+    await openLive(s, TRANSITIONS('inst-a'), TOKEN_A);
+    const res = await refused(s, TOASTS('inst-a'), TOKEN_A);
+    expect(res.status).toBe(429);
+    expect(res.body.error.details).toMatchObject({ scope: 'token', limit: 2 });
+  });
+});
+
+describe('open streams per installation', () => {
+  it('answers 429 beyond STREAMS_PER_INSTALLATION whichever token asks, and writes nothing', async () => {
+    const s = await service({ STREAMS_PER_INSTALLATION: '3' });
+    await openLive(s, TOASTS('inst-a'), OPERATOR);
+    await openLive(s, TRANSITIONS('inst-a'), OPERATOR);
+    await openLive(s, TOASTS('inst-a'), TOKEN_A);
+    for (const token of [TOKEN_A, OPERATOR]) {
+      const res = await refused(s, TRANSITIONS('inst-a'), token);
+      expect(res.status, res.text).toBe(429);
+      expect(res.body.error).toMatchObject({
+        code: 'too-many-streams',
+        details: { scope: 'installation', installationId: 'inst-a', limit: 3 },
+      });
+      expect(res.written).toEqual([]);
+    }
+    // The operator's limit per token is not reached: inst-b still opens.
+    await openLive(s, TRANSITIONS('inst-b'), OPERATOR);
+  });
+});
+
+/** Publishes `n` messages of about `bytes` each for inst-a, as the engine or the notifier does. */
+async function publish(s: TestService, kind: 'toasts' | 'transitions', n: number, bytes: number) {
+  const pad = 'x'.repeat(bytes);
+  for (let i = 0; i < n; i++) {
+    const last = i === n - 1 ? 'LAST' : String(i);
+    const message =
+      kind === 'toasts'
+        ? {
+            id: `toast-${last}`,
+            kind: 'rollback',
+            title: 't',
+            body: pad,
+            severity: 'error',
+            installationId: 'inst-a',
+            workspaceId: null,
+            sessionId: null,
+            sourceId: 'src',
+            createdAt: '2026-11-25T12:00:00.000Z',
+          }
+        : {
+            actorId: `connection:c-${last}`,
+            kind: 'connection',
+            installationId: 'inst-a',
+            from: pad,
+            to: 'connected',
+            events: ['HANDSHAKE'],
+            version: null,
+            at: '2026-11-25T12:00:00.000Z',
+          };
+    const channel =
+      kind === 'toasts' ? new NotifyKeys(s.prefix).toastChannel() : `${s.prefix}:transitions`;
+    await s.redis.publish(channel, JSON.stringify(message));
+  }
+}
+
+/** A raw TCP client that asks for a stream and then never reads from its socket. */
+async function nonReadingClient(s: TestService, path: string): Promise<Socket> {
+  const url = new URL(s.url);
+  const socket = connect(Number(url.port), url.hostname);
+  sockets.push(socket);
+  await new Promise((r) => socket.once('connect', r));
+  socket.pause();
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nhost: ${url.host}\r\nauthorization: Bearer ${OPERATOR}\r\n\r\n`,
+  );
+  return socket;
+}
+
+describe('a client that does not read', () => {
+  it.each(['toasts', 'transitions'] as const)(
+    'is disconnected from a %s stream once STREAM_BUFFER_BYTES are waiting for it, while a reading client receives everything',
+    async (kind) => {
+      const s = await service({ STREAM_BUFFER_BYTES: '16384' });
+      const path = kind === 'toasts' ? TOASTS('inst-a') : TRANSITIONS('inst-a');
+      const reader = await openLive(s, path, TOKEN_A);
+      const slow = await nonReadingClient(s, path);
+      await until(() => s.modules.streams.size === 2, 'the slow client to be streaming');
+
+      // About 8 MB: more than the kernel's socket buffers hold for a client that never reads.
+      await publish(s, kind, 2000, 4096);
+      await reader.waitFor((t) => t.includes('-LAST'), 'the last message');
+      await until(() => s.modules.streams.size === 1, 'the slow client to be disconnected');
+      expect(
+        reader
+          .text()
+          .split('\n\n')
+          .filter((f) => f.includes('data: ')).length,
+      ).toBe(2000);
+
+      // The slow client, reading at last, finds its stream cut short.
+      let received = 0;
+      slow.on('data', (c: Buffer) => (received += c.length));
+      slow.resume();
+      await new Promise((r) => slow.once('close', r));
+      expect(received).toBeLessThan(2000 * 4096);
+
+      // The reader is still served.
+      await publish(s, kind, 1, 10);
+      await reader.waitFor(
+        (t) => t.split('-LAST').length === 3,
+        'a message after the disconnection',
+      );
+    },
+  );
+});
+
+describe('heartbeat comments', () => {
+  it.each([
+    ['toasts', TOASTS('inst-a')],
+    ['transitions', TRANSITIONS('inst-a')],
+  ])(
+    'a %s stream says retry, then sends a heartbeat comment every STREAM_HEARTBEAT_MS',
+    async (_kind, path) => {
+      const s = await service({ STREAM_HEARTBEAT_MS: '20' });
+      const stream = await openLive(s, path, TOKEN_A);
+      expect(stream.contentType).toContain('text/event-stream');
+      expect(stream.text().startsWith('retry: 5000\n\n')).toBe(true);
+      await stream.waitFor(
+        (t) => t.split(': heartbeat\n\n').length >= 4,
+        'three heartbeat comments',
+      );
+    },
+  );
+});
