@@ -17,7 +17,9 @@ import {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
+  RequestRefusedError,
   UnauthorizedError,
+  UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -347,6 +349,18 @@ function toAppError(error: unknown, logger: Logger): AppError {
   }
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
     return new ValidationError('unsupported body encoding; send UTF-8 JSON', { in: 'body' });
+  }
+  // Other client errors of Express and body-parser (http-errors): the client's fault, not ours.
+  const status = Number(e?.status ?? (error as { statusCode?: unknown })?.statusCode);
+  if (Number.isInteger(status) && status >= 400 && status < 500) {
+    const message =
+      typeof e.message === 'string' && e.message
+        ? e.message.slice(0, 200)
+        : 'the request could not be read';
+    if (status === 400) return new ValidationError(message, { in: 'request' });
+    if (status === 413) return new PayloadTooLargeError(message, { in: 'body' });
+    if (status === 415) return new UnsupportedMediaTypeError(message, { in: 'header' });
+    return new RequestRefusedError(status, message);
   }
   logger.error('unhandled error', {
     error: error instanceof Error ? (error.stack ?? error.message) : String(error),
