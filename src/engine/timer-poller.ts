@@ -1,3 +1,4 @@
+import { storeUnavailable } from '../store/errors.ts';
 import type { EventObject } from 'xstate';
 import { ContentionError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -65,10 +66,5 @@ export class TimerPoller {
 
 /** Failures worth retrying (contention, Redis unavailable), as opposed to a broken timer. */
 function isTransient(error: unknown): boolean {
-  return (
-    error instanceof ContentionError ||
-    /ECONN|Connection is closed|MaxRetriesPerRequest|READONLY|LOADING|CLUSTERDOWN|TRYAGAIN|BUSY/i.test(
-      String(error),
-    )
-  );
+  return error instanceof ContentionError || storeUnavailable(error) !== null;
 }
