@@ -51,6 +51,9 @@ import { toWire } from './settings.ts';
 
 export const WORKSPACE = 'workspace';
 /** Minimum time between evaluations of a workspace triggered by success-only heartbeats. */
+/** How far ahead a migration may be scheduled. */
+const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 60 * 60_000;
+
 /** What an evaluation did that the request which caused it reports. */
 export interface EvaluationResult {
   /** The automatic rollback this evaluation made, if any. */
@@ -560,6 +563,9 @@ export class WorkspaceService {
     if (req.toProtocol === 'acp') {
       if (req.scheduledAt !== undefined && req.scheduledAt <= now) {
         throw new ValidationError('scheduledAt must be in the future', { field: 'scheduledAt' });
+      }
+      if (req.scheduledAt !== undefined && req.scheduledAt > now + MAX_SCHEDULE_AHEAD_MS) {
+        throw new ValidationError('scheduledAt must be within one year', { field: 'scheduledAt' });
       }
       const evidence = await this.#evidence(ref.installationId, workspaceId, ctx, policy);
       const event = {

@@ -177,6 +177,17 @@ describe('other timestamps', () => {
     expect(res.written).toEqual([]);
   });
 
+  it('answers 400 naming scheduledAt for a migration scheduled more than a year ahead, and writes nothing', async () => {
+    await connect('c1');
+    const res = await call('POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+      scheduledAt: '9999-12-31T00:00:00Z',
+    });
+    expectError(res, 400, 'validation-failed', 'scheduledAt');
+    expect(res.written).toEqual([]);
+  });
+
   it('takes any valid date as an audit filter: from year 0001 to 9999 is the whole log', async () => {
     await connect('c1');
     const res = await call(
