@@ -101,7 +101,8 @@ export async function startService(
     ...(modules ? { modules } : {}),
   });
   const api: TestService['api'] = async (method, path, body, token = OPERATOR) => {
-    const headers: Record<string, string> = {};
+    // A fixed request id, so that answers can be compared whole (tenancy: no existence leak).
+    const headers: Record<string, string> = { 'x-request-id': 'test-request' };
     if (token !== null) headers.authorization = `Bearer ${token}`;
     let payload: string | undefined;
     if (body !== undefined) {
@@ -144,7 +145,12 @@ export function checkInvariants(res: { status: number; body: any }): void {
   for (const token of TOKENS) expect(text).not.toContain(token);
   if (res.status >= 400) {
     const error = res.body?.error;
-    expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message']);
+    expect(Object.keys(error as object).sort()).toEqual([
+      'code',
+      'details',
+      'message',
+      'requestId',
+    ]);
     expect(error.message).toBeTypeOf('string');
     expect(error.details).toBeTypeOf('object');
   }

@@ -24,6 +24,7 @@ import {
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { storeUnavailable } from '../store/errors.ts';
+import { requestIdOf, requestLog } from './request-log.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
 import type { WorkspaceService } from '../workspaces/workspaces.ts';
@@ -124,6 +125,8 @@ export function createApp(deps: AppDeps): express.Express {
   // API answers are not cached by clients; hashing every heartbeat answer for an ETag is waste.
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // First: every request, refused ones included, gets a request id and an access log line.
+  app.use(requestLog(deps.logger));
 
   // Authenticate before parsing: an anonymous caller must not make the server read a body.
   app.use('/v1', authenticate(config.tokens));
@@ -301,8 +304,8 @@ export function createApp(deps: AppDeps): express.Express {
             result: await connections.heartbeat(principal, id, hb),
           };
         } catch (error) {
-          const e = toAppError(error, deps.logger);
-          return { connectionId, ok: false, status: e.status, error: renderError(e) };
+          const e = toAppError(error, deps.logger, req);
+          return { connectionId, ok: false, status: e.status, error: renderError(e, req) };
         }
       }),
     );
@@ -316,10 +319,10 @@ export function createApp(deps: AppDeps): express.Express {
     throw new NotFoundError(`no route for ${req.method} ${req.path}`);
   });
 
-  const errorHandler: ErrorRequestHandler = (error, _req: Request, res: Response, _next) => {
-    const e = toAppError(error, deps.logger);
+  const errorHandler: ErrorRequestHandler = (error, req: Request, res: Response, _next) => {
+    const e = toAppError(error, deps.logger, req);
     if (e.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-    res.status(e.status).json({ error: renderError(e) });
+    res.status(e.status).json({ error: renderError(e, req) });
   };
   app.use(errorHandler);
   return app;
@@ -328,12 +331,13 @@ export function createApp(deps: AppDeps): express.Express {
 /** What a 503 tells clients to wait before retrying (with the same request id). */
 const RETRY_AFTER_SECONDS = 1;
 
-function renderError(e: AppError) {
-  return { code: e.code, message: e.message, details: e.details };
+/** The one error shape; `requestId` matches the X-Request-Id header and the access log. */
+function renderError(e: AppError, req: Request) {
+  return { code: e.code, message: e.message, details: e.details, requestId: requestIdOf(req) };
 }
 
 /** Maps body-parser and unexpected errors onto the typed error classes. */
-function toAppError(error: unknown, logger: Logger): AppError {
+function toAppError(error: unknown, logger: Logger, req: Request): AppError {
   if (error instanceof AppError) return error;
   const unavailable = storeUnavailable(error);
   if (unavailable) return unavailable;
@@ -363,7 +367,10 @@ function toAppError(error: unknown, logger: Logger): AppError {
     return new RequestRefusedError(status, message);
   }
   logger.error('unhandled error', {
-    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    err: error instanceof Error ? error : new Error(String(error)),
+    method: req.method,
+    path: req.path,
+    requestId: requestIdOf(req),
   });
   return new AppError('internal error');
 }

@@ -62,6 +62,11 @@ describe('the error middleware with errors of Express and body-parser', () => {
     const res = await s.api('GET', `/v1/test/${kind}/${n}`);
     checkInvariants(res);
     expect(res.status).toBe(500);
-    expect(res.body.error).toEqual({ code: 'internal', message: 'internal error', details: {} });
+    expect(res.body.error).toEqual({
+      code: 'internal',
+      message: 'internal error',
+      details: {},
+      requestId: 'test-request',
+    });
   });
 });

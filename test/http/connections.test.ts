@@ -34,7 +34,7 @@ function checkInvariants(res: Res): void {
 function expectErrorShape(error: any, whole: unknown = error): void {
   expect(whole, 'error body').toBeTypeOf('object');
   expect(error, 'error envelope').toBeTypeOf('object');
-  expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message']);
+  expect(Object.keys(error as object).sort()).toEqual(['code', 'details', 'message', 'requestId']);
   expect(error.code).toBeTypeOf('string');
   expect(error.message).toBeTypeOf('string');
   expect(error.message.length).toBeGreaterThan(0);

@@ -1,0 +1,64 @@
+/**
+ * Access logs and request ids (pino-http). Every request gets an id: the caller's
+ * `X-Request-Id` when it is a plain token (1-128 of `A-Z a-z 0-9 . _ : -`), otherwise a new
+ * UUID; it is echoed in `X-Request-Id` and in every error answer. One log line per request:
+ * method, path (never the query string, which may carry `access_token`), status, duration in
+ * ms, the installation when the request names one, and the request id.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from '../logger.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id pino-http gave this request (also in the X-Request-Id answer header). */
+export const requestIdOf = (req: IncomingMessage): string | undefined =>
+  (req as { id?: unknown }).id === undefined ? undefined : String((req as { id?: unknown }).id);
+
+const pathOnly = (url: string | undefined): string => (url ?? '').split('?', 1)[0] ?? '';
+
+/** The installation a request names (body or path), for the access log only. */
+function installationOf(req: IncomingMessage): string | null {
+  const body = (req as { body?: unknown }).body;
+  if (
+    body &&
+    typeof body === 'object' &&
+    typeof (body as { installationId?: unknown }).installationId === 'string'
+  ) {
+    return (body as { installationId: string }).installationId;
+  }
+  const match = /^\/v1\/installations\/([^/]+)/.exec(pathOnly(req.url));
+  // As sent (still percent-encoded): a log line must never throw on a malformed escape.
+  return match ? match[1]! : null;
+}
+
+/**
+ * @example
+ * app.use(requestLog(logger));
+ */
+export function requestLog(logger: Logger): RequestHandler {
+  return pinoHttp({
+    logger: logger.pino,
+    genReqId: (req: IncomingMessage, res: ServerResponse) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      res.setHeader('x-request-id', id);
+      return id;
+    },
+    customAttributeKeys: { responseTime: 'durationMs' },
+    customLogLevel: (_req, res, error) =>
+      error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+    customSuccessMessage: () => 'request',
+    customErrorMessage: () => 'request failed',
+    customProps: (req) => ({ requestId: requestIdOf(req), installation: installationOf(req) }),
+    serializers: {
+      req: (req: { method?: string; url?: string }) => ({
+        method: req.method,
+        path: pathOnly(req.url),
+      }),
+      res: (res: { statusCode?: number }) => ({ status: res.statusCode }),
+    },
+  });
+}
