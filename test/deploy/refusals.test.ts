@@ -68,3 +68,38 @@ describe('refused workspace commands', () => {
     });
   });
 });
+
+describe('refused registrations', () => {
+  it('writes nothing when the workspace belongs to another installation (no owner, no registry entry)', async () => {
+    const before = await snapshotKeys(s.redis, s.prefix);
+    const res = await s.api('POST', '/v1/connections', {
+      connectionId: 'c-new',
+      installationId: 'inst-b',
+      workspaceId: 'ws-1',
+    });
+    checkInvariants(res);
+    expect(res.status).toBe(409);
+    expect(res.body.error.details.field).toBe('workspaceId');
+    expect(await snapshotKeys(s.redis, s.prefix)).toEqual(before);
+    // The id stays free for anyone.
+    const later = await s.api('POST', '/v1/connections', {
+      connectionId: 'c-new',
+      installationId: 'inst-b',
+      workspaceId: 'ws-b',
+    });
+    expect(later.status).toBe(201);
+  });
+
+  it('writes nothing when an existing connection is registered again with a new workspaceId', async () => {
+    const before = await snapshotKeys(s.redis, s.prefix);
+    const res = await s.api('POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-other',
+    });
+    checkInvariants(res);
+    expect(res.status).toBe(409);
+    expect(await snapshotKeys(s.redis, s.prefix)).toEqual(before);
+    expect((await s.api('GET', '/v1/workspaces/ws-other')).status).toBe(404);
+  });
+});
