@@ -2,8 +2,8 @@
  * Composition root: config -> redis -> store -> engine -> app. Exports start/stop so tests and
  * the benchmark run the real server (on port 0) in-process.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { capacityBinding } from './capacity/capacity.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
@@ -210,9 +210,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   // Connections accepted that have not sent their first request yet. Node counts them as idle,
   // and server.close() would cut them with a request already on the wire: shutdown lets each
   // deliver it first (bounded by FIRST_REQUEST_WAIT_MS).
-  const fresh = new Set<import('node:net').Socket>();
+  const fresh = new Set<Socket>();
   let freshDrained: (() => void) | null = null;
-  const settleFresh = (socket: import('node:net').Socket) => {
+  const settleFresh = (socket: Socket) => {
     if (fresh.delete(socket) && fresh.size === 0) freshDrained?.();
   };
   server.on('connection', (socket) => {
@@ -220,7 +220,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     socket.once('close', () => settleFresh(socket));
   });
   // While draining, every answer tells its client to open its next request elsewhere.
-  server.on('request', (req, res: import('node:http').ServerResponse) => {
+  server.on('request', (req, res: ServerResponse) => {
     settleFresh(req.socket);
     if (draining && !res.headersSent) res.setHeader('connection', 'close');
   });

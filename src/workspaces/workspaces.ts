@@ -218,7 +218,7 @@ export class WorkspaceService {
   /** Resolves when every scheduled evaluation has finished (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.#lanes.size > 0) {
-      await Promise.all([...this.#lanes.values()].map((l) => l.running));
+      await Promise.all([...this.#lanes.values()].flatMap((l) => (l.running ? [l.running] : [])));
     }
   }
 

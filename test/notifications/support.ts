@@ -67,7 +67,12 @@ export function expectError(
   field?: string,
 ): void {
   expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(Object.keys(res.body.error as object).sort()).toEqual(['code', 'details', 'message', 'requestId']);
+  expect(Object.keys(res.body.error as object).sort()).toEqual([
+    'code',
+    'details',
+    'message',
+    'requestId',
+  ]);
   expect(res.body.error.code).toBe(code);
   if (field !== undefined) {
     const fields: string[] = (res.body.error.details?.fields ?? []).flatMap((f: any) =>
