@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  LATENCY_BOUNDS_MS,
+  type OperationWindow,
   emptyWindow,
   mergeWindows,
   recordOperations,
@@ -84,5 +87,227 @@ describe('rolling operation window', () => {
     for (let m = 0; m < 60; m++)
       w = recordOperations(w, T0 + m * MIN, 1000 + m, m, [10, 200, 3000]).window;
     expect(JSON.stringify(w).length).toBeLessThan(2048);
+  });
+});
+
+describe('rolling operation window at its edges', () => {
+  const at = (w: OperationWindow, minute: number, ok: number, ko = 0, lat: number[] = []) =>
+    recordOperations(w, T0 + minute * MIN, ok, ko, lat);
+
+  it('starts with no head, no first minute and nothing counted', () => {
+    const w = emptyWindow();
+    expect(w).toMatchObject({ head: -1, first: -1, okTotal: 0, koTotal: 0 });
+    expect(windowStats(w, 1)).toEqual({
+      samples: 0,
+      successRate: null,
+      rawSuccessRate: null,
+      latencySamples: 0,
+      latencyP95: null,
+      throughputPerMin: 0,
+    });
+  });
+
+  it('drops a heartbeat exactly 60 minutes older than the newest as stale, and counts one 59 minutes older', () => {
+    const w = at(emptyWindow(), 60, 10).window;
+    const sixty = at(w, 0, 0, 5, [5]);
+    expect(sixty.stale).toBe(true);
+    expect(sixty.window).toBe(w);
+    const fiftyNine = at(w, 1, 0, 5);
+    expect(fiftyNine.stale).toBe(false);
+    expect(windowStats(fiftyNine.window, 1)).toMatchObject({
+      samples: 15,
+      rawSuccessRate: 10 / 15,
+    });
+  });
+
+  it('counts a late heartbeat in the success rate but not in latency once its five minutes left the latency ring', () => {
+    // Head at minute 60: the hour is minutes 1-60, the latency ring its five-minute slots 5-64.
+    const w = at(emptyWindow(), 60, 10).window;
+    const late = at(w, 4, 10, 0, [5]).window;
+    expect(windowStats(late, 1)).toMatchObject({ samples: 20, latencySamples: 0 });
+    const inRing = at(w, 5, 10, 0, [5]).window;
+    expect(windowStats(inRing, 1)).toMatchObject({ samples: 20, latencySamples: 1 });
+  });
+
+  it('keeps latency samples while the head moves on within the hour', () => {
+    let w = at(emptyWindow(), 0, 1, 0, [12]).window;
+    w = at(w, 1, 1).window;
+    w = at(w, 7, 1).window;
+    w = at(w, 59, 1).window;
+    expect(windowStats(w, 1)).toMatchObject({ latencySamples: 1, latencyP95: 20 });
+    w = at(w, 60, 1).window;
+    expect(windowStats(w, 1)).toMatchObject({ latencySamples: 0, latencyP95: null });
+  });
+
+  it('puts a latency exactly on a bucket bound into that bucket, and one just above into the next', () => {
+    const p95Of = (ms: number) =>
+      windowStats(at(emptyWindow(), 0, 1, 0, [ms]).window, 1).latencyP95;
+    expect(p95Of(20)).toBe(20);
+    expect(p95Of(20.5)).toBe(35);
+    expect(p95Of(5)).toBe(5);
+    expect(p95Of(10_000)).toBe(10_000);
+  });
+
+  it('reports latencies above the last bound (10 s) as 10 s', () => {
+    const w = at(emptyWindow(), 0, 3, 0, [10_001, 60_000, 20_000]).window;
+    expect(windowStats(w, 1)).toMatchObject({ latencySamples: 3, latencyP95: 10_000 });
+  });
+
+  it('has no p95 while operations arrive without latencies', () => {
+    expect(windowStats(at(emptyWindow(), 0, 500).window, 1).latencyP95).toBeNull();
+  });
+
+  it('measures throughput over the minutes since the first sample, at most the 60 of the window', () => {
+    let w = at(emptyWindow(), 0, 120).window;
+    expect(windowStats(w, 1).throughputPerMin).toBe(120);
+    w = at(w, 1, 60).window;
+    expect(windowStats(w, 1).throughputPerMin).toBe(90);
+    w = at(w, 59, 60).window;
+    expect(windowStats(w, 1).throughputPerMin).toBe(4);
+    w = at(w, 75, 60).window;
+    expect(windowStats(w, 1).throughputPerMin).toBe(2);
+  });
+
+  it('widens the throughput span for a late heartbeat older than the first sample', () => {
+    let w = at(emptyWindow(), 10, 30).window;
+    w = at(w, 8, 30).window;
+    expect(windowStats(w, 1).throughputPerMin).toBe(20);
+  });
+
+  it('never mutates the window it was given, even when new operations land in the same slots', () => {
+    const w = at(emptyWindow(), 0, 1, 1, [12]).window;
+    const copy = structuredClone(w);
+    at(w, 0, 5, 5, [12, 4000]);
+    at(w, 3, 5, 5, [12]);
+    at(w, 200, 5, 5, [12]);
+    expect(w).toEqual(copy);
+  });
+
+  it('gives an empty window when merging windows without samples', () => {
+    expect(mergeWindows([])).toEqual(emptyWindow());
+    expect(mergeWindows([emptyWindow(), emptyWindow()])).toEqual(emptyWindow());
+  });
+
+  it('leaves out of a merge every window whose newest minute is 60 or more minutes old', () => {
+    const recent = at(emptyWindow(), 60, 10, 0, [12]).window;
+    const sixty = at(emptyWindow(), 0, 0, 10, [4000]).window;
+    const fiftyNine = at(emptyWindow(), 1, 0, 10).window;
+    expect(windowStats(mergeWindows([recent, sixty]), 1)).toEqual(windowStats(recent, 1));
+    expect(windowStats(mergeWindows([sixty, recent, fiftyNine]), 1)).toMatchObject({
+      samples: 20,
+      rawSuccessRate: 0.5,
+      latencySamples: 1,
+      throughputPerMin: 20 / 60,
+    });
+  });
+
+  it("merges windows whose newest minute is the epoch's first like any other", () => {
+    const epoch = recordOperations(emptyWindow(), 0, 10, 0, []).window;
+    const later = recordOperations(emptyWindow(), 30 * MIN, 0, 10, []).window;
+    expect(windowStats(mergeWindows([epoch]), 1).samples).toBe(10);
+    expect(windowStats(mergeWindows([epoch, later]), 1)).toMatchObject({
+      samples: 20,
+      rawSuccessRate: 0.5,
+    });
+  });
+
+  it('drops from a merge the minutes of a window that expire on the newest head', () => {
+    let a = at(emptyWindow(), 0, 0, 50, [4000]).window;
+    a = at(a, 20, 10, 0, [12]).window;
+    const b = at(emptyWindow(), 70, 10).window;
+    expect(windowStats(mergeWindows([a, b]), 1)).toMatchObject({
+      samples: 20,
+      successRate: 1,
+      latencySamples: 1,
+      latencyP95: 20,
+      // a's first minute (0) is clamped to the hour ending at the newest head: minutes 11-70.
+      throughputPerMin: 20 / 60,
+    });
+  });
+});
+
+describe('rolling operation window against a brute-force recomputation (fast-check)', () => {
+  type Beat = { minute: number; ok: number; ko: number; lat: number[] };
+  const beat = fc.record({
+    minute: fc.integer({ min: 0, max: 150 }),
+    ok: fc.nat(20),
+    ko: fc.nat(5),
+    lat: fc.array(fc.constantFrom(...LATENCY_BOUNDS_MS, 0, 1, 21, 12_000), { maxLength: 4 }),
+  });
+  // The epoch's first minute is an event time like any other (minute 0 is not "empty").
+  const base = fc.constantFrom(0, T0);
+
+  const record = (w: OperationWindow, t0: number, b: Beat) =>
+    recordOperations(w, t0 + b.minute * MIN, b.ok, b.ko, b.lat);
+
+  /** The hour ending at the newest minute, recomputed from the heartbeats that were accepted. */
+  function bruteForce(accepted: Beat[]) {
+    if (accepted.length === 0) return windowStats(emptyWindow(), 1);
+    const head = Math.max(...accepted.map((b) => b.minute));
+    const live = accepted.filter((b) => b.minute > head - 60);
+    const ok = live.reduce((n, b) => n + b.ok, 0);
+    const ko = live.reduce((n, b) => n + b.ko, 0);
+    // Latency lives in twelve five-minute slots ending with the head's.
+    const headFive = Math.floor(head / 5);
+    const lat = live
+      .filter((b) => Math.floor(b.minute / 5) > headFive - 12)
+      .flatMap((b) => b.lat)
+      .map((ms) => LATENCY_BOUNDS_MS.find((bound) => ms <= bound) ?? 10_000)
+      .sort((x, y) => x - y);
+    const first = Math.max(Math.min(...accepted.map((b) => b.minute)), head - 59);
+    return {
+      samples: ok + ko,
+      successRate: ok + ko === 0 ? null : ok / (ok + ko),
+      rawSuccessRate: ok + ko === 0 ? null : ok / (ok + ko),
+      latencySamples: lat.length,
+      latencyP95: lat.length === 0 ? null : lat[Math.ceil(lat.length * 0.95) - 1]!,
+      throughputPerMin: (ok + ko) / (head - first + 1),
+    };
+  }
+
+  function replay(t0: number, beats: Beat[]) {
+    let w = emptyWindow();
+    const accepted: Beat[] = [];
+    for (const b of beats) {
+      const r = record(w, t0, b);
+      if (!r.stale) accepted.push(b);
+      w = r.window;
+    }
+    return { w, accepted };
+  }
+
+  it('reports the same samples, rates, p95 and throughput as the last hour recomputed from scratch', () => {
+    fc.assert(
+      fc.property(base, fc.array(beat, { maxLength: 30 }), (t0, beats) => {
+        let w = emptyWindow();
+        const accepted: Beat[] = [];
+        for (const b of beats) {
+          const head = accepted.length ? Math.max(...accepted.map((a) => a.minute)) : -1;
+          const r = record(w, t0, b);
+          expect(r.stale).toBe(head >= 0 && b.minute <= head - 60);
+          if (!r.stale) accepted.push(b);
+          w = r.window;
+          expect(windowStats(w, 1)).toEqual(bruteForce(accepted));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('merges the windows of several connections into the window of all their operations together', () => {
+    fc.assert(
+      fc.property(
+        base,
+        fc.array(fc.array(beat, { maxLength: 10 }), { minLength: 1, maxLength: 3 }),
+        (t0, streams) => {
+          // `first` (the throughput span) depends on the order heartbeats arrived in: a heartbeat
+          // that arrives stale never counts, one that arrived in time is clamped to the hour.
+          const { first: _m, ...merged } = mergeWindows(streams.map((s) => replay(t0, s).w));
+          const { first: _t, ...together } = replay(t0, streams.flat()).w;
+          expect(merged).toEqual(together);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
