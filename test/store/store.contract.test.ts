@@ -3,6 +3,7 @@ import type { RedisClient as Redis } from '../../src/store/client.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ActorCommit, type ActorRef, RedisStore } from '../../src/store/redis-store.ts';
 import { timerMember } from '../../src/store/keys.ts';
+import { dataNodes } from '../../src/store/client.ts';
 import { realRedis, testPrefix } from '../helpers.ts';
 
 /** The same contract, run against the real server and the embedded store used by `npm start`. */
@@ -219,7 +220,10 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
         indexes: [{ op: 'add', index: 'connection:all', member: 'c1' }],
       }),
     ]);
-    const keys = await redis.keys(`${store.keys.prefix}:*`);
+    // On a cluster the keys live on one master: ask every one.
+    const keys = (
+      await Promise.all(dataNodes(redis).map((n) => n.keys(`${store.keys.prefix}:*`)))
+    ).flat();
     expect(keys.length).toBeGreaterThanOrEqual(6);
     for (const key of keys) expect(key).toContain('{inst-a}');
   });
