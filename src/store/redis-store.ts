@@ -2,102 +2,31 @@ import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { ReplicationTimeoutError } from '../errors.ts';
 import { Keys, auditBound, parseTimerMember } from './keys.ts';
 import { commands, defineCommands } from './scripts.ts';
-import type { Store } from './store.ts';
+import type {
+  ActorCommit,
+  ActorRef,
+  ClaimedOutboxEntry,
+  CommitResult,
+  DueTimer,
+  Store,
+  StoredActor,
+} from './store.ts';
 
-/** Identifies one persisted actor: its chart, its tenant and its id. */
-export interface ActorRef {
-  kind: string;
-  installationId: string;
-  id: string;
-}
-
-export interface StoredActor {
-  version: number;
-  snapshot: string;
-}
-
-export type TimerOp =
-  | { op: 'schedule'; member: string; due: number; event: string }
-  | { op: 'cancel'; member: string }
-  | { op: 'consume'; member: string; due: number };
-
-export interface OutboxEntry {
-  id: string;
-  /** When another process may (re)run the entry if this one has not acknowledged it. */
-  leaseUntil: number;
-  json: string;
-}
-
-export interface IndexOp {
-  op: 'add' | 'remove';
-  index: string;
-  member: string;
-}
-
-/** HINCRBY on a counter hash (Keys.counter) of the installation. */
-export interface CounterOp {
-  hash: string;
-  field: string;
-  delta: number;
-}
-
-/** Precondition: the index holds exactly `count` members (nobody joined or left it). */
-export interface IndexGuard {
-  index: string;
-  count: number;
-}
-
-/** An append-only audit record; `member` orders the stream (see auditMember). */
-export interface AuditAppend {
-  stream: string;
-  member: string;
-  json: string;
-}
-
-export interface ActorCommit {
-  ref: ActorRef;
-  /** 0 creates the actor and fails if it already exists. */
-  expectedVersion: number;
-  snapshot: string;
-  timers: TimerOp[];
-  outbox: OutboxEntry[];
-  indexes: IndexOp[];
-  counters?: CounterOp[];
-  guards?: IndexGuard[];
-  audit?: AuditAppend[];
-  /** Applied events (JSON), pushed onto the actor's capped event log for inspection. */
-  eventLog?: { events: string[]; max: number };
-  /**
-   * Request ids of the commands applied by this commit: the commit fails with `duplicate` if
-   * the actor remembers one of them, and otherwise records them, keeping the last `max`.
-   */
-  requestIds?: { ids: string[]; max: number };
-}
-
-export type CommitResult =
-  | { status: 'committed'; version: number }
-  | { status: 'conflict'; current: StoredActor | null }
-  | { status: 'timer-gone'; version: number }
-  | { status: 'index-changed'; version: number }
-  /** A transaction member that was fine itself, but another member failed. */
-  | { status: 'aborted'; version: number }
-  /** The actor already applied a command with this request id: nothing was written. */
-  | { status: 'duplicate'; version: number; requestId: string };
-
-export interface DueTimer {
-  member: string;
-  kind: string;
-  actorId: string;
-  sendId: string;
-  due: number;
-  /** The event JSON stored with the timer, or null when the event is `{ type: sendId }`. */
-  event: string | null;
-}
-
-export interface ClaimedOutboxEntry {
-  id: string;
-  json: string;
-}
+/** The data types of the store, defined once with its interface. */
+export type {
+  ActorRef,
+  StoredActor,
+  TimerOp,
+  OutboxEntry,
+  IndexOp,
+  CounterOp,
+  IndexGuard,
+  AuditAppend,
+  ActorCommit,
+  CommitResult,
+  DueTimer,
+  ClaimedOutboxEntry,
+} from './store.ts';
 
 /**
  * The engine's persistence: snapshots with compare-and-set, durable timers, an outbox and
