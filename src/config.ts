@@ -10,7 +10,6 @@ import {
 } from '../machines/connection.machine.ts';
 import type { ComparatorSets } from '../machines/shared/version.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
-import { DEFAULT_STREAM_LIMITS } from './http/sse.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
@@ -48,6 +47,14 @@ const apiTokens = z
       }),
     ),
   );
+
+/** The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES, STREAM_HEARTBEAT_MS. */
+export const DEFAULT_STREAM_LIMITS = {
+  perToken: 20,
+  perInstallation: 200,
+  bufferBytes: 1024 * 1024,
+  heartbeatMs: 15_000,
+};
 
 const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),

@@ -12,14 +12,6 @@ import type { LiveStreams, StreamOwner } from './live-streams.ts';
 
 export type StreamLimits = Config['streams'];
 
-/** The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES, STREAM_HEARTBEAT_MS. */
-export const DEFAULT_STREAM_LIMITS: StreamLimits = {
-  perToken: 20,
-  perInstallation: 200,
-  bufferBytes: 1024 * 1024,
-  heartbeatMs: 15_000,
-};
-
 /** How long an EventSource waits before it reconnects after the stream ends. */
 const RETRY_MS = 5000;
 

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import { type RedisClient as Redis, subscriberFor } from '../store/client.ts';
+import { DEFAULT_STREAM_LIMITS } from '../config.ts';
 import {
-  DEFAULT_STREAM_LIMITS,
   type EventStream,
   type EventStreamOptions,
   StreamGroup,
