@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyMachineSnapshot } from 'xstate';
 import {
+  ACTIVE_CONNECTION_STATUSES,
   type ConnectionContext,
   DEFAULT_CONNECTION_THRESHOLDS as D,
   createConnectionMachine,
@@ -362,5 +363,333 @@ describe('connection chart', () => {
         );
       expect(JSON.stringify(stepper.persist(h.snapshot)).length).toBeLessThan(16 * 1024);
     });
+  });
+});
+
+describe('connection chart at its thresholds', () => {
+  const lat = (n: number, ms: number) => Array.from({ length: n }, () => ms);
+
+  it('degrades but does not fail at exactly the 95 % error rate, and fails just below it', () => {
+    const at95 = harness().handshake().heartbeat(950, 50);
+    expect(at95.state).toBe('degraded');
+    expect(at95.context.health).toBe('degraded');
+    const below = harness().handshake().heartbeat(949, 51);
+    expect(below.state).toBe('error');
+    expect(below.context.health).toBe('failing');
+  });
+
+  it('stays connected at exactly the 99.5 % degraded rate and degrades just below it', () => {
+    expect(harness().handshake().heartbeat(995, 5).context.health).toBe('healthy');
+    expect(harness().handshake().heartbeat(994, 6).state).toBe('degraded');
+  });
+
+  it('judges the success rate from exactly the minimum number of samples, not one fewer', () => {
+    expect(harness().handshake().heartbeat(90, 10).state).toBe('error');
+    const h = harness().handshake().heartbeat(89, 10);
+    expect(h.state).toBe('connected');
+    expect(h.context.health).toBe('insufficient-data');
+  });
+
+  it('degrades on high p95 latency from exactly the minimum number of latency samples', () => {
+    expect(harness().handshake().heartbeat(0, 0, lat(100, 4000)).state).toBe('degraded');
+    const few = harness().handshake().heartbeat(0, 0, lat(99, 4000));
+    expect(few.state).toBe('connected');
+    expect(few.context.health).toBe('insufficient-data');
+  });
+
+  it('degrades on latency alone while the success rate has too few samples to judge', () => {
+    const h = harness().handshake().heartbeat(10, 0, lat(100, 4000));
+    expect(h.state).toBe('degraded');
+    expect(h.context.health).toBe('degraded');
+  });
+
+  it('treats a p95 exactly at the latency threshold as fine and one bucket above as high', () => {
+    const t = { ...D, degradedLatencyP95Ms: 2500 };
+    expect(harness(t).handshake().heartbeat(100, 0, lat(100, 2500)).context.health).toBe('healthy');
+    expect(harness(t).handshake().heartbeat(100, 0, lat(100, 2501)).context.health).toBe(
+      'degraded',
+    );
+  });
+
+  it('returns from degraded to connected once the window holds too few samples to judge', () => {
+    const h = harness().handshake().heartbeat(985, 15);
+    expect(h.state).toBe('degraded');
+    h.heartbeat(5, 0, [], T0 + 61 * 60_000);
+    expect(h.context.health).toBe('insufficient-data');
+    expect(h.state).toBe('connected');
+    expect(h.context.diagnostics.at(-1)).toMatchObject({
+      from: 'degraded',
+      to: 'connected',
+      cause: 'health-restored',
+      samples: 5,
+      successRate: 1,
+    });
+  });
+
+  it('counts a heartbeat older than the window as stale and changes nothing else', () => {
+    const h = harness()
+      .handshake()
+      .heartbeat(10, 0, [], T0 + 61 * 60_000);
+    const before = h.context;
+    h.heartbeat(0, 500, [], T0);
+    expect(h.context.staleHeartbeats).toBe(1);
+    expect(h.context.window).toBe(before.window);
+    expect(h.context.lastHeartbeat).toBe(T0 + 61 * 60_000);
+    expect(h.context.health).toBe(before.health);
+    h.heartbeat(0, 500, [], T0);
+    expect(h.context.staleHeartbeats).toBe(2);
+  });
+
+  it('keeps the newest heartbeat time when a late one arrives inside the window', () => {
+    const h = harness()
+      .handshake()
+      .heartbeat(1, 0, [], T0 + 10 * 60_000)
+      .heartbeat(1, 0, [], T0 + 5 * 60_000);
+    expect(h.context.lastHeartbeat).toBe(T0 + 10 * 60_000);
+    expect(h.context.window.okTotal).toBe(2);
+  });
+
+  it('records the rate, p95 and sample count of the window in each diagnostics entry', () => {
+    const h = harness().handshake().heartbeat(985, 15, [12, 40]);
+    expect(h.context.diagnostics.at(-1)).toEqual({
+      at: T0,
+      from: 'connected',
+      to: 'degraded',
+      event: 'HEARTBEAT',
+      cause: 'health-degraded',
+      successRate: 0.985,
+      latencyP95: 50,
+      samples: 1000,
+    });
+  });
+
+  it('caps the reconnect backoff at the maximum delay', () => {
+    const h = harness({ ...D, maxReconnectAttempts: 9 })
+      .handshake()
+      .send({ type: 'DROPPED' });
+    const delays: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      delays.push(h.timers.get(AFTER('reconnectBackoff', 'error'))!);
+      h.fire(AFTER('reconnectBackoff', 'error')).fire(AFTER('reconnectTimeout', 'reconnecting'));
+    }
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
+  });
+
+  it('uses the configured handshake, heartbeat and reconnect timeouts', () => {
+    const t = { ...D, handshakeTimeoutMs: 1, heartbeatTimeoutMs: 2, reconnectTimeoutMs: 3 };
+    const h = harness(t);
+    expect(h.timers.get(AFTER('handshakeTimeout', 'connecting'))).toBe(1);
+    h.handshake();
+    expect(h.timers.get(AFTER('heartbeatTimeout', 'connected'))).toBe(2);
+    h.send({ type: 'DROPPED' }).fire(AFTER('reconnectBackoff', 'error'));
+    expect(h.timers.get(AFTER('reconnectTimeout', 'reconnecting'))).toBe(3);
+  });
+
+  it('explains a drop without a reason and a reconnect timeout', () => {
+    const h = harness().handshake().send({ type: 'DROPPED' });
+    expect(h.context.lastError).toEqual({
+      code: 'connection-dropped',
+      category: 'connection',
+      message: 'The ACP connection dropped. The engine will try to reconnect.',
+      at: T0,
+    });
+    h.fire(AFTER('reconnectBackoff', 'error')).fire(AFTER('reconnectTimeout', 'reconnecting'));
+    expect(h.context.lastError).toMatchObject({
+      code: 'reconnect-timeout',
+      category: 'connection',
+      message: 'A reconnect attempt did not succeed in time.',
+    });
+    expect(h.context.diagnostics.at(-1)).toMatchObject({
+      from: 'reconnecting',
+      to: 'error',
+      cause: 'reconnect-timeout',
+    });
+  });
+
+  it('names the refused version and the supported range in the negotiation failure', () => {
+    const h = harness().handshake('2.1.0');
+    expect(h.context.lastError?.message).toBe(
+      'Protocol version 2.1.0 is outside the supported range ^1.0.0; upgrade the agent or keep this session on HTTP.',
+    );
+    expect(h.context.negotiatedCapabilities).toEqual([]);
+  });
+
+  it('starts with the identities from its input and nothing measured', () => {
+    const h = harness();
+    expect(h.context).toMatchObject({
+      connectionId: 'c1',
+      installationId: 'i1',
+      workspaceId: 'w1',
+      createdAt: T0,
+      protocolVersion: null,
+      negotiatedCapabilities: [],
+      health: 'insufficient-data',
+      lastHeartbeat: null,
+      staleHeartbeats: 0,
+      rollbackTriggered: false,
+      rollbackReason: null,
+      reconnectAttempts: 0,
+      lastError: null,
+      diagnostics: [],
+    });
+  });
+});
+
+describe('connection chart: why every transition happened', () => {
+  const reconnecting = () =>
+    harness().handshake().send({ type: 'DROPPED' }).fire(AFTER('reconnectBackoff', 'error'));
+  const degraded = () => harness().handshake().heartbeat(985, 15);
+  const cases: [string, () => ReturnType<typeof harness>, string, string, string][] = [
+    [
+      'a handshake timeout',
+      () => harness().fire(AFTER('handshakeTimeout', 'connecting')),
+      'connecting',
+      'error',
+      'handshake-timeout',
+    ],
+    [
+      'an unsupported version',
+      () => harness().handshake('3.0.0'),
+      'connecting',
+      'error',
+      'protocol-version-unsupported',
+    ],
+    [
+      'a drop before the handshake',
+      () => harness().send({ type: 'DROPPED' }),
+      'connecting',
+      'error',
+      'connection-dropped',
+    ],
+    [
+      'a missed heartbeat',
+      () => harness().handshake().fire(AFTER('heartbeatTimeout', 'connected')),
+      'connected',
+      'error',
+      'heartbeat-timeout',
+    ],
+    [
+      'a drop while connected',
+      () => harness().handshake().send({ type: 'DROPPED' }),
+      'connected',
+      'error',
+      'connection-dropped',
+    ],
+    [
+      'a missed heartbeat while degraded',
+      () => degraded().fire(AFTER('heartbeatTimeout', 'degraded')),
+      'degraded',
+      'error',
+      'heartbeat-timeout',
+    ],
+    [
+      'a failing rate while degraded',
+      () => degraded().heartbeat(0, 200),
+      'degraded',
+      'error',
+      'success-rate-below-threshold',
+    ],
+    [
+      'a drop while degraded',
+      () => degraded().send({ type: 'DROPPED' }),
+      'degraded',
+      'error',
+      'connection-dropped',
+    ],
+    ['the reconnect backoff', reconnecting, 'error', 'reconnecting', 'reconnect-attempt'],
+    [
+      'a reconnect timeout',
+      () => reconnecting().fire(AFTER('reconnectTimeout', 'reconnecting')),
+      'reconnecting',
+      'error',
+      'reconnect-timeout',
+    ],
+    [
+      'a successful reconnect',
+      () => reconnecting().send({ type: 'RECOVERED' }),
+      'reconnecting',
+      'connected',
+      'reconnected',
+    ],
+    [
+      'a drop while reconnecting',
+      () => reconnecting().send({ type: 'DROPPED' }),
+      'reconnecting',
+      'error',
+      'connection-dropped',
+    ],
+  ];
+  for (const [what, run, from, to, cause] of cases) {
+    it(`notes ${what} as ${from} -> ${to} (${cause})`, () => {
+      const h = run();
+      expect(h.state).toBe(to);
+      expect(h.context.diagnostics.at(-1)).toMatchObject({ from, to, cause });
+    });
+  }
+
+  const errors: [string, () => ReturnType<typeof harness>, object][] = [
+    [
+      'a handshake timeout',
+      () => harness().fire(AFTER('handshakeTimeout', 'connecting')),
+      {
+        code: 'handshake-timeout',
+        category: 'protocol',
+        message:
+          'The agent did not complete the ACP handshake in time; check the container is running an ACP-capable agent.',
+      },
+    ],
+    [
+      'a missed heartbeat while connected',
+      () => harness().handshake().fire(AFTER('heartbeatTimeout', 'connected')),
+      {
+        code: 'heartbeat-timeout',
+        category: 'connection',
+        message:
+          'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
+      },
+    ],
+    [
+      'a missed heartbeat while degraded',
+      () => degraded().fire(AFTER('heartbeatTimeout', 'degraded')),
+      {
+        code: 'heartbeat-timeout',
+        category: 'connection',
+        message:
+          'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
+      },
+    ],
+    [
+      'a failing rate',
+      () => degraded().heartbeat(0, 200),
+      {
+        code: 'success-rate-below-threshold',
+        category: 'application',
+        message:
+          'Too many ACP operations are failing on this connection; the engine will reconnect it.',
+      },
+    ],
+    [
+      'a reconnect timeout',
+      () => reconnecting().fire(AFTER('reconnectTimeout', 'reconnecting')),
+      {
+        code: 'reconnect-timeout',
+        category: 'connection',
+        message: 'A reconnect attempt did not succeed in time.',
+      },
+    ],
+  ];
+  for (const [what, run, error] of errors) {
+    it(`explains ${what} in lastError`, () => {
+      expect(run().context.lastError).toEqual({ ...error, at: T0 });
+    });
+  }
+
+  it('counts a connection as holding an ACP slot in every live state except error', () => {
+    expect([...ACTIVE_CONNECTION_STATUSES].sort()).toEqual([
+      'connected',
+      'connecting',
+      'degraded',
+      'reconnecting',
+    ]);
   });
 });
