@@ -13,7 +13,7 @@
  * Effects (`requestReconnect`, `scheduleTransportChange`) are named actions only; the engine
  * writes them to the outbox in the same atomic commit and src/ runs them afterwards.
  */
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import {
   type OperationWindow,
   emptyWindow,
@@ -115,6 +115,8 @@ export interface ConnectionContext {
   reconnectAttempts: number;
   lastError: ConnectionError | null;
   diagnostics: DiagnosticEntry[];
+  /** The status last reported to the workspace and the capacity actor (= the current state). */
+  status: ConnectionStatus;
 }
 
 export interface ConnectionInput {
@@ -221,15 +223,43 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
         rollbackTriggered: true,
         rollbackReason: event.type === 'ROLLBACK' ? event.reason : 'rollback',
       })),
-      note: assign(({ context, event }, p: Cause) => ({
-        diagnostics: appendDiagnostic(context.diagnostics, {
-          at: event.at,
-          to: p.to,
-          event: event.type,
-          cause: p.cause,
-          ...metricsAt(context.window, t),
-        }),
-      })),
+      /**
+       * Records a status change in the diagnostics and reports it: to the workspace (its members
+       * and counts) and, when the connection starts or stops holding an ACP slot, to the
+       * installation's capacity actor. The engine commits those actors with this one.
+       */
+      note: enqueueActions(({ context, event, enqueue }, p: Cause) => {
+        enqueue.assign({
+          diagnostics: appendDiagnostic(context.diagnostics, {
+            at: event.at,
+            to: p.to,
+            event: event.type,
+            cause: p.cause,
+            ...metricsAt(context.window, t),
+          }),
+          status: p.to,
+        });
+        enqueue.emit(report(context, p.to, null));
+        const delta = Number(isActive(p.to)) - Number(isActive(context.status));
+        if (delta !== 0) enqueue.emit(capacityReport(context, delta));
+      }),
+      /** Tells the workspace what this heartbeat saw (its rolling window counts operations). */
+      reportOperations: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'HEARTBEAT' || event.succeeded + event.failed === 0) return;
+        enqueue.emit(
+          report(context, context.status, {
+            at: event.at,
+            succeeded: event.succeeded,
+            failed: event.failed,
+            latencyP95: windowStats(context.window, t.minSamples).latencyP95,
+          }),
+        );
+      }),
+      /** A new connection joins its workspace and takes an ACP slot. */
+      reportCreated: enqueueActions(({ context, enqueue }) => {
+        enqueue.emit(report(context, 'connecting', null));
+        enqueue.emit(capacityReport(context, 1));
+      }),
       // Effects: declared here so the chart shows them, run by src/ from the outbox after commit.
       requestReconnect: (_, _params: { connectionId: string; attempt: number }) => {},
       scheduleTransportChange: (
@@ -292,9 +322,11 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
       reconnectAttempts: 0,
       lastError: null,
       diagnostics: [],
+      status: 'connecting',
     }),
     states: {
       connecting: {
+        entry: 'reportCreated',
         after: {
           handshakeTimeout: {
             target: 'error',
@@ -368,7 +400,11 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
         },
         on: {
           ROLLBACK: rollback,
-          HEARTBEAT: { target: 'connected', reenter: true, actions: 'recordHeartbeat' },
+          HEARTBEAT: {
+            target: 'connected',
+            reenter: true,
+            actions: ['recordHeartbeat', 'reportOperations'],
+          },
           DROPPED: {
             target: 'error',
             actions: [
@@ -421,7 +457,11 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
         ],
         on: {
           ROLLBACK: rollback,
-          HEARTBEAT: { target: 'degraded', reenter: true, actions: 'recordHeartbeat' },
+          HEARTBEAT: {
+            target: 'degraded',
+            reenter: true,
+            actions: ['recordHeartbeat', 'reportOperations'],
+          },
           DROPPED: {
             target: 'error',
             actions: [
@@ -442,7 +482,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
         on: {
           ROLLBACK: rollback,
           // Late heartbeats still count: the window must not lose operations that happened.
-          HEARTBEAT: { actions: 'recordHeartbeat' },
+          HEARTBEAT: { actions: ['recordHeartbeat', 'reportOperations'] },
         },
       },
       reconnecting: {
@@ -488,12 +528,42 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
               { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
             ],
           },
-          HEARTBEAT: { actions: 'recordHeartbeat' },
+          HEARTBEAT: { actions: ['recordHeartbeat', 'reportOperations'] },
         },
       },
       rolledBack: { type: 'final' },
     },
   });
+}
+
+const isActive = (status: ConnectionStatus) => ACTIVE_CONNECTION_STATUSES.includes(status);
+
+/** A report for the workspace chart (`CONNECTION_REPORT`), addressed for the engine to route. */
+// Reports carry no `at`: the engine stamps the receiver's event with its clock (decision time);
+// a heartbeat's own time travels as `ops.at`, the minute its operations count for.
+function report(
+  c: ConnectionContext,
+  status: ConnectionStatus,
+  ops: { at: number; succeeded: number; failed: number; latencyP95: number | null } | null,
+) {
+  return {
+    type: 'CONNECTION_REPORT',
+    to: { kind: 'workspace', id: c.workspaceId },
+    connectionId: c.connectionId,
+    status,
+    ops,
+  };
+}
+
+/** A change in the slots held, for the installation's capacity chart (`CONNECTION_ACTIVE`). */
+function capacityReport(c: ConnectionContext, delta: number) {
+  return {
+    type: 'CONNECTION_ACTIVE',
+    to: { kind: 'capacity', id: c.installationId },
+    connectionId: c.connectionId,
+    workspaceId: c.workspaceId,
+    delta,
+  };
 }
 
 function metricsAt(window: OperationWindow, t: ConnectionThresholds) {

@@ -3,18 +3,22 @@
  * cooldown and flap protection (ProtocolMigrationLog and RollbackEvent in the seed).
  *
  *   boot --default protocol--> http.idle | acp
- *   http.idle --REQUEST_MIGRATION(acp)--> migrating --CONNECTIONS(all on ACP)--> acp
+ *   http.idle --REQUEST_MIGRATION(acp)--> migrating --CONNECTION_REPORT(all on ACP)--> acp
  *   http.idle --REQUEST_MIGRATION(acp, scheduledAt)--> http.scheduled --after scheduleDelay--> migrating
  *   http.idle --healthy, automatic rollout--> http.warming --after autoMigrateDelay--> migrating
  *   migrating --after migrationTimeout--> http.idle (migration failed)
- *   acp | migrating --AUTO_ROLLBACK(breach) | ROLLBACK_REQUESTED--> http.cooldown --after cooldownDelay--> http.idle
+ *   acp | migrating --CONNECTION_REPORT(breach) | ROLLBACK_REQUESTED--> http.cooldown --after cooldownDelay--> http.idle
+ *
+ * Connections report every status change and every heartbeat's operations
+ * (`CONNECTION_REPORT`, emitted by the connection chart and routed by the engine in the same
+ * atomic commit). The chart keeps their statuses and its own per-minute window, and decides from
+ * them alone; a rollback `emit`s ROLLBACK to every live connection, committed together.
  *   acp --REQUEST_MIGRATION(http)--> http.idle
  *
  * Every decision appends its audit records (`appendAudit`) in the same commit as the transition;
- * ids and evidence arrive in the events, so the chart stays deterministic. Moving the
- * workspace's connections to `rolledBack` happens in the same transaction, driven by src/.
+ * ids arrive in the events (stamped by src/ or by the engine), so the chart stays deterministic.
  */
-import { assertEvent, assign, not, setup } from 'xstate';
+import { assertEvent, assign, enqueueActions, not, setup } from 'xstate';
 import {
   type HealthEvidence,
   type HealthVerdict,
@@ -23,21 +27,21 @@ import {
   DEFAULT_WORKSPACE_POLICY,
   healthVerdict,
 } from './shared/workspace-policy.ts';
+import {
+  type ConnectionCounts,
+  type MemberStatus,
+  type WorkspaceWindow,
+  absorbReport,
+  countMembers,
+  evidenceOf,
+  liveMembers,
+  verdictOf,
+} from './shared/workspace-window.ts';
+
+export type { ConnectionCounts, WorkspaceWindow } from './shared/workspace-window.ts';
 
 export type MigrationInitiator = 'system' | 'operator' | 'user';
 export type RollbackTrigger = 'autoThreshold' | 'manualOperator' | 'manualUser';
-
-/** Connection counts of the workspace, as last reported by the engine. */
-export interface ConnectionCounts {
-  /** Connections not rolled back (they hold or seek an ACP session). */
-  active: number;
-  /** Of those, connected or degraded: on ACP. */
-  onAcp: number;
-  /** Of those, connecting, reconnecting or in error: not (yet) on ACP. */
-  pending: number;
-  /** Rolled back: on HTTP. */
-  onHttp: number;
-}
 
 export interface Migration {
   migrationId: string;
@@ -60,7 +64,12 @@ export interface WorkspaceContext {
   migration: Migration | null;
   /** A scheduled or automatic migration that has not started yet. */
   pending: Migration | null;
+  /** Derived from `members` on every report: what the audit records show. */
   connections: ConnectionCounts;
+  /** Each connection's last reported status (connections report every change). */
+  members: Record<string, MemberStatus>;
+  /** Per-minute operation counts since the current transport began (the rolling window). */
+  window: WorkspaceWindow;
   health: (HealthEvidence & { verdict: HealthVerdict; at: number }) | null;
   /** Event times of automatic rollbacks inside the flap window. */
   autoRollbacks: number[];
@@ -89,14 +98,20 @@ interface Stamped {
   eventId: string;
 }
 
+/** What a connection tells its workspace (emitted by the connection chart, routed by the engine). */
+export interface ConnectionReport extends Stamped {
+  type: 'CONNECTION_REPORT';
+  connectionId: string;
+  status: MemberStatus;
+  /** The operations of a heartbeat and its own time, or null for a status change alone. */
+  ops: { at: number; succeeded: number; failed: number; latencyP95: number | null } | null;
+  /** A second id stamped by the engine: the migration id of an automatic decision. */
+  spareId: string;
+}
+
 export type WorkspaceEvent =
-  | (Stamped & {
-      type: 'HEALTH';
-      evidence: HealthEvidence;
-      policy: WorkspacePolicy;
-      nextMigrationId: string;
-    })
-  | (Stamped & { type: 'CONNECTIONS'; counts: ConnectionCounts })
+  | ConnectionReport
+  | (Stamped & { type: 'POLICY'; policy: WorkspacePolicy; spareId: string })
   | (Stamped & {
       type: 'REQUEST_MIGRATION';
       migrationId: string;
@@ -105,26 +120,15 @@ export type WorkspaceEvent =
       requestedBy: string | null;
       scheduledAt: number | null;
       policy: WorkspacePolicy;
-      evidence: HealthEvidence;
-      connectionIds: string[];
     })
   | (Stamped & { type: 'CANCEL_MIGRATION'; requestedBy: string | null })
-  | (Stamped & {
-      type: 'AUTO_ROLLBACK';
-      migrationId: string;
-      evidence: HealthEvidence;
-      policy: WorkspacePolicy;
-      connectionIds: string[];
-    })
   | (Stamped & {
       type: 'ROLLBACK_REQUESTED';
       migrationId: string;
       trigger: 'manualOperator' | 'manualUser';
       reason: string;
       requestedBy: string | null;
-      evidence: HealthEvidence;
       policy: WorkspacePolicy;
-      connectionIds: string[];
     })
   | (Stamped & { type: 'REENABLE_AUTO_MIGRATION'; requestedBy: string | null });
 
@@ -202,10 +206,73 @@ function migrationLog(
   };
 }
 
-type RollbackEventIn = Extract<WorkspaceEvent, { type: 'AUTO_ROLLBACK' | 'ROLLBACK_REQUESTED' }>;
+/** A rollback as decided: automatic (a report breached the threshold) or requested. */
+interface RollbackEventIn {
+  type: 'AUTO_ROLLBACK' | 'ROLLBACK_REQUESTED';
+  at: number;
+  eventId: string;
+  migrationId: string;
+  trigger: RollbackTrigger;
+  reason: string;
+  requestedBy: string | null;
+  evidence: HealthEvidence;
+  policy: WorkspacePolicy;
+  connectionIds: string[];
+}
 
 /** The two events that roll a workspace back, for `assertEvent`. */
-const ROLLBACK_EVENTS = ['AUTO_ROLLBACK', 'ROLLBACK_REQUESTED'] as const;
+const ROLLBACK_EVENTS = ['CONNECTION_REPORT', 'POLICY', 'ROLLBACK_REQUESTED'] as const;
+
+/** The context once a report is absorbed: what the guards and the decision records see. */
+function absorbed(c: WorkspaceContext, e: ConnectionReport): WorkspaceContext {
+  const next = absorbReport(windowOwner(c), e);
+  return { ...c, ...next, connections: countMembers(next.members) };
+}
+
+const windowOwner = (c: WorkspaceContext) => ({
+  policy: c.policy,
+  members: c.members,
+  window: c.window,
+  since: c.migration?.startedAt ?? c.transportSince,
+});
+
+/** The rollback that `event` decides, from the chart's own window and members. */
+function rollbackOf(c: WorkspaceContext, event: WorkspaceEvent): RollbackEventIn {
+  assertEvent(event, ROLLBACK_EVENTS);
+  const ctx =
+    event.type === 'CONNECTION_REPORT'
+      ? absorbed(c, event)
+      : event.type === 'POLICY'
+        ? { ...c, policy: event.policy }
+        : c;
+  const evidence = evidenceOf(windowOwner(ctx));
+  const common = {
+    at: event.at,
+    eventId: event.eventId,
+    evidence,
+    connectionIds: liveMembers(ctx.members),
+  };
+  if (event.type !== 'ROLLBACK_REQUESTED') {
+    return {
+      ...common,
+      type: 'AUTO_ROLLBACK',
+      migrationId: event.spareId,
+      trigger: 'autoThreshold',
+      reason: `aggregated ACP success rate ${evidence.successRate} over ${evidence.sampleSize} operations fell below ${ctx.policy.minSuccessRate}`,
+      requestedBy: null,
+      policy: ctx.policy,
+    };
+  }
+  return {
+    ...common,
+    type: 'ROLLBACK_REQUESTED',
+    migrationId: event.migrationId,
+    trigger: event.trigger,
+    reason: event.reason,
+    requestedBy: event.requestedBy,
+    policy: event.policy,
+  };
+}
 
 function rollbackNotification(e: RollbackEventIn) {
   const auto = e.type === 'AUTO_ROLLBACK';
@@ -221,7 +288,7 @@ function rollbackNotification(e: RollbackEventIn) {
     },
     transcriptNote: auto
       ? `Workspace rolled back from ACP to HTTP automatically: success rate ${rate} over ${e.evidence.sampleSize} operations in the last ${e.evidence.windowMinutes} min was below the ${(e.policy.minSuccessRate * 100).toFixed(1)}% threshold.`
-      : `Workspace rolled back from ACP to HTTP (${kebab(e.trigger)}): ${e.type === 'ROLLBACK_REQUESTED' ? e.reason : ''}`,
+      : `Workspace rolled back from ACP to HTTP (${kebab(e.trigger)}): ${e.reason}`,
   };
 }
 
@@ -233,20 +300,42 @@ export function createWorkspaceMachine() {
       input: {} as WorkspaceInput,
     },
     actions: {
-      recordHealth: assign(({ event }) => {
-        if (event.type !== 'HEALTH') return {};
+      /** Takes in a connection's report: its status, its operations, the verdict they give. */
+      absorb: assign(({ context, event }) => {
+        assertEvent(event, 'CONNECTION_REPORT');
+        const next = absorbed(context, event);
+        const evidence = evidenceOf(windowOwner(next));
         return {
-          policy: event.policy,
-          nextMigrationId: event.nextMigrationId,
+          members: next.members,
+          window: next.window,
+          connections: next.connections,
+          nextMigrationId: event.spareId,
           health: {
-            ...event.evidence,
-            verdict: healthVerdict(event.evidence, event.policy),
+            ...evidence,
+            verdict: healthVerdict(evidence, context.policy),
             at: event.at,
           },
         };
       }),
-      recordConnections: assign(({ event }) =>
-        event.type === 'CONNECTIONS' ? { connections: event.counts } : {},
+      recordPolicy: assign(({ event }) => {
+        assertEvent(event, 'POLICY');
+        return { policy: event.policy };
+      }),
+      /** A new transport (or a migration) starts a new window: older operations do not count. */
+      resetWindow: assign({ window: [] as WorkspaceWindow }),
+      /** Tells every live connection to roll back (routed by the engine, same commit). */
+      rollBackConnections: enqueueActions(
+        ({ context, event, enqueue }, p: { reason: string }) => {
+          const members =
+            event.type === 'CONNECTION_REPORT' ? absorbed(context, event).members : context.members;
+          for (const id of liveMembers(members)) {
+            enqueue.emit({
+              type: 'ROLLBACK',
+              to: { kind: 'connection', id },
+              reason: p.reason,
+            } as never);
+          }
+        },
       ),
       startMigration: assign(({ event }) => {
         if (event.type !== 'REQUEST_MIGRATION') return {};
@@ -259,7 +348,7 @@ export function createWorkspaceMachine() {
           startedAt: event.at,
           scheduledAt: event.scheduledAt,
         };
-        return { migration: m, pending: null, policy: event.policy };
+        return { migration: m, pending: null, policy: event.policy, window: [] as WorkspaceWindow };
       }),
       schedule: assign(({ event }) => {
         if (event.type !== 'REQUEST_MIGRATION') return {};
@@ -288,17 +377,21 @@ export function createWorkspaceMachine() {
           startedAt: at,
           scheduledAt: null,
         };
-        return { migration: { ...pending, startedAt: at }, pending: null, nextMigrationId: null };
+        return {
+          migration: { ...pending, startedAt: at },
+          pending: null,
+          nextMigrationId: null,
+          window: [] as WorkspaceWindow,
+        };
       }),
-      completeMigration: assign(({ context, event }) => ({
+      completeMigration: assign(({ event }) => ({
         migration: null,
         transportSince: (event as { at: number }).at,
-        connections: event.type === 'CONNECTIONS' ? event.counts : context.connections,
+        window: [] as WorkspaceWindow,
       })),
       failMigration: assign({ migration: null }),
       enterCooldown: assign(({ context, event }) => {
-        assertEvent(event, ROLLBACK_EVENTS);
-        const e = event;
+        const e = rollbackOf(context, event);
         const auto = e.type === 'AUTO_ROLLBACK';
         const recent = context.autoRollbacks.filter((t) => t > e.at - e.policy.flapWindowMs);
         if (auto) recent.push(e.at);
@@ -315,15 +408,10 @@ export function createWorkspaceMachine() {
           lastRollback: {
             eventId: e.eventId,
             at: e.at,
-            trigger: auto ? ('autoThreshold' as const) : e.trigger,
+            trigger: e.trigger,
             reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
           },
-          connections: {
-            active: 0,
-            onAcp: 0,
-            pending: 0,
-            onHttp: context.connections.onHttp + context.connections.active,
-          },
+          window: [] as WorkspaceWindow,
         };
       }),
       leaveCooldown: assign({ cooldownUntil: null }),
@@ -332,6 +420,7 @@ export function createWorkspaceMachine() {
       toHttp: assign(({ event }) => ({
         transportSince: (event as { at: number }).at,
         migration: null,
+        window: [] as WorkspaceWindow,
       })),
       // Recorded in the same commit as the transition (see src/engine: APPEND_AUDIT).
       appendAudit: (
@@ -372,14 +461,17 @@ export function createWorkspaceMachine() {
         event.scheduledAt > event.at &&
         !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user'),
       isToHttp: ({ event }) => event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http',
-      isBreach: ({ event }) =>
-        event.type === 'AUTO_ROLLBACK' && healthVerdict(event.evidence, event.policy) === 'breach',
+      breaches: ({ context, event }) =>
+        (event.type === 'CONNECTION_REPORT' &&
+          verdictOf(windowOwner(absorbed(context, event))) === 'breach') ||
+        (event.type === 'POLICY' &&
+          verdictOf(windowOwner({ ...context, policy: event.policy })) === 'breach'),
       isHeld: ({ context, event }) =>
-        event.type === 'HEALTH' &&
-        healthVerdict(event.evidence, event.policy) === 'held' &&
+        event.type === 'CONNECTION_REPORT' &&
+        verdictOf(windowOwner(absorbed(context, event))) === 'held' &&
         context.health?.verdict !== 'held',
-      allOnAcp: ({ event }) =>
-        event.type === 'CONNECTIONS' && event.counts.active > 0 && event.counts.pending === 0,
+      allOnAcp: ({ context }) =>
+        context.connections.active > 0 && context.connections.pending === 0,
       autoMigrationEligible: ({ context }) =>
         context.policy.rolloutMode === 'automatic' &&
         context.policy.autoRollout &&
@@ -404,8 +496,7 @@ export function createWorkspaceMachine() {
     {
       type: 'appendAudit',
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        assertEvent(event, ROLLBACK_EVENTS);
-        const e = event;
+        const e = rollbackOf(context, event);
         const auto = e.type === 'AUTO_ROLLBACK';
         return {
           stream: STREAMS.rollbacks(context.workspaceId),
@@ -415,12 +506,10 @@ export function createWorkspaceMachine() {
             eventId: e.eventId,
             workspaceId: context.workspaceId,
             installationId: context.installationId,
-            trigger: kebab(auto ? 'autoThreshold' : e.trigger),
+            trigger: kebab(e.trigger),
             reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
-            reason: auto
-              ? `aggregated ACP success rate ${e.evidence.successRate} over ${e.evidence.sampleSize} operations fell below ${e.policy.minSuccessRate}`
-              : e.reason,
-            requestedBy: auto ? null : e.requestedBy,
+            reason: e.reason,
+            requestedBy: e.requestedBy,
             initiatedAt: iso(e.at),
             completedAt: iso(e.at),
             previousProtocol: 'acp',
@@ -443,15 +532,14 @@ export function createWorkspaceMachine() {
     {
       type: 'appendAudit',
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        assertEvent(event, ROLLBACK_EVENTS);
-        const e = event;
+        const e = rollbackOf(context, event);
         const auto = e.type === 'AUTO_ROLLBACK';
         const m: Migration = context.migration ?? {
           migrationId: e.migrationId,
           fromProtocol: 'acp',
           toProtocol: 'http',
           initiatedBy: auto ? 'system' : e.trigger === 'manualOperator' ? 'operator' : 'user',
-          requestedBy: auto ? null : e.requestedBy,
+          requestedBy: e.requestedBy,
           startedAt: e.at,
           scheduledAt: null,
         };
@@ -472,8 +560,7 @@ export function createWorkspaceMachine() {
     {
       type: 'notifyUsers',
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        assertEvent(event, ROLLBACK_EVENTS);
-        const e = event;
+        const e = rollbackOf(context, event);
         return {
           workspaceId: context.workspaceId,
           installationId: context.installationId,
@@ -488,9 +575,10 @@ export function createWorkspaceMachine() {
       params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => ({
         workspaceId: context.workspaceId,
         installationId: context.installationId,
-        eventId: (assertEvent(event, ROLLBACK_EVENTS), event.eventId),
+        eventId: rollbackOf(context, event).eventId,
       }),
     },
+    { type: 'rollBackConnections', params: { reason: 'workspace-rollback' } },
     'enterCooldown',
   ] as const;
 
@@ -519,6 +607,8 @@ export function createWorkspaceMachine() {
       migration: null,
       pending: null,
       connections: { active: 0, onAcp: 0, pending: 0, onHttp: 0 },
+      members: {},
+      window: [],
       health: null,
       autoRollbacks: [],
       autoMigrationBlocked: false,
@@ -528,26 +618,25 @@ export function createWorkspaceMachine() {
       nextMigrationId: null,
     }),
     on: {
-      CONNECTIONS: { actions: 'recordConnections' },
-      HEALTH: [
+      POLICY: { actions: 'recordPolicy' },
+      CONNECTION_REPORT: [
         {
           guard: 'isHeld',
           actions: [
-            'recordHealth',
+            'absorb',
             {
               type: 'appendAudit',
-              params: ({ context, event }) =>
-                decision(context, event, 'rollback-held', {
-                  reason:
-                    event.type === 'HEALTH'
-                      ? `success rate ${event.evidence.successRate} is below ${event.policy.minSuccessRate}, but only ${event.evidence.sampleSize} of the ${event.policy.minSamples} operations needed were seen: holding, not rolling back`
-                      : '',
-                  metricsSnapshot: event.type === 'HEALTH' ? metricsSnapshot(event.evidence) : null,
-                }),
+              params: ({ context, event }) => {
+                const e = evidenceOf(windowOwner(context));
+                return decision(context, event, 'rollback-held', {
+                  reason: `success rate ${e.successRate} is below ${context.policy.minSuccessRate}, but only ${e.sampleSize} of the ${context.policy.minSamples} operations needed were seen: holding, not rolling back`,
+                  metricsSnapshot: metricsSnapshot(e),
+                });
+              },
             },
           ],
         },
-        { actions: 'recordHealth' },
+        { actions: 'absorb' },
       ],
       REENABLE_AUTO_MIGRATION: {
         guard: 'isBlocked',
@@ -625,6 +714,28 @@ export function createWorkspaceMachine() {
         },
       },
       migrating: {
+        // Every active connection is on ACP (as reported): the migration succeeded.
+        always: {
+          guard: 'allOnAcp',
+          target: 'acp',
+          actions: [
+            {
+              type: 'appendAudit',
+              params: ({ context, event }) => ({
+                stream: STREAMS.migrations(context.workspaceId),
+                id: `${context.migration!.migrationId}-succeeded`,
+                at: (event as { at: number }).at,
+                record: migrationLog(
+                  context,
+                  context.migration!,
+                  'succeeded',
+                  (event as { at: number }).at,
+                ),
+              }),
+            },
+            'completeMigration',
+          ],
+        },
         after: {
           migrationTimeout: {
             target: 'http',
@@ -645,47 +756,30 @@ export function createWorkspaceMachine() {
           },
         },
         on: {
-          CONNECTIONS: [
+          CONNECTION_REPORT: [
             {
-              guard: 'allOnAcp',
-              target: 'acp',
-              actions: [
-                'recordConnections',
-                {
-                  type: 'appendAudit',
-                  params: ({ context, event }) => ({
-                    stream: STREAMS.migrations(context.workspaceId),
-                    id: `${context.migration!.migrationId}-succeeded`,
-                    at: event.at,
-                    record: migrationLog(
-                      {
-                        ...context,
-                        connections:
-                          event.type === 'CONNECTIONS' ? event.counts : context.connections,
-                      },
-                      context.migration!,
-                      'succeeded',
-                      event.at,
-                    ),
-                  }),
-                },
-                'completeMigration',
-              ],
+              guard: 'breaches',
+              target: '#workspace.http.cooldown',
+              actions: rollbackActions,
             },
-            { actions: 'recordConnections' },
           ],
-          AUTO_ROLLBACK: {
-            guard: 'isBreach',
-            target: '#workspace.http.cooldown',
-            actions: rollbackActions,
-          },
           ROLLBACK_REQUESTED: { target: '#workspace.http.cooldown', actions: rollbackActions },
+          POLICY: {
+            guard: 'breaches',
+            target: '#workspace.http.cooldown',
+            actions: ['recordPolicy', ...rollbackActions],
+          },
         },
       },
       acp: {
         on: {
-          AUTO_ROLLBACK: {
-            guard: 'isBreach',
+          POLICY: {
+            guard: 'breaches',
+            target: '#workspace.http.cooldown',
+            actions: ['recordPolicy', ...rollbackActions],
+          },
+          CONNECTION_REPORT: {
+            guard: 'breaches',
             target: '#workspace.http.cooldown',
             actions: rollbackActions,
           },
@@ -711,10 +805,13 @@ export function createWorkspaceMachine() {
                     stream: STREAMS.migrations(context.workspaceId),
                     id: `${e.migrationId}-succeeded`,
                     at: e.at,
-                    record: migrationLog(context, m, 'succeeded', e.at, { evidence: e.evidence }),
+                    record: migrationLog(context, m, 'succeeded', e.at, {
+                      evidence: evidenceOf(windowOwner(context)),
+                    }),
                   };
                 },
               },
+              { type: 'rollBackConnections', params: { reason: 'migrated-to-http' } },
               'toHttp',
             ],
           },

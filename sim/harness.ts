@@ -83,7 +83,6 @@ export async function embeddedHarness(options: EmbeddedOptions = {}): Promise<Ha
       }
     },
     async settle() {
-      await service.workspaces.idle();
       await service.engine.idle();
       await loops();
     },

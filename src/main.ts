@@ -146,7 +146,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     charts: [
       connectionBinding(config.connection),
       workspaceBinding(),
-      capacityBinding(config.capacity),
+      capacityBinding(config.capacity, config.capacityPerWorker),
     ],
     effects: effectHandlers(logger, events),
     cacheSize: config.snapshotCacheSize,
@@ -161,16 +161,12 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     config.capacityPerWorker,
     logger,
   );
-  engine.onCommit(workspaces.onCommit);
   const connections = new ConnectionService(
     engine,
     clock,
     config.connection,
     (installationId, workspaceId) => workspaces.ensure(installationId, workspaceId),
     (installationId, workspaceId) => workspaces.checkOwner(installationId, workspaceId),
-  );
-  connections.consequences.push((installationId, workspaceId) =>
-    workspaces.settled(installationId, workspaceId),
   );
   connections.lastRollback = (installationId, workspaceId) =>
     workspaces.lastRollback(installationId, workspaceId);
@@ -311,7 +307,6 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       for (const t of timers) clearInterval(t);
       await Promise.allSettled([...running]);
       logger.info('shutdown: background loops stopped');
-      await workspaces.idle();
       await engine.idle();
       logger.info('shutdown: running effects finished');
       for (const m of modules) await m.stop?.(moduleContext);

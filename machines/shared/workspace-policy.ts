@@ -54,9 +54,10 @@ export interface HealthEvidence {
   sampleSize: number;
   latencyP95: number | null;
   windowMinutes: number;
-  /** Active ACP connections of the installation and its capacity use (0-1). */
+  /** Active connections of the workspace (not rolled back). */
   activeConnections: number;
-  capacityPercent: number;
+  /** The installation's capacity use (0-1) where known; null in workspace decisions. */
+  capacityPercent: number | null;
 }
 
 export type HealthVerdict =

@@ -9,10 +9,11 @@ import {
   type CapacityContext,
   type CapacityThresholds,
   createCapacityMachine,
+  sheds,
 } from '../../machines/capacity.machine.ts';
 import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
-import type { ChartBinding, CommitListener, Effect, Engine } from '../engine/engine.ts';
+import type { ChartBinding, Effect, Engine } from '../engine/engine.ts';
 import { stateName } from '../engine/step.ts';
 import { AppError, NotFoundError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -23,11 +24,16 @@ import { toKebab } from '../wire.ts';
 export const CAPACITY = 'capacity';
 const ACTIVE = new Set<string>(ACTIVE_CONNECTION_STATUSES);
 
-export function capacityBinding(thresholds: CapacityThresholds): ChartBinding {
+export function capacityBinding(
+  thresholds: CapacityThresholds,
+  capacityPerWorker: number,
+): ChartBinding {
   return {
     kind: CAPACITY,
     machine: createCapacityMachine(thresholds),
     indexes: (state) => ['capacity:all', `capacity:state:${stateName(state.value)}`],
+    // The first connection of an installation creates its capacity actor in the same commit.
+    autoCreate: (ref) => ({ installationId: ref.id, capacity: capacityPerWorker }),
   };
 }
 
@@ -38,14 +44,12 @@ export class CapacityShedError extends AppError {
 }
 
 /**
- * Exact active-connection counts per installation (read from the status indexes that every
- * connection commit maintains atomically), the capacity chart fed from them, and load shedding.
+ * The installation's capacity chart keeps the exact count of active connections itself (each
+ * connection reports when it starts or stops holding a slot, committed with it). This service
+ * reads it for load shedding, repairs it from the status indexes every 30 s (logging any drift
+ * it finds), and delivers alert notifications.
  */
 export class CapacityService {
-  /** Per installation: the evaluation queued and not started yet (later requests join it). */
-  readonly #queued = new Map<string, Promise<void>>();
-  readonly #running = new Set<Promise<void>>();
-
   constructor(
     readonly engine: Engine,
     readonly clock: Clock,
@@ -59,10 +63,8 @@ export class CapacityService {
     return { kind: CAPACITY, installationId, id: installationId };
   }
 
-  /** Active ACP connections of an installation, counted from the connection status indexes. */
-  async activeCount(installationId: string): Promise<number> {
-    // One atomic read of every status index: a connection moving between two of them while
-    // they are read one by one would be counted twice (or not at all).
+  /** Active connections counted from the status indexes (one atomic read): the repair's truth. */
+  async indexedCount(installationId: string): Promise<number> {
     const sizes = await this.engine.store.indexSizes(
       installationId,
       ACTIVE_CONNECTION_STATUSES.map((s) => `connection:status:${s}`),
@@ -70,11 +72,19 @@ export class CapacityService {
     return sizes.reduce((a, b) => a + b, 0);
   }
 
+  /** The capacity chart's own count (read from Redis, the source of truth). */
+  async activeCount(installationId: string): Promise<number> {
+    const found = await this.engine.read(this.ref(installationId));
+    return (found?.state.context as unknown as CapacityContext | undefined)?.active ?? 0;
+  }
+
   /** Admission check for new ACP connections: refuse at or beyond the critical threshold. */
   readonly admit = async (installationId: string): Promise<void> => {
-    const active = await this.activeCount(installationId);
+    const found = await this.engine.read(this.ref(installationId));
+    const ctx = found?.state.context as unknown as CapacityContext | undefined;
+    if (!ctx || !sheds(ctx, this.thresholds)) return;
+    const active = ctx.active;
     const percent = active / this.capacityPerWorker;
-    if (percent < this.thresholds.critical) return;
     await this.engine.store.redis.hincrby(
       this.engine.store.keys.counter(installationId, 'capacity'),
       'shed',
@@ -93,52 +103,6 @@ export class CapacityService {
     );
   };
 
-  /** Commit listener: re-count when a connection enters or leaves an active status. */
-  readonly onCommit: CommitListener = ({ ref, before, after }) => {
-    if (ref.kind !== CONNECTION) return;
-    const was = before !== null && ACTIVE.has(stateName(before.value));
-    const is = ACTIVE.has(stateName(after.value));
-    if (was !== is) void this.schedule(ref.installationId);
-  };
-
-  readonly #chains = new Map<string, Promise<void>>();
-
-  /**
-   * Evaluations of one installation run one after another: USAGE carries an absolute count, so
-   * an older reading sent after a newer one would put the actor behind. A request while one is
-   * queued joins it. Resolves when an evaluation that started after this call has finished.
-   */
-  schedule(installationId: string): Promise<void> {
-    const queued = this.#queued.get(installationId);
-    if (queued) return queued;
-    const previous = this.#chains.get(installationId) ?? Promise.resolve();
-    const run: Promise<void> = previous
-      .then(() => {
-        this.#queued.delete(installationId);
-        return this.evaluate(installationId);
-      })
-      .catch((error: unknown) =>
-        this.logger.error('capacity evaluation failed', { installationId, error: String(error) }),
-      )
-      .finally(() => {
-        this.#running.delete(run);
-        if (this.#chains.get(installationId) === run) this.#chains.delete(installationId);
-      });
-    this.#queued.set(installationId, run);
-    this.#chains.set(installationId, run);
-    this.#running.add(run);
-    return run;
-  }
-
-  /** The evaluation covering every commit made so far to this installation's connections. */
-  settled(installationId: string): Promise<void> {
-    return this.#chains.get(installationId) ?? Promise.resolve();
-  }
-
-  async idle(): Promise<void> {
-    while (this.#running.size > 0) await Promise.all([...this.#running]);
-  }
-
   async #activeWorkspaces(installationId: string): Promise<string[]> {
     const ids: string[] = [];
     for (const s of ACTIVE_CONNECTION_STATUSES) {
@@ -153,10 +117,14 @@ export class CapacityService {
     return [...ws].sort();
   }
 
-  /** Sends the current count to the installation's capacity actor when it changed. */
-  async evaluate(installationId: string): Promise<void> {
+  /**
+   * The repair: compares the chart's count with the status indexes and, when they differ (only
+   * after a failure the engine could not prevent, e.g. data restored from an older backup),
+   * logs the drift and sends the exact count.
+   */
+  async repair(installationId: string): Promise<void> {
     const ref = this.ref(installationId);
-    const active = await this.activeCount(installationId);
+    const active = await this.indexedCount(installationId);
     const current = await this.engine.read(ref);
     if (!current) {
       await this.engine
@@ -167,6 +135,13 @@ export class CapacityService {
     }
     const ctx = current?.state.context as unknown as CapacityContext | undefined;
     if (ctx && ctx.active === active && ctx.capacity === this.capacityPerWorker) return;
+    if (ctx && ctx.active !== active) {
+      this.logger.warn('capacity count drifted; repaired from the status indexes', {
+        installationId,
+        counted: ctx.active,
+        indexed: active,
+      });
+    }
     const percent = active / this.capacityPerWorker;
     // The alert's scope is only needed once usage nears the warning level.
     const workspaceIds =
@@ -178,7 +153,7 @@ export class CapacityService {
       capacity: this.capacityPerWorker,
       workspaceIds,
       alertId: randomUUID(),
-    } as never);
+    });
   }
 
   /** Effect: deliver an alert change on the installation's channels and emit the metric. */

@@ -20,10 +20,8 @@ export const capacityModule: AppModule = {
       ctx.services,
     );
     ctx.services.set('capacity', service);
-    ctx.engine.onCommit(service.onCommit);
     ctx.engine.registerEffect('notifyCapacity', service.notifyCapacity);
     ctx.connections.admissionChecks.push(service.admit);
-    ctx.connections.consequences.push((installationId) => service.settled(installationId));
   },
   routes(app, ctx) {
     const svc = ctx.services.get('capacity') as CapacityService;
@@ -36,16 +34,13 @@ export const capacityModule: AppModule = {
       res.json(await svc.alerts(principalOf(res), installationId));
     });
   },
-  // Re-counts every installation periodically, so a missed commit (e.g. a crash between a
-  // connection commit and its evaluation) cannot leave the capacity actor behind.
+  // Compares every installation's count with the status indexes periodically (a repair: the
+  // count is committed with each connection change, so drift is logged when found).
   poll: {
     ms: 30_000,
     async run(ctx) {
       const svc = ctx.services.get('capacity') as CapacityService;
-      await Promise.all((await ctx.store.installations()).map((id) => svc.schedule(id)));
+      await Promise.all((await ctx.store.installations()).map((id) => svc.repair(id)));
     },
-  },
-  async stop(ctx) {
-    await (ctx.services.get('capacity') as CapacityService | undefined)?.idle();
   },
 };

@@ -15,9 +15,6 @@ import { iso, toKebab } from '../wire.ts';
 
 export const CONNECTION = 'connection';
 
-/** Counter hash with a workspace's operations per minute (`ok:<minute>`, `ko:<minute>`). */
-export const workspaceOpsCounter = (workspaceId: string) => `ws-ops:${workspaceId}`;
-
 /** Who is asking: an operator (every installation) or a token scoped to some installations. */
 export interface Principal {
   installations: ReadonlySet<string> | null;
@@ -42,21 +39,6 @@ export function connectionBinding(thresholds: ConnectionThresholds): ChartBindin
         `connection:ws:${c.workspaceId}`,
         `connection:status:${stateName(state.value)}`,
       ];
-    },
-    // Each counted heartbeat also feeds its workspace's per-minute totals, atomically with the
-    // connection's own window, so the workspace rate never needs a read of every connection.
-    counters: (event, before, after) => {
-      if (event.type !== 'HEARTBEAT') return [];
-      const b = before.context as unknown as ConnectionContext;
-      const a = after.context as unknown as ConnectionContext;
-      if (a.staleHeartbeats !== b.staleHeartbeats) return [];
-      const hb = event as Extract<ConnectionEvent, { type: 'HEARTBEAT' }>;
-      const minute = Math.floor(hb.at / 60_000);
-      const hash = workspaceOpsCounter(a.workspaceId);
-      const ops = [];
-      if (hb.succeeded > 0) ops.push({ hash, field: `ok:${minute}`, delta: hb.succeeded });
-      if (hb.failed > 0) ops.push({ hash, field: `ko:${minute}`, delta: hb.failed });
-      return ops;
     },
   };
 }
@@ -211,39 +193,20 @@ export class ConnectionService {
   readonly admissionChecks: ((installationId: string) => Promise<void>)[] = [];
 
   /**
-   * What a connection commit sets off (the workspace's evaluation, the installation's capacity
-   * count), awaited before the request is answered: the answer and any read after it see every
-   * decision the request caused. Each resolves (never rejects) once the work covering the
-   * commit has finished, with the rollback it made, if any.
+   * The answer to a command: the state after everything it caused, which the engine committed
+   * with it (the workspace's rollback included), and the rollback's id when the connection
+   * ended rolled back.
    */
-  readonly consequences: ((
-    installationId: string,
-    workspaceId: string,
-  ) => Promise<{ rollback: { eventId: string } | null } | void>)[] = [];
-
-  /** Awaits the consequences of a commit to `ref` and answers the state after them. */
   async #settled(
     ref: ActorRef,
     outcome: Outcome,
   ): Promise<{ version: number; state: PersistedState; rollback: { eventId: string } | null }> {
-    const workspaceId = (outcome.state.context as unknown as ConnectionContext).workspaceId;
-    const results = await Promise.all(
-      this.consequences.map((c) => c(ref.installationId, workspaceId)),
-    );
-    let rollback = results.find((r) => r?.rollback)?.rollback ?? null;
-    const newer = this.engine.newerThan(ref, outcome.version);
-    // Heartbeats of one workspace arriving together share evaluations: the one that rolled the
-    // workspace back may have been awaited by another request. A request whose connection the
-    // rollback took still names it.
-    if (
-      rollback === null &&
-      newer !== null &&
-      stateName(newer.state.value) === 'rolledBack' &&
-      stateName(outcome.state.value) !== 'rolledBack'
-    ) {
-      rollback = (await this.lastRollback?.(ref.installationId, workspaceId)) ?? null;
-    }
-    return { ...(newer ?? { version: outcome.version, state: outcome.state }), rollback };
+    const ctx = outcome.state.context as unknown as ConnectionContext;
+    const rollback =
+      stateName(outcome.state.value) === 'rolledBack' && ctx.rollbackReason === 'workspace-rollback'
+        ? ((await this.lastRollback?.(ref.installationId, ctx.workspaceId)) ?? null)
+        : null;
+    return { version: outcome.version, state: outcome.state, rollback };
   }
 
   /** The last rollback of a workspace (set by the composition root). */

@@ -2,11 +2,13 @@ import { ContentionError, NotFoundError } from '../errors.ts';
 import type { ActorRef, Store } from '../store/store.ts';
 import type { AfterCommit } from './after-commit.ts';
 import type { ChartRegistry } from './charts.ts';
+import type { Chains } from './chain.ts';
 import type { BatchProcessor } from './mailbox.ts';
 import type { Planner } from './planner.ts';
 import { isRefusal, markRetriedRefusals } from './refusals.ts';
 import type { Cached, SnapshotCache } from './snapshot-cache.ts';
 import type { CommitQueue } from './tick-batcher.ts';
+import type { CommitResult } from '../store/store.ts';
 import type { EngineStats } from './types.ts';
 import { type Pending, TimerGone, settle } from './work.ts';
 
@@ -17,6 +19,8 @@ export interface ActorLoopOptions {
   cache: SnapshotCache;
   plan: Planner;
   commits: CommitQueue;
+  /** Where a batch whose chart emitted events for other actors is committed with them. */
+  chains: Chains;
   afterCommit: AfterCommit;
   stats: EngineStats;
   /** Compare-and-set attempts before giving up with a ContentionError. */
@@ -44,7 +48,8 @@ export class ActorLoop implements BatchProcessor {
   }
 
   async #process(key: string, ref: ActorRef, batch: Pending[]): Promise<void> {
-    const { store, charts, cache, plan, commits, afterCommit, stats, maxAttempts } = this.options;
+    const { store, charts, cache, plan, commits, chains, afterCommit, stats, maxAttempts } =
+      this.options;
     const chart = charts.get(ref.kind);
     let base: Cached | null | undefined = cache.get(key);
     // A cached snapshot may be behind another process's commit. Anything that is written is
@@ -54,7 +59,21 @@ export class ActorLoop implements BatchProcessor {
     if (base === undefined) base = charts.restore(ref.kind, await store.load(ref));
     let work = batch;
     for (let attempt = 1; ; attempt++) {
-      const applied = plan(ref, base, work);
+      let applied = plan(ref, base, work);
+      let result: CommitResult | null = null;
+      if (applied.commit !== null && applied.emitted.length > 0) {
+        // The chart spoke to other actors: they are committed together with this batch.
+        ({ result, applied } = await chains.commit({ key, ref, base, work }));
+        if (applied.final && result.status === 'committed') {
+          // Each command is answered with the state after everything it caused (e.g. the
+          // workspace's rollback that a heartbeat set off), committed with it.
+          const final = chart.stepper.persist(applied.final);
+          applied = {
+            ...applied,
+            results: applied.results.map((r) => (r.ok ? { ...r, state: final } : r)),
+          };
+        }
+      }
       if (applied.commit === null) {
         if (!confirmed && applied.results.some((r) => !r.ok && isRefusal(r.error))) {
           confirmed = true;
@@ -69,7 +88,7 @@ export class ActorLoop implements BatchProcessor {
         settle(work, applied, base?.version ?? 0, ref);
         return;
       }
-      const result = await commits.commit(ref.installationId, applied.commit);
+      result ??= await commits.commit(ref.installationId, applied.commit);
       if (result.status === 'committed') {
         afterCommit.committed(key, ref, applied, result.version);
         await markRetriedRefusals(store, chart, ref, work, applied);

@@ -20,6 +20,11 @@ export class ChartRegistry {
   }
 
   /** The chart of `kind`; throws if none is bound (a programming error, not a request error). */
+  /** Whether a chart is bound for `kind`. */
+  has(kind: string): boolean {
+    return this.#charts.has(kind);
+  }
+
   get(kind: string): Chart {
     const chart = this.#charts.get(kind);
     if (!chart) throw new Error(`no chart bound for kind "${kind}"`);

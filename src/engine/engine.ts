@@ -1,10 +1,12 @@
 import type { EventObject } from 'xstate';
 import type { Clock } from '../clock.ts';
+import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import type { ActorRef, Store } from '../store/store.ts';
 import { ActorLoop } from './actor-loop.ts';
 import { AfterCommit } from './after-commit.ts';
+import { Chains, DELIVER } from './chain.ts';
 import { ChartRegistry } from './charts.ts';
 import { EffectRunner } from './effect-runner.ts';
 import { Mailbox } from './mailbox.ts';
@@ -46,6 +48,8 @@ export interface EngineOptions<S extends Store = RedisStore> {
   maxEffectAttempts?: number;
   /** Request ids remembered per actor for idempotent retries (32). */
   requestIdsPerActor?: number;
+  /** Actors one chain of events commits at most; the rest are delivered from the outbox (1000). */
+  fanOutLimit?: number;
 }
 
 type Read = { version: number; state: PersistedState } | null;
@@ -120,12 +124,26 @@ export class Engine<S extends Store = RedisStore> {
         requestIdsPerActor,
       });
     const commits = new TickBatcher(store, stats);
+    const chains = new Chains({
+      store,
+      charts,
+      cache,
+      plan,
+      afterCommit,
+      stats,
+      logger,
+      maxAttempts,
+      leaseMs,
+      now: () => clock.now(),
+      ...(options.fanOutLimit ? { fanOutLimit: options.fanOutLimit } : {}),
+    });
     const loop = new ActorLoop({
       store,
       charts,
       cache,
       plan,
       commits,
+      chains,
       afterCommit,
       stats,
       maxAttempts,
@@ -141,6 +159,16 @@ export class Engine<S extends Store = RedisStore> {
       maxAttempts,
     });
     this.#timers = new TimerPoller(store, this.#mailbox, logger);
+    // Events beyond a chain's fan-out limit are delivered from the outbox, after the commit.
+    this.#effects.register(DELIVER, async (effect) => {
+      const { to, event } = effect.params as { to: { kind: string; id: string }; event: EventObject };
+      await this.send({ kind: to.kind, installationId: effect.installationId, id: to.id }, event, {
+        requestId: `deliver:${effect.id}`,
+      }).catch((error: unknown) => {
+        // The receiver refused it (it moved on meanwhile): delivered, nothing to retry.
+        if (!(error instanceof AppError) || error.status >= 500) throw error;
+      });
+    });
   }
 
   /** The chart bound for `kind`, with its stepper; throws if none is. */
@@ -167,7 +195,7 @@ export class Engine<S extends Store = RedisStore> {
    */
   send(
     ref: ActorRef,
-    event: EventObject & { at?: number },
+    event: EventObject & { at?: number; [field: string]: unknown },
     options: SendOptions = {},
   ): Promise<Outcome> {
     return this.#mailbox.enqueue(ref, { kind: 'event', event }, options.requestId);

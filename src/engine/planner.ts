@@ -20,7 +20,7 @@ import {
   EVENT_LOG_SIZE,
   type Effect,
 } from './types.ts';
-import { type Applied, type Command, TimerGone } from './work.ts';
+import { type Applied, type Command, type Routed, TimerGone } from './work.ts';
 
 /** What the planner needs besides the snapshot and the commands. */
 export interface PlanOptions {
@@ -127,7 +127,15 @@ export function planBatch(
 
   const beforeState = base ? stepper.persist(base.snapshot) : null;
   if (!dirty || !snapshot) {
-    return { commit: null, before: beforeState, events, results, final: snapshot, effects: [] };
+    return {
+      commit: null,
+      before: beforeState,
+      events,
+      results,
+      final: snapshot,
+      effects: [],
+      emitted: [],
+    };
   }
   const finalState = stepper.persist(snapshot);
   const before = new Set(beforeState ? binding.indexes(beforeState, ref.id) : []);
@@ -163,6 +171,7 @@ export function planBatch(
     results,
     final: snapshot,
     effects: actions.effects,
+    emitted: actions.emitted,
   };
 }
 
@@ -175,6 +184,8 @@ class ActionPlan {
   readonly timers = new Map<string, TimerOp>();
   readonly audit: AuditAppend[] = [];
   readonly effects: Effect[] = [];
+  /** `emit`ted events addressed to other actors (`to: { kind, id }`), routed by the engine. */
+  readonly emitted: Routed[] = [];
   /** Orders this commit's audit records after the actor's earlier ones. */
   readonly #seq: string;
 
@@ -206,6 +217,11 @@ class ActionPlan {
         const member = timerMember(ref.kind, ref.id, (action.params as { sendId: string }).sendId);
         this.timers.delete(member);
         this.timers.set(member, { op: 'cancel', member });
+      } else if (action.type === 'xstate.emit') {
+        const { to, ...event } = (action.params as { event: EventObject & { to?: unknown } })
+          .event;
+        if (!isAddress(to)) continue;
+        this.emitted.push({ to, event: event });
       } else if (action.type === APPEND_AUDIT) {
         const p = action.params as AuditParams;
         this.audit.push({
@@ -230,6 +246,15 @@ class ActionPlan {
       }
     }
   }
+}
+
+function isAddress(to: unknown): to is Routed['to'] {
+  return (
+    typeof to === 'object' &&
+    to !== null &&
+    typeof (to as Routed['to']).kind === 'string' &&
+    typeof (to as Routed['to']).id === 'string'
+  );
 }
 
 function named(snapshot: AnyMachineSnapshot): string {

@@ -14,6 +14,12 @@ export interface ChartBinding {
   indexes(state: PersistedState, actorId: string): string[];
   /** Counter increments an accepted event contributes (committed with the snapshot). */
   counters?(event: EventObject, before: PersistedState, after: PersistedState): CounterOp[];
+  /**
+   * The input that creates the actor when another actor's chart emits an event for it and it
+   * does not exist yet (e.g. an installation's capacity actor). Without it such events are
+   * dropped (and logged).
+   */
+  autoCreate?(ref: ActorRef): Record<string, unknown>;
 }
 
 /** A bound chart with the stepper that runs it. */

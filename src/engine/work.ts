@@ -40,6 +40,14 @@ export interface Applied {
   results: CommandResult[];
   final: AnyMachineSnapshot | null;
   effects: Effect[];
+  /** Events the chart emitted for other actors (XState `emit` with a `to`), in order. */
+  emitted: Routed[];
+}
+
+/** An event one actor's chart emitted for another actor of the same installation. */
+export interface Routed {
+  to: { kind: string; id: string };
+  event: EventObject & { at?: number };
 }
 
 /** A timer that another process already fired, or that a later commit moved. */

@@ -225,9 +225,7 @@ describe('manual rollback end to end', () => {
     const svc = h.service;
     const { call } = h;
     const settle = async () => {
-      await svc.workspaces.idle();
       await svc.engine.idle();
-      await svc.workspaces.idle();
     };
     expect(
       (

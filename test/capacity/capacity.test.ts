@@ -18,8 +18,7 @@ describe('capacity alerts and load shedding', () => {
   let live: string[] = [];
   const capacity = () => svc.modules.services.get('capacity') as CapacityService;
   const settle = async () => {
-    await svc.workspaces.idle();
-    await capacity().idle();
+    await svc.engine.idle();
   };
   const register = (id = `c${++n}`, ws = `ws-${n % 3}`) =>
     svc.api('POST', '/v1/connections', {

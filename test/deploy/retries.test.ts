@@ -153,7 +153,6 @@ describe('commands with a requestId', () => {
       protocolVersion: '1.2.0',
       negotiatedCapabilities: [],
     });
-    await a.workspaces.idle();
     await a.engine.idle();
     expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
 

@@ -32,7 +32,6 @@ async function rr(method: string, path: string, body?: unknown) {
 
 async function settleAll() {
   for (const p of processes) {
-    await p.workspaces.idle();
     await p.engine.idle();
   }
 }

@@ -110,9 +110,7 @@ export function diffKeys(before: Map<string, string>, after: Map<string, string>
 
 /** Waits until every evaluation, effect and module write a request caused is committed. */
 export async function settle(service: TestService): Promise<void> {
-  await service.workspaces.idle();
   await service.engine.idle();
-  await service.workspaces.idle();
   for (const name of ['capacity', 'metrics']) {
     const module = service.modules.services.get(name) as { idle?(): Promise<void> } | undefined;
     await module?.idle?.();

@@ -62,9 +62,7 @@ async function call(
 /** Waits for every pending workspace evaluation and effect of the given processes. */
 async function settle(...svcs: TestService[]): Promise<void> {
   for (const s of svcs.length ? svcs : [service]) {
-    await s.workspaces.idle();
     await s.engine.idle();
-    await s.workspaces.idle();
   }
 }
 

@@ -28,7 +28,7 @@ describe('metrics among all modules', () => {
     for (let i = 1; i <= 17; i++) await register(service, `c${i}`, 'inst-a', `ws-${i % 3}`);
     for (let round = 0; round < 3; round++) {
       await settle(service);
-      await (service.modules.services.get('capacity') as { idle(): Promise<void> }).idle();
+      await service.engine.idle();
     }
     const capacity = (await envelopes(service)).filter((e) => e.metricType === 'capacity-percent');
     expect(capacity).toEqual([

@@ -28,9 +28,7 @@ export function metricsOf(service: TestService): MetricsService {
 
 /** Waits for workspace evaluations, effects and metric writes of the service. */
 export async function settle(service: TestService): Promise<void> {
-  await service.workspaces.idle();
   await service.engine.idle();
-  await service.workspaces.idle();
   await metricsOf(service).idle();
 }
 

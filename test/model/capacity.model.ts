@@ -55,8 +55,6 @@ export class CapacityDriver {
   }
 
   async settle() {
-    await this.svc.workspaces.idle();
-    await this.service.idle();
     await this.svc.engine.idle();
   }
 

@@ -235,9 +235,7 @@ describe('the workspace rollback domain event', () => {
       return res.body;
     };
     const settle = async () => {
-      await svc.workspaces.idle();
       await svc.engine.idle();
-      await svc.workspaces.idle();
     };
     await call('POST', '/v1/connections', {
       connectionId: 'c1',
