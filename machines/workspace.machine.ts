@@ -324,19 +324,17 @@ export function createWorkspaceMachine() {
       /** A new transport (or a migration) starts a new window: older operations do not count. */
       resetWindow: assign({ window: [] as WorkspaceWindow }),
       /** Tells every live connection to roll back (routed by the engine, same commit). */
-      rollBackConnections: enqueueActions(
-        ({ context, event, enqueue }, p: { reason: string }) => {
-          const members =
-            event.type === 'CONNECTION_REPORT' ? absorbed(context, event).members : context.members;
-          for (const id of liveMembers(members)) {
-            enqueue.emit({
-              type: 'ROLLBACK',
-              to: { kind: 'connection', id },
-              reason: p.reason,
-            } as never);
-          }
-        },
-      ),
+      rollBackConnections: enqueueActions(({ context, event, enqueue }, p: { reason: string }) => {
+        const members =
+          event.type === 'CONNECTION_REPORT' ? absorbed(context, event).members : context.members;
+        for (const id of liveMembers(members)) {
+          enqueue.emit({
+            type: 'ROLLBACK',
+            to: { kind: 'connection', id },
+            reason: p.reason,
+          } as never);
+        }
+      }),
       startMigration: assign(({ event }) => {
         if (event.type !== 'REQUEST_MIGRATION') return {};
         const m: Migration = {

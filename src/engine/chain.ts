@@ -258,7 +258,9 @@ export class Chains {
           key,
           ref: e.ref,
           base,
-          commands: create ? [{ work: { kind: 'create', input: { at: this.options.now(), ...create } } }] : [],
+          commands: create
+            ? [{ work: { kind: 'create', input: { at: this.options.now(), ...create } } }]
+            : [],
           own: create ? 1 : 0,
           routed: [],
         });
@@ -315,7 +317,11 @@ export class Chains {
         createdAt: now,
       };
       n.applied!.effects.push(effect);
-      return { id: effect.id, leaseUntil: now + this.options.leaseMs, json: JSON.stringify(effect) };
+      return {
+        id: effect.id,
+        leaseUntil: now + this.options.leaseMs,
+        json: JSON.stringify(effect),
+      };
     });
     commit.outbox = [...commit.outbox, ...entries];
   }

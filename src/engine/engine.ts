@@ -161,7 +161,10 @@ export class Engine<S extends Store = RedisStore> {
     this.#timers = new TimerPoller(store, this.#mailbox, logger);
     // Events beyond a chain's fan-out limit are delivered from the outbox, after the commit.
     this.#effects.register(DELIVER, async (effect) => {
-      const { to, event } = effect.params as { to: { kind: string; id: string }; event: EventObject };
+      const { to, event } = effect.params as {
+        to: { kind: string; id: string };
+        event: EventObject;
+      };
       await this.send({ kind: to.kind, installationId: effect.installationId, id: to.id }, event, {
         requestId: `deliver:${effect.id}`,
       }).catch((error: unknown) => {

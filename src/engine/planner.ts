@@ -218,8 +218,7 @@ class ActionPlan {
         this.timers.delete(member);
         this.timers.set(member, { op: 'cancel', member });
       } else if (action.type === 'xstate.emit') {
-        const { to, ...event } = (action.params as { event: EventObject & { to?: unknown } })
-          .event;
+        const { to, ...event } = (action.params as { event: EventObject & { to?: unknown } }).event;
         if (!isAddress(to)) continue;
         this.emitted.push({ to, event: event });
       } else if (action.type === APPEND_AUDIT) {

@@ -1,10 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EventObject } from 'xstate';
-import {
-  countMembers,
-  evidenceOf,
-  verdictOf,
-} from '../../machines/shared/workspace-window.ts';
+import { countMembers, evidenceOf, verdictOf } from '../../machines/shared/workspace-window.ts';
 import type { Protocol, WorkspacePolicy } from '../../machines/shared/workspace-policy.ts';
 import {
   type MigrationInitiator,

@@ -387,7 +387,7 @@ describe('automatic rollback at the success-rate threshold', () => {
       sampleSize: 1000,
       windowMinutes: 60,
       activeConnections: 3,
-      capacityPercent: 3 / 1000,
+      capacityPercent: null, // the workspace knows its own connections, not the installation's capacity
     });
     expect(event.metricsSnapshot.latencyP95).toBeTypeOf('number');
     expect(event.metricsSnapshot.latencyP95).toBeGreaterThanOrEqual(40);

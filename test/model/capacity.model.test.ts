@@ -12,8 +12,8 @@ describe('capacity chart, generated paths against the real engine on Redis via H
       const svc = await startService(CAPACITY_ENV, undefined, [capacityModule]);
       try {
         const driver = new CapacityDriver(svc);
-        // The actor is created by the first evaluation; the model's initial state is its start.
-        await driver.service.evaluate('inst-a');
+        // The actor is created by the first repair recount; the model's initial state is its start.
+        await driver.service.repair('inst-a');
         await driver.check(path.initial, path.initialTimers);
         for (const [i, step] of path.steps.entries()) {
           await driver.drive(step.event);

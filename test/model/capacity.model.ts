@@ -1,7 +1,8 @@
 /**
- * The capacity chart's model. USAGE is driven for real: the test registers or rolls back ACP
- * connections until the installation has the model's active count, and the engine's own
- * capacity evaluation sends the event; the resolve delay fires through the durable timer.
+ * The capacity chart's model, driven for real: the test registers or rolls back ACP connections
+ * until the installation has the model's active count (USAGE(n)) or one more (CONNECTION_ACTIVE);
+ * each connection change reaches the capacity chart through the engine in the connection's own
+ * commit. The resolve delay fires through the durable timer.
  */
 import { expect } from 'vitest';
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
@@ -35,10 +36,24 @@ export const capacityModel: ModelOptions = {
     usage(14),
     usage(17),
     usage(19),
+    // One connection fewer: the chart's own count (CONNECTION_ACTIVE) raises the usage. (One
+    // more would grow the state space without bound, and is refused at critical anyway.)
+    {
+      type: 'CONNECTION_ACTIVE',
+      at: T0,
+      connectionId: 'model',
+      workspaceId: 'ws-cap',
+      delta: -1,
+      eventId: 'model-alert',
+    },
     { type: 'xstate.after.resolveDelay.capacity.resolving', at: T0 },
   ] as unknown as EventObject[],
   describeEvent: (e) =>
-    e.type === 'USAGE' ? `USAGE(${(e as any).active}/20)` : 'after resolveDelay',
+    e.type === 'USAGE'
+      ? `USAGE(${(e as any).active}/20)`
+      : e.type === 'CONNECTION_ACTIVE'
+        ? 'one connection fewer'
+        : 'after resolveDelay',
   serializeState: (s: AnyMachineSnapshot) => {
     const c = s.context as CapacityContext;
     return JSON.stringify([s.value, c.active, c.alert?.trigger ?? null]);
@@ -80,6 +95,8 @@ export class CapacityDriver {
 
   async drive(event: EventObject) {
     if (event.type === 'USAGE') return this.setActive((event as any).active);
+    if (event.type === 'CONNECTION_ACTIVE')
+      return this.setActive(Math.max(0, this.live.length - 1));
     await fireDurableTimer(
       this.svc,
       { kind: 'capacity', installationId: 'inst-a', id: 'inst-a' },

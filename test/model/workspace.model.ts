@@ -1,8 +1,11 @@
 /**
  * The workspace chart's model. Commands with an endpoint (migrations, cancel, rollback,
- * re-enable) go through the HTTP API; the evaluator's internal events (HEALTH, CONNECTIONS,
- * AUTO_ROLLBACK) are sent to the engine on real Redis with the model's payload; delayed events
- * fire by moving the injected clock to the durable timer and letting the engine fire it.
+ * re-enable, settings) go through the HTTP API; delayed events fire by moving the injected clock
+ * to the durable timer and letting the engine fire it. The connections' reports
+ * (CONNECTION_REPORT) are sent to the workspace actor through the engine on real Redis with the
+ * model's payload (members m1, m2 that exist only in the workspace): the engine stamps and
+ * commits them exactly as it does for reports routed from real connections, but no connection
+ * chart is involved on this path (test/http/workspaces.test.ts drives that path by heartbeats).
  */
 import { expect } from 'vitest';
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
@@ -26,13 +29,14 @@ export const automatic: WorkspacePolicy = {
   flapLimit: 2,
 };
 
-const evidence = (successRate: number | null, sampleSize: number) => ({
-  successRate,
-  sampleSize,
-  latencyP95: null,
-  windowMinutes: 60,
-  activeConnections: 0,
-  capacityPercent: 0,
+const report = (connectionId: string, status: string, ok = 0, ko = 0) => ({
+  type: 'CONNECTION_REPORT',
+  at: T0,
+  eventId: 'model',
+  spareId: 'model-next',
+  connectionId,
+  status,
+  ops: ok + ko > 0 ? { at: T0, succeeded: ok, failed: ko, latencyP95: null } : null,
 });
 
 function events(policy: WorkspacePolicy): EventObject[] {
@@ -50,27 +54,23 @@ function events(policy: WorkspacePolicy): EventObject[] {
     requestedBy: 'operator-1',
     scheduledAt: null,
     policy,
-    evidence: evidence(null, 0),
-    connectionIds: [],
     ...extra,
   });
   return [
-    { ...base, type: 'HEALTH', evidence: evidence(1, 1000), policy, nextMigrationId: 'model-next' },
-    { ...base, type: 'HEALTH', evidence: evidence(0.5, 50), policy, nextMigrationId: 'model-next' },
-    { ...base, type: 'CONNECTIONS', counts: { active: 1, onAcp: 1, pending: 0, onHttp: 0 } },
-    { ...base, type: 'CONNECTIONS', counts: { active: 2, onAcp: 1, pending: 1, onHttp: 0 } },
+    report('m1', 'connected', 995, 5),
+    report('m1', 'connected', 40, 10),
+    report('m1', 'connected', 900, 100),
+    report('m2', 'connecting'),
+    {
+      ...base,
+      type: 'POLICY',
+      spareId: 'model-next',
+      policy: { ...policy, minSuccessRate: 0.999 },
+    },
     migrate({}),
     migrate({ scheduledAt: T0 + HOUR }),
     migrate({ toProtocol: 'http' }),
     { ...base, type: 'CANCEL_MIGRATION', requestedBy: 'operator-1' },
-    {
-      ...base,
-      type: 'AUTO_ROLLBACK',
-      migrationId: 'model-rb',
-      evidence: evidence(0.5, 1000),
-      policy,
-      connectionIds: [],
-    },
     {
       ...base,
       type: 'ROLLBACK_REQUESTED',
@@ -78,9 +78,7 @@ function events(policy: WorkspacePolicy): EventObject[] {
       trigger: 'manualOperator',
       reason: 'model',
       requestedBy: 'operator-1',
-      evidence: evidence(null, 0),
       policy,
-      connectionIds: [],
     },
     { ...base, type: 'REENABLE_AUTO_MIGRATION', requestedBy: 'operator-1' },
     after('cooldownDelay', 'http.cooldown'),
@@ -92,8 +90,9 @@ function events(policy: WorkspacePolicy): EventObject[] {
 
 const describeEvent = (e: EventObject): string => {
   const x = e as any;
-  if (e.type === 'HEALTH') return `HEALTH(${x.evidence.successRate}/${x.evidence.sampleSize})`;
-  if (e.type === 'CONNECTIONS') return `CONNECTIONS(${x.counts.onAcp}/${x.counts.active})`;
+  if (e.type === 'CONNECTION_REPORT')
+    return `REPORT(${x.connectionId} ${x.status}${x.ops ? ` ${x.ops.succeeded}/${x.ops.failed}` : ''})`;
+  if (e.type === 'POLICY') return 'POLICY(minSuccessRate 0.999)';
   if (e.type === 'REQUEST_MIGRATION')
     return `MIGRATE(${x.toProtocol}${x.scheduledAt ? ', scheduled' : ''})`;
   if (e.type.startsWith('xstate.after.')) return `after ${e.type.split('.')[2]}`;
@@ -118,6 +117,9 @@ export function workspaceModel(policy: WorkspacePolicy): ModelOptions {
         c.pending !== null,
         c.connections.active,
         c.connections.pending,
+        // Whether the window holds operations: a healthy verdict over an empty window (just
+        // after a transport change) is not the same state for a later policy change.
+        c.window.length > 0,
       ]);
     },
   };
@@ -127,9 +129,6 @@ const ref = { kind: WORKSPACE, installationId: 'inst-a', id: WS };
 
 /** Applies the policy as installation settings and creates the workspace. */
 export async function setupWorkspace(svc: TestService, policy: WorkspacePolicy): Promise<void> {
-  // The test plays the evaluator (it sends HEALTH/CONNECTIONS itself), so the service's own
-  // background evaluation is switched off here to keep the run deterministic.
-  svc.workspaces.schedule = () => Promise.resolve({ rollback: null });
   const res = await svc.api('PUT', '/v1/installations/inst-a/settings', toWire(policy));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   await svc.workspaces.ensure('inst-a', WS);
@@ -154,11 +153,17 @@ export async function driveWorkspace(svc: TestService, event: EventObject): Prom
       return api('POST', '/rollback', { reason: e.reason });
     case 'REENABLE_AUTO_MIGRATION':
       return api('POST', '/auto-migration/reenable', {});
-    case 'HEALTH':
-    case 'CONNECTIONS':
-    case 'AUTO_ROLLBACK':
-      await svc.engine.send(ref, { ...e, at: svc.clock.now() });
+    case 'POLICY': {
+      const res = await svc.api('PUT', '/v1/installations/inst-a/settings', toWire(e.policy));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
       return;
+    }
+    case 'CONNECTION_REPORT': {
+      const now = svc.clock.now();
+      const ops = e.ops ? { ...e.ops, at: now } : null;
+      await svc.engine.send(ref, { ...e, ops, at: now }).catch(() => undefined);
+      return;
+    }
   }
   await fireDurableTimer(svc, ref, event.type);
 }
