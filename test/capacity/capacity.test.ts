@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capacityModule } from '../../src/capacity/module.ts';
-import type { CapacityService } from '../../src/capacity/capacity.ts';
 import { TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
 
 const MIN = 60_000;
@@ -16,7 +15,6 @@ describe('capacity alerts and load shedding', () => {
   let svc: TestService;
   let n = 0;
   let live: string[] = [];
-  const capacity = () => svc.modules.services.get('capacity') as CapacityService;
   const settle = async () => {
     await svc.engine.idle();
   };
