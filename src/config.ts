@@ -48,12 +48,16 @@ const apiTokens = z
     ),
   );
 
-/** The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES, STREAM_HEARTBEAT_MS. */
+/**
+ * The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES,
+ * STREAM_HEARTBEAT_MS and STREAM_REPLAY_EVENTS.
+ */
 export const DEFAULT_STREAM_LIMITS = {
   perToken: 20,
   perInstallation: 200,
   bufferBytes: 1024 * 1024,
   heartbeatMs: 15_000,
+  replayEvents: 1000,
 };
 
 const EnvSchema = z.object({
@@ -145,6 +149,11 @@ const EnvSchema = z.object({
   STREAM_BUFFER_BYTES: int(DEFAULT_STREAM_LIMITS.bufferBytes, 1024),
   /** Interval of the `: heartbeat` comment on every open stream (default 15 s). */
   STREAM_HEARTBEAT_MS: int(DEFAULT_STREAM_LIMITS.heartbeatMs, 10),
+  /**
+   * Events of each kind (toasts, transitions) kept per installation in Redis for clients that
+   * resume with Last-Event-ID (default 1000); an older id gets `event: reset`.
+   */
+  STREAM_REPLAY_EVENTS: int(DEFAULT_STREAM_LIMITS.replayEvents, 1),
 });
 
 export interface TokenGrant {
@@ -202,6 +211,8 @@ export interface Config {
     perInstallation: number;
     bufferBytes: number;
     heartbeatMs: number;
+    /** Events per installation and kind kept for Last-Event-ID resume. */
+    replayEvents: number;
   };
 }
 
@@ -316,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       perInstallation: e.STREAMS_PER_INSTALLATION,
       bufferBytes: e.STREAM_BUFFER_BYTES,
       heartbeatMs: e.STREAM_HEARTBEAT_MS,
+      replayEvents: e.STREAM_REPLAY_EVENTS,
     },
   };
 }

@@ -223,13 +223,22 @@ export const commands = {
     return Number(await run(client, 'ackOutbox', keys, ids));
   },
 
-  /** notify-3.lua: null for a new request, else the summary JSON recorded before. */
+  /** notify-4.lua: null for a new request, else the summary JSON recorded before. */
   async notify(
     client: RedisClient,
-    keys: readonly [...Keys<3>, ...string[]],
+    keys: readonly [...Keys<4>, ...string[]],
     args: readonly Arg[],
   ): Promise<string | null> {
     return stringOrNil(await run(client, 'notify', keys, args));
+  },
+
+  /** The stream entry id given to the event: its SSE `id:`. */
+  async appendLiveEvent(
+    client: RedisClient,
+    keys: Keys<1>,
+    args: readonly [maxLen: number, channel: string, payload: string],
+  ): Promise<string> {
+    return String(await run(client, 'appendLiveEvent', keys, args));
   },
 
   async claimDelivery(
