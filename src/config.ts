@@ -24,6 +24,26 @@ const tokenList = z
   )
   .pipe(z.array(z.string().min(16, 'tokens must be at least 16 characters')));
 
+/** `https://console.example.com`: scheme, host and port only, as browsers send `Origin`. */
+const origin = z.string().refine((s) => {
+  try {
+    const url = new URL(s);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === s;
+  } catch {
+    return false;
+  }
+}, 'each origin must be scheme://host[:port] with no path or trailing slash, e.g. https://console.example.com');
+
+const originList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(origin));
+
 const apiTokens = z
   .string()
   .transform((s, ctx) => {
@@ -87,6 +107,11 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(10_000),
   /** Request ids (heartbeatId, requestId) remembered per actor to make retries idempotent. */
   IDEMPOTENCY_KEYS_PER_ACTOR: int(32, 1),
+  /**
+   * Browser origins allowed to call the API cross-origin (comma-separated, exact match). Empty
+   * (the default): no CORS headers at all.
+   */
+  CORS_ORIGINS: originList.default([]),
   KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_-]+$/)
@@ -176,6 +201,8 @@ export interface Config {
   shutdownGraceMs: number;
   idempotencyKeysPerActor: number;
   keyPrefix: string;
+  /** Exact origins answered with CORS headers; empty: none. */
+  corsOrigins: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Bearer tokens; kept only in memory, never logged or returned. */
   tokens: Map<string, TokenGrant>;
@@ -282,6 +309,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     idempotencyKeysPerActor: e.IDEMPOTENCY_KEYS_PER_ACTOR,
     keyPrefix: e.KEY_PREFIX,
+    corsOrigins: e.CORS_ORIGINS,
     logLevel: e.LOG_LEVEL,
     tokens,
     devToken,
