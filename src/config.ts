@@ -2,6 +2,7 @@
  * The only reader of process.env. Every key is documented here with its default, and the
  * README's configuration table mirrors this file.
  */
+import { hostname } from 'node:os';
 import semver from 'semver';
 import { z } from 'zod';
 import {
@@ -162,6 +163,16 @@ const EnvSchema = z.object({
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: int(1000, 10),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
+  /** The `instance` label of every per-process metric; default `<hostname>:<pid>`. */
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:~-]{1,128}$/, 'must be 1-128 letters, digits or . _ : ~ -')
+    .optional(),
+  /**
+   * How long the process exporting the fleet-wide gauges holds its Redis lease without renewing
+   * it (renewed every third of it); after that another process takes over (default 30 s).
+   */
+  METRICS_FLEET_LEASE_MS: int(30_000, 1000),
 
   /**
    * Open Server-Sent Events streams per token (by its name; default 20) and per installation
@@ -232,6 +243,11 @@ export interface Config {
     pollMs: number;
   };
   metricsStreamMaxLen: number;
+  metrics: {
+    /** The `instance` label of every per-process series. */
+    instanceId: string;
+    fleetLeaseMs: number;
+  };
   /** Server-Sent Events limits (per process) and keep-alive. */
   streams: {
     perToken: number;
@@ -350,6 +366,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: e.NOTIFY_POLL_MS,
     },
     metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,
+    metrics: {
+      instanceId: e.INSTANCE_ID ?? `${hostname()}:${process.pid}`,
+      fleetLeaseMs: e.METRICS_FLEET_LEASE_MS,
+    },
     streams: {
       perToken: e.STREAMS_PER_TOKEN,
       perInstallation: e.STREAMS_PER_INSTALLATION,

@@ -43,6 +43,7 @@ import {
   nextStreamId,
   rollbackSeenKey,
 } from './envelopes.ts';
+import type { FleetLease } from './fleet.ts';
 import {
   BoundedLabel,
   type HeartbeatCounts,
@@ -71,6 +72,10 @@ export interface MetricsDeps {
   thresholds: ConnectionThresholds;
   streamMaxLen: number;
   outboxLeaseMs: number;
+  /** The `instance` label of every per-process series (INSTANCE_ID). */
+  instanceId: string;
+  /** Elects the one process that exports the fleet-wide gauges. */
+  fleet: FleetLease;
 }
 
 interface Batch {
@@ -99,7 +104,8 @@ export class MetricsService implements MetricsSink {
     single: { accepted: 0, rejected: 0 },
     batch: { accepted: 0, rejected: 0 },
   };
-  #scrape: Promise<void> | null = null;
+  /** A scrape in progress: whether this process exports the fleet gauges this time. */
+  #scrape: Promise<boolean> | null = null;
   readonly #labels = { trigger: new BoundedLabel(8), reason: new BoundedLabel(32) };
 
   constructor(deps: MetricsDeps, options: MetricsOptions = {}) {
@@ -107,7 +113,7 @@ export class MetricsService implements MetricsSink {
     this.intervalMs = options.intervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
     this.#maxBacklog = options.maxBacklog ?? 50_000;
     this.#maxTracked = options.maxTrackedConnections ?? 100_000;
-    this.prometheus = createPrometheusMetrics(deps.engine, this.#heartbeats);
+    this.prometheus = createPrometheusMetrics(deps.engine, this.#heartbeats, deps.instanceId);
     this.#autoPipelined = deps.redis.options?.enableAutoPipelining === true;
   }
 
@@ -436,16 +442,40 @@ export class MetricsService implements MetricsSink {
 
   // ---------------------------------------------------------------- Prometheus
 
-  /** The Prometheus exposition text; Redis-derived gauges are read now (concurrent scrapes share). */
+  /**
+   * The Prometheus exposition text: this process's series, then, on the holder of the fleet
+   * lease only, the fleet-wide gauges read from Redis now (concurrent scrapes share one read).
+   */
   async scrape(): Promise<string> {
-    this.#scrape ??= this.#refreshGauges().finally(() => (this.#scrape = null));
+    this.#scrape ??= this.holdFleetLease()
+      .then(async (exporting) => {
+        if (exporting) await this.#refreshGauges();
+        return exporting;
+      })
+      .finally(() => (this.#scrape = null));
+    let exporting: boolean;
     try {
-      await this.#scrape;
+      exporting = await this.#scrape;
     } catch (error) {
       this.#deps.logger.error('metrics scrape failed', { error: String(error) });
       throw new UnavailableError('metrics are unavailable: Redis did not answer');
     }
-    return this.prometheus.registry.metrics();
+    const own = await this.prometheus.registry.metrics();
+    if (!exporting) return own;
+    return `${own.endsWith('\n') ? own : `${own}\n`}${await this.prometheus.fleet.metrics()}`;
+  }
+
+  /** Gives the fleet lease up (shutdown). */
+  releaseFleetLease(): Promise<boolean> {
+    this.prometheus.fleetExporter.set(0);
+    return this.#deps.fleet.release();
+  }
+
+  /** Takes or renews the fleet lease (each scrape, and AppModule.poll); true while held. */
+  async holdFleetLease(): Promise<boolean> {
+    const exporting = await this.#deps.fleet.hold();
+    this.prometheus.fleetExporter.set(exporting ? 1 : 0);
+    return exporting;
   }
 
   get contentType(): string {

@@ -241,6 +241,24 @@ export const commands = {
     return String(await run(client, 'appendLiveEvent', keys, args));
   },
 
+  /** Whether `holder` has the lease now (taken or renewed). */
+  async holdLease(
+    client: RedisClient,
+    keys: Keys<1>,
+    args: readonly [holder: string, ttlMs: number],
+  ): Promise<boolean> {
+    return Number(await run(client, 'holdLease', keys, args)) === 1;
+  },
+
+  /** Whether the lease was released (false: `holder` did not have it). */
+  async releaseLease(
+    client: RedisClient,
+    keys: Keys<1>,
+    args: readonly [holder: string],
+  ): Promise<boolean> {
+    return Number(await run(client, 'releaseLease', keys, args)) === 1;
+  },
+
   async claimDelivery(
     client: RedisClient,
     keys: Keys<3>,

@@ -78,7 +78,7 @@ describe('CORS_ORIGINS', () => {
     const refused = await fetch(`${s.url}/v1/connections`, { headers: { origin: CONSOLE } });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('access-control-allow-origin')).toBe(CONSOLE);
-    expect((await refused.json()).error.code).toBe('unauthorized');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
   });
 
   it('echoes an allowed origin on a live stream (EventSource from another origin)', async () => {
