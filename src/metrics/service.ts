@@ -15,11 +15,7 @@
  * failed write is logged and counted, never surfaced to a request.
  */
 import type { RedisClient as Redis } from '../store/client.ts';
-import {
-  CONNECTION_STATUSES,
-  type ConnectionContext,
-  type ConnectionThresholds,
-} from '../../machines/connection.machine.ts';
+import type { ConnectionContext, ConnectionThresholds } from '../../machines/connection.machine.ts';
 import { windowStats } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
@@ -31,7 +27,6 @@ import type { Logger } from '../logger.ts';
 import type { MetricsEnvelope, MetricsSink } from '../notifications/types.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { commands } from '../store/scripts.ts';
-import { toKebab } from '../wire.ts';
 import {
   ENVELOPE_FIELD,
   type EnvelopePage,
@@ -43,7 +38,7 @@ import {
   nextStreamId,
   rollbackSeenKey,
 } from './envelopes.ts';
-import type { FleetLease } from './fleet.ts';
+import { type FleetLease, refreshFleetGauges } from './fleet.ts';
 import {
   BoundedLabel,
   type HeartbeatCounts,
@@ -85,7 +80,6 @@ interface Batch {
 }
 
 const BREACHED_STATUSES = new Set(['degraded', 'error']);
-const SCRAPE_CHUNK = 200;
 
 export class MetricsService implements MetricsSink {
   readonly prometheus: PrometheusMetrics;
@@ -449,7 +443,15 @@ export class MetricsService implements MetricsSink {
   async scrape(): Promise<string> {
     this.#scrape ??= this.holdFleetLease()
       .then(async (exporting) => {
-        if (exporting) await this.#refreshGauges();
+        if (exporting) {
+          const { redis, store, clock, outboxLeaseMs } = this.#deps;
+          await refreshFleetGauges(this.prometheus, {
+            redis,
+            store,
+            now: clock.now(),
+            outboxLeaseMs,
+          });
+        }
         return exporting;
       })
       .finally(() => (this.#scrape = null));
@@ -480,47 +482,5 @@ export class MetricsService implements MetricsSink {
 
   get contentType(): string {
     return this.prometheus.registry.contentType;
-  }
-
-  async #refreshGauges(): Promise<void> {
-    const { redis, store, clock, outboxLeaseMs } = this.#deps;
-    const installations = await store.installations();
-    const byStatus = new Map<string, number>(CONNECTION_STATUSES.map((s) => [s, 0]));
-    let oldestLease = Infinity;
-    let entries = 0;
-    for (let i = 0; i < installations.length; i += SCRAPE_CHUNK) {
-      const chunk = installations.slice(i, i + SCRAPE_CHUNK);
-      const pipeline = redis.pipeline();
-      for (const inst of chunk) {
-        for (const s of CONNECTION_STATUSES)
-          pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
-        pipeline.zrange(store.keys.outbox(inst), 0, 0, 'WITHSCORES');
-        pipeline.zcard(store.keys.outbox(inst));
-      }
-      const replies = (await pipeline.exec()) ?? [];
-      let r = 0;
-      const next = (): unknown => {
-        const [error, value] = replies[r++] ?? [new Error('missing reply'), null];
-        if (error) throw error;
-        return value;
-      };
-      for (let k = 0; k < chunk.length; k++) {
-        for (const s of CONNECTION_STATUSES) byStatus.set(s, byStatus.get(s)! + Number(next()));
-        const oldest = next() as string[];
-        if (oldest.length >= 2) oldestLease = Math.min(oldestLease, Number(oldest[1]));
-        entries += Number(next());
-      }
-    }
-    const g = this.prometheus.connections;
-    for (const [status, n] of byStatus) {
-      // Every status but rolled-back is an ACP connection (error ones await a reconnect).
-      const protocol = status === 'rolledBack' ? 'http' : 'acp';
-      g.set({ status: toKebab(status), protocol }, n);
-    }
-    // An entry's score is its lease expiry: commit (or last claim) time + OUTBOX_LEASE_MS.
-    const lag =
-      oldestLease === Infinity ? 0 : Math.max(0, clock.now() - (oldestLease - outboxLeaseMs));
-    this.prometheus.outboxLag.set(lag / 1000);
-    this.prometheus.outboxEntries.set(entries);
   }
 }
