@@ -10,7 +10,10 @@ import { inspectModule } from '../../src/inspect/module.ts';
 import { notificationsModule } from '../../src/notifications/module.ts';
 import type { NotificationService } from '../../src/notifications/service.ts';
 import { SERVICES } from '../../src/notifications/types.ts';
-import { type TestService, startService } from '../helpers.ts';
+import { loadConfig } from '../../src/config.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { start } from '../../src/main.ts';
+import { OPERATOR, type TestService, startService } from '../helpers.ts';
 import { expectError, openStream, refusedStream, request } from '../notifications/support.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -243,3 +246,38 @@ async function refusedStreamWith(svc: TestService, path: string, headers: Record
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
+
+describe('on the embedded store (no REDIS_URL)', () => {
+  it('streams live events with ids and ignores Last-Event-ID instead of replaying wrongly', async () => {
+    const { default: RedisMock } = await import('ioredis-mock');
+    const svc = await start({
+      config: loadConfig({ PORT: '0', LOG_LEVEL: 'silent', OPERATOR_TOKENS: OPERATOR }),
+      logger: silentLogger,
+      background: false,
+      redis: new RedisMock(),
+      modules: MODULES,
+    });
+    cleanup.push(() => svc.stop());
+    const first = await openStream(svc, INSTALLATION);
+    cleanup.push(() => first.close());
+    const register = await fetch(`${svc.url}/v1/connections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ connectionId: 'c1', installationId: 'inst-a', workspaceId: 'ws-1' }),
+    });
+    expect(register.status).toBe(201);
+    const [event] = await first.waitFor(1);
+    expect(event!.id).toMatch(/^\d+-\d+$/);
+
+    const resumed = await openStream(svc, INSTALLATION, OPERATOR, { 'last-event-id': event!.id! });
+    cleanup.push(() => resumed.close());
+    expect(resumed.events).toEqual([]);
+    await fetch(`${svc.url}/v1/connections/c1/handshake`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ protocolVersion: '1.0.0', negotiatedCapabilities: [] }),
+    });
+    const [live] = await resumed.waitFor(1);
+    expect(live!.data).toMatchObject({ actorId: 'connection:c1', to: 'connected' });
+  });
+});
