@@ -146,6 +146,7 @@ export class LiveEventHub<T> {
   readonly #streams = new Set<EventStream>();
   #sub: RedisClient | null = null;
   #ready: Promise<unknown> | null = null;
+  readonly #appending = new Set<Promise<unknown>>();
 
   constructor(
     readonly redis: RedisClient,
@@ -172,11 +173,19 @@ export class LiveEventHub<T> {
 
   /** Records an event for replay and publishes it to every process; resolves to its id. */
   append(installationId: string, event: T): Promise<string> {
-    return commands.appendLiveEvent(
+    const appended = commands.appendLiveEvent(
       this.redis,
       [this.kind.streamKey(installationId)],
       [this.limits.replayEvents, this.kind.channel, JSON.stringify(event)],
     );
+    const settled = appended.catch(() => undefined).finally(() => this.#appending.delete(settled));
+    this.#appending.add(settled);
+    return appended;
+  }
+
+  /** Resolves when every append started so far has finished (before shutdown closes Redis). */
+  async idle(): Promise<void> {
+    while (this.#appending.size > 0) await Promise.allSettled([...this.#appending]);
   }
 
   /** Open streams of this hub in this process. */

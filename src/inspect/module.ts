@@ -207,8 +207,10 @@ export const inspectModule: AppModule = {
       await stream(ctx, req, res, principal, { installationId, actorId: null });
     });
   },
-  stop(ctx) {
-    (ctx.services.get(HUB) as LiveEventHub<TransitionMessage> | undefined)?.stop();
-    return Promise.resolve();
+  async stop(ctx) {
+    const hub = ctx.services.get(HUB) as LiveEventHub<TransitionMessage> | undefined;
+    // Transitions committed before shutdown are still recorded for clients that resume.
+    await hub?.idle();
+    hub?.stop();
   },
 };
