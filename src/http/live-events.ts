@@ -92,6 +92,20 @@ function checkedId(value: string, field: string): string {
   });
 }
 
+/**
+ * A message of a live-event channel (`<prefix>:transitions`, `<prefix>:notify:toasts`) is
+ * `<stream id> <event JSON>`; null when it is not. For other subscribers of those channels.
+ *
+ * @example
+ * parseLiveMessage('1764072000000-0 {"actorId":"connection:c1"}');
+ * // { id: '1764072000000-0', payload: '{"actorId":"connection:c1"}' }
+ */
+export function parseLiveMessage(raw: string): { id: string; payload: string } | null {
+  const space = raw.indexOf(' ');
+  const id = raw.slice(0, space);
+  return space > 0 && isStreamId(id) ? { id, payload: raw.slice(space + 1) } : null;
+}
+
 /** One kind of live event: its SSE name, where it is kept, and which viewers receive it. */
 export interface LiveEventKind<T> {
   /** The SSE `event:` name, e.g. `toast`. */
@@ -347,20 +361,19 @@ export class LiveEventHub<T> {
     }
   }
 
-  /** A published message is `<stream id> <payload JSON>`. */
   #dispatch(raw: string): void {
-    const space = raw.indexOf(' ');
-    const id = raw.slice(0, space);
+    const message = parseLiveMessage(raw);
     let event: T;
     try {
-      if (!isStreamId(id)) throw new Error('no id');
-      event = JSON.parse(raw.slice(space + 1)) as T;
+      if (!message) throw new Error('no id');
+      event = JSON.parse(message.payload) as T;
     } catch {
       this.logger.warn('ignored a malformed live event message', { stream: this.kind.name });
       return;
     }
+    const { id, payload } = message;
     // Encoded once for every viewer.
-    const frame = this.#frame(id, raw.slice(space + 1));
+    const frame = this.#frame(id, payload);
     for (const group of this.kind.groupsOf(event)) {
       this.#groups.get(group)?.send(frame);
       for (const c of [...(this.#catchingUp.get(group) ?? [])]) this.#catchUp(c, group, id, frame);
