@@ -2,6 +2,7 @@
  * The only reader of process.env. Every key is documented here with its default, and the
  * README's configuration table mirrors this file.
  */
+import { hostname } from 'node:os';
 import semver from 'semver';
 import { z } from 'zod';
 import {
@@ -23,6 +24,26 @@ const tokenList = z
       .filter(Boolean),
   )
   .pipe(z.array(z.string().min(16, 'tokens must be at least 16 characters')));
+
+/** `https://console.example.com`: scheme, host and port only, as browsers send `Origin`. */
+const origin = z.string().refine((s) => {
+  try {
+    const url = new URL(s);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === s;
+  } catch {
+    return false;
+  }
+}, 'each origin must be scheme://host[:port] with no path or trailing slash, e.g. https://console.example.com');
+
+const originList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(origin));
 
 const apiTokens = z
   .string()
@@ -48,12 +69,16 @@ const apiTokens = z
     ),
   );
 
-/** The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES, STREAM_HEARTBEAT_MS. */
+/**
+ * The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES,
+ * STREAM_HEARTBEAT_MS and STREAM_REPLAY_EVENTS.
+ */
 export const DEFAULT_STREAM_LIMITS = {
   perToken: 20,
   perInstallation: 200,
   bufferBytes: 1024 * 1024,
   heartbeatMs: 15_000,
+  replayEvents: 1000,
 };
 
 const EnvSchema = z.object({
@@ -83,6 +108,11 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(10_000),
   /** Request ids (heartbeatId, requestId) remembered per actor to make retries idempotent. */
   IDEMPOTENCY_KEYS_PER_ACTOR: int(32, 1),
+  /**
+   * Browser origins allowed to call the API cross-origin (comma-separated, exact match). Empty
+   * (the default): no CORS headers at all.
+   */
+  CORS_ORIGINS: originList.default([]),
   KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_-]+$/)
@@ -133,6 +163,16 @@ const EnvSchema = z.object({
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: int(1000, 10),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
+  /** The `instance` label of every per-process metric; default `<hostname>:<pid>`. */
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:~-]{1,128}$/, 'must be 1-128 letters, digits or . _ : ~ -')
+    .optional(),
+  /**
+   * How long the process exporting the fleet-wide gauges holds its Redis lease without renewing
+   * it (renewed every third of it); after that another process takes over (default 30 s).
+   */
+  METRICS_FLEET_LEASE_MS: int(30_000, 1000),
 
   /**
    * Open Server-Sent Events streams per token (by its name; default 20) and per installation
@@ -145,6 +185,11 @@ const EnvSchema = z.object({
   STREAM_BUFFER_BYTES: int(DEFAULT_STREAM_LIMITS.bufferBytes, 1024),
   /** Interval of the `: heartbeat` comment on every open stream (default 15 s). */
   STREAM_HEARTBEAT_MS: int(DEFAULT_STREAM_LIMITS.heartbeatMs, 10),
+  /**
+   * Events of each kind (toasts, transitions) kept per installation in Redis for clients that
+   * resume with Last-Event-ID (default 1000); an older id gets `event: reset`.
+   */
+  STREAM_REPLAY_EVENTS: int(DEFAULT_STREAM_LIMITS.replayEvents, 1),
 });
 
 export interface TokenGrant {
@@ -167,6 +212,8 @@ export interface Config {
   shutdownGraceMs: number;
   idempotencyKeysPerActor: number;
   keyPrefix: string;
+  /** Exact origins answered with CORS headers; empty: none. */
+  corsOrigins: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Bearer tokens; kept only in memory, never logged or returned. */
   tokens: Map<string, TokenGrant>;
@@ -196,12 +243,19 @@ export interface Config {
     pollMs: number;
   };
   metricsStreamMaxLen: number;
+  metrics: {
+    /** The `instance` label of every per-process series. */
+    instanceId: string;
+    fleetLeaseMs: number;
+  };
   /** Server-Sent Events limits (per process) and keep-alive. */
   streams: {
     perToken: number;
     perInstallation: number;
     bufferBytes: number;
     heartbeatMs: number;
+    /** Events per installation and kind kept for Last-Event-ID resume. */
+    replayEvents: number;
   };
 }
 
@@ -271,6 +325,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     idempotencyKeysPerActor: e.IDEMPOTENCY_KEYS_PER_ACTOR,
     keyPrefix: e.KEY_PREFIX,
+    corsOrigins: e.CORS_ORIGINS,
     logLevel: e.LOG_LEVEL,
     tokens,
     devToken,
@@ -311,11 +366,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: e.NOTIFY_POLL_MS,
     },
     metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,
+    metrics: {
+      instanceId: e.INSTANCE_ID ?? `${hostname()}:${process.pid}`,
+      fleetLeaseMs: e.METRICS_FLEET_LEASE_MS,
+    },
     streams: {
       perToken: e.STREAMS_PER_TOKEN,
       perInstallation: e.STREAMS_PER_INSTALLATION,
       bufferBytes: e.STREAM_BUFFER_BYTES,
       heartbeatMs: e.STREAM_HEARTBEAT_MS,
+      replayEvents: e.STREAM_REPLAY_EVENTS,
     },
   };
 }

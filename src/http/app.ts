@@ -24,6 +24,7 @@ import {
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { storeUnavailable } from '../store/errors.ts';
+import { cors } from './cors.ts';
 import { requestIdOf, requestLog } from './request-log.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
@@ -56,7 +57,10 @@ import {
 import { parse, validationError } from './validate.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'tokens' | 'bodyLimitBytes' | 'batchBodyLimitBytes' | 'batchMaxItems'>;
+  config: Pick<
+    Config,
+    'tokens' | 'bodyLimitBytes' | 'batchBodyLimitBytes' | 'batchMaxItems' | 'corsOrigins'
+  >;
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
@@ -127,6 +131,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple');
   // First: every request, refused ones included, gets a request id and an access log line.
   app.use(requestLog(deps.logger));
+  // Before authentication: a browser's preflight carries no token.
+  app.use(cors(config.corsOrigins));
 
   // Authenticate before parsing: an anonymous caller must not make the server read a body.
   app.use('/v1', authenticate(config.tokens));

@@ -1,7 +1,8 @@
 /**
  * The one Server-Sent Events implementation behind every live stream (toasts, transitions): the
  * headers, a `retry:` hint, `: heartbeat` comments, a bounded send buffer per client and the
- * per-process limits on open streams per token and per installation.
+ * per-process limits on open streams per token and per installation. Event ids and resuming
+ * from `Last-Event-ID` are ./live-events.ts, built on this.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Response } from 'express';
@@ -22,10 +23,13 @@ const HEADERS = {
   'x-accel-buffering': 'no',
 };
 
-/** An open stream. Frames are written as given: `event: x\ndata: {...}\n\n` or `: comment\n\n`. */
+/**
+ * An open stream. Frames are written as given: `id: 1-0\nevent: x\ndata: {...}\n\n` or
+ * `: comment\n\n`.
+ */
 export interface EventStream {
   /** Queues one frame for this stream alone (within FLUSH_MS); false when it is closed. */
-  send(frame: string): boolean;
+  send(frame: string | Buffer): boolean;
   readonly closed: boolean;
   /** Runs `fn` once when the stream ends, whoever ends it. */
   onClose(fn: () => void): void;
@@ -117,7 +121,7 @@ class BufferedStream implements EventStream {
     return this.#closed || this.res.writableEnded || this.res.destroyed;
   }
 
-  send(frame: string): boolean {
+  send(frame: string | Buffer): boolean {
     if (this.#closed) return false;
     if (this.#own.empty) schedule(this);
     this.#own.push(frame);

@@ -1,9 +1,9 @@
 /**
  * Inspection (issue: live inspection): the charts and their definitions, any actor's current
  * state, context, pending durable timers and last applied events, and a live stream of
- * transitions (Server-Sent Events) from every engine process, relayed through Redis pub/sub.
+ * transitions (Server-Sent Events) from every engine process, relayed through Redis pub/sub and
+ * kept per installation for Last-Event-ID resume (src/http/live-events.ts).
  */
-import { type RedisClient as Redis, subscriberFor } from '../store/client.ts';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { CHARTS } from '../../machines/index.ts';
@@ -11,10 +11,11 @@ import { describeChart, toStatelyConfig } from '../charts/catalog.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import { NotFoundError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
-import { type EventStream, StreamGroup, openEventStream } from '../http/sse.ts';
+import { LiveEventHub, type LiveEventKind } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
 import type { ActorRef } from '../store/redis-store.ts';
+import { toKebab } from '../wire.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 
 const actorParams = z.strictObject({
@@ -30,19 +31,20 @@ const installationParams = z.strictObject({
   installationId: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
 });
 
-/** One transition as streamed. */
+/** One transition as streamed (`event: transition`); enums in kebab-case like every answer. */
 export interface TransitionMessage {
   actorId: string;
   kind: string;
   installationId: string;
+  /** State path before, e.g. `acp.migrating`; null for a new actor. */
   from: string | null;
   to: string;
   events: string[];
-  version: number | null;
+  /** The actor's committed version after this transition. */
+  version: number;
   at: string;
 }
 
-const channel = (ctx: ModuleContext) => `${ctx.store.keys.prefix}:transitions`;
 const path = (value: unknown) => workspaceState(value as Parameters<typeof workspaceState>[0]);
 
 async function resolveActor(
@@ -58,121 +60,83 @@ async function resolveActor(
   return { kind, installationId, id };
 }
 
-/** What a live viewer watches: one installation's transitions, or one actor's (`actorId`). */
-interface Watch {
-  installationId: string;
-  actorId: string | null;
-}
-
 const groupKey = (installationId: string, actorId: string | null) =>
   actorId === null ? installationId : `${installationId} ${actorId}`;
 
-/** Live viewers of this process; one Redis subscription serves them all. */
-class TransitionHub {
-  #sub: Redis | null = null;
-  #subscribed: Promise<unknown> | null = null;
-  /** Viewers by what they watch: a transition is queued once per group, not once per viewer. */
-  readonly #groups = new Map<string, StreamGroup>();
+/** Transitions as live events: kept per installation for resume, sent to the installation and actor. */
+function transitionEvents(prefix: string) {
+  return {
+    event: 'transition',
+    name: 'transitions',
+    channel: `${prefix}:transitions`,
+    streamKey: (installationId) => `${prefix}:{${installationId}}:live:transitions`,
+    groupsOf: (m) => [groupKey(m.installationId, null), groupKey(m.installationId, m.actorId)],
+  } satisfies LiveEventKind<TransitionMessage>;
+}
 
-  constructor(readonly ctx: ModuleContext) {}
+const HUB = 'transition-hub';
+const hubOf = (ctx: ModuleContext) => ctx.services.get(HUB) as LiveEventHub<TransitionMessage>;
 
-  /** Resolves once the stream receives every transition published from then on. */
-  async add(watch: Watch, stream: EventStream): Promise<void> {
-    const key = groupKey(watch.installationId, watch.actorId);
-    let group = this.#groups.get(key);
-    if (!group) this.#groups.set(key, (group = new StreamGroup()));
-    group.add(stream);
-    const joined = group;
-    stream.onClose(() => {
-      if (joined.size === 0 && this.#groups.get(key) === joined) this.#groups.delete(key);
-    });
-    if (!this.#subscribed) {
-      this.#sub = subscriberFor(this.ctx.redis, this.ctx.logger);
-      this.#sub.on('message', (_ch: string, raw: string) => this.#dispatch(raw));
-      this.#subscribed = this.#sub.subscribe(channel(this.ctx)).catch((error: unknown) => {
-        // The next stream tries again.
-        this.close();
-        throw error;
+/** Publishes each state change (not heartbeats that leave the state as it is) for live viewers. */
+function publishTransitions(ctx: ModuleContext): void {
+  ctx.engine.onCommit(({ ref, before, after, events }) => {
+    const from = before ? toKebab(path(before.value)) : null;
+    const to = toKebab(path(after.value));
+    if (from === to) return;
+    const at = new Date(ctx.clock.now()).toISOString();
+    // The listener runs right after the commit, so this is the version just committed; only
+    // with SNAPSHOT_CACHE_SIZE=0 (nothing cached) is it read back (a later commit may follow).
+    const cached = ctx.engine.newerThan(ref, 0)?.version;
+    const version =
+      cached !== undefined
+        ? Promise.resolve(cached)
+        : ctx.engine.read(ref).then((r) => r?.version ?? 0);
+    const types = events.map((e) => e.type);
+    void version
+      .then((v) =>
+        hubOf(ctx).append(ref.installationId, {
+          actorId: `${ref.kind}:${ref.id}`,
+          kind: ref.kind,
+          installationId: ref.installationId,
+          from,
+          to,
+          events: types,
+          version: v,
+          at,
+        }),
+      )
+      .catch((error: unknown) => {
+        ctx.logger.warn('transition publish failed', { error: String(error) });
       });
-    }
-    await this.#subscribed;
-  }
-
-  #dispatch(raw: string): void {
-    let m: TransitionMessage;
-    try {
-      m = JSON.parse(raw) as TransitionMessage;
-    } catch {
-      this.ctx.logger.warn('ignored a malformed transition message');
-      return;
-    }
-    // The published text is already the JSON to send: encoded once, for every viewer.
-    const frame = Buffer.from(`event: transition\ndata: ${raw}\n\n`);
-    this.#groups.get(groupKey(m.installationId, null))?.send(frame);
-    this.#groups.get(groupKey(m.installationId, m.actorId))?.send(frame);
-  }
-
-  close(): void {
-    this.#groups.clear();
-    this.#sub?.disconnect();
-    this.#sub = null;
-    this.#subscribed = null;
-  }
+  });
 }
 
 async function stream(
-  hub: TransitionHub,
+  ctx: ModuleContext,
   req: Request,
   res: Response,
   principal: Principal,
-  watch: Watch,
+  { installationId, actorId }: { installationId: string; actorId: string | null },
 ) {
-  const { ctx } = hub;
-  const events = openEventStream(req, res, {
-    limits: ctx.config.streams,
-    logger: ctx.logger,
-    name: 'transitions',
-    streams: ctx.streams,
-    owner: { token: principal.name ?? 'anonymous', installationId: watch.installationId },
-  });
-  try {
-    await hub.add(watch, events);
-  } catch (error) {
-    // The headers are sent: end the stream, and the client reconnects after `retry`.
-    ctx.logger.warn('a transition stream could not subscribe', { error: String(error) });
-    events.end();
-    return;
-  }
-  events.send(': connected\n\n');
+  await hubOf(ctx).attach(
+    req,
+    res,
+    { installationId, group: groupKey(installationId, actorId) },
+    {
+      streams: ctx.streams,
+      owner: { token: principal.name ?? 'anonymous', installationId },
+    },
+  );
 }
 
 export const inspectModule: AppModule = {
   name: 'inspect',
   init(ctx) {
-    ctx.services.set('transition-hub', new TransitionHub(ctx));
-    // Publish state changes (not the heartbeats that leave the state as it is) for live viewers.
-    ctx.engine.onCommit(({ ref, before, after, events }) => {
-      const from = before ? path(before.value) : null;
-      const to = path(after.value);
-      if (from === to) return;
-      const message: TransitionMessage = {
-        actorId: `${ref.kind}:${ref.id}`,
-        kind: ref.kind,
-        installationId: ref.installationId,
-        from,
-        to,
-        events: events.map((e) => e.type),
-        version: null,
-        at: new Date(ctx.clock.now()).toISOString(),
-      };
-      ctx.redis.publish(channel(ctx), JSON.stringify(message)).catch((error: unknown) => {
-        ctx.logger.warn('transition publish failed', { error: String(error) });
-      });
-    });
+    const kind = transitionEvents(ctx.store.keys.prefix);
+    ctx.services.set(HUB, new LiveEventHub(ctx.redis, ctx.logger, kind, ctx.config.streams));
+    publishTransitions(ctx);
   },
   routes(app, ctx) {
-    const hub = ctx.services.get('transition-hub') as TransitionHub;
-
     app.get('/v1/machines', (_req, res) => {
       res.json({
         items: CHARTS.map((c) => {
@@ -229,7 +193,7 @@ export const inspectModule: AppModule = {
       const { actorId } = parse(actorParams, req.params, 'path');
       const principal = principalOf(res);
       const { installationId } = await resolveActor(ctx, principal, actorId);
-      await stream(hub, req, res, principal, { installationId, actorId });
+      await stream(ctx, req, res, principal, { installationId, actorId });
     });
 
     app.get('/v1/installations/:installationId/transitions/stream', async (req, res) => {
@@ -240,11 +204,13 @@ export const inspectModule: AppModule = {
           field: 'installationId',
         });
       }
-      await stream(hub, req, res, principal, { installationId, actorId: null });
+      await stream(ctx, req, res, principal, { installationId, actorId: null });
     });
   },
-  stop(ctx) {
-    (ctx.services.get('transition-hub') as TransitionHub | undefined)?.close();
-    return Promise.resolve();
+  async stop(ctx) {
+    const hub = ctx.services.get(HUB) as LiveEventHub<TransitionMessage> | undefined;
+    // Transitions committed before shutdown are still recorded for clients that resume.
+    await hub?.idle();
+    hub?.stop();
   },
 };

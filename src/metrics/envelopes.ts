@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { MetricsEnvelope } from '../notifications/types.ts';
 import type { Keys } from '../store/keys.ts';
 import { identifier } from '../wire.ts';
+import { isStreamId } from '../http/live-events.ts';
 
 /** The stream field that holds the envelope JSON. */
 export const ENVELOPE_FIELD = 'envelope';
@@ -60,28 +61,8 @@ export const envelopeSchema = z.object({
   connectionId: identifier.optional(),
 });
 
-/** A stream entry id as Redis prints it: `<ms>-<seq>`, both unsigned 64-bit. */
-const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
-const U64_MAX = 2n ** 64n - 1n;
-
-export function isStreamId(s: string): boolean {
-  const m = STREAM_ID.exec(s);
-  return m !== null && BigInt(m[1]!) <= U64_MAX && BigInt(m[2]!) <= U64_MAX;
-}
-
-/**
- * The smallest stream id strictly after `id`, so XRANGE can start after a cursor on any Redis
- * version (the `(` exclusive form needs 6.2). Returns null after the largest possible id.
- */
-export function nextStreamId(id: string): string | null {
-  const m = STREAM_ID.exec(id);
-  if (!m) throw new Error(`not a stream id: ${id}`);
-  const ms = BigInt(m[1]!);
-  const seq = BigInt(m[2]!);
-  if (seq < U64_MAX) return `${ms}-${seq + 1n}`;
-  if (ms < U64_MAX) return `${ms + 1n}-0`;
-  return null;
-}
+// One implementation of stream ids for envelope cursors and SSE event ids.
+export { isStreamId, nextStreamId } from '../http/live-events.ts';
 
 export const envelopesQuery = z.strictObject({
   installationId: identifier.optional(),

@@ -13,6 +13,7 @@ import { parse } from '../http/validate.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
 import { SERVICES } from '../notifications/types.ts';
 import { envelopesQuery } from './envelopes.ts';
+import { FleetLease } from './fleet.ts';
 import type { HeartbeatEndpoint } from './prometheus.ts';
 import { MetricsService, type MetricsOptions } from './service.ts';
 
@@ -45,6 +46,8 @@ function heartbeatOutcome(
  * startService({}, clock, [createMetricsModule({ intervalMs: 5_000 })]);
  */
 export function createMetricsModule(options: MetricsOptions = {}): AppModule {
+  /** AppModule.poll.ms is read after init: a third of METRICS_FLEET_LEASE_MS. */
+  let pollMs = 10_000;
   return {
     name: 'metrics',
     init(ctx) {
@@ -58,9 +61,17 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
           thresholds: ctx.config.connection,
           streamMaxLen: ctx.config.metricsStreamMaxLen,
           outboxLeaseMs: ctx.config.outboxLeaseMs,
+          instanceId: ctx.config.metrics.instanceId,
+          fleet: new FleetLease(
+            ctx.redis,
+            ctx.store.keys.prefix,
+            ctx.config.metrics.instanceId,
+            ctx.config.metrics.fleetLeaseMs,
+          ),
         },
         options,
       );
+      pollMs = Math.max(1000, Math.floor(ctx.config.metrics.fleetLeaseMs / 3));
       ctx.services.set(SERVICES.metrics, service);
       ctx.engine.onCommit(service.onCommit);
       ctx.events.on('rollback', service.onRollback);
@@ -110,8 +121,18 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
         res.set('content-type', service.contentType).set('cache-control', 'no-store').send(text);
       });
     },
+    // The exporter renews the fleet lease between scrapes, so it keeps it while it runs.
+    poll: {
+      get ms() {
+        return pollMs;
+      },
+      run: (ctx) => metricsOf(ctx).holdFleetLease(),
+    },
     async stop(ctx) {
-      await metricsOf(ctx)?.idle();
+      const service = metricsOf(ctx);
+      await service?.idle();
+      // Another process exports the fleet gauges at its next scrape, not after the lease expires.
+      await service?.releaseFleetLease().catch(() => false);
     },
   };
 }

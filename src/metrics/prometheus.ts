@@ -1,11 +1,17 @@
 /**
- * The Prometheus metrics of one service instance, on its own Registry (never prom-client's
- * global one, so several services can live in one process, as in tests).
+ * The Prometheus metrics of one service instance, on its own Registries (never prom-client's
+ * global one, so several services can live in one process, as in tests):
+ *
+ * - `registry`: what this process counts, with prom-client's default process and Node metrics,
+ *   every series labelled `instance` (INSTANCE_ID). Summing over instances gives the fleet total.
+ * - `fleet`: gauges computed from Redis (the same value whichever process computes them), exported
+ *   only by the process holding the fleet lease (./fleet.ts), without `instance`: a sum over
+ *   instances counts them once.
  *
  * No metric carries an installation, workspace or connection id: `/metrics` exposes counts
  * only, and label values are bounded (see `boundedLabel`).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from '../engine/engine.ts';
 
 export const HEARTBEAT_DURATION_BUCKETS = [
@@ -15,27 +21,41 @@ export const HEARTBEAT_DURATION_BUCKETS = [
 export type HeartbeatEndpoint = 'single' | 'batch';
 export type HeartbeatCounts = Record<HeartbeatEndpoint, { accepted: number; rejected: number }>;
 
-export function createPrometheusMetrics(engine: Engine, heartbeatCounts: HeartbeatCounts) {
+export function createPrometheusMetrics(
+  engine: Engine,
+  heartbeatCounts: HeartbeatCounts,
+  instance: string,
+) {
   const registry = new Registry();
+  registry.setDefaultLabels({ instance });
+  collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const fleet = new Registry();
+  const fleetOnly = [fleet];
   const stats = engine.stats;
   return {
     registry,
+    fleet,
+    fleetExporter: new Gauge({
+      name: 'lumilink_fleet_exporter',
+      help: '1 on the one process that exports the fleet-wide gauges (lumilink_connections, lumilink_outbox_*) at this scrape, 0 on the others.',
+      registers,
+    }),
     connections: new Gauge({
       name: 'lumilink_connections',
-      help: 'ACP connections by status (kebab-case) and transport protocol (acp, or http once rolled back), across all installations; counted from the status indexes at scrape time.',
+      help: 'Fleet-wide: ACP connections by status (kebab-case) and transport protocol (acp, or http once rolled back), across all installations; counted from the status indexes at scrape time. Exported by one process only (lumilink_fleet_exporter 1), without instance label.',
       labelNames: ['status', 'protocol'] as const,
-      registers,
+      registers: fleetOnly,
     }),
     outboxLag: new Gauge({
       name: 'lumilink_outbox_lag_seconds',
-      help: 'Age in seconds of the oldest unacknowledged outbox entry across installations (since it was written or last re-claimed); 0 when the outbox is empty.',
-      registers,
+      help: 'Fleet-wide: age in seconds of the oldest unacknowledged outbox entry across installations (since it was written or last re-claimed); 0 when the outbox is empty. Exported by one process only.',
+      registers: fleetOnly,
     }),
     outboxEntries: new Gauge({
       name: 'lumilink_outbox_entries',
-      help: 'Unacknowledged outbox entries across installations.',
-      registers,
+      help: 'Fleet-wide: unacknowledged outbox entries across installations. Exported by one process only.',
+      registers: fleetOnly,
     }),
     rollbacks: new Counter({
       name: 'lumilink_rollbacks_total',

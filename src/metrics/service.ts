@@ -15,11 +15,7 @@
  * failed write is logged and counted, never surfaced to a request.
  */
 import type { RedisClient as Redis } from '../store/client.ts';
-import {
-  CONNECTION_STATUSES,
-  type ConnectionContext,
-  type ConnectionThresholds,
-} from '../../machines/connection.machine.ts';
+import type { ConnectionContext, ConnectionThresholds } from '../../machines/connection.machine.ts';
 import { windowStats } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
@@ -31,7 +27,6 @@ import type { Logger } from '../logger.ts';
 import type { MetricsEnvelope, MetricsSink } from '../notifications/types.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { commands } from '../store/scripts.ts';
-import { toKebab } from '../wire.ts';
 import {
   ENVELOPE_FIELD,
   type EnvelopePage,
@@ -43,6 +38,7 @@ import {
   nextStreamId,
   rollbackSeenKey,
 } from './envelopes.ts';
+import { type FleetLease, refreshFleetGauges } from './fleet.ts';
 import {
   BoundedLabel,
   type HeartbeatCounts,
@@ -71,6 +67,10 @@ export interface MetricsDeps {
   thresholds: ConnectionThresholds;
   streamMaxLen: number;
   outboxLeaseMs: number;
+  /** The `instance` label of every per-process series (INSTANCE_ID). */
+  instanceId: string;
+  /** Elects the one process that exports the fleet-wide gauges. */
+  fleet: FleetLease;
 }
 
 interface Batch {
@@ -80,7 +80,6 @@ interface Batch {
 }
 
 const BREACHED_STATUSES = new Set(['degraded', 'error']);
-const SCRAPE_CHUNK = 200;
 
 export class MetricsService implements MetricsSink {
   readonly prometheus: PrometheusMetrics;
@@ -99,7 +98,8 @@ export class MetricsService implements MetricsSink {
     single: { accepted: 0, rejected: 0 },
     batch: { accepted: 0, rejected: 0 },
   };
-  #scrape: Promise<void> | null = null;
+  /** A scrape in progress: whether this process exports the fleet gauges this time. */
+  #scrape: Promise<boolean> | null = null;
   readonly #labels = { trigger: new BoundedLabel(8), reason: new BoundedLabel(32) };
 
   constructor(deps: MetricsDeps, options: MetricsOptions = {}) {
@@ -107,7 +107,7 @@ export class MetricsService implements MetricsSink {
     this.intervalMs = options.intervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
     this.#maxBacklog = options.maxBacklog ?? 50_000;
     this.#maxTracked = options.maxTrackedConnections ?? 100_000;
-    this.prometheus = createPrometheusMetrics(deps.engine, this.#heartbeats);
+    this.prometheus = createPrometheusMetrics(deps.engine, this.#heartbeats, deps.instanceId);
     this.#autoPipelined = deps.redis.options?.enableAutoPipelining === true;
   }
 
@@ -436,61 +436,51 @@ export class MetricsService implements MetricsSink {
 
   // ---------------------------------------------------------------- Prometheus
 
-  /** The Prometheus exposition text; Redis-derived gauges are read now (concurrent scrapes share). */
+  /**
+   * The Prometheus exposition text: this process's series, then, on the holder of the fleet
+   * lease only, the fleet-wide gauges read from Redis now (concurrent scrapes share one read).
+   */
   async scrape(): Promise<string> {
-    this.#scrape ??= this.#refreshGauges().finally(() => (this.#scrape = null));
+    this.#scrape ??= this.holdFleetLease()
+      .then(async (exporting) => {
+        if (exporting) {
+          const { redis, store, clock, outboxLeaseMs } = this.#deps;
+          await refreshFleetGauges(this.prometheus, {
+            redis,
+            store,
+            now: clock.now(),
+            outboxLeaseMs,
+          });
+        }
+        return exporting;
+      })
+      .finally(() => (this.#scrape = null));
+    let exporting: boolean;
     try {
-      await this.#scrape;
+      exporting = await this.#scrape;
     } catch (error) {
       this.#deps.logger.error('metrics scrape failed', { error: String(error) });
       throw new UnavailableError('metrics are unavailable: Redis did not answer');
     }
-    return this.prometheus.registry.metrics();
+    const own = await this.prometheus.registry.metrics();
+    if (!exporting) return own;
+    return `${own.endsWith('\n') ? own : `${own}\n`}${await this.prometheus.fleet.metrics()}`;
+  }
+
+  /** Gives the fleet lease up (shutdown). */
+  releaseFleetLease(): Promise<boolean> {
+    this.prometheus.fleetExporter.set(0);
+    return this.#deps.fleet.release();
+  }
+
+  /** Takes or renews the fleet lease (each scrape, and AppModule.poll); true while held. */
+  async holdFleetLease(): Promise<boolean> {
+    const exporting = await this.#deps.fleet.hold();
+    this.prometheus.fleetExporter.set(exporting ? 1 : 0);
+    return exporting;
   }
 
   get contentType(): string {
     return this.prometheus.registry.contentType;
-  }
-
-  async #refreshGauges(): Promise<void> {
-    const { redis, store, clock, outboxLeaseMs } = this.#deps;
-    const installations = await store.installations();
-    const byStatus = new Map<string, number>(CONNECTION_STATUSES.map((s) => [s, 0]));
-    let oldestLease = Infinity;
-    let entries = 0;
-    for (let i = 0; i < installations.length; i += SCRAPE_CHUNK) {
-      const chunk = installations.slice(i, i + SCRAPE_CHUNK);
-      const pipeline = redis.pipeline();
-      for (const inst of chunk) {
-        for (const s of CONNECTION_STATUSES)
-          pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
-        pipeline.zrange(store.keys.outbox(inst), 0, 0, 'WITHSCORES');
-        pipeline.zcard(store.keys.outbox(inst));
-      }
-      const replies = (await pipeline.exec()) ?? [];
-      let r = 0;
-      const next = (): unknown => {
-        const [error, value] = replies[r++] ?? [new Error('missing reply'), null];
-        if (error) throw error;
-        return value;
-      };
-      for (let k = 0; k < chunk.length; k++) {
-        for (const s of CONNECTION_STATUSES) byStatus.set(s, byStatus.get(s)! + Number(next()));
-        const oldest = next() as string[];
-        if (oldest.length >= 2) oldestLease = Math.min(oldestLease, Number(oldest[1]));
-        entries += Number(next());
-      }
-    }
-    const g = this.prometheus.connections;
-    for (const [status, n] of byStatus) {
-      // Every status but rolled-back is an ACP connection (error ones await a reconnect).
-      const protocol = status === 'rolledBack' ? 'http' : 'acp';
-      g.set({ status: toKebab(status), protocol }, n);
-    }
-    // An entry's score is its lease expiry: commit (or last claim) time + OUTBOX_LEASE_MS.
-    const lag =
-      oldestLease === Infinity ? 0 : Math.max(0, clock.now() - (oldestLease - outboxLeaseMs));
-    this.prometheus.outboxLag.set(lag / 1000);
-    this.prometheus.outboxEntries.set(entries);
   }
 }

@@ -46,7 +46,15 @@ export class NotifyKeys {
     return `${this.prefix}:notify:installations`;
   }
 
-  /** Pub/sub channel carrying every toast to every engine process. */
+  /**
+   * Stream of the installation's last STREAM_REPLAY_EVENTS toasts (entry id = SSE id), read by
+   * clients that resume with Last-Event-ID. Not under `:notify:`: it belongs to the live streams.
+   */
+  toastStream(installationId: string): string {
+    return `${this.prefix}:{${installationId}}:live:toasts`;
+  }
+
+  /** Pub/sub channel carrying every toast, as `<stream id> <toast JSON>`, to every process. */
   toastChannel(): string {
     return `${this.prefix}:notify:toasts`;
   }

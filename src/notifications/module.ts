@@ -38,7 +38,7 @@ export const notificationsModule: AppModule = {
 
   async init(ctx) {
     const keys = new NotifyKeys(ctx.store.keys.prefix);
-    const hub = new ToastHub(ctx.redis, keys.toastChannel(), ctx.logger);
+    const hub = new ToastHub(ctx.redis, keys, ctx.logger, ctx.config.streams);
     await hub.start();
     const service = new NotificationService({
       redis: ctx.redis,
@@ -46,6 +46,7 @@ export const notificationsModule: AppModule = {
       clock: ctx.clock,
       logger: ctx.logger,
       config: ctx.config.notifications,
+      replayEvents: ctx.config.streams.replayEvents,
     });
     parts.set(ctx, { service, hub });
     pollMs = ctx.config.notifications.pollMs;
@@ -82,7 +83,6 @@ export const notificationsModule: AppModule = {
     const { service, hub } = partsOf(ctx);
     notificationRoutes(app, {
       streams: ctx.streams,
-      limits: ctx.config.streams,
       service,
       hub,
       sessions: () => ctx.services.get('sessions'),

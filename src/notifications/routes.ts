@@ -1,5 +1,4 @@
 import type { LiveStreams } from '../http/live-streams.ts';
-import type { StreamLimits } from '../http/sse.ts';
 import type express from 'express';
 import { z } from 'zod';
 import type { Principal } from '../connections/connections.ts';
@@ -54,8 +53,6 @@ export interface RouteDeps {
   clock: { now(): number };
   /** Registers each stream so shutdown can end it with a final event, and counts it. */
   streams: LiveStreams;
-  /** Open-stream limits, buffer cap and heartbeat (config.streams). */
-  limits: StreamLimits;
 }
 
 /**
@@ -63,21 +60,20 @@ export interface RouteDeps {
  *
  * @example
  * notificationRoutes(app, { service, hub, sessions: () => ctx.services.get('sessions'), clock,
- *   streams: ctx.streams, limits: ctx.config.streams });
+ *   streams: ctx.streams });
  */
 export function notificationRoutes(app: express.Express, deps: RouteDeps): void {
   const { service, hub } = deps;
 
   const streamOptions = (principal: Principal, installationId: string) => ({
-    limits: deps.limits,
     streams: deps.streams,
     owner: { token: principal.name ?? 'anonymous', installationId },
   });
 
-  app.get('/v1/installations/:installationId/toasts/stream', (req, res) => {
+  app.get('/v1/installations/:installationId/toasts/stream', async (req, res) => {
     const principal = principalOf(res);
     const installationId = installationOf(req, principal);
-    hub.attach(
+    await hub.attach(
       req,
       res,
       { installationId, sessionId: null },
@@ -93,7 +89,12 @@ export function notificationRoutes(app: express.Express, deps: RouteDeps): void 
     if (installationId === null || !canAccess(principal, installationId)) {
       throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
     }
-    hub.attach(req, res, { installationId, sessionId }, streamOptions(principal, installationId));
+    await hub.attach(
+      req,
+      res,
+      { installationId, sessionId },
+      streamOptions(principal, installationId),
+    );
   });
 
   app.get('/v1/installations/:installationId/notifications/settings', async (req, res) => {

@@ -48,9 +48,19 @@ export function configSecrets(config: Config['notifications']): string[] {
   return out;
 }
 
-/** `sha256=<hex>`: HMAC-SHA256 of the exact raw body with the webhook secret. */
-export function signature(secret: string, rawBody: string): string {
-  return `sha256=${createHmac('sha256', secret).update(rawBody, 'utf8').digest('hex')}`;
+/**
+ * The `X-LumiLink-Signature` value, Stripe-style: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+ * "<t>.<raw body>" with the webhook secret>`. Signing the timestamp with the body lets a receiver
+ * refuse a captured request replayed later (the README asks receivers to refuse a `t` more
+ * than 5 minutes away from their clock).
+ *
+ * @example
+ * signature('whsec-0123456789abcdef', '{"a":1}', 1764072000);
+ * // 't=1764072000,v1=…64 hex digits…'
+ */
+export function signature(secret: string, rawBody: string, unixSeconds: number): string {
+  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${rawBody}`, 'utf8');
+  return `t=${unixSeconds},v1=${mac.digest('hex')}`;
 }
 
 /** Where a webhook went, without secrets: origin and path (no credentials, query or fragment). */
@@ -95,7 +105,7 @@ export async function postWebhook(a: WebhookAttempt): Promise<void> {
         'x-lumilink-delivery': a.deliveryId,
         'x-lumilink-timestamp': new Date(a.at).toISOString(),
         'x-lumilink-attempt': String(a.attempt),
-        'x-lumilink-signature': signature(a.secret, a.rawBody),
+        'x-lumilink-signature': signature(a.secret, a.rawBody, Math.floor(a.at / 1000)),
       },
       body: a.rawBody,
     });

@@ -189,6 +189,8 @@ export interface NotificationServiceOptions {
   clock: Clock;
   logger: Logger;
   config: Config['notifications'];
+  /** Toasts kept per installation for Last-Event-ID resume (STREAM_REPLAY_EVENTS). */
+  replayEvents: number;
   /** Per webhook request and per SMTP step (default 5 s). */
   timeoutMs?: number;
   /** How long a claimed attempt is reserved before another process may retry it (default 60 s). */
@@ -242,6 +244,7 @@ export class NotificationService implements Notifier {
   readonly #leaseMs: number;
   readonly #batchSize: number;
   readonly #concurrency: number;
+  readonly #replayEvents: number;
   readonly #inflight = new Set<Promise<unknown>>();
 
   constructor(o: NotificationServiceOptions) {
@@ -254,6 +257,7 @@ export class NotificationService implements Notifier {
     this.#leaseMs = o.leaseMs ?? 60_000;
     this.#batchSize = o.batchSize ?? 100;
     this.#concurrency = o.concurrency ?? 8;
+    this.#replayEvents = o.replayEvents;
     this.#redactor = new Redactor(configSecrets(o.config));
     this.#email = o.config.smtpUrl
       ? new EmailSender(o.config.smtpUrl, o.config.emailFrom, this.#timeoutMs)
@@ -304,10 +308,11 @@ export class NotificationService implements Notifier {
     if (deliveries.some((d) => d.due !== null))
       await this.#redis.sadd(this.#keys.installations(), installationId);
 
-    const keys: [string, string, string, ...string[]] = [
+    const keys: [string, string, string, string, ...string[]] = [
       this.#keys.requests(installationId),
       this.#keys.source(installationId, req.sourceId),
       this.#keys.due(installationId),
+      this.#keys.toastStream(installationId),
       ...deliveries.map((d) => this.#keys.delivery(installationId, d.id)),
     ];
     const args: (string | number)[] = [
@@ -315,6 +320,7 @@ export class NotificationService implements Notifier {
       JSON.stringify(summary),
       this.#keys.toastChannel(),
       used.includes('toast') ? JSON.stringify(toast) : '',
+      this.#replayEvents,
       deliveries.length,
     ];
     for (const d of deliveries) {

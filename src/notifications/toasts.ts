@@ -1,13 +1,10 @@
 import type { Request, Response } from 'express';
-import { type RedisClient as Redis, subscriberFor } from '../store/client.ts';
+import type { RedisClient as Redis } from '../store/client.ts';
 import { DEFAULT_STREAM_LIMITS } from '../config.ts';
-import {
-  type EventStream,
-  type EventStreamOptions,
-  StreamGroup,
-  openEventStream,
-} from '../http/sse.ts';
+import { LiveEventHub, type LiveEventKind } from '../http/live-events.ts';
+import type { EventStreamOptions, StreamLimits } from '../http/sse.ts';
 import type { Logger } from '../logger.ts';
+import type { NotifyKeys } from './keys.ts';
 import type { NotificationKind } from './types.ts';
 
 /** The toast as streamed to clients (SSE `event: toast`, `data: <this JSON>`). */
@@ -32,97 +29,79 @@ export interface ToastFilter {
   sessionId: string | null;
 }
 
+const groupKey = (installationId: string, sessionId: string | null) =>
+  sessionId === null ? installationId : `${installationId} ${sessionId}`;
+
+/** Toasts as live events: kept per installation for resume, sent to the installation and session. */
+export function toastEvents(keys: Pick<NotifyKeys, 'toastChannel' | 'toastStream'>) {
+  return {
+    event: 'toast',
+    name: 'toasts',
+    channel: keys.toastChannel(),
+    streamKey: (installationId) => keys.toastStream(installationId),
+    groupsOf: (t) =>
+      t.sessionId === null
+        ? [groupKey(t.installationId, null)]
+        : [groupKey(t.installationId, null), groupKey(t.installationId, t.sessionId)],
+  } satisfies LiveEventKind<Toast>;
+}
+
 /**
- * Fans toasts out to Server-Sent Events clients. Toasts travel through Redis pub/sub (published
- * by the notify script), so a client connected to any engine process receives every toast of
- * its installation. One subscriber connection per process, duplicated from the shared client.
+ * Fans toasts out to Server-Sent Events clients. The notify script appends each toast to the
+ * installation's replay stream and publishes it with its id through Redis pub/sub, so a client
+ * connected to any engine process receives every toast of its installation, and may resume with
+ * Last-Event-ID on any process. One subscriber connection per process.
  *
  * @example
- * const hub = new ToastHub(redis, keys.toastChannel(), logger);
+ * const hub = new ToastHub(redis, keys, logger);
  * await hub.start();
- * hub.attach(req, res, { installationId: 'inst-a', sessionId: null });
+ * await hub.attach(req, res, { installationId: 'inst-a', sessionId: null });
  */
 export class ToastHub {
-  /** Clients by filter (installation, or installation and session): a toast is queued once per group. */
-  readonly #groups = new Map<string, StreamGroup>();
-  readonly #streams = new Set<EventStream>();
-  #sub: Redis | null = null;
+  readonly #hub: LiveEventHub<Toast>;
 
   constructor(
-    readonly redis: Redis,
-    readonly channel: string,
-    readonly logger: Logger,
-    /** Used when `attach` is given no limits. */
-    readonly heartbeatMs = DEFAULT_STREAM_LIMITS.heartbeatMs,
-  ) {}
+    redis: Redis,
+    keys: Pick<NotifyKeys, 'toastChannel' | 'toastStream'>,
+    logger: Logger,
+    limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+  ) {
+    this.#hub = new LiveEventHub(redis, logger, toastEvents(keys), limits);
+  }
 
   async start(): Promise<void> {
-    const sub = subscriberFor(this.redis, this.logger);
-    sub.on('message', (_channel: string, message: string) => this.#dispatch(message));
-    this.#sub = sub;
-    await sub.subscribe(this.channel);
+    await this.#hub.start();
   }
 
   /** Open SSE clients in this process. */
   clientCount(): number {
-    return this.#streams.size;
+    return this.#hub.clientCount();
   }
 
   /**
-   * Turns the response into an SSE stream of the toasts matching `filter`. With `options.owner`
-   * and `options.streams`, throws TooManyStreamsError (429) beyond the open-stream limits.
+   * Turns the response into an SSE stream of the toasts matching `filter`, after the toasts that
+   * follow the request's Last-Event-ID. With `options.owner` and `options.streams`, throws
+   * TooManyStreamsError (429) beyond the open-stream limits.
    */
   attach(
     req: Request,
     res: Response,
     filter: ToastFilter,
-    options: Partial<Omit<EventStreamOptions, 'name' | 'logger'>> = {},
-  ): void {
-    const stream = openEventStream(req, res, {
-      limits: { ...DEFAULT_STREAM_LIMITS, heartbeatMs: this.heartbeatMs },
-      ...options,
-      logger: this.logger,
-      name: 'toasts',
-    });
-    const key = groupKey(filter.installationId, filter.sessionId);
-    let group = this.#groups.get(key);
-    if (!group) this.#groups.set(key, (group = new StreamGroup()));
-    group.add(stream);
-    this.#streams.add(stream);
-    const joined = group;
-    stream.onClose(() => {
-      this.#streams.delete(stream);
-      if (joined.size === 0 && this.#groups.get(key) === joined) this.#groups.delete(key);
-    });
-    // Tells the client the subscription is live: every toast published from now on reaches it.
-    stream.send(': connected\n\n');
+    options: Pick<EventStreamOptions, 'streams' | 'owner'> = {},
+  ): Promise<void> {
+    return this.#hub.attach(
+      req,
+      res,
+      {
+        installationId: filter.installationId,
+        group: groupKey(filter.installationId, filter.sessionId),
+      },
+      options,
+    );
   }
 
   /** Ends every stream and closes the subscriber connection. */
   stop(): void {
-    for (const stream of [...this.#streams]) stream.end();
-    this.#streams.clear();
-    this.#groups.clear();
-    const sub = this.#sub;
-    this.#sub = null;
-    sub?.disconnect();
-  }
-
-  #dispatch(message: string): void {
-    let toast: Toast;
-    try {
-      toast = JSON.parse(message) as Toast;
-    } catch {
-      this.logger.warn('ignored a malformed toast message');
-      return;
-    }
-    const frame = Buffer.from(`id: ${toast.id}\nevent: toast\ndata: ${JSON.stringify(toast)}\n\n`);
-    this.#groups.get(groupKey(toast.installationId, null))?.send(frame);
-    if (toast.sessionId !== null) {
-      this.#groups.get(groupKey(toast.installationId, toast.sessionId))?.send(frame);
-    }
+    this.#hub.stop();
   }
 }
-
-const groupKey = (installationId: string, sessionId: string | null) =>
-  sessionId === null ? installationId : `${installationId} ${sessionId}`;

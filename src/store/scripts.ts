@@ -223,13 +223,40 @@ export const commands = {
     return Number(await run(client, 'ackOutbox', keys, ids));
   },
 
-  /** notify-3.lua: null for a new request, else the summary JSON recorded before. */
+  /** notify-4.lua: null for a new request, else the summary JSON recorded before. */
   async notify(
     client: RedisClient,
-    keys: readonly [...Keys<3>, ...string[]],
+    keys: readonly [...Keys<4>, ...string[]],
     args: readonly Arg[],
   ): Promise<string | null> {
     return stringOrNil(await run(client, 'notify', keys, args));
+  },
+
+  /** The stream entry id given to the event: its SSE `id:`. */
+  async appendLiveEvent(
+    client: RedisClient,
+    keys: Keys<1>,
+    args: readonly [maxLen: number, channel: string, payload: string],
+  ): Promise<string> {
+    return String(await run(client, 'appendLiveEvent', keys, args));
+  },
+
+  /** Whether `holder` has the lease now (taken or renewed). */
+  async holdLease(
+    client: RedisClient,
+    keys: Keys<1>,
+    args: readonly [holder: string, ttlMs: number],
+  ): Promise<boolean> {
+    return Number(await run(client, 'holdLease', keys, args)) === 1;
+  },
+
+  /** Whether the lease was released (false: `holder` did not have it). */
+  async releaseLease(
+    client: RedisClient,
+    keys: Keys<1>,
+    args: readonly [holder: string],
+  ): Promise<boolean> {
+    return Number(await run(client, 'releaseLease', keys, args)) === 1;
   },
 
   async claimDelivery(

@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
+import { commands } from '../../src/store/scripts.ts';
 import {
   OPERATOR,
   TOKEN_A,
@@ -212,12 +213,15 @@ async function publish(s: TestService, kind: 'toasts' | 'transitions', n: number
             from: pad,
             to: 'connected',
             events: ['HANDSHAKE'],
-            version: null,
+            version: i + 1,
             at: '2026-11-25T12:00:00.000Z',
           };
-    const channel =
-      kind === 'toasts' ? new NotifyKeys(s.prefix).toastChannel() : `${s.prefix}:transitions`;
-    await s.redis.publish(channel, JSON.stringify(message));
+    const keys = new NotifyKeys(s.prefix);
+    const channel = kind === 'toasts' ? keys.toastChannel() : `${s.prefix}:transitions`;
+    const stream =
+      kind === 'toasts' ? keys.toastStream('inst-a') : `${s.prefix}:{inst-a}:live:transitions`;
+    // Recorded for replay (the last 10 kept) and published with its id, as every live event is.
+    await commands.appendLiveEvent(s.redis, [stream], [10, channel, JSON.stringify(message)]);
   }
 }
 

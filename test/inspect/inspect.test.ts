@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectModule } from '../../src/inspect/module.ts';
 import { CHARTS } from '../../machines/index.ts';
 import { OPERATOR, T0, TOKEN_B, type TestService, hb, startService } from '../helpers.ts';
+import { openStream } from '../notifications/support.ts';
 
 describe('inspection API', () => {
   let svc: TestService;
@@ -93,37 +94,17 @@ describe('inspection API', () => {
         installationId: 'inst-a',
         workspaceId: 'ws-1',
       });
-      const controller = new AbortController();
-      const res = await fetch(`${svc.url}/v1/actors/connection:c1/transitions/stream`, {
-        headers: { authorization: `Bearer ${OPERATOR}` },
-        signal: controller.signal,
-      });
-      expect(res.headers.get('content-type')).toContain('text/event-stream');
-      const reader = res.body!.getReader();
-      const received: any[] = [];
-      const reading = (async () => {
-        let buffer = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buffer += new TextDecoder().decode(value);
-          for (const block of buffer.split('\n\n').slice(0, -1)) {
-            const data = block.split('\n').find((l) => l.startsWith('data: '));
-            if (data) received.push(JSON.parse(data.slice(6)));
-          }
-          buffer = buffer.slice(buffer.lastIndexOf('\n\n') + 2);
-          if (received.length >= 2) return;
-        }
-      })();
-      await new Promise((r) => setTimeout(r, 100));
+      // Resolves once the stream says `: connected`: its subscription is live.
+      const live = await openStream(svc, '/v1/actors/connection:c1/transitions/stream');
+      expect(live.headers.get('content-type')).toContain('text/event-stream');
       // Transitions made through the other process reach this one's stream.
       await other.api('POST', '/v1/connections/c1/handshake', {
         protocolVersion: '1.0.0',
         negotiatedCapabilities: [],
       });
       await other.api('POST', '/v1/connections/c1/dropped', { reason: 'test' });
-      await Promise.race([reading, new Promise((r) => setTimeout(r, 3000))]);
-      controller.abort();
+      const received = (await live.waitFor(2)).map((e) => e.data);
+      await live.close();
       expect(received.map((m) => `${m.from}>${m.to}`)).toEqual([
         'connecting>connected',
         'connected>error',
@@ -132,6 +113,7 @@ describe('inspection API', () => {
         actorId: 'connection:c1',
         installationId: 'inst-a',
         events: ['HANDSHAKE'],
+        version: 2,
       });
     } finally {
       await other.close();

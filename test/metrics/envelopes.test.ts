@@ -7,6 +7,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { Redis } from 'ioredis';
 import { metricsStreamKey } from '../../src/metrics/envelopes.ts';
 import { createMetricsModule } from '../../src/metrics/module.ts';
+import { FleetLease } from '../../src/metrics/fleet.ts';
 import { MetricsService } from '../../src/metrics/service.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { MetricsEnvelope } from '../../src/notifications/types.ts';
@@ -250,6 +251,8 @@ describe('connection metrics from heartbeats', () => {
       thresholds: service.config.connection,
       streamMaxLen: 1000,
       outboxLeaseMs: service.config.outboxLeaseMs,
+      instanceId: 'broken-1',
+      fleet: new FleetLease(broken, service.prefix, 'broken-1', 30_000),
     });
     service.engine.onCommit(failing.onCommit);
     await connect(service, 'c1');

@@ -135,15 +135,23 @@ export function samples(text: string): Sample[] {
   return out;
 }
 
-/** The value of the one sample with exactly these labels (undefined when absent). */
+/**
+ * The value of the one sample with exactly these labels (undefined when absent). The `instance`
+ * label every per-process series carries is left out of the comparison unless `labels` names it.
+ */
 export function valueOf(
   text: string,
   name: string,
   labels: Record<string, string> = {},
 ): number | undefined {
   const want = JSON.stringify(Object.entries(labels).sort());
+  const own = (l: Record<string, string>) => {
+    if ('instance' in labels) return l;
+    const { instance: _instance, ...rest } = l;
+    return rest;
+  };
   const found = samples(text).filter(
-    (s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want,
+    (s) => s.name === name && JSON.stringify(Object.entries(own(s.labels)).sort()) === want,
   );
   if (found.length > 1) throw new Error(`several samples of ${name} ${want}`);
   return found[0]?.value;

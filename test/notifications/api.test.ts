@@ -187,7 +187,7 @@ describe('NotificationService.notify', () => {
     const marker = request();
     await svc.notifier.notify(marker);
     await s.waitFor(2);
-    expect(s.events.map((e) => e.id)).toEqual([n.id, marker.id]);
+    expect(s.events.map((e) => e.data.id)).toEqual([n.id, marker.id]);
     expect(s.events[0]!.data.body).toBe(n.toast.body);
 
     expect(await svc.notifier.processDue()).toMatchObject({ attempted: 1, delivered: 1 });

@@ -226,10 +226,15 @@ export interface SseEvent {
  * An SSE client over fetch streaming. Resolves once the server's `: connected` comment arrived,
  * i.e. once the subscription is live.
  */
-export async function openStream(svc: Pick<TestService, 'url'>, path: string, token = OPERATOR) {
+export async function openStream(
+  svc: Pick<TestService, 'url'>,
+  path: string,
+  token = OPERATOR,
+  headers: Record<string, string> = {},
+) {
   const abort = new AbortController();
   const res = await fetch(`${svc.url}${path}`, {
-    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...headers },
     signal: abort.signal,
   });
   if (res.status !== 200) {
@@ -264,12 +269,23 @@ export async function openStream(svc: Pick<TestService, 'url'>, path: string, to
     }
   })().catch(() => undefined);
   const changed = () => new Promise<void>((resolve) => waiters.push(resolve));
+  /** Waits until an event satisfies `check` (fails after `ms`); returns it. */
+  const waitUntil = async (check: (e: SseEvent) => boolean, ms = 3000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = events.find(check);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching event among ${events.length}`);
+      await Promise.race([changed(), new Promise((r) => setTimeout(r, left))]);
+    }
+  };
   /** Waits until `n` events arrived (fails after `ms`). */
   const waitFor = async (n: number, ms = 3000) => {
     const deadline = Date.now() + ms;
     while (events.length < n) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`expected ${n} toast(s), got ${events.length}`);
+      if (left <= 0) throw new Error(`expected ${n} event(s), got ${events.length}`);
       await Promise.race([changed(), new Promise((r) => setTimeout(r, left))]);
     }
     return events;
@@ -283,6 +299,7 @@ export async function openStream(svc: Pick<TestService, 'url'>, path: string, to
     events,
     comments,
     waitFor,
+    waitUntil,
     close: async () => {
       abort.abort();
       await pump;

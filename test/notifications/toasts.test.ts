@@ -6,7 +6,9 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_STREAM_LIMITS } from '../../src/config.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { NotifyKeys } from '../../src/notifications/keys.ts';
 import { openToastStreams } from '../../src/notifications/module.ts';
 import { TOAST_MAX_CHARS } from '../../src/notifications/service.ts';
 import { ToastHub } from '../../src/notifications/toasts.ts';
@@ -64,7 +66,8 @@ describe('GET /v1/installations/:installationId/toasts/stream', () => {
     const [event] = await s.waitFor(1);
     expect(event).toEqual({
       event: 'toast',
-      id: n.id,
+      // The id of the toast in the installation's replay stream: what Last-Event-ID resumes after.
+      id: expect.stringMatching(/^\d+-\d+$/),
       data: {
         id: n.id,
         kind: 'capacity-alert',
@@ -108,8 +111,10 @@ describe('GET /v1/installations/:installationId/toasts/stream', () => {
     const b = request();
     await first.notifier.notify(b);
     for (const s of [onFirst, onSecond]) {
-      expect((await s.waitFor(2)).map((e) => e.id)).toEqual([a.id, b.id]);
+      expect((await s.waitFor(2)).map((e) => e.data.id)).toEqual([a.id, b.id]);
     }
+    // One id per toast, the same on every process.
+    expect(onFirst.events.map((e) => e.id)).toEqual(onSecond.events.map((e) => e.id));
   });
 
   it("never streams another installation's toasts, and answers 404 to a token without access", async () => {
@@ -122,7 +127,7 @@ describe('GET /v1/installations/:installationId/toasts/stream', () => {
     // Published in order on one connection: had the other toast been sent, it would be first.
     await s.waitFor(1);
     await new Promise((r) => setTimeout(r, 50));
-    expect(s.events.map((e) => e.id)).toEqual([mine.id]);
+    expect(s.events.map((e) => e.data.id)).toEqual([mine.id]);
 
     expectError(
       await refusedStream(svc, '/v1/installations/inst-a/toasts/stream', TOKEN_B),
@@ -147,7 +152,7 @@ describe('GET /v1/installations/:installationId/toasts/stream', () => {
     // The remaining client still receives toasts.
     const n = request();
     await svc.notifier.notify(n);
-    expect((await t.waitFor(1))[0]!.id).toBe(n.id);
+    expect((await t.waitFor(1))[0]!.data.id).toBe(n.id);
   });
 
   it('shortens a toast whose title + body exceed 140 characters, in the stream and in every channel', async () => {
@@ -196,9 +201,9 @@ describe('GET /v1/sessions/:sessionId/toasts/stream', () => {
     for (const n of [other, wide, elsewhere, mine]) await svc.notifier.notify(n);
 
     await all.waitFor(3);
-    expect(all.events.map((e) => e.id)).toEqual([other.id, wide.id, mine.id]);
+    expect(all.events.map((e) => e.data.id)).toEqual([other.id, wide.id, mine.id]);
     await s.waitFor(1);
-    expect(s.events.map((e) => e.id)).toEqual([mine.id]);
+    expect(s.events.map((e) => e.data.id)).toEqual([mine.id]);
   });
 
   it("answers 404 for an unknown session, another tenant's session, and when no sessions directory is registered", async () => {
@@ -283,7 +288,7 @@ describe('the workspace rollback domain event', () => {
     const marker = request();
     await svc.notifier.notify(marker);
     await s.waitFor(2);
-    expect(s.events.map((e) => e.id)).toEqual([`rollback:${eventId}`, marker.id]);
+    expect(s.events.map((e) => e.data.id)).toEqual([`rollback:${eventId}`, marker.id]);
     expect(await svc.notifier.deliveries('inst-a', eventId)).toEqual([
       expect.objectContaining({ channel: 'toast', status: 'delivered', attempts: 1 }),
     ]);
@@ -315,7 +320,10 @@ describe('the workspace rollback domain event', () => {
 describe('ToastHub', () => {
   it('sends a comment heartbeat on an idle stream', async () => {
     const redis = realRedis();
-    const hub = new ToastHub(redis, `${testPrefix('hub')}:toasts`, silentLogger, 30);
+    const hub = new ToastHub(redis, new NotifyKeys(testPrefix('hub')), silentLogger, {
+      ...DEFAULT_STREAM_LIMITS,
+      heartbeatMs: 30,
+    });
     await hub.start();
     const app = express();
     app.get('/s', (req, res) =>

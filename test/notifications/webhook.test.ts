@@ -110,7 +110,7 @@ describe('webhook delivery', () => {
     ]);
   });
 
-  it('signs the exact raw body with HMAC-SHA256 of WEBHOOK_SECRET in X-LumiLink-Signature', async () => {
+  it('signs the attempt time and the exact raw body with HMAC-SHA256 of WEBHOOK_SECRET in X-LumiLink-Signature', async () => {
     const { svc, receiver } = await setup();
     const n = request({ details: { note: 'ünïcode ✓', nested: { a: [1, 2] } } });
     await svc.notifier.notify(n);
@@ -122,12 +122,16 @@ describe('webhook delivery', () => {
     expect(hook!.path).toBe('/hooks/lumilink');
     expect(hook!.headers['content-type']).toBe('application/json');
     const header = String(hook!.headers['x-lumilink-signature']);
-    expect(header).toMatch(/^sha256=[0-9a-f]{64}$/);
-    const expected = createHmac('sha256', WEBHOOK_SECRET).update(hook!.rawBody).digest();
-    expect(timingSafeEqual(Buffer.from(header.slice(7), 'hex'), expected)).toBe(true);
-    // Another key does not verify.
-    const forged = createHmac('sha256', 'another-secret-0000').update(hook!.rawBody).digest('hex');
-    expect(header).not.toBe(`sha256=${forged}`);
+    const t = Math.floor(T0 / 1000);
+    expect(header).toMatch(new RegExp(`^t=${t},v1=[0-9a-f]{64}$`));
+    const signed = `${t}.${hook!.rawBody}`;
+    const expected = createHmac('sha256', WEBHOOK_SECRET).update(signed).digest();
+    expect(timingSafeEqual(Buffer.from(header.split('v1=')[1]!, 'hex'), expected)).toBe(true);
+    // Another key, or the body alone, does not verify.
+    const forged = createHmac('sha256', 'another-secret-0000').update(signed).digest('hex');
+    expect(header).not.toContain(forged);
+    const bodyOnly = createHmac('sha256', WEBHOOK_SECRET).update(hook!.rawBody).digest('hex');
+    expect(header).not.toContain(bodyOnly);
 
     const body = JSON.parse(hook!.rawBody);
     expect(body).toEqual({

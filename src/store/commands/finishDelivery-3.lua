@@ -27,7 +27,9 @@ redis.call('HDEL', KEYS[2], 'claim')
 local outcome = ARGV[3]
 if outcome == 'delivered' then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HSET', KEYS[2], 'status', 'delivered', 'deliveredAt', ARGV[4], 'updatedAt', ARGV[4])
+  -- A delivered webhook no longer shows the error of an earlier attempt.
+  redis.call('HSET', KEYS[2], 'status', 'delivered', 'lastError', '', 'deliveredAt', ARGV[4],
+    'updatedAt', ARGV[4])
 elseif outcome == 'retry' then
   redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1])
   redis.call('HSET', KEYS[2], 'status', 'failed', 'lastError', ARGV[6], 'updatedAt', ARGV[4])
