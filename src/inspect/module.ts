@@ -10,21 +10,16 @@ import { CHARTS } from '../../machines/index.ts';
 import { describeChart, toStatelyConfig } from '../charts/catalog.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import { NotFoundError } from '../errors.ts';
+import { actorId, resolveActor, transitionChannel } from './actors.ts';
+import { mountBridge } from './bridge.ts';
+import { INSPECT_PATH, InspectorSockets } from './ws.ts';
 import { principalOf } from '../http/app.ts';
 import { type EventStream, StreamGroup, openEventStream } from '../http/sse.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
-import type { ActorRef } from '../store/redis-store.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 
-const actorParams = z.strictObject({
-  actorId: z
-    .string()
-    .regex(
-      /^(connection|workspace|capacity):[A-Za-z0-9._~-]{1,128}$/,
-      'must be <kind>:<id>, kind one of connection, workspace, capacity',
-    ),
-});
+const actorParams = z.strictObject({ actorId });
 const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
 const installationParams = z.strictObject({
   installationId: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
@@ -42,21 +37,8 @@ export interface TransitionMessage {
   at: string;
 }
 
-const channel = (ctx: ModuleContext) => `${ctx.store.keys.prefix}:transitions`;
+const channel = transitionChannel;
 const path = (value: unknown) => workspaceState(value as Parameters<typeof workspaceState>[0]);
-
-async function resolveActor(
-  ctx: ModuleContext,
-  principal: Principal,
-  actorId: string,
-): Promise<ActorRef> {
-  const [kind, id] = actorId.split(/:(.*)/s) as [string, string];
-  const installationId = kind === 'capacity' ? id : await ctx.store.owner(kind, id);
-  if (installationId === null || !canAccess(principal, installationId)) {
-    throw new NotFoundError(`actor ${actorId} not found`, { field: 'actorId' });
-  }
-  return { kind, installationId, id };
-}
 
 /** What a live viewer watches: one installation's transitions, or one actor's (`actorId`). */
 interface Watch {
@@ -150,6 +132,7 @@ export const inspectModule: AppModule = {
   name: 'inspect',
   init(ctx) {
     ctx.services.set('transition-hub', new TransitionHub(ctx));
+    ctx.services.set('inspector-sockets', new InspectorSockets(ctx));
     // Publish state changes (not the heartbeats that leave the state as it is) for live viewers.
     ctx.engine.onCommit(({ ref, before, after, events }) => {
       const from = before ? path(before.value) : null;
@@ -172,6 +155,9 @@ export const inspectModule: AppModule = {
   },
   routes(app, ctx) {
     const hub = ctx.services.get('transition-hub') as TransitionHub;
+    const sockets = ctx.services.get('inspector-sockets') as InspectorSockets;
+    app.get(INSPECT_PATH, (req, res) => sockets.accept(req, res));
+    mountBridge(app);
 
     app.get('/v1/machines', (_req, res) => {
       res.json({
@@ -242,6 +228,11 @@ export const inspectModule: AppModule = {
       }
       await stream(hub, req, res, principal, { installationId, actorId: null });
     });
+  },
+  attach(server, ctx) {
+    const sockets = ctx.services.get('inspector-sockets') as InspectorSockets;
+    sockets.attach(server);
+    return sockets;
   },
   stop(ctx) {
     (ctx.services.get('transition-hub') as TransitionHub | undefined)?.close();
