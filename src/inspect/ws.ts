@@ -10,6 +10,7 @@
  * handed to `ws`. Keepalive uses WebSocket ping frames: a text frame that is not JSON would
  * crash the receivers.
  */
+import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -97,14 +98,17 @@ export class InspectorSockets {
       res.once('finish', () => socket.end());
       if (req.method !== 'GET' || carriesBody(req)) {
         // A body would never be read here (the HTTP parser has let go of the socket).
+        const requestId = randomUUID();
         res.statusCode = 405;
         res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.setHeader('x-request-id', requestId);
         res.end(
           JSON.stringify({
             error: {
               code: 'request-refused',
               message: 'a WebSocket upgrade is a GET without a body',
               details: { in: 'request' },
+              requestId,
             },
           }),
         );

@@ -1,9 +1,19 @@
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { STATELY_INSPECT_VERSION } from '../../src/inspect/frames.ts';
 import { inspectModule } from '../../src/inspect/module.ts';
-import { OPERATOR, T0, TOKEN_A, TOKEN_B, type TestService, hb, startService } from '../helpers.ts';
+import {
+  OPERATOR,
+  T0,
+  TOKEN_A,
+  TOKEN_B,
+  type TestService,
+  checkInvariants,
+  hb,
+  startService,
+} from '../helpers.ts';
 import { type Frame, inspectUrl, receive, upgrade } from './support.ts';
 
 const installed = JSON.parse(
@@ -128,8 +138,20 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
       status: 401,
       body: { error: { code: 'unauthorized' } },
     });
+    if (!res.opened) checkInvariants(res);
     const missing = await upgrade(`${svc.url.replace('http', 'ws')}/v1/inspect`);
     expect(missing).toMatchObject({ opened: false, status: 401 });
+  });
+
+  it('takes the token from an Authorization header too, for clients that can send one', async () => {
+    await register('c1');
+    const res = await upgrade(`${svc.url.replace('http', 'ws')}/v1/inspect?actor=connection:c1`, {
+      authorization: `Bearer ${TOKEN_A}`,
+    });
+    if (!res.opened) throw new Error(`refused: ${JSON.stringify(res)}`);
+    const actor = await res.frames.next((f) => f.type === '@xstate.actor');
+    expect(actor.sessionId).toBe('connection:c1');
+    res.ws.close();
   });
 
   it("answers 404 for another tenant's actor, as for an actor that does not exist", async () => {
@@ -137,6 +159,7 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
     const other = await upgrade(inspectUrl(svc.url, TOKEN_B, 'connection:c1'));
     const none = await upgrade(inspectUrl(svc.url, TOKEN_A, 'connection:nope'));
     for (const res of [other, none]) {
+      if (!res.opened) checkInvariants(res);
       expect(res).toMatchObject({
         opened: false,
         status: 404,
@@ -168,15 +191,18 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
     await register('cb', 'inst-b', TOKEN_B);
     await handshake('ca');
     await handshake('cb', TOKEN_B);
-    const announced = await b.frames.next(
-      (f) => f.type === '@xstate.actor' && f.sessionId === 'connection:cb',
+    await b.frames.next(
+      (f) => f.sessionId === 'connection:cb' && f.snapshot?.value === 'connected',
+      "cb's connected snapshot",
     );
-    // First seen when it was created: announced in its initial state, then each transition.
-    expect(announced.snapshot.value).toBe('connecting');
-    await b.frames.next(isSnapshotIn('connected'));
+    // Announced before any other frame of it (in the state read when it was first seen).
+    expect(b.frames.all.find((f) => f.sessionId === 'connection:cb')!.type).toBe('@xstate.actor');
     // inst-a's transition was published first: had it reached tenant B, it would be here now.
     expect(b.frames.all.map((f) => f.sessionId)).not.toContain('connection:ca');
-    await a.frames.next((f) => isSnapshotIn('connected')(f) && f.sessionId === 'connection:ca');
+    await a.frames.next(
+      (f) => f.sessionId === 'connection:ca' && f.snapshot?.value === 'connected',
+      "ca's connected snapshot",
+    );
     expect(a.frames.all.map((f) => f.sessionId)).not.toContain('connection:cb');
     a.ws.close();
     b.ws.close();
@@ -228,5 +254,37 @@ describe('inspector sockets: limits and shutdown', () => {
     if (!opened.opened) throw new Error('refused');
     await svc.close();
     expect(await opened.closed).toEqual({ code: 1001, reason: 'server shutting down; reconnect' });
+  });
+});
+
+describe('upgrade requests that are not the inspector', () => {
+  it('refuses an upgrade that is not a GET with 405, and answers an upgrade elsewhere over HTTP', async () => {
+    const svc = await startService({}, undefined, [inspectModule]);
+    try {
+      const raw = (request: string) => {
+        const { port } = new URL(svc.url);
+        return new Promise<string>((resolve, reject) => {
+          let text = '';
+          const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+          socket.on('data', (chunk) => (text += chunk.toString()));
+          socket.on('end', () => resolve(text));
+          socket.on('error', reject);
+        });
+      };
+      const upgradeHeaders =
+        'Host: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+      const post = await raw(`POST /v1/inspect HTTP/1.1\r\n${upgradeHeaders}\r\n`);
+      expect(post).toMatch(/^HTTP\/1\.1 405 /);
+      expect(JSON.parse(post.slice(post.indexOf('\r\n\r\n') + 4)).error.code).toBe(
+        'request-refused',
+      );
+      // The same request handler answers it (and the socket closes after the answer).
+      const health = await raw(`GET /healthz HTTP/1.1\r\n${upgradeHeaders}\r\n`);
+      expect(health).toMatch(/^HTTP\/1\.1 200 /);
+      expect(health).toContain('{"status":"ok"}');
+    } finally {
+      await svc.close();
+    }
   });
 });

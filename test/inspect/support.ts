@@ -64,9 +64,9 @@ export type Upgrade =
     }
   | { opened: false; status: number; body: any };
 
-export function upgrade(url: string): Promise<Upgrade> {
+export function upgrade(url: string, headers: Record<string, string> = {}): Promise<Upgrade> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     const frames = new Frames();
     const closed = new Promise<{ code: number; reason: string }>((done) =>
       ws.on('close', (code, reason) => done({ code, reason: reason.toString() })),
