@@ -220,6 +220,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     settleFresh(req.socket);
     if (draining && !res.headersSent) res.setHeader('connection', 'close');
   });
+  const attached = modules.flatMap((m) => (m.attach ? [m.attach(server, moduleContext)] : []));
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host}:${port}`;
 
@@ -290,7 +291,8 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       logger.info('shutdown: stopped accepting connections');
       const streams = moduleContext.streams.closeAll();
-      logger.info('shutdown: closed live streams', { streams });
+      const sockets = attached.reduce((n, a) => n + a.close(), 0);
+      logger.info('shutdown: closed live streams', { streams, sockets });
       // Keep-alive sockets go as soon as their request is answered.
       server.closeIdleConnections();
       const sweep = setInterval(() => server.closeIdleConnections(), 25);

@@ -3,6 +3,7 @@
  * Kept apart from the list of modules (src/modules.ts), so that modules and the list that names
  * them do not import each other.
  */
+import type { Server } from 'node:http';
 import type { RedisClient as Redis } from './store/client.ts';
 import type express from 'express';
 import type { Clock } from './clock.ts';
@@ -41,6 +42,12 @@ export interface AppModule {
   middleware?(app: express.Express, ctx: ModuleContext): void;
   /** Adds routes; called after every module's init. Routes are already authenticated. */
   routes?(app: express.Express, ctx: ModuleContext): void;
+  /**
+   * Called once the server listens, for what needs the server itself (e.g. WebSocket upgrades).
+   * Shutdown calls the returned `close()` with the live streams, before in-flight requests are
+   * waited for; it returns how many connections it closed.
+   */
+  attach?(server: Server, ctx: ModuleContext): { close(): number };
   /** Background work run every `pollMs` (when the service runs its loops). */
   poll?: { ms: number; run(ctx: ModuleContext): Promise<unknown> };
   /** Called on shutdown, before Redis disconnects. */

@@ -22,10 +22,17 @@ export const STREAM_ROUTES = [
   '/v1/actors/:actorId/transitions/stream',
 ] as const;
 
-const STREAM_SEGMENTS = STREAM_ROUTES.map((route) => route.split('/'));
+/**
+ * The WebSocket routes (`/v1/inspect`, the Stately inspector feed). A browser's WebSocket and
+ * the `@statelyai/inspect` receiver cannot send headers either: these also take `?access_token=`.
+ */
+export const SOCKET_ROUTES = ['/v1/inspect'] as const;
+
+const STREAM_SEGMENTS = [...STREAM_ROUTES, ...SOCKET_ROUTES].map((route) => route.split('/'));
 
 /**
- * Whether `path` (the request path, without the query) is one of STREAM_ROUTES.
+ * Whether `path` (the request path, without the query) is one of STREAM_ROUTES or
+ * SOCKET_ROUTES: the routes that take `?access_token=`.
  *
  * @example
  * isStreamRoute('/v1/installations/inst-a/toasts/stream'); // true

@@ -10,6 +10,9 @@ import { CHARTS } from '../../machines/index.ts';
 import { describeChart, toStatelyConfig } from '../charts/catalog.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import { NotFoundError } from '../errors.ts';
+import { actorId, resolveActor } from './actors.ts';
+import { mountBridge } from './bridge.ts';
+import { INSPECT_PATH, InspectorSockets } from './ws.ts';
 import { principalOf } from '../http/app.ts';
 import { LiveEventHub, type LiveEventKind } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
@@ -18,14 +21,7 @@ import type { ActorRef } from '../store/redis-store.ts';
 import { toKebab } from '../wire.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 
-const actorParams = z.strictObject({
-  actorId: z
-    .string()
-    .regex(
-      /^(connection|workspace|capacity):[A-Za-z0-9._~-]{1,128}$/,
-      'must be <kind>:<id>, kind one of connection, workspace, capacity',
-    ),
-});
+const actorParams = z.strictObject({ actorId });
 const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
 const installationParams = z.strictObject({
   installationId: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
@@ -46,19 +42,6 @@ export interface TransitionMessage {
 }
 
 const path = (value: unknown) => workspaceState(value as Parameters<typeof workspaceState>[0]);
-
-async function resolveActor(
-  ctx: ModuleContext,
-  principal: Principal,
-  actorId: string,
-): Promise<ActorRef> {
-  const [kind, id] = actorId.split(/:(.*)/s) as [string, string];
-  const installationId = kind === 'capacity' ? id : await ctx.store.owner(kind, id);
-  if (installationId === null || !canAccess(principal, installationId)) {
-    throw new NotFoundError(`actor ${actorId} not found`, { field: 'actorId' });
-  }
-  return { kind, installationId, id };
-}
 
 const groupKey = (installationId: string, actorId: string | null) =>
   actorId === null ? installationId : `${installationId} ${actorId}`;
@@ -135,8 +118,12 @@ export const inspectModule: AppModule = {
     const kind = transitionEvents(ctx.store.keys.prefix);
     ctx.services.set(HUB, new LiveEventHub(ctx.redis, ctx.logger, kind, ctx.config.streams));
     publishTransitions(ctx);
+    ctx.services.set('inspector-sockets', new InspectorSockets(ctx));
   },
   routes(app, ctx) {
+    const sockets = ctx.services.get('inspector-sockets') as InspectorSockets;
+    app.get(INSPECT_PATH, (req, res) => sockets.accept(req, res));
+    mountBridge(app);
     app.get('/v1/machines', (_req, res) => {
       res.json({
         items: CHARTS.map((c) => {
