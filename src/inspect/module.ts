@@ -17,7 +17,7 @@ import type { AppModule, ModuleContext } from '../module-context.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 
-const actorParams = z.strictObject({
+export const actorParams = z.strictObject({
   actorId: z
     .string()
     .regex(
@@ -25,8 +25,8 @@ const actorParams = z.strictObject({
       'must be <kind>:<id>, kind one of connection, workspace, capacity',
     ),
 });
-const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
-const installationParams = z.strictObject({
+export const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
+export const installationParams = z.strictObject({
   installationId: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
 });
 
