@@ -79,7 +79,7 @@ describe('GET /openapi.json', () => {
       required: ['connectionId', 'installationId', 'workspaceId'],
       properties: { connectionId: { maxLength: 128, pattern: '^[A-Za-z0-9._~-]+$' } },
     });
-    expect(Object.keys((resolved).properties).sort()).toEqual(
+    expect(Object.keys(resolved.properties).sort()).toEqual(
       Object.keys(registerConnectionBody.shape).sort(),
     );
   });
