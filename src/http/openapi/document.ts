@@ -11,6 +11,7 @@ import {
 import {
   ALWAYS,
   AUTHENTICATED,
+  COMMITS,
   ERRORS,
   ERROR_EXAMPLES,
   type ErrorCode,
@@ -28,9 +29,11 @@ const hasBody = (route: RouteDoc) => route.body !== undefined;
 
 /** The error codes a route answers, grouped by status. */
 export function errorCodesOf(route: RouteDoc): Map<number, ErrorCode[]> {
+  const v1 = authOf(route) !== 'none';
   const codes = new Set<ErrorCode>([
     ...ALWAYS,
-    ...(authOf(route) === 'none' ? [] : AUTHENTICATED),
+    ...(v1 ? AUTHENTICATED : []),
+    ...(v1 && route.method !== 'get' ? COMMITS : []),
     ...(hasBody(route) ? WITH_BODY : []),
     ...(route.errors ?? []),
   ]);
@@ -48,6 +51,7 @@ const authOf = (route: RouteDoc) =>
 function errorResponses(route: RouteDoc) {
   const responses: Record<string, object> = {};
   for (const [status, codes] of [...errorCodesOf(route)].sort(([a], [b]) => a - b)) {
+    if (route.responses[status]) continue; // e.g. /readyz's own 503
     const example = codes.map((c) => ERROR_EXAMPLES[c]).find((e) => e !== undefined);
     responses[String(status)] = {
       description: codes.map((c) => `\`${c}\`: ${ERRORS[c].meaning}`).join('; '),

@@ -69,16 +69,12 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** What every route may answer. */
-export const ALWAYS: ErrorCode[] = [
-  'validation-failed',
-  'internal',
-  'store-unavailable',
-  'contention',
-  'replication-timeout',
-];
-/** What every /v1 route may answer in addition. */
-export const AUTHENTICATED: ErrorCode[] = ['unauthorized'];
+/** What every route may answer (400: a path that is not valid percent-encoding). */
+export const ALWAYS: ErrorCode[] = ['validation-failed', 'internal'];
+/** What every /v1 route may answer in addition: it needs a token and reads Redis. */
+export const AUTHENTICATED: ErrorCode[] = ['unauthorized', 'store-unavailable'];
+/** What every /v1 command (not GET) may answer in addition: it commits. */
+export const COMMITS: ErrorCode[] = ['contention', 'replication-timeout'];
 /** What every route with a request body may answer in addition. */
 export const WITH_BODY: ErrorCode[] = ['payload-too-large', 'unsupported-media-type'];
 

@@ -55,9 +55,10 @@ export interface RouteDoc {
   /** Successful answers by status. */
   responses: Partial<Record<number, ResponseDoc>>;
   /**
-   * The error codes this route answers beyond the ones every route may answer (400
-   * validation-failed, 500 internal, 503 store-unavailable / contention / replication-timeout;
-   * 401 unauthorized on /v1; 413 and 415 with a body).
+   * The error codes this route answers beyond the ones added by src/http/openapi/errors.ts:
+   * 400 validation-failed and 500 internal everywhere; 401 unauthorized and 503
+   * store-unavailable on /v1; 503 contention and replication-timeout on /v1 commands; 413 and
+   * 415 with a body. A status in `responses` is not overwritten by an error response.
    */
   errors?: ErrorCode[];
 }
