@@ -61,8 +61,9 @@ export function curlCommands(blocks: ShellBlock[]): CurlCommand[] {
 
 /**
  * The script that runs the blocks: `curl` is wrapped (a shell function, the commands are not
- * rewritten) to save each answer's status and body under `outDir` as `<n>.status`/`<n>.body`;
- * the README's base URL is replaced by `baseUrl`, nothing else.
+ * rewritten) to save each answer's status and body under `outDir` as `<n>.status`/`<n>.body`
+ * (and still print the body, for pipes); the README's base URL is replaced by `baseUrl`, nothing
+ * else.
  */
 export function script(blocks: ShellBlock[], baseUrl: string, outDir: string): string {
   const body = blocks
@@ -75,6 +76,7 @@ export function script(blocks: ShellBlock[], baseUrl: string, outDir: string): s
     'curl() {',
     '  __n=$((__n + 1))',
     '  command curl -sS --max-time 20 -o "$__out/$__n.body" -w "%{http_code}" "$@" > "$__out/$__n.status"',
+    '  cat "$__out/$__n.body"',
     '}',
     body,
     '',
