@@ -7,7 +7,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerConnectionBody } from '../../src/http/schemas.ts';
 import { type TestService, startService } from '../helpers.ts';
-import { type OpenApiDocument, appRoutes, documentRoutes } from './support.ts';
+import { type OpenApiDocument, appRoutes, documentRoutes, responseChecker } from './support.ts';
 
 let service: TestService;
 let doc: OpenApiDocument;
@@ -82,6 +82,39 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(resolved.properties).sort()).toEqual(
       Object.keys(registerConnectionBody.shape).sort(),
     );
+  });
+
+  it('gives examples that match their own schemas', () => {
+    const check = responseChecker(doc);
+    const problems: string[] = [];
+    let examples = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item) as [string, any][]) {
+        const media: [string[], { example?: unknown }][] = [];
+        for (const [type, m] of Object.entries(op.requestBody?.content ?? {})) {
+          media.push([
+            ['paths', path, method, 'requestBody', 'content', type, 'schema'],
+            m as never,
+          ]);
+        }
+        for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
+          for (const [type, m] of Object.entries(r.content ?? {})) {
+            media.push([
+              ['paths', path, method, 'responses', status, 'content', type, 'schema'],
+              m as never,
+            ]);
+          }
+        }
+        for (const [where, m] of media) {
+          if (m.example === undefined) continue;
+          examples++;
+          const problem = check.at(where, m.example);
+          if (problem) problems.push(`${where.join(' ')}: ${problem}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(examples).toBeGreaterThan(50);
   });
 
   it('documents the error shape and codes on every operation', () => {

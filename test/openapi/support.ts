@@ -114,5 +114,11 @@ export function responseChecker(doc: OpenApiDocument) {
       : `${method} ${path} ${status}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(body).slice(0, 400)}`;
   };
 
-  return { response, component };
+  /** Validates `value` against the schema at a JSON pointer of the document (as parts). */
+  const at = (parts: string[], value: unknown): string | null => {
+    const validate = compile(`/${pointer(...parts)}`);
+    return validate(value) ? null : ajv.errorsText(validate.errors);
+  };
+
+  return { response, component, at };
 }

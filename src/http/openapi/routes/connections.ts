@@ -22,6 +22,42 @@ import {
 } from '../schemas/connections.ts';
 
 const tag = 'Connections';
+
+const registered = {
+  connectionId: 'c1',
+  installationId: 'inst-a',
+  workspaceId: 'ws-1',
+  status: 'connecting',
+  protocolVersion: null,
+  negotiatedCapabilities: [],
+  successRate: null,
+  successRateStatus: 'insufficient-data',
+  observedSuccessRate: null,
+  sampleSize: 0,
+  latencyP95: null,
+  throughputPerMin: 0,
+  lastHeartbeat: null,
+  rollbackTriggered: false,
+  rollbackReason: null,
+  health: 'insufficient-data',
+  reconnectAttempts: 0,
+  lastError: null,
+  diagnostics: [],
+  createdAt: '2026-11-25T12:00:00.000Z',
+  version: 1,
+};
+
+const rolledBack = {
+  connectionId: 'c1',
+  status: 'rolled-back',
+  health: 'degraded',
+  successRate: 0.9802,
+  sampleSize: 1011,
+  latencyP95: 50,
+  lastHeartbeat: '2026-11-25T12:02:00.000Z',
+  version: 7,
+  rollback: { eventId: 'c6e3dcb5-6001-43a6-a177-adddf2532995' },
+};
 const record = (description: string) => ({ 200: { description, schema: connectionRecord } });
 const params = connectionIdParams;
 
@@ -57,6 +93,7 @@ documentRoute({
     201: {
       description: 'the new record (or, for a repeated requestId, the current one)',
       schema: connectionRecord,
+      example: registered,
     },
   },
   errors: ['forbidden', 'already-exists', 'capacity-shed'],
@@ -113,7 +150,13 @@ documentRoute({
     failed: 0,
     latencyMs: [12, 30],
   },
-  responses: { 200: { description: 'the short ack', schema: heartbeatAck } },
+  responses: {
+    200: {
+      description: 'the short ack (here: the heartbeat that rolled its workspace back)',
+      schema: heartbeatAck,
+      example: rolledBack,
+    },
+  },
   errors: ['not-found', 'invalid-transition'],
 });
 
