@@ -6,7 +6,8 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerConnectionBody } from '../../src/http/schemas.ts';
-import { type TestService, startService } from '../helpers.ts';
+import { DEV_OPERATOR_TOKEN } from '../../src/config.ts';
+import { TOKENS, type TestService, startService } from '../helpers.ts';
 import { type OpenApiDocument, appRoutes, documentRoutes, responseChecker } from './support.ts';
 
 let service: TestService;
@@ -38,6 +39,11 @@ describe('GET /openapi.json', () => {
     const res = await fetch(`${service.url}/openapi.json`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
+  });
+
+  it('holds no token, not even the development one', () => {
+    const text = JSON.stringify(doc);
+    for (const token of [...TOKENS, DEV_OPERATOR_TOKEN]) expect(text).not.toContain(token);
   });
 
   it('documents every route of the running app', () => {

@@ -170,7 +170,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           type: 'http',
           scheme: 'bearer',
           description:
-            'An operator token (OPERATOR_TOKENS) or an installation token (API_TOKENS). Without any configured token, and outside production, `dev-operator-token-change-me`.',
+            'An operator token (OPERATOR_TOKENS) or an installation token (API_TOKENS). Without any configured token, and outside production, the development operator token named in the README.',
         },
         accessToken: {
           type: 'apiKey',
