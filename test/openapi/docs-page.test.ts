@@ -68,7 +68,10 @@ describe('GET /docs', () => {
     expect(css.headers.get('content-type')).toContain('text/css');
     const other = await fetch(`${service.url}/docs/assets/package.json`);
     expect(other.status).toBe(404);
-    const traversal = await fetch(`${service.url}/docs/assets/..%2Fpackage.json`);
-    expect(traversal.status).toBe(404);
+    for (const name of ['..%2Fpackage.json', 'constructor', '__proto__', 'toString']) {
+      const res = await fetch(`${service.url}/docs/assets/${name}`);
+      expect(res.status, name).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not-found');
+    }
   });
 });
