@@ -41,6 +41,16 @@ describe('GET /openapi.json', () => {
     expect(res.headers.get('content-type')).toContain('application/json');
   });
 
+  it('gives every operation a unique operationId, a summary and a tag', () => {
+    const operations = Object.values(doc.paths).flatMap((item) => Object.values(item)) as any[];
+    const ids = operations.map((op) => op.operationId as string);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const op of operations) {
+      expect(op.summary, op.operationId).toBeTruthy();
+      expect(op.tags, op.operationId).toHaveLength(1);
+    }
+  });
+
   it('holds no token, not even the development one', () => {
     const text = JSON.stringify(doc);
     for (const token of [...TOKENS, DEV_OPERATOR_TOKEN]) expect(text).not.toContain(token);
