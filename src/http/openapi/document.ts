@@ -73,6 +73,17 @@ function errorResponses(route: RouteDoc) {
   return responses;
 }
 
+/** `post /v1/connections/:connectionId/handshake` -> `postV1ConnectionsByConnectionIdHandshake`. */
+function operationIdOf(route: RouteDoc): string {
+  const words = route.path
+    .split(/[^A-Za-z0-9:]+/)
+    .filter(Boolean)
+    .map((w) => (w.startsWith(':') ? `by-${w.slice(1)}` : w))
+    .flatMap((w) => w.split('-'))
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1));
+  return `${route.method}${words.join('')}`;
+}
+
 function operation(route: RouteDoc): ZodOpenApiOperationObject {
   const auth = authOf(route);
   const responses: Record<string, object> = {};
@@ -91,15 +102,7 @@ function operation(route: RouteDoc): ZodOpenApiOperationObject {
   }
   Object.assign(responses, errorResponses(route));
   return {
-    operationId: `${route.method}${route.path
-      .split('/')
-      .filter(Boolean)
-      .map((p) => p.replace(/^:/, 'by-'))
-      .map((p) =>
-        p.replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase()),
-      )
-      .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
-      .join('')}`,
+    operationId: operationIdOf(route),
     tags: [route.tag],
     summary: route.summary,
     ...(route.description ? { description: route.description } : {}),
