@@ -14,6 +14,8 @@ export interface Exchange {
   url: string;
   status: number;
   contentType: string;
+  /** Answer headers, names in lower case. */
+  headers: Record<string, string>;
   /** Parsed JSON when the answer is JSON, else the text. */
   body: unknown;
 }
@@ -65,7 +67,15 @@ export class RecordingClient {
     const contentType = res.headers.get('content-type') ?? '';
     const text = await res.text();
     const body: unknown = contentType.includes('application/json') ? JSON.parse(text) : text;
-    const exchange = { method, route, url, status: res.status, contentType, body };
+    const exchange = {
+      method,
+      route,
+      url,
+      status: res.status,
+      contentType,
+      headers: Object.fromEntries(res.headers.entries()),
+      body,
+    };
     this.exchanges.push(exchange);
     return exchange;
   }
@@ -125,6 +135,9 @@ export class RecordingClient {
               url: url.toString(),
               status: stream.status,
               contentType,
+              headers: Object.fromEntries(
+                Object.entries(res.headers).map(([k, v]) => [k, String(v)]),
+              ),
               body,
             });
           if (contentType.includes('application/json')) {

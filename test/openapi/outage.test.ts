@@ -71,6 +71,7 @@ describe('answers while Redis is down', () => {
     const header = doc.paths['/v1/connections/{connectionId}']?.get?.responses['503'] as {
       headers?: Record<string, unknown>;
     };
-    expect(Object.keys(header.headers ?? {})).toEqual(['Retry-After']);
+    expect(Object.keys(header.headers ?? {})).toEqual(['X-Request-Id', 'Retry-After']);
+    for (const a of answers.slice(1)) expect(a.headers['retry-after'], a.url).toBe('1');
   });
 });

@@ -33,6 +33,13 @@ describe('the walkthrough against the OpenAPI document', () => {
     expect(problems).toEqual([]);
   });
 
+  it('sends the documented X-Request-Id header on every answer, and Retry-After on a 503', () => {
+    for (const e of walk.exchanges) {
+      expect(e.headers['x-request-id'], `${e.method} ${e.url}`).toBeTruthy();
+      if (e.status === 503) expect(e.headers['retry-after'], e.url).toBe('1');
+    }
+  });
+
   it('answers an unknown route in the documented error shape', () => {
     const unknown = walk.exchanges.find((e) => e.route === '/v1/nothing-here')!;
     expect(unknown.status).toBe(404);

@@ -48,6 +48,9 @@ export function errorCodesOf(route: RouteDoc): Map<number, ErrorCode[]> {
 const authOf = (route: RouteDoc) =>
   route.auth ?? (route.path.startsWith('/v1/') ? 'bearer' : 'none');
 
+/** On every answer: the caller's X-Request-Id when valid, else a new UUID. */
+const REQUEST_ID = { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } };
+
 function errorResponses(route: RouteDoc) {
   const responses: Record<string, object> = {};
   for (const [status, codes] of [...errorCodesOf(route)].sort(([a], [b]) => a - b)) {
@@ -55,16 +58,17 @@ function errorResponses(route: RouteDoc) {
     const example = codes.map((c) => ERROR_EXAMPLES[c]).find((e) => e !== undefined);
     responses[String(status)] = {
       description: codes.map((c) => `\`${c}\`: ${ERRORS[c].meaning}`).join('; '),
-      ...(status === 503
-        ? {
-            headers: {
+      headers: {
+        ...REQUEST_ID,
+        ...(status === 503
+          ? {
               'Retry-After': {
-                description: 'seconds to wait before retrying',
+                description: 'seconds to wait before retrying (with the same request id)',
                 schema: { type: 'integer' },
               },
-            },
-          }
-        : {}),
+            }
+          : {}),
+      },
       content: {
         'application/json': { schema: errorBody(codes), ...(example ? { example } : {}) },
       },
@@ -92,6 +96,7 @@ function operation(route: RouteDoc): ZodOpenApiOperationObject {
     const contentType = doc.contentType ?? 'application/json';
     responses[status] = {
       description: doc.description,
+      headers: { ...REQUEST_ID },
       content: {
         [contentType]: {
           ...(doc.schema ? { schema: doc.schema } : { schema: { type: 'string' } }),
@@ -168,6 +173,13 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
     components: {
       // The `data:` of the live streams' events, named in those routes' descriptions.
       schemas: { ToastEvent: toastEvent, TransitionEvent: transitionEvent },
+      headers: {
+        RequestId: {
+          description:
+            "The request's id: the caller's X-Request-Id when it is 1-128 characters of A-Z a-z 0-9 . _ : -, otherwise a new UUID; also `error.requestId` and in the access log.",
+          schema: { type: 'string' },
+        },
+      },
       securitySchemes: {
         bearer: {
           type: 'http',
