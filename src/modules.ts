@@ -6,6 +6,7 @@
  */
 import type { AppModule } from './module-context.ts';
 import { automationModule } from './automation/module.ts';
+import { apiDocsModule } from './http/openapi/module.ts';
 import { capacityModule } from './capacity/module.ts';
 import { inspectModule } from './inspect/module.ts';
 import { metricsModule } from './metrics/module.ts';
@@ -18,4 +19,5 @@ export const MODULES: AppModule[] = [
   capacityModule,
   inspectModule,
   automationModule,
+  apiDocsModule,
 ];

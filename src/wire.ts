@@ -28,13 +28,20 @@ export function wireEnum<const T extends readonly [string, ...string[]]>(values:
   const accepted = new Set<string>(values);
   const isValue = (s: string): s is T[number] => accepted.has(s);
   const spelled = values.map(toKebab).join(', ');
-  return z.string().transform((s, ctx): T[number] => {
-    if (isValue(s)) return s;
-    const internal = fromKebab(s);
-    if (isValue(internal) && toKebab(internal) === s) return internal;
-    ctx.addIssue({ code: 'custom', message: `must be one of: ${spelled}` });
-    return z.NEVER;
-  });
+  return z
+    .string()
+    .transform((s, ctx): T[number] => {
+      if (isValue(s)) return s;
+      const internal = fromKebab(s);
+      if (isValue(internal) && toKebab(internal) === s) return internal;
+      ctx.addIssue({ code: 'custom', message: `must be one of: ${spelled}` });
+      return z.NEVER;
+    })
+    .meta({
+      // For the OpenAPI document (src/http/openapi/): the spellings this accepts.
+      enum: [...new Set([...values.map(toKebab), ...values])],
+      description: "kebab-case (the seed's camelCase is accepted too)",
+    });
 }
 
 /** ISO 8601 UTC timestamp (`Z` suffix), parsed to epoch milliseconds. */

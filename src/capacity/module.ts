@@ -5,7 +5,7 @@ import type { AppModule } from '../module-context.ts';
 import { identifier } from '../wire.ts';
 import { CapacityService } from './capacity.ts';
 
-const params = z.strictObject({ installationId: identifier });
+export const params = z.strictObject({ installationId: identifier });
 
 /** Capacity alerts and load shedding (issue: capacity alerts). */
 export const capacityModule: AppModule = {

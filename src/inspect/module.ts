@@ -21,9 +21,9 @@ import type { ActorRef } from '../store/redis-store.ts';
 import { toKebab } from '../wire.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 
-const actorParams = z.strictObject({ actorId });
-const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
-const installationParams = z.strictObject({
+export const actorParams = z.strictObject({ actorId });
+export const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
+export const installationParams = z.strictObject({
   installationId: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
 });
 

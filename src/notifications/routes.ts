@@ -17,12 +17,12 @@ export interface SessionDirectory {
   owner(sessionId: string): Promise<string | null>;
 }
 
-const installationParams = z.strictObject({ installationId: identifier });
-const sessionParams = z.strictObject({ sessionId: identifier });
-const deliveriesQuery = z.strictObject({
+export const installationParams = z.strictObject({ installationId: identifier });
+export const sessionParams = z.strictObject({ sessionId: identifier });
+export const deliveriesQuery = z.strictObject({
   sourceId: z.string().min(1).max(200),
 });
-const deadLettersQuery = z.strictObject({
+export const deadLettersQuery = z.strictObject({
   cursor: z
     .string()
     .regex(/^\d{15}:dlv_[0-9a-f]{32}$/, 'is not valid; pass back nextCursor unchanged')

@@ -1,0 +1,202 @@
+/**
+ * Builds the OpenAPI 3.1 document from the route registry (src/http/openapi/registry.ts) with
+ * zod-openapi: request parameters and bodies from the zod schemas the routes parse with,
+ * responses from src/http/openapi/schemas/, errors from the catalogue in ./errors.ts.
+ */
+import {
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiPathsObject,
+  createDocument,
+} from 'zod-openapi';
+import {
+  ALWAYS,
+  AUTHENTICATED,
+  COMMITS,
+  ERRORS,
+  ERROR_EXAMPLES,
+  type ErrorCode,
+  WITH_BODY,
+  errorBody,
+} from './errors.ts';
+import { type RouteDoc, documentedRoutes } from './registry.ts';
+import { toastEvent, transitionEvent } from './schemas/modules.ts';
+import './routes/index.ts';
+
+/** `/v1/x/:id` -> `/v1/x/{id}`. */
+export const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+const hasBody = (route: RouteDoc) => route.body !== undefined;
+
+/** The error codes a route answers, grouped by status. */
+export function errorCodesOf(route: RouteDoc): Map<number, ErrorCode[]> {
+  const v1 = authOf(route) !== 'none';
+  const codes = new Set<ErrorCode>([
+    ...ALWAYS,
+    ...(v1 ? AUTHENTICATED : []),
+    ...(v1 && route.method !== 'get' ? COMMITS : []),
+    ...(hasBody(route) ? WITH_BODY : []),
+    ...(route.errors ?? []),
+  ]);
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = ERRORS[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return byStatus;
+}
+
+const authOf = (route: RouteDoc) =>
+  route.auth ?? (route.path.startsWith('/v1/') ? 'bearer' : 'none');
+
+/** On every answer: the caller's X-Request-Id when valid, else a new UUID. */
+const REQUEST_ID = { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } };
+
+function errorResponses(route: RouteDoc) {
+  const responses: Record<string, object> = {};
+  for (const [status, codes] of [...errorCodesOf(route)].sort(([a], [b]) => a - b)) {
+    if (route.responses[status]) continue; // e.g. /readyz's own 503
+    const example = codes.map((c) => ERROR_EXAMPLES[c]).find((e) => e !== undefined);
+    responses[String(status)] = {
+      description: codes.map((c) => `\`${c}\`: ${ERRORS[c].meaning}`).join('; '),
+      headers: {
+        ...REQUEST_ID,
+        ...(status === 503
+          ? {
+              'Retry-After': {
+                description: 'seconds to wait before retrying (with the same request id)',
+                schema: { type: 'integer' },
+              },
+            }
+          : {}),
+      },
+      content: {
+        'application/json': { schema: errorBody(codes), ...(example ? { example } : {}) },
+      },
+    };
+  }
+  return responses;
+}
+
+/** `post /v1/connections/:connectionId/handshake` -> `postV1ConnectionsByConnectionIdHandshake`. */
+function operationIdOf(route: RouteDoc): string {
+  const words = route.path
+    .split(/[^A-Za-z0-9:]+/)
+    .filter(Boolean)
+    .map((w) => (w.startsWith(':') ? `by-${w.slice(1)}` : w))
+    .flatMap((w) => w.split('-'))
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1));
+  return `${route.method}${words.join('')}`;
+}
+
+function operation(route: RouteDoc): ZodOpenApiOperationObject {
+  const auth = authOf(route);
+  const responses: Record<string, object> = {};
+  for (const [status, doc] of Object.entries(route.responses)) {
+    if (!doc) continue;
+    const contentType = doc.contentType ?? 'application/json';
+    responses[status] = {
+      description: doc.description,
+      headers: { ...REQUEST_ID },
+      content: {
+        [contentType]: {
+          ...(doc.schema ? { schema: doc.schema } : { schema: { type: 'string' } }),
+          ...(doc.example === undefined ? {} : { example: doc.example }),
+        },
+      },
+    };
+  }
+  Object.assign(responses, errorResponses(route));
+  return {
+    operationId: operationIdOf(route),
+    tags: [route.tag],
+    summary: route.summary,
+    ...(route.description ? { description: route.description } : {}),
+    security:
+      auth === 'none'
+        ? []
+        : auth === 'stream'
+          ? [{ bearer: [] }, { accessToken: [] }]
+          : [{ bearer: [] }],
+    ...(route.params || route.query
+      ? {
+          requestParams: {
+            ...(route.params ? { path: route.params } : {}),
+            ...(route.query ? { query: route.query } : {}),
+          },
+        }
+      : {}),
+    ...(route.body
+      ? {
+          requestBody: {
+            required: !route.bodyOptional,
+            content: {
+              'application/json': {
+                schema: route.body,
+                ...(route.bodyExample === undefined ? {} : { example: route.bodyExample }),
+              },
+            },
+          },
+        }
+      : {}),
+    responses,
+  } as ZodOpenApiOperationObject;
+}
+
+let cached: ReturnType<typeof createDocument> | null = null;
+
+/**
+ * The OpenAPI 3.1 document of every registered route (built once, on first use).
+ *
+ * @example
+ * app.get('/openapi.json', (_req, res) => res.json(openApiDocument()));
+ */
+export function openApiDocument(): ReturnType<typeof createDocument> {
+  if (cached) return cached;
+  const paths: ZodOpenApiPathsObject = {};
+  for (const route of documentedRoutes()) {
+    const path = openApiPath(route.path);
+    paths[path] = { ...paths[path], [route.method]: operation(route) };
+  }
+  cached = createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'LumiLink ACP orchestration engine',
+      version: '1',
+      description:
+        'Decides what state every ACP connection is in, when a workspace rolls back to HTTP and when it may migrate to ACP. ' +
+        'Every /v1 route needs `Authorization: Bearer <token>`; errors are always `{ "error": { "code", "message", "details", "requestId" } }`. ' +
+        "Timestamps are ISO 8601 UTC, rates decimals 0.0-1.0, enums kebab-case on output (the seed's camelCase is accepted on input). " +
+        'Generated from the zod schemas that validate the requests (src/http/openapi/).',
+    },
+    servers: [{ url: '/' }],
+    tags: [...new Set(documentedRoutes().map((r) => r.tag))].map((name) => ({ name })),
+    components: {
+      // The `data:` of the live streams' events, named in those routes' descriptions.
+      schemas: { ToastEvent: toastEvent, TransitionEvent: transitionEvent },
+      headers: {
+        RequestId: {
+          description:
+            "The request's id: the caller's X-Request-Id when it is 1-128 characters of A-Z a-z 0-9 . _ : -, otherwise a new UUID; also `error.requestId` and in the access log.",
+          schema: { type: 'string' },
+        },
+      },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An operator token (OPERATOR_TOKENS) or an installation token (API_TOKENS). Without any configured token, and outside production, the development operator token named in the README.',
+        },
+        accessToken: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'access_token',
+          description:
+            'Only on GET of the live streams, for EventSource, which cannot send headers.',
+        },
+      },
+    },
+    paths,
+  });
+  return cached;
+}
