@@ -7,6 +7,7 @@
 import type { AppModule } from './module-context.ts';
 import { automationModule } from './automation/module.ts';
 import { capacityModule } from './capacity/module.ts';
+import { consoleModule } from './console/module.ts';
 import { inspectModule } from './inspect/module.ts';
 import { metricsModule } from './metrics/module.ts';
 import { notificationsModule } from './notifications/module.ts';
@@ -18,4 +19,5 @@ export const MODULES: AppModule[] = [
   capacityModule,
   inspectModule,
   automationModule,
+  consoleModule,
 ];

@@ -1,0 +1,222 @@
+/**
+ * The operator console in a real browser (headless Chromium through playwright-core) against
+ * the real service on real Redis: sign-in, a rollback appearing live, an operator command,
+ * tenancy, and a screenshot of every page (test-artifacts/console/).
+ */
+import { existsSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR, TOKEN_A, type TestService, hb } from '../helpers.ts';
+import {
+  buildConsole,
+  launch,
+  screenshot,
+  signIn,
+  startConsoleService,
+  waitForText,
+} from './support.ts';
+
+let s: TestService;
+let browser: Browser;
+let bundle: { dir: string; remove(): void };
+let operator: Page;
+
+async function ok(method: string, path: string, body?: unknown) {
+  const res = await s.api(method, path, body);
+  expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
+  return res.body;
+}
+
+/** A connection on ACP in a workspace that migrated to ACP. */
+async function onAcp(installationId: string, workspaceId: string, connectionId: string) {
+  await ok('POST', '/v1/connections', { connectionId, installationId, workspaceId });
+  await ok('POST', `/v1/workspaces/${workspaceId}/migrations`, {
+    toProtocol: 'acp',
+    initiatedBy: 'operator',
+  });
+  await ok('POST', `/v1/connections/${connectionId}/handshake`, {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: ['fs'],
+  });
+  await ok('POST', `/v1/connections/${connectionId}/heartbeats`, hb(s.clock.now(), 400, 0, [20]));
+}
+
+beforeAll(async () => {
+  [bundle, browser] = await Promise.all([buildConsole(), launch()]);
+  s = await startConsoleService(bundle.dir);
+  await onAcp('inst-a', 'ws-1', 'c1');
+  await onAcp('inst-a', 'ws-2', 'c2');
+  await ok('POST', '/v1/connections', {
+    connectionId: 'c3',
+    installationId: 'inst-a',
+    workspaceId: 'ws-2',
+  });
+  await ok('POST', '/v1/connections', {
+    connectionId: 'cb1',
+    installationId: 'inst-b',
+    workspaceId: 'ws-b',
+  });
+  await ok('POST', '/v1/sessions/s1/automation', {
+    installationId: 'inst-a',
+    workspaceId: 'ws-1',
+    status: 'skipped',
+    skipReason: 'rate-limited',
+    toastMessage: 'GitHub automation paused: rate limit reached.',
+    transcriptNote: 'Automation skipped: GitHub rate limit reached; it resumes after the reset.',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+  bundle?.remove();
+});
+
+describe('operator console', () => {
+  it('shows only the token form without a token, and the installations after sign-in', async () => {
+    const context = await browser.newContext();
+    const anonymous = await context.newPage();
+    await anonymous.goto(`${s.url}/`);
+    await anonymous.waitForSelector('input[name=token]');
+    expect(await anonymous.textContent('body')).not.toContain('inst-a');
+    await screenshot(anonymous, '00-sign-in');
+    await context.close();
+
+    operator = await signIn(browser, s.url, OPERATOR);
+    await operator.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');
+    await operator.waitForSelector('[data-installation="inst-b"]');
+    expect(await operator.textContent('[data-installation="inst-a"]')).toContain('on ACP');
+    await screenshot(operator, '01-installations');
+  });
+
+  it('shows a rollback triggered through the API live on the workspace page', async () => {
+    await operator.goto(`${s.url}/#/workspaces/ws-1`);
+    await operator.waitForSelector('[data-ws-state="acp"]');
+    await operator.waitForSelector('[data-live="open"]');
+    expect(await operator.textContent('[data-section=rollbacks]')).toContain('no rollbacks');
+
+    // 980 ok + 20 failed = 98 % < 99 % over 1,000 operations: the workspace rolls back.
+    const ack = await ok('POST', '/v1/connections/c1/heartbeats', hb(s.clock.now(), 980, 20, [40]));
+    expect(ack.rollback?.eventId).toBeTruthy();
+
+    await operator.waitForSelector('[data-ws-state="http.cooldown"]');
+    await waitForText(operator, '[data-section=rollbacks]', 'auto-threshold');
+    expect(await operator.textContent('[data-live-feed]')).toContain('workspace:ws-1');
+    await screenshot(operator, '02-workspace-rolled-back');
+  });
+
+  it('runs an operator command from the page after confirmation', async () => {
+    await operator.goto(`${s.url}/#/workspaces/ws-2`);
+    await operator.waitForSelector('[data-ws-state="acp"]');
+    await operator.click('[data-action=rollback]');
+    await operator.waitForSelector('dialog[open] input[name=reason]');
+    await screenshot(operator, '03-confirm-rollback');
+    await operator.fill('dialog[open] input[name=reason]', 'operator test from the console');
+    await operator.click('dialog[open] [data-confirm=yes]');
+    await operator.waitForSelector('[data-command-ok="roll back"]');
+
+    const rollbacks = await ok('GET', '/v1/workspaces/ws-2/rollbacks');
+    expect(rollbacks.items[0]).toMatchObject({
+      trigger: 'manual-operator',
+      reason: 'operator test from the console',
+    });
+    expect((await ok('GET', '/v1/workspaces/ws-2')).state).toBe('http.cooldown');
+    await operator.waitForSelector('[data-ws-state="http.cooldown"]');
+  });
+
+  it('does nothing when the confirmation is cancelled', async () => {
+    await operator.click('[data-action=migrate-acp]');
+    await operator.waitForSelector('dialog[open]');
+    await operator.click('dialog[open] button[type=button]');
+    await operator.waitForSelector('dialog[open]', { state: 'detached' });
+    expect((await ok('GET', '/v1/workspaces/ws-2')).state).toBe('http.cooldown');
+  });
+
+  it('pages through the connection table, filtered and sorted', async () => {
+    await operator.goto(`${s.url}/#/connections?installationId=inst-a&limit=50&sort=rate-asc`);
+    await operator.waitForSelector('a[href="#/actors/connection:c3"]');
+    expect(await operator.textContent('main')).not.toContain('cb1');
+    await screenshot(operator, '04-connections');
+    await operator.goto(`${s.url}/#/connections?status=connecting`);
+    await operator.waitForSelector('a[href="#/actors/connection:cb1"]');
+    expect(await operator.textContent('main')).not.toContain('#/actors/connection:c1"');
+  });
+
+  it('draws an actor chart with its current state and timers, and follows it live', async () => {
+    await operator.goto(`${s.url}/#/actors/workspace:ws-1`);
+    await operator.waitForSelector('[data-state="http.cooldown"][data-active="true"]');
+    await operator.waitForSelector('[data-countdown]');
+    await operator.waitForSelector('[data-live="open"]');
+    expect(await operator.getAttribute('[data-state="acp"]', 'data-active')).toBe('false');
+    await screenshot(operator, '05-actor-workspace');
+
+    await ok('POST', '/v1/connections', {
+      connectionId: 'c4',
+      installationId: 'inst-a',
+      workspaceId: 'ws-3',
+    });
+    await operator.goto(`${s.url}/#/actors/connection:c4`);
+    await operator.waitForSelector('[data-state="connecting"][data-active="true"]');
+    await operator.waitForSelector('[data-live="open"]');
+    await ok('POST', '/v1/connections/c4/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: [],
+    });
+    await operator.waitForSelector('[data-state="connected"][data-active="true"]');
+    expect(await operator.textContent('[data-live-feed]')).toContain('connecting → connected');
+    await screenshot(operator, '06-actor-connection');
+  });
+
+  it('shows capacity with its alert history, sessions, and dead letters', async () => {
+    await operator.goto(`${s.url}/#/capacity/inst-a`);
+    await operator.waitForSelector('[data-section=alerts]');
+    await screenshot(operator, '07-capacity');
+
+    await operator.goto(`${s.url}/#/sessions/s1`);
+    await waitForText(operator, '[data-section=transcript]', 'rate limit');
+    await waitForText(operator, '[data-section=automation]', 'rate-limited');
+    await screenshot(operator, '08-session');
+
+    await operator.goto(`${s.url}/#/dead-letters/inst-a`);
+    await waitForText(operator, '[data-section=engine-dead-letters]', 'no dead timers');
+    await waitForText(
+      operator,
+      '[data-section=notification-dead-letters]',
+      'no dead notifications',
+    );
+    await screenshot(operator, '09-dead-letters');
+  });
+
+  it('shows an installation token only its own installations', async () => {
+    const tenant = await signIn(browser, s.url, TOKEN_A);
+    await tenant.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');
+    expect(await tenant.$('[data-installation="inst-b"]')).toBeNull();
+    expect(await tenant.textContent('main')).not.toContain('ws-b');
+
+    await tenant.goto(`${s.url}/#/workspaces/ws-b`);
+    await tenant.waitForSelector('[data-error=not-found-or-forbidden]');
+    expect(await tenant.$('[data-ws-state]')).toBeNull();
+    await screenshot(tenant, '10-tenant-forbidden');
+
+    await tenant.goto(`${s.url}/#/capacity/inst-b`);
+    await tenant.waitForSelector('[data-error=not-found-or-forbidden]');
+    await tenant.goto(`${s.url}/#/actors/connection:cb1`);
+    await tenant.waitForSelector('[data-error=not-found-or-forbidden]');
+    expect(await tenant.textContent('main')).not.toContain('connecting');
+    await tenant.context().close();
+  });
+
+  it('saved a screenshot of every page', () => {
+    for (const name of [
+      '01-installations',
+      '02-workspace-rolled-back',
+      '04-connections',
+      '05-actor-workspace',
+      '07-capacity',
+      '08-session',
+      '09-dead-letters',
+    ]) {
+      expect(existsSync(`test-artifacts/console/${name}.png`), name).toBe(true);
+    }
+  });
+});
