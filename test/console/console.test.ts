@@ -3,7 +3,8 @@
  * the real service on real Redis: sign-in, a rollback appearing live, an operator command,
  * tenancy, and a screenshot of every page (test-artifacts/console/).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATOR, TOKEN_A, type TestService, hb } from '../helpers.ts';
@@ -204,6 +205,23 @@ describe('operator console', () => {
     await tenant.waitForSelector('[data-error=not-found-or-forbidden]');
     expect(await tenant.textContent('main')).not.toContain('connecting');
     await tenant.context().close();
+  });
+
+  it('is one self-contained bundle: no CDN, no external font or script', () => {
+    const files = readdirSync(bundle.dir, { recursive: true, withFileTypes: true }).filter((e) =>
+      e.isFile(),
+    );
+    expect(files.map((f) => f.name).sort()).toEqual(
+      expect.arrayContaining(['index.html', expect.stringMatching(/\.js$/)]),
+    );
+    for (const f of files) {
+      const text = readFileSync(join(f.parentPath, f.name), 'utf8');
+      // The SVG namespace is an identifier, not a download.
+      const urls = (text.match(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"'`)]*/gi) ?? []).filter(
+        (u) => !u.includes('www.w3.org/'),
+      );
+      expect(urls, f.name).toEqual([]);
+    }
   });
 
   it('saved a screenshot of every page', () => {

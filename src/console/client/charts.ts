@@ -14,6 +14,7 @@ export function gauge(value: number, marks: { at: number; label: string }[]): SV
   return s(
     'svg',
     {
+      class: 'chart',
       width: W,
       height: H + 14,
       viewBox: `0 0 ${W} ${H + 14}`,
@@ -34,7 +35,7 @@ export function gauge(value: number, marks: { at: number; label: string }[]): SV
       s(
         'text',
         { x: W * m.at, y: H + 11, 'font-size': 10, 'text-anchor': 'middle', fill: '#667085' },
-        `${m.label} ${Math.round(m.at * 100)}%`,
+        `${Math.round(m.at * 100)}%`,
       ),
     ]),
     s('text', { x: 6, y: H / 2 + 4, 'font-size': 12, fill: '#1d2330' }, pct(value, 1)),
@@ -63,6 +64,7 @@ export function rateChart(points: Point[], threshold: number): SVGSVGElement {
   return s(
     'svg',
     {
+      class: 'chart',
       width: W,
       height: H,
       viewBox: `0 0 ${W} ${H}`,
@@ -133,9 +135,11 @@ interface Box {
   children: Box[];
 }
 
-const GAP = 22;
-const PAD = 12;
-const HEAD = 22;
+/** Room between boxes for the arrows and their labels. */
+const GAP_X = 64;
+const GAP_Y = 46;
+const PAD = 14;
+const HEAD = 24;
 
 function measure(def: StateDef, path: string, label: string, cols: number): Box {
   const entries = Object.entries(def.states ?? {});
@@ -152,9 +156,9 @@ function measure(def: StateDef, path: string, label: string, cols: number): Box 
       children: [],
     };
   }
-  const children = entries.map(([k, d]) => measure(d, path ? `${path}.${k}` : k, k, 3));
+  const children = entries.map(([k, d]) => measure(d, path ? `${path}.${k}` : k, k, 2));
   // Rows of at most `cols` children, laid out left to right.
-  let y = HEAD;
+  let y = HEAD + 8;
   let width = 0;
   for (let i = 0; i < children.length; i += cols) {
     const row = children.slice(i, i + cols);
@@ -162,10 +166,10 @@ function measure(def: StateDef, path: string, label: string, cols: number): Box 
     for (const c of row) {
       c.x = x;
       c.y = y;
-      x += c.w + GAP;
+      x += c.w + GAP_X;
     }
-    width = Math.max(width, x - GAP + PAD);
-    y += Math.max(...row.map((c) => c.h)) + GAP;
+    width = Math.max(width, x - GAP_X + PAD);
+    y += Math.max(...row.map((c) => c.h)) + GAP_Y;
   }
   return {
     path,
@@ -174,7 +178,7 @@ function measure(def: StateDef, path: string, label: string, cols: number): Box 
     x: 0,
     y: 0,
     w: Math.max(width, label.length * 7.4 + 2 * PAD),
-    h: y - GAP + PAD,
+    h: y - GAP_Y + PAD,
     children,
   };
 }
@@ -213,7 +217,7 @@ export function statechart(
   transitions: ChartTransition[],
   current: string,
 ): HTMLElement {
-  const root = measure(definition, '', id, 4);
+  const root = measure(definition, '', id, 3);
   const boxes = new Map<string, Box>();
   place(root, 8, 8, boxes);
   const active = (p: string) => p !== '' && (current === p || current.startsWith(`${p}.`));
@@ -229,55 +233,60 @@ export function statechart(
       pairs.set(key, pair);
     }
   }
-  const drawBox = (b: Box): SVGElement[] => {
+  const drawBox = (b: Box): SVGElement => {
     const on = active(b.path);
     const exact = b.path === current;
     const compound = b.children.length > 0;
-    return [
+    return s(
+      'g',
+      { 'data-state': b.path || '(root)', 'data-active': on ? 'true' : 'false' },
+      s('title', null, b.path || id),
+      s('rect', {
+        x: b.x,
+        y: b.y,
+        width: b.w,
+        height: b.h,
+        rx: compound ? 8 : 6,
+        fill: exact ? '#dce8fd' : compound ? (b.path === '' ? '#fff' : '#f7f8fb') : '#fff',
+        stroke: on ? 'var(--acp)' : '#9aa3b5',
+        'stroke-width': exact ? 3 : on ? 2 : 1,
+        'stroke-dasharray': b.type === 'final' ? '4 2' : undefined,
+      }),
       s(
-        'g',
-        { 'data-state': b.path || '(root)', 'data-active': on ? 'true' : 'false' },
-        s('title', null, b.path || id),
-        s('rect', {
-          x: b.x,
-          y: b.y,
-          width: b.w,
-          height: b.h,
-          rx: compound ? 8 : 6,
-          fill: exact ? '#dce8fd' : compound ? (b.path === '' ? '#fff' : '#f7f8fb') : '#fff',
-          stroke: on ? 'var(--acp)' : '#9aa3b5',
-          'stroke-width': exact ? 3 : on ? 2 : 1,
-          'stroke-dasharray': b.type === 'final' ? '4 2' : undefined,
-        }),
-        s(
-          'text',
-          {
-            x: compound ? b.x + 8 : b.x + b.w / 2,
-            y: compound ? b.y + 15 : b.y + b.h / 2 + 4,
-            'font-size': compound ? 12 : 12,
-            'font-weight': on ? 700 : 400,
-            'text-anchor': compound ? 'start' : 'middle',
-            fill: '#1d2330',
-          },
-          b.label,
-        ),
+        'text',
+        {
+          x: compound ? b.x + 8 : b.x + b.w / 2,
+          y: compound ? b.y + 16 : b.y + b.h / 2 + 4,
+          'font-size': 12,
+          'font-weight': on ? 700 : 400,
+          'text-anchor': compound ? 'start' : 'middle',
+          fill: '#1d2330',
+        },
+        b.label,
       ),
-      ...b.children.flatMap(drawBox),
-    ];
+    );
   };
+  const all = [...boxes.values()];
+  // Containers first, then the arrows, then the atomic states on top (lines pass under them).
+  const containers = all.filter((b) => b.children.length > 0).map(drawBox);
+  const leaves = all.filter((b) => b.children.length === 0).map(drawBox);
   const arrows = [...pairs.values()].map(({ from, to, events }) => {
     const [x1, y1] = edge(from, to.x + to.w / 2, to.y + to.h / 2);
     const [x2, y2] = edge(to, from.x + from.w / 2, from.y + from.h / 2);
+    // A curve bent to the right of its direction: A -> B and B -> A do not overlap.
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+    const cx = (x1 + x2) / 2 + ((y2 - y1) / len) * 16;
+    const cy = (y1 + y2) / 2 - ((x2 - x1) / len) * 16;
+    const lx = (x1 + 2 * cx + x2) / 4;
+    const ly = (y1 + 2 * cy + y2) / 4;
     const label = [...events].join(', ');
     return s(
       'g',
       { class: 'transition' },
       s('title', null, `${from.path} → ${to.path}: ${label}`),
-      s('line', {
-        x1,
-        y1,
-        x2,
-        y2,
+      s('path', {
+        d: `M${x1},${y1} Q${cx},${cy} ${x2},${y2}`,
+        fill: 'none',
         stroke: '#7b8499',
         'stroke-width': 1.2,
         'marker-end': 'url(#arrow)',
@@ -285,13 +294,16 @@ export function statechart(
       s(
         'text',
         {
-          x: (x1 + x2) / 2,
-          y: (y1 + y2) / 2 - 3,
+          x: lx,
+          y: ly + 3,
           'font-size': 9,
           'text-anchor': 'middle',
-          fill: '#667085',
+          fill: '#4a5264',
+          stroke: '#fff',
+          'stroke-width': 3,
+          'paint-order': 'stroke',
         },
-        label.length > 28 ? `${label.slice(0, 27)}…` : label,
+        label.length > 24 ? `${label.slice(0, 23)}…` : label,
       ),
     );
   });
@@ -326,8 +338,9 @@ export function statechart(
           s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#7b8499' }),
         ),
       ),
-      drawBox(root),
+      containers,
       arrows,
+      leaves,
     ),
   );
 }

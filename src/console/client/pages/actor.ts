@@ -22,7 +22,7 @@ interface Machine {
   id: string;
   version: string;
   definition: Record<string, unknown>;
-  structure: { transitions: ChartTransition[] };
+  structure: { transitions: (ChartTransition & { guard: string | null })[] };
 }
 
 export async function actorPage(ctx: PageContext): Promise<void> {
@@ -92,6 +92,24 @@ export async function actorPage(ctx: PageContext): Promise<void> {
           { class: 'card' },
           h('h2', null, 'Statechart'),
           statechart(m.id, m.definition, m.structure.transitions, a.state),
+          h('h3', null, 'Transitions out of the current state'),
+          table(
+            ['from', 'event', 'guard', 'to'],
+            m.structure.transitions
+              .filter(
+                (t) =>
+                  t.source === '(root)' ||
+                  a.state === t.source ||
+                  a.state.startsWith(`${t.source}.`),
+              )
+              .map((t) => [
+                t.source,
+                h('code', null, t.event),
+                t.guard ?? '–',
+                t.targets.join(', ') || '(stays)',
+              ]),
+            'none',
+          ),
         ),
         h(
           'div',
@@ -109,8 +127,16 @@ export async function actorPage(ctx: PageContext): Promise<void> {
           { class: 'card' },
           h('h2', null, 'Last events (newest first)'),
           table(
-            ['#', 'event'],
-            a.lastEvents.map((e, i) => [String(i + 1), json(e)]),
+            ['#', 'event', 'at', ''],
+            a.lastEvents.map((e, i) => {
+              const ev = e as { type?: string; at?: number };
+              return [
+                String(i + 1),
+                h('code', null, ev.type ?? '?'),
+                typeof ev.at === 'number' ? when(new Date(ev.at).toISOString()) : '–',
+                h('details', null, h('summary', null, 'event'), json(e)),
+              ];
+            }),
             'none',
           ),
         ),
