@@ -76,7 +76,7 @@ export function liveIndicator(): { el: HTMLElement; set: (open: boolean) => void
   const el = h(
     'span',
     { class: 'live off', 'data-live': 'connecting' },
-    'connecting to the live stream…',
+    'not following the live stream yet',
   );
   return {
     el,

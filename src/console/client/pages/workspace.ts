@@ -193,6 +193,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     }
     if (!ctx.alive()) return;
     const w = ws;
+    followInstallation(w.installationId);
     const hl = w.health;
     if (hl.successRate !== null) seen.push({ t: Date.now(), v: hl.successRate });
     if (seen.length > 200) seen.shift();
@@ -352,7 +353,6 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     );
   }
 
-  await draw();
   let pending: ReturnType<typeof setTimeout> | null = null;
   const redraw = () => {
     pending ??= setTimeout(() => {
@@ -360,8 +360,11 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
       void draw();
     }, 100);
   };
-  if (ws) {
-    const installationId = (ws as Workspace).installationId;
+  let following = false;
+  /** Follows the installation's transitions once the workspace (so its installation) is known. */
+  function followInstallation(installationId: string): void {
+    if (following || !ctx.alive()) return;
+    following = true;
     const close = follow(
       `/v1/installations/${seg(installationId)}/transitions/stream`,
       (t) => {
@@ -379,6 +382,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     );
     ctx.onLeave(close);
   }
+  await draw();
   const timer = setInterval(() => void draw(), POLL_MS);
   ctx.onLeave(() => {
     clearInterval(timer);
