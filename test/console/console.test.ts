@@ -81,6 +81,11 @@ describe('operator console', () => {
     await anonymous.waitForSelector('input[name=token]');
     expect(await anonymous.textContent('body')).not.toContain('inst-a');
     await screenshot(anonymous, '00-sign-in');
+    await anonymous.fill('input[name=token]', 'not-a-valid-token');
+    await anonymous.click('button[type=submit]');
+    await waitForText(anonymous, '.error', 'refused (401)');
+    expect(await anonymous.evaluate('sessionStorage.length')).toBe(0);
+    expect(await anonymous.textContent('body')).not.toContain('inst-a');
     await context.close();
 
     operator = await signIn(browser, s.url, OPERATOR);

@@ -6,6 +6,9 @@ import { h } from './dom.ts';
 
 const KEY = 'lumilink.console.token';
 
+/** Dispatched on `window` when the API refuses the token (401). */
+export const UNAUTHORIZED = 'console:unauthorized';
+
 export const token = {
   get: (): string | null => sessionStorage.getItem(KEY),
   set: (t: string) => sessionStorage.setItem(KEY, t),
@@ -38,6 +41,11 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     data = text ? (JSON.parse(text) as unknown) : null;
   } catch {
     data = null;
+  }
+  if (res.status === 401) {
+    // Revoked or mistyped: forget it, and let the shell bring back the sign-in form.
+    token.clear();
+    window.dispatchEvent(new Event(UNAUTHORIZED));
   }
   if (!res.ok) {
     const e = (data as { error?: { code?: string; message?: string } } | null)?.error;

@@ -2,7 +2,7 @@
  * The operator console: a token gate, a top bar and hash routes (`#/workspaces/ws-1`), each
  * drawn by one page module from the public /v1 API.
  */
-import { ApiError, get, token } from './api.ts';
+import { ApiError, UNAUTHORIZED, get, token } from './api.ts';
 import { fill, h } from './dom.ts';
 import { actorPage } from './pages/actor.ts';
 import { capacityPage } from './pages/capacity.ts';
@@ -154,7 +154,7 @@ function route(): void {
   ).catch((error: unknown) => {
     if (error instanceof ApiError && error.status === 401) {
       token.clear();
-      login('The token was refused (401): sign in again.');
+      login('The token was refused (401): it is not valid, or no longer. Sign in again.');
       return;
     }
     app.append(h('div', { class: 'error' }, String(error)));
@@ -162,4 +162,10 @@ function route(): void {
 }
 
 window.addEventListener('hashchange', route);
+window.addEventListener(UNAUTHORIZED, () => {
+  for (const fn of leave) fn();
+  leave = [];
+  generation++;
+  login('The token was refused (401): it is not valid, or no longer. Sign in again.');
+});
 route();
