@@ -44,7 +44,8 @@ async function onAcp(installationId: string, workspaceId: string, connectionId: 
 
 beforeAll(async () => {
   [bundle, browser] = await Promise.all([buildConsole(), launch()]);
-  s = await startConsoleService(bundle.dir);
+  // A small capacity, so that a few connections open a capacity alert (85 % of 20 = 17).
+  s = await startConsoleService(bundle.dir, { CAPACITY_PER_WORKER: '20' });
   await onAcp('inst-a', 'ws-1', 'c1');
   await onAcp('inst-a', 'ws-2', 'c2');
   await ok('POST', '/v1/connections', {
@@ -57,6 +58,13 @@ beforeAll(async () => {
     installationId: 'inst-b',
     workspaceId: 'ws-b',
   });
+  for (let i = 0; i < 18; i++) {
+    await ok('POST', '/v1/connections', {
+      connectionId: `cc${String(i).padStart(2, '0')}`,
+      installationId: 'inst-c',
+      workspaceId: 'ws-c',
+    });
+  }
   await ok('POST', '/v1/sessions/s1/automation', {
     installationId: 'inst-a',
     workspaceId: 'ws-1',
@@ -92,6 +100,9 @@ describe('operator console', () => {
     await operator.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');
     await operator.waitForSelector('[data-installation="inst-b"]');
     expect(await operator.textContent('[data-installation="inst-a"]')).toContain('on ACP');
+    // 18 of 20: the capacity alert is open, and the gauge shows it.
+    await operator.waitForSelector('[data-installation="inst-c"] [data-open-alert]');
+    expect(await operator.textContent('[data-installation="inst-c"]')).toContain('90.0 %');
     await screenshot(operator, '01-installations');
   });
 
@@ -143,7 +154,18 @@ describe('operator console', () => {
     await operator.waitForSelector('a[href="#/actors/connection:c3"]');
     expect(await operator.textContent('main')).not.toContain('cb1');
     await screenshot(operator, '04-connections');
-    await operator.goto(`${s.url}/#/connections?status=connecting`);
+    // 3 + 1 + 18 = 22 connections, 10 per page, through the API's cursor.
+    await operator.goto(`${s.url}/#/connections?limit=10`);
+    await waitForText(operator, '[data-page-info]', '1–10');
+    await operator.click('[data-page=next]');
+    await waitForText(operator, '[data-page-info]', '11–20');
+    await operator.click('[data-page=next]');
+    await waitForText(operator, '[data-page-info]', '21–22');
+    expect(await operator.isDisabled('[data-page=next]')).toBe(true);
+    await operator.click('[data-page=prev]');
+    await waitForText(operator, '[data-page-info]', '11–20');
+
+    await operator.goto(`${s.url}/#/connections?status=connecting&installationId=inst-b`);
     await operator.waitForSelector('a[href="#/actors/connection:cb1"]');
     expect(await operator.textContent('main')).not.toContain('#/actors/connection:c1"');
   });
@@ -174,8 +196,8 @@ describe('operator console', () => {
   });
 
   it('shows capacity with its alert history, sessions, and dead letters', async () => {
-    await operator.goto(`${s.url}/#/capacity/inst-a`);
-    await operator.waitForSelector('[data-section=alerts]');
+    await operator.goto(`${s.url}/#/capacity/inst-c`);
+    await waitForText(operator, '[data-section=alerts]', 'warning');
     await screenshot(operator, '07-capacity');
 
     await operator.goto(`${s.url}/#/sessions/s1`);
@@ -191,6 +213,15 @@ describe('operator console', () => {
       'no dead notifications',
     );
     await screenshot(operator, '09-dead-letters');
+  });
+
+  it('counts the two rollbacks of the last 24 h on the installations page', async () => {
+    await operator.goto(`${s.url}/#/overview`);
+    await operator.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h="2"]');
+    const card = await operator.textContent('[data-installation="inst-a"]');
+    expect(card).toContain('auto-threshold');
+    expect(card).toContain('manual-operator');
+    await screenshot(operator, '11-installations-after-rollbacks');
   });
 
   it('shows an installation token only its own installations', async () => {

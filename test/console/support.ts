@@ -28,9 +28,12 @@ export async function buildConsole(): Promise<{ dir: string; remove(): void }> {
 }
 
 /** The real service (real Redis, clock at the real time) serving the console from `dir`. */
-export function startConsoleService(dir: string): Promise<TestService> {
+export function startConsoleService(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<TestService> {
   const modules = [...MODULES.filter((m) => m.name !== 'console'), createConsoleModule(dir)];
-  return startService({}, new ManualClock(Date.now()), modules);
+  return startService(env, new ManualClock(Date.now()), modules);
 }
 
 export function launch(): Promise<Browser> {

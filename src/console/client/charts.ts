@@ -15,9 +15,9 @@ export function gauge(value: number, marks: { at: number; label: string }[]): SV
     'svg',
     {
       class: 'chart',
-      width: W,
+      width: W + 60,
       height: H + 14,
-      viewBox: `0 0 ${W} ${H + 14}`,
+      viewBox: `0 0 ${W + 60} ${H + 14}`,
       role: 'img',
       'aria-label': `capacity ${pct(value, 1)}`,
     },
@@ -38,7 +38,12 @@ export function gauge(value: number, marks: { at: number; label: string }[]): SV
         `${Math.round(m.at * 100)}%`,
       ),
     ]),
-    s('text', { x: 6, y: H / 2 + 4, 'font-size': 12, fill: '#1d2330' }, pct(value, 1)),
+    // The figure beside the bar, where no fill colour runs under it.
+    s(
+      'text',
+      { x: W + 6, y: H / 2 + 4, 'font-size': 12, 'font-weight': 600, fill: '#1d2330' },
+      pct(value, 1),
+    ),
   );
 }
 

@@ -55,7 +55,7 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
   const limit = h(
     'select',
     { name: 'limit' },
-    ['50', '100', '500'].map((n) => h('option', { value: n }, `${n} per page`)),
+    ['10', '50', '100', '500'].map((n) => h('option', { value: n }, `${n} per page`)),
   );
   limit.value = q.get('limit') ?? '50';
   const out = h('div');
