@@ -120,6 +120,18 @@ describe('operator console', () => {
     await waitForText(operator, '[data-section=rollbacks]', 'auto-threshold');
     expect(await operator.textContent('[data-live-feed]')).toContain('workspace:ws-1');
     await screenshot(operator, '02-workspace-rolled-back');
+
+    // Evidence the operator opened stays open when the page redraws for the next transition.
+    await operator.click('[data-section=rollbacks] details summary');
+    await ok('POST', '/v1/connections', {
+      connectionId: 'c5',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    await waitForText(operator, 'main', 'connecting 1');
+    expect(await operator.textContent('[data-section=rollbacks] details[open]')).toContain(
+      'metricsSnapshot',
+    );
   });
 
   it('runs an operator command from the page after confirmation', async () => {
@@ -154,13 +166,13 @@ describe('operator console', () => {
     await operator.waitForSelector('a[href="#/actors/connection:c3"]');
     expect(await operator.textContent('main')).not.toContain('cb1');
     await screenshot(operator, '04-connections');
-    // 3 + 1 + 18 = 22 connections, 10 per page, through the API's cursor.
+    // inst-a 4 (c1, c2, c3, c5) + inst-b 1 + inst-c 18 = 23 connections, 10 per page, through the API's cursor.
     await operator.goto(`${s.url}/#/connections?limit=10`);
     await waitForText(operator, '[data-page-info]', '1–10');
     await operator.click('[data-page=next]');
     await waitForText(operator, '[data-page-info]', '11–20');
     await operator.click('[data-page=next]');
-    await waitForText(operator, '[data-page-info]', '21–22');
+    await waitForText(operator, '[data-page-info]', '21–23');
     expect(await operator.isDisabled('[data-page=next]')).toBe(true);
     await operator.click('[data-page=prev]');
     await waitForText(operator, '[data-page-info]', '11–20');

@@ -126,3 +126,21 @@ export function table(headers: string[], rows: Child[][], empty = 'none'): HTMLE
     ),
   );
 }
+
+/** A collapsed block of JSON; `key` lets a redraw keep it open (see keepOpen). */
+export function more(key: string, label: string, value: unknown): HTMLElement {
+  return h('details', { 'data-key': key }, h('summary', null, label), json(value));
+}
+
+/** Redraws `el` with `draw`, reopening the blocks (by `data-key`) the operator had opened. */
+export function keepOpen(el: Element, draw: () => void): void {
+  const open = new Set(
+    [...el.querySelectorAll<HTMLDetailsElement>('details[data-key][open]')].map(
+      (d) => d.dataset.key,
+    ),
+  );
+  draw();
+  for (const d of el.querySelectorAll<HTMLDetailsElement>('details[data-key]')) {
+    if (open.has(d.dataset.key)) d.open = true;
+  }
+}

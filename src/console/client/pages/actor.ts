@@ -4,7 +4,7 @@
  */
 import { errorBox, follow, get, seg } from '../api.ts';
 import { type ChartTransition, statechart } from '../charts.ts';
-import { countdown, dl, fill, h, json, link, table, when } from '../dom.ts';
+import { countdown, dl, fill, h, keepOpen, link, more, table, when } from '../dom.ts';
 import { type PageContext, liveIndicator } from '../ui.ts';
 
 interface Inspection {
@@ -68,82 +68,80 @@ export async function actorPage(ctx: PageContext): Promise<void> {
         countdowns.push({ el, due: t.dueAt });
         return [h('code', null, t.event), when(t.dueAt), el];
       });
-      fill(
-        body,
-        h(
-          'section',
-          { class: 'card' },
-          dl([
-            ['actor', h('code', null, a.actorId)],
-            ['installation', a.installationId],
-            ['current state', h('strong', { 'data-actor-state': a.state }, a.state)],
-            ['version', String(a.version)],
-            ['chart', `${m.id} ${m.version}`],
-            a.kind === 'workspace'
-              ? [
-                  'workspace page',
-                  link(`#/workspaces/${seg(a.actorId.slice(a.kind.length + 1))}`, 'open'),
-                ]
-              : ['', ''],
-          ]),
-        ),
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', null, 'Statechart'),
-          statechart(m.id, m.definition, m.structure.transitions, a.state),
-          h('h3', null, 'Transitions out of the current state'),
-          table(
-            ['from', 'event', 'guard', 'to'],
-            m.structure.transitions
-              .filter(
-                (t) =>
-                  t.source === '(root)' ||
-                  a.state === t.source ||
-                  a.state.startsWith(`${t.source}.`),
-              )
-              .map((t) => [
-                t.source,
-                h('code', null, t.event),
-                t.guard ?? '–',
-                t.targets.join(', ') || '(stays)',
-              ]),
-            'none',
-          ),
-        ),
-        h(
-          'div',
-          { class: 'grid' },
+      keepOpen(body, () =>
+        fill(
+          body,
           h(
             'section',
             { class: 'card' },
-            h('h2', null, 'Pending durable timers'),
-            table(['event', 'due', 'countdown'], timers, 'no pending timers'),
+            dl([
+              ['actor', h('code', null, a.actorId)],
+              ['installation', a.installationId],
+              ['current state', h('strong', { 'data-actor-state': a.state }, a.state)],
+              ['version', String(a.version)],
+              ['chart', `${m.id} ${m.version}`],
+              a.kind === 'workspace'
+                ? [
+                    'workspace page',
+                    link(`#/workspaces/${seg(a.actorId.slice(a.kind.length + 1))}`, 'open'),
+                  ]
+                : ['', ''],
+            ]),
           ),
-          h('section', { class: 'card' }, h('h2', null, 'Live transitions'), feed),
-        ),
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', null, 'Last events (newest first)'),
-          table(
-            ['#', 'event', 'at', ''],
-            a.lastEvents.map((e, i) => {
-              const ev = e as { type?: string; at?: number };
-              return [
-                String(i + 1),
-                h('code', null, ev.type ?? '?'),
-                typeof ev.at === 'number' ? when(new Date(ev.at).toISOString()) : '–',
-                h('details', null, h('summary', null, 'event'), json(e)),
-              ];
-            }),
-            'none',
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', null, 'Statechart'),
+            statechart(m.id, m.definition, m.structure.transitions, a.state),
+            h('h3', null, 'Transitions out of the current state'),
+            table(
+              ['from', 'event', 'guard', 'to'],
+              m.structure.transitions
+                .filter(
+                  (t) =>
+                    t.source === '(root)' ||
+                    a.state === t.source ||
+                    a.state.startsWith(`${t.source}.`),
+                )
+                .map((t) => [
+                  t.source,
+                  h('code', null, t.event),
+                  t.guard ?? '–',
+                  t.targets.join(', ') || '(stays)',
+                ]),
+              'none',
+            ),
           ),
-        ),
-        h(
-          'section',
-          { class: 'card' },
-          h('details', null, h('summary', null, 'context'), json(a.context)),
+          h(
+            'div',
+            { class: 'grid' },
+            h(
+              'section',
+              { class: 'card' },
+              h('h2', null, 'Pending durable timers'),
+              table(['event', 'due', 'countdown'], timers, 'no pending timers'),
+            ),
+            h('section', { class: 'card' }, h('h2', null, 'Live transitions'), feed),
+          ),
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', null, 'Last events (newest first)'),
+            table(
+              ['#', 'event', 'at', ''],
+              a.lastEvents.map((e, i) => {
+                const ev = e as { type?: string; at?: number };
+                return [
+                  String(i + 1),
+                  h('code', null, ev.type ?? '?'),
+                  typeof ev.at === 'number' ? when(new Date(ev.at).toISOString()) : '–',
+                  more(`ev:${ev.type ?? ''}:${ev.at ?? ''}`, 'event', e),
+                ];
+              }),
+              'none',
+            ),
+          ),
+          h('section', { class: 'card' }, more('context', 'context', a.context)),
         ),
       );
       return true;

@@ -6,7 +6,21 @@
  */
 import { ApiError, api, errorBox, follow, get, seg } from '../api.ts';
 import { type Point, rateChart } from '../charts.ts';
-import { badge, dl, fill, h, json, link, num, pct, stateKind, table, when } from '../dom.ts';
+import {
+  badge,
+  dl,
+  fill,
+  h,
+  json,
+  keepOpen,
+  link,
+  more,
+  num,
+  pct,
+  stateKind,
+  table,
+  when,
+} from '../dom.ts';
 import { type PageContext, confirmAction, liveIndicator } from '../ui.ts';
 import type { Page, Workspace } from './types.ts';
 
@@ -17,18 +31,13 @@ const rate = (v: unknown) => (typeof v === 'number' ? v : null);
 const POLL_MS = 5_000;
 
 function evidence(r: Rec): HTMLElement {
-  return h(
-    'details',
-    null,
-    h('summary', null, 'evidence'),
-    json({
-      metricsSnapshot: r.metricsSnapshot,
-      thresholds: r.thresholds,
-      connectionIds: r.connectionIds,
-      followUpActions: r.followUpActions,
-      notification: r.notification,
-    }),
-  );
+  return more(`rb:${str(r.eventId)}`, 'evidence', {
+    metricsSnapshot: r.metricsSnapshot,
+    thresholds: r.thresholds,
+    connectionIds: r.connectionIds,
+    followUpActions: r.followUpActions,
+    notification: r.notification,
+  });
 }
 
 /** Points of the rate chart: audit snapshots (history) plus the rates this page observed. */
@@ -199,157 +208,167 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     if (seen.length > 200) seen.shift();
     const points = history(migrations.items, rollbacks.items, seen);
     const t = w.settings.thresholds;
-    fill(
-      body,
-      h(
-        'div',
-        { class: 'grid' },
+    keepOpen(body, () =>
+      fill(
+        body,
         h(
-          'section',
-          { class: 'card' },
-          h('h2', null, 'Transport'),
-          dl([
-            [
-              'installation',
-              link(`#/connections?installationId=${seg(w.installationId)}`, w.installationId),
-            ],
-            ['transport', badge(w.transport.toUpperCase(), w.transport)],
-            [
-              'chart state',
-              h('span', { 'data-ws-state': w.state }, badge(w.state, stateKind(w.state))),
-            ],
-            ['since', when(w.transportSince)],
-            ['migration in progress', w.migration ? json(w.migration) : 'none'],
-            ['scheduled migration', w.scheduledMigration ? json(w.scheduledMigration) : 'none'],
-            ['rollout mode', w.settings.rolloutMode],
-            [
-              'actor',
-              link(`#/actors/workspace:${seg(w.workspaceId)}`, `workspace:${w.workspaceId}`),
-            ],
-          ]),
-        ),
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', null, 'Health'),
-          dl([
-            [
-              'success rate',
-              h(
-                'span',
-                { 'data-success-rate': '' },
-                pct(hl.successRate),
-                ' against ',
-                pct(hl.minSuccessRate),
-              ),
-            ],
-            ['samples', `${num(hl.sampleSize)} operations (minimum ${num(hl.minSamples)})`],
-            ['window', `${hl.windowMinutes} min`],
-            ['verdict', badge(hl.verdict, stateKind(hl.verdict === 'healthy' ? 'ok' : hl.verdict))],
-            ['latency p95', hl.latencyP95 === null ? '–' : `${hl.latencyP95} ms`],
-          ]),
-          rateChart(points, hl.minSuccessRate),
-        ),
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', null, 'Cooldown and flapping'),
-          dl([
-            [
-              'cooldown until',
-              w.cooldownUntil
-                ? h('span', { 'data-cooldown': w.cooldownUntil }, when(w.cooldownUntil))
-                : 'not in cooldown',
-            ],
-            ['cooldown length', `${t.cooldownMinutes} min`],
-            [
-              'automatic rollbacks in flap window',
-              `${w.autoRollbacksInFlapWindow} of ${t.flapLimit} in ${t.flapWindowHours} h`,
-            ],
-            [
-              'auto-migration',
-              w.autoMigrationBlocked
-                ? badge('blocked (flap limit)', 'bad')
-                : badge('allowed', 'ok'),
-            ],
-            [
-              'last rollback',
-              w.lastRollback
-                ? `${str(w.lastRollback.trigger)} at ${str(w.lastRollback.at)}`
-                : 'none',
-            ],
-          ]),
-          h('h2', null, 'Connections'),
-          dl([
-            ['on ACP', num(w.connections.onAcp)],
-            ['pending', num(w.connections.pending)],
-            ['on HTTP', num(w.connections.onHttp)],
-            [
-              'by status',
-              Object.entries(w.connections.byStatus).map(([k, v]) => [
-                badge(`${k} ${v}`, stateKind(k)),
-                ' ',
-              ]),
-            ],
-          ]),
-          link(
-            `#/connections?workspaceId=${seg(w.workspaceId)}&installationId=${seg(w.installationId)}`,
-            'connection table',
+          'div',
+          { class: 'grid' },
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', null, 'Transport'),
+            dl([
+              [
+                'installation',
+                link(`#/connections?installationId=${seg(w.installationId)}`, w.installationId),
+              ],
+              ['transport', badge(w.transport.toUpperCase(), w.transport)],
+              [
+                'chart state',
+                h('span', { 'data-ws-state': w.state }, badge(w.state, stateKind(w.state))),
+              ],
+              ['since', when(w.transportSince)],
+              ['migration in progress', w.migration ? json(w.migration) : 'none'],
+              ['scheduled migration', w.scheduledMigration ? json(w.scheduledMigration) : 'none'],
+              ['rollout mode', w.settings.rolloutMode],
+              [
+                'actor',
+                link(`#/actors/workspace:${seg(w.workspaceId)}`, `workspace:${w.workspaceId}`),
+              ],
+            ]),
+          ),
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', null, 'Health'),
+            dl([
+              [
+                'success rate',
+                h(
+                  'span',
+                  { 'data-success-rate': '' },
+                  pct(hl.successRate),
+                  ' against ',
+                  pct(hl.minSuccessRate),
+                ),
+              ],
+              ['samples', `${num(hl.sampleSize)} operations (minimum ${num(hl.minSamples)})`],
+              ['window', `${hl.windowMinutes} min`],
+              [
+                'verdict',
+                badge(hl.verdict, stateKind(hl.verdict === 'healthy' ? 'ok' : hl.verdict)),
+              ],
+              ['latency p95', hl.latencyP95 === null ? '–' : `${hl.latencyP95} ms`],
+            ]),
+            rateChart(points, hl.minSuccessRate),
+          ),
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', null, 'Cooldown and flapping'),
+            dl([
+              [
+                'cooldown until',
+                w.cooldownUntil
+                  ? h('span', { 'data-cooldown': w.cooldownUntil }, when(w.cooldownUntil))
+                  : 'not in cooldown',
+              ],
+              ['cooldown length', `${t.cooldownMinutes} min`],
+              [
+                'automatic rollbacks in flap window',
+                `${w.autoRollbacksInFlapWindow} of ${t.flapLimit} in ${t.flapWindowHours} h`,
+              ],
+              [
+                'auto-migration',
+                w.autoMigrationBlocked
+                  ? badge('blocked (flap limit)', 'bad')
+                  : badge('allowed', 'ok'),
+              ],
+              [
+                'last rollback',
+                w.lastRollback
+                  ? `${str(w.lastRollback.trigger)} at ${str(w.lastRollback.at)}`
+                  : 'none',
+              ],
+            ]),
+            h('h2', null, 'Connections'),
+            dl([
+              ['on ACP', num(w.connections.onAcp)],
+              ['pending', num(w.connections.pending)],
+              ['on HTTP', num(w.connections.onHttp)],
+              [
+                'by status',
+                Object.entries(w.connections.byStatus).map(([k, v]) => [
+                  badge(`${k} ${v}`, stateKind(k)),
+                  ' ',
+                ]),
+              ],
+            ]),
+            link(
+              `#/connections?workspaceId=${seg(w.workspaceId)}&installationId=${seg(w.installationId)}`,
+              'connection table',
+            ),
           ),
         ),
-      ),
-      h('section', { class: 'card' }, h('h2', null, 'Operator commands'), buttons(w)),
-      h(
-        'section',
-        { class: 'card', 'data-section': 'rollbacks' },
-        h('h2', null, 'Rollback events'),
-        table(
-          ['at', 'trigger', 'reason', 'requested by', 'connections', 'rate then', ''],
-          rollbacks.items.map((r) => [
-            str(r.initiatedAt),
-            badge(str(r.trigger), 'bad'),
-            str(r.reason),
-            str(r.requestedBy),
-            Array.isArray(r.connectionIds) ? r.connectionIds.length : '–',
-            pct(rate((r.metricsSnapshot as Rec | null)?.successRate)),
-            evidence(r),
-          ]),
-          'no rollbacks',
+        h('section', { class: 'card' }, h('h2', null, 'Operator commands'), buttons(w)),
+        h(
+          'section',
+          { class: 'card', 'data-section': 'rollbacks' },
+          h('h2', null, 'Rollback events'),
+          table(
+            ['at', 'trigger', 'reason', 'requested by', 'connections', 'rate then', ''],
+            rollbacks.items.map((r) => [
+              str(r.initiatedAt),
+              badge(str(r.trigger), 'bad'),
+              str(r.reason),
+              str(r.requestedBy),
+              Array.isArray(r.connectionIds) ? r.connectionIds.length : '–',
+              pct(rate((r.metricsSnapshot as Rec | null)?.successRate)),
+              evidence(r),
+            ]),
+            'no rollbacks',
+          ),
+        ),
+        h(
+          'section',
+          { class: 'card', 'data-section': 'migrations' },
+          h('h2', null, 'Migration log'),
+          table(
+            ['recorded', 'migration', 'from → to', 'status', 'initiated by', 'reason', ''],
+            migrations.items.map((m) => [
+              str(m.recordedAt),
+              h('code', null, str(m.migrationId)),
+              `${str(m.fromProtocol)} → ${str(m.toProtocol)}`,
+              badge(str(m.status), stateKind(str(m.status))),
+              `${str(m.initiatedBy)}${m.requestedBy ? ` (${str(m.requestedBy)})` : ''}`,
+              str(m.rollbackReason ?? m.failureReason),
+              more(`mig:${str(m.migrationId)}:${str(m.status)}`, 'record', m),
+            ]),
+            'no migrations',
+          ),
+        ),
+        h(
+          'section',
+          { class: 'card', 'data-section': 'decisions' },
+          h('h2', null, 'Holds and decisions'),
+          table(
+            ['at', 'decision', ''],
+            decisions.items.map((d) => [
+              str(d.at),
+              badge(str(d.decision), stateKind(str(d.decision))),
+              more(`dec:${str(d.decisionId)}`, 'record', d),
+            ]),
+            'no holds or decisions',
+          ),
+        ),
+        h(
+          'section',
+          { class: 'card' },
+          h('h2', null, 'Live transitions of this installation'),
+          feed,
         ),
       ),
-      h(
-        'section',
-        { class: 'card', 'data-section': 'migrations' },
-        h('h2', null, 'Migration log'),
-        table(
-          ['recorded', 'migration', 'from → to', 'status', 'initiated by', 'reason', ''],
-          migrations.items.map((m) => [
-            str(m.recordedAt),
-            h('code', null, str(m.migrationId)),
-            `${str(m.fromProtocol)} → ${str(m.toProtocol)}`,
-            badge(str(m.status), stateKind(str(m.status))),
-            `${str(m.initiatedBy)}${m.requestedBy ? ` (${str(m.requestedBy)})` : ''}`,
-            str(m.rollbackReason ?? m.failureReason),
-            h('details', null, h('summary', null, 'record'), json(m)),
-          ]),
-          'no migrations',
-        ),
-      ),
-      h(
-        'section',
-        { class: 'card', 'data-section': 'decisions' },
-        h('h2', null, 'Holds and decisions'),
-        table(
-          ['at', 'decision', ''],
-          decisions.items.map((d) => [
-            str(d.at),
-            badge(str(d.decision), stateKind(str(d.decision))),
-            h('details', null, h('summary', null, 'record'), json(d)),
-          ]),
-          'no holds or decisions',
-        ),
-      ),
-      h('section', { class: 'card' }, h('h2', null, 'Live transitions of this installation'), feed),
     );
   }
 
