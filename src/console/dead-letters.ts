@@ -2,8 +2,11 @@
  * Dead letters of the engine for operators: timers that could not be applied (moved aside by
  * the timer poller) and effects that exhausted their attempts (moved aside by the outbox
  * reaper). The store keeps both for operators but had no route to see or handle them; these
- * routes list them, put one back to run again, or discard it. Notification dead letters have
- * their own list route (`/notifications/dead-letters`) in the notifications module.
+ * routes list them, put one back to run again, or discard it. Notification dead letters are
+ * listed by the notifications module (`/notifications/dead-letters`); retrying or discarding one
+ * is here too: retry makes the delivery due now with its attempts reset, discard takes it off
+ * the dead-letter list and keeps its record (still `dead-lettered`, among its source's
+ * deliveries).
  *
  * Every route needs an operator token: a dead letter may belong to any actor of the
  * installation, and retrying one changes what the engine does.
@@ -15,13 +18,14 @@ import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
 import type { ModuleContext } from '../module-context.ts';
-import { parseTimerMember } from '../store/keys.ts';
+import { NotifyKeys } from '../notifications/keys.ts';
+import { auditMember, parseTimerMember } from '../store/keys.ts';
 import { identifier } from '../wire.ts';
 
 const installationParams = z.strictObject({ installationId: identifier });
 const actionParams = z.strictObject({
   installationId: identifier,
-  kind: z.enum(['timers', 'effects']),
+  kind: z.enum(['timers', 'effects', 'notifications']),
   action: z.enum(['retry', 'discard']),
 });
 const actionBody = z.strictObject({ id: z.string().min(1).max(600) });
@@ -107,12 +111,13 @@ async function deadEffects(ctx: ModuleContext, installationId: string): Promise<
 async function act(
   ctx: ModuleContext,
   installationId: string,
-  kind: 'timers' | 'effects',
+  kind: 'timers' | 'effects' | 'notifications',
   action: 'retry' | 'discard',
   id: string,
 ): Promise<boolean> {
   const { keys } = ctx.store;
   const now = ctx.clock.now();
+  if (kind === 'notifications') return actOnDelivery(ctx, installationId, action, id, now);
   if (kind === 'timers') {
     const dead = keys.deadTimers(installationId);
     if (!(await ctx.redis.hexists(dead, id))) return false;
@@ -127,6 +132,35 @@ async function act(
   const m = ctx.redis.multi().zrem(dead, id).hdel(keys.outboxAttempts(installationId), id);
   if (action === 'retry') m.zadd(keys.outbox(installationId), now, id);
   else m.hdel(keys.outboxData(installationId), id);
+  await m.exec();
+  return true;
+}
+
+async function actOnDelivery(
+  ctx: ModuleContext,
+  installationId: string,
+  action: 'retry' | 'discard',
+  id: string,
+  now: number,
+): Promise<boolean> {
+  const keys = new NotifyKeys(ctx.store.keys.prefix);
+  const delivery = keys.delivery(installationId, id);
+  const [status, deadAt] = await ctx.redis.hmget(delivery, 'status', 'deadLetteredAt');
+  if (status !== 'dead-lettered' || !deadAt) return false;
+  // The dead-letter list is ordered by when the delivery died: its member is rebuilt from that.
+  const member = auditMember(Date.parse(deadAt), id);
+  const dead = keys.dead(installationId);
+  if ((await ctx.redis.zscore(dead, member)) === null) return false;
+  const m = ctx.redis.multi().zrem(dead, member);
+  if (action === 'retry') {
+    m.hset(delivery, {
+      status: 'pending',
+      attempts: '0',
+      deadLetteredAt: '',
+      updatedAt: new Date(now).toISOString(),
+    });
+    m.zadd(keys.due(installationId), now, id);
+  }
   await m.exec();
   return true;
 }
@@ -148,7 +182,7 @@ export function deadLetterRoutes(app: express.Express, ctx: ModuleContext): void
     operatorOnly(res, `${action === 'retry' ? 'retrying' : 'discarding'} a dead letter`);
     const { id } = parse(actionBody, req.body ?? {}, 'body');
     if (!(await act(ctx, installationId, kind, action, id))) {
-      throw new NotFoundError(`no dead ${kind === 'timers' ? 'timer' : 'effect'} ${id}`, {
+      throw new NotFoundError(`no dead ${kind.replace(/s$/, '')} ${id}`, {
         field: 'id',
       });
     }

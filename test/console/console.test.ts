@@ -217,14 +217,27 @@ describe('operator console', () => {
     await waitForText(operator, '[data-section=automation]', 'rate-limited');
     await screenshot(operator, '08-session');
 
+    // A timer the poller could not apply, moved aside as the poller does.
+    const member = 'workspace:ws-9|xstate.after.cooldownDelay.workspace.http.cooldown';
+    const due = s.clock.now() - 60_000;
+    await s.redis.zadd(s.store.keys.timers('inst-a'), due, member);
+    await s.store.deadLetterTimer('inst-a', member, due, 'Error: actor workspace:ws-9 not found');
     await operator.goto(`${s.url}/#/dead-letters/inst-a`);
-    await waitForText(operator, '[data-section=engine-dead-letters]', 'no dead timers');
+    await waitForText(operator, '[data-section=engine-dead-letters]', 'workspace:ws-9');
     await waitForText(
       operator,
       '[data-section=notification-dead-letters]',
       'no dead notifications',
     );
     await screenshot(operator, '09-dead-letters');
+    await operator.click('[data-section=engine-dead-letters] button:has-text("Retry")');
+    await operator.click('dialog[open] [data-confirm=yes]');
+    await waitForText(operator, '[data-section=engine-dead-letters]', 'no dead timers');
+    expect((await s.store.dueTimers('inst-a', s.clock.now(), 10)).map((t) => t.member)).toEqual([
+      member,
+    ]);
+    // Put back as it was found: no poller runs here, but keep the store tidy for later tests.
+    await s.redis.zrem(s.store.keys.timers('inst-a'), member);
   });
 
   it('counts the two rollbacks of the last 24 h on the installations page', async () => {

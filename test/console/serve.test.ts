@@ -5,16 +5,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleModule } from '../../src/console/module.ts';
 import { MODULES } from '../../src/modules.ts';
+import type { NotificationService } from '../../src/notifications/service.ts';
+import { SERVICES } from '../../src/notifications/types.ts';
 import { OPERATOR, TOKEN_A, type TestService, checkInvariants, startService } from '../helpers.ts';
+import {
+  WEBHOOK_SECRET,
+  deliveries,
+  putSettings,
+  request,
+  startReceiver,
+} from '../notifications/support.ts';
 
 let s: TestService;
 const INST = 'inst-a';
+const modules = [
+  ...MODULES.filter((m) => m.name !== 'console'),
+  createConsoleModule('/nonexistent/lumilink-console'),
+];
 
 beforeAll(async () => {
-  const modules = [
-    ...MODULES.filter((m) => m.name !== 'console'),
-    createConsoleModule('/nonexistent/lumilink-console'),
-  ];
   s = await startService({}, undefined, modules);
 });
 
@@ -126,6 +135,61 @@ describe('dead letters of timers and effects', () => {
     expect(await s.redis.zscore(keys().outboxDead(INST), effect)).toBeNull();
     expect(await s.redis.hexists(keys().outboxData(INST), effect)).toBe(0);
     expect((await api('GET', `/v1/installations/${INST}/dead-letters`)).body.effects).toEqual([]);
+  });
+
+  it('retries a dead notification (sent again at once) and discards another', async () => {
+    // First attempt fails, the retry succeeds, the second notification fails.
+    const receiver = await startReceiver([500, 200, 500]);
+    const svc = await startService(
+      { WEBHOOK_SECRET, NOTIFY_MAX_ATTEMPTS: '1' },
+      undefined,
+      modules,
+    );
+    try {
+      const notifier = svc.modules.services.get(SERVICES.notifications) as NotificationService;
+      await putSettings(svc, { channels: { rollback: ['webhook'] }, webhookUrls: [receiver.url] });
+      const path = `/v1/installations/${INST}/notifications/dead-letters`;
+      const kill = async () => {
+        const n = request();
+        await notifier.notify(n);
+        expect((await notifier.processDue()).deadLettered).toBe(1);
+        const dead = await svc.api('GET', path);
+        expect(dead.body.items).toHaveLength(1);
+        return { n, id: dead.body.items[0].deliveryId as string };
+      };
+      const action = (what: string, id: string, token = OPERATOR) =>
+        svc.api(
+          'POST',
+          `/v1/installations/${INST}/dead-letters/notifications/${what}`,
+          { id },
+          token,
+        );
+
+      const first = await kill();
+      expect((await action('retry', first.id, TOKEN_A)).status).toBe(403);
+      expect((await action('retry', first.id)).status).toBe(200);
+      expect((await svc.api('GET', path)).body.items).toEqual([]);
+      expect(await notifier.processDue()).toMatchObject({ attempted: 1, delivered: 1 });
+      expect((await deliveries(svc, first.n.sourceId))[0]).toMatchObject({
+        status: 'delivered',
+        attempts: 1,
+      });
+      expect(receiver.received).toHaveLength(2);
+      // Delivered is not dead: nothing to retry.
+      expect((await action('retry', first.id)).status).toBe(404);
+
+      const second = await kill();
+      expect((await action('discard', second.id)).status).toBe(200);
+      expect((await svc.api('GET', path)).body.items).toEqual([]);
+      expect((await deliveries(svc, second.n.sourceId))[0]).toMatchObject({
+        status: 'dead-lettered',
+      });
+      expect((await notifier.processDue()).attempted).toBe(0);
+      expect(receiver.received).toHaveLength(3);
+    } finally {
+      await svc.close();
+      await receiver.close();
+    }
   });
 
   it('answers 404 for an unknown dead letter and 400 naming a bad kind or body', async () => {

@@ -1,11 +1,14 @@
 /**
  * Dead letters of one installation: timers and effects (list, retry, discard; operator only)
- * and notification deliveries (list only: the API has no retry or discard for them).
+ * and notification deliveries (the notifications module lists them; retry and discard are the
+ * console module's routes too).
  */
 import { api, errorBox, get, qs, seg } from '../api.ts';
 import { fill, h, json, table, when } from '../dom.ts';
 import { type PageContext, confirmAction } from '../ui.ts';
 import type { Page } from './types.ts';
+
+type Kind = 'timers' | 'effects' | 'notifications';
 
 interface DeadTimer {
   id: string;
@@ -55,19 +58,21 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       h(
         'p',
         { class: 'muted' },
-        'Deliveries that exhausted their attempts. Retry and discard are not available for notifications yet.',
+        'Deliveries that exhausted their attempts. Retry sends one again at once; discard takes it off this list (its record stays with its alert or rollback).',
       ),
       notifications,
     ),
   );
 
-  const act = async (kind: 'timers' | 'effects', action: 'retry' | 'discard', itemId: string) => {
+  const act = async (kind: Kind, action: 'retry' | 'discard', itemId: string) => {
     const ok = await confirmAction({
-      title: `${action === 'retry' ? 'Retry' : 'Discard'} this dead ${kind === 'timers' ? 'timer' : 'effect'}?`,
+      title: `${action === 'retry' ? 'Retry' : 'Discard'} this dead ${kind.replace(/s$/, '')}?`,
       text:
         action === 'retry'
           ? 'It is put back to run at once, with its attempts reset.'
-          : 'It is deleted for good.',
+          : kind === 'notifications'
+            ? 'It leaves the dead-letter list; its delivery record stays.'
+            : 'It is deleted for good.',
       confirmLabel: action === 'retry' ? 'Retry' : 'Discard',
       danger: action === 'discard',
     });
@@ -83,9 +88,9 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
     } catch (error) {
       fill(result, errorBox(error));
     }
-    await drawEngine();
+    await (kind === 'notifications' ? drawNotifications() : drawEngine());
   };
-  const buttons = (kind: 'timers' | 'effects', itemId: string) => [
+  const buttons = (kind: Kind, itemId: string) => [
     h('button', { type: 'button', onclick: () => void act(kind, 'retry', itemId) }, 'Retry…'),
     ' ',
     h(
@@ -142,7 +147,7 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       fill(
         notifications,
         table(
-          ['delivery', 'channel', 'target', 'attempts', 'last error', 'dead since'],
+          ['delivery', 'channel', 'target', 'attempts', 'last error', 'dead since', ''],
           page.items.map((n) => [
             h('code', null, n.deliveryId ?? '–'),
             n.channel ?? '–',
@@ -150,6 +155,7 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
             String(n.attempts ?? '–'),
             json(n.lastError ?? null),
             when(n.deadLetteredAt ?? null),
+            n.deliveryId ? buttons('notifications', n.deliveryId) : '',
           ]),
           'no dead notifications',
         ),
