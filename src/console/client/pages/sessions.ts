@@ -72,7 +72,7 @@ export function sessionsPage(ctx: PageContext): void {
         ['recorded', 'run', 'status', 'skip reason', 'issue / PR / commit', 'toast', ''],
         (r) => [
           when(str(r.createdAt ?? r.recordedAt)),
-          h('code', null, str(r.runId)),
+          h('code', null, str(r.runId ?? r.summaryId)),
           badge(
             str(r.status),
             r.status === 'success' ? 'ok' : stateKind(r.status === 'error' ? 'error' : 'warning'),

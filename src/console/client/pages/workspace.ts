@@ -21,8 +21,9 @@ import {
   table,
   when,
 } from '../dom.ts';
-import { type PageContext, confirmAction, liveIndicator } from '../ui.ts';
+import { type PageContext, liveIndicator } from '../ui.ts';
 import type { Page, Workspace } from './types.ts';
+import { commandButtons } from './workspace-commands.ts';
 
 type Rec = Record<string, unknown>;
 const str = (v: unknown) =>
@@ -80,111 +81,13 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     payload: unknown,
   ): Promise<void> {
     try {
-      const answer = await api(method, path, payload);
+      await api(method, path, payload);
       fill(result, h('div', { class: 'notice', 'data-command-ok': label }, `${label}: done.`));
-      void answer;
     } catch (error) {
       fill(result, errorBox(error));
     }
     await draw();
   }
-
-  const buttons = (w: Workspace) =>
-    h(
-      'div',
-      { class: 'toolbar' },
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'primary',
-          'data-action': 'migrate-acp',
-          onclick: async () => {
-            if (
-              (await confirmAction({
-                title: `Migrate ${id} to ACP?`,
-                text: 'Every active connection must reach ACP before the migration completes; a breach rolls it back.',
-                confirmLabel: 'Migrate to ACP',
-              })) === null
-            )
-              return;
-            await command('migrate to ACP', 'POST', `/v1/workspaces/${seg(id)}/migrations`, {
-              toProtocol: 'acp',
-              initiatedBy: 'operator',
-            });
-          },
-        },
-        'Migrate to ACP…',
-      ),
-      h(
-        'button',
-        {
-          type: 'button',
-          'data-action': 'migrate-http',
-          onclick: async () => {
-            if (
-              (await confirmAction({
-                title: `Migrate ${id} to HTTP?`,
-                text: 'Every connection moves to HTTP (rolled back) in one transaction.',
-                confirmLabel: 'Migrate to HTTP',
-              })) === null
-            )
-              return;
-            await command('migrate to HTTP', 'POST', `/v1/workspaces/${seg(id)}/migrations`, {
-              toProtocol: 'http',
-              initiatedBy: 'operator',
-            });
-          },
-        },
-        'Migrate to HTTP…',
-      ),
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'danger',
-          'data-action': 'rollback',
-          disabled: w.transport !== 'acp' && !w.state.startsWith('migrating'),
-          onclick: async () => {
-            const reason = await confirmAction({
-              title: `Roll ${id} back to HTTP?`,
-              text: 'The workspace and all its connections move to HTTP now, and it enters the cooldown.',
-              confirmLabel: 'Roll back',
-              danger: true,
-              reason: true,
-            });
-            if (reason === null) return;
-            await command('roll back', 'POST', `/v1/workspaces/${seg(id)}/rollback`, { reason });
-          },
-        },
-        'Roll back…',
-      ),
-      h(
-        'button',
-        {
-          type: 'button',
-          'data-action': 'reenable',
-          disabled: !w.autoMigrationBlocked,
-          onclick: async () => {
-            if (
-              (await confirmAction({
-                title: 'Re-enable automatic migration?',
-                text: `Lifts the flap-limit block of ${id} (operator tokens only).`,
-                confirmLabel: 'Re-enable',
-              })) === null
-            )
-              return;
-            await command(
-              're-enable auto-migration',
-              'POST',
-              `/v1/workspaces/${seg(id)}/auto-migration/reenable`,
-              undefined,
-            );
-          },
-        },
-        'Re-enable auto-migration…',
-      ),
-    );
 
   async function draw(): Promise<void> {
     let migrations: Page<Rec>, rollbacks: Page<Rec>, decisions: Page<Rec>;
@@ -311,7 +214,12 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
             ),
           ),
         ),
-        h('section', { class: 'card' }, h('h2', null, 'Operator commands'), buttons(w)),
+        h(
+          'section',
+          { class: 'card' },
+          h('h2', null, 'Operator commands'),
+          commandButtons(w.workspaceId, w, command),
+        ),
         h(
           'section',
           { class: 'card', 'data-section': 'rollbacks' },
