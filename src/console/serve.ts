@@ -21,6 +21,17 @@ export function findConsoleDir(candidates: readonly string[] = CONSOLE_DIRS): st
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? null;
 }
 
+/**
+ * The page runs only its own bundle and talks only to this service; no referrer leaves it
+ * (stream URLs carry `access_token`), and no other site may frame it.
+ */
+export const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+} as const;
+
 export const NOT_BUILT_MESSAGE =
   'the operator console is not built: run `npm run build:console` (or `npm start`, which builds it first, or `npm run build` for dist/), then reload';
 
@@ -55,6 +66,7 @@ export function serveConsole(app: express.Express, dir?: string): void {
               'cache-control',
               path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable',
             );
+            for (const [name, value] of Object.entries(SECURITY_HEADERS)) r.setHeader(name, value);
           },
         }),
       };

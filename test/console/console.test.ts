@@ -268,6 +268,15 @@ describe('operator console', () => {
     await tenant.context().close();
   });
 
+  it('serves the page with a content security policy that allows only itself', async () => {
+    const res = await fetch(`${s.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(await res.text()).toContain('<script type="module"');
+  });
+
   it('is one self-contained bundle: no CDN, no external font or script', () => {
     const files = readdirSync(bundle.dir, { recursive: true, withFileTypes: true }).filter((e) =>
       e.isFile(),
