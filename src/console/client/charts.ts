@@ -141,8 +141,8 @@ interface Box {
 }
 
 /** Room between boxes for the arrows and their labels. */
-const GAP_X = 64;
-const GAP_Y = 46;
+const GAP_X = 96;
+const GAP_Y = 72;
 const PAD = 14;
 const HEAD = 24;
 
