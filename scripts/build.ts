@@ -4,9 +4,10 @@
  * 1. Removes dist/.
  * 2. Compiles src/ and machines/ with tsconfig.build.json (`.ts` import specifiers are rewritten
  *    to `.js`), keeping the source layout: src/x.ts -> dist/src/x.js.
- * 3. Copies every non-TypeScript file under src/ and machines/ (the Lua scripts, and any other
+ * 3. Bundles the operator console (src/console/client, vite.console.config.ts) into dist/console/.
+ * 4. Copies every non-TypeScript file under src/ and machines/ (the Lua scripts, and any other
  *    asset loaded at runtime through `new URL('./...', import.meta.url)`) to the same place.
- * 4. Checks that every `new URL('./...', import.meta.url)` in the output points at something that
+ * 5. Checks that every `new URL('./...', import.meta.url)` in the output points at something that
  *    exists, so an asset kept outside src/ or machines/ fails the build instead of production.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'vite';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = join(root, 'dist');
@@ -34,6 +36,9 @@ execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], {
   cwd: root,
   stdio: 'inherit',
 });
+
+// The operator console (src/console/client) bundled into dist/console/, served at `/`.
+await build({ configFile: join(root, 'vite.console.config.ts'), logLevel: 'warn' });
 
 let assets = 0;
 for (const dir of sourceDirs) {
@@ -62,4 +67,6 @@ if (missing.length > 0) {
   process.exit(1);
 }
 
-process.stdout.write(`build: dist/ ready (${assets} assets copied); run: node dist/src/main.js\n`);
+process.stdout.write(
+  `build: dist/ ready (${assets} assets copied, console in dist/console/); run: node dist/src/main.js\n`,
+);

@@ -8,6 +8,7 @@ import type { AppModule } from './module-context.ts';
 import { automationModule } from './automation/module.ts';
 import { apiDocsModule } from './http/openapi/module.ts';
 import { capacityModule } from './capacity/module.ts';
+import { consoleModule } from './console/module.ts';
 import { inspectModule } from './inspect/module.ts';
 import { metricsModule } from './metrics/module.ts';
 import { notificationsModule } from './notifications/module.ts';
@@ -20,4 +21,5 @@ export const MODULES: AppModule[] = [
   inspectModule,
   automationModule,
   apiDocsModule,
+  consoleModule,
 ];

@@ -1,0 +1,121 @@
+/**
+ * The console's only way to the service: the public /v1 API with the token from session
+ * storage (`Authorization: Bearer`), and the live streams with `?access_token=`.
+ */
+import { h } from './dom.ts';
+
+const KEY = 'lumilink.console.token';
+
+/** Dispatched on `window` when the API refuses the token (401). */
+export const UNAUTHORIZED = 'console:unauthorized';
+
+export const token = {
+  get: (): string | null => sessionStorage.getItem(KEY),
+  set: (t: string) => sessionStorage.setItem(KEY, t),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+/** An error answer of the API, in the house shape `{ error: { code, message } }`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token.get() ?? ''}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data: unknown = null;
+  try {
+    data = text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    data = null;
+  }
+  if (res.status === 401) {
+    // Revoked or mistyped: forget it, and let the shell bring back the sign-in form.
+    token.clear();
+    window.dispatchEvent(new Event(UNAUTHORIZED));
+  }
+  if (!res.ok) {
+    const e = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(res.status, e?.code ?? 'http-error', e?.message ?? `HTTP ${res.status}`);
+  }
+  return data as T;
+}
+
+export const get = <T = unknown>(path: string) => api<T>('GET', path);
+
+/** A path segment, encoded. */
+export const seg = encodeURIComponent;
+
+/** Query string from the defined values. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** What an error means to an operator: tenancy refusals say so plainly. */
+export function errorBox(error: unknown): HTMLElement {
+  if (error instanceof ApiError) {
+    if (error.status === 404 || error.status === 403) {
+      return h(
+        'div',
+        { class: 'error', 'data-error': 'not-found-or-forbidden' },
+        h('strong', null, error.status === 404 ? 'Not found or forbidden. ' : 'Forbidden. '),
+        `${error.message}. This token may not see it, or it does not exist.`,
+      );
+    }
+    if (error.status === 401) {
+      return h('div', { class: 'error' }, h('strong', null, 'Token refused. '), error.message);
+    }
+    return h(
+      'div',
+      { class: 'error' },
+      h('strong', null, `${error.status} ${error.code}: `),
+      error.message,
+    );
+  }
+  return h('div', { class: 'error' }, String(error));
+}
+
+export interface Transition {
+  actorId: string;
+  kind: string;
+  installationId: string;
+  from: string | null;
+  to: string;
+  events: string[];
+  at: string;
+}
+
+/**
+ * Follows a transition stream; `onState` reports whether it is open. EventSource reconnects by
+ * itself after the server's `retry`.
+ */
+export function follow(
+  path: string,
+  onTransition: (t: Transition) => void,
+  onState: (open: boolean) => void,
+): () => void {
+  const es = new EventSource(`${path}?access_token=${encodeURIComponent(token.get() ?? '')}`);
+  es.addEventListener('open', () => onState(true));
+  es.addEventListener('error', () => onState(false));
+  es.addEventListener('transition', (e) => {
+    onTransition(JSON.parse((e as MessageEvent<string>).data) as Transition);
+  });
+  return () => es.close();
+}

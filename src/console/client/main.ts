@@ -1,0 +1,171 @@
+/**
+ * The operator console: a token gate, a top bar and hash routes (`#/workspaces/ws-1`), each
+ * drawn by one page module from the public /v1 API.
+ */
+import { ApiError, UNAUTHORIZED, get, token } from './api.ts';
+import { fill, h } from './dom.ts';
+import { actorPage } from './pages/actor.ts';
+import { capacityPage } from './pages/capacity.ts';
+import { connectionsPage } from './pages/connections.ts';
+import { deadLettersPage } from './pages/dead-letters.ts';
+import { overviewPage } from './pages/overview.ts';
+import { sessionsPage } from './pages/sessions.ts';
+import { workspacePage } from './pages/workspace.ts';
+import type { Page } from './ui.ts';
+
+const PAGES: Record<string, Page> = {
+  overview: overviewPage,
+  workspaces: workspacePage,
+  connections: connectionsPage,
+  actors: actorPage,
+  capacity: capacityPage,
+  sessions: sessionsPage,
+  'dead-letters': deadLettersPage,
+};
+
+const NAV: [string, string][] = [
+  ['overview', 'Installations'],
+  ['connections', 'Connections'],
+  ['actors', 'Actors'],
+  ['sessions', 'Sessions'],
+];
+
+const app = document.getElementById('app')!;
+const top = document.getElementById('top')!;
+let leave: (() => void)[] = [];
+let generation = 0;
+
+function login(message?: string): void {
+  fill(top, h('span', { class: 'brand' }, 'LumiLink operator console'));
+  const input = h('input', {
+    type: 'password',
+    name: 'token',
+    autocomplete: 'off',
+    size: 44,
+    placeholder: 'Bearer token',
+    'aria-label': 'API token',
+  });
+  const status = h('div');
+  if (message) status.append(h('div', { class: 'error' }, message));
+  fill(
+    app,
+    h(
+      'div',
+      { class: 'login card' },
+      h('h1', null, 'Sign in with an API token'),
+      h(
+        'p',
+        { class: 'muted' },
+        'An operator token sees every installation; an installation token only its own. The token stays in this tab (session storage) and is sent only to this service.',
+      ),
+      h(
+        'form',
+        {
+          class: 'inline',
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            void signIn(input.value.trim(), status);
+          },
+        },
+        input,
+        h('button', { type: 'submit', class: 'primary' }, 'Open console'),
+      ),
+      status,
+    ),
+  );
+  input.focus();
+}
+
+async function signIn(value: string, status: HTMLElement): Promise<void> {
+  if (!value) return;
+  token.set(value);
+  try {
+    await get('/v1/connections?limit=1');
+  } catch (error) {
+    token.clear();
+    fill(
+      status,
+      h(
+        'div',
+        { class: 'error' },
+        error instanceof ApiError && error.status === 401
+          ? 'This token is not valid.'
+          : `Could not check the token: ${String(error)}`,
+      ),
+    );
+    return;
+  }
+  route();
+}
+
+function header(current: string): void {
+  fill(
+    top,
+    h('span', { class: 'brand' }, 'LumiLink operator console'),
+    NAV.map(([page, label]) =>
+      h('a', { href: `#/${page}`, class: page === current ? 'active' : '' }, label),
+    ),
+    h('span', { class: 'spacer' }),
+    h(
+      'button',
+      {
+        type: 'button',
+        onclick: () => {
+          token.clear();
+          location.hash = '#/overview';
+          login();
+        },
+      },
+      'Sign out',
+    ),
+  );
+}
+
+function route(): void {
+  for (const fn of leave) fn();
+  leave = [];
+  const mine = ++generation;
+  if (!token.get()) return login();
+  const [path = '', search = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const [name = 'overview', ...params] = path.split('/').filter(Boolean);
+  const page = PAGES[name];
+  header(name);
+  if (!page) {
+    fill(
+      app,
+      h(
+        'div',
+        { class: 'error' },
+        `No page ${name}. `,
+        h('a', { href: '#/overview' }, 'Installations'),
+      ),
+    );
+    return;
+  }
+  fill(app);
+  Promise.resolve(
+    page({
+      root: app,
+      params: params.map(decodeURIComponent),
+      query: new URLSearchParams(search),
+      onLeave: (fn) => leave.push(fn),
+      alive: () => mine === generation,
+    }),
+  ).catch((error: unknown) => {
+    if (error instanceof ApiError && error.status === 401) {
+      token.clear();
+      login('The token was refused (401): it is not valid, or no longer. Sign in again.');
+      return;
+    }
+    app.append(h('div', { class: 'error' }, String(error)));
+  });
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener(UNAUTHORIZED, () => {
+  for (const fn of leave) fn();
+  leave = [];
+  generation++;
+  login('The token was refused (401): it is not valid, or no longer. Sign in again.');
+});
+route();

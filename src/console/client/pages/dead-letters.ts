@@ -1,0 +1,175 @@
+/**
+ * Dead letters of one installation: timers and effects (list, retry, discard; operator only)
+ * and notification deliveries (the notifications module lists them; retry and discard are the
+ * console module's routes too).
+ */
+import { api, errorBox, get, qs, seg } from '../api.ts';
+import { fill, h, json, table, when } from '../dom.ts';
+import { type PageContext, confirmAction } from '../ui.ts';
+import type { Page } from './types.ts';
+
+type Kind = 'timers' | 'effects' | 'notifications';
+
+interface DeadTimer {
+  id: string;
+  actorId: string;
+  event: string;
+  dueAt: string | null;
+  reason: string | null;
+}
+interface DeadEffect {
+  id: string;
+  deadAt: string | null;
+  attempts: number;
+  effect: unknown;
+}
+interface Delivery {
+  deliveryId?: string;
+  channel?: string;
+  target?: string;
+  status?: string;
+  attempts?: number;
+  lastError?: unknown;
+  deadLetteredAt?: string | null;
+}
+
+export async function deadLettersPage(ctx: PageContext): Promise<void> {
+  const id = ctx.params[0];
+  ctx.root.append(h('h1', null, 'Dead letters ', id ? h('code', null, id) : ''));
+  if (!id) {
+    ctx.root.append(h('p', null, 'Open an installation from the overview.'));
+    return;
+  }
+  const result = h('div');
+  const engine = h('div');
+  const notifications = h('div');
+  ctx.root.append(
+    result,
+    h(
+      'section',
+      { class: 'card', 'data-section': 'engine-dead-letters' },
+      h('h2', null, 'Timers and effects'),
+      engine,
+    ),
+    h(
+      'section',
+      { class: 'card', 'data-section': 'notification-dead-letters' },
+      h('h2', null, 'Notifications'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Deliveries that exhausted their attempts. Retry sends one again at once; discard takes it off this list (its record stays with its alert or rollback).',
+      ),
+      notifications,
+    ),
+  );
+
+  const act = async (kind: Kind, action: 'retry' | 'discard', itemId: string) => {
+    const ok = await confirmAction({
+      title: `${action === 'retry' ? 'Retry' : 'Discard'} this dead ${kind.replace(/s$/, '')}?`,
+      text:
+        action === 'retry'
+          ? 'It is put back to run at once, with its attempts reset.'
+          : kind === 'notifications'
+            ? 'It leaves the dead-letter list; its delivery record stays.'
+            : 'It is deleted for good.',
+      confirmLabel: action === 'retry' ? 'Retry' : 'Discard',
+      danger: action === 'discard',
+    });
+    if (ok === null) return;
+    try {
+      await api('POST', `/v1/installations/${seg(id)}/dead-letters/${kind}/${action}`, {
+        id: itemId,
+      });
+      fill(
+        result,
+        h('div', { class: 'notice' }, `${action === 'retry' ? 'Retried' : 'Discarded'} ${itemId}.`),
+      );
+    } catch (error) {
+      fill(result, errorBox(error));
+    }
+    await (kind === 'notifications' ? drawNotifications() : drawEngine());
+  };
+  const buttons = (kind: Kind, itemId: string) => [
+    h('button', { type: 'button', onclick: () => void act(kind, 'retry', itemId) }, 'Retry…'),
+    ' ',
+    h(
+      'button',
+      { type: 'button', class: 'danger', onclick: () => void act(kind, 'discard', itemId) },
+      'Discard…',
+    ),
+  ];
+
+  async function drawEngine(): Promise<void> {
+    try {
+      const d = await get<{ timers: DeadTimer[]; effects: DeadEffect[] }>(
+        `/v1/installations/${seg(id!)}/dead-letters`,
+      );
+      if (!ctx.alive()) return;
+      fill(
+        engine,
+        h('h3', null, 'Timers'),
+        table(
+          ['actor', 'event', 'was due', 'reason', ''],
+          d.timers.map((t) => [
+            h('code', null, t.actorId),
+            h('code', null, t.event),
+            when(t.dueAt),
+            t.reason ?? '–',
+            buttons('timers', t.id),
+          ]),
+          'no dead timers',
+        ),
+        h('h3', null, 'Effects'),
+        table(
+          ['effect', 'dead since', 'attempts', 'data', ''],
+          d.effects.map((e) => [
+            h('code', null, e.id),
+            when(e.deadAt),
+            String(e.attempts),
+            json(e.effect),
+            buttons('effects', e.id),
+          ]),
+          'no dead effects',
+        ),
+      );
+    } catch (error) {
+      if (ctx.alive()) fill(engine, errorBox(error));
+    }
+  }
+
+  async function drawNotifications(cursor: string | null = null): Promise<void> {
+    try {
+      const page = await get<Page<Delivery>>(
+        `/v1/installations/${seg(id!)}/notifications/dead-letters${qs({ limit: 50, cursor })}`,
+      );
+      if (!ctx.alive()) return;
+      fill(
+        notifications,
+        table(
+          ['delivery', 'channel', 'target', 'attempts', 'last error', 'dead since', ''],
+          page.items.map((n) => [
+            h('code', null, n.deliveryId ?? '–'),
+            n.channel ?? '–',
+            n.target ?? '–',
+            String(n.attempts ?? '–'),
+            json(n.lastError ?? null),
+            when(n.deadLetteredAt ?? null),
+            n.deliveryId ? buttons('notifications', n.deliveryId) : '',
+          ]),
+          'no dead notifications',
+        ),
+        page.nextCursor
+          ? h(
+              'button',
+              { type: 'button', onclick: () => void drawNotifications(page.nextCursor) },
+              'Next page',
+            )
+          : '',
+      );
+    } catch (error) {
+      if (ctx.alive()) fill(notifications, errorBox(error));
+    }
+  }
+  await Promise.all([drawEngine(), drawNotifications()]);
+}

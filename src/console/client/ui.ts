@@ -1,0 +1,89 @@
+/** Shared page plumbing: the page contract, the confirmation dialog, the live indicator. */
+import { h } from './dom.ts';
+
+export interface PageContext {
+  root: HTMLElement;
+  /** Path segments after the page name, decoded. */
+  params: string[];
+  query: URLSearchParams;
+  /** Runs when the page is left (close streams, stop timers). */
+  onLeave(fn: () => void): void;
+  /** Whether the page is still shown (an answer arriving later must not draw over another). */
+  alive(): boolean;
+}
+
+export type Page = (ctx: PageContext) => void | Promise<void>;
+
+export interface ConfirmOptions {
+  title: string;
+  text: string;
+  confirmLabel: string;
+  danger?: boolean;
+  /** Ask for a reason (required). */
+  reason?: boolean;
+}
+
+/** Asks the operator to confirm; resolves with the reason (or '') or null when cancelled. */
+export function confirmAction(o: ConfirmOptions): Promise<string | null> {
+  const dialog = document.getElementById('confirm') as HTMLDialogElement;
+  return new Promise((resolve) => {
+    const reason = o.reason
+      ? h('input', {
+          name: 'reason',
+          required: true,
+          maxlength: 500,
+          size: 40,
+          placeholder: 'reason (required)',
+        })
+      : null;
+    const done = (value: string | null) => {
+      dialog.close();
+      resolve(value);
+    };
+    const form = h(
+      'form',
+      {
+        method: 'dialog',
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          if (reason && !reason.value.trim()) return reason.focus();
+          done(reason ? reason.value.trim() : '');
+        },
+      },
+      h('h2', null, o.title),
+      h('p', null, o.text),
+      reason ? h('p', null, reason) : null,
+      h(
+        'div',
+        { class: 'toolbar' },
+        h(
+          'button',
+          { type: 'submit', class: o.danger ? 'danger' : 'primary', 'data-confirm': 'yes' },
+          o.confirmLabel,
+        ),
+        h('button', { type: 'button', onclick: () => done(null) }, 'Cancel'),
+      ),
+    );
+    dialog.replaceChildren(form);
+    dialog.onclose = () => resolve(null);
+    dialog.showModal();
+    (reason ?? form.querySelector('button'))?.focus();
+  });
+}
+
+/** "live" / "reconnecting" label of a stream. */
+export function liveIndicator(): { el: HTMLElement; set: (open: boolean) => void } {
+  const el = h(
+    'span',
+    { class: 'live off', 'data-live': 'connecting' },
+    'not following the live stream yet',
+  );
+  return {
+    el,
+    set: (open) => {
+      el.className = `live ${open ? 'on' : 'off'}`;
+      el.dataset.live = open ? 'open' : 'closed';
+      el.textContent = open ? 'live' : 'live stream interrupted, reconnecting…';
+    },
+  };
+}
