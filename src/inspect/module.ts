@@ -17,7 +17,6 @@ import { principalOf } from '../http/app.ts';
 import { LiveEventHub, type LiveEventKind } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
-import type { ActorRef } from '../store/redis-store.ts';
 import { toKebab } from '../wire.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
 
