@@ -193,6 +193,11 @@ export const inspectModule: AppModule = {
       await stream(ctx, req, res, principal, { installationId, actorId: null });
     });
   },
+  attach(server, ctx) {
+    const sockets = ctx.services.get('inspector-sockets') as InspectorSockets;
+    sockets.attach(server);
+    return sockets;
+  },
   async stop(ctx) {
     const hub = ctx.services.get(HUB) as LiveEventHub<TransitionMessage> | undefined;
     // Transitions committed before shutdown are still recorded for clients that resume.
