@@ -60,7 +60,7 @@ export interface WindowOwner {
   policy: WorkspacePolicy;
   members: Record<string, MemberStatus>;
   window: WorkspaceWindow;
-  /** Operations before this time belong to the previous transport and are not counted. */
+  /** When the transport began: heartbeats timed in an earlier minute are not counted. */
   since: number;
 }
 
@@ -80,10 +80,12 @@ export function absorbReport(
     owner.members[r.connectionId] === r.status
       ? owner.members
       : { ...owner.members, [r.connectionId]: r.status };
-  if (!r.ops || r.ops.at < owner.since || r.ops.succeeded + r.ops.failed === 0) {
-    return { members, window: owner.window };
-  }
+  if (!r.ops || r.ops.succeeded + r.ops.failed === 0) return { members, window: owner.window };
   const minute = Math.floor(r.ops.at / MINUTE);
+  // Reports arrive after the transport began (the window is emptied then); a heartbeat timed in
+  // the minute of the change counts (clients send whole seconds, and its operations were
+  // reported after the change), one timed in an earlier minute belongs to the old transport.
+  if (minute < Math.floor(owner.since / MINUTE)) return { members, window: owner.window };
   const head = Math.max(minute, owner.window.at(-1)?.[0] ?? minute);
   const first = head - owner.policy.windowMinutes + 1;
   if (minute < first) return { members, window: owner.window };

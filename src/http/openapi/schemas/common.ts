@@ -28,7 +28,9 @@ export const metricsSnapshot = z
     latencyP95: z.number().nullable(),
     windowMinutes: z.number().int(),
     activeConnections: z.number().int().min(0),
-    capacityPercent: z.number().min(0),
+    // The installation's capacity use where known; null in workspace decisions (the workspace
+    // chart knows its own connections, the capacity actor the installation's).
+    capacityPercent: z.number().min(0).nullable(),
   })
   .meta({ id: 'MetricsSnapshot' });
 
