@@ -59,6 +59,8 @@ export function planBatch(
   const consumed: TimerOp[] = [];
   const counters: CounterOp[] = [];
   const events: EventObject[] = [];
+  /** The state value after each applied event, logged with it for inspection. */
+  const valuesAfter: StateValue[] = [];
   const requestIds: string[] = [];
   let dirty = false;
 
@@ -116,6 +118,7 @@ export function planBatch(
         snapshot = r.snapshot;
         actions.add(r.actions);
         events.push(event);
+        valuesAfter.push(snapshot.value as StateValue);
         dirty = true;
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
       }
@@ -161,7 +164,9 @@ export function planBatch(
       counters,
       audit: actions.audit,
       eventLog: {
-        events: events.map((e) => JSON.stringify(compactEvent(e))),
+        events: events.map((e, i) =>
+          JSON.stringify({ ...compactEvent(e), _state: valuesAfter[i] }),
+        ),
         max: EVENT_LOG_SIZE,
       },
       requestIds: { ids: requestIds, max: options.requestIdsPerActor },

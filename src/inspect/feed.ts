@@ -9,6 +9,7 @@ import type { Principal } from '../connections/connections.ts';
 import { canAccess } from '../connections/connections.ts';
 import type { Engine } from '../engine/engine.ts';
 import { EVENT_LOG_SIZE } from '../engine/types.ts';
+import type { PersistedState } from '../engine/step.ts';
 import type { ModuleContext } from '../module-context.ts';
 import { type RedisClient, subscriberFor } from '../store/client.ts';
 import type { ActorRef } from '../store/redis-store.ts';
@@ -24,7 +25,7 @@ import {
 import type { TransitionMessage } from './module.ts';
 
 type Read = Awaited<ReturnType<Engine['read']>>;
-type LoggedEvent = EventFrame['event'] & { at?: unknown };
+type LoggedEvent = EventFrame['event'] & { at?: unknown; _state?: unknown };
 
 const sessionOf = (ref: ActorRef) => `${ref.kind}:${ref.id}`;
 
@@ -79,9 +80,9 @@ export class Viewer {
   }
 
   /**
-   * The followed actor as it is persisted now, and its recent history: each logged event as an
-   * `@xstate.event` (oldest first), then one `@xstate.snapshot` with the current snapshot. The
-   * store keeps the events, not the snapshot after each one, so no earlier snapshot is made up.
+   * The followed actor as it is persisted now, and its recent history, oldest first: each logged
+   * event as an `@xstate.event` followed by the `@xstate.snapshot` it led to (its state value;
+   * the context only for the last, which is the persisted snapshot).
    */
   async history(ref: ActorRef): Promise<void> {
     const { ctx } = this;
@@ -100,8 +101,18 @@ export class Viewer {
     const last = events.at(-1);
     const machine = ctx.engine.chart(ref.kind).binding.machine;
     this.send(actorFrame(sessionId, machine, found.state, timeOf(last)));
-    for (const e of events) this.send(eventFrame(sessionId, e, timeOf(e)));
-    if (last) this.send(snapshotFrame(sessionId, last, found.state, timeOf(last)));
+    // Each logged event with the state it led to: an event/snapshot pair per step. The log keeps
+    // the state value after each event, not the context, so earlier snapshots carry the value
+    // only; the last one is the persisted snapshot, context included.
+    events.forEach((e, i) => {
+      const { _state, ...event } = e;
+      this.send(eventFrame(sessionId, event, timeOf(e)));
+      const state =
+        i === events.length - 1 || _state === undefined
+          ? found.state
+          : { value: _state as PersistedState['value'], context: {} };
+      this.send(snapshotFrame(sessionId, event, state, timeOf(e)));
+    });
     this.#sent.set(sessionId, found.version);
   }
 

@@ -96,22 +96,34 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
     expect(machine.root.states.connected!.after.length).toBeGreaterThan(0);
   });
 
-  it('sends the recent history first: the logged events oldest first, then the current snapshot', async () => {
+  it('sends the recent history first: each logged event with the snapshot it led to, oldest first', async () => {
     await register('c1');
     await handshake('c1');
     await svc.api('POST', '/v1/connections/c1/heartbeats', hb(T0 + 1000, 5, 0, [10]), TOKEN_A);
     const frames = receive(svc.url, TOKEN_A, 'connection:c1');
-    const snapshot = await frames.next((f) => f.type === '@xstate.snapshot', 'the history');
+    await frames.next(
+      (f) => f.type === '@xstate.snapshot' && f.event?.type === 'HEARTBEAT',
+      'the history',
+    );
     expect(frames.all.map((f) => f.type)).toEqual([
       '@xstate.actor',
       '@xstate.event',
+      '@xstate.snapshot',
       '@xstate.event',
       '@xstate.snapshot',
     ]);
-    expect(frames.all.slice(1, 3).map((f) => f.event.type)).toEqual(['HANDSHAKE', 'HEARTBEAT']);
-    expect(snapshot).toMatchObject({
+    expect(frames.all.filter((f) => f.type === '@xstate.event').map((f) => f.event.type)).toEqual([
+      'HANDSHAKE',
+      'HEARTBEAT',
+    ]);
+    // Each pair: the event, then the state it led to; the last is the persisted snapshot.
+    expect(frames.all[2]).toMatchObject({
+      event: { type: 'HANDSHAKE' },
+      snapshot: { value: 'connected', context: {} },
+    });
+    expect(frames.all[4]).toMatchObject({
       event: { type: 'HEARTBEAT' },
-      snapshot: { value: 'connected' },
+      snapshot: { value: 'connected', context: { connectionId: 'c1' } },
     });
     expect(frames.all[0]!.snapshot.value).toBe('connected');
   });
