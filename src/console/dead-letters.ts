@@ -22,13 +22,13 @@ import { NotifyKeys } from '../notifications/keys.ts';
 import { auditMember, parseTimerMember } from '../store/keys.ts';
 import { identifier } from '../wire.ts';
 
-const installationParams = z.strictObject({ installationId: identifier });
-const actionParams = z.strictObject({
+export const installationParams = z.strictObject({ installationId: identifier });
+export const actionParams = z.strictObject({
   installationId: identifier,
   kind: z.enum(['timers', 'effects', 'notifications']),
   action: z.enum(['retry', 'discard']),
 });
-const actionBody = z.strictObject({ id: z.string().min(1).max(600) });
+export const actionBody = z.strictObject({ id: z.string().min(1).max(600) });
 
 /** A timer the poller could not apply. */
 export interface DeadTimer {

@@ -35,7 +35,7 @@ import { TransitionFeed, Viewer } from './feed.ts';
 
 export const INSPECT_PATH: (typeof SOCKET_ROUTES)[number] = '/v1/inspect';
 
-const inspectQuery = z.strictObject({
+export const inspectQuery = z.strictObject({
   /** The token, for clients that cannot send headers (browsers' WebSocket, the receiver). */
   access_token: z.string().optional(),
   actor: actorId.optional(),

@@ -4,7 +4,8 @@
  * check it against the document. Live streams are opened with node:http and kept open until the
  * test has read what it needs.
  */
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
+import { WebSocket } from 'ws';
 import { OPERATOR } from '../helpers.ts';
 
 export interface Exchange {
@@ -18,6 +19,11 @@ export interface Exchange {
   headers: Record<string, string>;
   /** Parsed JSON when the answer is JSON, else the text. */
   body: unknown;
+  /**
+   * The method whose operation documents this answer, when it is not `method`: an upgrade with
+   * another method is refused before routing, documented on the GET of the WebSocket route.
+   */
+  documentedAs?: string;
 }
 
 export interface SendOptions {
@@ -49,6 +55,7 @@ const fill = (route: string, params: Record<string, string> = {}) =>
 export class RecordingClient {
   readonly exchanges: Exchange[] = [];
   readonly #open: OpenStream[] = [];
+  readonly #sockets: WebSocket[] = [];
 
   constructor(readonly baseUrl: string) {}
 
@@ -156,8 +163,105 @@ export class RecordingClient {
     });
   }
 
+  /**
+   * Opens a WebSocket on `route` (a GET with `Upgrade: websocket`) and records the handshake's
+   * answer: 101 without a body, or the refusal with its JSON body. Resolves with the open socket
+   * (closed by closeStreams), or null when the upgrade was refused.
+   */
+  upgrade(
+    route: string,
+    options: SendOptions = {},
+  ): Promise<{ exchange: Exchange; ws: WebSocket | null }> {
+    const url = this.#url(route, options).replace(/^http/, 'ws');
+    const token = options.token === undefined ? OPERATOR : options.token;
+    const headers = token === null ? {} : { authorization: `Bearer ${token}` };
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers });
+      const record = (res: IncomingMessage, body: unknown) => {
+        const exchange = this.#record('GET', route, url, res, body);
+        resolve({ exchange, ws: res.statusCode === 101 ? ws : null });
+      };
+      ws.once('upgrade', (res) => {
+        this.#sockets.push(ws);
+        record(res, null);
+      });
+      ws.once('unexpected-response', (req, res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          req.destroy();
+          record(res, parseBody(String(res.headers['content-type'] ?? ''), text));
+        });
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  /**
+   * Sends an upgrade request with another method (`ws` only sends GET): the server refuses it
+   * over HTTP before routing. Records the answer.
+   */
+  upgradeWith(method: string, route: string, options: SendOptions = {}): Promise<Exchange> {
+    const url = new URL(this.#url(route, options));
+    const token = options.token === undefined ? OPERATOR : options.token;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          method,
+          host: url.hostname,
+          port: url.port,
+          path: `${url.pathname}${url.search}`,
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-version': '13',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+          },
+          agent: false,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            const body = parseBody(String(res.headers['content-type'] ?? ''), text);
+            resolve(this.#record(method, route, url.toString(), res, body, 'GET'));
+          });
+        },
+      );
+      req.on('upgrade', () => reject(new Error(`${method} ${route} was upgraded`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   closeStreams(): void {
     for (const s of this.#open.splice(0)) s.close();
+    for (const ws of this.#sockets.splice(0)) ws.terminate();
+  }
+
+  #record(
+    method: string,
+    route: string,
+    url: string,
+    res: IncomingMessage,
+    body: unknown,
+    documentedAs?: string,
+  ): Exchange {
+    const exchange: Exchange = {
+      method,
+      route,
+      url,
+      status: res.statusCode ?? 0,
+      contentType: String(res.headers['content-type'] ?? ''),
+      headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+      body,
+      ...(documentedAs === undefined ? {} : { documentedAs }),
+    };
+    this.exchanges.push(exchange);
+    return exchange;
   }
 
   #url(route: string, options: SendOptions): string {
@@ -165,6 +269,9 @@ export class RecordingClient {
     return `${this.baseUrl}${fill(route, options.params)}${query}`;
   }
 }
+
+const parseBody = (contentType: string, text: string): unknown =>
+  contentType.includes('application/json') ? JSON.parse(text) : text;
 
 /** The JSON `data:` of the SSE events named `event` received so far. */
 export function sseData(text: string, event: string): unknown[] {

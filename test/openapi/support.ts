@@ -100,8 +100,14 @@ export function responseChecker(doc: OpenApiDocument) {
     if (!documented) {
       return `${method} ${path} answered ${status}, which is not documented (documented: ${Object.keys(operation.responses).join(', ')})`;
     }
+    if (!documented.content) {
+      // Documented without a body (101 Switching Protocols).
+      return body === null || body === ''
+        ? null
+        : `${method} ${path} ${status} is documented without a body, answered ${contentType}`;
+    }
     const mediaType = contentType.split(';')[0]!.trim();
-    const content = documented.content?.[mediaType];
+    const content = documented.content[mediaType];
     if (!content) {
       return `${method} ${path} ${status} answered ${mediaType}, documented: ${Object.keys(documented.content ?? {}).join(', ')}`;
     }

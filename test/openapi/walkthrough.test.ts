@@ -28,7 +28,9 @@ describe('the walkthrough against the OpenAPI document', () => {
     const check = responseChecker(doc);
     const problems = walk.exchanges
       .filter((e) => e.route !== '/v1/nothing-here')
-      .map((e) => check.response(e.method, e.route, e.status, e.contentType, e.body))
+      .map((e) =>
+        check.response(e.documentedAs ?? e.method, e.route, e.status, e.contentType, e.body),
+      )
       .filter((p) => p !== null);
     expect(problems).toEqual([]);
   });
@@ -63,9 +65,9 @@ describe('the walkthrough against the OpenAPI document', () => {
     expect(missing, 'add a step to test/openapi/walkthrough.ts for each').toEqual([]);
   });
 
-  it('sees the main refusals: 400, 401, 403, 404, 409, 413, 415, 429 and 503', () => {
+  it('sees the main refusals: 400, 401, 403, 404, 405, 409, 413, 415, 426, 429 and 503', () => {
     const statuses = new Set(walk.exchanges.map((e) => e.status));
-    for (const status of [400, 401, 403, 404, 409, 413, 415, 429, 503]) {
+    for (const status of [400, 401, 403, 404, 405, 409, 413, 415, 426, 429, 503]) {
       expect(statuses, String(status)).toContain(status);
     }
     const codes = new Set(walk.exchanges.map((e) => (e.body as any)?.error?.code).filter(Boolean));
@@ -78,6 +80,7 @@ describe('the walkthrough against the OpenAPI document', () => {
         'migration-refused',
         'not-found',
         'payload-too-large',
+        'request-refused',
         'too-many-streams',
         'unauthorized',
         'unsupported-media-type',

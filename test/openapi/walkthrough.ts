@@ -11,6 +11,7 @@ import { expect } from 'vitest';
 import { TOKEN_A, TOKEN_B, type TestService, hb } from '../helpers.ts';
 import { type Exchange, RecordingClient, sseData } from './client.ts';
 import { walkModules } from './walkthrough-modules.ts';
+import { walkOperator } from './walkthrough-operator.ts';
 import { CONNECTION, INSTALLATION, WORKSPACE, ok } from './walkthrough-steps.ts';
 
 const MIN = 60_000;
@@ -290,6 +291,7 @@ export async function walkthrough(s: TestService): Promise<Walkthrough> {
     ok(await c.send('GET', CONNECTION, { params: p1, token: TOKEN_B }), 404);
 
     const { sessionStream, actorStream } = await walkModules(c, eventId);
+    await walkOperator(c, s);
 
     // Anything else.
     ok(await c.send('GET', '/v1/nothing-here'), 404);

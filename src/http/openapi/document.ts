@@ -15,6 +15,7 @@ import {
   ERRORS,
   ERROR_EXAMPLES,
   type ErrorCode,
+  type RouteError,
   WITH_BODY,
   errorBody,
 } from './errors.ts';
@@ -27,20 +28,36 @@ export const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '
 
 const hasBody = (route: RouteDoc) => route.body !== undefined;
 
+/** One code a route answers under one status, with what it means there. */
+export interface DocumentedError {
+  code: ErrorCode;
+  meaning: string;
+}
+
 /** The error codes a route answers, grouped by status. */
-export function errorCodesOf(route: RouteDoc): Map<number, ErrorCode[]> {
+export function errorCodesOf(route: RouteDoc): Map<number, DocumentedError[]> {
   const v1 = authOf(route) !== 'none';
-  const codes = new Set<ErrorCode>([
+  const entries: RouteError[] = [
     ...ALWAYS,
     ...(v1 ? AUTHENTICATED : []),
     ...(v1 && route.method !== 'get' ? COMMITS : []),
     ...(hasBody(route) ? WITH_BODY : []),
     ...(route.errors ?? []),
-  ]);
-  const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) {
-    const status = ERRORS[code].status;
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  ];
+  const byStatus = new Map<number, DocumentedError[]>();
+  for (const entry of entries) {
+    const { code, status: given, meaning } = typeof entry === 'string' ? { code: entry } : entry;
+    const status = given ?? ERRORS[code].status;
+    if (status === null) {
+      throw new Error(`${route.method} ${route.path}: give the status it answers ${code} with`);
+    }
+    const listed = byStatus.get(status) ?? [];
+    const documented = { code, meaning: meaning ?? ERRORS[code].meaning };
+    // A code listed again (e.g. with a meaning of its own) replaces the general entry.
+    const at = listed.findIndex((e) => e.code === code);
+    if (at >= 0) listed[at] = documented;
+    else listed.push(documented);
+    byStatus.set(status, listed);
   }
   return byStatus;
 }
@@ -55,9 +72,9 @@ function errorResponses(route: RouteDoc) {
   const responses: Record<string, object> = {};
   for (const [status, codes] of [...errorCodesOf(route)].sort(([a], [b]) => a - b)) {
     if (route.responses[status]) continue; // e.g. /readyz's own 503
-    const example = codes.map((c) => ERROR_EXAMPLES[c]).find((e) => e !== undefined);
+    const example = codes.map((c) => ERROR_EXAMPLES[c.code]).find((e) => e !== undefined);
     responses[String(status)] = {
-      description: codes.map((c) => `\`${c}\`: ${ERRORS[c].meaning}`).join('; '),
+      description: codes.map((c) => `\`${c.code}\`: ${c.meaning}`).join('; '),
       headers: {
         ...REQUEST_ID,
         ...(status === 503
@@ -70,7 +87,10 @@ function errorResponses(route: RouteDoc) {
           : {}),
       },
       content: {
-        'application/json': { schema: errorBody(codes), ...(example ? { example } : {}) },
+        'application/json': {
+          schema: errorBody(codes.map((c) => c.code)),
+          ...(example ? { example } : {}),
+        },
       },
     };
   }
@@ -94,15 +114,25 @@ function operation(route: RouteDoc): ZodOpenApiOperationObject {
   for (const [status, doc] of Object.entries(route.responses)) {
     if (!doc) continue;
     const contentType = doc.contentType ?? 'application/json';
+    const headers = Object.fromEntries(
+      Object.entries(doc.headers ?? {}).map(([name, description]) => [
+        name,
+        { description, schema: { type: 'string' } },
+      ]),
+    );
     responses[status] = {
       description: doc.description,
-      headers: { ...REQUEST_ID },
-      content: {
-        [contentType]: {
-          ...(doc.schema ? { schema: doc.schema } : { schema: { type: 'string' } }),
-          ...(doc.example === undefined ? {} : { example: doc.example }),
-        },
-      },
+      headers: { ...REQUEST_ID, ...headers },
+      ...(doc.noContent
+        ? {}
+        : {
+            content: {
+              [contentType]: {
+                ...(doc.schema ? { schema: doc.schema } : { schema: { type: 'string' } }),
+                ...(doc.example === undefined ? {} : { example: doc.example }),
+              },
+            },
+          }),
     };
   }
   Object.assign(responses, errorResponses(route));

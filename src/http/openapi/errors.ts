@@ -39,6 +39,11 @@ export const ERRORS = {
     meaning:
       'Content-Type is not application/json (UTF-8), or Content-Encoding is not identity; nothing ran',
   },
+  'request-refused': {
+    status: null,
+    meaning:
+      'a client error of the HTTP layer that no other code names; it keeps its status (each route documents the statuses it answers with this code)',
+  },
   'too-many-streams': {
     status: 429,
     meaning:
@@ -65,9 +70,26 @@ export const ERRORS = {
       'REDIS_WAIT_REPLICAS replicas did not confirm the commit in time; the master has it: retry with the same request id',
   },
   unavailable: { status: 503, meaning: 'a dependency did not answer (metrics scrape)' },
-} as const satisfies Record<string, { status: number; meaning: string }>;
+} as const satisfies Record<string, { status: number | null; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * A code a route answers with its own meaning, or with the status it answers a code that has
+ * no fixed status (`request-refused`).
+ *
+ * @example
+ * const refusal: RouteError = { code: 'request-refused', status: 426, meaning: 'not an upgrade' };
+ */
+export interface SpecificError {
+  code: ErrorCode;
+  /** Required when the catalogue gives the code no status. */
+  status?: number;
+  meaning?: string;
+}
+
+/** An entry of a route's `errors`: a code of the catalogue, as it is or made specific. */
+export type RouteError = ErrorCode | SpecificError;
 
 /** What every route may answer (400: a path that is not valid percent-encoding). */
 export const ALWAYS: ErrorCode[] = ['validation-failed', 'internal'];

@@ -19,7 +19,7 @@
  * });
  */
 import type { z } from 'zod';
-import type { ErrorCode } from './errors.ts';
+import type { RouteError } from './errors.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -33,6 +33,10 @@ export interface ResponseDoc {
   /** Default `application/json`. */
   contentType?: string;
   example?: unknown;
+  /** An answer without a body (e.g. 101 Switching Protocols): no content is documented. */
+  noContent?: true;
+  /** Headers of the answer beyond X-Request-Id: name -> what it holds. */
+  headers?: Record<string, string>;
 }
 
 export interface RouteDoc {
@@ -58,9 +62,11 @@ export interface RouteDoc {
    * The error codes this route answers beyond the ones added by src/http/openapi/errors.ts:
    * 400 validation-failed and 500 internal everywhere; 401 unauthorized and 503
    * store-unavailable on /v1; 503 contention and replication-timeout on /v1 commands; 413 and
-   * 415 with a body. A status in `responses` is not overwritten by an error response.
+   * 415 with a body. A status in `responses` is not overwritten by an error response. A code
+   * whose status varies (`request-refused`) is given as `{ code, status, meaning }`; any code
+   * may be given a meaning of its own for this route that way.
    */
-  errors?: ErrorCode[];
+  errors?: RouteError[];
 }
 
 const routes = new Map<string, RouteDoc>();

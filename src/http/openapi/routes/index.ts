@@ -7,3 +7,5 @@ import './connections.ts';
 import './workspaces.ts';
 import './modules.ts';
 import './service.ts';
+import './inspector.ts';
+import './dead-letters.ts';
