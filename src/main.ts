@@ -14,6 +14,7 @@ import { type Logger, createLogger } from './logger.ts';
 import { DomainEvents, type DomainEventMap } from './domain-events.ts';
 import type { AppModule, ModuleContext } from './module-context.ts';
 import { MODULES } from './modules.ts';
+import { Services } from './services.ts';
 import { type RedisClient, connectRedisClient } from './store/client.ts';
 import { RedisStore } from './store/redis-store.ts';
 import { LiveStreams } from './http/live-streams.ts';
@@ -180,7 +181,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     connections,
     workspaces,
     settings,
-    services: new Map(),
+    services: new Services(),
     events,
     streams: new LiveStreams(),
   };

@@ -14,6 +14,7 @@ import type { Engine } from './engine/engine.ts';
 import type { LiveStreams } from './http/live-streams.ts';
 import type { Logger } from './logger.ts';
 import type { RedisStore } from './store/redis-store.ts';
+import type { Services } from './services.ts';
 import type { SettingsService } from './workspaces/settings.ts';
 import type { WorkspaceService } from './workspaces/workspaces.ts';
 
@@ -27,8 +28,8 @@ export interface ModuleContext {
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
-  /** Services modules expose to each other, by name (see SERVICES in notifications/types). */
-  services: Map<string, unknown>;
+  /** Services modules expose to each other, under typed keys (src/services.ts). */
+  services: Services;
   events: DomainEvents;
   /** Open SSE streams; every stream registers here so shutdown can end it cleanly. */
   streams: LiveStreams;

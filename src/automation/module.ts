@@ -1,7 +1,8 @@
 import { ValidationError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
-import type { AppModule } from '../module-context.ts';
+import { serviceKey } from '../services.ts';
+import type { AppModule, ModuleContext } from '../module-context.ts';
 import { pageQuery, sessionParams, summaryBody } from './schemas.ts';
 import { SECRET_DESCRIPTIONS, findSecret } from './secrets.ts';
 import { AutomationService } from './service.ts';
@@ -22,8 +23,10 @@ export function rejectSecrets(value: unknown, where: 'body' | 'path' | 'query'):
   });
 }
 
-const serviceOf = (ctx: { services: Map<string, unknown> }) =>
-  ctx.services.get(AUTOMATION_SERVICES.automation) as AutomationService;
+/** The automation service itself (the other modules use `transcripts` and `sessions`). */
+export const AUTOMATION = serviceKey<AutomationService>('automation');
+
+const serviceOf = (ctx: ModuleContext) => ctx.services.require(AUTOMATION);
 
 /**
  * GitHub automation summaries, session transcripts and the rollback -> automation-skip link.
@@ -40,11 +43,11 @@ export const automationModule: AppModule = {
   name: 'automation',
   init(ctx) {
     const service = new AutomationService(ctx);
-    ctx.services.set(AUTOMATION_SERVICES.automation, service);
-    ctx.services.set(AUTOMATION_SERVICES.transcripts, {
+    ctx.services.provide(AUTOMATION, service);
+    ctx.services.provide(AUTOMATION_SERVICES.transcripts, {
       append: (entry) => service.append(entry),
     } satisfies TranscriptService);
-    ctx.services.set(AUTOMATION_SERVICES.sessions, {
+    ctx.services.provide(AUTOMATION_SERVICES.sessions, {
       owner: (sessionId) => service.owner(sessionId),
     } satisfies SessionDirectory);
     ctx.events.on('rollback', service.onRollback);

@@ -53,11 +53,11 @@ export class AutomationService implements TranscriptService, SessionDirectory {
   }
 
   get #notifier(): Notifier | undefined {
-    return this.ctx.services.get(SERVICES.notifications) as Notifier | undefined;
+    return this.ctx.services.get(SERVICES.notifications);
   }
 
   get #metrics(): MetricsSink | undefined {
-    return this.ctx.services.get(SERVICES.metrics) as MetricsSink | undefined;
+    return this.ctx.services.get(SERVICES.metrics);
   }
 
   owner(sessionId: string): Promise<string | null> {

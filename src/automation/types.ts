@@ -2,13 +2,13 @@
  * What the automation module serves and exposes to other modules (ModuleContext.services):
  * `transcripts` (TranscriptService) and `sessions` (SessionDirectory).
  */
+import { serviceKey } from '../services.ts';
 import type { ErrorCategory } from './errors.ts';
 import type { TranscriptEventType } from './schemas.ts';
 
 export const AUTOMATION_SERVICES = {
-  transcripts: 'transcripts',
-  sessions: 'sessions',
-  automation: 'automation',
+  transcripts: serviceKey<TranscriptService>('transcripts'),
+  sessions: serviceKey<SessionDirectory>('sessions'),
 } as const;
 
 /** GitHubAutomationSummary (seed) as stored and served: wire values (kebab-case, ISO UTC). */
@@ -74,7 +74,7 @@ export interface TranscriptAppend {
   context?: Record<string, unknown>;
 }
 
-/** `ctx.services.get('transcripts')`. */
+/** `ctx.services.get(AUTOMATION_SERVICES.transcripts)`. */
 export interface TranscriptService {
   /**
    * Appends one entry (idempotent by entryId) and returns the stored entry (the first one on a
@@ -84,7 +84,7 @@ export interface TranscriptService {
   append(entry: TranscriptAppend): Promise<SessionTranscriptEntry>;
 }
 
-/** `ctx.services.get('sessions')`. */
+/** `ctx.services.get(AUTOMATION_SERVICES.sessions)`. */
 export interface SessionDirectory {
   /** The installation that owns the session, or null when the session is unknown. */
   owner(sessionId: string): Promise<string | null>;

@@ -17,11 +17,15 @@ import type { ChartBinding, Effect, Engine } from '../engine/engine.ts';
 import { stateName } from '../engine/step.ts';
 import { AppError, NotFoundError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { MetricsSink, Notifier } from '../notifications/types.ts';
+import { SERVICES } from '../notifications/types.ts';
+import { type Services, serviceKey } from '../services.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { toKebab } from '../wire.ts';
 
 export const CAPACITY = 'capacity';
+
+/** The capacity service, for modules and tests that need it. */
+export const CAPACITY_SERVICE = serviceKey<CapacityService>('capacity');
 const ACTIVE = new Set<string>(ACTIVE_CONNECTION_STATUSES);
 
 export function capacityBinding(
@@ -56,7 +60,7 @@ export class CapacityService {
     readonly capacityPerWorker: number,
     readonly thresholds: CapacityThresholds,
     readonly logger: Logger,
-    readonly services: Map<string, unknown>,
+    readonly services: Services,
   ) {}
 
   ref(installationId: string): ActorRef {
@@ -90,7 +94,7 @@ export class CapacityService {
       'shed',
       1,
     );
-    (this.services.get('metrics') as MetricsSink | undefined)?.count('shed', { installationId });
+    this.services.get(SERVICES.metrics)?.count('shed', { installationId });
     throw new CapacityShedError(
       `ACP capacity is at ${(percent * 100).toFixed(1)}% (critical at ${(this.thresholds.critical * 100).toFixed(0)}%): start this session on the HTTP transport`,
       {
@@ -166,8 +170,8 @@ export class CapacityService {
     };
     const trigger = p.record.trigger as string;
     const percent = Number(p.record.capacityPercent);
-    const notifier = this.services.get('notifications') as Notifier | undefined;
-    const metrics = this.services.get('metrics') as MetricsSink | undefined;
+    const notifier = this.services.get(SERVICES.notifications);
+    const metrics = this.services.get(SERVICES.metrics);
     const resolved = p.change === 'resolved';
     await notifier?.notify({
       id: `capacity:${p.alertId}:${p.change}`,
@@ -198,7 +202,7 @@ export class CapacityService {
     installationId: string,
     record: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
-    const notifier = this.services.get('notifications') as Notifier | undefined;
+    const notifier = this.services.get(SERVICES.notifications);
     const deliveries = notifier
       ? await notifier.deliveries(installationId, String(record.alertId))
       : [];

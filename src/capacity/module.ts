@@ -3,7 +3,7 @@ import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule } from '../module-context.ts';
 import { identifier } from '../wire.ts';
-import { CapacityService } from './capacity.ts';
+import { CAPACITY_SERVICE as CAPACITY, CapacityService } from './capacity.ts';
 
 export const params = z.strictObject({ installationId: identifier });
 
@@ -19,12 +19,12 @@ export const capacityModule: AppModule = {
       ctx.logger,
       ctx.services,
     );
-    ctx.services.set('capacity', service);
+    ctx.services.provide(CAPACITY, service);
     ctx.engine.registerEffect('notifyCapacity', service.notifyCapacity);
     ctx.connections.admissionChecks.push(service.admit);
   },
   routes(app, ctx) {
-    const svc = ctx.services.get('capacity') as CapacityService;
+    const svc = ctx.services.require(CAPACITY);
     app.get('/v1/installations/:installationId/capacity', async (req, res) => {
       const { installationId } = parse(params, req.params, 'path');
       res.json(await svc.get(principalOf(res), installationId));
@@ -39,7 +39,7 @@ export const capacityModule: AppModule = {
   poll: {
     ms: 30_000,
     async run(ctx) {
-      const svc = ctx.services.get('capacity') as CapacityService;
+      const svc = ctx.services.require(CAPACITY);
       await Promise.all((await ctx.store.installations()).map((id) => svc.repair(id)));
     },
   },

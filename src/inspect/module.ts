@@ -16,6 +16,7 @@ import { INSPECT_PATH, InspectorSockets } from './ws.ts';
 import { principalOf } from '../http/app.ts';
 import { LiveEventHub, type LiveEventKind } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
+import { serviceKey } from '../services.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
 import { toKebab } from '../wire.ts';
 import { workspaceState } from '../workspaces/workspaces.ts';
@@ -56,8 +57,10 @@ function transitionEvents(prefix: string) {
   } satisfies LiveEventKind<TransitionMessage>;
 }
 
-const HUB = 'transition-hub';
-const hubOf = (ctx: ModuleContext) => ctx.services.get(HUB) as LiveEventHub<TransitionMessage>;
+const HUB = serviceKey<LiveEventHub<TransitionMessage>>('transition-hub');
+/** The inspector's WebSocket server (tests look at its open sockets). */
+export const INSPECTOR_SOCKETS = serviceKey<InspectorSockets>('inspector-sockets');
+const hubOf = (ctx: ModuleContext) => ctx.services.require(HUB);
 
 /** Publishes each state change (not heartbeats that leave the state as it is) for live viewers. */
 function publishTransitions(ctx: ModuleContext): void {
@@ -115,12 +118,12 @@ export const inspectModule: AppModule = {
   name: 'inspect',
   init(ctx) {
     const kind = transitionEvents(ctx.store.keys.prefix);
-    ctx.services.set(HUB, new LiveEventHub(ctx.redis, ctx.logger, kind, ctx.config.streams));
+    ctx.services.provide(HUB, new LiveEventHub(ctx.redis, ctx.logger, kind, ctx.config.streams));
     publishTransitions(ctx);
-    ctx.services.set('inspector-sockets', new InspectorSockets(ctx));
+    ctx.services.provide(INSPECTOR_SOCKETS, new InspectorSockets(ctx));
   },
   routes(app, ctx) {
-    const sockets = ctx.services.get('inspector-sockets') as InspectorSockets;
+    const sockets = ctx.services.require(INSPECTOR_SOCKETS);
     app.get(INSPECT_PATH, (req, res) => sockets.accept(req, res));
     mountBridge(app);
     app.get('/v1/machines', (_req, res) => {
@@ -194,12 +197,12 @@ export const inspectModule: AppModule = {
     });
   },
   attach(server, ctx) {
-    const sockets = ctx.services.get('inspector-sockets') as InspectorSockets;
+    const sockets = ctx.services.require(INSPECTOR_SOCKETS);
     sockets.attach(server);
     return sockets;
   },
   async stop(ctx) {
-    const hub = ctx.services.get(HUB) as LiveEventHub<TransitionMessage> | undefined;
+    const hub = ctx.services.get(HUB);
     // Transitions committed before shutdown are still recorded for clients that resume.
     await hub?.idle();
     hub?.stop();

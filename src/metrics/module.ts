@@ -11,18 +11,21 @@ import type { Response } from 'express';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
-import { SERVICES } from '../notifications/types.ts';
+import { serviceKey } from '../services.ts';
 import { envelopesQuery } from './envelopes.ts';
 import { FleetLease } from './fleet.ts';
 import type { HeartbeatEndpoint } from './prometheus.ts';
 import { MetricsService, type MetricsOptions } from './service.ts';
+
+/** The metrics service (other modules use it as SERVICES.metrics, a MetricsSink). */
+export const METRICS = serviceKey<MetricsService>('metrics');
 
 // Express routing ignores case and one trailing slash; so must the matching here.
 const SINGLE_HEARTBEAT = /^\/v1\/connections\/[^/]+\/heartbeats\/?$/i;
 const BATCH_HEARTBEAT = /^\/v1\/heartbeats\/?$/i;
 
 function metricsOf(ctx: ModuleContext): MetricsService {
-  return ctx.services.get(SERVICES.metrics) as MetricsService;
+  return ctx.services.require(METRICS);
 }
 
 /** How many heartbeats a finished request accepted and rejected. */
@@ -72,7 +75,7 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
         options,
       );
       pollMs = Math.max(1000, Math.floor(ctx.config.metrics.fleetLeaseMs / 3));
-      ctx.services.set(SERVICES.metrics, service);
+      ctx.services.provide(METRICS, service);
       ctx.engine.onCommit(service.onCommit);
       ctx.events.on('rollback', service.onRollback);
     },

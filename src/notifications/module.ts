@@ -9,6 +9,7 @@ import { NotifyKeys } from './keys.ts';
 import { notificationRoutes } from './routes.ts';
 import { NotificationService } from './service.ts';
 import { ToastHub } from './toasts.ts';
+import { AUTOMATION_SERVICES } from '../automation/types.ts';
 import { SERVICES } from './types.ts';
 
 interface Parts {
@@ -50,7 +51,7 @@ export const notificationsModule: AppModule = {
     });
     parts.set(ctx, { service, hub });
     pollMs = ctx.config.notifications.pollMs;
-    ctx.services.set(SERVICES.notifications, service);
+    ctx.services.provide(SERVICES.notifications, service);
 
     // At-least-once: the id is stable per rollback event, so a repeated event notifies once.
     ctx.events.on('rollback', async (e) => {
@@ -85,7 +86,7 @@ export const notificationsModule: AppModule = {
       streams: ctx.streams,
       service,
       hub,
-      sessions: () => ctx.services.get('sessions'),
+      sessions: () => ctx.services.get(AUTOMATION_SERVICES.sessions),
       clock: ctx.clock,
     });
   },

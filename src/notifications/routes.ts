@@ -11,7 +11,7 @@ import type { NotificationService } from './service.ts';
 import { notificationSettingsBody } from './settings.ts';
 import type { ToastHub } from './toasts.ts';
 
-/** Provided by the sessions feature (`ctx.services.get('sessions')`). */
+/** Provided by the sessions feature (`ctx.services.get(AUTOMATION_SERVICES.sessions)`). */
 export interface SessionDirectory {
   /** The installation a session belongs to, or null when unknown. */
   owner(sessionId: string): Promise<string | null>;
@@ -59,7 +59,7 @@ export interface RouteDeps {
  * The notification routes (behind the /v1 bearer authentication).
  *
  * @example
- * notificationRoutes(app, { service, hub, sessions: () => ctx.services.get('sessions'), clock,
+ * notificationRoutes(app, { service, hub, sessions: () => ctx.services.get(AUTOMATION_SERVICES.sessions), clock,
  *   streams: ctx.streams });
  */
 export function notificationRoutes(app: express.Express, deps: RouteDeps): void {

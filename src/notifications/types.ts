@@ -1,4 +1,5 @@
 /** The contract between the notifications module and the features that notify. */
+import { serviceKey } from '../services.ts';
 export type Channel = 'toast' | 'email' | 'webhook';
 export type NotificationKind = 'capacity-alert' | 'rollback' | 'recovery' | 'automation-skip';
 
@@ -58,9 +59,8 @@ export interface MetricsSink {
   count(name: 'alerts' | 'skips' | 'rollbacks' | 'shed', labels?: Record<string, string>): void;
 }
 
-/** Service names in ModuleContext.services. */
+/** Services modules share (ModuleContext.services), typed as their consumers use them. */
 export const SERVICES = {
-  notifications: 'notifications',
-  metrics: 'metrics',
-  transcripts: 'transcripts',
+  notifications: serviceKey<Notifier>('notifications'),
+  metrics: serviceKey<MetricsSink>('metrics'),
 } as const;

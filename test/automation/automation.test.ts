@@ -5,7 +5,6 @@
  * bearer token in a body, one error shape).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SessionDirectory, TranscriptService } from '../../src/automation/types.ts';
 import { OPERATOR, T0, TOKEN_A, TOKEN_B } from '../helpers.ts';
 import { FAKE } from './fixtures.ts';
 import {
@@ -16,6 +15,7 @@ import {
   startAutomation,
   summary,
 } from './support.ts';
+import { AUTOMATION_SERVICES } from '../../src/automation/types.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SEED_FIELDS = [
@@ -640,14 +640,14 @@ describe('tenancy', () => {
 
 describe('services for other modules', () => {
   it('sessions.owner answers the installation of a recorded session, or null', async () => {
-    const sessions = h.service.modules.services.get('sessions') as SessionDirectory;
+    const sessions = h.service.modules.services.require(AUTOMATION_SERVICES.sessions);
     expect(await sessions.owner('s1')).toBeNull();
     await record('s1', summary());
     expect(await sessions.owner('s1')).toBe('inst-a');
   });
 
   it('transcripts.append stores once per entryId, redacts secrets and refuses another installation', async () => {
-    const transcripts = h.service.modules.services.get('transcripts') as TranscriptService;
+    const transcripts = h.service.modules.services.require(AUTOMATION_SERVICES.transcripts);
     const entry = {
       entryId: 'toast-1',
       sessionId: 's1',

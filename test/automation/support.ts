@@ -15,6 +15,7 @@ import type {
   Notifier,
 } from '../../src/notifications/types.ts';
 import { OPERATOR, type TestService, checkInvariants, startService } from '../helpers.ts';
+import { SERVICES } from '../../src/notifications/types.ts';
 
 export { TOKENS, checkInvariants } from '../helpers.ts';
 
@@ -75,8 +76,8 @@ export async function startAutomation(opts: { fakes?: boolean } = {}): Promise<H
   const fakes: AppModule = {
     name: 'fakes',
     init(ctx) {
-      ctx.services.set('notifications', notifier);
-      ctx.services.set('metrics', metrics);
+      ctx.services.provide(SERVICES.notifications, notifier);
+      ctx.services.provide(SERVICES.metrics, metrics);
     },
   };
   const service = await startService({}, undefined, [

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { Cluster, type Redis } from 'ioredis';
 import type { TestService } from '../helpers.ts';
+import { METRICS } from '../../src/metrics/module.ts';
 
 export interface RawRequest {
   method: string;
@@ -111,10 +112,7 @@ export function diffKeys(before: Map<string, string>, after: Map<string, string>
 /** Waits until every evaluation, effect and module write a request caused is committed. */
 export async function settle(service: TestService): Promise<void> {
   await service.engine.idle();
-  for (const name of ['capacity', 'metrics']) {
-    const module = service.modules.services.get(name) as { idle?(): Promise<void> } | undefined;
-    await module?.idle?.();
-  }
+  await service.modules.services.get(METRICS)?.idle();
 }
 
 /**

@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
-import { inspectModule } from '../../src/inspect/module.ts';
+import { INSPECTOR_SOCKETS, inspectModule } from '../../src/inspect/module.ts';
 import { STATELY_INSPECT_VERSION } from '../../src/inspect/frames.ts';
 import { TOKEN_A, type TestService, startService } from '../helpers.ts';
 
@@ -174,7 +174,7 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     await page
       .getByText('Refused (401): the bearer token is not valid')
       .waitFor({ timeout: 5_000 });
-    expect(svc.modules.services.get('inspector-sockets')).toHaveProperty('size', 0);
+    expect(svc.modules.services.get(INSPECTOR_SOCKETS)).toHaveProperty('size', 0);
   });
 
   it('serves the page with its script allowed by hash, and nothing from elsewhere', async () => {

@@ -7,9 +7,9 @@
 import { expect } from 'vitest';
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import { type CapacityContext, capacityMachine } from '../../machines/capacity.machine.ts';
-import type { CapacityService } from '../../src/capacity/capacity.ts';
 import { T0, type TestService } from '../helpers.ts';
 import { type ModelOptions, fireDurableTimer } from './paths.ts';
+import { CAPACITY_SERVICE } from '../../src/capacity/capacity.ts';
 
 export const CAPACITY_ENV = {
   CAPACITY_PER_WORKER: '20',
@@ -66,7 +66,7 @@ export class CapacityDriver {
   constructor(readonly svc: TestService) {}
 
   get service() {
-    return this.svc.modules.services.get('capacity') as CapacityService;
+    return this.svc.modules.services.require(CAPACITY_SERVICE);
   }
 
   async settle() {

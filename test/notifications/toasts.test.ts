@@ -27,6 +27,7 @@ import {
   request,
   startNotify,
 } from './support.ts';
+import { AUTOMATION_SERVICES } from '../../src/automation/types.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 
@@ -48,7 +49,7 @@ async function stream(svc: NotifyService, path: string, token = OPERATOR) {
 
 /** Registers the sessions directory another module provides in production. */
 function sessions(svc: NotifyService, owners: Record<string, string>): void {
-  svc.modules.services.set('sessions', {
+  svc.modules.services.provide(AUTOMATION_SERVICES.sessions, {
     owner: (sessionId: string) => Promise.resolve(owners[sessionId] ?? null),
   });
 }
