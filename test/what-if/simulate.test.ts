@@ -4,6 +4,8 @@
  * with `minSuccessRate: 0.98` reports no rollback, and the original settings reproduce the real
  * one (same RollbackEvent id, time and evidence).
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../sim/client.ts';
 import { runFleet } from '../../sim/fleet.ts';
@@ -67,5 +69,36 @@ describe('what-if over a flaky-workspace simulation', () => {
     expect(r.whatIf.finalState).toBe('acp');
     expect(r.summary.firstDifference.actual.kind).toBe('rollback');
     expect(r.settings.candidate.thresholds.minSuccessRate).toBe(0.98);
+  });
+});
+
+describe('npm run what-if', () => {
+  it('prints the two runs side by side: the real rollback, and none at 98 %', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'sim/what-if.ts',
+        '--workspace',
+        'sim-ws-1',
+        '--from',
+        from,
+        '--to',
+        new Date(harness.now()).toISOString(),
+        '--set',
+        'minSuccessRate=0.98',
+        '--url',
+        harness.url,
+        '--token',
+        harness.token,
+      ],
+      { cwd: new URL('../..', import.meta.url).pathname },
+    );
+    expect(stdout).toContain('settings: minSuccessRate 0.99 -> 0.98');
+    expect(stdout).toMatch(/rollback [\d.]+ % of \d+ \(auto-threshold\)\s+-/);
+    expect(stdout).toContain('what-if: 0 rollbacks');
+    expect(stdout).toContain('actual:  1 rollbacks');
+    expect(stdout).toContain('matches the audit records exactly');
   });
 });
