@@ -124,7 +124,8 @@ function formatAnswer(a: Answer): string {
       rows.set(key, row);
     }
   }
-  const sorted = [...rows.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map(([, r]) => r);
+  // Stable: decisions of one moment keep the chart's order.
+  const sorted = [...rows.values()].sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
   const table = [['time', 'actual (recorded settings)', 'what-if (candidate settings)']];
   for (const r of sorted)
     table.push([r.at.replace('T', ' ').slice(0, 19), cell(r.actual), cell(r.whatIf)]);
