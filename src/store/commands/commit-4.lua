@@ -75,7 +75,13 @@ for a = 1, n do
   }
   p = p + 4
   for _ = 1, actor.opCount do
-    if ARGV[p] == 'J' then actor.journal = true end
+    if ARGV[p] == 'J' then
+      -- Every J op of an actor names the same journal, max, every and initial.
+      actor.journal = KEYS[tonumber(ARGV[p + 1])]
+      actor.every = tonumber(ARGV[p + 4])
+      actor.initial = ARGV[p + 5]
+      actor.journaled = (actor.journaled or 0) + 1
+    end
     p = p + 1 + arity[ARGV[p]]
   end
   -- Compared as numbers: the embedded store may hand back stored values as numbers.
@@ -131,9 +137,21 @@ for a = 1, n do
     reply(2, actor.current, '')
   else
     local version = actor.current + 1
-    -- The journal's checkpoint is the state before this commit.
-    local before = actor.journal and redis.call('HGET', actor.key, 's')
-    local since = nil
+    if actor.journal then
+      -- A checkpoint (the state before this commit) when the journal is new or `every` events
+      -- were journaled since the last one; read only then.
+      local since = tonumber(redis.call('HGET', actor.key, 'j') or '0')
+      if since >= actor.every or redis.call('LLEN', actor.journal) == 0 then
+        local state = redis.call('HGET', actor.key, 's')
+        if (not state) or state == '' then state = actor.initial end
+        if state ~= '' then
+          redis.call('RPUSH', actor.journal,
+            '{"v":' .. string.format('%d', actor.current) .. ',"checkpoint":' .. state .. '}')
+          since = 0
+        end
+      end
+      redis.call('HSET', actor.key, 'j', tostring(since + actor.journaled))
+    end
     redis.call('HSET', actor.key, 'v', tostring(version), 's', actor.snapshot)
     local q = actor.opsStart
     for _ = 1, actor.opCount do
@@ -159,24 +177,9 @@ for a = 1, n do
         redis.call('LPUSH', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
         redis.call('LTRIM', KEYS[tonumber(ARGV[q + 1])], 0, tonumber(ARGV[q + 3]) - 1)
       elseif op == 'J' then
-        local journal = KEYS[tonumber(ARGV[q + 1])]
-        if since == nil then
-          since = tonumber(redis.call('HGET', actor.key, 'j') or '0')
-          if redis.call('LLEN', journal) == 0 or since >= tonumber(ARGV[q + 4]) then
-            local state = before
-            if (not state) or state == '' then state = ARGV[q + 5] end
-            if state ~= '' then
-              redis.call('RPUSH', journal,
-                '{"v":' .. string.format('%d', actor.current) .. ',"checkpoint":' .. state .. '}')
-              since = 0
-            end
-          end
-        end
-        redis.call('RPUSH', journal,
+        redis.call('RPUSH', actor.journal,
           '{"v":' .. string.format('%d', version) .. ',"event":' .. ARGV[q + 2] .. '}')
-        redis.call('LTRIM', journal, -tonumber(ARGV[q + 3]), -1)
-        since = since + 1
-        redis.call('HSET', actor.key, 'j', tostring(since))
+        redis.call('LTRIM', actor.journal, -tonumber(ARGV[q + 3]), -1)
       elseif op == 'D' then
         local set = KEYS[tonumber(ARGV[q + 1])]
         redis.call('ZADD', set, version, ARGV[q + 2])
