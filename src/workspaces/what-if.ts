@@ -54,7 +54,7 @@ export interface WhatIfReplay {
    */
   coverage: {
     journalFrom: number | null;
-    /** The checkpoint precedes `from` (or the workspace's first event): nothing was trimmed. */
+    /** Nothing the range needs was trimmed: the replay's state at `from` is exact. */
     complete: boolean;
     eventsBefore: number;
     eventsInRange: number;
@@ -95,7 +95,7 @@ export function replayWhatIf(
     if (i >= limit && start >= 0) break;
   }
   if (start < 0) return null;
-  const checkpoint = entries[start] as { checkpoint: PersistedState };
+  const checkpoint = entries[start] as { v: number; checkpoint: PersistedState };
   // Where each recorded timer event is last seen, so a due timer waits for its own.
   const recorded = new Map<string, number>();
   entries.forEach((e, k) => {
@@ -137,7 +137,13 @@ export function replayWhatIf(
     policyAtFrom: (before.snapshot.context as unknown as WorkspaceContext).policy,
     coverage: {
       journalFrom: firstEvent?.event.at ?? null,
-      complete: start <= limit,
+      // The state at `from` is exact when the checkpoint precedes the range and either is the
+      // workspace's first state or the journal still reaches back before `from` (it is only
+      // ever trimmed at its old end).
+      complete:
+        start <= limit &&
+        (checkpoint.v <= 1 ||
+          entries.slice(0, limit).some((e) => 'event' in e && e.event.at < range.from)),
       eventsBefore,
       eventsInRange: inRange.length,
     },
