@@ -81,6 +81,9 @@ export const DEFAULT_STREAM_LIMITS = {
   replayEvents: 1000,
 };
 
+/** The default of WHAT_IF_JOURNAL_EVENTS. */
+export const DEFAULT_WHAT_IF_JOURNAL_EVENTS = 20_000;
+
 const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(3000),
@@ -190,6 +193,11 @@ const EnvSchema = z.object({
    * resume with Last-Event-ID (default 1000); an older id gets `event: reset`.
    */
   STREAM_REPLAY_EVENTS: int(DEFAULT_STREAM_LIMITS.replayEvents, 1),
+  /**
+   * Entries (applied events, plus a checkpoint of the state every 500 events) each workspace
+   * keeps in its what-if journal (default 20000; 0: no journal, what-if has nothing to replay).
+   */
+  WHAT_IF_JOURNAL_EVENTS: int(DEFAULT_WHAT_IF_JOURNAL_EVENTS),
 });
 
 export interface TokenGrant {
@@ -248,6 +256,8 @@ export interface Config {
     instanceId: string;
     fleetLeaseMs: number;
   };
+  /** Entries of each workspace's what-if journal (0: none). */
+  whatIfJournalEvents: number;
   /** Server-Sent Events limits (per process) and keep-alive. */
   streams: {
     perToken: number;
@@ -366,6 +376,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: e.NOTIFY_POLL_MS,
     },
     metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,
+    whatIfJournalEvents: e.WHAT_IF_JOURNAL_EVENTS,
     metrics: {
       instanceId: e.INSTANCE_ID ?? `${hostname()}:${process.pid}`,
       fleetLeaseMs: e.METRICS_FLEET_LEASE_MS,

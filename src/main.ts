@@ -146,7 +146,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     logger,
     charts: [
       connectionBinding(config.connection),
-      workspaceBinding(),
+      workspaceBinding(config.whatIfJournalEvents),
       capacityBinding(config.capacity, config.capacityPerWorker),
     ],
     effects: effectHandlers(logger, events),

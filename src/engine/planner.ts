@@ -19,6 +19,7 @@ import {
   type Chart,
   EVENT_LOG_SIZE,
   type Effect,
+  JOURNAL_CHECKPOINT_EVERY,
 } from './types.ts';
 import { type Applied, type Command, type Routed, TimerGone } from './work.ts';
 
@@ -61,6 +62,10 @@ export function planBatch(
   const events: EventObject[] = [];
   /** The state value after each applied event, logged with it for inspection. */
   const valuesAfter: StateValue[] = [];
+  /** For the what-if journal: applied events, and timer events even when they changed nothing. */
+  const journaled: EventObject[] = [];
+  /** The state this batch created the actor in (the journal's checkpoint when there is none). */
+  let created: string | undefined;
   const requestIds: string[] = [];
   let dirty = false;
 
@@ -83,6 +88,7 @@ export function planBatch(
         snapshot = r.snapshot;
         actions.add(r.actions);
         dirty = true;
+        if (binding.journal) created = JSON.stringify(stepper.persist(snapshot));
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
         results.push({ ok: true, state: stepper.persist(snapshot), changed: true });
         continue;
@@ -122,6 +128,7 @@ export function planBatch(
         dirty = true;
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
       }
+      if (changed || w.kind === 'timer') journaled.push(event);
       results.push({ ok: true, state: stepper.persist(snapshot), changed });
     } catch (error) {
       results.push({ ok: false, error });
@@ -170,6 +177,16 @@ export function planBatch(
         max: EVENT_LOG_SIZE,
       },
       requestIds: { ids: requestIds, max: options.requestIdsPerActor },
+      ...(binding.journal && binding.journal.maxEvents > 0 && journaled.length > 0
+        ? {
+            journal: {
+              events: journaled.map((e) => JSON.stringify(e)),
+              max: binding.journal.maxEvents,
+              every: JOURNAL_CHECKPOINT_EVERY,
+              ...(created === undefined ? {} : { initial: created }),
+            },
+          }
+        : {}),
     },
     before: beforeState,
     events,

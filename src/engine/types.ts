@@ -20,7 +20,17 @@ export interface ChartBinding {
    * dropped (and logged).
    */
   autoCreate?(ref: ActorRef): Record<string, unknown>;
+  /**
+   * Keep every applied event of each actor (and a checkpoint of its state every
+   * {@link JOURNAL_CHECKPOINT_EVERY} events) in a capped journal, written in the same commit as
+   * the snapshot, so its decisions can be replayed exactly (what-if). `maxEvents` caps the
+   * journal's entries (events and checkpoints); 0 turns it off.
+   */
+  journal?: { maxEvents: number };
 }
+
+/** Journaled events between two checkpoints of an actor's state (see ChartBinding.journal). */
+export const JOURNAL_CHECKPOINT_EVERY = 500;
 
 /** A bound chart with the stepper that runs it. */
 export interface Chart {

@@ -29,6 +29,7 @@ import { requestIdOf, requestLog } from './request-log.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
 import type { WorkspaceService } from '../workspaces/workspaces.ts';
+import { whatIf, whatIfBody } from '../workspaces/what-if-service.ts';
 import {
   auditQuery,
   installationIdParams,
@@ -245,6 +246,12 @@ export function createApp(deps: AppDeps): express.Express {
     const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
     const { requestId } = parse(commandBody, req.body ?? {}, 'body');
     res.json(await deps.workspaces.reenableAutoMigration(principalOf(res), workspaceId, requestId));
+  });
+
+  app.post('/v1/workspaces/:workspaceId/what-if', async (req, res) => {
+    const { workspaceId } = parse(workspaceIdParams, req.params, 'path');
+    const body = parse(whatIfBody, req.body, 'body');
+    res.json(await whatIf(deps.workspaces, principalOf(res), workspaceId, body));
   });
 
   for (const stream of ['migrations', 'rollbacks', 'decisions'] as const) {

@@ -74,6 +74,15 @@ export class Keys {
     return `${this.#tag(installationId)}:events:${kind}:${actorId}`;
   }
 
+  /**
+   * The what-if journal of an actor whose binding asks for one: a capped list, oldest first, of
+   * its applied events (`{"v":version,"event":...}`) and checkpoints (`{"v":version,"checkpoint":
+   * snapshot}`, the state before the next event), written by the commit script.
+   */
+  journal(installationId: string, kind: string, actorId: string): string {
+    return `${this.#tag(installationId)}:journal:${kind}:${actorId}`;
+  }
+
   /** Zset of the request ids an actor applied last (score = its version then), for retries. */
   requestIds(installationId: string, kind: string, actorId: string): string {
     return `${this.#tag(installationId)}:rids:${kind}:${actorId}`;

@@ -139,6 +139,13 @@ export class RedisStore implements Store {
           ops.push('L', log, e, c.eventLog.max);
         }
       }
+      if (c.journal && c.journal.events.length > 0) {
+        const journal = pos(this.keys.journal(installationId, c.ref.kind, c.ref.id));
+        for (const e of c.journal.events) {
+          opCount++;
+          ops.push('J', journal, e, c.journal.max, c.journal.every, c.journal.initial ?? '');
+        }
+      }
       if (c.requestIds && c.requestIds.ids.length > 0) {
         const set = pos(this.keys.requestIds(installationId, c.ref.kind, c.ref.id));
         for (const id of c.requestIds.ids) {
@@ -422,6 +429,18 @@ export class RedisStore implements Store {
       this.keys.eventLog(ref.installationId, ref.kind, ref.id),
       0,
       limit - 1,
+    );
+  }
+
+  /**
+   * An actor's what-if journal, oldest first: up to `limit` of its newest entries (JSON: events
+   * `{ v, event }` and checkpoints `{ v, checkpoint }`, see Keys.journal).
+   */
+  async journal(ref: ActorRef, limit: number): Promise<string[]> {
+    return this.redis.lrange(
+      this.keys.journal(ref.installationId, ref.kind, ref.id),
+      -Math.max(1, limit),
+      -1,
     );
   }
 

@@ -73,6 +73,13 @@ export interface ActorCommit {
   /** Applied events (JSON), pushed onto the actor's capped event log for inspection. */
   eventLog?: { events: string[]; max: number };
   /**
+   * Applied events (full JSON), appended to the actor's what-if journal (Keys.journal), which
+   * keeps its last `max` entries. Before the first event the script writes a checkpoint (the
+   * stored snapshot, or `initial` when this commit creates the actor) when the journal is empty
+   * or `every` events were journaled since the last checkpoint. Each entry carries the version.
+   */
+  journal?: { events: string[]; max: number; every: number; initial?: string };
+  /**
    * Request ids of the commands applied by this commit: the commit fails with `duplicate` if
    * the actor remembers one of them, and otherwise records them, keeping the last `max`.
    */

@@ -73,7 +73,8 @@ export function toWire(p: WorkspacePolicy) {
   };
 }
 
-function apply(p: WorkspacePolicy, patch: SettingsPatch): WorkspacePolicy {
+/** The policy once a settings patch is applied (the settings route and what-if share it). */
+export function applySettings(p: WorkspacePolicy, patch: SettingsPatch): WorkspacePolicy {
   const t = patch.thresholds ?? {};
   return {
     defaultProtocol: patch.defaultProtocol ?? p.defaultProtocol,
@@ -165,7 +166,7 @@ export class SettingsService {
 
   async update(installationId: string, patch: SettingsPatch, changedBy: string) {
     const before = await this.get(installationId);
-    const after = apply(before, patch);
+    const after = applySettings(before, patch);
     const changes = diff(before, after);
     const at = this.clock.now();
     const changeId = randomUUID();

@@ -9,6 +9,7 @@ import {
   createWorkspaceMachine,
 } from '../../machines/workspace.machine.ts';
 import type { Clock } from '../clock.ts';
+import { DEFAULT_WHAT_IF_JOURNAL_EVENTS } from '../config.ts';
 import { type Principal, canAccess, isOperator } from '../connections/connections.ts';
 import type { ChartBinding, Engine } from '../engine/engine.ts';
 import type { PersistedState } from '../engine/step.ts';
@@ -40,11 +41,16 @@ export function workspaceState(value: PersistedState['value']): string {
   return `${k}.${workspaceState(v as PersistedState['value'])}`;
 }
 
-export function workspaceBinding(): ChartBinding {
+/**
+ * @param journalEvents entries of each workspace's what-if journal (WHAT_IF_JOURNAL_EVENTS): its
+ * applied events, replayed by `POST /v1/workspaces/:id/what-if` (src/workspaces/what-if.ts).
+ */
+export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS): ChartBinding {
   return {
     kind: WORKSPACE,
     machine: createWorkspaceMachine(),
     indexes: (state) => ['workspace:all', `workspace:state:${workspaceState(state.value)}`],
+    journal: { maxEvents: journalEvents },
   };
 }
 

@@ -211,6 +211,27 @@ export async function walkthrough(s: TestService): Promise<Walkthrough> {
       400,
     );
 
+    // What a lower threshold would have decided over the same traffic (writes nothing).
+    const whatIf = `${WORKSPACE}/what-if`;
+    const lenient = { thresholds: { minSuccessRate: 0.5 } };
+    const replay = ok(
+      await c.send('POST', whatIf, {
+        params: ws1,
+        body: { from: new Date(0).toISOString(), settings: lenient },
+      }),
+      200,
+    );
+    expect(replay.summary.actual.rollback).toBe(1);
+    expect(replay.summary.whatIf.rollback).toBe(0);
+    ok(await c.send('POST', whatIf, { params: ws1, body: { from: 'x', settings: {} } }), 400);
+    ok(
+      await c.send('POST', whatIf, {
+        params: { workspaceId: 'ws-nope' },
+        body: { from: new Date(0).toISOString(), settings: {} },
+      }),
+      404,
+    );
+
     // The flap limit (1) blocked automatic migration: an operator lifts it.
     const reenable = `${WORKSPACE}/auto-migration/reenable`;
     ok(await c.send('POST', reenable, { params: ws1, token: TOKEN_A }), 403);

@@ -205,6 +205,103 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(await store.owner('connection', 'c1')).toBe('inst-a');
   });
 
+  describe('the what-if journal', () => {
+    const journal = (
+      events: string[],
+      extra: { max?: number; every?: number; initial?: string } = {},
+    ) => ({
+      journal: {
+        events,
+        max: extra.max ?? 100,
+        every: extra.every ?? 3,
+        ...(extra.initial ? { initial: extra.initial } : {}),
+      },
+    });
+    const read = async (limit = 100) =>
+      (await store.journal(ref, limit)).map((j) => JSON.parse(j) as Record<string, unknown>);
+
+    it('checkpoints the state before the first journaled event, then every `every` events, each entry with its version', async () => {
+      await store.commit('inst-a', [commit()]);
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 1,
+          snapshot: '{"value":"b"}',
+          ...journal(['{"type":"E1","at":1}', '{"type":"E2","at":2}']),
+        }),
+      ]);
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 2,
+          snapshot: '{"value":"c"}',
+          ...journal(['{"type":"E3","at":3}']),
+        }),
+      ]);
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 3,
+          snapshot: '{"value":"d"}',
+          ...journal(['{"type":"E4","at":4}']),
+        }),
+      ]);
+      expect(await read()).toEqual([
+        { v: 1, checkpoint: { value: 'a' } },
+        { v: 2, event: { type: 'E1', at: 1 } },
+        { v: 2, event: { type: 'E2', at: 2 } },
+        { v: 3, event: { type: 'E3', at: 3 } },
+        // Three events since the last checkpoint: the state before E4 is checkpointed.
+        { v: 3, checkpoint: { value: 'c' } },
+        { v: 4, event: { type: 'E4', at: 4 } },
+      ]);
+      expect(await store.load(ref)).toEqual({ version: 4, snapshot: '{"value":"d"}' });
+    });
+
+    it('checkpoints the created state when the commit creates the actor', async () => {
+      await store.commit('inst-a', [
+        commit({
+          snapshot: '{"value":"b"}',
+          ...journal(['{"type":"E1","at":1}'], { initial: '{"value":"a"}' }),
+        }),
+      ]);
+      expect(await read()).toEqual([
+        { v: 0, checkpoint: { value: 'a' } },
+        { v: 1, event: { type: 'E1', at: 1 } },
+      ]);
+    });
+
+    it('keeps only the last `max` entries, oldest dropped first', async () => {
+      await store.commit('inst-a', [commit()]);
+      for (let v = 1; v <= 4; v++) {
+        await store.commit('inst-a', [
+          commit({
+            expectedVersion: v,
+            ...journal([`{"type":"E${v}","at":${v}}`], { max: 3, every: 100 }),
+          }),
+        ]);
+      }
+      expect(await read()).toEqual([
+        { v: 3, event: { type: 'E2', at: 2 } },
+        { v: 4, event: { type: 'E3', at: 3 } },
+        { v: 5, event: { type: 'E4', at: 4 } },
+      ]);
+      expect(await read(2)).toHaveLength(2);
+    });
+
+    it('writes nothing to the journal of a conflicting or aborted commit', async () => {
+      await store.commit('inst-a', [commit()]);
+      const other: ActorRef = { ...ref, id: 'c2' };
+      const results = await store.commit(
+        'inst-a',
+        [
+          commit({ expectedVersion: 1, ...journal(['{"type":"E1","at":1}']) }),
+          commit({ ref: other, expectedVersion: 7 }),
+        ],
+        'all',
+      );
+      expect(results.map((r) => r.status)).toEqual(['aborted', 'conflict']);
+      expect(await read()).toEqual([]);
+    });
+  });
+
   it('puts every key of one installation in one hash slot', async () => {
     await store.commit('inst-a', [
       commit({

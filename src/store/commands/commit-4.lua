@@ -12,7 +12,8 @@
     KEYS[2]   timer-events  hash   member -> event JSON (absent when the event is {type: sendId})
     KEYS[3]   outbox        zset   entry id, score = lease expiry (ms): when a reaper may run it
     KEYS[4]   outbox-data   hash   entry id -> entry JSON
-    KEYS[5..] actor hashes (fields v = version, s = snapshot JSON), index zsets, counter hashes
+    KEYS[5..] actor hashes (fields v = version, s = snapshot JSON, j = events journaled since
+              the last checkpoint), journal lists, index zsets, counter hashes
               and audit keys, referenced by position (keyPos)
     ARGV[1]   number of actors
     ARGV[2]   "each": every actor commits or fails on its own
@@ -31,6 +32,15 @@
                                 append an audit record: member into the lex-ordered zset at
                                 keyPos, json into the hash at dataPos (HSETNX: never rewritten)
       L  keyPos json max        push an applied event onto the actor's event log, keeping `max`
+      J  keyPos json max every initial
+                                append an applied event to the actor's what-if journal (a list,
+                                oldest first), keeping its last `max` entries, as
+                                {"v":<committed version>,"event":<json>}. At the actor's first J
+                                op, when the journal is empty or `every` events were journaled
+                                since the last checkpoint (actor hash field j), a checkpoint
+                                {"v":<previous version>,"checkpoint":<snapshot before>} goes first;
+                                the snapshot is the stored one, or `initial` when there is none
+                                (the commit creates the actor)
       D  keyPos requestId max   precondition: the request id is not in the actor's request-id
                                 zset at keyPos; then record it there, keeping the last `max` ids
 
@@ -46,7 +56,7 @@
                           written
 ]]
 local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['J'] = 5 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -65,6 +75,13 @@ for a = 1, n do
   }
   p = p + 4
   for _ = 1, actor.opCount do
+    if ARGV[p] == 'J' then
+      -- Every J op of an actor names the same journal, max, every and initial.
+      actor.journal = KEYS[tonumber(ARGV[p + 1])]
+      actor.every = tonumber(ARGV[p + 4])
+      actor.initial = ARGV[p + 5]
+      actor.journaled = (actor.journaled or 0) + 1
+    end
     p = p + 1 + arity[ARGV[p]]
   end
   -- Compared as numbers: the embedded store may hand back stored values as numbers.
@@ -120,6 +137,21 @@ for a = 1, n do
     reply(2, actor.current, '')
   else
     local version = actor.current + 1
+    if actor.journal then
+      -- A checkpoint (the state before this commit) when the journal is new or `every` events
+      -- were journaled since the last one; read only then.
+      local since = tonumber(redis.call('HGET', actor.key, 'j') or '0')
+      if since >= actor.every or redis.call('LLEN', actor.journal) == 0 then
+        local state = redis.call('HGET', actor.key, 's')
+        if (not state) or state == '' then state = actor.initial end
+        if state ~= '' then
+          redis.call('RPUSH', actor.journal,
+            '{"v":' .. string.format('%d', actor.current) .. ',"checkpoint":' .. state .. '}')
+          since = 0
+        end
+      end
+      redis.call('HSET', actor.key, 'j', tostring(since + actor.journaled))
+    end
     redis.call('HSET', actor.key, 'v', tostring(version), 's', actor.snapshot)
     local q = actor.opsStart
     for _ = 1, actor.opCount do
@@ -144,6 +176,10 @@ for a = 1, n do
       elseif op == 'L' then
         redis.call('LPUSH', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
         redis.call('LTRIM', KEYS[tonumber(ARGV[q + 1])], 0, tonumber(ARGV[q + 3]) - 1)
+      elseif op == 'J' then
+        redis.call('RPUSH', actor.journal,
+          '{"v":' .. string.format('%d', version) .. ',"event":' .. ARGV[q + 2] .. '}')
+        redis.call('LTRIM', actor.journal, -tonumber(ARGV[q + 3]), -1)
       elseif op == 'D' then
         local set = KEYS[tonumber(ARGV[q + 1])]
         redis.call('ZADD', set, version, ARGV[q + 2])

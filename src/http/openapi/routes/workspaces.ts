@@ -8,6 +8,8 @@ import {
   workspaceRollbackBody,
 } from '../../schemas.ts';
 import { settingsBody } from '../../../workspaces/settings.ts';
+import { whatIfBody } from '../../../workspaces/what-if-service.ts';
+import { whatIfResult } from '../schemas/what-if.ts';
 import { documentRoute } from '../registry.ts';
 import {
   decisionPage,
@@ -155,5 +157,23 @@ documentRoute({
   params: installationIdParams,
   query: auditQuery,
   responses: { 200: { description: 'changes, newest first', schema: settingsChangePage } },
+  errors: ['not-found'],
+});
+
+documentRoute({
+  method: 'post',
+  path: '/v1/workspaces/:workspaceId/what-if',
+  tag,
+  summary: 'Replay recorded traffic with candidate settings (writes nothing)',
+  description:
+    "Runs the workspace's journaled events (WHAT_IF_JOURNAL_EVENTS) through the same chart, in memory: once with the settings in force, once with `settings` (the installation settings' wire format, any subset) applied to every policy from `from` to `to` (default: now). Answers both runs' decisions (rollbacks, holds, migrations) with times and evidence, the audit records actually committed, and a summary.",
+  params,
+  body: whatIfBody,
+  bodyExample: {
+    from: '2026-01-05T09:00:00Z',
+    to: '2026-01-05T10:00:00Z',
+    settings: { thresholds: { minSuccessRate: 0.98 } },
+  },
+  responses: { 200: { description: 'the two runs side by side', schema: whatIfResult } },
   errors: ['not-found'],
 });
