@@ -324,19 +324,17 @@ export function createWorkspaceMachine() {
       /** A new transport (or a migration) starts a new window: older operations do not count. */
       resetWindow: assign({ window: [] as WorkspaceWindow }),
       /** Tells every live connection to roll back (routed by the engine, same commit). */
-      rollBackConnections: enqueueActions(
-        ({ context, event, enqueue }, p: { reason: string }) => {
-          const members =
-            event.type === 'CONNECTION_REPORT' ? absorbed(context, event).members : context.members;
-          for (const id of liveMembers(members)) {
-            enqueue.emit({
-              type: 'ROLLBACK',
-              to: { kind: 'connection', id },
-              reason: p.reason,
-            } as never);
-          }
-        },
-      ),
+      rollBackConnections: enqueueActions(({ context, event, enqueue }, p: { reason: string }) => {
+        const members =
+          event.type === 'CONNECTION_REPORT' ? absorbed(context, event).members : context.members;
+        for (const id of liveMembers(members)) {
+          enqueue.emit({
+            type: 'ROLLBACK',
+            to: { kind: 'connection', id },
+            reason: p.reason,
+          } as never);
+        }
+      }),
       startMigration: assign(({ event }) => {
         if (event.type !== 'REQUEST_MIGRATION') return {};
         const m: Migration = {
@@ -412,6 +410,9 @@ export function createWorkspaceMachine() {
             reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
           },
           window: [] as WorkspaceWindow,
+          // The new transport has no evidence yet: a stale `healthy` must not start the
+          // automatic rollout again after the cooldown (nothing reports once all rolled back).
+          health: null,
         };
       }),
       leaveCooldown: assign({ cooldownUntil: null }),
@@ -421,6 +422,8 @@ export function createWorkspaceMachine() {
         transportSince: (event as { at: number }).at,
         migration: null,
         window: [] as WorkspaceWindow,
+        // As after a rollback: no automatic migration back to ACP on the health of the old one.
+        health: null,
       })),
       // Recorded in the same commit as the transition (see src/engine: APPEND_AUDIT).
       appendAudit: (
