@@ -756,6 +756,7 @@ describe('connection chart: what it tells its workspace and its capacity actor',
     expect(emittedBy(h)).toEqual([
       opsReport('connected', { at: T0, succeeded: 0, failed: 3, latencyP95: null }),
     ]);
+    expect(emittedBy(h.heartbeat(2, 2))).toMatchObject([{ ops: { succeeded: 2, failed: 2 } }]);
   });
 
   it('reports nothing for a heartbeat without operations', () => {

@@ -522,6 +522,19 @@ describe('workspace chart: flap protection at the edge of its window', () => {
     const h = onAcp({ ...automatic, flapLimit: 1 }).rollbackRequested({ policy: automatic });
     expect(h.context).toMatchObject({ autoRollbacks: [], autoMigrationBlocked: false });
   });
+
+  it('does not block on a manual rollback, even when a lower flap limit arrives with it', () => {
+    const h = rollbacksAt([T0, T0 + H]);
+    h.rollbackRequested({ policy: { ...automatic, flapLimit: 2 }, at: T0 + 2 * H });
+    expect(h.context).toMatchObject({ autoRollbacks: [T0, T0 + H], autoMigrationBlocked: false });
+  });
+
+  it('stays blocked through later rollbacks until an operator re-enables it', () => {
+    const h = onAcp({ ...automatic, flapLimit: 1 }).cycle(T0);
+    expect(h.context.autoMigrationBlocked).toBe(true);
+    h.rollbackRequested({ at: T0 + 30 * H });
+    expect(h.context).toMatchObject({ autoRollbacks: [], autoMigrationBlocked: true });
+  });
 });
 
 describe('workspace chart: automatic migration', () => {
