@@ -239,6 +239,17 @@ describe('connection chart', () => {
       expect(degraded().heartbeat(99, 1).state).toBe('degraded');
     });
 
+    it('restarts the heartbeat timeout on each heartbeat', () => {
+      const h = degraded().heartbeat(99, 1, [], T0 + 60_000);
+      expect(h.state).toBe('degraded');
+      expect(h.actions.map((a) => a.type)).toEqual([
+        'xstate.cancel',
+        'xstate.emit',
+        'xstate.raise',
+      ]);
+      expect(h.timers.get(AFTER('heartbeatTimeout', 'degraded'))).toBe(D.heartbeatTimeoutMs);
+    });
+
     it('treats a missed heartbeat timeout as a drop', () => {
       expect(degraded().fire(AFTER('heartbeatTimeout', 'degraded')).state).toBe('error');
     });
@@ -716,6 +727,17 @@ describe('connection chart: why every transition happened', () => {
       },
     ],
   ];
+  const dropped = {
+    code: 'connection-dropped',
+    category: 'connection',
+    message: 'The ACP connection dropped. The engine will try to reconnect.',
+  };
+  errors.push(
+    ['a drop before the handshake', () => harness().send({ type: 'DROPPED' }), dropped],
+    ['a drop while connected', () => harness().handshake().send({ type: 'DROPPED' }), dropped],
+    ['a drop while degraded', () => degraded().send({ type: 'DROPPED' }), dropped],
+    ['a drop while reconnecting', () => reconnecting().send({ type: 'DROPPED' }), dropped],
+  );
   for (const [what, run, error] of errors) {
     it(`explains ${what} in lastError`, () => {
       expect(run().context.lastError).toEqual({ ...error, at: T0 });

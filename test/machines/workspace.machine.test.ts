@@ -9,6 +9,28 @@ describe('workspace chart', () => {
     expect(harness({ ...P, defaultProtocol: 'acp' }).state).toBe('acp');
   });
 
+  it('starts knowing nothing but its identity, its policy and when it was created', () => {
+    expect(harness().context).toEqual({
+      workspaceId: 'w1',
+      installationId: 'i1',
+      createdAt: T0,
+      policy: P,
+      transportSince: T0,
+      migration: null,
+      pending: null,
+      connections: noConnections,
+      members: {},
+      window: [],
+      health: null,
+      autoRollbacks: [],
+      autoMigrationBlocked: false,
+      cooldownMs: P.cooldownMs,
+      cooldownUntil: null,
+      lastRollback: null,
+      nextMigrationId: null,
+    });
+  });
+
   it('migrates to ACP on request and logs the migration as in progress', () => {
     const h = harness().migrate();
     expect(h.state).toBe('migrating');
@@ -236,6 +258,11 @@ describe('automatic rollback', () => {
     expect(h.audits('rollbacks')).toEqual([]);
   });
 
+  it('records a hold on the very first report it gets', () => {
+    const h = harness().migrate().ops(25, 25, { status: 'connecting' });
+    expect(h.audits('decisions')).toMatchObject([{ decision: 'rollback-held' }]);
+  });
+
   it('records a hold, once, when the rate is low but samples are too few', () => {
     const h = onAcp().ops(25, 25).ops(0, 10);
     expect(h.state).toBe('acp');
@@ -309,9 +336,26 @@ describe('policy changes', () => {
   });
 
   it('rolls back a migration in progress on a tighter threshold', () => {
-    const h = harness().migrate().ops(995, 5, { status: 'connecting' });
-    h.policyChange({ minSamples: 10, minSuccessRate: 0.999 });
+    const h = harness().migrate({ migrationId: 'm1' }).ops(995, 5, { status: 'connecting' });
+    h.policyChange({ minSamples: 10, minSuccessRate: 0.999 }, { eventId: 'p2' });
     expect(h.state).toBe('http.cooldown');
+    expect(h.context.policy).toMatchObject({ minSamples: 10, minSuccessRate: 0.999 });
+    expect(h.planned()).toMatchObject([
+      { id: 'p2', record: { thresholds: { minSuccessRate: 0.999, minSamples: 10 } } },
+      { id: 'm1-rolled-back', record: { status: 'rolled-back', rollbackEventId: 'p2' } },
+    ]);
+    expect(h.planned('notifyUsers')).toHaveLength(1);
+    expect(h.emitted()).toEqual([
+      { type: 'ROLLBACK', to: { kind: 'connection', id: 'c1' }, reason: 'workspace-rollback' },
+    ]);
+  });
+
+  it('takes a policy that does not breach without stopping a migration in progress', () => {
+    const h = harness().migrate().ops(995, 5, { status: 'connecting' });
+    h.policyChange({ minSuccessRate: 0.995 });
+    expect(h.state).toBe('migrating');
+    expect(h.context.policy.minSuccessRate).toBe(0.995);
+    expect(h.planned()).toEqual([]);
   });
 
   it('takes a policy that does not breach without leaving ACP', () => {

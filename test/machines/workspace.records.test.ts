@@ -217,6 +217,18 @@ describe('workspace chart: migration log', () => {
     expect(h.context).toMatchObject({ transportSince: T0 + H, migration: null, window: [] });
   });
 
+  it('logs a migration back to HTTP with the evidence of the window under the current policy', () => {
+    const h = onAcp()
+      .ops(995, 5, { opsAt: T0 })
+      .ops(10, 0, { opsAt: T0 + 40 * MIN })
+      .policyChange({ windowMinutes: 30 })
+      .migrate({ toProtocol: 'http' });
+    expect(h.planned()[0].record.metricsSnapshot).toEqual({
+      ...snapshotOf(1, 10),
+      windowMinutes: 30,
+    });
+  });
+
   it('ignores a request to migrate to HTTP while on HTTP, now or scheduled', () => {
     for (const scheduledAt of [null, T0 + H]) {
       const h = harness();
