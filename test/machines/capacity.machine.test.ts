@@ -279,7 +279,12 @@ describe('capacity chart', () => {
     it('goes back to critical, without a new record, when a critical alert climbs back to 70 %', () => {
       const h = resolvingFrom(960).usage(700);
       expect(h.state).toBe('critical');
-      expect(h.context.alert).toMatchObject({ alertId: 'a1', trigger: 'critical' });
+      expect(h.context.alert).toMatchObject({
+        alertId: 'a1',
+        trigger: 'critical',
+        activeConnections: 700,
+      });
+      expect(h.context).toMatchObject({ active: 700, percent: 0.7 });
       expect(h.planned('appendAudit')).toEqual([]);
       expect(h.timers.size).toBe(0);
     });
@@ -287,7 +292,8 @@ describe('capacity chart', () => {
     it('goes back to warning, without a new record, when a warning alert climbs back to 70 %', () => {
       const h = resolvingFrom(900).usage(700);
       expect(h.state).toBe('warning');
-      expect(h.context.alert?.trigger).toBe('warning');
+      expect(h.context.alert).toMatchObject({ trigger: 'warning', activeConnections: 700 });
+      expect(h.context).toMatchObject({ active: 700, percent: 0.7 });
       expect(h.planned('appendAudit')).toEqual([]);
       expect(h.timers.size).toBe(0);
     });
@@ -296,7 +302,10 @@ describe('capacity chart', () => {
       const h = resolvingFrom(900).usage(950, { at: T0 + MIN });
       expect(h.state).toBe('critical');
       expect(h.context.alert).toMatchObject({ trigger: 'critical', escalatedAt: T0 + MIN });
-      expect(h.planned('appendAudit')).toMatchObject([{ id: 'a1-escalated' }]);
+      expect(h.planned('appendAudit')).toMatchObject([
+        { id: 'a1-escalated', record: { activeConnections: 950, capacityPercent: 0.95 } },
+      ]);
+      expect(h.context).toMatchObject({ active: 950, lastUsageAt: T0 + MIN });
     });
   });
 

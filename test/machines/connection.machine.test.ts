@@ -736,7 +736,16 @@ describe('connection chart: why every transition happened', () => {
     ['a drop before the handshake', () => harness().send({ type: 'DROPPED' }), dropped],
     ['a drop while connected', () => harness().handshake().send({ type: 'DROPPED' }), dropped],
     ['a drop while degraded', () => degraded().send({ type: 'DROPPED' }), dropped],
-    ['a drop while reconnecting', () => reconnecting().send({ type: 'DROPPED' }), dropped],
+    [
+      'a drop while reconnecting after a missed heartbeat',
+      () =>
+        harness()
+          .handshake()
+          .fire(AFTER('heartbeatTimeout', 'connected'))
+          .fire(AFTER('reconnectBackoff', 'error'))
+          .send({ type: 'DROPPED' }),
+      dropped,
+    ],
   );
   for (const [what, run, error] of errors) {
     it(`explains ${what} in lastError`, () => {
