@@ -163,6 +163,9 @@ export function createWorkspaceMachine() {
             reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
           },
           window: [] as WorkspaceWindow,
+          // The new transport has no evidence yet: a stale `healthy` must not start the
+          // automatic rollout again after the cooldown (nothing reports once all rolled back).
+          health: null,
         };
       }),
       leaveCooldown: assign({ cooldownUntil: null }),
@@ -172,6 +175,8 @@ export function createWorkspaceMachine() {
         transportSince: (event as { at: number }).at,
         migration: null,
         window: [] as WorkspaceWindow,
+        // As after a rollback: no automatic migration back to ACP on the health of the old one.
+        health: null,
       })),
       // Recorded in the same commit as the transition (see src/engine: APPEND_AUDIT).
       appendAudit: (

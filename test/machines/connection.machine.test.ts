@@ -6,6 +6,7 @@ import {
   DEFAULT_CONNECTION_THRESHOLDS as D,
   createConnectionMachine,
 } from '../../machines/connection.machine.ts';
+import { windowStats } from '../../machines/shared/window.ts';
 import { type PlannedAction, Stepper } from '../../src/engine/step.ts';
 
 const T0 = Date.parse('2026-11-25T12:00:00.000Z');
@@ -73,6 +74,24 @@ function harness(thresholds = D) {
   return h;
 }
 
+/** The events a step emitted for other actors (the engine routes them by `to`). */
+const emittedBy = (h: { actions: PlannedAction[] }) =>
+  h.actions.filter((a) => a.type === 'xstate.emit').map((a) => (a.params as any).event);
+const statusReport = (status: string) => ({
+  type: 'CONNECTION_REPORT',
+  to: { kind: 'workspace', id: 'w1' },
+  connectionId: 'c1',
+  status,
+  ops: null,
+});
+const slot = (delta: number) => ({
+  type: 'CONNECTION_ACTIVE',
+  to: { kind: 'capacity', id: 'i1' },
+  connectionId: 'c1',
+  workspaceId: 'w1',
+  delta,
+});
+
 describe('connection chart', () => {
   describe('connecting', () => {
     it('starts in connecting with the handshake timeout pending', () => {
@@ -136,7 +155,11 @@ describe('connection chart', () => {
       const h = harness().handshake().heartbeat(10, 0, [12]);
       expect(h.state).toBe('connected');
       expect(h.context.lastHeartbeat).toBe(T0);
-      expect(h.actions.map((a) => a.type)).toEqual(['xstate.cancel', 'xstate.raise']);
+      expect(h.actions.map((a) => a.type)).toEqual([
+        'xstate.cancel',
+        'xstate.emit',
+        'xstate.raise',
+      ]);
       expect(h.timers.get(AFTER('heartbeatTimeout', 'connected'))).toBe(D.heartbeatTimeoutMs);
     });
 
@@ -214,6 +237,17 @@ describe('connection chart', () => {
 
     it('stays degraded while health is still degraded', () => {
       expect(degraded().heartbeat(99, 1).state).toBe('degraded');
+    });
+
+    it('restarts the heartbeat timeout on each heartbeat', () => {
+      const h = degraded().heartbeat(99, 1, [], T0 + 60_000);
+      expect(h.state).toBe('degraded');
+      expect(h.actions.map((a) => a.type)).toEqual([
+        'xstate.cancel',
+        'xstate.emit',
+        'xstate.raise',
+      ]);
+      expect(h.timers.get(AFTER('heartbeatTimeout', 'degraded'))).toBe(D.heartbeatTimeoutMs);
     });
 
     it('treats a missed heartbeat timeout as a drop', () => {
@@ -531,6 +565,7 @@ describe('connection chart at its thresholds', () => {
       reconnectAttempts: 0,
       lastError: null,
       diagnostics: [],
+      status: 'connecting',
     });
   });
 });
@@ -619,11 +654,25 @@ describe('connection chart: why every transition happened', () => {
       'connection-dropped',
     ],
   ];
+  const holds = (status: string) => (ACTIVE_CONNECTION_STATUSES as string[]).includes(status);
   for (const [what, run, from, to, cause] of cases) {
     it(`notes ${what} as ${from} -> ${to} (${cause})`, () => {
       const h = run();
       expect(h.state).toBe(to);
       expect(h.context.diagnostics.at(-1)).toMatchObject({ from, to, cause });
+    });
+
+    it(`reports ${what} to the workspace, and to capacity when a slot is taken or freed`, () => {
+      const h = run();
+      expect(h.context.status).toBe(to);
+      const emitted = emittedBy(h);
+      expect(emitted.filter((e) => e.type === 'CONNECTION_REPORT' && e.ops === null)).toEqual([
+        statusReport(to),
+      ]);
+      const delta = Number(holds(to)) - Number(holds(from));
+      expect(emitted.filter((e) => e.type === 'CONNECTION_ACTIVE')).toEqual(
+        delta === 0 ? [] : [slot(delta)],
+      );
     });
   }
 
@@ -678,6 +727,26 @@ describe('connection chart: why every transition happened', () => {
       },
     ],
   ];
+  const dropped = {
+    code: 'connection-dropped',
+    category: 'connection',
+    message: 'The ACP connection dropped. The engine will try to reconnect.',
+  };
+  errors.push(
+    ['a drop before the handshake', () => harness().send({ type: 'DROPPED' }), dropped],
+    ['a drop while connected', () => harness().handshake().send({ type: 'DROPPED' }), dropped],
+    ['a drop while degraded', () => degraded().send({ type: 'DROPPED' }), dropped],
+    [
+      'a drop while reconnecting after a missed heartbeat',
+      () =>
+        harness()
+          .handshake()
+          .fire(AFTER('heartbeatTimeout', 'connected'))
+          .fire(AFTER('reconnectBackoff', 'error'))
+          .send({ type: 'DROPPED' }),
+      dropped,
+    ],
+  );
   for (const [what, run, error] of errors) {
     it(`explains ${what} in lastError`, () => {
       expect(run().context.lastError).toEqual({ ...error, at: T0 });
@@ -691,5 +760,114 @@ describe('connection chart: why every transition happened', () => {
       'degraded',
       'reconnecting',
     ]);
+  });
+});
+
+describe('connection chart: what it tells its workspace and its capacity actor', () => {
+  const opsReport = (status: string, ops: object) => ({ ...statusReport(status), ops });
+
+  it('joins its workspace as connecting and takes a slot when it is created', () => {
+    const h = harness();
+    expect(emittedBy(h)).toEqual([statusReport('connecting'), slot(1)]);
+  });
+
+  it("reports a heartbeat's operations at the heartbeat's own time with the window's p95", () => {
+    const h = harness()
+      .handshake()
+      .heartbeat(10, 1, [12, 900], T0 + 5_000);
+    const p95 = windowStats(h.context.window, D.minSamples).latencyP95;
+    expect(p95).not.toBeNull();
+    expect(emittedBy(h)).toEqual([
+      opsReport('connected', { at: T0 + 5_000, succeeded: 10, failed: 1, latencyP95: p95 }),
+    ]);
+  });
+
+  it('reports operations without latencies with no p95', () => {
+    const h = harness().handshake().heartbeat(0, 3);
+    expect(emittedBy(h)).toEqual([
+      opsReport('connected', { at: T0, succeeded: 0, failed: 3, latencyP95: null }),
+    ]);
+    expect(emittedBy(h.heartbeat(2, 2))).toMatchObject([{ ops: { succeeded: 2, failed: 2 } }]);
+  });
+
+  it('reports nothing for a heartbeat without operations', () => {
+    expect(emittedBy(harness().handshake().heartbeat(0, 0, [40]))).toEqual([]);
+    expect(
+      emittedBy(harness().handshake().send({ type: 'DROPPED' }).heartbeat(0, 0, [40])),
+    ).toEqual([]);
+  });
+
+  it('reports operations seen while degraded, in error or reconnecting with that status', () => {
+    const degraded = harness().handshake().heartbeat(985, 15).heartbeat(5, 0);
+    expect(degraded.state).toBe('degraded');
+    expect(emittedBy(degraded)).toMatchObject([{ status: 'degraded', ops: { succeeded: 5 } }]);
+    const error = harness().handshake().send({ type: 'DROPPED' }).heartbeat(2, 0);
+    expect(emittedBy(error)).toMatchObject([{ status: 'error', ops: { succeeded: 2 } }]);
+    const reconnecting = harness()
+      .handshake()
+      .send({ type: 'DROPPED' })
+      .fire(AFTER('reconnectBackoff', 'error'))
+      .heartbeat(3, 0);
+    expect(emittedBy(reconnecting)).toMatchObject([
+      { status: 'reconnecting', ops: { succeeded: 3 } },
+    ]);
+  });
+
+  it('reports the operations, then the status change, when a heartbeat degrades it', () => {
+    const h = harness().handshake().heartbeat(985, 15);
+    expect(h.state).toBe('degraded');
+    expect(emittedBy(h)).toEqual([
+      opsReport('connected', { at: T0, succeeded: 985, failed: 15, latencyP95: null }),
+      statusReport('degraded'),
+    ]);
+  });
+
+  it('reports the handshake as connected without touching its slot', () => {
+    expect(emittedBy(harness().handshake())).toEqual([statusReport('connected')]);
+  });
+
+  it('frees its slot on error and takes it again when it reconnects', () => {
+    const h = harness().handshake().send({ type: 'DROPPED' });
+    expect(emittedBy(h)).toEqual([statusReport('error'), slot(-1)]);
+    h.fire(AFTER('reconnectBackoff', 'error'));
+    expect(emittedBy(h)).toEqual([statusReport('reconnecting'), slot(1)]);
+    h.send({ type: 'RECOVERED' });
+    expect(emittedBy(h)).toEqual([statusReport('connected')]);
+  });
+
+  it('reports its rollback and frees its slot, unless it had none', () => {
+    expect(emittedBy(harness().send({ type: 'ROLLBACK', reason: 'r' }))).toEqual([
+      statusReport('rolledBack'),
+      slot(-1),
+    ]);
+    expect(
+      emittedBy(harness().handshake().heartbeat(985, 15).send({ type: 'ROLLBACK', reason: 'r' })),
+    ).toEqual([statusReport('rolledBack'), slot(-1)]);
+    const fromError = harness().handshake().send({ type: 'DROPPED' });
+    fromError.send({ type: 'ROLLBACK', reason: 'r' });
+    expect(emittedBy(fromError)).toEqual([statusReport('rolledBack')]);
+  });
+
+  it('holds exactly one slot while alive and none once rolled back, whatever happened', () => {
+    const h = harness();
+    let held = 0;
+    const count = () => {
+      for (const e of emittedBy(h)) if (e.type === 'CONNECTION_ACTIVE') held += e.delta;
+      return held;
+    };
+    expect(count()).toBe(1);
+    h.handshake();
+    expect(count()).toBe(1);
+    h.send({ type: 'DROPPED' });
+    expect(count()).toBe(0);
+    h.fire(AFTER('reconnectBackoff', 'error'));
+    expect(count()).toBe(1);
+    h.fire(AFTER('reconnectTimeout', 'reconnecting'));
+    expect(count()).toBe(0);
+    h.fire(AFTER('reconnectBackoff', 'error'));
+    expect(count()).toBe(1);
+    h.send({ type: 'ROLLBACK', reason: 'workspace-rollback' });
+    expect(count()).toBe(0);
+    expect(h.state).toBe('rolledBack');
   });
 });

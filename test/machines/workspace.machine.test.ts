@@ -1,119 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_WORKSPACE_POLICY as P,
-  type WorkspacePolicy,
-} from '../../machines/shared/workspace-policy.ts';
-import { type WorkspaceContext, createWorkspaceMachine } from '../../machines/workspace.machine.ts';
-import { type PlannedAction, Stepper } from '../../src/engine/step.ts';
-import { workspaceState } from '../../src/workspaces/workspaces.ts';
+import { H, MIN, P, T0, automatic, harness, noConnections, onAcp } from './workspace.harness.ts';
 
-const T0 = Date.parse('2026-11-25T12:00:00.000Z');
-const MIN = 60_000;
-const evidence = (successRate: number | null, sampleSize: number) => ({
-  successRate,
-  sampleSize,
-  latencyP95: 20,
-  windowMinutes: 60,
-  activeConnections: 2,
-  capacityPercent: 0.002,
-});
-let ids = 0;
-const id = () => `id-${++ids}`;
-
-function harness(policy: WorkspacePolicy = P) {
-  const stepper = new Stepper(createWorkspaceMachine());
-  const first = stepper.initial({ workspaceId: 'w1', installationId: 'i1', policy, at: T0 });
-  let snapshot = first.snapshot;
-  let actions: PlannedAction[] = first.actions;
-  const timers = new Map<string, number>();
-  const all: PlannedAction[] = [];
-  const track = (acts: PlannedAction[]) => {
-    for (const a of acts) {
-      const p = a.params as any;
-      if (a.type === 'xstate.raise' && typeof p.delay === 'number') timers.set(p.id, p.delay);
-      if (a.type === 'xstate.cancel') timers.delete(p.sendId);
-      all.push(a);
-    }
-  };
-  track(actions);
-  const h: any = {
-    policy,
-    get state() {
-      return workspaceState(snapshot.value);
-    },
-    get context() {
-      return snapshot.context as WorkspaceContext;
-    },
-    get actions() {
-      return actions;
-    },
-    timers,
-    audits: (stream: string) =>
-      all
-        .filter((a) => a.type === 'appendAudit' && (a.params as any).stream.startsWith(stream))
-        .map((a) => (a.params as any).record),
-    send(event: any) {
-      const r = stepper.step(snapshot, { at: T0, eventId: id(), ...event });
-      snapshot = r.snapshot;
-      actions = r.actions;
-      track(r.actions);
-      return h;
-    },
-    fire(prefix: string, at = T0) {
-      const key = [...timers.keys()].find((k) => k.startsWith(`xstate.after.${prefix}`));
-      expect(key, `a ${prefix} timer is pending`).toBeDefined();
-      timers.delete(key!);
-      return h.send({ type: key, at });
-    },
-    migrate(extra: any = {}) {
-      return h.send({
-        type: 'REQUEST_MIGRATION',
-        migrationId: id(),
-        toProtocol: 'acp',
-        initiatedBy: 'operator',
-        requestedBy: 'op',
-        scheduledAt: null,
-        policy: h.policy,
-        evidence: evidence(null, 0),
-        connectionIds: [],
-        ...extra,
-      });
-    },
-    connections(active: number, onAcp: number) {
-      return h.send({
-        type: 'CONNECTIONS',
-        counts: { active, onAcp, pending: active - onAcp, onHttp: 0 },
-      });
-    },
-    health(rate: number | null, samples: number, policy = h.policy, at = T0) {
-      return h.send({
-        type: 'HEALTH',
-        evidence: evidence(rate, samples),
-        policy,
-        nextMigrationId: id(),
-        at,
-      });
-    },
-    autoRollback(rate: number, samples: number, at = T0) {
-      return h.send({
-        type: 'AUTO_ROLLBACK',
-        migrationId: id(),
-        evidence: evidence(rate, samples),
-        policy: h.policy,
-        connectionIds: ['c1'],
-        at,
-      });
-    },
-  };
-  return h;
-}
-
-const onAcp = (policy?: WorkspacePolicy) => harness(policy).migrate().connections(1, 1);
+const minute = (ms: number) => Math.floor(ms / MIN);
 
 describe('workspace chart', () => {
   it('starts on the installation default protocol', () => {
     expect(harness().state).toBe('http.idle');
     expect(harness({ ...P, defaultProtocol: 'acp' }).state).toBe('acp');
+  });
+
+  it('starts knowing nothing but its identity, its policy and when it was created', () => {
+    expect(harness().context).toEqual({
+      workspaceId: 'w1',
+      installationId: 'i1',
+      createdAt: T0,
+      policy: P,
+      transportSince: T0,
+      migration: null,
+      pending: null,
+      connections: noConnections,
+      members: {},
+      window: [],
+      health: null,
+      autoRollbacks: [],
+      autoMigrationBlocked: false,
+      cooldownMs: P.cooldownMs,
+      cooldownUntil: null,
+      lastRollback: null,
+      nextMigrationId: null,
+    });
   });
 
   it('migrates to ACP on request and logs the migration as in progress', () => {
@@ -125,30 +40,46 @@ describe('workspace chart', () => {
   });
 
   it('refuses a migration when migration is disabled for the installation', () => {
-    const h = harness();
-    h.migrate({ policy: { ...P, migrationEnabled: false } });
-    expect(h.state).toBe('http.idle');
+    expect(harness().migrate({ policy: { ...P, migrationEnabled: false } }).state).toBe(
+      'http.idle',
+    );
   });
 
   it('refuses user opt-in when the installation rolls out on a schedule', () => {
-    const h = harness();
-    h.migrate({ initiatedBy: 'user', policy: { ...P, rolloutMode: 'scheduled' } });
+    const h = harness().migrate({
+      initiatedBy: 'user',
+      policy: { ...P, rolloutMode: 'scheduled' },
+    });
     expect(h.state).toBe('http.idle');
   });
 
-  it('completes the migration only when every active connection is on ACP', () => {
-    const h = harness().migrate().connections(2, 1);
+  it('completes the migration only when every active connection reports being on ACP', () => {
+    const h = harness().migrate().report('c2', 'connecting').report('c1', 'connected');
     expect(h.state).toBe('migrating');
-    h.connections(2, 2);
+    h.report('c2', 'connected');
     expect(h.state).toBe('acp');
     expect(h.audits('migrations').map((r: any) => r.status)).toEqual(['in-progress', 'succeeded']);
   });
 
+  it('counts a degraded connection as on ACP and one in error or reconnecting as not yet', () => {
+    expect(harness().migrate().report('c1', 'degraded').state).toBe('acp');
+    expect(harness().migrate().report('c1', 'error').state).toBe('migrating');
+    expect(harness().migrate().report('c1', 'reconnecting').state).toBe('migrating');
+  });
+
+  it('does not complete a migration while the workspace has no active connection', () => {
+    const h = harness().migrate().report('c1', 'rolledBack');
+    expect(h.state).toBe('migrating');
+    expect(h.context.connections).toEqual({ ...noConnections, onHttp: 1 });
+  });
+
   it('fails a migration whose connections do not make it in time, with the reason', () => {
-    const h = harness().migrate().connections(3, 1);
-    expect(h.timers.get([...h.timers.keys()].find((k) => k.includes('migrationTimeout')))).toBe(
-      P.migrationTimeoutMs,
-    );
+    const h = harness()
+      .migrate()
+      .report('c2', 'connecting')
+      .report('c3', 'reconnecting')
+      .report('c1', 'connected');
+    expect(h.timer('migrationTimeout')).toBe(P.migrationTimeoutMs);
     h.fire('migrationTimeout');
     expect(h.state).toBe('http.idle');
     const failed = h.audits('migrations').at(-1);
@@ -157,20 +88,17 @@ describe('workspace chart', () => {
   });
 
   it('schedules a migration and starts it when its time comes', () => {
-    const h = harness().migrate({ scheduledAt: T0 + 60 * MIN });
+    const h = harness().migrate({ scheduledAt: T0 + H });
     expect(h.state).toBe('http.scheduled');
-    expect([...h.timers.entries()].find(([k]) => k.includes('scheduleDelay'))![1]).toBe(60 * MIN);
-    h.fire('scheduleDelay', T0 + 60 * MIN);
+    expect(h.timer('scheduleDelay')).toBe(H);
+    h.fire('scheduleDelay', T0 + H);
     expect(h.state).toBe('migrating');
-    expect(h.context.migration).toMatchObject({
-      initiatedBy: 'operator',
-      startedAt: T0 + 60 * MIN,
-    });
+    expect(h.context.migration).toMatchObject({ initiatedBy: 'operator', startedAt: T0 + H });
   });
 
   it('cancels a scheduled migration', () => {
     const h = harness()
-      .migrate({ scheduledAt: T0 + 60 * MIN })
+      .migrate({ scheduledAt: T0 + H })
       .send({ type: 'CANCEL_MIGRATION', requestedBy: 'op' });
     expect(h.state).toBe('http.idle');
     expect(h.timers.size).toBe(0);
@@ -179,724 +107,371 @@ describe('workspace chart', () => {
       failureReason: 'cancelled before its scheduled start',
     });
   });
+});
 
-  describe('automatic rollback', () => {
-    it('rolls back on a breach with the records, notification and review', () => {
-      const h = onAcp().autoRollback(0.989, 1000);
-      expect(h.state).toBe('http.cooldown');
-      const [rollback] = h.audits('rollbacks');
-      expect(rollback).toMatchObject({
-        trigger: 'auto-threshold',
-        reasonCode: 'success-rate-below-threshold',
-        previousProtocol: 'acp',
-        newProtocol: 'http',
-        followUpActions: ['notify-users', 'schedule-review'],
-        metricsSnapshot: {
-          successRate: 0.989,
-          sampleSize: 1000,
-          latencyP95: 20,
-          capacityPercent: 0.002,
-        },
-        connectionIds: ['c1'],
-      });
-      expect(rollback.notification.toast.severity).toBe('error');
-      expect(rollback.notification.toast.body.length).toBeLessThanOrEqual(140);
-      expect(h.audits('migrations').at(-1)).toMatchObject({
-        status: 'rolled-back',
-        fromProtocol: 'acp',
-        toProtocol: 'http',
-        rollbackReason: 'success-rate-below-threshold',
-      });
-      expect(h.actions.map((a: PlannedAction) => a.type)).toEqual(
-        expect.arrayContaining(['notifyUsers', 'scheduleReview']),
-      );
+describe('workspace members', () => {
+  it("keeps each connection's last reported status and counts them by what they mean", () => {
+    const h = harness();
+    for (const [c, s] of [
+      ['a', 'connecting'],
+      ['b', 'connected'],
+      ['c', 'degraded'],
+      ['d', 'error'],
+      ['e', 'reconnecting'],
+      ['f', 'rolledBack'],
+    ] as const)
+      h.report(c, s);
+    h.report('a', 'connected');
+    expect(h.context.members).toEqual({
+      a: 'connected',
+      b: 'connected',
+      c: 'degraded',
+      d: 'error',
+      e: 'reconnecting',
+      f: 'rolledBack',
     });
-
-    it('refuses an automatic rollback exactly at the threshold or without enough samples', () => {
-      expect(onAcp().autoRollback(0.99, 1000).state).toBe('acp');
-      expect(onAcp().autoRollback(0.5, 99).state).toBe('acp');
-    });
-
-    it('rolls back a migration in progress', () => {
-      const h = harness().migrate().autoRollback(0.9, 500);
-      expect(h.state).toBe('http.cooldown');
-      expect(h.audits('migrations').at(-1)).toMatchObject({
-        status: 'rolled-back',
-        fromProtocol: 'http',
-        toProtocol: 'acp',
-      });
-    });
-
-    it('records a hold, once, when the rate is low but samples are too few', () => {
-      const h = onAcp().health(0.5, 50).health(0.4, 60);
-      expect(h.state).toBe('acp');
-      expect(h.audits('decisions')).toHaveLength(1);
-      expect(h.audits('decisions')[0]).toMatchObject({ decision: 'rollback-held' });
-      expect(h.audits('decisions')[0].reason).toContain('50 of the 100');
-    });
+    expect(h.context.connections).toEqual({ active: 5, onAcp: 3, pending: 2, onHttp: 1 });
   });
 
-  describe('manual rollback and migration', () => {
-    it('rolls back by operator request with the reason', () => {
-      const h = onAcp().send({
-        type: 'ROLLBACK_REQUESTED',
-        migrationId: id(),
-        trigger: 'manualOperator',
-        reason: 'incident 42',
-        requestedBy: 'alice',
-        evidence: evidence(1, 500),
-        policy: P,
-        connectionIds: [],
-      });
-      expect(h.state).toBe('http.cooldown');
-      expect(h.audits('rollbacks')[0]).toMatchObject({
-        trigger: 'manual-operator',
-        reason: 'incident 42',
-        requestedBy: 'alice',
-      });
+  it('takes the health, its time and the spare id of every report', () => {
+    const h = harness().report('c1', 'connected', { at: T0 + MIN, spareId: 's1' });
+    expect(h.context.health).toEqual({
+      successRate: null,
+      sampleSize: 0,
+      latencyP95: null,
+      windowMinutes: 60,
+      activeConnections: 1,
+      capacityPercent: null,
+      verdict: 'insufficient-data',
+      at: T0 + MIN,
     });
+    expect(h.context.nextMigrationId).toBe('s1');
+  });
+});
 
-    it('migrates back to HTTP on request', () => {
-      const h = onAcp().migrate({ toProtocol: 'http' });
-      expect(h.state).toBe('http.idle');
-      expect(h.audits('migrations').at(-1)).toMatchObject({
-        status: 'succeeded',
-        fromProtocol: 'acp',
-        toProtocol: 'http',
-      });
-    });
-
-    it('allows a manual migration to ACP during the cooldown', () => {
-      const h = onAcp().autoRollback(0.5, 1000).migrate();
-      expect(h.state).toBe('migrating');
-    });
+describe('the rolling window of the workspace', () => {
+  it('counts only operations since the migration began, from exactly its start', () => {
+    const h = harness().migrate({ at: T0 + MIN });
+    h.ops(1, 1, { id: 'c2', status: 'connecting', at: T0 + 2 * MIN, opsAt: T0 + MIN - 1 });
+    expect(h.context.window).toEqual([]);
+    h.ops(3, 1, { id: 'c2', status: 'connecting', at: T0 + 2 * MIN, opsAt: T0 + MIN });
+    expect(h.context.window).toEqual([[minute(T0 + MIN), 3, 1, 20]]);
   });
 
-  describe('anti-flap', () => {
-    const automatic: WorkspacePolicy = { ...P, rolloutMode: 'automatic', autoRollout: true };
+  it('starts a new window when the migration completes and counts from that time', () => {
+    const h = harness().migrate().ops(5, 0, { status: 'connecting', opsAt: T0 });
+    expect(h.context.window).toHaveLength(1);
+    h.report('c1', 'connected', { at: T0 + 2 * MIN });
+    expect(h.state).toBe('acp');
+    expect(h.context.window).toEqual([]);
+    h.ops(7, 0, { at: T0 + 3 * MIN, opsAt: T0 + 2 * MIN - 1 });
+    expect(h.context.window).toEqual([]);
+    h.ops(7, 0, { at: T0 + 3 * MIN, opsAt: T0 + 2 * MIN });
+    expect(h.context.window).toEqual([[minute(T0 + 2 * MIN), 7, 0, 20]]);
+  });
 
-    it('holds automatic migration until the cooldown has passed', () => {
-      const h = onAcp(automatic).autoRollback(0.5, 1000);
-      h.health(1, 1000);
-      expect(h.state).toBe('http.cooldown');
-      h.fire('cooldownDelay', T0 + 30 * MIN);
-      expect(h.state).toBe('http.warming');
-    });
+  it("merges the operations of one minute across connections and keeps that minute's worst p95", () => {
+    const h = onAcp()
+      .ops(10, 1, { opsAt: T0 + 10_000, latencyP95: 30 })
+      .ops(5, 0, { id: 'c2', opsAt: T0 + 50_000, latencyP95: 20 })
+      .ops(1, 0, { opsAt: T0 + 59_999, latencyP95: null });
+    expect(h.context.window).toEqual([[minute(T0), 16, 1, 30]]);
+    h.ops(1, 0, { opsAt: T0 + MIN, latencyP95: null }).ops(1, 0, { opsAt: T0 + MIN + 1 });
+    expect(h.context.window).toEqual([
+      [minute(T0), 16, 1, 30],
+      [minute(T0 + MIN), 2, 0, 20],
+    ]);
+    expect(h.context.health).toMatchObject({ sampleSize: 19, latencyP95: 30 });
+  });
 
-    it('migrates by itself once health has stayed above threshold for the configured time', () => {
-      const h = harness(automatic).health(1, 1000);
-      expect(h.state).toBe('http.warming');
-      h.fire('autoMigrateDelay', T0 + 15 * MIN);
-      expect(h.state).toBe('migrating');
-      expect(h.context.migration).toMatchObject({ initiatedBy: 'system' });
-    });
+  it('keeps the minutes in order when a late heartbeat arrives', () => {
+    const h = onAcp()
+      .ops(1, 0, { opsAt: T0 + 2 * MIN })
+      .ops(2, 0, { opsAt: T0 })
+      .ops(3, 0, { opsAt: T0 + MIN });
+    expect(h.context.window.map((e) => e[0] - minute(T0))).toEqual([0, 1, 2]);
+    expect(h.context.window.map((e) => e[1])).toEqual([2, 3, 1]);
+  });
 
-    it('stops warming when health drops', () => {
-      const h = harness(automatic).health(1, 1000).health(0.5, 1000);
-      expect(h.state).toBe('http.idle');
-      expect(h.timers.size).toBe(0);
-    });
+  it('keeps at most windowMinutes minutes and ignores operations older than that', () => {
+    const h = onAcp({ ...P, windowMinutes: 3 });
+    for (let m = 0; m < 3; m++) h.ops(10 + m, 0, { opsAt: T0 + m * MIN });
+    expect(h.context.window).toHaveLength(3);
+    h.ops(20, 0, { opsAt: T0 + 3 * MIN });
+    expect(h.context.window.map((e) => e[0] - minute(T0))).toEqual([1, 2, 3]);
+    expect(h.context.health).toMatchObject({ sampleSize: 11 + 12 + 20, windowMinutes: 3 });
+    h.ops(99, 99, { opsAt: T0 + MIN - 1 });
+    expect(h.context.window.map((e) => e[1])).toEqual([11, 12, 20]);
+  });
 
-    it('blocks automatic migration after the flap limit until an operator re-enables it', () => {
-      const h = onAcp(automatic);
-      for (let i = 0; i < 3; i++) {
-        h.autoRollback(0.5, 1000, T0 + i * 60 * MIN)
-          .migrate({ at: T0 + i * 60 * MIN + 1 })
-          .connections(1, 1);
-      }
-      expect(h.state).toBe('acp');
-      h.autoRollback(0.5, 1000, T0 + 3 * 60 * MIN);
-      expect(h.context.autoMigrationBlocked).toBe(true);
-      h.fire('cooldownDelay', T0 + 4 * 60 * MIN).health(1, 1000);
-      expect(h.state).toBe('http.idle');
-      h.send({ type: 'REENABLE_AUTO_MIGRATION', requestedBy: 'op' });
-      expect(h.context.autoMigrationBlocked).toBe(false);
-      expect(h.state).toBe('http.warming');
-      expect(h.audits('decisions').at(-1)).toMatchObject({ decision: 'auto-migration-reenabled' });
-    });
+  it('forgets failures once their minute left the window', () => {
+    const h = onAcp({ ...P, windowMinutes: 2, minSamples: 100 })
+      .ops(50, 10, { opsAt: T0 })
+      .ops(200, 0, { opsAt: T0 + 2 * MIN });
+    expect(h.state).toBe('acp');
+    expect(h.context.health).toMatchObject({ successRate: 1, sampleSize: 200, verdict: 'healthy' });
+  });
 
-    it('forgets automatic rollbacks older than the flap window', () => {
-      const h = onAcp(automatic);
-      h.autoRollback(0.5, 1000, T0).migrate().connections(1, 1);
-      h.autoRollback(0.5, 1000, T0 + 25 * 60 * MIN)
-        .migrate()
-        .connections(1, 1);
-      h.autoRollback(0.5, 1000, T0 + 26 * 60 * MIN);
-      expect(h.context.autoRollbacks).toHaveLength(2);
-      expect(h.context.autoMigrationBlocked).toBe(false);
-    });
+  it('ignores a heartbeat without operations', () => {
+    const h = onAcp().ops(0, 0);
+    expect(h.context.window).toEqual([]);
+  });
 
-    it('accepts no re-enable when nothing is blocked', () => {
-      const h = harness();
-      const before = h.context;
-      h.send({ type: 'REENABLE_AUTO_MIGRATION', requestedBy: 'op' });
-      expect(h.context).toBe(before);
+  it('judges all connections together: a breach can come from their sum alone', () => {
+    const h = onAcp().report('c2', 'connected').ops(500, 0).ops(489, 11, { id: 'c2' });
+    expect(h.state).toBe('http.cooldown');
+    expect(h.audits('rollbacks')[0].metricsSnapshot).toMatchObject({
+      successRate: 0.989,
+      sampleSize: 1000,
+      activeConnections: 2,
     });
   });
 });
 
-describe('workspace chart records and edges', () => {
-  const H = 60 * MIN;
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const planned = (h: any, type = 'appendAudit') =>
-    h.actions.filter((a: PlannedAction) => a.type === type).map((a: PlannedAction) => a.params);
-  const automatic: WorkspacePolicy = { ...P, rolloutMode: 'automatic', autoRollout: true };
-  const snapshotOf = (successRate: number | null, sampleSize: number) => ({
-    ...evidence(successRate, sampleSize),
+describe('automatic rollback', () => {
+  it('rolls back just below 99 % and not at exactly 99 %', () => {
+    expect(onAcp().ops(990, 10).state).toBe('acp');
+    expect(onAcp().ops(989, 11).state).toBe('http.cooldown');
   });
-  const noConnections = { active: 0, onAcp: 0, pending: 0, onHttp: 0 };
-  const timer = (h: any, name: string) =>
-    [...h.timers.entries()].find(([k]: [string]) => k.includes(name))?.[1];
 
-  describe('migration log', () => {
-    it('logs a requested migration to ACP as in progress, without metrics before any health report', () => {
-      const h = harness().migrate({ migrationId: 'm1', at: T0 + MIN });
-      expect(planned(h)).toEqual([
-        {
-          stream: 'migrations:w1',
-          id: 'm1-in-progress',
-          at: T0 + MIN,
-          record: {
-            migrationId: 'm1',
-            workspaceId: 'w1',
-            installationId: 'i1',
-            initiatedBy: 'operator',
-            requestedBy: 'op',
-            fromProtocol: 'http',
-            toProtocol: 'acp',
-            status: 'in-progress',
-            startedAt: iso(T0 + MIN),
-            completedAt: null,
-            scheduledAt: null,
-            rollbackReason: null,
-            failureReason: null,
-            metricsSnapshot: null,
-            connections: noConnections,
-            recordedAt: iso(T0 + MIN),
-          },
-        },
-      ]);
-      expect(h.context.migration).toEqual({
-        migrationId: 'm1',
-        fromProtocol: 'http',
-        toProtocol: 'acp',
-        initiatedBy: 'operator',
-        requestedBy: 'op',
-        startedAt: T0 + MIN,
-        scheduledAt: null,
-      });
-    });
+  it('rolls back from exactly the minimum number of samples, and holds one fewer', () => {
+    expect(onAcp().ops(98, 2).state).toBe('http.cooldown');
+    const h = onAcp().ops(97, 2);
+    expect(h.state).toBe('acp');
+    expect(h.context.health?.verdict).toBe('held');
+  });
 
-    it('snapshots the last health report in the migration log', () => {
-      const h = harness().health(1, 1000).migrate();
-      expect(planned(h)[0].record.metricsSnapshot).toEqual(snapshotOf(1, 1000));
-    });
-
-    it('logs success with the counts that completed it and moves the workspace to ACP at that time', () => {
-      const h = harness()
-        .migrate({ migrationId: 'm1' })
-        .send({
-          type: 'CONNECTIONS',
-          at: T0 + MIN,
-          counts: { active: 2, onAcp: 2, pending: 0, onHttp: 1 },
-        });
-      expect(planned(h)).toEqual([
-        expect.objectContaining({ stream: 'migrations:w1', id: 'm1-succeeded', at: T0 + MIN }),
-      ]);
-      expect(planned(h)[0].record).toMatchObject({
-        status: 'succeeded',
-        startedAt: iso(T0),
-        completedAt: iso(T0 + MIN),
-        connections: { active: 2, onAcp: 2, pending: 0, onHttp: 1 },
-        recordedAt: iso(T0 + MIN),
-      });
-      expect(h.context).toMatchObject({
-        migration: null,
-        transportSince: T0 + MIN,
-        connections: { active: 2, onAcp: 2, pending: 0, onHttp: 1 },
-      });
-    });
-
-    it('does not complete a migration while the workspace has no active connection', () => {
-      const h = harness().migrate().connections(0, 0);
-      expect(h.state).toBe('migrating');
-      expect(h.context.connections).toEqual(noConnections);
-    });
-
-    it('logs a timed-out migration as failed with the counts that were missing', () => {
-      const h = harness().migrate({ migrationId: 'm1' }).connections(3, 1);
-      expect(timer(h, 'migrationTimeout')).toBe(10 * MIN);
-      h.fire('migrationTimeout', T0 + 10 * MIN);
-      expect(planned(h)).toEqual([
-        expect.objectContaining({ stream: 'migrations:w1', id: 'm1-failed', at: T0 + 10 * MIN }),
-      ]);
-      expect(planned(h)[0].record).toMatchObject({
-        status: 'failed',
-        completedAt: iso(T0 + 10 * MIN),
-        failureReason: 'timed out: 2 of 3 active connections were not on ACP (1 were)',
-      });
-      expect(h.context.migration).toBeNull();
-    });
-
-    it('uses the migration timeout of the policy', () => {
-      const h = harness({ ...P, migrationTimeoutMs: 123 }).migrate();
-      expect(timer(h, 'migrationTimeout')).toBe(123);
-    });
-
-    it('keeps a scheduled migration pending and logs its cancellation as failed', () => {
-      const h = harness().migrate({ migrationId: 'm2', scheduledAt: T0 + H, initiatedBy: 'user' });
-      expect(h.context.pending).toEqual({
-        migrationId: 'm2',
-        fromProtocol: 'http',
-        toProtocol: 'acp',
-        initiatedBy: 'user',
-        requestedBy: 'op',
-        startedAt: T0,
-        scheduledAt: T0 + H,
-      });
-      h.send({ type: 'CANCEL_MIGRATION', requestedBy: 'op', at: T0 + MIN });
-      expect(planned(h)).toEqual([
-        expect.objectContaining({ stream: 'migrations:w1', id: 'm2-cancelled', at: T0 + MIN }),
-      ]);
-      expect(planned(h)[0].record).toMatchObject({
-        migrationId: 'm2',
-        status: 'failed',
-        startedAt: iso(T0),
-        scheduledAt: iso(T0 + H),
-        completedAt: iso(T0 + MIN),
-      });
-      expect(h.context.pending).toBeNull();
-    });
-
-    it('starts a migration scheduled for exactly now at once', () => {
-      const h = harness().migrate({ scheduledAt: T0 });
-      expect(h.state).toBe('migrating');
-      expect(h.context.migration).toMatchObject({ scheduledAt: T0 });
-    });
-
-    it('refuses a scheduled migration when migration is disabled or a user asks under scheduled rollout', () => {
-      expect(
-        harness().migrate({ scheduledAt: T0 + H, policy: { ...P, migrationEnabled: false } }).state,
-      ).toBe('http.idle');
-      expect(
-        harness().migrate({
-          scheduledAt: T0 + H,
-          initiatedBy: 'user',
-          policy: { ...P, rolloutMode: 'scheduled' },
-        }).state,
-      ).toBe('http.idle');
-    });
-
-    it('lets an operator migrate under scheduled rollout, and a user under opt-in', () => {
-      const scheduled = { ...P, rolloutMode: 'scheduled' as const };
-      expect(harness().migrate({ policy: scheduled }).state).toBe('migrating');
-      expect(harness().migrate({ policy: scheduled, scheduledAt: T0 + H }).state).toBe(
-        'http.scheduled',
-      );
-      expect(harness().migrate({ initiatedBy: 'user' }).state).toBe('migrating');
-    });
-
-    it('logs a migration back to HTTP with the evidence it was decided on', () => {
-      const h = onAcp().migrate({
-        migrationId: 'm3',
-        toProtocol: 'http',
-        initiatedBy: 'user',
-        requestedBy: 'u1',
-        evidence: evidence(0.97, 300),
-        at: T0 + H,
-      });
-      expect(planned(h)).toEqual([
-        {
-          stream: 'migrations:w1',
-          id: 'm3-succeeded',
-          at: T0 + H,
-          record: {
-            migrationId: 'm3',
-            workspaceId: 'w1',
-            installationId: 'i1',
-            initiatedBy: 'user',
-            requestedBy: 'u1',
-            fromProtocol: 'acp',
-            toProtocol: 'http',
-            status: 'succeeded',
-            startedAt: iso(T0 + H),
-            completedAt: iso(T0 + H),
-            scheduledAt: null,
-            rollbackReason: null,
-            failureReason: null,
-            metricsSnapshot: snapshotOf(0.97, 300),
-            connections: { active: 1, onAcp: 1, pending: 0, onHttp: 0 },
-            recordedAt: iso(T0 + H),
-          },
-        },
-      ]);
-      expect(h.context).toMatchObject({ transportSince: T0 + H, migration: null });
-    });
-
-    it('ignores a request to migrate to HTTP while on HTTP, now or scheduled', () => {
-      for (const scheduledAt of [null, T0 + H]) {
-        const h = harness();
-        const before = h.context;
-        h.migrate({ toProtocol: 'http', scheduledAt });
-        expect(h.state).toBe('http.idle');
-        expect(h.context).toBe(before);
-      }
-    });
-
-    it('ignores a request to migrate to ACP while already on ACP', () => {
-      const h = onAcp();
-      const before = h.context;
-      h.migrate();
-      expect(h.state).toBe('acp');
-      expect(h.context).toBe(before);
+  it('rolls back a migration in progress', () => {
+    const h = harness().migrate().report('c1', 'connecting').ops(450, 50, { id: 'c2' });
+    expect(h.state).toBe('http.cooldown');
+    expect(h.audits('migrations').at(-1)).toMatchObject({
+      status: 'rolled-back',
+      fromProtocol: 'http',
+      toProtocol: 'acp',
     });
   });
 
-  describe('rollback records', () => {
-    it('writes the RollbackEvent, the rolled-back log entry, the notification and the review of an automatic rollback', () => {
-      const h = onAcp();
-      const at = T0 + H;
-      h.send({
-        type: 'AUTO_ROLLBACK',
-        eventId: 'rb1',
-        migrationId: 'mrb',
-        evidence: evidence(0.989, 1000),
-        policy: P,
-        connectionIds: ['c1', 'c2'],
-        at,
-      });
-      const notification = {
-        toast: {
-          severity: 'error',
-          title: 'Switched to HTTP',
-          body: 'ACP success rate fell to 98.9% (below 99.0%); this workspace now uses HTTP.',
-        },
-        transcriptNote:
-          'Workspace rolled back from ACP to HTTP automatically: success rate 98.9% over 1000 operations in the last 60 min was below the 99.0% threshold.',
-      };
-      expect(planned(h)).toEqual([
-        {
-          stream: 'rollbacks:w1',
-          id: 'rb1',
-          at,
-          record: {
-            eventId: 'rb1',
-            workspaceId: 'w1',
-            installationId: 'i1',
-            trigger: 'auto-threshold',
-            reasonCode: 'success-rate-below-threshold',
-            reason: 'aggregated ACP success rate 0.989 over 1000 operations fell below 0.99',
-            requestedBy: null,
-            initiatedAt: iso(at),
-            completedAt: iso(at),
-            previousProtocol: 'acp',
-            newProtocol: 'http',
-            followUpActions: ['notify-users', 'schedule-review'],
-            migrationId: 'mrb',
-            metricsSnapshot: snapshotOf(0.989, 1000),
-            thresholds: { minSuccessRate: 0.99, minSamples: 100, windowMinutes: 60 },
-            connectionIds: ['c1', 'c2'],
-            cooldownUntil: iso(at + 30 * MIN),
-            notification,
-          },
-        },
-        {
-          stream: 'migrations:w1',
-          id: 'mrb-rolled-back',
-          at,
-          record: {
-            migrationId: 'mrb',
-            workspaceId: 'w1',
-            installationId: 'i1',
-            initiatedBy: 'system',
-            requestedBy: null,
-            fromProtocol: 'acp',
-            toProtocol: 'http',
-            status: 'rolled-back',
-            startedAt: iso(at),
-            completedAt: iso(at),
-            scheduledAt: null,
-            rollbackReason: 'success-rate-below-threshold',
-            failureReason: null,
-            metricsSnapshot: snapshotOf(0.989, 1000),
-            connections: { active: 1, onAcp: 1, pending: 0, onHttp: 0 },
-            recordedAt: iso(at),
-            rollbackEventId: 'rb1',
-          },
-        },
-      ]);
-      expect(planned(h, 'notifyUsers')).toEqual([
-        {
-          workspaceId: 'w1',
-          installationId: 'i1',
-          eventId: 'rb1',
-          kind: 'rollback',
-          ...notification,
-        },
-      ]);
-      expect(planned(h, 'scheduleReview')).toEqual([
-        { workspaceId: 'w1', installationId: 'i1', eventId: 'rb1' },
-      ]);
-      expect(h.context).toMatchObject({
-        migration: null,
-        pending: null,
-        transportSince: at,
-        cooldownMs: 30 * MIN,
-        cooldownUntil: at + 30 * MIN,
-        autoRollbacks: [at],
-        autoMigrationBlocked: false,
-        lastRollback: {
-          eventId: 'rb1',
-          at,
-          trigger: 'autoThreshold',
-          reasonCode: 'success-rate-below-threshold',
-        },
-        connections: { active: 0, onAcp: 0, pending: 0, onHttp: 1 },
-      });
-      expect(timer(h, 'cooldownDelay')).toBe(30 * MIN);
-    });
+  it('never rolls back while on HTTP', () => {
+    const h = harness().ops(0, 1000);
+    expect(h.state).toBe('http.idle');
+    expect(h.context.health?.verdict).toBe('breach');
+    expect(h.audits('rollbacks')).toEqual([]);
+  });
 
-    it('rolls back a migration in progress by user request, logging it against that migration', () => {
-      const h = harness().migrate({ migrationId: 'm1' });
-      h.send({
-        type: 'ROLLBACK_REQUESTED',
-        eventId: 'rb2',
-        migrationId: 'unused',
-        trigger: 'manualUser',
-        reason: 'too slow',
-        requestedBy: 'u1',
-        evidence: evidence(null, 0),
-        policy: { ...P, cooldownMs: 5 * MIN },
-        connectionIds: [],
-        at: T0 + MIN,
-      });
-      const [rollback, log] = planned(h);
-      expect(rollback.record).toMatchObject({
-        trigger: 'manual-user',
-        reasonCode: 'manual',
-        reason: 'too slow',
-        requestedBy: 'u1',
-        followUpActions: ['notify-users'],
-        migrationId: 'm1',
-        cooldownUntil: iso(T0 + 6 * MIN),
-        notification: {
-          toast: {
-            severity: 'error',
-            title: 'Switched to HTTP',
-            body: 'This workspace was switched back to HTTP by request; your sessions continue over HTTP.',
-          },
-          transcriptNote: 'Workspace rolled back from ACP to HTTP (manual-user): too slow',
-        },
-      });
-      expect(log).toMatchObject({ id: 'm1-rolled-back' });
-      expect(log.record).toMatchObject({
-        migrationId: 'm1',
-        initiatedBy: 'operator',
-        fromProtocol: 'http',
-        toProtocol: 'acp',
-        rollbackReason: 'too slow',
-        rollbackEventId: 'rb2',
-      });
-      expect(h.context).toMatchObject({
-        autoRollbacks: [],
-        cooldownMs: 5 * MIN,
-        lastRollback: { eventId: 'rb2', trigger: 'manualUser', reasonCode: 'manual' },
-      });
-      expect(timer(h, 'cooldownDelay')).toBe(5 * MIN);
-    });
+  it('records a hold on the very first report it gets', () => {
+    const h = harness().migrate().ops(25, 25, { status: 'connecting' });
+    expect(h.audits('decisions')).toMatchObject([{ decision: 'rollback-held' }]);
+  });
 
-    it('logs a manual rollback from ACP as initiated by the operator or the user who asked', () => {
-      for (const [trigger, initiatedBy] of [
-        ['manualOperator', 'operator'],
-        ['manualUser', 'user'],
-      ]) {
-        const h = onAcp().send({
-          type: 'ROLLBACK_REQUESTED',
-          migrationId: 'mx',
-          trigger,
-          reason: 'r',
-          requestedBy: 'someone',
-          evidence: evidence(1, 500),
-          policy: P,
-          connectionIds: [],
-        });
-        expect(planned(h)[1].record).toMatchObject({
-          migrationId: 'mx',
-          initiatedBy,
-          requestedBy: 'someone',
-          fromProtocol: 'acp',
-          toProtocol: 'http',
-        });
-      }
-    });
+  it('records a hold, once, when the rate is low but samples are too few', () => {
+    const h = onAcp().ops(25, 25).ops(0, 10);
+    expect(h.state).toBe('acp');
+    expect(h.audits('decisions')).toHaveLength(1);
+    expect(h.audits('decisions')[0]).toMatchObject({ decision: 'rollback-held' });
+    expect(h.audits('decisions')[0].reason).toContain('50 of the 100');
+  });
 
-    it('leaves the cooldown for idle once the cooldown delay fired', () => {
-      const h = onAcp().autoRollback(0.5, 1000);
-      h.fire('cooldownDelay', T0 + 30 * MIN);
-      expect(h.state).toBe('http.idle');
-      expect(h.context.cooldownUntil).toBeNull();
+  it('tells every live connection to roll back, and none that already did', () => {
+    const h = onAcp()
+      .report('c3', 'degraded')
+      .report('c2', 'rolledBack')
+      .report('c0', 'error')
+      .ops(0, 1000);
+    expect(h.emitted()).toEqual(
+      ['c0', 'c1', 'c3'].map((id) => ({
+        type: 'ROLLBACK',
+        to: { kind: 'connection', id },
+        reason: 'workspace-rollback',
+      })),
+    );
+    expect(h.audits('rollbacks')[0].connectionIds).toEqual(['c0', 'c1', 'c3']);
+  });
+
+  it('includes the connection whose report breached, even one not seen before', () => {
+    const h = harness().migrate().ops(0, 500, { id: 'new', status: 'connecting' });
+    expect(h.emitted().map((e: any) => e.to.id)).toEqual(['new']);
+    expect(h.audits('rollbacks')[0]).toMatchObject({
+      connectionIds: ['new'],
+      metricsSnapshot: { activeConnections: 1 },
     });
   });
 
-  describe('decisions', () => {
-    it('records a hold with the numbers that caused it', () => {
-      const h = onAcp().send({
-        type: 'HEALTH',
-        eventId: 'd1',
-        evidence: evidence(0.5, 50),
-        policy: P,
-        nextMigrationId: 'n1',
-        at: T0 + MIN,
-      });
-      expect(planned(h)).toEqual([
-        {
-          stream: 'decisions:w1',
-          id: 'd1',
-          at: T0 + MIN,
-          record: {
-            decisionId: 'd1',
-            workspaceId: 'w1',
-            installationId: 'i1',
-            decision: 'rollback-held',
-            reason:
-              'success rate 0.5 is below 0.99, but only 50 of the 100 operations needed were seen: holding, not rolling back',
-            metricsSnapshot: snapshotOf(0.5, 50),
-            at: iso(T0 + MIN),
-          },
-        },
-      ]);
-      expect(h.context.health).toEqual({ ...evidence(0.5, 50), verdict: 'held', at: T0 + MIN });
-      expect(h.context.nextMigrationId).toBe('n1');
-    });
-
-    it('records no decision for a healthy report or one with too few samples to judge', () => {
-      const h = onAcp().health(1, 1000);
-      expect(planned(h)).toEqual([]);
-      h.health(1, 10);
-      expect(planned(h)).toEqual([]);
-      expect(h.audits('decisions')).toEqual([]);
-    });
-
-    it('records a new hold after the verdict changed in between', () => {
-      const h = onAcp().health(0.5, 50).health(1, 1000).health(0.5, 50);
-      expect(h.audits('decisions')).toHaveLength(2);
-    });
-
-    it('records who re-enabled automatic migration and forgets the counted rollbacks', () => {
-      const h = onAcp(automatic);
-      for (let i = 0; i < 3; i++)
-        h.autoRollback(0.5, 1000, T0 + i * H)
-          .migrate({ at: T0 + i * H + 1 })
-          .connections(1, 1);
-      expect(h.context.autoMigrationBlocked).toBe(true);
-      h.send({ type: 'REENABLE_AUTO_MIGRATION', eventId: 'd2', requestedBy: 'op', at: T0 + 5 * H });
-      expect(planned(h)).toEqual([
-        {
-          stream: 'decisions:w1',
-          id: 'd2',
-          at: T0 + 5 * H,
-          record: {
-            decisionId: 'd2',
-            workspaceId: 'w1',
-            installationId: 'i1',
-            decision: 'auto-migration-reenabled',
-            requestedBy: 'op',
-            at: iso(T0 + 5 * H),
-          },
-        },
-      ]);
-      expect(h.context).toMatchObject({ autoMigrationBlocked: false, autoRollbacks: [] });
-    });
+  it('emits nothing when the report does not breach', () => {
+    expect(onAcp().ops(1000, 0).emitted()).toEqual([]);
   });
 
-  describe('flap protection at the edge of its window', () => {
-    const rollbacksAt = (times: number[]) => {
-      const h = onAcp(automatic);
-      for (const t of times)
-        h.autoRollback(0.5, 1000, t)
-          .migrate({ at: t + 1 })
-          .connections(1, 1);
-      return h;
-    };
+  it('forgets the health it rolled back on: no automatic migration after the cooldown without new evidence', () => {
+    const h = onAcp(automatic).ops(1000, 0, { at: T0 + MIN });
+    expect(h.context.health?.verdict).toBe('healthy');
+    h.ops(0, 200, { at: T0 + 2 * MIN });
+    expect(h.context.health).toBeNull();
+    expect(h.context.window).toEqual([]);
+    h.fire('cooldownDelay', T0 + 32 * MIN);
+    expect(h.state).toBe('http.idle');
+  });
+});
 
-    it('forgets a rollback exactly 24 h old', () => {
-      const h = rollbacksAt([T0, T0 + H]).autoRollback(0.5, 1000, T0 + 24 * H);
-      expect(h.context.autoRollbacks).toEqual([T0 + H, T0 + 24 * H]);
-      expect(h.context.autoMigrationBlocked).toBe(false);
+describe('policy changes', () => {
+  it('rolls back at once when a tighter threshold turns the window into a breach', () => {
+    const h = onAcp().ops(995, 5);
+    expect(h.state).toBe('acp');
+    h.policyChange(
+      { minSuccessRate: 0.996, cooldownMs: 7 * MIN },
+      { eventId: 'p1', spareId: 's1' },
+    );
+    expect(h.state).toBe('http.cooldown');
+    expect(h.context.policy.minSuccessRate).toBe(0.996);
+    expect(h.timer('cooldownDelay')).toBe(7 * MIN);
+    expect(h.audits('rollbacks')[0]).toMatchObject({
+      eventId: 'p1',
+      migrationId: 's1',
+      trigger: 'auto-threshold',
+      reason: 'aggregated ACP success rate 0.995 over 1000 operations fell below 0.996',
+      thresholds: { minSuccessRate: 0.996, minSamples: 100, windowMinutes: 60 },
+      connectionIds: ['c1'],
     });
-
-    it('still counts a rollback one millisecond younger than 24 h and blocks at the third', () => {
-      const h = rollbacksAt([T0, T0 + H]).autoRollback(0.5, 1000, T0 + 24 * H - 1);
-      expect(h.context.autoRollbacks).toEqual([T0, T0 + H, T0 + 24 * H - 1]);
-      expect(h.context.autoMigrationBlocked).toBe(true);
-    });
-
-    it('blocks only at the configured number of rollbacks', () => {
-      const h = onAcp({ ...automatic, flapLimit: 2 });
-      h.autoRollback(0.5, 1000, T0);
-      expect(h.context.autoMigrationBlocked).toBe(false);
-      h.migrate({ at: T0 + 1 })
-        .connections(1, 1)
-        .autoRollback(0.5, 1000, T0 + H);
-      expect(h.context.autoMigrationBlocked).toBe(true);
-    });
+    expect(h.emitted()).toEqual([
+      { type: 'ROLLBACK', to: { kind: 'connection', id: 'c1' }, reason: 'workspace-rollback' },
+    ]);
   });
 
-  describe('automatic migration', () => {
-    it('warms up only when every condition of the policy holds', () => {
-      expect(harness(automatic).health(1, 1000).state).toBe('http.warming');
-      for (const policy of [
-        { ...automatic, rolloutMode: 'optIn' as const },
-        { ...automatic, rolloutMode: 'scheduled' as const },
-        { ...automatic, autoRollout: false },
-        { ...automatic, migrationEnabled: false },
-      ])
-        expect(harness(policy).health(1, 1000).state, JSON.stringify(policy)).toBe('http.idle');
-      expect(harness(automatic).health(1, 99).state).toBe('http.idle');
-    });
+  it('rolls back a migration in progress on a tighter threshold', () => {
+    const h = harness().migrate({ migrationId: 'm1' }).ops(995, 5, { status: 'connecting' });
+    h.policyChange({ minSamples: 10, minSuccessRate: 0.999 }, { eventId: 'p2' });
+    expect(h.state).toBe('http.cooldown');
+    expect(h.context.policy).toMatchObject({ minSamples: 10, minSuccessRate: 0.999 });
+    expect(h.planned()).toMatchObject([
+      { id: 'p2', record: { thresholds: { minSuccessRate: 0.999, minSamples: 10 } } },
+      { id: 'm1-rolled-back', record: { status: 'rolled-back', rollbackEventId: 'p2' } },
+    ]);
+    expect(h.planned('notifyUsers')).toHaveLength(1);
+    expect(h.emitted()).toEqual([
+      { type: 'ROLLBACK', to: { kind: 'connection', id: 'c1' }, reason: 'workspace-rollback' },
+    ]);
+  });
 
-    it('warms up for the configured time and starts the migration with the id src/ sent along', () => {
-      const h = harness({ ...automatic, autoMigrateAfterMs: 7 * MIN });
-      h.send({
-        type: 'HEALTH',
-        evidence: evidence(1, 1000),
-        policy: h.policy,
-        nextMigrationId: 'auto-1',
-        at: T0,
-      });
-      expect(timer(h, 'autoMigrateDelay')).toBe(7 * MIN);
-      h.fire('autoMigrateDelay', T0 + 7 * MIN);
-      expect(h.context.migration).toEqual({
-        migrationId: 'auto-1',
-        fromProtocol: 'http',
-        toProtocol: 'acp',
-        initiatedBy: 'system',
-        requestedBy: null,
-        startedAt: T0 + 7 * MIN,
-        scheduledAt: null,
-      });
-      expect(h.context.nextMigrationId).toBeNull();
-      expect(planned(h)[0]).toMatchObject({ id: 'auto-1-in-progress', at: T0 + 7 * MIN });
-    });
+  it('takes a policy that does not breach without stopping a migration in progress', () => {
+    const h = harness().migrate().ops(995, 5, { status: 'connecting' });
+    h.policyChange({ minSuccessRate: 0.995 });
+    expect(h.state).toBe('migrating');
+    expect(h.context.policy.minSuccessRate).toBe(0.995);
+    expect(h.planned()).toEqual([]);
+  });
 
-    it('names an automatic migration after its start time when no id was sent since the last one', () => {
-      const h = harness(automatic).health(1, 1000);
-      h.fire('autoMigrateDelay', T0 + 15 * MIN).connections(1, 1);
-      h.autoRollback(0.5, 1000, T0 + H).fire('cooldownDelay', T0 + 2 * H);
-      expect(h.state).toBe('http.warming');
-      h.fire('autoMigrateDelay', T0 + 3 * H);
-      expect(h.context.migration?.migrationId).toBe(`auto-${T0 + 3 * H}`);
-    });
+  it('takes a policy that does not breach without leaving ACP', () => {
+    const h = onAcp().ops(995, 5).policyChange({ minSuccessRate: 0.995 });
+    expect(h.state).toBe('acp');
+    expect(h.context.policy.minSuccessRate).toBe(0.995);
+    expect(h.audits('rollbacks')).toEqual([]);
+  });
 
-    it('starts a scheduled migration as the one that was requested, at its start time', () => {
-      const h = harness().migrate({ migrationId: 'm9', scheduledAt: T0 + H });
-      h.fire('scheduleDelay', T0 + H);
-      expect(h.context.migration).toMatchObject({
-        migrationId: 'm9',
-        startedAt: T0 + H,
-        scheduledAt: T0 + H,
-      });
-      expect(h.context.pending).toBeNull();
+  it('takes a policy on HTTP, which may start the automatic rollout', () => {
+    const h = harness().ops(1000, 0, { id: 'probe' });
+    expect(h.state).toBe('http.idle');
+    h.policyChange({ rolloutMode: 'automatic', autoRollout: true });
+    expect(h.context.policy).toEqual(automatic);
+    expect(h.state).toBe('http.warming');
+  });
+});
+
+describe('manual rollback and migration', () => {
+  it('rolls back by operator request with the reason and tells the connections', () => {
+    const h = onAcp().report('c2', 'rolledBack').rollbackRequested();
+    expect(h.state).toBe('http.cooldown');
+    expect(h.audits('rollbacks')[0]).toMatchObject({
+      trigger: 'manual-operator',
+      reason: 'incident 42',
+      requestedBy: 'alice',
+      connectionIds: ['c1'],
     });
+    expect(h.emitted()).toEqual([
+      { type: 'ROLLBACK', to: { kind: 'connection', id: 'c1' }, reason: 'workspace-rollback' },
+    ]);
+  });
+
+  it('migrates back to HTTP on request and moves every live connection with it', () => {
+    const h = onAcp().report('c2', 'reconnecting').report('c3', 'rolledBack').ops(1000, 0);
+    h.migrate({ toProtocol: 'http' });
+    expect(h.state).toBe('http.idle');
+    expect(h.audits('migrations').at(-1)).toMatchObject({
+      status: 'succeeded',
+      fromProtocol: 'acp',
+      toProtocol: 'http',
+    });
+    expect(h.emitted()).toEqual(
+      ['c1', 'c2'].map((id) => ({
+        type: 'ROLLBACK',
+        to: { kind: 'connection', id },
+        reason: 'migrated-to-http',
+      })),
+    );
+    expect(h.context).toMatchObject({ window: [], health: null });
+  });
+
+  it('does not migrate back to HTTP by itself after a request, even under automatic rollout', () => {
+    const h = onAcp(automatic).ops(1000, 0).migrate({ toProtocol: 'http' });
+    expect(h.state).toBe('http.idle');
+  });
+
+  it('allows a manual migration to ACP during the cooldown', () => {
+    const h = onAcp().ops(0, 1000).report('c1', 'rolledBack').migrate();
+    expect(h.state).toBe('migrating');
+  });
+});
+
+describe('anti-flap', () => {
+  it('holds automatic migration until the cooldown has passed', () => {
+    const h = onAcp(automatic).ops(500, 500);
+    h.ops(1000, 0, { id: 'probe', at: T0 + MIN });
+    expect(h.context.health?.verdict).toBe('healthy');
+    expect(h.state).toBe('http.cooldown');
+    h.fire('cooldownDelay', T0 + 30 * MIN);
+    expect(h.state).toBe('http.warming');
+  });
+
+  it('migrates by itself once health has stayed above threshold for the configured time', () => {
+    const h = harness(automatic).report('c2', 'connecting').ops(1000, 0, { id: 'probe' });
+    expect(h.state).toBe('http.warming');
+    h.fire('autoMigrateDelay', T0 + 15 * MIN);
+    expect(h.state).toBe('migrating');
+    expect(h.context.migration).toMatchObject({ initiatedBy: 'system' });
+    h.report('c2', 'connected');
+    expect(h.state).toBe('acp');
+  });
+
+  it('stops warming when health drops', () => {
+    const h = harness(automatic).ops(1000, 0, { id: 'probe' }).ops(0, 1000, { id: 'probe' });
+    expect(h.state).toBe('http.idle');
+    expect(h.timers.size).toBe(0);
+  });
+
+  it('blocks automatic migration after the flap limit until an operator re-enables it', () => {
+    const h = onAcp(automatic);
+    for (let i = 0; i < 3; i++) h.cycle(T0 + i * H);
+    expect(h.state).toBe('acp');
+    h.cycle(T0 + 3 * H, false);
+    expect(h.context.autoMigrationBlocked).toBe(true);
+    h.fire('cooldownDelay', T0 + 4 * H).ops(1000, 0, { id: 'probe', at: T0 + 4 * H });
+    expect(h.state).toBe('http.idle');
+    h.send({ type: 'REENABLE_AUTO_MIGRATION', requestedBy: 'op' });
+    expect(h.context.autoMigrationBlocked).toBe(false);
+    expect(h.state).toBe('http.warming');
+    expect(h.audits('decisions').at(-1)).toMatchObject({ decision: 'auto-migration-reenabled' });
+  });
+
+  it('forgets automatic rollbacks older than the flap window', () => {
+    const h = onAcp(automatic)
+      .cycle(T0)
+      .cycle(T0 + 25 * H);
+    h.cycle(T0 + 26 * H, false);
+    expect(h.context.autoRollbacks).toHaveLength(2);
+    expect(h.context.autoMigrationBlocked).toBe(false);
+  });
+
+  it('accepts no re-enable when nothing is blocked', () => {
+    const h = harness();
+    const before = h.context;
+    h.send({ type: 'REENABLE_AUTO_MIGRATION', requestedBy: 'op' });
+    expect(h.context).toBe(before);
   });
 });
