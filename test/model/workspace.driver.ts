@@ -206,23 +206,25 @@ export class WorkspaceDriver {
   /** The real records must be what the model says, after every step. */
   async check(m: ModelSnapshot): Promise<void> {
     expect(this.svc.clock.now(), 'clock').toBe(m.now);
-    const ws = await this.#api('GET', `/v1/workspaces/${WS}`, undefined, 200);
+    const streams = ['migrations', 'rollbacks', 'decisions'] as const;
+    const [ws, timers, list, ...pages] = await Promise.all([
+      this.#api('GET', `/v1/workspaces/${WS}`, undefined, 200),
+      this.svc.store.timersOf(ref),
+      this.#api('GET', `/v1/connections?workspaceId=${WS}`, undefined, 200),
+      ...streams.map((name) =>
+        this.#api('GET', `/v1/workspaces/${WS}/${name}?limit=500`, undefined, 200),
+      ),
+    ]);
     this.ids.check(ws, expectedRecord(m), 'workspace record');
-
-    const timers = await this.svc.store.timersOf(ref);
     expect(
       Object.fromEntries(timers.map((t) => [t.sendId, t.due])),
       'durable timers of the workspace',
     ).toEqual(m.timers);
-
-    for (const name of ['migrations', 'rollbacks', 'decisions'] as const) {
-      const page = await this.#api('GET', `/v1/workspaces/${WS}/${name}?limit=500`, undefined, 200);
-      const real = [...(page.items as unknown[])].reverse();
+    streams.forEach((name, i) => {
+      const real = [...(pages[i].items as unknown[])].reverse();
       const model = this.#audit.filter((a) => a.stream === STREAMS[name](WS)).map((a) => a.record);
       this.ids.check(real, model, `${name} audit records (oldest first)`);
-    }
-
-    const list = await this.#api('GET', `/v1/connections?workspaceId=${WS}`, undefined, 200);
+    });
     const members = (m.chart.context as WorkspaceContext).members;
     expect(
       Object.fromEntries(

@@ -256,7 +256,8 @@ const SCENARIOS = {
 
 /**
  * `detail: 'full'` tells apart everything the chart's decisions look at; `'coarse'` only the
- * state, the verdict and the members (for a variant that adds one start, not a new chart).
+ * state, the verdict, whether a connection is on ACP and how many are live: for a variant that
+ * adds a start and a policy, not a new chart (its paths run through the same real path, fewer).
  */
 export function workspaceModel(
   policy: WorkspacePolicy,
@@ -273,15 +274,19 @@ export function workspaceModel(
     scenarios: SCENARIOS[policy.defaultProtocol],
     serializeState: ({ chart }) => {
       const c = chart.context as WorkspaceContext;
+      const members = c.connections;
       const coarse = [
         statePath(chart),
         c.health?.verdict ?? null,
-        // The members' statuses (connecting, connected or rolled back), as counts.
-        c.connections,
+        // Whether a connection can send operations, and how many are not rolled back.
+        members.onAcp > 0,
+        members.active,
       ];
       if (detail === 'coarse') return JSON.stringify(coarse);
       return JSON.stringify([
         ...coarse,
+        // The members' statuses (connecting, connected or rolled back), as counts.
+        members,
         c.autoMigrationBlocked,
         // Beyond the flap limit more rollbacks change nothing the chart looks at.
         Math.min(c.autoRollbacks.length, c.policy.flapLimit),
@@ -289,7 +294,7 @@ export function workspaceModel(
         c.pending !== null,
         // Whether the window holds operations: a healthy verdict over an empty window (just
         // after a transport change) is not the same state for a later policy change.
-        c.window.length,
+        c.window.length > 0,
       ]);
     },
   };
