@@ -7,7 +7,8 @@
  * After every step it compares, with the model's state and what the model's actions recorded:
  * the clock, the workspace record (GET /v1/workspaces/:id), the workspace's durable timers (send
  * ids and due times), the audit streams (migrations, rollbacks, decisions: every record, field by
- * field), and every connection's status (GET /v1/connections?workspaceId=). Ids the real system
+ * field), every connection's status (GET /v1/connections?workspaceId=), and the capacity actor's
+ * count of live connections with no alert (the same connections report to it). Ids the real system
  * generates appear in the model as placeholders (`@event:3`); each is bound to the first real id
  * found in its place, and must then be that id everywhere, and no other placeholder's.
  */
@@ -207,10 +208,11 @@ export class WorkspaceDriver {
   async check(m: ModelSnapshot): Promise<void> {
     expect(this.svc.clock.now(), 'clock').toBe(m.now);
     const streams = ['migrations', 'rollbacks', 'decisions'] as const;
-    const [ws, timers, list, ...pages] = await Promise.all([
+    const [ws, timers, list, capacity, ...pages] = await Promise.all([
       this.#api('GET', `/v1/workspaces/${WS}`, undefined, 200),
       this.svc.store.timersOf(ref),
       this.#api('GET', `/v1/connections?workspaceId=${WS}`, undefined, 200),
+      this.#api('GET', `/v1/installations/${INSTALLATION}/capacity`, undefined, 200),
       ...streams.map((name) =>
         this.#api('GET', `/v1/workspaces/${WS}/${name}?limit=500`, undefined, 200),
       ),
@@ -235,5 +237,12 @@ export class WorkspaceDriver {
       ),
       'connection statuses',
     ).toEqual(Object.fromEntries(Object.entries(members).map(([id, s]) => [id, kebab(s)])));
+    // The same reports reach the capacity actor: it counts the live connections, far from any
+    // alert threshold (so no alert may be open).
+    expect(capacity, 'installation capacity').toMatchObject({
+      state: 'normal',
+      activeConnections: countMembers(members).active,
+      openAlert: null,
+    });
   }
 }

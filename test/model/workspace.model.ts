@@ -2,7 +2,7 @@
  * The workspace chart's model, driven through the real path. Model events are what happens to
  * the workspace's connections and what operators do, each standing for one real action:
  *
- * - REGISTER: the next connection (c1, c2, c3) registers → its chart reports `connecting`;
+ * - REGISTER: the next connection (c1, then c2) registers → its chart reports `connecting`;
  * - HANDSHAKE: the first connecting one completes its handshake → reports `connected`;
  * - BEAT(ok/ko): the clock moves BEAT_MS and the first connected one sends a heartbeat dated
  *   now → it reports the operations (the service runs with connection thresholds that never
@@ -16,6 +16,10 @@
  * emits makes that connection report `rolledBack` in the same step, as the engine commits it in
  * the same chain. Nothing is injected: the driver (workspace.driver.ts) only calls the API and
  * moves the clock.
+ *
+ * Not driven here: connection statuses other than connecting, connected and rolled back
+ * (degraded, error, reconnecting: the thresholds keep them away; the connection model covers
+ * them), and two ids only (a third multiplies the paths and reaches no new transition).
  */
 import type { EventObject } from 'xstate';
 import {
