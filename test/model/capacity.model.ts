@@ -54,9 +54,9 @@ export const capacityModel: ModelOptions = {
       : e.type === 'CONNECTION_ACTIVE'
         ? 'one connection fewer'
         : 'after resolveDelay',
-  serializeState: (s: AnyMachineSnapshot) => {
-    const c = s.context as CapacityContext;
-    return JSON.stringify([s.value, c.active, c.alert?.trigger ?? null]);
+  serializeState: ({ chart }) => {
+    const c = chart.context as CapacityContext;
+    return JSON.stringify([chart.value, c.active, c.alert?.trigger ?? null]);
   },
 };
 

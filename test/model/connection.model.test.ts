@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { startService } from '../helpers.ts';
 import {
   checkConnection,
@@ -11,10 +11,6 @@ import { generatePaths } from './paths.ts';
 const generated = generatePaths(connectionModel);
 
 describe('connection chart, generated paths against the real engine on Redis via HTTP', () => {
-  it('generates paths to every state', () => {
-    expect(generated.paths.length).toBeGreaterThan(10);
-  });
-
   for (const path of generated.paths) {
     it(path.name, async () => {
       const svc = await startService();

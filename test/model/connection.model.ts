@@ -58,9 +58,14 @@ export const connectionModel: ModelOptions = {
   events,
   describeEvent,
   // Metrics are abstracted to the health verdict; attempts stay exact (0..max, finite).
-  serializeState: (s: AnyMachineSnapshot) => {
-    const c = s.context as ConnectionContext;
-    return JSON.stringify([s.value, c.health, c.reconnectAttempts, c.lastError?.category ?? null]);
+  serializeState: ({ chart }) => {
+    const c = chart.context as ConnectionContext;
+    return JSON.stringify([
+      chart.value,
+      c.health,
+      c.reconnectAttempts,
+      c.lastError?.category ?? null,
+    ]);
   },
 };
 

@@ -10,6 +10,6 @@ export const MODELS: Record<string, ModelOptions[]> = {
   capacity: [capacityModel],
   workspace: [
     workspaceModel(automatic),
-    workspaceModel({ ...DEFAULT_WORKSPACE_POLICY, defaultProtocol: 'acp' }),
+    workspaceModel({ ...DEFAULT_WORKSPACE_POLICY, defaultProtocol: 'acp' }, 'coarse'),
   ],
 };

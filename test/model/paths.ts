@@ -1,14 +1,26 @@
 /**
- * Path generation for the model-based tests. For a chart and a finite set of concrete events:
+ * Path generation for the model-based tests. A model is a chart plus what the test knows of the
+ * world around it, stepped as one logic (`modelLogic`) that xstate/graph traverses:
  *
+ * - a model event stands for one real action (a registration, a heartbeat, a request, a timer);
+ *   `toChart` turns it into the chart event the real system produces for it, at the model's
+ *   clock (which the event may move, like a heartbeat's time);
+ * - `answer` feeds back, in the same step, what the rest of the system answers to the chart's
+ *   actions (e.g. a connection reporting `rolledBack` after the workspace emitted ROLLBACK to it),
+ *   as the engine commits those actors' answers in the same chain;
+ * - the model keeps the durable timers the chart holds, with their due times.
+ *
+ * Then:
  * 1. `getShortestPaths` (xstate/graph) gives a path to every abstract state (`serializeState`
- *    abstracts metric numbers so the traversal is finite);
- * 2. every edge of the adjacency map (`getAdjacencyMap`) is traced through a Stepper that records
- *    which chart transitions each step took, and an edge that takes a transition no chosen path
- *    takes yet is added as "shortest path to its source + the edge's event".
+ *    abstracts metric numbers and times so the traversal is finite); the events may depend on
+ *    the state (`eventsIn`: only what the real system can do there);
+ * 2. every edge of the adjacency map (`getAdjacencyMap`) is traced, and an edge that takes a
+ *    chart transition no chosen path takes yet is added as "shortest path to its source + the
+ *    edge's event";
+ * 3. a path that is a prefix of another is dropped: the longer one checks every step it checks.
  *
- * The union is the path set; `covered` is measured from the traced transitions, and compared by
- * the coverage test with every transition `describeChart` finds in the chart.
+ * `covered` is measured from the traced transitions, and compared by the coverage test with
+ * every transition `describeChart` finds in the chart.
  */
 import { expect } from 'vitest';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
@@ -17,10 +29,30 @@ import { describeChart, transitionIds } from '../../src/charts/catalog.ts';
 import { type PlannedAction, Stepper } from '../../src/engine/step.ts';
 import type { TestService } from '../helpers.ts';
 
+/** The chart and the test's view of the world, after some steps. */
+export interface ModelSnapshot {
+  status: 'active';
+  output: undefined;
+  error: undefined;
+  chart: AnyMachineSnapshot;
+  /** Model time (ms): what the real clock must read. */
+  now: number;
+  /** Durable timers the chart holds: sendId → due time. */
+  timers: Record<string, number>;
+  /** Steps taken so far (names placeholders for ids the real system generates). */
+  step: number;
+  /** The last step: the chart events it fed (its own, then the answers), in order. */
+  fed: EventObject[];
+  /** The last step's chart transitions (ids from describeChart) and planned actions. */
+  transitions: string[];
+  actions: PlannedAction[];
+}
+
 export interface ModelStep {
   event: EventObject;
   /** The chart's state after the event. */
   state: AnyMachineSnapshot;
+  model: ModelSnapshot;
   /** Chart transitions this step took (ids from describeChart). */
   transitions: string[];
   /** Delayed events pending after the step: what the engine must hold as durable timers. */
@@ -30,6 +62,7 @@ export interface ModelStep {
 export interface ModelPath {
   name: string;
   initial: AnyMachineSnapshot;
+  initialModel: ModelSnapshot;
   initialTransitions: string[];
   initialTimers: string[];
   steps: ModelStep[];
@@ -46,9 +79,24 @@ export interface PathSet {
 export interface ModelOptions {
   machine: AnyStateMachine;
   input: unknown;
+  /**
+   * Chart events, possible in any state: what the traversal sends unless `eventsIn` is given,
+   * and what the property tests (test/property) send in random order.
+   */
   events: readonly EventObject[];
-  serializeState: (s: AnyMachineSnapshot) => string;
+  /** The model events possible in a state, for the traversal (each stands for a real action). */
+  eventsIn?: (s: ModelSnapshot) => readonly EventObject[];
+  serializeState: (s: ModelSnapshot) => string;
   describeEvent?: (e: EventObject) => string;
+  /** The chart event a model event stands for, and the model time after it (default: as is). */
+  toChart?: (event: EventObject, s: ModelSnapshot) => { event: EventObject; now: number };
+  /**
+   * What other actors answer, in the same step, to the actions the chart planned for `event`;
+   * `tag` is unique within a path (for placeholder ids).
+   */
+  answer?: (actions: readonly PlannedAction[], event: EventObject, tag: string) => EventObject[];
+  /** Hand-written paths added to the generated ones (e.g. long enough for a window to roll). */
+  scenarios?: { name: string; events: EventObject[] }[];
 }
 
 const statePath = (s: AnyMachineSnapshot): string => {
@@ -57,89 +105,172 @@ const statePath = (s: AnyMachineSnapshot): string => {
   return walk(s.value);
 };
 
-/** Replays events through a tracing stepper, returning each step's state and transitions. */
-export function trace(options: ModelOptions, events: readonly EventObject[]): ModelPath {
+/** Delayed raises schedule a durable timer (due = the clock + delay); cancels drop it. */
+function track(timers: Record<string, number>, actions: readonly PlannedAction[], at: number) {
+  const next = { ...timers };
+  for (const a of actions) {
+    const p = a.params as { id?: string; delay?: unknown; sendId?: string; event?: EventObject };
+    if (a.type === 'xstate.raise' && typeof p.delay === 'number')
+      next[p.id ?? p.event!.type] = at + p.delay;
+    if (a.type === 'xstate.cancel') delete next[p.sendId!];
+  }
+  return next;
+}
+
+/** The model as an actor logic: what xstate/graph traverses and `trace` replays. */
+export function modelLogic(options: ModelOptions) {
   const ids = transitionIds(options.machine);
   let taken: string[] = [];
   const stepper = new Stepper(options.machine, (ts) => ts.forEach((t) => taken.push(ids.get(t)!)));
-  const pending = new Set<string>();
-  const track = (actions: readonly PlannedAction[]) => {
-    for (const a of actions) {
-      const p = a.params as { id?: string; delay?: unknown; sendId?: string };
-      if (a.type === 'xstate.raise' && typeof p.delay === 'number') pending.add(p.id!);
-      if (a.type === 'xstate.cancel') pending.delete(p.sendId!);
-    }
+  const toChart =
+    options.toChart ?? ((event: EventObject, s: ModelSnapshot) => ({ event, now: s.now }));
+  return {
+    config: {},
+    getInitialSnapshot(_scope: unknown, input: unknown): ModelSnapshot {
+      taken = [];
+      const r = stepper.initial(input);
+      const now = (input as { at?: number }).at ?? 0;
+      return {
+        status: 'active',
+        output: undefined,
+        error: undefined,
+        chart: r.snapshot,
+        now,
+        timers: track({}, r.actions, now),
+        step: 0,
+        fed: [],
+        transitions: taken,
+        actions: r.actions,
+      };
+    },
+    transition(s: ModelSnapshot, modelEvent: EventObject): ModelSnapshot {
+      taken = [];
+      const step = s.step + 1;
+      const { event, now } = toChart(modelEvent, s);
+      let timers = { ...s.timers };
+      // A delayed event is consumed when it fires, whatever the transition does.
+      if (event.type.startsWith('xstate.after.')) delete timers[event.type];
+      const queue = [event];
+      const fed: EventObject[] = [];
+      const actions: PlannedAction[] = [];
+      let chart = s.chart;
+      while (queue.length > 0) {
+        if (fed.length > 64) throw new Error('answers did not settle');
+        const e = queue.shift()!;
+        const r = stepper.step(chart, e);
+        // An event the chart ignores is refused by the real system: no answers to it.
+        if (r.snapshot === chart && fed.length === 0) break;
+        chart = r.snapshot;
+        fed.push(e);
+        actions.push(...r.actions);
+        // Due times count from the engine's clock when it plans, not from the event's own time
+        // (an overdue timer fires with `at` = its due time, and what it schedules counts from now).
+        timers = track(timers, r.actions, now);
+        queue.push(...(options.answer?.(r.actions, e, `${step}.${fed.length}`) ?? []));
+      }
+      return {
+        status: 'active',
+        output: undefined,
+        error: undefined,
+        chart,
+        now,
+        timers,
+        step,
+        fed,
+        transitions: taken,
+        actions,
+      };
+    },
   };
-  const first = stepper.initial(options.input);
-  track(first.actions);
-  const initial = first.snapshot;
-  const initialTransitions = taken;
-  const initialTimers = [...pending];
-  let snapshot = initial;
+}
+
+/** Replays model events, returning each step's state, transitions and timers. */
+export function trace(options: ModelOptions, events: readonly EventObject[]): ModelPath {
+  const logic = modelLogic(options);
+  const first = logic.getInitialSnapshot(null, options.input);
+  let s = first;
   const steps: ModelStep[] = [];
   for (const event of events) {
-    taken = [];
-    // A delayed event is consumed when it fires, whatever the transition does.
-    if (event.type.startsWith('xstate.after.')) pending.delete(event.type);
-    const r = stepper.step(snapshot, event);
-    track(r.actions);
-    snapshot = r.snapshot;
-    steps.push({ event, state: snapshot, transitions: taken, timers: [...pending] });
+    s = logic.transition(s, event);
+    steps.push({
+      event,
+      state: s.chart,
+      model: s,
+      transitions: s.transitions,
+      timers: Object.keys(s.timers),
+    });
   }
   const describe = options.describeEvent ?? ((e: EventObject) => e.type);
   return {
     name: events.length ? events.map(describe).join(' → ') : '(initial)',
-    initial,
-    initialTransitions,
-    initialTimers,
+    initial: first.chart,
+    initialModel: first,
+    initialTransitions: first.transitions,
+    initialTimers: Object.keys(first.timers),
     steps,
   };
 }
 
 export function generatePaths(options: ModelOptions): PathSet {
+  const logic = modelLogic(options);
   const traversal = {
-    events: options.events as EventObject[],
-    serializeState: (s: AnyMachineSnapshot) => options.serializeState(s),
+    events: options.eventsIn ?? options.events,
+    serializeState: (s: ModelSnapshot) => options.serializeState(s),
     input: options.input,
   };
-  const shortest = getShortestPaths(options.machine, traversal);
+  const shortest = getShortestPaths(logic as never, traversal as never) as unknown as {
+    state: ModelSnapshot;
+    steps: { event: EventObject }[];
+  }[];
   const toState = new Map<string, EventObject[]>();
   for (const p of shortest) {
-    // Paths start with the machine's own init step, which the harness performs by creating the actor.
+    // Paths start with the logic's own init step, which the harness performs by creating the actor.
     const events = p.steps.map((s) => s.event).filter((e) => e.type !== 'xstate.init');
     toState.set(options.serializeState(p.state), events);
   }
 
-  const chosen: EventObject[][] = [...toState.values()];
   const covered = new Set<string>();
   const states = new Set<string>();
-  const paths: ModelPath[] = [];
-  const add = (events: EventObject[]) => {
-    const path = trace(options, events);
+  const chosen: ModelPath[] = [];
+  const add = (path: ModelPath) => {
     path.initialTransitions.forEach((t) => covered.add(t));
     states.add(statePath(path.initial));
     for (const s of path.steps) {
       s.transitions.forEach((t) => covered.add(t));
       states.add(statePath(s.state));
     }
-    paths.push(path);
+    chosen.push(path);
   };
-  for (const events of chosen) add(events);
+  for (const events of toState.values()) add(trace(options, events));
 
-  const adjacency = getAdjacencyMap(options.machine, traversal);
+  const adjacency = getAdjacencyMap(logic as never, traversal as never) as unknown as Record<
+    string,
+    { transitions: Record<string, { event: EventObject }> }
+  >;
   for (const [key, { transitions }] of Object.entries(adjacency)) {
     const prefix = toState.get(key);
     if (!prefix) continue;
-    for (const { event } of Object.values<{ event: EventObject }>(transitions)) {
-      const candidate = [...prefix, event];
-      const last = trace(options, candidate).steps.at(-1)!;
-      if (last.transitions.some((t) => !covered.has(t))) add(candidate);
+    for (const { event } of Object.values(transitions)) {
+      const candidate = trace(options, [...prefix, event]);
+      if (candidate.steps.at(-1)!.transitions.some((t) => !covered.has(t))) add(candidate);
     }
   }
 
+  for (const { name, events } of options.scenarios ?? []) add({ ...trace(options, events), name });
+
+  // A path that is a prefix of another checks nothing the longer one does not.
+  const keyOf = (p: ModelPath) => p.steps.map((s) => JSON.stringify(s.event));
+  const prefixes = new Set<string>();
+  for (const p of chosen) {
+    const k = keyOf(p);
+    for (let i = 0; i < k.length; i++) prefixes.add(k.slice(0, i).join('\n'));
+  }
+  const unique = new Map<string, ModelPath>();
+  for (const p of chosen) {
+    const k = keyOf(p).join('\n');
+    if (!prefixes.has(k)) unique.set(k, p);
+  }
   const d = describeChart(options.machine);
-  // Paths are deduplicated by name: shortest paths can coincide with coverage extensions.
-  const unique = new Map(paths.map((p) => [p.name, p]));
   return {
     paths: [...unique.values()],
     covered,
