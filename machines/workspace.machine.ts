@@ -74,8 +74,6 @@ export function createWorkspaceMachine() {
         assertEvent(event, 'POLICY');
         return { policy: event.policy };
       }),
-      /** A new transport (or a migration) starts a new window: older operations do not count. */
-      resetWindow: assign({ window: [] as WorkspaceWindow }),
       /** Tells every live connection to roll back (routed by the engine, same commit). */
       rollBackConnections: enqueueActions(({ context, event, enqueue }, p: { reason: string }) => {
         const members =

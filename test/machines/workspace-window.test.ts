@@ -142,14 +142,22 @@ describe('absorbReport', () => {
     ]);
   });
 
-  it('ignores operations from before the transport began, and counts from exactly its start', () => {
+  it('ignores operations timed in a minute before the transport began, and counts its whole minute', () => {
     const o = owner({ since: at(M, 30) });
+    // A heartbeat timed in an earlier minute belongs to the old transport.
     expect(
       absorbReport(o, {
         ...ops(M, 1, 1),
-        ops: { at: at(M, 30) - 1, succeeded: 1, failed: 1, latencyP95: null },
+        ops: { at: at(M, 0) - 1, succeeded: 1, failed: 1, latencyP95: null },
       }).window,
     ).toBe(o.window);
+    // Clients send whole seconds: one timed in the minute of the change (even before it) counts.
+    expect(
+      absorbReport(o, {
+        ...ops(M, 1, 1),
+        ops: { at: at(M, 0), succeeded: 1, failed: 1, latencyP95: null },
+      }).window,
+    ).toEqual([[M, 1, 1, null]]);
     expect(
       absorbReport(o, {
         ...ops(M, 1, 1),
