@@ -14,139 +14,24 @@
  * writes them to the outbox in the same atomic commit and src/ runs them afterwards.
  */
 import { assign, enqueueActions, setup } from 'xstate';
+import { emptyWindow, recordOperations, windowStats } from './shared/window.ts';
+import { satisfies } from './shared/version.ts';
+import { type ErrorCategory, appendDiagnostic } from './shared/diagnostics.ts';
 import {
-  type OperationWindow,
-  emptyWindow,
-  recordOperations,
-  windowStats,
-} from './shared/window.ts';
-import { type ComparatorSets, CARET_1, satisfies } from './shared/version.ts';
-import {
-  type ErrorCategory,
-  type DiagnosticEntry,
-  appendDiagnostic,
-} from './shared/diagnostics.ts';
+  type Cause,
+  type ConnectionContext,
+  type ConnectionEvent,
+  type ConnectionInput,
+  type ConnectionThresholds,
+  DEFAULT_CONNECTION_THRESHOLDS,
+  capacityReport,
+  healthOf,
+  isActive,
+  metricsAt,
+  report,
+} from './shared/connection-types.ts';
 
-export type ConnectionStatus =
-  'connecting' | 'connected' | 'degraded' | 'error' | 'reconnecting' | 'rolledBack';
-
-export const CONNECTION_STATUSES = [
-  'connecting',
-  'connected',
-  'degraded',
-  'error',
-  'reconnecting',
-  'rolledBack',
-] as const satisfies readonly ConnectionStatus[];
-
-/** Statuses in which a connection holds an ACP slot (capacity counts these). */
-export const ACTIVE_CONNECTION_STATUSES: readonly ConnectionStatus[] = [
-  'connecting',
-  'connected',
-  'degraded',
-  'reconnecting',
-];
-
-export type ConnectionHealth = 'insufficient-data' | 'healthy' | 'degraded' | 'failing';
-
-export interface ConnectionThresholds {
-  /** Operations needed in the window before the success rate may drive a state change. */
-  minSamples: number;
-  /** Below this success rate (0-1) a connection is degraded. */
-  degradedSuccessRate: number;
-  /** Below this success rate (0-1) a degraded connection goes to error. */
-  errorSuccessRate: number;
-  /** Above this p95 latency (ms) a connection is degraded. */
-  degradedLatencyP95Ms: number;
-  /** No heartbeat for this long (ms) in connected/degraded counts as a drop. */
-  heartbeatTimeoutMs: number;
-  /** A connection that has not completed its handshake after this long (ms) fails. */
-  handshakeTimeoutMs: number;
-  /** First reconnect backoff (ms); doubles per attempt up to `reconnectMaxDelayMs`. */
-  reconnectBaseDelayMs: number;
-  reconnectMaxDelayMs: number;
-  /** Automated reconnect attempts before the connection stays in `error`. */
-  maxReconnectAttempts: number;
-  /** A reconnect attempt not confirmed within this long (ms) fails. */
-  reconnectTimeoutMs: number;
-  /** Supported protocol versions, pre-parsed (see machines/shared/version.ts). */
-  supportedVersions: ComparatorSets;
-  /** Human-readable form of `supportedVersions`, for the recorded reason. */
-  supportedRange: string;
-}
-
-export const DEFAULT_CONNECTION_THRESHOLDS: ConnectionThresholds = {
-  minSamples: 100,
-  degradedSuccessRate: 0.995,
-  errorSuccessRate: 0.95,
-  degradedLatencyP95Ms: 2000,
-  heartbeatTimeoutMs: 90_000,
-  handshakeTimeoutMs: 30_000,
-  reconnectBaseDelayMs: 1_000,
-  reconnectMaxDelayMs: 60_000,
-  maxReconnectAttempts: 5,
-  reconnectTimeoutMs: 30_000,
-  supportedVersions: CARET_1,
-  supportedRange: '^1.0.0',
-};
-
-export interface ConnectionError {
-  code: string;
-  category: ErrorCategory;
-  message: string;
-  at: number;
-}
-
-export interface ConnectionContext {
-  connectionId: string;
-  installationId: string;
-  workspaceId: string;
-  createdAt: number;
-  protocolVersion: string | null;
-  negotiatedCapabilities: string[];
-  window: OperationWindow;
-  health: ConnectionHealth;
-  /** Event time (ms) of the newest heartbeat. */
-  lastHeartbeat: number | null;
-  /** Heartbeats whose timestamp was older than the window (counted, not recorded). */
-  staleHeartbeats: number;
-  rollbackTriggered: boolean;
-  rollbackReason: string | null;
-  reconnectAttempts: number;
-  lastError: ConnectionError | null;
-  diagnostics: DiagnosticEntry[];
-  /** The status last reported to the workspace and the capacity actor (= the current state). */
-  status: ConnectionStatus;
-}
-
-export interface ConnectionInput {
-  connectionId: string;
-  installationId: string;
-  workspaceId: string;
-  at: number;
-}
-
-/** Every event carries `at`: event time in ms (the engine stamps commands with its clock). */
-export type ConnectionEvent =
-  | { type: 'HANDSHAKE'; at: number; protocolVersion: string; negotiatedCapabilities: string[] }
-  | { type: 'HEARTBEAT'; at: number; succeeded: number; failed: number; latencyMs: number[] }
-  | { type: 'DROPPED'; at: number; reason?: string }
-  | { type: 'RECOVERED'; at: number }
-  | { type: 'ROLLBACK'; at: number; reason: string };
-
-function healthOf(window: OperationWindow, t: ConnectionThresholds): ConnectionHealth {
-  const s = windowStats(window, t.minSamples);
-  const latencyHigh =
-    s.latencySamples >= t.minSamples &&
-    s.latencyP95 !== null &&
-    s.latencyP95 > t.degradedLatencyP95Ms;
-  if (s.successRate === null) return latencyHigh ? 'degraded' : 'insufficient-data';
-  if (s.successRate < t.errorSuccessRate) return 'failing';
-  if (s.successRate < t.degradedSuccessRate || latencyHigh) return 'degraded';
-  return 'healthy';
-}
-
-type Cause = { to: ConnectionStatus; cause: string };
+export * from './shared/connection-types.ts';
 
 /**
  * Builds the chart for a set of thresholds. The default export below uses the documented
@@ -534,41 +419,6 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
       rolledBack: { type: 'final' },
     },
   });
-}
-
-const isActive = (status: ConnectionStatus) => ACTIVE_CONNECTION_STATUSES.includes(status);
-
-/** A report for the workspace chart (`CONNECTION_REPORT`), addressed for the engine to route. */
-// Reports carry no `at`: the engine stamps the receiver's event with its clock (decision time);
-// a heartbeat's own time travels as `ops.at`, the minute its operations count for.
-function report(
-  c: ConnectionContext,
-  status: ConnectionStatus,
-  ops: { at: number; succeeded: number; failed: number; latencyP95: number | null } | null,
-) {
-  return {
-    type: 'CONNECTION_REPORT',
-    to: { kind: 'workspace', id: c.workspaceId },
-    connectionId: c.connectionId,
-    status,
-    ops,
-  };
-}
-
-/** A change in the slots held, for the installation's capacity chart (`CONNECTION_ACTIVE`). */
-function capacityReport(c: ConnectionContext, delta: number) {
-  return {
-    type: 'CONNECTION_ACTIVE',
-    to: { kind: 'capacity', id: c.installationId },
-    connectionId: c.connectionId,
-    workspaceId: c.workspaceId,
-    delta,
-  };
-}
-
-function metricsAt(window: OperationWindow, t: ConnectionThresholds) {
-  const s = windowStats(window, t.minSamples);
-  return { successRate: s.rawSuccessRate, latencyP95: s.latencyP95, samples: s.samples };
 }
 
 export const connectionMachine = createConnectionMachine();

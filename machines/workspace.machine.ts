@@ -28,12 +28,12 @@ import {
   STREAMS,
   absorbed,
   decision,
-  iso,
-  kebab,
   metricsSnapshot,
   migrationLog,
   rollbackNotification,
+  rollbackEventAudit,
   rollbackOf,
+  rolledBackLogAudit,
   windowOwner,
 } from './shared/workspace-records.ts';
 import {
@@ -249,67 +249,13 @@ export function createWorkspaceMachine() {
   const rollbackActions = [
     {
       type: 'appendAudit',
-      params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        const e = rollbackOf(context, event);
-        const auto = e.type === 'AUTO_ROLLBACK';
-        return {
-          stream: STREAMS.rollbacks(context.workspaceId),
-          id: e.eventId,
-          at: e.at,
-          record: {
-            eventId: e.eventId,
-            workspaceId: context.workspaceId,
-            installationId: context.installationId,
-            trigger: kebab(e.trigger),
-            reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
-            reason: e.reason,
-            requestedBy: e.requestedBy,
-            initiatedAt: iso(e.at),
-            completedAt: iso(e.at),
-            previousProtocol: 'acp',
-            newProtocol: 'http',
-            followUpActions: auto ? ['notify-users', 'schedule-review'] : ['notify-users'],
-            migrationId: context.migration?.migrationId ?? e.migrationId,
-            metricsSnapshot: metricsSnapshot(e.evidence),
-            thresholds: {
-              minSuccessRate: e.policy.minSuccessRate,
-              minSamples: e.policy.minSamples,
-              windowMinutes: e.policy.windowMinutes,
-            },
-            connectionIds: e.connectionIds,
-            cooldownUntil: iso(e.at + e.policy.cooldownMs),
-            notification: rollbackNotification(e),
-          },
-        };
-      },
+      params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) =>
+        rollbackEventAudit(context, event),
     },
     {
       type: 'appendAudit',
-      params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => {
-        const e = rollbackOf(context, event);
-        const auto = e.type === 'AUTO_ROLLBACK';
-        const m: Migration = context.migration ?? {
-          migrationId: e.migrationId,
-          fromProtocol: 'acp',
-          toProtocol: 'http',
-          initiatedBy: auto ? 'system' : e.trigger === 'manualOperator' ? 'operator' : 'user',
-          requestedBy: e.requestedBy,
-          startedAt: e.at,
-          scheduledAt: null,
-        };
-        return {
-          stream: STREAMS.migrations(context.workspaceId),
-          id: `${m.migrationId}-rolled-back`,
-          at: e.at,
-          record: {
-            ...migrationLog(context, m, 'rolledBack', e.at, {
-              rollbackReason: auto ? 'success-rate-below-threshold' : e.reason,
-              evidence: e.evidence,
-            }),
-            rollbackEventId: e.eventId,
-          },
-        };
-      },
+      params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) =>
+        rolledBackLogAudit(context, event),
     },
     {
       type: 'notifyUsers',

@@ -276,3 +276,65 @@ export function rollbackNotification(e: RollbackEventIn) {
       : `Workspace rolled back from ACP to HTTP (${kebab(e.trigger)}): ${e.reason}`,
   };
 }
+
+/** The RollbackEvent audit record of a rollback. */
+export function rollbackEventAudit(context: WorkspaceContext, event: WorkspaceEvent) {
+  const e = rollbackOf(context, event);
+  const auto = e.type === 'AUTO_ROLLBACK';
+  return {
+    stream: STREAMS.rollbacks(context.workspaceId),
+    id: e.eventId,
+    at: e.at,
+    record: {
+      eventId: e.eventId,
+      workspaceId: context.workspaceId,
+      installationId: context.installationId,
+      trigger: kebab(e.trigger),
+      reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
+      reason: e.reason,
+      requestedBy: e.requestedBy,
+      initiatedAt: iso(e.at),
+      completedAt: iso(e.at),
+      previousProtocol: 'acp',
+      newProtocol: 'http',
+      followUpActions: auto ? ['notify-users', 'schedule-review'] : ['notify-users'],
+      migrationId: context.migration?.migrationId ?? e.migrationId,
+      metricsSnapshot: metricsSnapshot(e.evidence),
+      thresholds: {
+        minSuccessRate: e.policy.minSuccessRate,
+        minSamples: e.policy.minSamples,
+        windowMinutes: e.policy.windowMinutes,
+      },
+      connectionIds: e.connectionIds,
+      cooldownUntil: iso(e.at + e.policy.cooldownMs),
+      notification: rollbackNotification(e),
+    },
+  };
+}
+
+/** The `rolled-back` ProtocolMigrationLog entry of a rollback. */
+export function rolledBackLogAudit(context: WorkspaceContext, event: WorkspaceEvent) {
+  const e = rollbackOf(context, event);
+  const auto = e.type === 'AUTO_ROLLBACK';
+  const m: Migration = context.migration ?? {
+    migrationId: e.migrationId,
+    fromProtocol: 'acp',
+    toProtocol: 'http',
+    initiatedBy: auto ? 'system' : e.trigger === 'manualOperator' ? 'operator' : 'user',
+    requestedBy: e.requestedBy,
+    startedAt: e.at,
+    scheduledAt: null,
+  };
+  return {
+    stream: STREAMS.migrations(context.workspaceId),
+    id: `${m.migrationId}-rolled-back`,
+    at: e.at,
+    record: {
+      ...migrationLog(context, m, 'rolledBack', e.at, {
+        rollbackReason: auto ? 'success-rate-below-threshold' : e.reason,
+        evidence: e.evidence,
+      }),
+      rollbackEventId: e.eventId,
+    },
+  };
+}
