@@ -1,9 +1,9 @@
 /**
- * One error class per kind, each with an HTTP status and a stable `code`; the HTTP error
- * middleware renders them all as `{ error: { code, message, details } }`.
+ * One error class per meaning (not found, conflict, invalid transition, store unavailable…),
+ * each with a stable `code`. They know nothing of HTTP: the HTTP edge maps codes to statuses
+ * (src/http/error-status.ts) and renders them as `{ error: { code, message, details } }`.
  */
 export class AppError extends Error {
-  readonly status: number = 500;
   readonly code: string = 'internal';
   constructor(
     message: string,
@@ -15,49 +15,40 @@ export class AppError extends Error {
 }
 
 export class ValidationError extends AppError {
-  override readonly status = 400;
   override readonly code = 'validation-failed';
 }
 
 export class UnauthorizedError extends AppError {
-  override readonly status = 401;
   override readonly code = 'unauthorized';
 }
 
 export class ForbiddenError extends AppError {
-  override readonly status = 403;
   override readonly code = 'forbidden';
 }
 
 export class NotFoundError extends AppError {
-  override readonly status = 404;
   override readonly code = 'not-found';
 }
 
 export class AlreadyExistsError extends AppError {
-  override readonly status = 409;
   override readonly code = 'already-exists';
 }
 
 /** The event is not accepted in the actor's current state; nothing was written. */
 export class InvalidTransitionError extends AppError {
-  override readonly status = 409;
   override readonly code = 'invalid-transition';
 }
 
 export class PayloadTooLargeError extends AppError {
-  override readonly status = 413;
   override readonly code = 'payload-too-large';
 }
 
 /** Compare-and-set kept losing to other writers; the caller may retry. */
 export class ContentionError extends AppError {
-  override readonly status = 503;
   override readonly code = 'contention';
 }
 
 export class UnavailableError extends AppError {
-  override readonly status = 503;
   override readonly code = 'unavailable';
 }
 
@@ -66,7 +57,6 @@ export class UnavailableError extends AppError {
  * request may or may not have been applied: retry it with the same request id.
  */
 export class StoreUnavailableError extends AppError {
-  override readonly status = 503;
   override readonly code = 'store-unavailable';
 }
 
@@ -75,30 +65,27 @@ export class StoreUnavailableError extends AppError {
  * now could lose it. Retrying with the same request id is safe.
  */
 export class ReplicationTimeoutError extends AppError {
-  override readonly status = 503;
   override readonly code = 'replication-timeout';
 }
 
 /** The request body's Content-Type or Content-Encoding is not one the API reads; nothing ran. */
 export class UnsupportedMediaTypeError extends AppError {
-  override readonly status = 415;
   override readonly code = 'unsupported-media-type';
 }
 
 /** The caller already holds as many open live streams as this process allows; nothing opened. */
 export class TooManyStreamsError extends AppError {
-  override readonly status = 429;
   override readonly code = 'too-many-streams';
 }
 
 /**
- * A client error the HTTP layer (Express, body parsing) reported with a 4xx status that no class
- * above names; it keeps that status.
+ * A client error of the HTTP layer itself (Express, body parsing, a WebSocket upgrade) that no
+ * class above names: it exists only at the edge, and keeps the HTTP status it was refused with.
  */
 export class RequestRefusedError extends AppError {
   override readonly code = 'request-refused';
   constructor(
-    override readonly status: number,
+    readonly httpStatus: number,
     message: string,
     details: Record<string, unknown> = {},
   ) {

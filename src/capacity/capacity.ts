@@ -43,7 +43,6 @@ export function capacityBinding(
 
 /** Registration refused under load: the session must use the HTTP transport. */
 export class CapacityShedError extends AppError {
-  override readonly status = 503;
   override readonly code = 'capacity-shed';
 }
 

@@ -1,6 +1,6 @@
 import type { EventObject } from 'xstate';
 import type { Clock } from '../clock.ts';
-import { AppError } from '../errors.ts';
+import { InvalidTransitionError, NotFoundError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import type { ActorRef, Store } from '../store/store.ts';
@@ -169,7 +169,9 @@ export class Engine<S extends Store = RedisStore> {
         requestId: `deliver:${effect.id}`,
       }).catch((error: unknown) => {
         // The receiver refused it (it moved on meanwhile): delivered, nothing to retry.
-        if (!(error instanceof AppError) || error.status >= 500) throw error;
+        if (!(error instanceof InvalidTransitionError || error instanceof NotFoundError)) {
+          throw error;
+        }
       });
     });
   }

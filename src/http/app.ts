@@ -25,6 +25,7 @@ import {
 import type { Logger } from '../logger.ts';
 import { storeUnavailable } from '../store/errors.ts';
 import { cors } from './cors.ts';
+import { httpStatusOf } from './error-status.ts';
 import { requestIdOf, requestLog } from './request-log.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
@@ -318,7 +319,12 @@ export function createApp(deps: AppDeps): express.Express {
           };
         } catch (error) {
           const e = toAppError(error, deps.logger, req);
-          return { connectionId, ok: false, status: e.status, error: renderError(e, req) };
+          return {
+            connectionId,
+            ok: false,
+            status: httpStatusOf(e),
+            error: renderError(e, req),
+          };
         }
       }),
     );
@@ -334,8 +340,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   const errorHandler: ErrorRequestHandler = (error, req: Request, res: Response, _next) => {
     const e = toAppError(error, deps.logger, req);
-    if (e.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-    res.status(e.status).json({ error: renderError(e, req) });
+    const status = httpStatusOf(e);
+    if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    res.status(status).json({ error: renderError(e, req) });
   };
   app.use(errorHandler);
   return app;

@@ -56,7 +56,6 @@ export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS)
 
 /** A migration conflict the caller can fix (409 with a precise code). */
 export class MigrationRefusedError extends AppError {
-  override readonly status = 409;
   override readonly code = 'migration-refused';
 }
 
