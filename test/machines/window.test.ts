@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import {
   LATENCY_BOUNDS_MS,
   type OperationWindow,
+  decodeSlots,
   emptyWindow,
+  encodeSlots,
   mergeWindows,
   recordOperations,
   windowStats,
@@ -87,6 +89,63 @@ describe('rolling operation window', () => {
     for (let m = 0; m < 60; m++)
       w = recordOperations(w, T0 + m * MIN, 1000 + m, m, [10, 200, 3000]).window;
     expect(JSON.stringify(w).length).toBeLessThan(2048);
+  });
+
+  it('serialises a full hour of one heartbeat every 10 s in under 400 bytes', () => {
+    // The heartbeat hot path writes this with every connection snapshot.
+    let w = emptyWindow();
+    for (let s = 0; s < 360; s++) w = recordOperations(w, T0 + s * 10_000, 6, 0, [12]).window;
+    expect(windowStats(w, 1)).toMatchObject({ samples: 2160, latencySamples: 360 });
+    expect(JSON.stringify(w).length).toBeLessThan(400);
+    expect(JSON.stringify(emptyWindow()).length).toBeLessThan(100);
+  });
+
+  it('reads a window stored with dense arrays (older snapshots) like the encoded one', () => {
+    let w = emptyWindow();
+    for (let m = 0; m < 7; m++) w = recordOperations(w, T0 + m * MIN, 10, m % 2, [12, 400]).window;
+    const stored: OperationWindow = {
+      ...w,
+      ok: decodeSlots(w.ok, 60),
+      ko: decodeSlots(w.ko, 60),
+      lat: decodeSlots(w.lat, 12 * (LATENCY_BOUNDS_MS.length + 1)),
+      latTotals: decodeSlots(w.latTotals, LATENCY_BOUNDS_MS.length + 1),
+    };
+    expect(stored.ok.every((v) => v >= 0)).toBe(true);
+    expect(windowStats(stored, 1)).toEqual(windowStats(w, 1));
+    const next = (x: OperationWindow) => recordOperations(x, T0 + 9 * MIN, 3, 1, [50]).window;
+    expect(next(stored)).toEqual(next(w));
+  });
+});
+
+describe('zero-run-length slot encoding', () => {
+  it('encodes runs of empty slots as one negative count', () => {
+    expect(encodeSlots([0, 0, 0, 5, 0])).toEqual([-3, 5, -1]);
+    expect(encodeSlots([1, 2, 3])).toEqual([1, 2, 3]);
+    expect(encodeSlots([0, 0])).toEqual([-2]);
+    expect(encodeSlots([])).toEqual([]);
+    expect(decodeSlots([-3, 5, -1], 5)).toEqual([0, 0, 0, 5, 0]);
+  });
+
+  it('decodes to exactly the given length, whatever the input claims', () => {
+    expect(decodeSlots([-2], 4)).toEqual([0, 0, 0, 0]);
+    expect(decodeSlots([1, 2, 3, 4, 5], 3)).toEqual([1, 2, 3]);
+    expect(decodeSlots([-10, 7], 3)).toEqual([0, 0, 0]);
+  });
+
+  it('round-trips every array, and the encoding is canonical (equal arrays, equal codes)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(0), fc.nat(1_000_000)), { maxLength: 80 }), (a) => {
+        const code = encodeSlots(a);
+        expect(decodeSlots(code, a.length)).toEqual(a);
+        // No two runs of zeros side by side, no zero stored as itself.
+        code.forEach((v, i) => {
+          expect(v).not.toBe(0);
+          if (v < 0) expect(code[i + 1] ?? 1).toBeGreaterThan(0);
+        });
+        expect(encodeSlots(decodeSlots(code, a.length))).toEqual(code);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
