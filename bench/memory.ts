@@ -14,7 +14,14 @@ export interface MemoryFigures {
   totalBytes: number;
   bytesPerConnection: number;
   /** Per group: keys and estimated bytes per connection, largest first. */
-  groups: { group: string; keys: number; bytesPerConnection: number }[];
+  groups: {
+    group: string;
+    keys: number;
+    bytesPerConnection: number;
+    /** Streams only: entries over every key of the group, and bytes per entry. */
+    streamEntries?: number;
+    bytesPerEntry?: number;
+  }[];
 }
 
 /** `{inst-3}:actor:connection:c17` -> `{i}:actor:connection:*`. */
@@ -72,7 +79,23 @@ export async function bytesPerConnection(
     const mean = sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length);
     const bytes = mean * members.length;
     totalBytes += bytes;
-    out.push({ group, keys: members.length, bytesPerConnection: bytes / connections });
+    const first = members[0]!;
+    const stream = (await first.node.type(first.key)) === 'stream';
+    // Bounded streams (MAXLEN) grow until the cap: entries and bytes per entry show where.
+    const entries = stream
+      ? (await Promise.all(members.map(({ node, key }) => node.xlen(key)))).reduce(
+          (a, b) => a + b,
+          0,
+        )
+      : 0;
+    out.push({
+      group,
+      keys: members.length,
+      bytesPerConnection: bytes / connections,
+      ...(stream
+        ? { streamEntries: entries, bytesPerEntry: Math.round(bytes / Math.max(1, entries)) }
+        : {}),
+    });
   }
   out.sort((a, b) => b.bytesPerConnection - a.bytesPerConnection);
   return {

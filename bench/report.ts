@@ -214,7 +214,10 @@ export function render(
         `  ${s.label}: ${f0(m.bytesPerConnection)} B over ${f0(m.keys)} keys; ` +
           m.groups
             .slice(0, 6)
-            .map((g) => `${g.group} ${g.bytesPerConnection} B`)
+            .map(
+              (g) =>
+                `${g.group} ${g.bytesPerConnection} B${g.streamEntries === undefined ? '' : ` (stream: ${f0(g.streamEntries)} entries, ${g.bytesPerEntry} B each)`}`,
+            )
             .join(', '),
       );
     }
