@@ -1,7 +1,8 @@
 /**
  * Summarises V8 CPU profiles (`node --cpu-prof`, e.g. from `BENCH_CPU_PROF=<dir> npm run bench`):
  * the top self-time frames, and self time grouped by where the code lives (Express, zod, XState,
- * ioredis, the engine, GC, ...), as % of the profile's non-idle samples.
+ * ioredis, the engine, GC, ...), as % of the profile's non-idle samples after start-up
+ * (module loading and tsx transpiling are left out).
  *
  *   npx tsx bench/profile-summary.ts <file.cpuprofile | dir> [top=25]
  *
@@ -20,6 +21,9 @@ interface Profile {
   samples: number[];
   timeDeltas: number[];
 }
+
+/** Start-up (module loading, tsx transpiling): left out of every percentage. */
+const STARTUP = /^node:internal\/modules|node_modules\/(tsx|esbuild|get-tsconfig)\//;
 
 /** Where a frame lives, by its script URL (first match wins). */
 const GROUPS: [string, RegExp][] = [
@@ -72,12 +76,17 @@ export function summarise(path: string, top = 25): string {
   const self = new Map<string, number>();
   const groups = new Map<string, number>();
   let total = 0;
+  let startup = 0;
   for (const profile of load(path)) {
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     // Self time of a sample = the delta to the next sample (V8's convention).
     profile.samples.forEach((id, i) => {
       const node = byId.get(id)!;
       if (node.callFrame.functionName === '(idle)') return;
+      if (STARTUP.test(node.callFrame.url)) {
+        startup += profile.timeDeltas[i + 1] ?? 0;
+        return;
+      }
       const dt = profile.timeDeltas[i + 1] ?? 0;
       const { functionName, url, lineNumber } = node.callFrame;
       const short = url
@@ -93,7 +102,7 @@ export function summarise(path: string, top = 25): string {
   }
   const pct = (v: number) => `${((100 * v) / total).toFixed(1).padStart(5)} %`;
   const lines = [
-    `non-idle samples: ${(total / 1e6).toFixed(1)} s of CPU`,
+    `non-idle samples: ${(total / 1e6).toFixed(1)} s of CPU (start-up module loading, ${(startup / 1e6).toFixed(1)} s, left out)`,
     '',
     'self time by group:',
   ];
