@@ -22,7 +22,8 @@
  * BENCH_ONLY (e.g. `single,rr`: a subset of single|rr|cluster|scale; the baseline always runs);
  * BENCH_CLUSTER_PORT (default 7400; `0` skips the cluster); REDIS_URL (default
  * redis://127.0.0.1:6379); BENCH_CPU_PROF=<dir> writes V8 CPU profiles: one process per
- * one-process phase (single, batch; started after the registration) and the round-robin pair.
+ * one-process phase (single, batch; started after the registration) and the round-robin pair;
+ * BENCH_NODE_ARGS: extra Node flags for the service processes (e.g. `--max-semi-space-size=64`).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -60,6 +61,8 @@ const SCALE = (process.env.BENCH_SCALE ?? '1000,10000,100000')
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'single,rr,cluster,scale').split(','));
 const CLUSTER_PORT = Number(process.env.BENCH_CLUSTER_PORT ?? 7400);
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** Extra Node flags for the service processes, e.g. `--max-semi-space-size=64`. */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 const prefix = `bench:${randomBytes(6).toString('hex')}`;
 /** The scale scenario's own prefix, so its bytes per connection count only its keys. */
@@ -105,7 +108,10 @@ async function spawnService(
       CAPACITY_PER_WORKER: '4000',
       ...env,
     },
-    profile && CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : [],
+    [
+      ...NODE_ARGS,
+      ...(profile && CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : []),
+    ],
   );
   children.push(child);
   if (profile && CPU_PROFILE_DIR)
