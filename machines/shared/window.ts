@@ -186,6 +186,11 @@ export function recordOperations(
 ): { window: OperationWindow; stale: boolean } {
   const minute = Math.floor(atMs / MINUTE_MS);
   if (prev.head >= 0 && minute <= prev.head - WINDOW_MINUTES) return { window: prev, stale: true };
+  // Within the newest minute (or late but inside the window) nothing leaves the window: add to
+  // the encoded slots in place of decoding and re-encoding every ring.
+  if (prev.head >= 0 && minute <= prev.head && isEncoded(prev)) {
+    return { window: addWithinHead(prev, minute, succeeded, failed, latencyMs), stale: false };
+  }
   const w = dense(prev);
   advance(w, minute);
   if (minute < w.first) w.first = minute;
@@ -205,6 +210,78 @@ export function recordOperations(
     w.latTotals[b]! += 1;
   }
   return { window: encoded(w), stale: false };
+}
+
+/** Whether every ring is in the canonical encoding (a dense array from an older snapshot is not). */
+function isEncoded(w: OperationWindow): boolean {
+  return !w.ok.includes(0) && !w.ko.includes(0) && !w.lat.includes(0) && !w.latTotals.includes(0);
+}
+
+/**
+ * Adds `delta` (> 0) to slot `index` of an encoded ring, splitting a run of empty slots when
+ * the slot was empty; the result stays canonical. The input is not modified.
+ */
+export function addToSlot(code: readonly number[], index: number, delta: number): number[] {
+  if (delta === 0) return code.slice();
+  const out: number[] = [];
+  let slot = 0;
+  let k = 0;
+  for (; k < code.length; k++) {
+    const v = code[k]!;
+    const span = v < 0 ? -v : 1;
+    if (index < slot + span) {
+      if (v > 0) out.push(v + delta);
+      else {
+        const before = index - slot;
+        const after = slot + span - index - 1;
+        if (before > 0) out.push(-before);
+        out.push(delta);
+        if (after > 0) out.push(-after);
+      }
+      k++;
+      break;
+    }
+    out.push(v);
+    slot += span;
+  }
+  for (; k < code.length; k++) out.push(code[k]!);
+  return out;
+}
+
+/** {@link recordOperations} for a minute at or before the head: increments only, no eviction. */
+function addWithinHead(
+  prev: OperationWindow,
+  minute: number,
+  succeeded: number,
+  failed: number,
+  latencyMs: readonly number[],
+): OperationWindow {
+  const slot = minute % WINDOW_MINUTES;
+  const w: OperationWindow = {
+    head: prev.head,
+    first: Math.min(prev.first, minute),
+    ok: addToSlot(prev.ok, slot, succeeded),
+    ko: addToSlot(prev.ko, slot, failed),
+    lat: prev.lat,
+    okTotal: prev.okTotal + succeeded,
+    koTotal: prev.koTotal + failed,
+    latTotals: prev.latTotals,
+  };
+  const five = Math.floor(minute / LATENCY_SLOT_MINUTES);
+  // A late sample whose five-minute slot already left the latency ring counts for success only.
+  if (five <= Math.floor(w.head / LATENCY_SLOT_MINUTES) - LATENCY_SLOTS || latencyMs.length === 0)
+    return w;
+  const counts = new Array<number>(LATENCY_BUCKETS).fill(0);
+  for (const ms of latencyMs) counts[latencyBucket(ms)]! += 1;
+  const base = (five % LATENCY_SLOTS) * LATENCY_BUCKETS;
+  let lat = prev.lat;
+  let latTotals = prev.latTotals;
+  for (let b = 0; b < LATENCY_BUCKETS; b++) {
+    if (counts[b] === 0) continue;
+    lat = addToSlot(lat, base + b, counts[b]!);
+    latTotals = addToSlot(latTotals, b, counts[b]!);
+  }
+  return { ...w, lat, latTotals };
 }
 
 /**

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   LATENCY_BOUNDS_MS,
   type OperationWindow,
+  addToSlot,
   decodeSlots,
   emptyWindow,
   encodeSlots,
@@ -130,6 +131,36 @@ describe('zero-run-length slot encoding', () => {
     expect(decodeSlots([-2], 4)).toEqual([0, 0, 0, 0]);
     expect(decodeSlots([1, 2, 3, 4, 5], 3)).toEqual([1, 2, 3]);
     expect(decodeSlots([-10, 7], 3)).toEqual([0, 0, 0]);
+  });
+
+  it('adds to one slot of an encoded ring, splitting a run of empty slots where needed', () => {
+    expect(addToSlot([-5], 0, 3)).toEqual([3, -4]);
+    expect(addToSlot([-5], 2, 3)).toEqual([-2, 3, -2]);
+    expect(addToSlot([-5], 4, 3)).toEqual([-4, 3]);
+    expect(addToSlot([-2, 7, -2], 2, 1)).toEqual([-2, 8, -2]);
+    expect(addToSlot([1, 2], 1, 0)).toEqual([1, 2]);
+  });
+
+  it('adds to an encoded ring exactly as to the dense one (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.nat(1000)), {
+          minLength: 1,
+          maxLength: 80,
+        }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 1000 }),
+        (a, at, delta) => {
+          const i = at % a.length;
+          const code = encodeSlots(a);
+          const dense = a.slice();
+          dense[i]! += delta;
+          expect(addToSlot(code, i, delta)).toEqual(encodeSlots(dense));
+          expect(code).toEqual(encodeSlots(a));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('round-trips every array, and the encoding is canonical (equal arrays, equal codes)', () => {
@@ -347,6 +378,31 @@ describe('rolling operation window against a brute-force recomputation (fast-che
           if (!r.stale) accepted.push(b);
           w = r.window;
           expect(windowStats(w, 1)).toEqual(bruteForce(accepted));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('gives the same window whether a heartbeat takes the in-minute shortcut or the full path', () => {
+    // A window with dense arrays (as older snapshots stored it) always takes the full path:
+    // decode, advance, add, encode. The canonical encoding makes both results comparable.
+    const denseCopy = (w: OperationWindow): OperationWindow => ({
+      ...w,
+      ok: decodeSlots(w.ok, 60),
+      ko: decodeSlots(w.ko, 60),
+      lat: decodeSlots(w.lat, 12 * (LATENCY_BOUNDS_MS.length + 1)),
+      latTotals: decodeSlots(w.latTotals, LATENCY_BOUNDS_MS.length + 1),
+    });
+    fc.assert(
+      fc.property(base, fc.array(beat, { minLength: 1, maxLength: 30 }), (t0, beats) => {
+        let w = emptyWindow();
+        for (const b of beats) {
+          const fast = record(w, t0, b);
+          const full = record(denseCopy(w), t0, b);
+          expect(fast.stale).toBe(full.stale);
+          if (!fast.stale) expect(fast.window).toEqual(full.window);
+          w = fast.window;
         }
       }),
       { numRuns: 300 },
