@@ -6,6 +6,7 @@
 import autocannon from 'autocannon';
 import { type Redis } from 'ioredis';
 import {
+  type RedisCounters,
   machineBusySeconds,
   processCpuSeconds,
   redisCounters,
@@ -212,8 +213,41 @@ export interface PhaseFigures {
   timeouts: number;
   statusCodes: Record<string, number>;
   cpu: CpuShare;
-  /** Redis commands per accepted heartbeat (server-wide counter, so other clients count too). */
+  /**
+   * Redis commands per accepted heartbeat (INFO commandstats delta, script-internal calls
+   * included; server-wide, so other clients of a shared Redis count too).
+   */
   redisCommandsPerHeartbeat: number;
+  /** Script calls (EVALSHA/EVAL) per accepted heartbeat: the round trips that commit. */
+  redisScriptsPerHeartbeat: number;
+  /** The commands behind redisCommandsPerHeartbeat, per heartbeat, largest first. */
+  redisCommandMix: Record<string, number>;
+  /** CPU of the server process(es) (user + system, /proc) per accepted heartbeat, in µs. */
+  serverCpuUsPerHeartbeat: number;
+}
+
+/** Per-heartbeat command mix between two commandstats readings, rounded, largest first. */
+export function commandMix(
+  before: RedisCounters,
+  after: RedisCounters,
+  heartbeats: number,
+): { total: number; scripts: number; mix: Record<string, number> } {
+  const mix: [string, number][] = [];
+  for (const [name, calls] of Object.entries(after.byCommand)) {
+    const delta = calls - (before.byCommand[name] ?? 0);
+    if (delta > 0) mix.push([name, delta / heartbeats]);
+  }
+  mix.sort((a, b) => b[1] - a[1]);
+  const scripts = mix
+    .filter(([n]) => n === 'evalsha' || n === 'eval')
+    .reduce((a, [, v]) => a + v, 0);
+  return {
+    total: heartbeats > 0 ? (after.commands - before.commands) / heartbeats : Number.NaN,
+    scripts: heartbeats > 0 ? scripts : Number.NaN,
+    mix: Object.fromEntries(
+      mix.filter(([, v]) => v >= 0.01).map(([n, v]) => [n, Math.round(v * 100) / 100]),
+    ),
+  };
 }
 
 export interface PhaseOptions {
@@ -226,18 +260,78 @@ export interface PhaseOptions {
   ledger: Ledger;
   /** Server pids to read CPU from. */
   serverPids: number[];
-  redis: Redis;
+  /** Where commands and CPU are counted: the Redis, or every master of a cluster. */
+  redis: Redis | Redis[];
+}
+
+/** What one load driver saw in the measured window. */
+export interface LoadResult {
+  durationS: number;
+  requests: number;
+  reqPerSec: number;
+  statusCodes: Record<string, number>;
+  /** 2xx response times (ms), sorted or not. */
+  latencies: number[];
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+/** Autocannon over every target at once: req/s summed, latencies merged. */
+function autocannonDriver(o: PhaseOptions): (seconds: number) => Promise<LoadResult> {
+  return async (seconds) => {
+    const runs = await Promise.all(o.targets.map((t) => fire(t, seconds, o.headers, o.requests())));
+    const statusCodes: Record<string, number> = {};
+    let requests = 0;
+    let reqPerSec = 0;
+    let durationS = 0;
+    for (const { result } of runs) {
+      let completed = 0;
+      for (const [code, { count = 0 }] of Object.entries(result.statusCodeStats ?? {})) {
+        statusCodes[code] = (statusCodes[code] ?? 0) + count;
+        completed += count;
+      }
+      requests += completed;
+      reqPerSec += completed / result.duration;
+      durationS = Math.max(durationS, result.duration);
+    }
+    return {
+      durationS,
+      requests,
+      reqPerSec,
+      statusCodes,
+      latencies: runs.flatMap((r) => r.latencies),
+      non2xx: runs.reduce((n, r) => n + r.result.non2xx, 0),
+      errors: runs.reduce((n, r) => n + r.result.errors, 0),
+      timeouts: runs.reduce((n, r) => n + r.result.timeouts, 0),
+    };
+  };
 }
 
 /**
  * Warms up, then measures: one autocannon instance per target, all at once. req/s and
  * heartbeats/s are summed over instances; latency percentiles come from the merged samples.
  */
-export async function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
-  const all = (seconds: number) =>
-    Promise.all(o.targets.map((t) => fire(t, seconds, o.headers, o.requests())));
+export function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
+  return measure(o, autocannonDriver(o));
+}
+
+/** What {@link measure} needs besides the load itself. */
+export type MeasureOptions = Pick<
+  PhaseOptions,
+  'warmupSeconds' | 'seconds' | 'ledger' | 'serverPids' | 'redis'
+>;
+
+/**
+ * Runs `drive` for a warm-up, then for the measured window, reading CPU (servers, load
+ * generator, Redis, machine) and Redis commandstats around the window.
+ */
+export async function measure(
+  o: MeasureOptions,
+  drive: (seconds: number) => Promise<LoadResult>,
+): Promise<PhaseFigures> {
   // Warm-up heartbeats are real writes: the ledger tracks them like any other.
-  if (o.warmupSeconds > 0) await all(o.warmupSeconds);
+  if (o.warmupSeconds > 0) await drive(o.warmupSeconds);
 
   const ackedBefore = o.ledger.ackedTotal;
   const cpuBefore = {
@@ -247,15 +341,15 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
     machine: machineBusySeconds(),
   };
   const started = process.hrtime.bigint();
-  const runs = await all(o.seconds);
+  const run = await drive(o.seconds);
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   const redisAfter = await redisCounters(o.redis);
   const share = (before: number, after: number) =>
     Math.round(((after - before) / wallS) * 1000) / 10;
   const loadGenerator = share(cpuBefore.self, selfCpuSeconds());
-  const servers = o.serverPids.map((pid, i) =>
-    share(cpuBefore.servers[i]!, processCpuSeconds(pid)),
-  );
+  const serversAfter = o.serverPids.map(processCpuSeconds);
+  const servers = serversAfter.map((after, i) => share(cpuBefore.servers[i]!, after));
+  const serverCpuS = serversAfter.reduce((a, after, i) => a + after - cpuBefore.servers[i]!, 0);
   const redisCpu = share(cpuBefore.redis.cpu, redisAfter.cpu);
   const machine = share(cpuBefore.machine, machineBusySeconds());
   const ours = loadGenerator + redisCpu + servers.reduce((a, b) => a + b, 0);
@@ -265,36 +359,24 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseFigures> {
     redis: redisCpu,
     other: Math.max(0, Math.round((machine - ours) * 10) / 10),
   };
-
-  const statusCodes: Record<string, number> = {};
-  let requests = 0;
-  let reqPerSec = 0;
-  let durationS = 0;
-  for (const { result } of runs) {
-    let completed = 0;
-    for (const [code, { count = 0 }] of Object.entries(result.statusCodeStats ?? {})) {
-      statusCodes[code] = (statusCodes[code] ?? 0) + count;
-      completed += count;
-    }
-    requests += completed;
-    reqPerSec += completed / result.duration;
-    durationS = Math.max(durationS, result.duration);
-  }
   const heartbeats = o.ledger.ackedTotal - ackedBefore;
-  const latencies = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const commands = commandMix(cpuBefore.redis, redisAfter, heartbeats);
+  const latencies = run.latencies.sort((a, b) => a - b);
   return {
-    durationS,
-    requests,
-    reqPerSec,
-    heartbeatsPerSec: heartbeats / durationS,
+    durationS: run.durationS,
+    requests: run.requests,
+    reqPerSec: run.reqPerSec,
+    heartbeatsPerSec: heartbeats / run.durationS,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
-    non2xx: runs.reduce((n, r) => n + r.result.non2xx, 0),
-    errors: runs.reduce((n, r) => n + r.result.errors, 0),
-    timeouts: runs.reduce((n, r) => n + r.result.timeouts, 0),
-    statusCodes,
+    non2xx: run.non2xx,
+    errors: run.errors,
+    timeouts: run.timeouts,
+    statusCodes: run.statusCodes,
     cpu,
-    redisCommandsPerHeartbeat:
-      heartbeats > 0 ? (redisAfter.commands - cpuBefore.redis.commands) / heartbeats : Number.NaN,
+    redisCommandsPerHeartbeat: commands.total,
+    redisScriptsPerHeartbeat: commands.scripts,
+    redisCommandMix: commands.mix,
+    serverCpuUsPerHeartbeat: heartbeats > 0 ? (serverCpuS * 1e6) / heartbeats : Number.NaN,
   };
 }

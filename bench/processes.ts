@@ -164,12 +164,30 @@ export function selfCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** Redis server CPU seconds and commands processed so far (server-wide, not just ours). */
-export async function redisCounters(redis: Redis): Promise<{ cpu: number; commands: number }> {
-  const info = await redis.info();
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1]);
-  return {
-    cpu: field('used_cpu_sys') + field('used_cpu_user'),
-    commands: field('total_commands_processed'),
-  };
+export interface RedisCounters {
+  /** used_cpu_sys + used_cpu_user, summed over the nodes. */
+  cpu: number;
+  /** Calls of every command (INFO commandstats), script-internal calls included. */
+  commands: number;
+  /** Calls per command name, e.g. { evalsha: 10, hset: 20 }. */
+  byCommand: Record<string, number>;
+}
+
+/**
+ * Redis server CPU seconds and command calls so far, summed over `nodes` (the masters of a
+ * cluster). Server-wide: on a shared Redis, other clients' commands count too.
+ */
+export async function redisCounters(nodes: Redis | readonly Redis[]): Promise<RedisCounters> {
+  const out: RedisCounters = { cpu: 0, commands: 0, byCommand: {} };
+  for (const redis of Array.isArray(nodes) ? nodes : [nodes as Redis]) {
+    const info = `${await redis.info('cpu')}\n${await redis.info('commandstats')}`;
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1]);
+    out.cpu += field('used_cpu_sys') + field('used_cpu_user');
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      const calls = Number(m[2]);
+      out.commands += calls;
+      out.byCommand[m[1]!] = (out.byCommand[m[1]!] ?? 0) + calls;
+    }
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 /** The printed figures table, the target verdicts and the JSON written next to them. */
 import type { LostUpdateCheck } from './api.ts';
 import type { PhaseFigures } from './load.ts';
+import type { MemoryFigures } from './memory.ts';
 
 export interface Scenario {
   key: string;
@@ -8,6 +9,10 @@ export interface Scenario {
   figures: PhaseFigures;
   /** Absent for the baseline, which keeps no per-connection state. */
   check?: LostUpdateCheck;
+  /** Round robin: heartbeats of connected connections refused (4xx); must be 0. */
+  wrongRefusals?: number;
+  /** Redis bytes per connection, where measured. */
+  memory?: MemoryFigures;
 }
 
 export interface Target {
@@ -23,6 +28,9 @@ const TARGETS = {
   singleP99Ms: 25,
   batchRatio: 5,
   batchP99Ms: 250,
+  bytesPerConnection: 2048,
+  scaleConnections: 100_000,
+  scaleDrop: 0.2,
 };
 
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
@@ -38,12 +46,12 @@ function table(header: string[], rows: string[][], leftColumns = 1): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)].join('\n');
 }
 
-/** Evaluates the targets for every service scenario that has a baseline to compare with. */
+/** Evaluates the targets of issue 12 on the scenarios that were run. */
 export function evaluateTargets(baseline: PhaseFigures, scenarios: Scenario[]): Target[] {
   const targets: Target[] = [];
   for (const s of scenarios) {
     const f = s.figures;
-    if (s.key.startsWith('single')) {
+    if (s.key === 'single-1proc') {
       const ratio = f.reqPerSec / baseline.reqPerSec;
       targets.push({
         name: 'single endpoint',
@@ -52,7 +60,7 @@ export function evaluateTargets(baseline: PhaseFigures, scenarios: Scenario[]): 
         observed: `${f2(ratio)}x, p99 ${f1(f.p99Ms)} ms`,
         met: ratio >= TARGETS.singleRatio && f.p99Ms < TARGETS.singleP99Ms,
       });
-    } else if (s.key.startsWith('batch')) {
+    } else if (s.key === 'batch-1proc') {
       const ratio = f.heartbeatsPerSec / baseline.reqPerSec;
       targets.push({
         name: 'batch endpoint',
@@ -68,11 +76,50 @@ export function evaluateTargets(baseline: PhaseFigures, scenarios: Scenario[]): 
   const unexplained = checked.reduce((n, s) => n + s.check!.unexplained, 0);
   targets.push({
     name: 'zero lost updates',
-    scenario: 'all service scenarios',
+    scenario: 'every service scenario',
     requirement: 'lost = 0 after every scenario',
     observed: `lost ${lost}${unexplained ? `, ${unexplained} unexplained extra` : ''}`,
     met: checked.length > 0 && lost === 0,
   });
+  const rr = scenarios.filter((s) => s.wrongRefusals !== undefined);
+  if (rr.length > 0) {
+    const wrong = rr.reduce((n, s) => n + s.wrongRefusals!, 0);
+    targets.push({
+      name: 'zero wrong refusals',
+      scenario: 'round robin over 2 processes',
+      requirement: 'no heartbeat of a connected connection refused',
+      observed: `${wrong} refused`,
+      met: wrong === 0,
+    });
+  }
+  const scale = scenarios
+    .filter((s) => s.key.startsWith('batch-scale-') && s.memory)
+    .sort((x, y) => x.memory!.connections - y.memory!.connections);
+  const largest = scale.at(-1);
+  if (largest) {
+    const size = largest.memory!.connections;
+    targets.push({
+      name: 'Redis bytes per connection',
+      scenario: largest.label,
+      requirement: `<= ${TARGETS.bytesPerConnection} B at ${f0(TARGETS.scaleConnections)} connections`,
+      observed: `${f0(largest.memory!.bytesPerConnection)} B at ${f0(size)}`,
+      met:
+        size >= TARGETS.scaleConnections &&
+        largest.memory!.bytesPerConnection <= TARGETS.bytesPerConnection,
+    });
+  }
+  const small = scale[0];
+  if (small && largest && small !== largest) {
+    const ratio = largest.figures.heartbeatsPerSec / small.figures.heartbeatsPerSec;
+    targets.push({
+      name: 'heartbeats/s flat with size',
+      scenario: `${f0(largest.memory!.connections)} vs ${f0(small.memory!.connections)} connections`,
+      requirement: `within ${TARGETS.scaleDrop * 100} % at ${f0(TARGETS.scaleConnections)}`,
+      observed: `${f2(ratio)}x`,
+      met:
+        largest.memory!.connections >= TARGETS.scaleConnections && ratio >= 1 - TARGETS.scaleDrop,
+    });
+  }
   return targets;
 }
 
@@ -94,23 +141,40 @@ export function render(
         'heartbeats/s',
         'p50 ms',
         'p99 ms',
-        'req/s vs base',
-        'hb/s vs base',
+        'vs base',
+        'CPU µs/hb',
+        'redis cmds/hb',
+        'scripts/hb',
+        'redis B/conn',
         'non-2xx',
+        'wrong refusals',
         'lost',
       ],
-      all.map((s) => [
-        s.label,
-        f0(s.figures.reqPerSec),
-        f0(s.figures.heartbeatsPerSec),
-        f2(s.figures.p50Ms),
-        f2(s.figures.p99Ms),
-        `${f2(s.figures.reqPerSec / base)}x`,
-        `${f2(s.figures.heartbeatsPerSec / base)}x`,
-        f0(s.figures.non2xx + s.figures.errors),
-        s.check ? f0(s.check.lost) : '-',
-      ]),
+      all.map((s) => {
+        const f = s.figures;
+        const hb = Number.isFinite(f.heartbeatsPerSec);
+        return [
+          s.label,
+          f0(f.reqPerSec),
+          f0(f.heartbeatsPerSec),
+          f2(f.p50Ms),
+          f2(f.p99Ms),
+          `${f2((hb ? f.heartbeatsPerSec : f.reqPerSec) / base)}x`,
+          f0(f.serverCpuUsPerHeartbeat),
+          f2(f.redisCommandsPerHeartbeat),
+          f2(f.redisScriptsPerHeartbeat),
+          s.memory ? f0(s.memory.bytesPerConnection) : '-',
+          f0(f.non2xx + f.errors),
+          s.wrongRefusals === undefined ? '-' : f0(s.wrongRefusals),
+          s.check ? f0(s.check.lost) : '-',
+        ];
+      }),
     ),
+  );
+  out.push(
+    '  (registration rows: req/s = connections registered + handshaken per second, CPU and',
+    '   commands per connection; heartbeat rows: CPU of the service process(es) and Redis',
+    '   commands, script calls included, per accepted heartbeat)',
   );
 
   out.push('', 'Targets');
@@ -141,6 +205,24 @@ export function render(
     );
   }
 
+  const measured = scenarios.filter((s) => s.memory);
+  if (measured.length > 0) {
+    out.push('', 'Redis bytes per connection (MEMORY USAGE of every key group under the prefix)');
+    for (const s of measured) {
+      const m = s.memory!;
+      out.push(
+        `  ${s.label}: ${f0(m.bytesPerConnection)} B over ${f0(m.keys)} keys; ` +
+          m.groups
+            .slice(0, 6)
+            .map(
+              (g) =>
+                `${g.group} ${g.bytesPerConnection} B${g.streamEntries === undefined ? '' : ` (stream: ${f0(g.streamEntries)} entries, ${g.bytesPerEntry} B each)`}`,
+            )
+            .join(', '),
+      );
+    }
+  }
+
   out.push(
     '',
     `Where the CPU goes (measured window, % of one core, ${cpuCount} cores in all; Redis is` +
@@ -148,22 +230,19 @@ export function render(
   );
   out.push(
     table(
-      [
-        'scenario',
-        'load generator',
-        'server process(es)',
-        'redis',
-        'other',
-        'redis cmds/heartbeat',
-      ],
+      ['scenario', 'load generator', 'server process(es)', 'redis', 'other', 'command mix per hb'],
       all.map((s) => [
         s.label,
         `${f1(s.figures.cpu.loadGenerator)}%`,
         s.figures.cpu.servers.map((c) => `${f1(c)}%`).join(' + '),
         `${f1(s.figures.cpu.redis)}%`,
         `${f1(s.figures.cpu.other)}%`,
-        f2(s.figures.redisCommandsPerHeartbeat),
+        Object.entries(s.figures.redisCommandMix)
+          .slice(0, 6)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' '),
       ]),
+      6,
     ),
   );
 

@@ -1,56 +1,79 @@
 /**
- * `npm run bench`: baseline vs the real service, one and two server processes on one Redis.
+ * `npm run bench`: the real service against a bare baseline, on one Redis and on a Cluster.
  *
- *   1. baseline: bare Express + zod + one SET, 50 clients
- *   2. service (1 process): register + handshake 1,000 connections
- *   3. single endpoint, 50 clients          4. batch endpoint (100 per request), 8 clients
- *   5. lost-update check after each load phase (ledger vs sampleSize read back)
- *   6. 3-5 again on two service processes sharing the Redis and key prefix
- *   7. figures table + target verdicts, also written to bench/results.json
- *   8. cleanup: children stopped, only keys under this run's prefix deleted
+ *   1. baseline: bare Express + zod + one SET, 50 clients (autocannon)
+ *   2. one process: registration of 1,000 connections (one installation), then the single
+ *      endpoint (50 clients) and the batch endpoint (x100, 8 clients)
+ *   3. two processes behind a round robin: 200 more connections registered on one process and
+ *      handshaken on the other, then single and batch with every request sent to the next
+ *      process; heartbeats refused with a 4xx are counted (wrong refusals, must be 0)
+ *   4. Redis Cluster, 3 masters (scripts/redis-cluster.sh, ports BENCH_CLUSTER_PORT..+5): 2,000
+ *      connections in 20 installations, one process, single and batch
+ *   5. scale: one process, connections registered in steps up to each of BENCH_SCALE, and at
+ *      each size the batch endpoint over all of them plus Redis bytes per connection
+ *   6. after every heartbeat scenario the lost-update check (ledger vs sampleSize read back)
+ *   7. the figures table + target verdicts, also written to bench/results.json
+ *   8. cleanup: children stopped, only keys under this run's prefixes deleted, the cluster
+ *      stopped if this run started it
  *
  * It measures and never asserts: the exit code is 0 unless the benchmark itself failed.
  *
- * Env: BENCH_SECONDS (default 10) scales every load phase; REDIS_URL (default
- * redis://127.0.0.1:6379); BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the service processes.
+ * Env: BENCH_SECONDS (default 5) per measured phase; BENCH_SCALE (default 1000,10000,100000);
+ * BENCH_ONLY (e.g. `single,rr`: a subset of single|rr|cluster|scale; the baseline always runs);
+ * BENCH_CLUSTER_PORT (default 7400; `0` skips the cluster); REDIS_URL (default
+ * redis://127.0.0.1:6379); BENCH_CPU_PROF=<dir> writes V8 CPU profiles: one process per
+ * one-process phase (single, batch; started after the registration) and the round-robin pair;
+ * BENCH_NODE_ARGS: extra Node flags for the service processes (e.g. `--max-semi-space-size=64`).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import prettier from 'prettier';
+import { dataNodes } from '../src/store/client.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
-import { type LostUpdateCheck, checkLostUpdates, registerAll } from './api.ts';
-import {
-  Ledger,
-  type PhaseFigures,
-  Rotation,
-  type Target,
-  baselineRequests,
-  batchRequests,
-  runPhase,
-  singleRequests,
-} from './load.ts';
-import { type Child, ROOT, sleep, startChild } from './processes.ts';
+import { Ledger, Rotation, baselineRequests, runPhase } from './load.ts';
+import { type Child, ROOT, startChild } from './processes.ts';
 import { type Scenario, evaluateTargets, render } from './report.ts';
+import { Client, scaleSpec } from './scale.ts';
+import {
+  BATCH_SIZE,
+  type Bench,
+  assertAlive,
+  checkEach,
+  heartbeatScenarios,
+  registrationScenario,
+  scaleHeartbeats,
+} from './scenarios.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 if (!(SECONDS > 0)) throw new Error('BENCH_SECONDS must be a positive number of seconds');
 const WARMUP_SECONDS = Math.min(2, SECONDS);
 const BASELINE_SECONDS = Math.max(1, Math.round(SECONDS * 0.8));
 const CONNECTIONS = 1000;
-const BATCH_SIZE = 100;
+const SCALE = (process.env.BENCH_SCALE ?? '1000,10000,100000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0)
+  .sort((a, b) => a - b);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'single,rr,cluster,scale').split(','));
+const CLUSTER_PORT = Number(process.env.BENCH_CLUSTER_PORT ?? 7400);
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** Extra Node flags for the service processes, e.g. `--max-semi-space-size=64`. */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 const prefix = `bench:${randomBytes(6).toString('hex')}`;
+/** The scale scenario's own prefix, so its bytes per connection count only its keys. */
+const scalePrefix = `${prefix}-scale`;
 const token = `bench-operator-${randomBytes(12).toString('hex')}`;
 const ids = Array.from({ length: CONNECTIONS }, (_, i) => `bench-c${i}`);
-const auth = { authorization: `Bearer ${token}` };
 
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
 const children: Child[] = [];
+const clients: Client[] = [];
+let cluster: { client: Cluster; startedHere: boolean } | null = null;
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
 
@@ -65,7 +88,11 @@ function revision(): string {
   }
 }
 
-async function spawnService(name: string): Promise<Child> {
+async function spawnService(
+  name: string,
+  env: Record<string, string> = {},
+  profile = false,
+): Promise<{ child: Child; client: Client }> {
   const child = await startChild(
     name,
     'src/main.ts',
@@ -79,33 +106,59 @@ async function spawnService(name: string): Promise<Child> {
       // 1,000 connections on one installation would otherwise sit above the 95% shedding
       // threshold of the default 1,000-connection capacity: size the worker for the load.
       CAPACITY_PER_WORKER: '4000',
+      ...env,
     },
-    CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : [],
+    [
+      ...NODE_ARGS,
+      ...(profile && CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : []),
+    ],
   );
   children.push(child);
-  return child;
+  if (profile && CPU_PROFILE_DIR)
+    log(`${name} (pid ${child.pid}) writes its CPU profile to ${CPU_PROFILE_DIR}`);
+  const client = new Client(child.url, token, 64);
+  clients.push(client);
+  return { child, client };
 }
 
-/** A server that died mid-phase invalidates everything after it: stop with its output. */
-function assertAlive(servers: Child[]): void {
-  for (const s of servers) {
-    if (!s.alive()) throw new Error(`${s.name} exited during the benchmark:\n${s.output()}`);
-  }
-}
+const clusterScript = (...args: string[]) =>
+  execFileSync('scripts/redis-cluster.sh', args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CLUSTER_DIR: '/tmp/bench-redis-cluster' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
 
 let cleaning: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    for (const c of clients) c.close();
     await Promise.allSettled(children.map((c) => c.stop()));
     // SCAN MATCH <prefix>:* + DEL: only this run's keys, never anything else in the Redis.
-    const deleted = await new RedisStore(redis, prefix).deleteAllOwnKeys().catch((error) => {
-      log(`cleanup could not delete keys under ${prefix}:* (${String(error)})`);
-      return 0;
-    });
-    log(
-      `cleanup: stopped ${children.length} child process(es), deleted ${deleted} keys under ${prefix}:*`,
-    );
+    let deleted = 0;
+    for (const [client, p] of [
+      [redis, prefix],
+      [redis, scalePrefix],
+      ...(cluster ? [[cluster.client, prefix] as const] : []),
+    ] as const) {
+      deleted += await new RedisStore(client, p).deleteAllOwnKeys().catch((error) => {
+        log(`cleanup could not delete keys under ${p}:* (${String(error)})`);
+        return 0;
+      });
+    }
+    log(`cleanup: stopped ${children.length} child process(es), deleted ${deleted} keys`);
     redis.disconnect();
+    if (cluster) {
+      cluster.client.disconnect();
+      if (cluster.startedHere) {
+        try {
+          clusterScript('stop', String(CLUSTER_PORT));
+          log('cleanup: stopped the Redis Cluster this run started');
+        } catch (error) {
+          log(`cleanup: could not stop the cluster (${String(error)})`);
+        }
+      }
+    }
   })();
   return cleaning;
 }
@@ -119,11 +172,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function main(): Promise<void> {
   const ledger = new Ledger();
-  const rotation = new Rotation(ids);
   const scenarios: Scenario[] = [];
   const measured = revision();
+  const bench: Bench = {
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    token,
+    prefix,
+    ledger,
+    redisNodes: [redis],
+    log,
+  };
   log(
-    `code ${measured}; prefix ${prefix}; ${WARMUP_SECONDS} s warm-up per phase, baseline ${BASELINE_SECONDS} s, service phases ${SECONDS} s; ${cpus().length} CPU(s)`,
+    `code ${measured}; prefix ${prefix}; ${WARMUP_SECONDS} s warm-up per phase, baseline ${BASELINE_SECONDS} s, service phases ${SECONDS} s; ${cpus().length} CPU(s); scenarios ${[...ONLY].join(',')}; scale ${SCALE.join(',')}`,
   );
 
   // 1. Baseline.
@@ -141,7 +202,7 @@ async function main(): Promise<void> {
     warmupSeconds: WARMUP_SECONDS,
     seconds: BASELINE_SECONDS,
     headers: {},
-    requests: () => baselineRequests(rotation, baselineLedger),
+    requests: () => baselineRequests(new Rotation(ids), baselineLedger),
     ledger: baselineLedger,
     serverPids: [base.pid],
     redis,
@@ -154,21 +215,182 @@ async function main(): Promise<void> {
     figures: baselineFigures,
   };
 
-  // 2-5. One service process.
-  const one = await spawnService('service-1');
-  log(`service-1 up at ${one.url}; registering and handshaking ${CONNECTIONS} connections`);
-  const t0 = Date.now();
-  await registerAll(one.url, token, ids);
-  log(`registered ${CONNECTIONS} connections in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  scenarios.push(...(await serviceScenarios([one], '1 process', ledger, rotation)));
-  await one.stop();
+  const specs = ids.map((connectionId, i) => ({
+    connectionId,
+    installationId: 'bench-inst',
+    workspaceId: `bench-ws-${i % 20}`,
+  }));
+  // 2. One process, one installation.
+  if (ONLY.has('single') || ONLY.has('rr')) {
+    const one = await spawnService('service-1');
+    scenarios.push(
+      await registrationScenario(
+        bench,
+        'register-1proc',
+        'registration, 1 installation, 1 process',
+        [one.child],
+        [one.client],
+        specs,
+      ),
+    );
+    if (ONLY.has('single') && CPU_PROFILE_DIR) {
+      // One profiled process per phase, started after the registration, so each profile
+      // holds one endpoint's load and nothing else.
+      await one.child.stop();
+      for (const phase of ['single', 'batch'] as const) {
+        const svc = await spawnService(`service-1-${phase}`, {}, true);
+        scenarios.push(
+          ...(await heartbeatScenarios(
+            bench,
+            { kind: 'split', servers: [svc.child] },
+            '1proc',
+            '1 process',
+            new Rotation(ids),
+            checkEach(bench, svc.child, ids),
+            phase,
+          )),
+        );
+        await svc.child.stop();
+      }
+    } else if (ONLY.has('single')) {
+      scenarios.push(
+        ...(await heartbeatScenarios(
+          bench,
+          { kind: 'split', servers: [one.child] },
+          '1proc',
+          '1 process',
+          new Rotation(ids),
+          checkEach(bench, one.child, ids),
+        )),
+      );
+    }
+    await one.child.stop();
+  }
 
-  // 6. Two service processes, same Redis, same prefix, connections already registered.
-  const two = await Promise.all([spawnService('service-2a'), spawnService('service-2b')]);
-  log(`service-2a ${two[0].url} and service-2b ${two[1].url} up`);
-  scenarios.push(...(await serviceScenarios(two, '2 processes', ledger, rotation)));
+  // 3. Two processes behind a round robin, same Redis and prefix.
+  if (ONLY.has('rr')) {
+    const two = await Promise.all([
+      spawnService('service-2a', {}, true),
+      spawnService('service-2b', {}, true),
+    ]);
+    const extra = Array.from({ length: 200 }, (_, i) => ({
+      connectionId: `bench-r${i}`,
+      installationId: 'bench-inst',
+      workspaceId: `bench-ws-${i % 20}`,
+    }));
+    scenarios.push(
+      await registrationScenario(
+        bench,
+        'register-rr',
+        'registration, round robin over 2 processes',
+        two.map((t) => t.child),
+        two.map((t) => t.client),
+        extra,
+      ),
+    );
+    const all = [...ids, ...extra.map((e) => e.connectionId)];
+    scenarios.push(
+      ...(await heartbeatScenarios(
+        bench,
+        { kind: 'round-robin', servers: two.map((t) => t.child) },
+        'rr',
+        'round robin over 2 processes',
+        new Rotation(all),
+        checkEach(bench, two[0].child, all),
+      )),
+    );
+    await Promise.all(two.map((t) => t.child.stop()));
+  }
 
-  // 7. Report.
+  // 4. Redis Cluster.
+  if (ONLY.has('cluster') && CLUSTER_PORT > 0) {
+    const running = (() => {
+      try {
+        clusterScript('status', String(CLUSTER_PORT));
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    const seeds = clusterScript('start', String(CLUSTER_PORT)).trim().split('\n').at(-1)!;
+    const client = new Cluster(
+      seeds.split(',').map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) })),
+    );
+    cluster = { client, startedHere: !running };
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', reject);
+    });
+    const masters = dataNodes(client);
+    log(`cluster ${seeds} (${masters.length} masters${running ? ', already running' : ''})`);
+    const onCluster: Bench = { ...bench, redisNodes: masters };
+    const svc = await spawnService('service-cluster', { REDIS_CLUSTER_NODES: seeds });
+    const clusterSpecs = Array.from({ length: 2000 }, (_, i) => scaleSpec(i, 'k', 100));
+    scenarios.push(
+      await registrationScenario(
+        onCluster,
+        'register-cluster',
+        'registration, 20 installations, cluster',
+        [svc.child],
+        [svc.client],
+        clusterSpecs,
+      ),
+    );
+    const clusterIds = clusterSpecs.map((s) => s.connectionId);
+    scenarios.push(
+      ...(await heartbeatScenarios(
+        onCluster,
+        { kind: 'split', servers: [svc.child] },
+        'cluster',
+        'Redis Cluster 3 masters, 1 process',
+        new Rotation(clusterIds),
+        checkEach(onCluster, svc.child, clusterIds),
+      )),
+    );
+    await svc.child.stop();
+  }
+
+  // 5. Scale.
+  if (ONLY.has('scale') && SCALE.length > 0) {
+    const svc = await spawnService('service-scale', {
+      KEY_PREFIX: scalePrefix,
+      // Registration of the largest size takes minutes: no connection may time out meanwhile.
+      HEARTBEAT_TIMEOUT_MS: String(3_600_000),
+    });
+    const onScale: Bench = { ...bench, prefix: scalePrefix };
+    let registered = 0;
+    for (const size of SCALE) {
+      const step = Array.from({ length: size - registered }, (_, k) => scaleSpec(registered + k));
+      scenarios.push(
+        await registrationScenario(
+          onScale,
+          `register-scale-${size}`,
+          `registration, ${registered.toLocaleString('en-US')} -> ${size.toLocaleString('en-US')} connections`,
+          [svc.child],
+          [svc.client],
+          step,
+        ),
+      );
+      registered = size;
+      const scaleIds = Array.from({ length: size }, (_, i) => scaleSpec(i).connectionId);
+      const installations = [
+        ...new Set(Array.from({ length: size }, (_, i) => scaleSpec(i).installationId)),
+      ];
+      scenarios.push(
+        await scaleHeartbeats(
+          onScale,
+          size,
+          svc.child,
+          svc.client,
+          new Rotation(scaleIds),
+          installations,
+        ),
+      );
+    }
+    await svc.child.stop();
+  }
+
+  // 6. Report.
   const targets = evaluateTargets(baseline.figures, scenarios);
   const errorSamples = [...baselineLedger.errorSamples, ...ledger.errorSamples];
   await cleanup();
@@ -194,6 +416,7 @@ async function main(): Promise<void> {
     baselineSeconds: BASELINE_SECONDS,
     connections: CONNECTIONS,
     batchSize: BATCH_SIZE,
+    scale: SCALE,
     scenarios: Object.fromEntries(
       [baseline, ...scenarios].map((s) => [
         s.key,
@@ -203,6 +426,8 @@ async function main(): Promise<void> {
           reqPerSecVsBaseline: s.figures.reqPerSec / baseline.figures.reqPerSec,
           heartbeatsPerSecVsBaseline: s.figures.heartbeatsPerSec / baseline.figures.reqPerSec,
           lostUpdateCheck: s.check ?? null,
+          wrongRefusals: s.wrongRefusals ?? null,
+          memory: s.memory ?? null,
         },
       ]),
     ),
@@ -218,61 +443,6 @@ async function main(): Promise<void> {
   });
   await writeFile(file, json);
   console.log(`\nFigures written to ${file}`);
-}
-
-/** Single endpoint, then batch endpoint, each followed by the lost-update check. */
-async function serviceScenarios(
-  servers: Child[],
-  label: string,
-  ledger: Ledger,
-  rotation: Rotation,
-): Promise<Scenario[]> {
-  const key = label.startsWith('1') ? '1proc' : '2proc';
-  const n = servers.length;
-  const serverPids = servers.map((s) => s.pid);
-  const out: Scenario[] = [];
-  // Two autocannon instances (one per server) split the clients; they share the rotation, so
-  // the same connection is written through both processes and their caches go stale: the
-  // cross-process compare-and-set path is exercised, not avoided.
-  const split = (clients: number): Target[] =>
-    servers.map((s) => ({ url: s.url, connections: clients / n }));
-
-  const phases = [
-    {
-      key: `single-${key}`,
-      label: `single, ${label}, ${n === 1 ? '50' : '2x25'} clients`,
-      clients: 50,
-      requests: () => singleRequests(rotation, ledger),
-    },
-    {
-      key: `batch-${key}`,
-      label: `batch x${BATCH_SIZE}, ${label}, ${n === 1 ? '8' : '2x4'} clients`,
-      clients: 8,
-      requests: () => batchRequests(rotation, ledger, BATCH_SIZE),
-    },
-  ];
-  for (const p of phases) {
-    log(`${p.label}: ${WARMUP_SECONDS} s warm-up + ${SECONDS} s`);
-    const figures: PhaseFigures = await runPhase({
-      targets: split(p.clients),
-      warmupSeconds: WARMUP_SECONDS,
-      seconds: SECONDS,
-      headers: auth,
-      requests: p.requests,
-      ledger,
-      serverPids,
-      redis,
-    });
-    assertAlive(servers);
-    // Requests cut off when autocannon stopped may still be committing; let them land.
-    await sleep(1000);
-    const check: LostUpdateCheck = await checkLostUpdates(servers[0]!.url, token, ids, ledger);
-    log(
-      `${p.label}: ${figures.reqPerSec.toFixed(0)} req/s, p99 ${figures.p99Ms.toFixed(1)} ms; expected ${check.expected}, actual ${check.actual}, lost updates: ${check.lost}`,
-    );
-    out.push({ key: p.key, label: p.label, figures, check });
-  }
-  return out;
 }
 
 try {

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import {
   LATENCY_BOUNDS_MS,
   type OperationWindow,
+  addToSlot,
+  decodeSlots,
   emptyWindow,
+  encodeSlots,
   mergeWindows,
   recordOperations,
   windowStats,
@@ -87,6 +90,93 @@ describe('rolling operation window', () => {
     for (let m = 0; m < 60; m++)
       w = recordOperations(w, T0 + m * MIN, 1000 + m, m, [10, 200, 3000]).window;
     expect(JSON.stringify(w).length).toBeLessThan(2048);
+  });
+
+  it('serialises a full hour of one heartbeat every 10 s in under 400 bytes', () => {
+    // The heartbeat hot path writes this with every connection snapshot.
+    let w = emptyWindow();
+    for (let s = 0; s < 360; s++) w = recordOperations(w, T0 + s * 10_000, 6, 0, [12]).window;
+    expect(windowStats(w, 1)).toMatchObject({ samples: 2160, latencySamples: 360 });
+    expect(JSON.stringify(w).length).toBeLessThan(400);
+    expect(JSON.stringify(emptyWindow()).length).toBeLessThan(100);
+  });
+
+  it('reads a window stored with dense arrays (older snapshots) like the encoded one', () => {
+    let w = emptyWindow();
+    for (let m = 0; m < 7; m++) w = recordOperations(w, T0 + m * MIN, 10, m % 2, [12, 400]).window;
+    const stored: OperationWindow = {
+      ...w,
+      ok: decodeSlots(w.ok, 60),
+      ko: decodeSlots(w.ko, 60),
+      lat: decodeSlots(w.lat, 12 * (LATENCY_BOUNDS_MS.length + 1)),
+      latTotals: decodeSlots(w.latTotals, LATENCY_BOUNDS_MS.length + 1),
+    };
+    expect(stored.ok.every((v) => v >= 0)).toBe(true);
+    expect(windowStats(stored, 1)).toEqual(windowStats(w, 1));
+    const next = (x: OperationWindow) => recordOperations(x, T0 + 9 * MIN, 3, 1, [50]).window;
+    expect(next(stored)).toEqual(next(w));
+  });
+});
+
+describe('zero-run-length slot encoding', () => {
+  it('encodes runs of empty slots as one negative count', () => {
+    expect(encodeSlots([0, 0, 0, 5, 0])).toEqual([-3, 5, -1]);
+    expect(encodeSlots([1, 2, 3])).toEqual([1, 2, 3]);
+    expect(encodeSlots([0, 0])).toEqual([-2]);
+    expect(encodeSlots([])).toEqual([]);
+    expect(decodeSlots([-3, 5, -1], 5)).toEqual([0, 0, 0, 5, 0]);
+  });
+
+  it('decodes to exactly the given length, whatever the input claims', () => {
+    expect(decodeSlots([-2], 4)).toEqual([0, 0, 0, 0]);
+    expect(decodeSlots([1, 2, 3, 4, 5], 3)).toEqual([1, 2, 3]);
+    expect(decodeSlots([-10, 7], 3)).toEqual([0, 0, 0]);
+  });
+
+  it('adds to one slot of an encoded ring, splitting a run of empty slots where needed', () => {
+    expect(addToSlot([-5], 0, 3)).toEqual([3, -4]);
+    expect(addToSlot([-5], 2, 3)).toEqual([-2, 3, -2]);
+    expect(addToSlot([-5], 4, 3)).toEqual([-4, 3]);
+    expect(addToSlot([-2, 7, -2], 2, 1)).toEqual([-2, 8, -2]);
+    expect(addToSlot([1, 2], 1, 0)).toEqual([1, 2]);
+  });
+
+  it('adds to an encoded ring exactly as to the dense one (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.nat(1000)), {
+          minLength: 1,
+          maxLength: 80,
+        }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 1000 }),
+        (a, at, delta) => {
+          const i = at % a.length;
+          const code = encodeSlots(a);
+          const dense = a.slice();
+          dense[i]! += delta;
+          expect(addToSlot(code, i, delta)).toEqual(encodeSlots(dense));
+          expect(code).toEqual(encodeSlots(a));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('round-trips every array, and the encoding is canonical (equal arrays, equal codes)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(0), fc.nat(1_000_000)), { maxLength: 80 }), (a) => {
+        const code = encodeSlots(a);
+        expect(decodeSlots(code, a.length)).toEqual(a);
+        // No two runs of zeros side by side, no zero stored as itself.
+        code.forEach((v, i) => {
+          expect(v).not.toBe(0);
+          if (v < 0) expect(code[i + 1] ?? 1).toBeGreaterThan(0);
+        });
+        expect(encodeSlots(decodeSlots(code, a.length))).toEqual(code);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -288,6 +378,31 @@ describe('rolling operation window against a brute-force recomputation (fast-che
           if (!r.stale) accepted.push(b);
           w = r.window;
           expect(windowStats(w, 1)).toEqual(bruteForce(accepted));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('gives the same window whether a heartbeat takes the in-minute shortcut or the full path', () => {
+    // A window with dense arrays (as older snapshots stored it) always takes the full path:
+    // decode, advance, add, encode. The canonical encoding makes both results comparable.
+    const denseCopy = (w: OperationWindow): OperationWindow => ({
+      ...w,
+      ok: decodeSlots(w.ok, 60),
+      ko: decodeSlots(w.ko, 60),
+      lat: decodeSlots(w.lat, 12 * (LATENCY_BOUNDS_MS.length + 1)),
+      latTotals: decodeSlots(w.latTotals, LATENCY_BOUNDS_MS.length + 1),
+    });
+    fc.assert(
+      fc.property(base, fc.array(beat, { minLength: 1, maxLength: 30 }), (t0, beats) => {
+        let w = emptyWindow();
+        for (const b of beats) {
+          const fast = record(w, t0, b);
+          const full = record(denseCopy(w), t0, b);
+          expect(fast.stale).toBe(full.stale);
+          if (!fast.stale) expect(fast.window).toEqual(full.window);
+          w = fast.window;
         }
       }),
       { numRuns: 300 },
