@@ -5,7 +5,7 @@
  * of the page keeps the form and the last answer.
  */
 import { api, errorBox, seg } from '../api.ts';
-import { badge, fill, h, pct, stateKind, table, when } from '../dom.ts';
+import { badge, fill, h, num, pct, stateKind, table, when } from '../dom.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -51,9 +51,7 @@ function cell(d: Decision | undefined): HTMLElement | string {
   if (!d) return '–';
   const e = d.evidence;
   const rate =
-    e && typeof e.successRate === 'number'
-      ? ` ${pct(e.successRate)} of ${e.sampleSize ?? '?'}`
-      : '';
+    e && typeof e.successRate === 'number' ? ` ${pct(e.successRate)} of ${num(e.sampleSize)}` : '';
   return h(
     'span',
     { 'data-decision': d.kind },
