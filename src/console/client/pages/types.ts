@@ -75,6 +75,8 @@ export interface Workspace {
   settings: {
     rolloutMode: string;
     thresholds: {
+      minSuccessRate: number;
+      minSamples: number;
       flapLimit: number;
       flapWindowHours: number;
       cooldownMinutes: number;

@@ -24,6 +24,7 @@ import {
 import { type PageContext, liveIndicator } from '../ui.ts';
 import type { Page, Workspace } from './types.ts';
 import { commandButtons } from './workspace-commands.ts';
+import { whatIfPanel } from './workspace-what-if.ts';
 
 type Rec = Record<string, unknown>;
 const str = (v: unknown) =>
@@ -73,6 +74,9 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
   ctx.root.append(h('h1', null, 'Workspace ', h('code', null, id), ' ', live.el), result, body);
   const seen: Point[] = [];
   let ws: Workspace | null = null;
+  // Outside `body`: built once, with the settings of the first read, so redraws leave the form
+  // (and the focus in it) and its answer alone.
+  let whatIf: HTMLElement | null = null;
 
   async function command(
     label: string,
@@ -111,6 +115,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     if (seen.length > 200) seen.shift();
     const points = history(migrations.items, rollbacks.items, seen);
     const t = w.settings.thresholds;
+    if (!whatIf) ctx.root.append((whatIf = whatIfPanel(w.workspaceId, t)));
     keepOpen(body, () =>
       fill(
         body,
