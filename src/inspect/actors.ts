@@ -9,6 +9,20 @@ import { NotFoundError } from '../errors.ts';
 import type { ModuleContext } from '../module-context.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 
+/** One transition as streamed (`event: transition`); enums in kebab-case like every answer. */
+export interface TransitionMessage {
+  actorId: string;
+  kind: string;
+  installationId: string;
+  /** State path before, e.g. `acp.migrating`; null for a new actor. */
+  from: string | null;
+  to: string;
+  events: string[];
+  /** The actor's committed version after this transition. */
+  version: number;
+  at: string;
+}
+
 /** `<kind>:<id>`, e.g. `connection:c1`. */
 export const actorId = z
   .string()

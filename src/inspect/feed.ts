@@ -22,7 +22,7 @@ import {
   eventFrame,
   snapshotFrame,
 } from './frames.ts';
-import type { TransitionMessage } from './module.ts';
+import type { TransitionMessage } from './actors.ts';
 
 type Read = Awaited<ReturnType<Engine['read']>>;
 type LoggedEvent = EventFrame['event'] & { at?: unknown; _state?: unknown };

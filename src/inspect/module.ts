@@ -10,7 +10,8 @@ import { CHARTS } from '../../machines/index.ts';
 import { describeChart, toStatelyConfig } from '../charts/catalog.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import { NotFoundError } from '../errors.ts';
-import { actorId, resolveActor } from './actors.ts';
+import { type TransitionMessage, actorId, resolveActor } from './actors.ts';
+export type { TransitionMessage } from './actors.ts';
 import { mountBridge } from './bridge.ts';
 import { INSPECT_PATH, InspectorSockets } from './ws.ts';
 import { principalOf } from '../http/app.ts';
@@ -26,20 +27,6 @@ export const chartParams = z.strictObject({ id: z.string().min(1).max(64) });
 export const installationParams = z.strictObject({
   installationId: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
 });
-
-/** One transition as streamed (`event: transition`); enums in kebab-case like every answer. */
-export interface TransitionMessage {
-  actorId: string;
-  kind: string;
-  installationId: string;
-  /** State path before, e.g. `acp.migrating`; null for a new actor. */
-  from: string | null;
-  to: string;
-  events: string[];
-  /** The actor's committed version after this transition. */
-  version: number;
-  at: string;
-}
 
 const path = (value: unknown) => workspaceState(value as Parameters<typeof workspaceState>[0]);
 
