@@ -42,6 +42,11 @@ function genReqId(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
+const accessProps = (req: IncomingMessage) => ({
+  requestId: requestIdOf(req),
+  installation: installationOf(req),
+});
+
 /**
  * @example
  * app.use(requestLog(logger));
@@ -64,7 +69,11 @@ export function requestLog(logger: Logger): RequestHandler {
       error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     customSuccessMessage: () => 'request',
     customErrorMessage: () => 'request failed',
-    customProps: (req) => ({ requestId: requestIdOf(req), installation: installationOf(req) }),
+    // Added to the access line only, once it is written (customProps would also bind them to
+    // the request's child logger at its start, before the body names the installation, and the
+    // line would carry both keys twice).
+    customSuccessObject: (req, _res, line: object) => ({ ...line, ...accessProps(req) }),
+    customErrorObject: (req, _res, _error, line: object) => ({ ...line, ...accessProps(req) }),
     serializers: {
       req: (req: { method?: string; url?: string }) => ({
         method: req.method,
