@@ -1,13 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from '../store/client.ts';
-import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ValidationError } from '../errors.ts';
 import { fieldIssues } from '../http/validate.ts';
 import type { Logger } from '../logger.ts';
 import { auditMember } from '../store/keys.ts';
-import { identifier } from '../wire.ts';
 import type { NotifyKeys } from './keys.ts';
 import { commands } from '../store/scripts.ts';
 import {
@@ -17,14 +15,10 @@ import {
   Redactor,
   configSecrets,
   postWebhook,
-  webhookTarget,
 } from './senders.ts';
-import {
-  CHANNELS,
-  KINDS,
-  type NotificationSettings,
-  NotificationSettingsStore,
-} from './settings.ts';
+import { CHANNELS, NotificationSettingsStore } from './settings.ts';
+import { NO_SECRET, NO_SMTP, planDeliveries, requestSchema } from './requests.ts';
+import { errorText, fitToast } from './text.ts';
 import type { Toast } from './toasts.ts';
 import type {
   Channel,
@@ -33,119 +27,6 @@ import type {
   NotificationRequest,
   Notifier,
 } from './types.ts';
-
-/** Toast title + body, in characters (code points), per the seed's notification rules. */
-export const TOAST_MAX_CHARS = 140;
-/** A title longer than this is shortened first when the toast is too long. */
-const TOAST_TITLE_MAX_CHARS = 60;
-/** JSON size of `details` (the seed keeps payloads under 32 KB; the envelope needs room too). */
-const DETAILS_MAX_BYTES = 16 * 1024;
-
-const ELLIPSIS = '…';
-
-/** A delivery error is stored with at most this many characters. */
-const ERROR_MAX_CHARS = 500;
-/** Longer error messages are cut before they are scanned, so every scan has a bounded input. */
-const ERROR_SCAN_MAX_CHARS = 4096;
-
-/**
- * An error message as stored on a delivery: secrets redacted by `redact`, URL queries and
- * fragments dropped (they may carry tokens), `user:password@` in URLs replaced, at most 500
- * characters. Linear time: the input is bounded first, and URLs are found with one scan per
- * whitespace-separated token (a regular expression that tried every `http://` as a start
- * rescanned the rest of the token each time: 288 ms on `'http://'.repeat(4571)`).
- *
- * @example
- * errorText('POST https://u:pw@hook.example/x?token=abc failed: 500');
- * // 'POST https://[redacted]@hook.example/x failed: 500'
- */
-export function errorText(message: string, redact: (s: string) => string = (s) => s): string {
-  const text = scrubUrls(redact(bounded(message)));
-  return text.length > ERROR_MAX_CHARS ? `${text.slice(0, ERROR_MAX_CHARS - 1)}${ELLIPSIS}` : text;
-}
-
-/**
- * `text` without URL queries and fragments, and with `//user:password@` replaced, in time linear
- * in its length (each pattern starts only where the previous match or token ended).
- */
-export function scrubUrls(text: string): string {
-  return text.replace(/\S+/g, dropUrlQuery).replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//[redacted]@');
-}
-
-function bounded(message: string): string {
-  if (message.length <= ERROR_SCAN_MAX_CHARS) return message;
-  // A token cut in two could hide a URL or a secret from the scans: it is dropped whole.
-  let end = ERROR_SCAN_MAX_CHARS;
-  while (end > 0 && !/\s/.test(message[end]!)) end--;
-  return `${message.slice(0, end)} ${ELLIPSIS}`;
-}
-
-/**
- * `token` (no whitespace) without the query or fragment of its first `http(s)://` URL, and
- * everything after it, in one pass: what the pattern `(https?://[^\s?#]+)[?#]\S*` replaced.
- */
-function dropUrlQuery(token: string): string {
-  for (let from = 0; ;) {
-    const at = token.indexOf('://', from);
-    if (at < 0) return token;
-    const scheme = token.startsWith('http', at - 4) || token.startsWith('https', at - 5);
-    const host = at + 3;
-    if (scheme && host < token.length && token[host] !== '?' && token[host] !== '#') {
-      const q = token.indexOf('?', host);
-      const h = token.indexOf('#', host);
-      const cut = q < 0 ? h : h < 0 ? q : Math.min(q, h);
-      return cut < 0 ? token : token.slice(0, cut);
-    }
-    from = host;
-  }
-}
-
-/**
- * Shortens a toast so that title + body fit in TOAST_MAX_CHARS: a long title is cut to
- * TOAST_TITLE_MAX_CHARS first, then the body takes the room left; each cut ends with an ellipsis.
- * Notifiers run from at-least-once effects, so a long toast is truncated rather than rejected
- * (a rejection would make the effect retry forever).
- *
- * @example
- * fitToast('Switched to HTTP', 'x'.repeat(200)).body.length; // 124
- */
-export function fitToast(title: string, body: string): { title: string; body: string } {
-  const t = [...title.trim()];
-  const b = [...body.trim()];
-  if (t.length + b.length <= TOAST_MAX_CHARS) return { title: t.join(''), body: b.join('') };
-  const cut = (chars: string[], max: number) =>
-    chars.length <= max ? chars : [...chars.slice(0, max - 1), ELLIPSIS];
-  const t2 = cut(t, TOAST_TITLE_MAX_CHARS);
-  const b2 = cut(b, TOAST_MAX_CHARS - t2.length);
-  return { title: t2.join(''), body: b2.join('') };
-}
-
-/** Request and source ids: printable ASCII without spaces (they appear in SSE `id:` lines). */
-const opaqueId = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
-
-const requestSchema = z.object({
-  id: opaqueId,
-  installationId: identifier,
-  kind: z.enum(KINDS),
-  workspaceId: identifier.nullish(),
-  sessionId: identifier.nullish(),
-  sourceId: opaqueId,
-  toast: z.object({
-    title: z.string().trim().min(1).max(1000),
-    body: z.string().max(10_000),
-    severity: z.enum(['info', 'warning', 'error']),
-  }),
-  details: z
-    .record(z.string(), z.unknown())
-    .refine(
-      (d) => Buffer.byteLength(JSON.stringify(d) ?? '') <= DETAILS_MAX_BYTES,
-      `must serialise to at most ${DETAILS_MAX_BYTES} bytes of JSON`,
-    ),
-});
 
 /** A delivery as served by the API: the contract's record plus its identifiers. */
 export interface DeliveryView extends DeliveryRecord {
@@ -167,13 +48,6 @@ interface RequestSummary {
   sessionId: string | null;
   channels: Channel[];
   createdAt: string;
-}
-
-interface NewDelivery {
-  id: string;
-  /** When the first attempt is due; null: nothing to send (toast, skipped). */
-  due: number | null;
-  fields: Record<string, string>;
 }
 
 export interface ProcessResult {
@@ -292,7 +166,10 @@ export class NotificationService implements Notifier {
     };
     const settings = await this.settings.get(installationId);
 
-    const deliveries = this.#plan(req, toast, settings, now);
+    const deliveries = planDeliveries(req, toast, settings, now, {
+      webhookSecret: Boolean(this.#config.webhookSecret),
+      email: this.#email !== null && this.#email !== undefined,
+    });
     const used = CHANNELS.filter((c) =>
       deliveries.some((d) => d.fields.channel === c && d.fields.status !== 'skipped'),
     );
@@ -380,83 +257,6 @@ export class NotificationService implements Notifier {
   async stop(): Promise<void> {
     await Promise.allSettled([...this.#inflight]);
     this.#email?.close();
-  }
-
-  /** One delivery per channel and target configured for the request's kind. */
-  #plan(
-    req: ParsedRequest,
-    toast: Toast,
-    settings: NotificationSettings,
-    now: number,
-  ): NewDelivery[] {
-    const createdAt = iso(now);
-    const out: NewDelivery[] = [];
-    const add = (
-      channel: Channel,
-      address: string,
-      target: string,
-      init: {
-        status: DeliveryRecord['status'];
-        lastError?: string;
-        /** The exact payload every attempt sends, given the delivery id. */
-        payload?: (id: string) => string;
-      },
-    ) => {
-      const id = deliveryId(req.installationId, req.id, channel, address);
-      const delivered = init.status === 'delivered';
-      out.push({
-        id,
-        due: init.status === 'pending' ? now : null,
-        fields: {
-          notificationId: req.id,
-          kind: req.kind,
-          sourceId: req.sourceId,
-          channel,
-          target,
-          address,
-          payload: init.payload?.(id) ?? '',
-          status: init.status,
-          attempts: delivered ? '1' : '0',
-          lastError: init.lastError ?? '',
-          deliveredAt: delivered ? createdAt : '',
-          createdAt,
-          updatedAt: createdAt,
-          deadLetteredAt: '',
-        },
-      });
-    };
-    for (const channel of CHANNELS.filter((c) => settings.channels[req.kind].includes(c))) {
-      if (channel === 'toast') {
-        add('toast', 'stream', 'stream', { status: 'delivered' });
-      } else if (channel === 'webhook') {
-        if (settings.webhookUrls.length === 0)
-          add('webhook', '', '', { status: 'skipped', lastError: NO_WEBHOOK_URLS });
-        for (const url of settings.webhookUrls) {
-          add(
-            'webhook',
-            url,
-            webhookTarget(url),
-            this.#config.webhookSecret
-              ? { status: 'pending', payload: (id) => JSON.stringify(webhookBody(id, req, toast)) }
-              : { status: 'skipped', lastError: NO_SECRET },
-          );
-        }
-      } else {
-        if (settings.emailTo.length === 0)
-          add('email', '', '', { status: 'skipped', lastError: NO_EMAIL_TO });
-        for (const to of settings.emailTo) {
-          add(
-            'email',
-            to,
-            to,
-            this.#email
-              ? { status: 'pending', payload: () => JSON.stringify(email(req, toast)) }
-              : { status: 'skipped', lastError: NO_SMTP },
-          );
-        }
-      }
-    }
-    return out;
   }
 
   async #processDue(): Promise<ProcessResult> {
@@ -616,11 +416,6 @@ export class NotificationService implements Notifier {
   }
 }
 
-const NO_SECRET = 'WEBHOOK_SECRET is not configured: webhooks are not sent';
-const NO_SMTP = 'SMTP_URL is not configured: email is not sent';
-const NO_WEBHOOK_URLS = 'no webhook URL is configured for this installation';
-const NO_EMAIL_TO = 'no email recipient is configured for this installation';
-
 function toRecord(v: DeliveryView): DeliveryRecord {
   return {
     channel: v.channel,
@@ -631,48 +426,4 @@ function toRecord(v: DeliveryView): DeliveryRecord {
     deliveredAt: v.deliveredAt,
     updatedAt: v.updatedAt,
   };
-}
-
-/** Stable per installation, request, channel and address: the receiver's deduplication key. */
-function deliveryId(installationId: string, requestId: string, channel: Channel, address: string) {
-  const h = createHash('sha256')
-    .update(`${installationId}\n${requestId}\n${channel}\n${address}`)
-    .digest('hex');
-  return `dlv_${h.slice(0, 32)}`;
-}
-
-type ParsedRequest = z.output<typeof requestSchema>;
-
-/** The exact JSON body POSTed (and signed) on every attempt of one webhook delivery. */
-function webhookBody(id: string, req: ParsedRequest, toast: Toast) {
-  return {
-    deliveryId: id,
-    notificationId: req.id,
-    kind: req.kind,
-    installationId: req.installationId,
-    workspaceId: toast.workspaceId,
-    sessionId: toast.sessionId,
-    sourceId: req.sourceId,
-    createdAt: toast.createdAt,
-    toast: { title: toast.title, body: toast.body, severity: toast.severity },
-    details: req.details,
-  };
-}
-
-function email(req: ParsedRequest, toast: Toast): EmailMessage {
-  const lines = [
-    toast.body,
-    '',
-    `Kind: ${req.kind}`,
-    `Severity: ${toast.severity}`,
-    `Installation: ${req.installationId}`,
-    ...(toast.workspaceId ? [`Workspace: ${toast.workspaceId}`] : []),
-    ...(toast.sessionId ? [`Session: ${toast.sessionId}`] : []),
-    `Source: ${req.sourceId}`,
-    `At: ${toast.createdAt}`,
-    '',
-    'Details:',
-    JSON.stringify(req.details, null, 2),
-  ];
-  return { subject: `[LumiLink] ${toast.title}`, text: lines.join('\n') };
 }

@@ -9,7 +9,7 @@ import { pageQuery, summaryBody } from '../../src/automation/schemas.ts';
 import { SECRET_PATTERNS, findSecret, redactSecrets } from '../../src/automation/secrets.ts';
 import { bearerToken, isBatchPath, isStreamRoute } from '../../src/http/request-guards.ts';
 import { handshakeBody, listConnectionsQuery } from '../../src/http/schemas.ts';
-import { errorText, scrubUrls } from '../../src/notifications/service.ts';
+import { errorText, scrubUrls } from '../../src/notifications/text.ts';
 import { notificationSettingsBody } from '../../src/notifications/settings.ts';
 import { identifier, utcTimestamp } from '../../src/wire.ts';
 

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SECRET_PATTERNS, redactSecrets, secretKindIn } from '../../src/automation/secrets.ts';
-import { errorText, scrubUrls } from '../../src/notifications/service.ts';
+import { errorText, scrubUrls } from '../../src/notifications/text.ts';
 import { summary } from '../automation/support.ts';
 import { OPERATOR, checkInvariants, expectError, startService } from '../helpers.ts';
 import { ADVERSARIAL, SIZE, SUBJECTS, fastestMs } from './regex-cases.ts';

@@ -10,7 +10,7 @@ import { DEFAULT_STREAM_LIMITS } from '../../src/config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
 import { openToastStreams } from '../../src/notifications/module.ts';
-import { TOAST_MAX_CHARS } from '../../src/notifications/service.ts';
+import { TOAST_MAX_CHARS } from '../../src/notifications/text.ts';
 import { ToastHub } from '../../src/notifications/toasts.ts';
 import { OPERATOR, T0, TOKEN_A, TOKEN_B, realRedis, testPrefix } from '../helpers.ts';
 import {
