@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EventObject } from 'xstate';
-import { countMembers, evidenceOf, verdictOf } from '../../machines/shared/workspace-window.ts';
 import type { Protocol, WorkspacePolicy } from '../../machines/shared/workspace-policy.ts';
 import {
   type MigrationInitiator,
@@ -23,9 +22,9 @@ import {
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ActorRef } from '../store/redis-store.ts';
-import { iso, toKebab } from '../wire.ts';
+import { toKebab } from '../wire.ts';
 import type { SettingsService } from './settings.ts';
-import { toWire } from './settings.ts';
+import { workspaceView } from './view.ts';
 
 export const WORKSPACE = 'workspace';
 /** How far ahead a migration may be scheduled. */
@@ -34,12 +33,9 @@ const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 60 * 60_000;
 /** An event with its payload, as the engine accepts it. */
 type AnyEvent = EventObject & Record<string, unknown>;
 
-/** Dotted state path of a workspace (`http.cooldown`). */
-export function workspaceState(value: PersistedState['value']): string {
-  if (typeof value === 'string') return value;
-  const [k, v] = Object.entries(value)[0]!;
-  return `${k}.${workspaceState(v as PersistedState['value'])}`;
-}
+import { workspaceState } from './state.ts';
+
+export { workspaceState } from './state.ts';
 
 /**
  * @param journalEvents entries of each workspace's what-if journal (WHAT_IF_JOURNAL_EVENTS): its
@@ -336,64 +332,11 @@ export class WorkspaceService {
 
   /** The workspace record: transport, migration, connection counts by status, current health. */
   async view(state: PersistedState, ref: ActorRef) {
-    const ctx = state.context as unknown as WorkspaceContext;
-    const path = workspaceState(state.value);
-    const members = Object.values(ctx.members);
-    const byStatus: Record<string, number> = {};
-    for (const status of members) byStatus[toKebab(status)] = (byStatus[toKebab(status)] ?? 0) + 1;
-    const policy = await this.settings.get(ref.installationId);
-    // What the chart sees: its own window and members (the chart's functions, read only).
-    const owner = {
-      policy,
-      members: ctx.members,
-      window: ctx.window,
-      since: ctx.migration?.startedAt ?? ctx.transportSince,
-    };
-    const evidence = evidenceOf(owner);
-    const timers = await this.engine.store.timersOf(ref);
-    const scheduledStart = path === 'http.scheduled' ? (timers[0]?.due ?? null) : null;
-    return {
-      workspaceId: ctx.workspaceId,
-      installationId: ctx.installationId,
-      transport: path === 'acp' ? 'acp' : 'http',
-      state: path.split('.').map(toKebab).join('.'),
-      transportSince: iso(ctx.transportSince),
-      migration: ctx.migration
-        ? {
-            ...ctx.migration,
-            status: 'in-progress',
-            startedAt: iso(ctx.migration.startedAt),
-            scheduledAt: iso(ctx.migration.scheduledAt),
-          }
-        : null,
-      scheduledMigration:
-        ctx.pending && path === 'http.scheduled'
-          ? {
-              ...ctx.pending,
-              startedAt: undefined,
-              requestedAt: iso(ctx.pending.startedAt),
-              scheduledAt: iso(scheduledStart ?? ctx.pending.scheduledAt),
-            }
-          : null,
-      connections: { total: members.length, byStatus, ...countMembers(ctx.members) },
-      health: {
-        ...evidence,
-        verdict: verdictOf(owner),
-        minSuccessRate: policy.minSuccessRate,
-        minSamples: policy.minSamples,
-      },
-      cooldownUntil: iso(ctx.cooldownUntil),
-      autoMigrationBlocked: ctx.autoMigrationBlocked,
-      autoRollbacksInFlapWindow: ctx.autoRollbacks.length,
-      lastRollback: ctx.lastRollback
-        ? {
-            ...ctx.lastRollback,
-            trigger: toKebab(ctx.lastRollback.trigger),
-            at: iso(ctx.lastRollback.at),
-          }
-        : null,
-      settings: toWire(policy),
-    };
+    const [policy, timers] = await Promise.all([
+      this.settings.get(ref.installationId),
+      this.engine.store.timersOf(ref),
+    ]);
+    return workspaceView(state, policy, timers[0]?.due ?? null);
   }
 
   /** After a settings change: every workspace of the installation takes the new policy. */
