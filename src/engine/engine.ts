@@ -15,7 +15,6 @@ import { LruSnapshotCache, type SnapshotCache } from './snapshot-cache.ts';
 import type { PersistedState } from './step.ts';
 import { TickBatcher } from './tick-batcher.ts';
 import { TimerPoller } from './timer-poller.ts';
-import { Transactions } from './transactions.ts';
 import type {
   Chart,
   ChartBinding,
@@ -24,7 +23,6 @@ import type {
   EngineStats,
   Outcome,
   SendOptions,
-  TxPlan,
 } from './types.ts';
 
 export * from './types.ts';
@@ -66,7 +64,7 @@ type Read = { version: number; state: PersistedState } | null;
  *
  * This class only wires its units: {@link Mailbox} (per-actor queue), {@link ActorLoop}
  * (compare-and-set), {@link planBatch} (pure planning), {@link TickBatcher} (per-tick script
- * calls), {@link Transactions}, {@link TimerPoller} and {@link EffectRunner}, over a
+ * calls), {@link Chains} (events between actors, committed together), {@link TimerPoller} and {@link EffectRunner}, over a
  * {@link Store} and a {@link SnapshotCache}.
  *
  * @example
@@ -90,7 +88,6 @@ export class Engine<S extends Store = RedisStore> {
   readonly #effects: EffectRunner;
   readonly #afterCommit: AfterCommit;
   readonly #mailbox: Mailbox;
-  readonly #transactions: Transactions;
   readonly #timers: TimerPoller;
 
   constructor(options: EngineOptions<S>) {
@@ -149,15 +146,6 @@ export class Engine<S extends Store = RedisStore> {
       maxAttempts,
     });
     this.#mailbox = new Mailbox(store, loop);
-    this.#transactions = new Transactions({
-      store,
-      charts,
-      cache,
-      plan,
-      afterCommit,
-      stats,
-      maxAttempts,
-    });
     this.#timers = new TimerPoller(store, this.#mailbox, logger);
     // Events beyond a chain's fan-out limit are delivered from the outbox, after the commit.
     this.#effects.register(DELIVER, async (effect) => {
@@ -241,24 +229,6 @@ export class Engine<S extends Store = RedisStore> {
   /** Registers a listener called after each commit this process makes. */
   onCommit(listener: CommitListener): void {
     this.#afterCommit.onCommit(listener);
-  }
-
-  /**
-   * Applies events to several actors of one installation as one atomic decision: every snapshot,
-   * timer, outbox entry and audit record is written, or none is. `plan` sees the current states
-   * (loaded from the store, the source of truth) and is run again after any conflict, so it must
-   * be a pure function of what it is given. Returns null when the plan is empty.
-   *
-   * @example
-   * await engine.transact('inst-1', async () => [wsRef, ...connRefs], (states) => ({ steps: [...] }));
-   */
-  transact(
-    installationId: string,
-    refs: () => Promise<ActorRef[]>,
-    plan: (states: (PersistedState | null)[], refs: ActorRef[]) => TxPlan | null,
-    options: SendOptions = {},
-  ): Promise<Outcome[] | null> {
-    return this.#transactions.transact(installationId, refs, plan, options);
   }
 
   /** Resolves when every effect started by this process has finished. */

@@ -1,9 +1,9 @@
 /**
  * The engine's public vocabulary: how a chart is bound, what a command answers, what an effect
- * and a transaction look like. Re-exported by engine.ts, where callers import it from.
+ * and a chain of events between actors look like. Re-exported by engine.ts, where callers import it from.
  */
 import type { AnyStateMachine, EventObject } from 'xstate';
-import type { ActorRef, CounterOp, IndexGuard } from '../store/store.ts';
+import type { ActorRef, CounterOp } from '../store/store.ts';
 import type { PersistedState, Stepper } from './step.ts';
 
 /** How one chart is bound to the engine. */
@@ -55,13 +55,6 @@ export interface AuditParams {
 /** How many applied events each actor keeps for inspection. */
 export const EVENT_LOG_SIZE = 20;
 
-/** One event of a transaction; `optional` events that the state does not accept are skipped. */
-export interface TxStep {
-  ref: ActorRef;
-  event: EventObject & { at?: number };
-  optional?: boolean;
-}
-
 /** Options of one command. */
 export interface SendOptions {
   /**
@@ -70,13 +63,6 @@ export interface SendOptions {
    * remembered id is answered from the current state (`duplicate: true`) without being applied.
    */
   requestId?: string;
-}
-
-/** What a transaction's plan decided: the events to apply, and what it relied on. */
-export interface TxPlan {
-  steps: TxStep[];
-  /** Index memberships the plan relied on: the commit fails (and is re-planned) if they changed. */
-  guards?: IndexGuard[];
 }
 
 /** Called after every commit, in the committing process, with each actor's state before/after. */

@@ -352,33 +352,6 @@ export class RedisStore implements Store {
     return this.redis.hgetall(this.keys.counter(installationId, name));
   }
 
-  async counterFields(
-    installationId: string,
-    name: string,
-    fields: readonly string[],
-  ): Promise<(string | null)[]> {
-    return this.redis.hmget(this.keys.counter(installationId, name), ...fields);
-  }
-
-  async setCounterFieldOnce(
-    installationId: string,
-    name: string,
-    field: string,
-    value: string,
-  ): Promise<void> {
-    // The first value written for a field wins: a baseline records the earliest moment.
-    await this.redis.hsetnx(this.keys.counter(installationId, name), field, value);
-  }
-
-  async dropCounterFields(
-    installationId: string,
-    name: string,
-    fields: readonly string[],
-  ): Promise<void> {
-    if (fields.length > 0)
-      await this.redis.hdel(this.keys.counter(installationId, name), ...fields);
-  }
-
   /**
    * One page of an audit stream, newest first, within [from, to] (ms) and strictly older than
    * the `before` cursor (a member from a previous page).
