@@ -28,10 +28,12 @@ import {
   STREAMS,
   absorbed,
   decision,
-  metricsSnapshot,
   migrationLog,
   rollbackNotification,
+  heldDecisionAudit,
+  migrationEndAudit,
   rollbackEventAudit,
+  toHttpAudit,
   rollbackOf,
   rolledBackLogAudit,
   windowOwner,
@@ -326,13 +328,7 @@ export function createWorkspaceMachine() {
             'absorb',
             {
               type: 'appendAudit',
-              params: ({ context, event }) => {
-                const e = evidenceOf(windowOwner(context));
-                return decision(context, event, 'rollback-held', {
-                  reason: `success rate ${e.successRate} is below ${context.policy.minSuccessRate}, but only ${e.sampleSize} of the ${context.policy.minSamples} operations needed were seen: holding, not rolling back`,
-                  metricsSnapshot: metricsSnapshot(e),
-                });
-              },
+              params: ({ context, event }) => heldDecisionAudit(context, event),
             },
           ],
         },
@@ -421,17 +417,8 @@ export function createWorkspaceMachine() {
           actions: [
             {
               type: 'appendAudit',
-              params: ({ context, event }) => ({
-                stream: STREAMS.migrations(context.workspaceId),
-                id: `${context.migration!.migrationId}-succeeded`,
-                at: (event as { at: number }).at,
-                record: migrationLog(
-                  context,
-                  context.migration!,
-                  'succeeded',
-                  (event as { at: number }).at,
-                ),
-              }),
+              params: ({ context, event }) =>
+                migrationEndAudit(context, 'succeeded', (event as { at: number }).at),
             },
             'completeMigration',
           ],
@@ -442,14 +429,7 @@ export function createWorkspaceMachine() {
             actions: [
               {
                 type: 'appendAudit',
-                params: ({ context, event }) => ({
-                  stream: STREAMS.migrations(context.workspaceId),
-                  id: `${context.migration!.migrationId}-failed`,
-                  at: event.at,
-                  record: migrationLog(context, context.migration!, 'failed', event.at, {
-                    failureReason: `timed out: ${context.connections.pending} of ${context.connections.active} active connections were not on ACP (${context.connections.onAcp} were)`,
-                  }),
-                }),
+                params: ({ context, event }) => migrationEndAudit(context, 'failed', event.at),
               },
               'failMigration',
             ],
@@ -490,26 +470,7 @@ export function createWorkspaceMachine() {
             actions: [
               {
                 type: 'appendAudit',
-                params: ({ context, event }) => {
-                  const e = event;
-                  const m: Migration = {
-                    migrationId: e.migrationId,
-                    fromProtocol: 'acp',
-                    toProtocol: 'http',
-                    initiatedBy: e.initiatedBy,
-                    requestedBy: e.requestedBy,
-                    startedAt: e.at,
-                    scheduledAt: null,
-                  };
-                  return {
-                    stream: STREAMS.migrations(context.workspaceId),
-                    id: `${e.migrationId}-succeeded`,
-                    at: e.at,
-                    record: migrationLog(context, m, 'succeeded', e.at, {
-                      evidence: evidenceOf(windowOwner(context)),
-                    }),
-                  };
-                },
+                params: ({ context, event }) => toHttpAudit(context, event),
               },
               { type: 'rollBackConnections', params: { reason: 'migrated-to-http' } },
               'toHttp',

@@ -338,3 +338,60 @@ export function rolledBackLogAudit(context: WorkspaceContext, event: WorkspaceEv
     },
   };
 }
+
+/** The `rollback-held` decision: the rate is below the threshold but the samples are too few. */
+export function heldDecisionAudit(context: WorkspaceContext, event: WorkspaceEvent) {
+  const e = evidenceOf(windowOwner(context));
+  return decision(context, event, 'rollback-held', {
+    reason: `success rate ${e.successRate} is below ${context.policy.minSuccessRate}, but only ${e.sampleSize} of the ${context.policy.minSamples} operations needed were seen: holding, not rolling back`,
+    metricsSnapshot: metricsSnapshot(e),
+  });
+}
+
+/** The end of the running migration: every connection on ACP, or timed out with the counts. */
+export function migrationEndAudit(
+  context: WorkspaceContext,
+  status: 'succeeded' | 'failed',
+  at: number,
+) {
+  const m = context.migration!;
+  const c = context.connections;
+  return {
+    stream: STREAMS.migrations(context.workspaceId),
+    id: `${m.migrationId}-${status}`,
+    at,
+    record: migrationLog(
+      context,
+      m,
+      status,
+      at,
+      status === 'failed'
+        ? {
+            failureReason: `timed out: ${c.pending} of ${c.active} active connections were not on ACP (${c.onAcp} were)`,
+          }
+        : {},
+    ),
+  };
+}
+
+/** A requested move from ACP back to HTTP, logged as a succeeded migration. */
+export function toHttpAudit(context: WorkspaceContext, event: WorkspaceEvent) {
+  assertEvent(event, 'REQUEST_MIGRATION');
+  const m: Migration = {
+    migrationId: event.migrationId,
+    fromProtocol: 'acp',
+    toProtocol: 'http',
+    initiatedBy: event.initiatedBy,
+    requestedBy: event.requestedBy,
+    startedAt: event.at,
+    scheduledAt: null,
+  };
+  return {
+    stream: STREAMS.migrations(context.workspaceId),
+    id: `${event.migrationId}-succeeded`,
+    at: event.at,
+    record: migrationLog(context, m, 'succeeded', event.at, {
+      evidence: evidenceOf(windowOwner(context)),
+    }),
+  };
+}
