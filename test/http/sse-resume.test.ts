@@ -74,8 +74,10 @@ describe('transition streams resume from Last-Event-ID', () => {
       protocolVersion: '1.0.0',
       negotiatedCapabilities: [],
     });
-    const [seen] = await client.waitFor(1);
-    expect(seen!.data).toMatchObject({ from: 'connecting', to: 'connected', version: 2 });
+    // The registration's own event is published right after its commit and may reach this
+    // stream, opened after the registration's answer: wait for the handshake's event itself.
+    const seen = await client.waitUntil((e) => e.data.to === 'connected');
+    expect(seen.data).toMatchObject({ from: 'connecting', to: 'connected', version: 2 });
     await client.close();
 
     // While the client is away, through the second process.
@@ -84,7 +86,7 @@ describe('transition streams resume from Last-Event-ID', () => {
       (e) => e.data.actorId === 'connection:c1' && e.data.to === 'error',
     );
 
-    const resumed = await stream(second, ACTOR, { 'last-event-id': seen!.id! });
+    const resumed = await stream(second, ACTOR, { 'last-event-id': seen.id! });
     const [replayed] = await resumed.waitFor(1);
     expect(replayed).toMatchObject({
       event: 'transition',
@@ -102,12 +104,12 @@ describe('transition streams resume from Last-Event-ID', () => {
 
     // The client saw every event of c1 after the first exactly once, in stream order.
     const ofActor = witness.events.filter((e) => e.data.actorId === 'connection:c1');
-    const got = [seen!, ...resumed.events].map((e) => e.id);
+    const got = [seen, ...resumed.events].map((e) => e.id);
     expect(got).toEqual(ofActor.map((e) => e.id).slice(1));
     const all = await retained(first, 'transitions', 'inst-a');
     expect(got.every((id) => all.includes(id!))).toBe(true);
     // Versions are the real committed versions: strictly increasing, never null.
-    const versions = [seen!, ...resumed.events].map((e) => e.data.version);
+    const versions = [seen, ...resumed.events].map((e) => e.data.version);
     expect(versions).toEqual([2, 3, 4]);
   });
 
