@@ -16,13 +16,12 @@
  */
 import type { RedisClient as Redis } from '../store/client.ts';
 import type { ConnectionContext, ConnectionThresholds } from '../../machines/connection.machine.ts';
-import { windowStats } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
-import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
+import { CONNECTION, type Principal } from '../connections/connections.ts';
 import type { DomainEventMap } from '../domain-events.ts';
 import type { CommitListener, Engine } from '../engine/engine.ts';
 import { stateName } from '../engine/step.ts';
-import { ForbiddenError, UnavailableError, ValidationError } from '../errors.ts';
+import { UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MetricsEnvelope, MetricsSink } from '../notifications/types.ts';
 import type { RedisStore } from '../store/redis-store.ts';
@@ -35,9 +34,9 @@ import {
   type StoredEnvelope,
   envelopeSchema,
   metricsStreamKey,
-  nextStreamId,
   rollbackSeenKey,
 } from './envelopes.ts';
+import { connectionEnvelopes, readEnvelopePage } from './connection-envelopes.ts';
 import { type FleetLease, refreshFleetGauges } from './fleet.ts';
 import {
   BoundedLabel,
@@ -78,8 +77,6 @@ interface Batch {
   done: Promise<void>;
   resolve(): void;
 }
-
-const BREACHED_STATUSES = new Set(['degraded', 'error']);
 
 export class MetricsService implements MetricsSink {
   readonly prometheus: PrometheusMetrics;
@@ -193,49 +190,9 @@ export class MetricsService implements MetricsSink {
     }
   };
 
-  /**
-   * What a connection's state says, as envelopes. `thresholdBreached` is true in `degraded` and
-   * `error`, or when the value crosses the chart's own threshold as the chart judges it: success
-   * rate below DEGRADED_SUCCESS_RATE (only with at least MIN_SAMPLES operations, as no rate is
-   * computed below that), latency p95 above DEGRADED_LATENCY_P95_MS with at least MIN_SAMPLES
-   * latency samples. Metrics the engine has not computed (no rate yet, no latency sample) are
-   * not emitted; throughput always is.
-   */
+  /** What a connection's state says, as envelopes (see {@link connectionEnvelopes}). */
   connectionEnvelopes(c: ConnectionContext, status: string, at: number): StoredEnvelope[] {
-    const t = this.#deps.thresholds;
-    const s = windowStats(c.window, t.minSamples);
-    const statusBreach = BREACHED_STATUSES.has(status);
-    const timestamp = new Date(at).toISOString();
-    // Object literals, not spreads: this runs on the heartbeat path.
-    const envelope = (
-      metricType: StoredEnvelope['metricType'],
-      value: number,
-      thresholdBreached: boolean,
-    ): StoredEnvelope => ({
-      timestamp,
-      installationId: c.installationId,
-      workspaceId: c.workspaceId,
-      metricType,
-      value,
-      thresholdBreached,
-      connectionId: c.connectionId,
-    });
-    const out: StoredEnvelope[] = [];
-    if (s.successRate !== null) {
-      out.push(
-        envelope(
-          'success-rate',
-          s.successRate,
-          statusBreach || s.successRate < t.degradedSuccessRate,
-        ),
-      );
-    }
-    if (s.latencyP95 !== null) {
-      const latencyHigh = s.latencySamples >= t.minSamples && s.latencyP95 > t.degradedLatencyP95Ms;
-      out.push(envelope('latency-p95', s.latencyP95, statusBreach || latencyHigh));
-    }
-    out.push(envelope('throughput', Math.round(s.throughputPerMin * 100) / 100, statusBreach));
-    return out;
+    return connectionEnvelopes(c, status, at, this.#deps.thresholds);
   }
 
   /**
@@ -382,56 +339,9 @@ export class MetricsService implements MetricsSink {
 
   // ---------------------------------------------------------------- reading
 
-  /**
-   * One page of an installation's envelopes, oldest first, strictly after the `after` cursor.
-   * The installation may be omitted only by a token that has exactly one.
-   */
-  async envelopes(principal: Principal, query: EnvelopesQuery): Promise<EnvelopePage> {
-    let installationId = query.installationId;
-    if (installationId === undefined) {
-      if (principal.installations === null || principal.installations.size !== 1) {
-        throw new ValidationError(
-          'installationId is required unless the token is scoped to exactly one installation',
-          { field: 'installationId' },
-        );
-      }
-      installationId = [...principal.installations][0]!;
-    }
-    if (!canAccess(principal, installationId)) {
-      throw new ForbiddenError(`installationId ${installationId} is not readable with this token`, {
-        field: 'installationId',
-      });
-    }
-    const start = query.after === undefined ? '-' : nextStreamId(query.after);
-    const entries =
-      start === null
-        ? []
-        : await this.#deps.redis.xrange(
-            metricsStreamKey(this.#deps.store.keys, installationId),
-            start,
-            '+',
-            'COUNT',
-            query.limit + 1,
-          );
-    const page = entries.slice(0, query.limit);
-    const items: EnvelopePage['items'] = [];
-    for (const [id, fields] of page) {
-      const i = fields.indexOf(ENVELOPE_FIELD);
-      const json = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
-      try {
-        items.push({ id, ...(JSON.parse(json ?? '') as StoredEnvelope) });
-      } catch {
-        // Not ours (or damaged): skipped, but the cursor still moves past it.
-        this.#deps.logger.warn('unreadable metrics stream entry skipped', { installationId, id });
-      }
-    }
-    const last = page[page.length - 1];
-    return {
-      installationId,
-      items,
-      nextCursor: last ? last[0] : (query.after ?? null),
-      hasMore: entries.length > query.limit,
-    };
+  /** One page of an installation's envelopes (see {@link readEnvelopePage}). */
+  envelopes(principal: Principal, query: EnvelopesQuery): Promise<EnvelopePage> {
+    return readEnvelopePage(this.#deps, principal, query);
   }
 
   // ---------------------------------------------------------------- Prometheus
