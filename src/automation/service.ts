@@ -4,11 +4,11 @@ import type { DomainEventMap } from '../domain-events.ts';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
 import type { ModuleContext } from '../module-context.ts';
 import { type Channel, type MetricsSink, type Notifier, SERVICES } from '../notifications/types.ts';
-import { iso, toKebab } from '../wire.ts';
-import { classifyError } from './errors.ts';
+import { iso } from '../wire.ts';
 import { type SummaryInput, TOAST_MAX_CHARS, TRANSCRIPT_EVENT_TYPES } from './schemas.ts';
 import { redactDeep, redactSecrets } from './secrets.ts';
 import { type Append, SessionStore } from './store.ts';
+import { automationEntry, buildSummary } from './summaries.ts';
 import type {
   GitHubAutomationSummary,
   SessionDirectory,
@@ -95,41 +95,9 @@ export class AutomationService implements TranscriptService, SessionDirectory {
         { field: 'installationId' },
       );
     }
-    const summary = this.#build(sessionId, input);
+    const summary = buildSummary(this.ctx.clock.now(), sessionId, input);
     const key = input.runId !== undefined ? `run:${input.runId}` : `id:${summary.summaryId}`;
     return this.#commit(summary, key, [], { strict: false });
-  }
-
-  #build(sessionId: string, input: SummaryInput): GitHubAutomationSummary {
-    return {
-      summaryId: randomUUID(),
-      sessionId,
-      installationId: input.installationId,
-      workspaceId: input.workspaceId,
-      runId: input.runId ?? null,
-      status: input.status,
-      issue: input.issue ?? null,
-      pullRequest: input.pullRequest ?? null,
-      commit: input.commit ?? null,
-      skipReason: input.skipReason ? toKebab(input.skipReason) : null,
-      toastMessage: input.toastMessage ?? null,
-      transcriptNote: input.transcriptNote ?? null,
-      durationMs: input.durationMs ?? null,
-      error: input.error
-        ? { ...input.error, ...classifyError(input.error.code, input.error.message) }
-        : null,
-      logs: input.logs.map((l) => ({
-        at: iso(l.at),
-        level: l.level,
-        message: l.message,
-        step: l.step ?? null,
-        code: l.code ?? null,
-        data: l.data ?? null,
-      })),
-      source: 'api',
-      rollbackEventId: null,
-      createdAt: iso(this.ctx.clock.now())!,
-    };
   }
 
   /**
@@ -143,7 +111,7 @@ export class AutomationService implements TranscriptService, SessionDirectory {
     before: SessionTranscriptEntry[],
     opts: { strict: boolean },
   ): Promise<{ summary: GitHubAutomationSummary; created: boolean }> {
-    const entry = this.#automationEntry(draft);
+    const entry = automationEntry(draft);
     const appends: Append[] = [
       { stream: 'automation', key, json: JSON.stringify(draft) },
       ...[...before, entry].map((e): Append => ({
@@ -257,31 +225,6 @@ export class AutomationService implements TranscriptService, SessionDirectory {
         createdAt: iso(this.ctx.clock.now())!,
       },
     ]);
-  }
-
-  #automationEntry(s: GitHubAutomationSummary): SessionTranscriptEntry {
-    return {
-      entryId: `automation-${s.summaryId}`,
-      sessionId: s.sessionId,
-      installationId: s.installationId,
-      workspaceId: s.workspaceId,
-      eventType: 'automation',
-      message: s.transcriptNote ?? describe(s),
-      context: {
-        summaryId: s.summaryId,
-        runId: s.runId,
-        status: s.status,
-        skipReason: s.skipReason,
-        issue: s.issue,
-        pullRequest: s.pullRequest,
-        commit: s.commit,
-        error: s.error,
-        durationMs: s.durationMs,
-        source: s.source,
-        rollbackEventId: s.rollbackEventId,
-      },
-      createdAt: s.createdAt,
-    };
   }
 
   async #appendEntries(
@@ -444,19 +387,4 @@ export class AutomationService implements TranscriptService, SessionDirectory {
     });
     return { items: page.items.map((j) => JSON.parse(j) as T), nextCursor: page.nextCursor };
   }
-}
-
-/** The transcript line for a summary without a transcriptNote. */
-function describe(s: GitHubAutomationSummary): string {
-  if (s.status === 'error' && s.error) {
-    return `GitHub automation failed (${s.error.category}): ${s.error.message}. ${s.error.recoveryMessage}`;
-  }
-  if (s.status === 'skipped') return `GitHub automation skipped (${s.skipReason ?? 'other'}).`;
-  const parts: string[] = [];
-  if (s.pullRequest) parts.push(`pull request #${s.pullRequest.number} on ${s.pullRequest.branch}`);
-  if (s.issue) parts.push(`issue #${s.issue.number}`);
-  if (s.commit) parts.push(`commit ${s.commit.sha.slice(0, 7)}`);
-  return parts.length > 0
-    ? `GitHub automation succeeded: ${parts.join(', ')}.`
-    : 'GitHub automation succeeded.';
 }
