@@ -210,9 +210,20 @@ export const ROLLBACK_EVENTS = ['CONNECTION_REPORT', 'POLICY', 'ROLLBACK_REQUEST
 
 /** The context once a report is absorbed: what the guards and the decision records see. */
 export function absorbed(c: WorkspaceContext, e: ConnectionReport): WorkspaceContext {
+  // One step asks this for the same report and context several times (the guards, then the
+  // actions): computed once. Both are immutable snapshots, so identity is a safe key.
+  const hit = lastAbsorbed.get(e);
+  if (hit?.context === c) return hit.result;
   const next = absorbReport(windowOwner(c), e);
-  return { ...c, ...next, connections: countMembers(next.members) };
+  const result = { ...c, ...next, connections: countMembers(next.members) };
+  lastAbsorbed.set(e, { context: c, result });
+  return result;
 }
+
+const lastAbsorbed = new WeakMap<
+  ConnectionReport,
+  { context: WorkspaceContext; result: WorkspaceContext }
+>();
 
 export const windowOwner = (c: WorkspaceContext) => ({
   policy: c.policy,
