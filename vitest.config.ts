@@ -30,6 +30,7 @@ export default defineConfig({
                   'test/http/**/*.test.ts',
                   'test/model/**/*.test.ts',
                   'test/deploy/**/*.test.ts',
+                  'test/what-if/**/*.test.ts',
                 ],
                 env: { TEST_REDIS_TARGET: 'cluster' },
               },
