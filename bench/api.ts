@@ -97,14 +97,25 @@ export async function checkLostUpdates(
   };
   ids.forEach((id, i) => {
     const { sampleSize, status } = records[i]!;
-    const acked = ledger.acked.get(id) ?? 0;
-    const sent = ledger.sent.get(id) ?? 0;
-    check.expected += acked;
-    check.actual += sampleSize;
-    check.lost += Math.max(0, acked - sampleSize);
-    check.appliedUnacked += Math.max(0, Math.min(sampleSize, sent) - acked);
-    check.unexplained += Math.max(0, sampleSize - sent);
-    check.statuses[status] = (check.statuses[status] ?? 0) + 1;
+    tally(check, ledger, id, sampleSize, status);
   });
   return check;
+}
+
+/** Adds one connection's record to the check: what its heartbeats' answers say it must hold. */
+export function tally(
+  check: LostUpdateCheck,
+  ledger: Ledger,
+  id: string,
+  sampleSize: number,
+  status: string,
+): void {
+  const acked = ledger.acked.get(id) ?? 0;
+  const sent = ledger.sent.get(id) ?? 0;
+  check.expected += acked;
+  check.actual += sampleSize;
+  check.lost += Math.max(0, acked - sampleSize);
+  check.appliedUnacked += Math.max(0, Math.min(sampleSize, sent) - acked);
+  check.unexplained += Math.max(0, sampleSize - sent);
+  check.statuses[status] = (check.statuses[status] ?? 0) + 1;
 }

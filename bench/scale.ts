@@ -8,7 +8,7 @@
  * snapshot stays the size a real workspace has, whatever the total.
  */
 import { Agent, request } from 'node:http';
-import type { LostUpdateCheck } from './api.ts';
+import { type LostUpdateCheck, tally } from './api.ts';
 import type { Ledger } from './load.ts';
 
 export const PER_INSTALLATION = 1000;
@@ -172,14 +172,7 @@ export async function checkByList(
       for (const { connectionId, sampleSize, status } of body.items) {
         if (!ids.has(connectionId)) continue;
         seen.add(connectionId);
-        const acked = ledger.acked.get(connectionId) ?? 0;
-        const sent = ledger.sent.get(connectionId) ?? 0;
-        check.expected += acked;
-        check.actual += sampleSize;
-        check.lost += Math.max(0, acked - sampleSize);
-        check.appliedUnacked += Math.max(0, Math.min(sampleSize, sent) - acked);
-        check.unexplained += Math.max(0, sampleSize - sent);
-        check.statuses[status] = (check.statuses[status] ?? 0) + 1;
+        tally(check, ledger, connectionId, sampleSize, status);
       }
       cursor = body.nextCursor;
     } while (cursor);
