@@ -18,10 +18,9 @@
  * Every decision appends its audit records (`appendAudit`) in the same commit as the transition;
  * ids arrive in the events (stamped by src/ or by the engine), so the chart stays deterministic.
  */
-import { assertEvent, assign, enqueueActions, not, setup } from 'xstate';
-import { DEFAULT_WORKSPACE_POLICY, healthVerdict } from './shared/workspace-policy.ts';
+import { assign, enqueueActions, not, setup } from 'xstate';
+import { DEFAULT_WORKSPACE_POLICY } from './shared/workspace-policy.ts';
 import {
-  type Migration,
   type WorkspaceContext,
   type WorkspaceEvent,
   type WorkspaceInput,
@@ -36,14 +35,10 @@ import {
   toHttpAudit,
   rollbackOf,
   rolledBackLogAudit,
-  windowOwner,
 } from './shared/workspace-records.ts';
-import {
-  type WorkspaceWindow,
-  evidenceOf,
-  liveMembers,
-  verdictOf,
-} from './shared/workspace-window.ts';
+import { liveMembers } from './shared/workspace-window.ts';
+import { workspaceGuards } from './shared/workspace-guards.ts';
+import * as update from './shared/workspace-updates.ts';
 
 export * from './shared/workspace-records.ts';
 export type { ConnectionCounts, WorkspaceWindow } from './shared/workspace-window.ts';
@@ -54,28 +49,11 @@ export function createWorkspaceMachine() {
       events: {} as WorkspaceEvent,
       input: {} as WorkspaceInput,
     },
+    // The `assign` bodies are plain functions in shared/workspace-updates.ts, the guards in
+    // shared/workspace-guards.ts; the names below are the ones the transitions use.
     actions: {
-      /** Takes in a connection's report: its status, its operations, the verdict they give. */
-      absorb: assign(({ context, event }) => {
-        assertEvent(event, 'CONNECTION_REPORT');
-        const next = absorbed(context, event);
-        const evidence = evidenceOf(windowOwner(next));
-        return {
-          members: next.members,
-          window: next.window,
-          connections: next.connections,
-          nextMigrationId: event.spareId,
-          health: {
-            ...evidence,
-            verdict: healthVerdict(evidence, context.policy),
-            at: event.at,
-          },
-        };
-      }),
-      recordPolicy: assign(({ event }) => {
-        assertEvent(event, 'POLICY');
-        return { policy: event.policy };
-      }),
+      absorb: assign(update.absorb),
+      recordPolicy: assign(update.recordPolicy),
       /** Tells every live connection to roll back (routed by the engine, same commit). */
       rollBackConnections: enqueueActions(({ context, event, enqueue }, p: { reason: string }) => {
         const members =
@@ -88,96 +66,16 @@ export function createWorkspaceMachine() {
           } as never);
         }
       }),
-      startMigration: assign(({ event }) => {
-        if (event.type !== 'REQUEST_MIGRATION') return {};
-        const m: Migration = {
-          migrationId: event.migrationId,
-          fromProtocol: event.toProtocol === 'acp' ? 'http' : 'acp',
-          toProtocol: event.toProtocol,
-          initiatedBy: event.initiatedBy,
-          requestedBy: event.requestedBy,
-          startedAt: event.at,
-          scheduledAt: event.scheduledAt,
-        };
-        return { migration: m, pending: null, policy: event.policy, window: [] as WorkspaceWindow };
-      }),
-      schedule: assign(({ event }) => {
-        if (event.type !== 'REQUEST_MIGRATION') return {};
-        return {
-          policy: event.policy,
-          pending: {
-            migrationId: event.migrationId,
-            fromProtocol: 'http' as const,
-            toProtocol: 'acp' as const,
-            initiatedBy: event.initiatedBy,
-            requestedBy: event.requestedBy,
-            startedAt: event.at,
-            scheduledAt: event.scheduledAt,
-          },
-        };
-      }),
-      /** Turns the pending (scheduled or automatic) migration into the running one. */
-      startPending: assign(({ context, event }) => {
-        const at = (event as { at: number }).at;
-        const pending: Migration = context.pending ?? {
-          migrationId: context.nextMigrationId ?? `auto-${at}`,
-          fromProtocol: 'http',
-          toProtocol: 'acp',
-          initiatedBy: 'system',
-          requestedBy: null,
-          startedAt: at,
-          scheduledAt: null,
-        };
-        return {
-          migration: { ...pending, startedAt: at },
-          pending: null,
-          nextMigrationId: null,
-          window: [] as WorkspaceWindow,
-        };
-      }),
-      completeMigration: assign(({ event }) => ({
-        migration: null,
-        transportSince: (event as { at: number }).at,
-        window: [] as WorkspaceWindow,
-      })),
+      startMigration: assign(update.startMigration),
+      schedule: assign(update.schedule),
+      startPending: assign(update.startPending),
+      completeMigration: assign(update.completeMigration),
       failMigration: assign({ migration: null }),
-      enterCooldown: assign(({ context, event }) => {
-        const e = rollbackOf(context, event);
-        const auto = e.type === 'AUTO_ROLLBACK';
-        const recent = context.autoRollbacks.filter((t) => t > e.at - e.policy.flapWindowMs);
-        if (auto) recent.push(e.at);
-        return {
-          policy: e.policy,
-          migration: null,
-          pending: null,
-          transportSince: e.at,
-          cooldownMs: e.policy.cooldownMs,
-          cooldownUntil: e.at + e.policy.cooldownMs,
-          autoRollbacks: recent,
-          autoMigrationBlocked:
-            context.autoMigrationBlocked || (auto && recent.length >= e.policy.flapLimit),
-          lastRollback: {
-            eventId: e.eventId,
-            at: e.at,
-            trigger: e.trigger,
-            reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
-          },
-          window: [] as WorkspaceWindow,
-          // The new transport has no evidence yet: a stale `healthy` must not start the
-          // automatic rollout again after the cooldown (nothing reports once all rolled back).
-          health: null,
-        };
-      }),
+      enterCooldown: assign(update.enterCooldown),
       leaveCooldown: assign({ cooldownUntil: null }),
       unblock: assign({ autoMigrationBlocked: false, autoRollbacks: [] as number[] }),
       cancelPending: assign({ pending: null }),
-      toHttp: assign(({ event }) => ({
-        transportSince: (event as { at: number }).at,
-        migration: null,
-        window: [] as WorkspaceWindow,
-        // As after a rollback: no automatic migration back to ACP on the health of the old one.
-        health: null,
-      })),
+      toHttp: assign(update.toHttp),
       // Recorded in the same commit as the transition (see src/engine: APPEND_AUDIT).
       appendAudit: (
         _,
@@ -200,42 +98,7 @@ export function createWorkspaceMachine() {
         _params: { workspaceId: string; installationId: string; eventId: string },
       ) => {},
     },
-    guards: {
-      startsOnAcp: ({ context }) => context.policy.defaultProtocol === 'acp',
-      isImmediateAcp: ({ context, event }) =>
-        event.type === 'REQUEST_MIGRATION' &&
-        event.toProtocol === 'acp' &&
-        event.policy.migrationEnabled &&
-        (event.scheduledAt === null || event.scheduledAt <= event.at) &&
-        !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user') &&
-        context.migration === null,
-      isScheduledAcp: ({ event }) =>
-        event.type === 'REQUEST_MIGRATION' &&
-        event.toProtocol === 'acp' &&
-        event.policy.migrationEnabled &&
-        event.scheduledAt !== null &&
-        event.scheduledAt > event.at &&
-        !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user'),
-      isToHttp: ({ event }) => event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http',
-      breaches: ({ context, event }) =>
-        (event.type === 'CONNECTION_REPORT' &&
-          verdictOf(windowOwner(absorbed(context, event))) === 'breach') ||
-        (event.type === 'POLICY' &&
-          verdictOf(windowOwner({ ...context, policy: event.policy })) === 'breach'),
-      isHeld: ({ context, event }) =>
-        event.type === 'CONNECTION_REPORT' &&
-        verdictOf(windowOwner(absorbed(context, event))) === 'held' &&
-        context.health?.verdict !== 'held',
-      allOnAcp: ({ context }) =>
-        context.connections.active > 0 && context.connections.pending === 0,
-      autoMigrationEligible: ({ context }) =>
-        context.policy.rolloutMode === 'automatic' &&
-        context.policy.autoRollout &&
-        context.policy.migrationEnabled &&
-        !context.autoMigrationBlocked &&
-        context.health?.verdict === 'healthy',
-      isBlocked: ({ context }) => context.autoMigrationBlocked,
-    },
+    guards: workspaceGuards,
     delays: {
       cooldownDelay: ({ context }) => context.cooldownMs,
       autoMigrateDelay: ({ context }) => context.policy.autoMigrateAfterMs,

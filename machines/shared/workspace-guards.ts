@@ -1,0 +1,54 @@
+/**
+ * The workspace chart's guards: pure predicates on the context and the event, given to `setup`
+ * in machines/workspace.machine.ts under these names (the transitions, the visualizations and
+ * the model tests refer to them by name).
+ */
+import {
+  type WorkspaceContext,
+  type WorkspaceEvent,
+  absorbed,
+  windowOwner,
+} from './workspace-records.ts';
+import { verdictOf } from './workspace-window.ts';
+
+interface Args {
+  context: WorkspaceContext;
+  event: WorkspaceEvent;
+}
+
+export const workspaceGuards = {
+  startsOnAcp: ({ context }: Args) => context.policy.defaultProtocol === 'acp',
+  isImmediateAcp: ({ context, event }: Args) =>
+    event.type === 'REQUEST_MIGRATION' &&
+    event.toProtocol === 'acp' &&
+    event.policy.migrationEnabled &&
+    (event.scheduledAt === null || event.scheduledAt <= event.at) &&
+    !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user') &&
+    context.migration === null,
+  isScheduledAcp: ({ event }: Args) =>
+    event.type === 'REQUEST_MIGRATION' &&
+    event.toProtocol === 'acp' &&
+    event.policy.migrationEnabled &&
+    event.scheduledAt !== null &&
+    event.scheduledAt > event.at &&
+    !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user'),
+  isToHttp: ({ event }: Args) => event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http',
+  breaches: ({ context, event }: Args) =>
+    (event.type === 'CONNECTION_REPORT' &&
+      verdictOf(windowOwner(absorbed(context, event))) === 'breach') ||
+    (event.type === 'POLICY' &&
+      verdictOf(windowOwner({ ...context, policy: event.policy })) === 'breach'),
+  isHeld: ({ context, event }: Args) =>
+    event.type === 'CONNECTION_REPORT' &&
+    verdictOf(windowOwner(absorbed(context, event))) === 'held' &&
+    context.health?.verdict !== 'held',
+  allOnAcp: ({ context }: Args) =>
+    context.connections.active > 0 && context.connections.pending === 0,
+  autoMigrationEligible: ({ context }: Args) =>
+    context.policy.rolloutMode === 'automatic' &&
+    context.policy.autoRollout &&
+    context.policy.migrationEnabled &&
+    !context.autoMigrationBlocked &&
+    context.health?.verdict === 'healthy',
+  isBlocked: ({ context }: Args) => context.autoMigrationBlocked,
+};
