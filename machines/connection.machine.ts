@@ -14,9 +14,8 @@
  * writes them to the outbox in the same atomic commit and src/ runs them afterwards.
  */
 import { assign, enqueueActions, setup } from 'xstate';
-import { emptyWindow, recordOperations, windowStats } from './shared/window.ts';
-import { satisfies } from './shared/version.ts';
-import { type ErrorCategory, appendDiagnostic } from './shared/diagnostics.ts';
+import { emptyWindow } from './shared/window.ts';
+import type { ErrorCategory } from './shared/diagnostics.ts';
 import {
   type Cause,
   type ConnectionContext,
@@ -25,11 +24,10 @@ import {
   type ConnectionThresholds,
   DEFAULT_CONNECTION_THRESHOLDS,
   capacityReport,
-  healthOf,
-  isActive,
-  metricsAt,
   report,
 } from './shared/connection-types.ts';
+import { connectionGuards } from './shared/connection-guards.ts';
+import { connectionUpdates } from './shared/connection-updates.ts';
 
 export * from './shared/connection-types.ts';
 
@@ -41,65 +39,25 @@ export * from './shared/connection-types.ts';
  * const machine = createConnectionMachine({ ...DEFAULT_CONNECTION_THRESHOLDS, minSamples: 10 });
  */
 export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNECTION_THRESHOLDS) {
+  const update = connectionUpdates(t);
   const machine = setup({
     types: {
       context: {} as ConnectionContext,
       events: {} as ConnectionEvent,
       input: {} as ConnectionInput,
     },
+    // The action bodies are plain functions in shared/connection-updates.ts, the guards in
+    // shared/connection-guards.ts; the names below are the ones the transitions use.
     actions: {
-      recordHandshake: assign(({ event }) => {
-        if (event.type !== 'HANDSHAKE') return {};
-        return {
-          protocolVersion: event.protocolVersion,
-          negotiatedCapabilities: event.negotiatedCapabilities,
-          lastError: null,
-        };
-      }),
-      recordHeartbeat: assign(({ context, event }) => {
-        if (event.type !== 'HEARTBEAT') return {};
-        const { window, stale } = recordOperations(
-          context.window,
-          event.at,
-          event.succeeded,
-          event.failed,
-          event.latencyMs,
-        );
-        if (stale) return { staleHeartbeats: context.staleHeartbeats + 1 };
-        return {
-          window,
-          health: healthOf(window, t),
-          lastHeartbeat:
-            context.lastHeartbeat === null ? event.at : Math.max(context.lastHeartbeat, event.at),
-        };
-      }),
+      recordHandshake: assign(update.recordHandshake),
+      recordHeartbeat: assign(update.recordHeartbeat),
       recordError: assign(
         ({ event }, params: { code: string; category: ErrorCategory; message: string }) => ({
           lastError: { ...params, at: event.at },
         }),
       ),
-      recordNegotiationFailure: assign(({ event }) => ({
-        lastError: {
-          code: 'protocol-version-unsupported',
-          category: 'protocol' as const,
-          message:
-            event.type === 'HANDSHAKE'
-              ? `Protocol version ${event.protocolVersion} is outside the supported range ${t.supportedRange}; upgrade the agent or keep this session on HTTP.`
-              : 'Protocol negotiation failed.',
-          at: event.at,
-        },
-      })),
-      recordDrop: assign(({ event }) => ({
-        lastError: {
-          code: 'connection-dropped',
-          category: 'connection' as const,
-          message:
-            event.type === 'DROPPED' && event.reason
-              ? `The ACP connection dropped: ${event.reason}. The engine will try to reconnect.`
-              : 'The ACP connection dropped. The engine will try to reconnect.',
-          at: event.at,
-        },
-      })),
+      recordNegotiationFailure: assign(update.recordNegotiationFailure),
+      recordDrop: assign(update.recordDrop),
       countReconnectAttempt: assign(({ context }) => ({
         reconnectAttempts: context.reconnectAttempts + 1,
       })),
@@ -114,31 +72,13 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
        * installation's capacity actor. The engine commits those actors with this one.
        */
       note: enqueueActions(({ context, event, enqueue }, p: Cause) => {
-        enqueue.assign({
-          diagnostics: appendDiagnostic(context.diagnostics, {
-            at: event.at,
-            to: p.to,
-            event: event.type,
-            cause: p.cause,
-            ...metricsAt(context.window, t),
-          }),
-          status: p.to,
-        });
-        enqueue.emit(report(context, p.to, null));
-        const delta = Number(isActive(p.to)) - Number(isActive(context.status));
-        if (delta !== 0) enqueue.emit(capacityReport(context, delta));
+        enqueue.assign(update.note({ context, event }, p));
+        for (const r of update.noteReports(context, p.to)) enqueue.emit(r);
       }),
       /** Tells the workspace what this heartbeat saw (its rolling window counts operations). */
       reportOperations: enqueueActions(({ context, event, enqueue }) => {
-        if (event.type !== 'HEARTBEAT' || event.succeeded + event.failed === 0) return;
-        enqueue.emit(
-          report(context, context.status, {
-            at: event.at,
-            succeeded: event.succeeded,
-            failed: event.failed,
-            latencyP95: windowStats(context.window, t.minSamples).latencyP95,
-          }),
-        );
+        const r = update.operationsReport({ context, event });
+        if (r) enqueue.emit(r);
       }),
       /** A new connection joins its workspace and takes an ACP slot. */
       reportCreated: enqueueActions(({ context, enqueue }) => {
@@ -152,17 +92,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
         _params: { connectionId: string; workspaceId: string; reason: string },
       ) => {},
     },
-    guards: {
-      versionSupported: ({ event }) =>
-        event.type === 'HANDSHAKE' && satisfies(event.protocolVersion, t.supportedVersions),
-      isDegraded: ({ context }) => context.health === 'degraded' || context.health === 'failing',
-      isFailing: ({ context }) => context.health === 'failing',
-      isHealthy: ({ context }) =>
-        context.health === 'healthy' || context.health === 'insufficient-data',
-      canRetry: ({ context }) =>
-        context.reconnectAttempts < t.maxReconnectAttempts &&
-        context.lastError?.category !== 'protocol',
-    },
+    guards: connectionGuards(t),
     delays: {
       handshakeTimeout: t.handshakeTimeoutMs,
       heartbeatTimeout: t.heartbeatTimeoutMs,
