@@ -152,6 +152,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     effects: effectHandlers(logger, events),
     cacheSize: config.snapshotCacheSize,
     outboxLeaseMs: config.outboxLeaseMs,
+    maxEffectAttempts: config.effects.maxAttempts,
+    effectRetryBaseDelayMs: config.effects.baseDelayMs,
+    effectRetryMaxDelayMs: config.effects.maxDelayMs,
     requestIdsPerActor: config.idempotencyKeysPerActor,
   });
   const settings = new SettingsService(store, clock);
@@ -251,7 +254,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     loop(
       'outbox reaper',
       () => engine.reapOutbox(),
-      Math.max(1000, Math.floor(config.outboxLeaseMs / 3)),
+      Math.max(1000, Math.floor(Math.min(config.outboxLeaseMs / 3, config.effects.baseDelayMs))),
     );
   }
   if (config.devToken) {

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import type { RedisClient } from '../store/client.ts';
+import { EFFECT_QUEUE } from '../store/keys.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { commands } from '../store/scripts.ts';
 import { toKebab } from '../wire.ts';
@@ -72,8 +73,9 @@ export async function refreshFleetGauges(
     for (const inst of chunk) {
       for (const s of CONNECTION_STATUSES)
         pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
-      pipeline.zrange(store.keys.outbox(inst), 0, 0, 'WITHSCORES');
-      pipeline.zcard(store.keys.outbox(inst));
+      const outbox = store.keys.jobQueue(inst, EFFECT_QUEUE).due;
+      pipeline.zrange(outbox, 0, 0, 'WITHSCORES');
+      pipeline.zcard(outbox);
     }
     const replies = (await pipeline.exec()) ?? [];
     let r = 0;
@@ -95,7 +97,8 @@ export async function refreshFleetGauges(
     const protocol = status === 'rolledBack' ? 'http' : 'acp';
     g.set({ status: toKebab(status), protocol }, n);
   }
-  // An entry's score is its lease expiry: commit (or last claim) time + OUTBOX_LEASE_MS.
+  // An entry's score is its lease expiry (commit or last claim time + OUTBOX_LEASE_MS), or when
+  // its next attempt is due after a failure (then the lag counts from due - OUTBOX_LEASE_MS).
   const lag = oldestLease === Infinity ? 0 : Math.max(0, now - (oldestLease - outboxLeaseMs));
   prometheus.outboxLag.set(lag / 1000);
   prometheus.outboxEntries.set(entries);
