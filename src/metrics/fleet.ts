@@ -52,16 +52,11 @@ export class FleetLease {
 
 /**
  * Sets the fleet-wide gauges from Redis: connections by status from every installation's status
- * indexes, and the outbox backlog and its oldest entry's age.
+ * indexes, and the outbox backlog and how overdue its most overdue entry is.
  */
 export async function refreshFleetGauges(
   prometheus: Pick<PrometheusMetrics, 'connections' | 'outboxLag' | 'outboxEntries'>,
-  {
-    redis,
-    store,
-    now,
-    outboxLeaseMs,
-  }: { redis: RedisClient; store: RedisStore; now: number; outboxLeaseMs: number },
+  { redis, store, now }: { redis: RedisClient; store: RedisStore; now: number },
 ): Promise<void> {
   const installations = await store.installations();
   const byStatus = new Map<string, number>(CONNECTION_STATUSES.map((s) => [s, 0]));
@@ -97,9 +92,9 @@ export async function refreshFleetGauges(
     const protocol = status === 'rolledBack' ? 'http' : 'acp';
     g.set({ status: toKebab(status), protocol }, n);
   }
-  // An entry's score is its lease expiry (commit or last claim time + OUTBOX_LEASE_MS), or when
-  // its next attempt is due after a failure (then the lag counts from due - OUTBOX_LEASE_MS).
-  const lag = oldestLease === Infinity ? 0 : Math.max(0, now - (oldestLease - outboxLeaseMs));
+  // An entry's score is when it may run again: its lease expiry (written or claimed) or, after a
+  // failure, its retry time. Past it, the entry is overdue: the reaper has not caught up.
+  const lag = oldestLease === Infinity ? 0 : Math.max(0, now - oldestLease);
   prometheus.outboxLag.set(lag / 1000);
   prometheus.outboxEntries.set(entries);
 }
