@@ -5,7 +5,7 @@
  */
 import type { CommitResult } from './store.ts';
 
-/** commit-4.lua: the first of the three entries per actor. */
+/** commit-5.lua: the first of the three entries per actor. */
 export const CommitCode = {
   Committed: 1,
   Conflict: 0,
@@ -48,7 +48,7 @@ export function stringOrNil(reply: unknown): string | null {
   return typeof reply === 'string' ? reply : null;
 }
 
-/** commit-4.lua: one result per actor, in order. */
+/** commit-5.lua: one result per actor, in order. */
 export function decodeCommit(flat: readonly (string | number | null)[]): CommitResult[] {
   const results: CommitResult[] = [];
   for (let i = 0; i < flat.length; i += 3) {
