@@ -195,8 +195,8 @@ describe('the outbox as a retry queue', () => {
       ]);
       const effects = store.effectQueue(POLICY);
       expect(effects).toBeInstanceOf(JobQueue);
-      expect(await (effects as JobQueue).dueAt(INST, 'e1')).toBe(5000);
-      expect(await (effects as JobQueue).attempts(INST, ['e1'])).toEqual([1]);
+      expect(await effects.dueAt(INST, 'e1')).toBe(5000);
+      expect(await effects.attempts(INST, ['e1'])).toEqual([1]);
     } finally {
       await store.deleteAllOwnKeys();
       redis.disconnect();
