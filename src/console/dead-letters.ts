@@ -88,9 +88,11 @@ async function deadTimers(ctx: ModuleContext, installationId: string): Promise<D
     .sort((a, b) => (a.dueAt ?? '').localeCompare(b.dueAt ?? ''));
 }
 
+// Only their dead letters are read and settled here: the policies (leases, attempts) do not apply.
 const effectQueue = (ctx: ModuleContext) =>
   new JobQueue(ctx.redis, ctx.store.keys.prefix, EFFECT_QUEUE);
 
+/** With the delivery record mirror: a retried delivery is `pending` again, attempts reset. */
 const notifyQueue = (ctx: ModuleContext) =>
   deliveryQueue(ctx.redis, new NotifyKeys(ctx.store.keys.prefix), ctx.config.notifications, 0);
 
