@@ -94,21 +94,30 @@ export class JobQueue implements RetryQueue {
 
   /**
    * Leases up to `limit` jobs due at `now` to the caller until `now + leaseMs`, each as a new
-   * attempt. A job whose last allowed attempt was interrupted is dead-lettered instead.
+   * attempt. A job whose last allowed attempt was interrupted is dead-lettered instead (and does
+   * not count toward `limit`).
    */
   async claim(installationId: string, now: number, limit: number): Promise<ClaimedJob[]> {
     const { due, data, state } = this.keys(installationId);
     const token = randomUUID();
-    const replies = await commands.claimJobs(
-      this.redis,
-      [due, data, state],
-      [now, now + this.policy.leaseMs, limit, this.policy.maxAttempts, token],
-    );
     const out: ClaimedJob[] = [];
-    for (const r of replies) {
-      const job = { id: r.id, attempt: r.attempt, data: r.data, token };
-      if (r.runnable) out.push(job);
-      else await this.fail(installationId, job, INTERRUPTED, now);
+    let exhausted = true;
+    // Each round that meets an exhausted job dead-letters it: the loop ends.
+    while (exhausted && out.length < limit) {
+      const replies = await commands.claimJobs(
+        this.redis,
+        [due, data, state],
+        [now, now + this.policy.leaseMs, limit - out.length, this.policy.maxAttempts, token],
+      );
+      exhausted = false;
+      for (const r of replies) {
+        const job = { id: r.id, attempt: r.attempt, data: r.data, token };
+        if (r.runnable) out.push(job);
+        else {
+          exhausted = true;
+          await this.fail(installationId, job, INTERRUPTED, now);
+        }
+      }
     }
     return out;
   }

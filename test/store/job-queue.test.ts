@@ -119,11 +119,15 @@ describe.each(backends)('JobQueue on %s', (_name, connect) => {
       expect(await queue.claim(INST, now, 10)).toHaveLength(1);
       now += POLICY.leaseMs; // every claimer stops mid-attempt
     }
-    expect(await queue.claim(INST, now, 10)).toEqual([]);
+    // Another job is due behind it: the claim dead-letters j1 and still returns one job.
+    await queue.schedule(INST, [{ id: 'j2', due: now, data: '{"n":2}' }]);
+    const claimed = await queue.claim(INST, now, 1);
+    expect(claimed.map((j) => j.id)).toEqual(['j2']);
     const { items } = await queue.dead(INST, { limit: 10 });
     expect(items).toEqual([
       expect.objectContaining({ id: 'j1', attempts: 3, lastError: INTERRUPTED }),
     ]);
+    expect(await queue.claim(INST, now + POLICY.leaseMs - 1, 10)).toEqual([]);
   });
 
   it('retries a dead job with its attempts reset, or discards it with its data', async () => {
