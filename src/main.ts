@@ -16,6 +16,7 @@ import type { AppModule, ModuleContext } from './module-context.ts';
 import { MODULES } from './modules.ts';
 import { Services } from './services.ts';
 import { type RedisClient, connectRedisClient } from './store/client.ts';
+import { migrateLegacyQueues } from './store/legacy-queues.ts';
 import { RedisStore } from './store/redis-store.ts';
 import { LiveStreams } from './http/live-streams.ts';
 import { SettingsService } from './workspaces/settings.ts';
@@ -139,6 +140,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const redis = options.redis ?? (await connectRedis(config, logger));
   const store = new RedisStore(redis, config.keyPrefix, config.redisWait);
+  const migrated = await migrateLegacyQueues(redis, config.keyPrefix);
+  if (migrated > 0)
+    logger.info('moved old outbox and delivery jobs to the retry queues', { migrated });
   const events = new DomainEvents();
   const engine = new Engine({
     store,

@@ -1,11 +1,9 @@
 import type { Config } from '../config.ts';
 import type { RedisClient } from '../store/client.ts';
 import { type JobRecord, JobQueue } from '../store/job-queue.ts';
+import { NOTIFY_QUEUE } from '../store/keys.ts';
 import type { NotifyKeys } from './keys.ts';
 import type { Channel, DeliveryRecord, NotificationKind } from './types.ts';
-
-/** The retry queue of webhook and email deliveries (its keys: Keys.jobQueue). */
-export const NOTIFY_QUEUE = 'notify';
 
 /** What every attempt of a delivery sends: the queue job's data. */
 export interface DeliveryJob {

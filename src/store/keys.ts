@@ -116,6 +116,9 @@ export interface JobQueueKeys {
 /** The retry queue of chart effects (the outbox written by commits). */
 export const EFFECT_QUEUE = 'effects';
 
+/** The retry queue of webhook and email deliveries. */
+export const NOTIFY_QUEUE = 'notify';
+
 /** The member naming one durable timer in an installation's timer zset. */
 export function timerMember(kind: string, actorId: string, sendId: string): string {
   return `${kind}:${actorId}|${sendId}`;
