@@ -16,13 +16,26 @@ import { EFFECT_QUEUE, Keys, NOTIFY_QUEUE, auditMember } from './keys.ts';
  */
 export async function migrateLegacyQueues(redis: RedisClient, prefix: string): Promise<number> {
   const keys = new Keys(prefix);
-  let moved = 0;
-  for (const inst of await redis.smembers(keys.installations()))
-    moved += await migrateOutbox(redis, keys, inst);
-  for (const inst of await redis.smembers(`${prefix}:notify:installations`))
-    moved += await migrateDeliveries(redis, keys, inst);
-  return moved;
+  const each = async (
+    installations: string[],
+    migrate: (redis: RedisClient, keys: Keys, inst: string) => Promise<number>,
+  ): Promise<number> => {
+    let moved = 0;
+    // A start walks every installation: CHUNK of them at a time (each finds nothing once done).
+    for (let i = 0; i < installations.length; i += CHUNK) {
+      const chunk = installations.slice(i, i + CHUNK);
+      const counts = await Promise.all(chunk.map((inst) => migrate(redis, keys, inst)));
+      moved += counts.reduce((x, y) => x + y, 0);
+    }
+    return moved;
+  };
+  return (
+    (await each(await redis.smembers(keys.installations()), migrateOutbox)) +
+    (await each(await redis.smembers(`${prefix}:notify:installations`), migrateDeliveries))
+  );
 }
+
+const CHUNK = 100;
 
 const pairs = (flat: string[]): [string, number][] => {
   const out: [string, number][] = [];
