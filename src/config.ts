@@ -147,6 +147,10 @@ const EnvSchema = z.object({
 
   TIMER_POLL_MS: int(1000, 10),
   OUTBOX_LEASE_MS: int(30_000, 100),
+  EFFECT_MAX_ATTEMPTS: int(10, 1),
+  EFFECT_RETRY_BASE_DELAY_MS: int(5000, 1),
+  /** Longest delay between two attempts of an effect or a notification delivery (1 h). */
+  RETRY_MAX_DELAY_MS: int(3_600_000, 1),
   SNAPSHOT_CACHE_SIZE: int(10_000),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
@@ -233,6 +237,8 @@ export interface Config {
   };
   timerPollMs: number;
   outboxLeaseMs: number;
+  /** Retries of chart effects (the outbox: a retry queue whose lease is outboxLeaseMs). */
+  effects: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   snapshotCacheSize: number;
   bodyLimitBytes: number;
   batchBodyLimitBytes: number;
@@ -248,6 +254,7 @@ export interface Config {
     emailFrom: string;
     maxAttempts: number;
     baseDelayMs: number;
+    maxDelayMs: number;
     pollMs: number;
   };
   metricsStreamMaxLen: number;
@@ -356,6 +363,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     timerPollMs: e.TIMER_POLL_MS,
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
+    effects: {
+      maxAttempts: e.EFFECT_MAX_ATTEMPTS,
+      baseDelayMs: e.EFFECT_RETRY_BASE_DELAY_MS,
+      maxDelayMs: e.RETRY_MAX_DELAY_MS,
+    },
     snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
@@ -373,6 +385,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       emailFrom: e.EMAIL_FROM,
       maxAttempts: e.NOTIFY_MAX_ATTEMPTS,
       baseDelayMs: e.NOTIFY_BASE_DELAY_MS,
+      maxDelayMs: e.RETRY_MAX_DELAY_MS,
       pollMs: e.NOTIFY_POLL_MS,
     },
     metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,

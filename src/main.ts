@@ -16,6 +16,7 @@ import type { AppModule, ModuleContext } from './module-context.ts';
 import { MODULES } from './modules.ts';
 import { Services } from './services.ts';
 import { type RedisClient, connectRedisClient } from './store/client.ts';
+import { migrateLegacyQueues } from './store/legacy-queues.ts';
 import { RedisStore } from './store/redis-store.ts';
 import { LiveStreams } from './http/live-streams.ts';
 import { SettingsService } from './workspaces/settings.ts';
@@ -139,6 +140,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const redis = options.redis ?? (await connectRedis(config, logger));
   const store = new RedisStore(redis, config.keyPrefix, config.redisWait);
+  const migrated = await migrateLegacyQueues(redis, config.keyPrefix);
+  if (migrated > 0)
+    logger.info('moved old outbox and delivery jobs to the retry queues', { migrated });
   const events = new DomainEvents();
   const engine = new Engine({
     store,
@@ -152,6 +156,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     effects: effectHandlers(logger, events),
     cacheSize: config.snapshotCacheSize,
     outboxLeaseMs: config.outboxLeaseMs,
+    maxEffectAttempts: config.effects.maxAttempts,
+    effectRetryBaseDelayMs: config.effects.baseDelayMs,
+    effectRetryMaxDelayMs: config.effects.maxDelayMs,
     requestIdsPerActor: config.idempotencyKeysPerActor,
   });
   const settings = new SettingsService(store, clock);
@@ -251,7 +258,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     loop(
       'outbox reaper',
       () => engine.reapOutbox(),
-      Math.max(1000, Math.floor(config.outboxLeaseMs / 3)),
+      Math.max(1000, Math.floor(Math.min(config.outboxLeaseMs / 3, config.effects.baseDelayMs))),
     );
   }
   if (config.devToken) {

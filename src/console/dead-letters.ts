@@ -1,12 +1,11 @@
 /**
  * Dead letters of the engine for operators: timers that could not be applied (moved aside by
- * the timer poller) and effects that exhausted their attempts (moved aside by the outbox
- * reaper). The store keeps both for operators but had no route to see or handle them; these
- * routes list them, put one back to run again, or discard it. Notification dead letters are
- * listed by the notifications module (`/notifications/dead-letters`); retrying or discarding one
- * is here too: retry makes the delivery due now with its attempts reset, discard takes it off
- * the dead-letter list and keeps its record (still `dead-lettered`, among its source's
- * deliveries).
+ * the timer poller) and effects that exhausted their attempts (dead-lettered by the `effects`
+ * retry queue, JobQueue). These routes list them, put one back to run again, or discard it.
+ * Notification dead letters (the `notify` retry queue) are listed by the notifications module
+ * (`/notifications/dead-letters`); retrying or discarding one is here too: retry makes the
+ * delivery due now with its attempts reset, discard takes it off the dead-letter list and keeps
+ * its record (still `dead-lettered`, among its source's deliveries).
  *
  * Every route needs an operator token: a dead letter may belong to any actor of the
  * installation, and retrying one changes what the engine does.
@@ -19,7 +18,9 @@ import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
 import type { ModuleContext } from '../module-context.ts';
 import { NotifyKeys } from '../notifications/keys.ts';
-import { auditMember, parseTimerMember } from '../store/keys.ts';
+import { deliveryQueue } from '../notifications/deliveries.ts';
+import { JobQueue } from '../store/job-queue.ts';
+import { EFFECT_QUEUE, parseTimerMember } from '../store/keys.ts';
 import { identifier } from '../wire.ts';
 
 export const installationParams = z.strictObject({ installationId: identifier });
@@ -46,8 +47,13 @@ export interface DeadEffect {
   id: string;
   deadAt: string | null;
   attempts: number;
+  /** The error of the last attempt. */
+  lastError: string | null;
   effect: unknown;
 }
+
+/** Dead effects listed at most (the oldest beyond are not shown). */
+const MAX_DEAD_EFFECTS = 500;
 
 function operatorOnly(res: express.Response, what: string): void {
   if (!isOperator(principalOf(res))) throw new ForbiddenError(`${what} needs an operator token`);
@@ -82,31 +88,29 @@ async function deadTimers(ctx: ModuleContext, installationId: string): Promise<D
     .sort((a, b) => (a.dueAt ?? '').localeCompare(b.dueAt ?? ''));
 }
 
+// Only their dead letters are read and settled here: the policies (leases, attempts) do not apply.
+const effectQueue = (ctx: ModuleContext) =>
+  new JobQueue(ctx.redis, ctx.store.keys.prefix, EFFECT_QUEUE);
+
+/** With the delivery record mirror: a retried delivery is `pending` again, attempts reset. */
+const notifyQueue = (ctx: ModuleContext) =>
+  deliveryQueue(ctx.redis, new NotifyKeys(ctx.store.keys.prefix), ctx.config.notifications, 0);
+
 async function deadEffects(ctx: ModuleContext, installationId: string): Promise<DeadEffect[]> {
-  const { keys } = ctx.store;
-  const flat = await ctx.redis.zrange(keys.outboxDead(installationId), 0, -1, 'WITHSCORES');
-  if (flat.length === 0) return [];
-  const ids: string[] = [];
-  const when: number[] = [];
-  for (let i = 0; i < flat.length; i += 2) {
-    ids.push(flat[i]!);
-    when.push(Number(flat[i + 1]));
-  }
-  const [data, attempts] = await Promise.all([
-    ctx.redis.hmget(keys.outboxData(installationId), ...ids),
-    ctx.redis.hmget(keys.outboxAttempts(installationId), ...ids),
-  ]);
-  return ids.map((id, i) => ({
-    id,
-    deadAt: isoOrNull(when[i]!),
-    attempts: Number(attempts[i] ?? 0),
-    effect: parseJson(data[i] ?? null),
+  const { items } = await effectQueue(ctx).dead(installationId, { limit: MAX_DEAD_EFFECTS });
+  return items.reverse().map((d) => ({
+    id: d.id,
+    deadAt: isoOrNull(d.deadAt),
+    attempts: d.attempts,
+    lastError: d.lastError,
+    effect: parseJson(d.data),
   }));
 }
 
 /**
  * Retry puts the entry back where its poller finds it at once (due now, attempts reset);
- * discard deletes it with its data. One MULTI each: all keys share the installation's slot.
+ * discard deletes it with its data (a delivery keeps its record). Timers: one MULTI; effects and
+ * notifications: one script of their retry queue. All keys share the installation's slot.
  */
 async function act(
   ctx: ModuleContext,
@@ -117,7 +121,6 @@ async function act(
 ): Promise<boolean> {
   const { keys } = ctx.store;
   const now = ctx.clock.now();
-  if (kind === 'notifications') return actOnDelivery(ctx, installationId, action, id, now);
   if (kind === 'timers') {
     const dead = keys.deadTimers(installationId);
     if (!(await ctx.redis.hexists(dead, id))) return false;
@@ -127,42 +130,10 @@ async function act(
     await m.exec();
     return true;
   }
-  const dead = keys.outboxDead(installationId);
-  if ((await ctx.redis.zscore(dead, id)) === null) return false;
-  const m = ctx.redis.multi().zrem(dead, id).hdel(keys.outboxAttempts(installationId), id);
-  if (action === 'retry') m.zadd(keys.outbox(installationId), now, id);
-  else m.hdel(keys.outboxData(installationId), id);
-  await m.exec();
-  return true;
-}
-
-async function actOnDelivery(
-  ctx: ModuleContext,
-  installationId: string,
-  action: 'retry' | 'discard',
-  id: string,
-  now: number,
-): Promise<boolean> {
-  const keys = new NotifyKeys(ctx.store.keys.prefix);
-  const delivery = keys.delivery(installationId, id);
-  const [status, deadAt] = await ctx.redis.hmget(delivery, 'status', 'deadLetteredAt');
-  if (status !== 'dead-lettered' || !deadAt) return false;
-  // The dead-letter list is ordered by when the delivery died: its member is rebuilt from that.
-  const member = auditMember(Date.parse(deadAt), id);
-  const dead = keys.dead(installationId);
-  if ((await ctx.redis.zscore(dead, member)) === null) return false;
-  const m = ctx.redis.multi().zrem(dead, member);
-  if (action === 'retry') {
-    m.hset(delivery, {
-      status: 'pending',
-      attempts: '0',
-      deadLetteredAt: '',
-      updatedAt: new Date(now).toISOString(),
-    });
-    m.zadd(keys.due(installationId), now, id);
-  }
-  await m.exec();
-  return true;
+  const queue = kind === 'effects' ? effectQueue(ctx) : notifyQueue(ctx);
+  return action === 'retry'
+    ? queue.retryDead(installationId, id, now)
+    : queue.discardDead(installationId, id, now);
 }
 
 /** Adds the dead-letter routes (operator only). */

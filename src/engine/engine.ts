@@ -42,8 +42,12 @@ export interface EngineOptions<S extends Store = RedisStore> {
   maxAttempts?: number;
   /** How long an unacknowledged outbox entry is left to its writer before a reaper reruns it (30 s). */
   outboxLeaseMs?: number;
-  /** Reruns of a failing effect before it is moved to the dead-letter set (10). */
+  /** Attempts of a failing effect, the first included, before it is dead-lettered (10). */
   maxEffectAttempts?: number;
+  /** Delay before an effect's second attempt, doubled after each further failure (5 s). */
+  effectRetryBaseDelayMs?: number;
+  /** Longest delay between two attempts of an effect (1 h). */
+  effectRetryMaxDelayMs?: number;
   /** Request ids remembered per actor for idempotent retries (32). */
   requestIdsPerActor?: number;
   /** Actors one chain of events commits at most; the rest are delivered from the outbox (1000). */
@@ -103,8 +107,13 @@ export class Engine<S extends Store = RedisStore> {
       store,
       logger,
       stats,
-      leaseMs,
-      maxAttempts: options.maxEffectAttempts ?? 10,
+      now: () => clock.now(),
+      retry: {
+        leaseMs,
+        maxAttempts: options.maxEffectAttempts ?? 10,
+        baseDelayMs: options.effectRetryBaseDelayMs ?? 5000,
+        maxDelayMs: options.effectRetryMaxDelayMs ?? 3_600_000,
+      },
       ...(options.effects ? { handlers: options.effects } : {}),
     });
     const afterCommit = (this.#afterCommit = new AfterCommit(
@@ -214,8 +223,9 @@ export class Engine<S extends Store = RedisStore> {
   }
 
   /**
-   * Reruns outbox entries whose writer did not acknowledge them before their lease expired
-   * (e.g. it crashed between commit and effect). Returns how many effects ran successfully.
+   * Reruns outbox entries whose time has come: failed effects after their backoff, and those
+   * whose writer did not report before their lease expired (e.g. it crashed between commit and
+   * effect). Returns how many effects ran successfully.
    */
   reapOutbox(limitPerInstallation = 200): Promise<number> {
     return this.#effects.reap(this.clock.now(), limitPerInstallation);

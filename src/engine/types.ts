@@ -84,7 +84,10 @@ export interface Effect {
   createdAt: number;
 }
 
-/** Runs one named chart action after its commit; a rejection leaves it to the outbox reaper. */
+/**
+ * Runs one named chart action after its commit; a rejection retries it from the outbox with
+ * backoff (EFFECT_RETRY_BASE_DELAY_MS), then dead-letters it (EFFECT_MAX_ATTEMPTS).
+ */
 export type EffectHandler = (effect: Effect) => Promise<void> | void;
 
 /** The committed outcome of one event. */

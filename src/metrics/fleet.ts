@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import type { RedisClient } from '../store/client.ts';
+import { EFFECT_QUEUE } from '../store/keys.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { commands } from '../store/scripts.ts';
 import { toKebab } from '../wire.ts';
@@ -51,16 +52,11 @@ export class FleetLease {
 
 /**
  * Sets the fleet-wide gauges from Redis: connections by status from every installation's status
- * indexes, and the outbox backlog and its oldest entry's age.
+ * indexes, and the outbox backlog and how overdue its most overdue entry is.
  */
 export async function refreshFleetGauges(
   prometheus: Pick<PrometheusMetrics, 'connections' | 'outboxLag' | 'outboxEntries'>,
-  {
-    redis,
-    store,
-    now,
-    outboxLeaseMs,
-  }: { redis: RedisClient; store: RedisStore; now: number; outboxLeaseMs: number },
+  { redis, store, now }: { redis: RedisClient; store: RedisStore; now: number },
 ): Promise<void> {
   const installations = await store.installations();
   const byStatus = new Map<string, number>(CONNECTION_STATUSES.map((s) => [s, 0]));
@@ -72,8 +68,9 @@ export async function refreshFleetGauges(
     for (const inst of chunk) {
       for (const s of CONNECTION_STATUSES)
         pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
-      pipeline.zrange(store.keys.outbox(inst), 0, 0, 'WITHSCORES');
-      pipeline.zcard(store.keys.outbox(inst));
+      const outbox = store.keys.jobQueue(inst, EFFECT_QUEUE).due;
+      pipeline.zrange(outbox, 0, 0, 'WITHSCORES');
+      pipeline.zcard(outbox);
     }
     const replies = (await pipeline.exec()) ?? [];
     let r = 0;
@@ -95,8 +92,9 @@ export async function refreshFleetGauges(
     const protocol = status === 'rolledBack' ? 'http' : 'acp';
     g.set({ status: toKebab(status), protocol }, n);
   }
-  // An entry's score is its lease expiry: commit (or last claim) time + OUTBOX_LEASE_MS.
-  const lag = oldestLease === Infinity ? 0 : Math.max(0, now - (oldestLease - outboxLeaseMs));
+  // An entry's score is when it may run again: its lease expiry (written or claimed) or, after a
+  // failure, its retry time. Past it, the entry is overdue: the reaper has not caught up.
+  const lag = oldestLease === Infinity ? 0 : Math.max(0, now - oldestLease);
   prometheus.outboxLag.set(lag / 1000);
   prometheus.outboxEntries.set(entries);
 }

@@ -63,7 +63,6 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
           logger: ctx.logger,
           thresholds: ctx.config.connection,
           streamMaxLen: ctx.config.metricsStreamMaxLen,
-          outboxLeaseMs: ctx.config.outboxLeaseMs,
           instanceId: ctx.config.metrics.instanceId,
           fleet: new FleetLease(
             ctx.redis,

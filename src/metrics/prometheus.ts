@@ -49,12 +49,12 @@ export function createPrometheusMetrics(
     }),
     outboxLag: new Gauge({
       name: 'lumilink_outbox_lag_seconds',
-      help: 'Fleet-wide: age in seconds of the oldest unacknowledged outbox entry across installations (since it was written or last re-claimed); 0 when the outbox is empty. Exported by one process only.',
+      help: 'Fleet-wide: how long in seconds the most overdue outbox entry across installations has been due (its lease expired without an outcome, or its retry time came) without being run again; 0 when the reaper keeps up. Exported by one process only.',
       registers: fleetOnly,
     }),
     outboxEntries: new Gauge({
       name: 'lumilink_outbox_entries',
-      help: 'Fleet-wide: unacknowledged outbox entries across installations. Exported by one process only.',
+      help: 'Fleet-wide: outbox entries (effects) not yet done across installations: running, or waiting for a retry; dead letters not counted. Exported by one process only.',
       registers: fleetOnly,
     }),
     rollbacks: new Counter({

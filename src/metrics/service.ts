@@ -65,7 +65,6 @@ export interface MetricsDeps {
   logger: Logger;
   thresholds: ConnectionThresholds;
   streamMaxLen: number;
-  outboxLeaseMs: number;
   /** The `instance` label of every per-process series (INSTANCE_ID). */
   instanceId: string;
   /** Elects the one process that exports the fleet-wide gauges. */
@@ -354,13 +353,8 @@ export class MetricsService implements MetricsSink {
     this.#scrape ??= this.holdFleetLease()
       .then(async (exporting) => {
         if (exporting) {
-          const { redis, store, clock, outboxLeaseMs } = this.#deps;
-          await refreshFleetGauges(this.prometheus, {
-            redis,
-            store,
-            now: clock.now(),
-            outboxLeaseMs,
-          });
+          const { redis, store, clock } = this.#deps;
+          await refreshFleetGauges(this.prometheus, { redis, store, now: clock.now() });
         }
         return exporting;
       })

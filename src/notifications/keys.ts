@@ -1,7 +1,7 @@
 /**
  * Redis keys of the notifications module. Every per-installation key carries the installation's
  * hash tag (`<prefix>:{<installationId>}:notify:...`, the same layout as src/store/keys.ts), so
- * each Lua script below touches a single slot. The installation registry and the toast channel
+ * each Lua script touches a single slot. The installation registry and the toast channel
  * are global and only used by single-key commands.
  */
 export class NotifyKeys {
@@ -26,19 +26,12 @@ export class NotifyKeys {
     return `${this.#tag(installationId)}:source:${sourceId}`;
   }
 
-  /** Hash: one delivery (record fields plus what the sender needs to send it again). */
+  /**
+   * Hash: one delivery's record. Its job (what every attempt sends, when it is due, its
+   * attempts) is in the installation's `notify` retry queue (Keys.jobQueue, see queue.ts).
+   */
   delivery(installationId: string, deliveryId: string): string {
     return `${this.#tag(installationId)}:delivery:${deliveryId}`;
-  }
-
-  /** Zset: delivery id -> when it is due (ms); while an attempt runs, when its lease expires. */
-  due(installationId: string): string {
-    return `${this.#tag(installationId)}:due`;
-  }
-
-  /** Lex zset of dead letters, `auditMember(deadLetteredAt, deliveryId)`: newest-first pages. */
-  dead(installationId: string): string {
-    return `${this.#tag(installationId)}:dead`;
   }
 
   /** Global set of installations that ever had a durable job: what the poller walks. */

@@ -1,13 +1,22 @@
-import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from '../store/client.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ValidationError } from '../errors.ts';
 import { fieldIssues } from '../http/validate.ts';
 import type { Logger } from '../logger.ts';
-import { auditMember } from '../store/keys.ts';
-import type { NotifyKeys } from './keys.ts';
+import type { JobQueue } from '../store/job-queue.ts';
+import type { ClaimedJob } from '../store/store.ts';
 import { commands } from '../store/scripts.ts';
+import type { NotifyKeys } from './keys.ts';
+import {
+  type DeliveryJob,
+  type DeliveryView,
+  deliveryQueue,
+  loadDeliveries,
+  toRecord,
+} from './deliveries.ts';
+
+export type { DeliveryView } from './deliveries.ts';
 import {
   DeliveryError,
   type EmailMessage,
@@ -27,17 +36,6 @@ import type {
   NotificationRequest,
   Notifier,
 } from './types.ts';
-
-/** A delivery as served by the API: the contract's record plus its identifiers. */
-export interface DeliveryView extends DeliveryRecord {
-  /** Stable: the `X-LumiLink-Delivery` header and the email's Message-ID. */
-  deliveryId: string;
-  notificationId: string;
-  kind: NotificationKind;
-  sourceId: string;
-  createdAt: string;
-  deadLetteredAt: string | null;
-}
 
 /** What the notify script stores for a request (and returns to a repeated one). */
 interface RequestSummary {
@@ -75,31 +73,13 @@ export interface NotificationServiceOptions {
   concurrency?: number;
 }
 
-const INTERRUPTED =
-  'the last attempt was interrupted before its outcome was recorded (the engine stopped); it may have been received';
-
 const iso = (ms: number) => new Date(ms).toISOString();
-
-const RECORD_FIELDS = [
-  'id',
-  'notificationId',
-  'kind',
-  'sourceId',
-  'channel',
-  'target',
-  'status',
-  'attempts',
-  'lastError',
-  'deliveredAt',
-  'createdAt',
-  'updatedAt',
-  'deadLetteredAt',
-] as const;
 
 /**
  * Delivers notifications on each installation's configured channels: toasts live over Redis
- * pub/sub, webhooks (HMAC-signed) and email as durable Redis jobs with exponential backoff and a
- * dead-letter list. `notify` is idempotent by request id.
+ * pub/sub, webhooks (HMAC-signed) and email as jobs of the durable retry queue (JobQueue, queue
+ * `notify`: lease, exponential backoff, dead letters), each mirrored into its delivery record.
+ * `notify` is idempotent by request id.
  *
  * @example
  * const channels = await service.notify({ id: 'alert:42:opened', installationId: 'inst-a', kind: 'capacity-alert', sourceId: '42', toast: { title: 'Capacity 96%', body: 'ACP capacity is critical.', severity: 'warning' }, details: { capacityPercent: 0.96 } });
@@ -115,7 +95,7 @@ export class NotificationService implements Notifier {
   readonly #redactor: Redactor;
   readonly #email: EmailSender | null;
   readonly #timeoutMs: number;
-  readonly #leaseMs: number;
+  readonly #queue: JobQueue;
   readonly #batchSize: number;
   readonly #concurrency: number;
   readonly #replayEvents: number;
@@ -128,7 +108,7 @@ export class NotificationService implements Notifier {
     this.#logger = o.logger;
     this.#config = o.config;
     this.#timeoutMs = o.timeoutMs ?? 5000;
-    this.#leaseMs = o.leaseMs ?? 60_000;
+    this.#queue = deliveryQueue(o.redis, o.keys, o.config, o.leaseMs ?? 60_000);
     this.#batchSize = o.batchSize ?? 100;
     this.#concurrency = o.concurrency ?? 8;
     this.#replayEvents = o.replayEvents;
@@ -185,11 +165,13 @@ export class NotificationService implements Notifier {
     if (deliveries.some((d) => d.due !== null))
       await this.#redis.sadd(this.#keys.installations(), installationId);
 
-    const keys: [string, string, string, string, ...string[]] = [
+    const queue = this.#queue.keys(installationId);
+    const keys: [string, string, string, string, string, ...string[]] = [
       this.#keys.requests(installationId),
       this.#keys.source(installationId, req.sourceId),
-      this.#keys.due(installationId),
       this.#keys.toastStream(installationId),
+      queue.due,
+      queue.data,
       ...deliveries.map((d) => this.#keys.delivery(installationId, d.id)),
     ];
     const args: (string | number)[] = [
@@ -201,8 +183,11 @@ export class NotificationService implements Notifier {
       deliveries.length,
     ];
     for (const d of deliveries) {
-      const entries = Object.entries({ id: d.id, ...d.fields });
-      args.push(d.id, d.due ?? '', entries.length, ...entries.flat());
+      // What every attempt sends is the job's data; the record keeps what the API serves.
+      const { address, payload, ...record } = d.fields;
+      const job: DeliveryJob = { channel: d.fields.channel!, address: address!, payload: payload! };
+      const entries = Object.entries({ id: d.id, ...record });
+      args.push(d.id, d.due ?? '', JSON.stringify(job), entries.length, ...entries.flat());
     }
     const existing = await commands.notify(this.#redis, keys, args);
     if (existing !== null) return (JSON.parse(existing) as RequestSummary).channels;
@@ -216,7 +201,7 @@ export class NotificationService implements Notifier {
   /** Every delivery of a source, in creation order, with identifiers. */
   async deliveryViews(installationId: string, sourceId: string): Promise<DeliveryView[]> {
     const ids = await this.#redis.lrange(this.#keys.source(installationId, sourceId), 0, -1);
-    return this.#load(installationId, ids);
+    return loadDeliveries(this.#redis, this.#keys, this.#queue, installationId, ids);
   }
 
   /** Dead letters, newest first; `cursor` is a previous page's nextCursor. */
@@ -224,18 +209,16 @@ export class NotificationService implements Notifier {
     installationId: string,
     q: { cursor?: string; limit: number },
   ): Promise<{ items: DeliveryView[]; nextCursor: string | null }> {
-    const members = await this.#redis.zrevrangebylex(
-      this.#keys.dead(installationId),
-      q.cursor === undefined ? '+' : `(${q.cursor}`,
-      '-',
-      'LIMIT',
-      0,
-      q.limit,
-    );
-    const ids = members.map((m) => m.slice(m.indexOf(':') + 1));
+    const { items, nextCursor } = await this.#queue.dead(installationId, q);
     return {
-      items: await this.#load(installationId, ids),
-      nextCursor: members.length === q.limit ? members[members.length - 1]! : null,
+      items: await loadDeliveries(
+        this.#redis,
+        this.#keys,
+        this.#queue,
+        installationId,
+        items.map((d) => d.id),
+      ),
+      nextCursor,
     };
   }
 
@@ -260,60 +243,51 @@ export class NotificationService implements Notifier {
   }
 
   async #processDue(): Promise<ProcessResult> {
-    const now = this.#clock.now();
-    const installations = await this.#redis.smembers(this.#keys.installations());
-    const jobs: { installationId: string; id: string }[] = [];
-    for (const installationId of installations.sort()) {
-      const ids = await this.#redis.zrangebyscore(
-        this.#keys.due(installationId),
-        '-inf',
-        now,
-        'LIMIT',
-        0,
-        this.#batchSize,
-      );
-      for (const id of ids) jobs.push({ installationId, id });
-    }
+    const installations = (await this.#redis.smembers(this.#keys.installations())).sort();
     const result: ProcessResult = { attempted: 0, delivered: 0, retrying: 0, deadLettered: 0 };
-    let next = 0;
+    // Workers claim one job at a time (its lease starts when its attempt does), walking the
+    // installations in order, at most batchSize jobs of each per pass.
+    let current = 0;
+    let claimedHere = 0;
+    const next = async (): Promise<{ installationId: string; job: ClaimedJob } | null> => {
+      while (current < installations.length) {
+        const at = current;
+        const installationId = installations[at]!;
+        const [job] =
+          claimedHere < this.#batchSize
+            ? await this.#queue.claim(installationId, this.#clock.now(), 1)
+            : [];
+        if (job) {
+          claimedHere++;
+          return { installationId, job };
+        }
+        if (current === at) {
+          current++;
+          claimedHere = 0;
+        }
+      }
+      return null;
+    };
     const worker = async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!;
-        const outcome = await this.#attempt(job.installationId, job.id);
+      for (let claimed = await next(); claimed; claimed = await next()) {
+        const outcome = await this.#attempt(claimed.installationId, claimed.job);
         if (outcome === null) continue;
         result.attempted++;
         if (outcome === 'delivered') result.delivered++;
-        else if (outcome === 'retry') result.retrying++;
+        else if (outcome === 'retrying') result.retrying++;
         else result.deadLettered++;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, jobs.length) }, worker));
+    await Promise.all(Array.from({ length: this.#concurrency }, worker));
     return result;
   }
 
   async #attempt(
     installationId: string,
-    id: string,
-  ): Promise<'delivered' | 'retry' | 'dead' | null> {
-    const keys = [
-      this.#keys.due(installationId),
-      this.#keys.delivery(installationId, id),
-      this.#keys.dead(installationId),
-    ] as const;
-    const now = this.#clock.now();
-    const token = randomUUID();
-    const claimed = await commands.claimDelivery(this.#redis, keys, [
-      id,
-      now,
-      now + this.#leaseMs,
-      token,
-      this.#config.maxAttempts,
-      auditMember(now, id),
-      iso(now),
-      INTERRUPTED,
-    ]);
-    if (claimed === null) return null;
-    const { attempt, channel, address, payload } = claimed;
+    job: ClaimedJob,
+  ): Promise<'delivered' | 'retrying' | 'dead-lettered' | null> {
+    const { id, attempt } = job;
+    const { channel, address, payload } = JSON.parse(job.data) as DeliveryJob;
     let error: string | null = null;
     try {
       await this.#send(channel as Channel, address, payload, id, attempt);
@@ -322,17 +296,12 @@ export class NotificationService implements Notifier {
     }
     const at = this.#clock.now();
     const outcome =
-      error === null ? 'delivered' : attempt >= this.#config.maxAttempts ? 'dead' : 'retry';
-    const recorded = await commands.finishDelivery(this.#redis, keys, [
-      id,
-      token,
-      outcome,
-      iso(at),
-      at + this.#config.baseDelayMs * 2 ** (attempt - 1),
-      error ?? '',
-      auditMember(at, id),
-    ]);
-    if (!recorded) {
+      error === null
+        ? (await this.#queue.complete(installationId, job, at))
+          ? 'delivered'
+          : null
+        : await this.#queue.fail(installationId, job, error, at);
+    if (outcome === null) {
       // Another process took the job over after the lease expired; its outcome stands.
       this.#logger.warn('notification attempt finished after its lease expired', {
         installationId,
@@ -343,7 +312,7 @@ export class NotificationService implements Notifier {
     }
     if (error !== null) {
       this.#logger.warn(
-        outcome === 'dead' ? 'notification dead-lettered' : 'notification attempt failed',
+        outcome === 'dead-lettered' ? 'notification dead-lettered' : 'notification attempt failed',
         { installationId, deliveryId: id, channel, attempt, error },
       );
     }
@@ -381,49 +350,4 @@ export class NotificationService implements Notifier {
   #safeError(e: unknown): string {
     return errorText(e instanceof Error ? e.message : String(e), (s) => this.#redactor.text(s));
   }
-
-  async #load(installationId: string, ids: readonly string[]): Promise<DeliveryView[]> {
-    if (ids.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.#keys.delivery(installationId, id), ...RECORD_FIELDS);
-    const replies = (await pipeline.exec()) ?? [];
-    const out: DeliveryView[] = [];
-    for (const [err, value] of replies) {
-      if (err) throw err;
-      const v = value as (string | null)[];
-      const f = Object.fromEntries(RECORD_FIELDS.map((k, i) => [k, v[i] ?? ''])) as Record<
-        (typeof RECORD_FIELDS)[number],
-        string
-      >;
-      if (!f.id) continue;
-      out.push({
-        deliveryId: f.id,
-        notificationId: f.notificationId,
-        kind: f.kind as NotificationKind,
-        sourceId: f.sourceId,
-        channel: f.channel as Channel,
-        target: f.target,
-        status: f.status as DeliveryRecord['status'],
-        attempts: Number(f.attempts),
-        lastError: f.lastError || null,
-        deliveredAt: f.deliveredAt || null,
-        createdAt: f.createdAt,
-        updatedAt: f.updatedAt,
-        deadLetteredAt: f.deadLetteredAt || null,
-      });
-    }
-    return out;
-  }
-}
-
-function toRecord(v: DeliveryView): DeliveryRecord {
-  return {
-    channel: v.channel,
-    target: v.target,
-    status: v.status,
-    attempts: v.attempts,
-    lastError: v.lastError,
-    deliveredAt: v.deliveredAt,
-    updatedAt: v.updatedAt,
-  };
 }

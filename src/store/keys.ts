@@ -31,22 +31,19 @@ export class Keys {
     return `${this.#tag(installationId)}:timer-events`;
   }
 
-  outbox(installationId: string): string {
-    return `${this.#tag(installationId)}:outbox`;
-  }
-
-  /** id -> how many times a reaper claimed the entry. */
-  outboxAttempts(installationId: string): string {
-    return `${this.#tag(installationId)}:outbox-attempts`;
-  }
-
-  /** Entries that failed too often: id -> when (ms); their data stays in outbox-data. */
-  outboxDead(installationId: string): string {
-    return `${this.#tag(installationId)}:outbox-dead`;
-  }
-
-  outboxData(installationId: string): string {
-    return `${this.#tag(installationId)}:outbox-data`;
+  /**
+   * The four keys of one durable retry queue of an installation (see JobQueue and
+   * commands/includes/jobQueue.lua): `effects` is the engine's outbox, `notify` holds the
+   * webhook/email deliveries.
+   */
+  jobQueue(installationId: string, queue: string): JobQueueKeys {
+    const base = `${this.#tag(installationId)}:jobs:${queue}`;
+    return {
+      due: `${base}:due`,
+      data: `${base}:data`,
+      state: `${base}:state`,
+      dead: `${base}:dead`,
+    };
   }
 
   /** Lexicographically ordered zset of actor ids, e.g. `connection:status:degraded`. */
@@ -103,6 +100,24 @@ export class Keys {
     return `${this.prefix}:owners`;
   }
 }
+
+/** The keys of one retry queue of one installation (all in the installation's slot). */
+export interface JobQueueKeys {
+  /** Zset: job id -> when it is due (ms); while an attempt runs, when its lease expires. */
+  due: string;
+  /** Hash: job id -> payload. */
+  data: string;
+  /** Hash: `a:<id>` attempts, `c:<id>` claim token, `e:<id>` last error, `d:<id>` dead member. */
+  state: string;
+  /** Lex zset of dead letters, `auditMember(deadAt, id)`: newest-first pages. */
+  dead: string;
+}
+
+/** The retry queue of chart effects (the outbox written by commits). */
+export const EFFECT_QUEUE = 'effects';
+
+/** The retry queue of webhook and email deliveries. */
+export const NOTIFY_QUEUE = 'notify';
 
 /** The member naming one durable timer in an installation's timer zset. */
 export function timerMember(kind: string, actorId: string, sendId: string): string {

@@ -1,13 +1,15 @@
 import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { ReplicationTimeoutError } from '../errors.ts';
-import { Keys, auditBound, parseTimerMember } from './keys.ts';
+import { commitArgs } from './commit-args.ts';
+import { JobQueue } from './job-queue.ts';
+import { EFFECT_QUEUE, Keys, auditBound, parseTimerMember } from './keys.ts';
 import { commands, defineCommands } from './scripts.ts';
 import type {
   ActorCommit,
   ActorRef,
-  ClaimedOutboxEntry,
   CommitResult,
   DueTimer,
+  RetryPolicy,
   Store,
   StoredActor,
 } from './store.ts';
@@ -25,12 +27,14 @@ export type {
   ActorCommit,
   CommitResult,
   DueTimer,
-  ClaimedOutboxEntry,
+  ClaimedJob,
+  RetryPolicy,
+  RetryQueue,
 } from './store.ts';
 
 /**
- * The engine's persistence: snapshots with compare-and-set, durable timers, an outbox and
- * indexes, all in Redis. The same code runs against a real server and the embedded ioredis-mock
+ * The engine's persistence: snapshots with compare-and-set, durable timers, an outbox (the
+ * `effects` retry queue, see JobQueue) and indexes, all in Redis. The same code runs against a real server and the embedded ioredis-mock
  * (which executes the same Lua).
  *
  * @example
@@ -83,83 +87,9 @@ export class RedisStore implements Store {
     commits: readonly ActorCommit[],
     mode: 'each' | 'all' = 'each',
   ): Promise<CommitResult[]> {
-    const keys: [string, string, string, string, ...string[]] = [
-      this.keys.timers(installationId),
-      this.keys.timerEvents(installationId),
-      this.keys.outbox(installationId),
-      this.keys.outboxData(installationId),
-    ];
-    const positions = new Map<string, number>();
-    const pos = (key: string): number => {
-      let p = positions.get(key);
-      if (p === undefined) {
-        keys.push(key);
-        p = keys.length;
-        positions.set(key, p);
-      }
-      return p;
-    };
-    const args: (string | number)[] = [commits.length, mode];
-    for (const c of commits) {
-      if (c.ref.installationId !== installationId) {
-        throw new Error(`commit for ${c.ref.installationId} batched under ${installationId}`);
-      }
-      const ops: (string | number)[] = [];
-      let opCount = 0;
-      for (const t of c.timers) {
-        opCount++;
-        if (t.op === 'schedule') ops.push('T+', t.member, t.due, t.event);
-        else if (t.op === 'cancel') ops.push('T-', t.member);
-        else ops.push('TC', t.member, t.due);
-      }
-      for (const o of c.outbox) {
-        opCount++;
-        ops.push('O', o.id, o.leaseUntil, o.json);
-      }
-      for (const i of c.indexes) {
-        opCount++;
-        ops.push(
-          i.op === 'add' ? 'I+' : 'I-',
-          pos(this.keys.index(installationId, i.index)),
-          i.member,
-        );
-      }
-      for (const g of c.guards ?? []) {
-        opCount++;
-        ops.push('IZ', pos(this.keys.index(installationId, g.index)), g.count);
-      }
-      for (const k of c.counters ?? []) {
-        opCount++;
-        ops.push('C', pos(this.keys.counter(installationId, k.hash)), k.field, k.delta);
-      }
-      if (c.eventLog && c.eventLog.events.length > 0) {
-        const log = pos(this.keys.eventLog(installationId, c.ref.kind, c.ref.id));
-        for (const e of c.eventLog.events) {
-          opCount++;
-          ops.push('L', log, e, c.eventLog.max);
-        }
-      }
-      if (c.journal && c.journal.events.length > 0) {
-        const journal = pos(this.keys.journal(installationId, c.ref.kind, c.ref.id));
-        for (const e of c.journal.events) {
-          opCount++;
-          ops.push('J', journal, e, c.journal.max, c.journal.every, c.journal.initial ?? '');
-        }
-      }
-      if (c.requestIds && c.requestIds.ids.length > 0) {
-        const set = pos(this.keys.requestIds(installationId, c.ref.kind, c.ref.id));
-        for (const id of c.requestIds.ids) {
-          opCount++;
-          ops.push('D', set, id, c.requestIds.max);
-        }
-      }
-      for (const a of c.audit ?? []) {
-        opCount++;
-        const stream = pos(this.keys.audit(installationId, a.stream));
-        ops.push('A', stream, a.member, pos(this.keys.auditData(installationId, a.stream)), a.json);
-      }
-      args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
-    }
+    const { keys, args } = commitArgs(this.keys, installationId, commits, mode, (ref) =>
+      this.actorKey(ref),
+    );
     const results = await commands.commit(this.redis, keys, args);
     if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]);
     return results;
@@ -267,48 +197,9 @@ export class RedisStore implements Store {
     return out.sort((a, b) => a.due - b.due);
   }
 
-  async claimOutbox(
-    installationId: string,
-    now: number,
-    leaseUntil: number,
-    limit: number,
-    maxAttempts = Number.MAX_SAFE_INTEGER,
-  ): Promise<ClaimedOutboxEntry[]> {
-    return commands.claimOutbox(
-      this.redis,
-      [
-        this.keys.outbox(installationId),
-        this.keys.outboxData(installationId),
-        this.keys.outboxAttempts(installationId),
-        this.keys.outboxDead(installationId),
-      ],
-      [now, leaseUntil, limit, maxAttempts],
-    );
-  }
-
-  async ackOutbox(installationId: string, ids: readonly string[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    return commands.ackOutbox(
-      this.redis,
-      [
-        this.keys.outbox(installationId),
-        this.keys.outboxData(installationId),
-        this.keys.outboxAttempts(installationId),
-      ],
-      ids,
-    );
-  }
-
-  /** Effects that exhausted their attempts, with their data (for operators). */
-  async deadEffects(installationId: string): Promise<{ id: string; json: string | null }[]> {
-    const ids = await this.redis.zrange(this.keys.outboxDead(installationId), 0, -1);
-    if (ids.length === 0) return [];
-    const data = await this.redis.hmget(this.keys.outboxData(installationId), ...ids);
-    return ids.map((id, i) => ({ id, json: data[i] ?? null }));
-  }
-
-  async outboxSize(installationId: string): Promise<number> {
-    return this.redis.zcard(this.keys.outbox(installationId));
+  /** The retry queue of the effects commits write (see {@link Store.effectQueue}). */
+  effectQueue(policy: RetryPolicy): JobQueue {
+    return new JobQueue(this.redis, this.keys.prefix, EFFECT_QUEUE, policy);
   }
 
   /** One page of an index, ordered by member, strictly after `after`. */

@@ -3,9 +3,9 @@
  * the one place where raw replies become typed results. Call sites never compare a reply with a
  * number: they receive these results from the typed wrappers in scripts.ts.
  */
-import type { ClaimedOutboxEntry, CommitResult } from './store.ts';
+import type { CommitResult } from './store.ts';
 
-/** commit-4.lua: the first of the three entries per actor. */
+/** commit-5.lua: the first of the three entries per actor. */
 export const CommitCode = {
   Committed: 1,
   Conflict: 0,
@@ -17,9 +17,21 @@ export const CommitCode = {
 } as const;
 export type CommitCode = (typeof CommitCode)[keyof typeof CommitCode];
 
-/** finishDelivery-3.lua */
-export const FinishDeliveryCode = { Recorded: 1, ClaimLost: 0 } as const;
-export type FinishDeliveryCode = (typeof FinishDeliveryCode)[keyof typeof FinishDeliveryCode];
+/** claimJobs-3.lua: the first of the four entries per job. */
+export const ClaimJobCode = { Claimed: 1, Exhausted: 2 } as const;
+export type ClaimJobCode = (typeof ClaimJobCode)[keyof typeof ClaimJobCode];
+
+/** completeJob-3.lua */
+export const CompleteJobCode = { Completed: 1, ClaimLost: 0 } as const;
+export type CompleteJobCode = (typeof CompleteJobCode)[keyof typeof CompleteJobCode];
+
+/** failJob-4.lua */
+export const FailJobCode = { Retrying: 1, DeadLettered: 2, ClaimLost: 0 } as const;
+export type FailJobCode = (typeof FailJobCode)[keyof typeof FailJobCode];
+
+/** settleDeadJob-4.lua */
+export const SettleDeadJobCode = { Settled: 1, NotDead: 0 } as const;
+export type SettleDeadJobCode = (typeof SettleDeadJobCode)[keyof typeof SettleDeadJobCode];
 
 /** appendSession-7.lua: the first entry of the reply. */
 export const AppendSessionCode = { Appended: 1, AlreadyThere: 0 } as const;
@@ -36,7 +48,7 @@ export function stringOrNil(reply: unknown): string | null {
   return typeof reply === 'string' ? reply : null;
 }
 
-/** commit-4.lua: one result per actor, in order. */
+/** commit-5.lua: one result per actor, in order. */
 export function decodeCommit(flat: readonly (string | number | null)[]): CommitResult[] {
   const results: CommitResult[] = [];
   for (let i = 0; i < flat.length; i += 3) {
@@ -69,30 +81,45 @@ export function decodeCommit(flat: readonly (string | number | null)[]): CommitR
   return results;
 }
 
-/** claimOutbox-4.lua: id1, json1, id2, json2, ... */
-export function decodeClaimOutbox(flat: readonly string[]): ClaimedOutboxEntry[] {
-  const out: ClaimedOutboxEntry[] = [];
-  for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, json: flat[i + 1]! });
+/** claimJobs-3.lua: one entry per job claimed. */
+export interface JobClaimReply {
+  /** False: no attempt left, claimed only to be dead-lettered. */
+  runnable: boolean;
+  id: string;
+  /** The number of this attempt (exhausted: the attempts made). */
+  attempt: number;
+  data: string;
+}
+
+export function decodeClaimJobs(flat: readonly unknown[]): JobClaimReply[] {
+  const out: JobClaimReply[] = [];
+  for (let i = 0; i < flat.length; i += 4) {
+    out.push({
+      runnable: Number(flat[i]) === ClaimJobCode.Claimed,
+      id: String(flat[i + 1]),
+      attempt: Number(flat[i + 2]),
+      data: String(flat[i + 3]),
+    });
+  }
   return out;
 }
 
-/** claimDelivery-3.lua: the claimed attempt, or null when there is nothing to attempt. */
-export interface ClaimedDelivery {
-  attempt: number;
-  channel: string;
-  address: string;
-  payload: string;
+/** completeJob-3.lua: whether the job was completed (false: the claim was lost). */
+export function decodeCompleteJob(reply: unknown): boolean {
+  return Number(reply) === CompleteJobCode.Completed;
 }
 
-export function decodeClaimDelivery(reply: unknown): ClaimedDelivery | null {
-  if (!Array.isArray(reply)) return null;
-  const [attempt, channel, address, payload] = reply as [string, string, string, string];
-  return { attempt: Number(attempt), channel, address, payload };
+/** failJob-4.lua: what the failure led to, or null when the claim was lost. */
+export function decodeFailJob(reply: unknown): 'retrying' | 'dead-lettered' | null {
+  const code = Number(reply) as FailJobCode;
+  if (code === FailJobCode.Retrying) return 'retrying';
+  if (code === FailJobCode.DeadLettered) return 'dead-lettered';
+  return null;
 }
 
-/** finishDelivery-3.lua: whether the outcome was recorded (false: the claim was lost). */
-export function decodeFinishDelivery(reply: unknown): boolean {
-  return Number(reply) === FinishDeliveryCode.Recorded;
+/** settleDeadJob-4.lua: whether the job was dead-lettered (and is now retried or discarded). */
+export function decodeSettleDeadJob(reply: unknown): boolean {
+  return Number(reply) === SettleDeadJobCode.Settled;
 }
 
 /** appendSession-7.lua */

@@ -18,15 +18,16 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { RedisClient } from './client.ts';
-import type { ClaimedOutboxEntry, CommitResult } from './store.ts';
+import type { CommitResult } from './store.ts';
 import {
-  type ClaimedDelivery,
+  type JobClaimReply,
   type SessionAppendReply,
   decodeAppendSession,
-  decodeClaimDelivery,
-  decodeClaimOutbox,
+  decodeClaimJobs,
   decodeCommit,
-  decodeFinishDelivery,
+  decodeCompleteJob,
+  decodeFailJob,
+  decodeSettleDeadJob,
   stringOrNil,
 } from './reply-codes.ts';
 
@@ -198,35 +199,86 @@ type Keys<N extends number, T extends string[] = []> = T['length'] extends N
  * them, replies decoded by reply-codes.ts.
  *
  * @example
- * const entries = await commands.claimOutbox(redis, [outbox, data, attempts, dead], [now, now + 30_000, 100, 5]);
+ * const jobs = await commands.claimJobs(redis, [due, data, state], [now, now + 30_000, 100, 5, token]);
  */
 export const commands = {
-  /** commit-4.lua: the opcode protocol is built by RedisStore.commit. */
+  /** commit-5.lua: the opcode protocol is built by commitArgs (commit-args.ts). */
   async commit(
     client: RedisClient,
-    keys: readonly [...Keys<4>, ...string[]],
+    keys: readonly [...Keys<5>, ...string[]],
     args: readonly Arg[],
   ): Promise<CommitResult[]> {
     return decodeCommit((await run(client, 'commit', keys, args)) as (string | number)[]);
   },
 
-  async claimOutbox(
+  /** The number of jobs scheduled. */
+  async scheduleJobs(
     client: RedisClient,
-    keys: Keys<4>,
-    args: readonly [now: number, leaseUntil: number, limit: number, maxAttempts: number],
-  ): Promise<ClaimedOutboxEntry[]> {
-    return decodeClaimOutbox((await run(client, 'claimOutbox', keys, args)) as string[]);
+    keys: Keys<2>,
+    args: readonly (string | number)[],
+  ): Promise<number> {
+    return Number(await run(client, 'scheduleJobs', keys, args));
   },
 
-  /** The number of entries removed. */
-  async ackOutbox(client: RedisClient, keys: Keys<3>, ids: readonly string[]): Promise<number> {
-    return Number(await run(client, 'ackOutbox', keys, ids));
+  async claimJobs(
+    client: RedisClient,
+    keys: Keys<3>,
+    args: readonly [
+      now: number,
+      leaseUntil: number,
+      limit: number,
+      maxAttempts: number,
+      token: string,
+    ],
+  ): Promise<JobClaimReply[]> {
+    return decodeClaimJobs((await run(client, 'claimJobs', keys, args)) as unknown[]);
   },
 
-  /** notify-4.lua: null for a new request, else the summary JSON recorded before. */
-  async notify(
+  /** Whether the job was completed (false: the claim was lost). Keys: 3, then the record. */
+  async completeJob(
+    client: RedisClient,
+    keys: readonly [...Keys<3>, ...string[]],
+    args: readonly [id: string, token: string, ...recordFields: string[]],
+  ): Promise<boolean> {
+    return decodeCompleteJob(await run(client, 'completeJob', keys, args));
+  },
+
+  /** What the failure led to (null: the claim was lost). Keys: 4, then the record. */
+  async failJob(
     client: RedisClient,
     keys: readonly [...Keys<4>, ...string[]],
+    args: readonly [
+      id: string,
+      token: string,
+      retryAt: number,
+      maxAttempts: number,
+      error: string,
+      deadMember: string,
+      retryPairs: number,
+      ...recordFields: string[],
+    ],
+  ): Promise<'retrying' | 'dead-lettered' | null> {
+    return decodeFailJob(await run(client, 'failJob', keys, args));
+  },
+
+  /** Whether the job was dead-lettered (now retried or discarded). Keys: 4, then the record. */
+  async settleDeadJob(
+    client: RedisClient,
+    keys: readonly [...Keys<4>, ...string[]],
+    args: readonly [
+      id: string,
+      action: 'retry' | 'discard',
+      now: number,
+      ...recordFields: string[],
+    ],
+  ): Promise<boolean> {
+    return decodeSettleDeadJob(await run(client, 'settleDeadJob', keys, args));
+  },
+
+  /** notify-5.lua: null for a new request, else the summary JSON recorded before. */
+  async notify(
+    client: RedisClient,
+    keys: readonly [...Keys<5>, ...string[]],
     args: readonly Arg[],
   ): Promise<string | null> {
     return stringOrNil(await run(client, 'notify', keys, args));
@@ -257,40 +309,6 @@ export const commands = {
     args: readonly [holder: string],
   ): Promise<boolean> {
     return Number(await run(client, 'releaseLease', keys, args)) === 1;
-  },
-
-  async claimDelivery(
-    client: RedisClient,
-    keys: Keys<3>,
-    args: readonly [
-      id: string,
-      now: number,
-      leaseUntil: number,
-      token: string,
-      maxAttempts: number,
-      deadMember: string,
-      nowIso: string,
-      interruptedError: string,
-    ],
-  ): Promise<ClaimedDelivery | null> {
-    return decodeClaimDelivery(await run(client, 'claimDelivery', keys, args));
-  },
-
-  /** Whether the outcome was recorded (false: the claim was lost to another process). */
-  async finishDelivery(
-    client: RedisClient,
-    keys: Keys<3>,
-    args: readonly [
-      id: string,
-      token: string,
-      outcome: 'delivered' | 'retry' | 'dead',
-      nowIso: string,
-      nextDue: number,
-      error: string,
-      deadMember: string,
-    ],
-  ): Promise<boolean> {
-    return decodeFinishDelivery(await run(client, 'finishDelivery', keys, args));
   },
 
   /** The new stream entry's id, or null when the eventId was seen before. */

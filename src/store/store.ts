@@ -1,6 +1,6 @@
 /**
  * What the engine needs of its persistence, and nothing else: snapshots with compare-and-set,
- * durable timers, an outbox and request ids. `RedisStore` is the implementation; a test may hand
+ * durable timers, an outbox (a retry queue) and request ids. `RedisStore` is the implementation; a test may hand
  * the engine any other object of this shape (as Temporal's worker takes a `NativeWorkerLike`).
  */
 
@@ -108,10 +108,44 @@ export interface DueTimer {
   event: string | null;
 }
 
-/** An outbox entry leased to the caller by {@link Store.claimOutbox}. */
-export interface ClaimedOutboxEntry {
+/** How a retry queue retries (see JobQueue). */
+export interface RetryPolicy {
+  /** Attempts in all, the first one included; then the job is dead-lettered. */
+  maxAttempts: number;
+  /** Delay after the first failed attempt; doubled after each further one. */
+  baseDelayMs: number;
+  /** Longest delay between two attempts (default one hour). */
+  maxDelayMs?: number;
+  /** How long a claimed attempt is reserved before another process may run the job again. */
+  leaseMs: number;
+}
+
+/** One attempt of a job, leased to the caller by {@link RetryQueue.claim}. */
+export interface ClaimedJob {
   id: string;
-  json: string;
+  /** The number of this attempt, from 1. */
+  attempt: number;
+  data: string;
+  /** Proves the claim to complete and fail (a stale claimer's outcome is ignored). */
+  token: string;
+}
+
+/** What a failed attempt led to: another attempt later, or the dead letters. */
+export type FailOutcome = 'retrying' | 'dead-lettered';
+
+/** The durable retry queue of one kind of job, per installation (implemented by JobQueue). */
+export interface RetryQueue {
+  /** Leases up to `limit` due jobs; jobs whose attempts are used up are dead-lettered instead. */
+  claim(installationId: string, now: number, limit: number): Promise<ClaimedJob[]>;
+  /** Removes a job whose attempt succeeded; false when the claim was lost (nothing written). */
+  complete(installationId: string, job: ClaimedJob, now: number): Promise<boolean>;
+  /** Schedules the next attempt with backoff, or dead-letters; null when the claim was lost. */
+  fail(
+    installationId: string,
+    job: ClaimedJob,
+    error: string,
+    now: number,
+  ): Promise<FailOutcome | null>;
 }
 
 /**
@@ -147,15 +181,8 @@ export interface Store {
     reason: string,
   ): Promise<void>;
   /**
-   * Leases up to `limit` outbox entries whose lease expired; entries claimed `maxAttempts`
-   * times already go to the dead-letter set instead.
+   * The retry queue of the effects that commits write (their outbox entries): each entry is a
+   * job whose first attempt is claimed by its writer (token = the entry id) until its lease.
    */
-  claimOutbox(
-    installationId: string,
-    now: number,
-    leaseUntil: number,
-    limit: number,
-    maxAttempts?: number,
-  ): Promise<ClaimedOutboxEntry[]>;
-  ackOutbox(installationId: string, ids: readonly string[]): Promise<number>;
+  effectQueue(policy: RetryPolicy): RetryQueue;
 }

@@ -7,6 +7,8 @@ import { createConsoleModule } from '../../src/console/module.ts';
 import { MODULES } from '../../src/modules.ts';
 import type { NotificationService } from '../../src/notifications/service.ts';
 import { SERVICES } from '../../src/notifications/types.ts';
+import { JobQueue } from '../../src/store/job-queue.ts';
+import { EFFECT_QUEUE } from '../../src/store/keys.ts';
 import { OPERATOR, TOKEN_A, type TestService, checkInvariants, startService } from '../helpers.ts';
 import {
   WEBHOOK_SECRET,
@@ -112,29 +114,40 @@ describe('dead letters of timers and effects', () => {
   it('lists a dead effect with its data, retries it into the outbox, then discards it', async () => {
     const now = s.clock.now();
     const data = { id: effect, type: 'notifyUsers', actorId: 'ws-9', params: { kind: 'rollback' } };
-    await s.redis.zadd(keys().outbox(INST), 0, effect);
-    await s.redis.hset(keys().outboxData(INST), effect, JSON.stringify(data));
-    // maxAttempts 0: the first claim moves it to the dead letters, as the reaper does.
-    expect(await s.store.claimOutbox(INST, now, now + 1000, 10, 0)).toEqual([]);
+    // maxAttempts 1: the first failure moves it to the dead letters, as the reaper does.
+    const policy = { maxAttempts: 1, baseDelayMs: 1000, leaseMs: 1000 };
+    const queue = new JobQueue(s.redis, s.prefix, EFFECT_QUEUE, policy);
+    await queue.schedule(INST, [{ id: effect, due: 0, data: JSON.stringify(data) }]);
+    const [job] = await queue.claim(INST, now, 10);
+    expect(await queue.fail(INST, job!, 'transport down', now)).toBe('dead-lettered');
 
     const list = await api('GET', `/v1/installations/${INST}/dead-letters`);
     expect(list.body.effects).toEqual([
-      { id: effect, deadAt: new Date(now).toISOString(), attempts: 1, effect: data },
+      {
+        id: effect,
+        deadAt: new Date(now).toISOString(),
+        attempts: 1,
+        lastError: 'transport down',
+        effect: data,
+      },
     ]);
 
     await api('POST', `/v1/installations/${INST}/dead-letters/effects/retry`, { id: effect });
-    expect(await s.redis.zscore(keys().outbox(INST), effect)).toBe(String(now));
-    expect(await s.redis.zscore(keys().outboxDead(INST), effect)).toBeNull();
-    const claimed = await s.store.claimOutbox(INST, now, now + 1000, 10, 5);
-    expect(claimed.map((c) => c.id)).toEqual([effect]);
+    expect(await queue.dueAt(INST, effect)).toBe(now);
+    expect((await queue.dead(INST, { limit: 10 })).items).toEqual([]);
+    const claimed = await queue.claim(INST, now, 10);
+    expect(claimed.map((c) => [c.id, c.attempt])).toEqual([[effect, 1]]);
+    expect(await queue.fail(INST, claimed[0]!, 'transport down', now)).toBe('dead-lettered');
 
     // Dead again, then discarded: gone with its data.
-    await s.redis.zadd(keys().outbox(INST), 0, effect);
-    await s.store.claimOutbox(INST, now, now + 1000, 10, 0);
     await api('POST', `/v1/installations/${INST}/dead-letters/effects/discard`, { id: effect });
-    expect(await s.redis.zscore(keys().outboxDead(INST), effect)).toBeNull();
-    expect(await s.redis.hexists(keys().outboxData(INST), effect)).toBe(0);
+    expect((await queue.dead(INST, { limit: 10 })).items).toEqual([]);
+    expect(await s.redis.hexists(keys().jobQueue(INST, EFFECT_QUEUE).data, effect)).toBe(0);
     expect((await api('GET', `/v1/installations/${INST}/dead-letters`)).body.effects).toEqual([]);
+    const again = await api('POST', `/v1/installations/${INST}/dead-letters/effects/discard`, {
+      id: effect,
+    });
+    expect(again.status).toBe(404);
   });
 
   it('retries a dead notification (sent again at once) and discards another', async () => {

@@ -188,7 +188,7 @@ describe('Engine on real Redis', () => {
     expect((await restarted.connections.get(operator, 'c-killed')).status).toBe('error');
   }, 30_000);
 
-  it('runs effects after commit and reruns unacknowledged ones after their lease (at least once)', async () => {
+  it('runs effects after commit and reruns failed ones after their backoff (at least once)', async () => {
     let fail = true;
     const seen: Effect[] = [];
     const a = open({
@@ -208,16 +208,49 @@ describe('Engine on real Redis', () => {
       actorId: 'c1',
       params: { connectionId: 'c1', attempt: 1 },
     });
-    expect(await a.store.outboxSize('inst-a')).toBe(1);
+    const outbox = a.store.effectQueue({ maxAttempts: 10, baseDelayMs: 5000, leaseMs: 1000 });
+    expect(await outbox.size('inst-a')).toBe(1);
 
-    // Not yet: the writer's lease has not expired.
+    // Not yet: the failed effect waits for its backoff (EFFECT_RETRY_BASE_DELAY_MS, 5 s).
+    clock.advance(4999);
     expect(await a.engine.reapOutbox()).toBe(0);
     fail = false;
-    clock.advance(1000);
+    clock.advance(1);
     const b = open({ requestReconnect: (e) => void seen.push(e) });
     expect(await b.engine.reapOutbox()).toBe(1);
     expect(seen.map((e) => e.id)).toEqual([seen[0]!.id, seen[0]!.id]);
-    expect(await a.store.outboxSize('inst-a')).toBe(0);
+    expect(await outbox.size('inst-a')).toBe(0);
+  });
+
+  it('reruns an effect whose writer stopped mid-run once its lease expired, and ignores its late outcome', async () => {
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    const seen: Effect[] = [];
+    const a = open({ requestReconnect: (e) => void seen.push(e) });
+    a.engine.registerEffect('requestReconnect', async (e) => {
+      seen.push(e);
+      await stuck; // the writer "crashes": it never reports while the test runs
+    });
+    await connected(a.connections, ['c1']);
+    await a.connections.command(operator, 'c1', { type: 'DROPPED' });
+    clock.advance(D.reconnectBaseDelayMs);
+    expect(await a.engine.fireDueTimers()).toBe(1);
+    while (seen.length === 0) await new Promise((r) => setImmediate(r));
+
+    const b = open({ requestReconnect: (e) => void seen.push(e) });
+    clock.advance(999);
+    expect(await b.engine.reapOutbox()).toBe(0); // still the writer's lease (1 s)
+    clock.advance(1);
+    expect(await b.engine.reapOutbox()).toBe(1);
+    expect(seen.map((e) => e.id)).toEqual([seen[0]!.id, seen[0]!.id]);
+    const outbox = b.store.effectQueue({ maxAttempts: 10, baseDelayMs: 5000, leaseMs: 1000 });
+    expect(await outbox.size('inst-a')).toBe(0);
+
+    release();
+    await a.engine.idle();
+    clock.advance(60_000);
+    expect(await b.engine.reapOutbox()).toBe(0);
+    expect(seen).toHaveLength(2);
   });
 
   it('keeps the status index exact as connections change state', async () => {

@@ -11,7 +11,8 @@ import {
 import { Engine } from '../../src/engine/engine.ts';
 import { Stepper } from '../../src/engine/step.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { timerMember } from '../../src/store/keys.ts';
+import { JobQueue } from '../../src/store/job-queue.ts';
+import { EFFECT_QUEUE, timerMember } from '../../src/store/keys.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import { T0, realRedis, testPrefix } from '../helpers.ts';
 
@@ -124,6 +125,7 @@ describe('Engine timers under adverse conditions', () => {
       charts: [connectionBinding(D)],
       outboxLeaseMs: 1000,
       maxEffectAttempts: 2,
+      effectRetryBaseDelayMs: 1000,
       effects: {
         requestReconnect: () => {
           throw new Error('transport down');
@@ -140,15 +142,20 @@ describe('Engine timers under adverse conditions', () => {
     clock.advance(D.reconnectBaseDelayMs);
     await failing.fireDueTimers();
     await failing.idle();
-    for (let i = 0; i < 3; i++) {
-      clock.advance(1000);
-      expect(await failing.reapOutbox()).toBe(0);
-    }
-    expect(await store.outboxSize('inst-a')).toBe(0);
-    const dead = await store.deadEffects('inst-a');
-    expect(dead).toHaveLength(1);
-    expect(JSON.parse(dead[0]!.json!)).toMatchObject({ type: 'requestReconnect', actorId: 'c1' });
-    clock.advance(1000);
+    // Attempt 1 ran after the commit; attempt 2 is due after the base delay (1 s), and fails too.
+    const effects = new JobQueue(redis, store.keys.prefix, EFFECT_QUEUE);
+    clock.advance(999);
+    expect(await failing.reapOutbox()).toBe(0);
+    expect(await effects.size('inst-a')).toBe(1);
+    clock.advance(1);
+    expect(await failing.reapOutbox()).toBe(0);
+    expect(await effects.size('inst-a')).toBe(0);
+    const { items } = await effects.dead('inst-a', { limit: 10 });
+    expect(items).toEqual([
+      expect.objectContaining({ attempts: 2, lastError: 'transport down', deadAt: clock.now() }),
+    ]);
+    expect(JSON.parse(items[0]!.data!)).toMatchObject({ type: 'requestReconnect', actorId: 'c1' });
+    clock.advance(60_000);
     expect(await failing.reapOutbox()).toBe(0);
   });
 });

@@ -250,7 +250,6 @@ describe('connection metrics from heartbeats', () => {
       logger: createLogger('error', (l) => lines.push(l)),
       thresholds: service.config.connection,
       streamMaxLen: 1000,
-      outboxLeaseMs: service.config.outboxLeaseMs,
       instanceId: 'broken-1',
       fleet: new FleetLease(broken, service.prefix, 'broken-1', 30_000),
     });

@@ -217,7 +217,7 @@ describe('GET /metrics', () => {
     ]);
   });
 
-  it('reports outbox lag as the age of the oldest unacknowledged entry', async () => {
+  it('reports outbox lag as how long the most overdue entry has waited for the reaper', async () => {
     const empty = (await scrape(service)).text;
     expect(valueOf(empty, 'lumilink_outbox_lag_seconds')).toBe(0);
     expect(valueOf(empty, 'lumilink_outbox_entries')).toBe(0);
@@ -228,15 +228,20 @@ describe('GET /metrics', () => {
     });
     await connect(service, 'c1');
     await call(service, 'POST', '/v1/connections/c1/rollback', { reason: 'test' });
-    service.clock.advance(7 * SEC);
+    // The failed effect is retried after EFFECT_RETRY_BASE_DELAY_MS: not overdue before.
+    const retryAt = service.config.effects.baseDelayMs;
+    service.clock.advance(retryAt - SEC);
+    const waiting = (await scrape(service)).text;
+    expect(valueOf(waiting, 'lumilink_outbox_lag_seconds')).toBe(0);
+    expect(valueOf(waiting, 'lumilink_outbox_entries')).toBe(1);
+    expect(valueOf(waiting, 'lumilink_engine_effects_total', { result: 'failed' })).toBe(1);
+    service.clock.advance(8 * SEC);
     const lagging = (await scrape(service)).text;
     expect(valueOf(lagging, 'lumilink_outbox_lag_seconds')).toBe(7);
     expect(valueOf(lagging, 'lumilink_outbox_entries')).toBe(1);
-    expect(valueOf(lagging, 'lumilink_engine_effects_total', { result: 'failed' })).toBe(1);
 
-    // After its lease the reaper reruns it; once it succeeds, no lag is left.
+    // The reaper reruns it; once it succeeds, no lag is left.
     transportUp = true;
-    service.clock.advance(service.config.outboxLeaseMs);
     expect(await service.engine.reapOutbox()).toBe(1);
     const drained = (await scrape(service)).text;
     expect(valueOf(drained, 'lumilink_outbox_lag_seconds')).toBe(0);

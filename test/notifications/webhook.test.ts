@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INTERRUPTED } from '../../src/store/job-queue.ts';
 import { T0, TOKEN_A, TOKEN_B } from '../helpers.ts';
 import {
   type NotifyService,
@@ -279,6 +280,45 @@ describe('webhook delivery', () => {
     });
     expect(receiver.received.map((r) => r.headers['x-lumilink-attempt'])).toEqual(['1', '2']);
     expect(new Set(receiver.received.map((r) => r.headers['x-lumilink-delivery'])).size).toBe(1);
+  });
+
+  it('dead-letters a delivery whose last allowed attempt was interrupted, once its lease expired', async () => {
+    const { svc: first, receiver } = await setup({
+      delayMs: 300,
+      env: { NOTIFY_MAX_ATTEMPTS: '1' },
+    });
+    const second = await startNotify({
+      KEY_PREFIX: first.prefix,
+      WEBHOOK_SECRET,
+      NOTIFY_MAX_ATTEMPTS: '1',
+    });
+    cleanup.push(() => second.close());
+    const n = request();
+    await first.notifier.notify(n);
+
+    const slow = first.notifier.processDue();
+    while (receiver.received.length === 0) await new Promise((r) => setTimeout(r, 5));
+    // The running attempt is counted while it runs.
+    expect(await webhookRecord(second, n.sourceId)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+    });
+    // Its process "stopped": after the lease, no attempt is left, so it is dead-lettered.
+    second.clock.set(T0 + LEASE_MS);
+    expect((await second.notifier.processDue()).attempted).toBe(0);
+    const dead = {
+      status: 'dead-lettered',
+      attempts: 1,
+      lastError: INTERRUPTED,
+      deadLetteredAt: new Date(T0 + LEASE_MS).toISOString(),
+    };
+    expect(await webhookRecord(second, n.sourceId)).toMatchObject(dead);
+    // The late outcome of the first attempt changes nothing.
+    expect((await slow).attempted).toBe(0);
+    expect(await webhookRecord(second, n.sourceId)).toMatchObject(dead);
+    const list = await second.api('GET', '/v1/installations/inst-a/notifications/dead-letters');
+    expect(list.body.items.map((d: any) => d.sourceId)).toEqual([n.sourceId]);
+    expect(receiver.received).toHaveLength(1);
   });
 
   it('records an unreachable URL as failed with the reason, storing its target without the query', async () => {

@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import { expect } from 'vitest';
+import { EFFECT_QUEUE } from '../../src/store/keys.ts';
 import { TOKEN_A, TOKEN_B, type TestService } from '../helpers.ts';
 import type { RecordingClient } from './client.ts';
 import { INSTALLATION, ok } from './walkthrough-steps.ts';
@@ -68,12 +69,14 @@ async function walkDeadLetters(c: RecordingClient, s: TestService): Promise<void
   const timer = 'workspace:ws-gone|xstate.after.cooldownDelay.workspace.http.cooldown';
   await s.redis.zadd(keys.timers('inst-a'), now - 1000, timer);
   await s.engine.fireDueTimers();
-  // An effect claimed more often than it may be: the reaper moves it to the dead letters.
+  // An effect whose attempts are used up (its last one was interrupted): the reaper moves it to
+  // the dead letters.
   const effect = 'eff-walkthrough-1';
   const data = { id: effect, type: 'notifyUsers', actorId: 'ws-1', params: { kind: 'rollback' } };
-  await s.redis.zadd(keys.outbox('inst-a'), now - 1000, effect);
-  await s.redis.hset(keys.outboxData('inst-a'), effect, JSON.stringify(data));
-  await s.redis.hset(keys.outboxAttempts('inst-a'), effect, Number.MAX_SAFE_INTEGER - 1);
+  const outbox = keys.jobQueue('inst-a', EFFECT_QUEUE);
+  await s.redis.zadd(outbox.due, now - 1000, effect);
+  await s.redis.hset(outbox.data, effect, JSON.stringify(data));
+  await s.redis.hset(outbox.state, `a:${effect}`, Number.MAX_SAFE_INTEGER - 1);
   await s.engine.reapOutbox();
 
   const listed = ok(await c.send('GET', DEAD, { params: a }), 200);

@@ -10,6 +10,7 @@ import RedisMock from 'ioredis-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../../src/store/client.ts';
 import { type ActorCommit, RedisStore } from '../../src/store/redis-store.ts';
+import type { RetryQueue } from '../../src/store/store.ts';
 import {
   COMMANDS,
   COMMANDS_DIR,
@@ -22,6 +23,15 @@ import { deletePrefix, realRedis, testPrefix } from '../helpers.ts';
 
 const dir = COMMANDS_DIR.pathname;
 const luaFiles = readdirSync(dir).filter((f) => f.endsWith('.lua'));
+
+const POLICY = { maxAttempts: 5, baseDelayMs: 1000, leaseMs: 1000 };
+
+/** Claims the due outbox entries at `now` and completes them; their ids, sorted. */
+async function drain(queue: RetryQueue, installationId: string, now: number): Promise<string[]> {
+  const jobs = await queue.claim(installationId, now, 10);
+  for (const job of jobs) expect(await queue.complete(installationId, job, now)).toBe(true);
+  return jobs.map((j) => j.id).sort();
+}
 
 function commitOf(id: string): ActorCommit {
   return {
@@ -56,14 +66,28 @@ describe('the Lua command folder', () => {
 
   it('marks the scripts with a variable key count from their header', () => {
     const variable = [...COMMANDS.values()].filter((c) => c.variableKeys).map((c) => c.name);
-    expect(variable.sort()).toEqual(['commit', 'notify']);
+    expect(variable.sort()).toEqual([
+      'commit',
+      'completeJob',
+      'failJob',
+      'notify',
+      'settleDeadJob',
+    ]);
   });
 
-  it('resolves includes: the shared dead-letter step is inlined, once, in both delivery scripts', () => {
-    for (const name of ['claimDelivery', 'finishDelivery']) {
+  it('resolves includes: the retry queue is inlined, once, in every script that writes its jobs', () => {
+    for (const name of [
+      'commit',
+      'notify',
+      'scheduleJobs',
+      'claimJobs',
+      'completeJob',
+      'failJob',
+      'settleDeadJob',
+    ]) {
       const def = COMMANDS.get(name)!;
-      expect(def.includes).toEqual(['includes/deadLetterDelivery.lua']);
-      expect(def.lua.match(/local function deadLetterDelivery/g)).toHaveLength(1);
+      expect(def.includes, name).toContain('includes/jobQueue.lua');
+      expect(def.lua.match(/local function scheduleJob\(/g), name).toHaveLength(1);
     }
     for (const def of COMMANDS.values()) expect(def.lua, def.file).not.toMatch(/@include/);
   });
@@ -111,7 +135,7 @@ describe('the Lua command folder', () => {
 describe.each<[string, () => RedisClient]>([['embedded ioredis-mock', () => new RedisMock()]])(
   'the commands on the %s',
   (_name, connect) => {
-    it('commit with a varying key count, claim and ack the outbox', async () => {
+    it('commit with a varying key count, claim and complete the outbox', async () => {
       const redis = connect();
       const store = new RedisStore(redis, testPrefix('scripts'));
       try {
@@ -122,10 +146,16 @@ describe.each<[string, () => RedisClient]>([['embedded ioredis-mock', () => new 
           { status: 'committed', version: 1 },
           { status: 'committed', version: 1 },
         ]);
-        const claimed = await store.claimOutbox('inst-s', 1, 1000, 10);
-        expect(claimed.map((e) => e.id).sort()).toEqual(['o-a', 'o-b', 'o-c']);
-        expect(await store.ackOutbox('inst-s', ['o-a', 'o-b'])).toBe(2);
-        expect(await store.outboxSize('inst-s')).toBe(1);
+        const queue = store.effectQueue(POLICY);
+        const claimed = await queue.claim('inst-s', 1, 10);
+        expect(claimed.map((e) => [e.id, e.attempt]).sort()).toEqual([
+          ['o-a', 2],
+          ['o-b', 2],
+          ['o-c', 2],
+        ]);
+        for (const job of claimed.slice(0, 2))
+          expect(await queue.complete('inst-s', job, 1)).toBe(true);
+        expect(await queue.size('inst-s')).toBe(1);
       } finally {
         redis.disconnect();
       }
@@ -173,19 +203,19 @@ describe('the commands on a Redis whose script cache is flushed', () => {
   it('runs every kind of command again after SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
     const store = new RedisStore(redis, testPrefix('scripts'));
     await store.commit('inst-s', [commitOf('a')]);
-    expect(await store.claimOutbox('inst-s', 1, 1000, 10)).toHaveLength(1);
+    const queue = store.effectQueue(POLICY);
+    expect(await queue.claim('inst-s', 1, 10)).toHaveLength(1);
     const sha = createHash('sha1').update(COMMANDS.get('commit')!.lua).digest('hex');
     expect(await redis.script('EXISTS', sha)).toEqual([1]);
 
     await redis.script('FLUSH');
     expect(await redis.script('EXISTS', sha)).toEqual([0]);
-    // The same per-count command (3 keys more than the fixed 4), a new one, and a fixed one.
+    // The same per-count command (3 keys more than the fixed 5), a new one, and a fixed one.
     expect(await store.commit('inst-s', [commitOf('b')])).toEqual([
       { status: 'committed', version: 1 },
     ]);
     expect(await store.commit('inst-s', [commitOf('c'), commitOf('d')])).toHaveLength(2);
-    expect(await store.claimOutbox('inst-s', 2000, 3000, 10)).toHaveLength(4);
-    expect(await store.ackOutbox('inst-s', ['o-a', 'o-b', 'o-c', 'o-d'])).toBe(4);
+    expect(await drain(queue, 'inst-s', 3000)).toEqual(['o-a', 'o-b', 'o-c', 'o-d']);
     expect(await redis.script('EXISTS', sha)).toEqual([1]);
   });
 
@@ -196,13 +226,17 @@ describe('the commands on a Redis whose script cache is flushed', () => {
       // Queued before the store defines its commands and before commit's per-count command.
       const pending = fresh.set(`${prefix}:x`, '1');
       const store = new RedisStore(fresh, prefix);
-      const [, committed, acked] = await Promise.all([
+      const [, committed, claimed] = await Promise.all([
         pending,
         store.commit('inst-s', [commitOf('e'), commitOf('f'), commitOf('g')]),
-        commands.ackOutbox(fresh, [`${prefix}:o`, `${prefix}:d`, `${prefix}:a`], ['none']),
+        commands.claimJobs(
+          fresh,
+          [`${prefix}:o`, `${prefix}:d`, `${prefix}:a`],
+          [1, 2, 10, 5, 't'],
+        ),
       ]);
       expect(committed.map((r) => r.status)).toEqual(['committed', 'committed', 'committed']);
-      expect(acked).toBe(0);
+      expect(claimed).toEqual([]);
     } finally {
       fresh.disconnect();
     }
@@ -225,14 +259,14 @@ describe('the commands on the Redis this run targets (single node or cluster)', 
             ]),
           ),
         ),
-        Promise.all(installations.map((inst) => store.claimOutbox(inst, 1, 1000, 10))),
+        Promise.all(installations.map((inst) => store.effectQueue(POLICY).claim(inst, 1, 10))),
         Promise.all(installations.map((inst) => redis.get(`${prefix}:unrelated:${inst}`))),
       ]);
       expect(commits).toEqual(installations.map(() => [{ status: 'committed', version: 1 }]));
       expect(claims.every(Array.isArray)).toBe(true);
       expect(reads).toEqual([null, null, null]);
       const claimed = await Promise.all(
-        installations.map((i) => store.claimOutbox(i, 1, 1000, 10)),
+        installations.map((i) => store.effectQueue(POLICY).claim(i, 1, 10)),
       );
       expect(claimed.flat().length + claims.flat().length).toBe(3);
     } finally {

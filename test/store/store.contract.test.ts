@@ -13,6 +13,7 @@ const backends: [string, () => Redis][] = [
 ];
 
 const ref: ActorRef = { kind: 'connection', installationId: 'inst-a', id: 'c1' };
+const POLICY = { maxAttempts: 5, baseDelayMs: 1000, leaseMs: 4000 };
 
 function commit(partial: Partial<ActorCommit> = {}): ActorCommit {
   return {
@@ -77,7 +78,7 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
       }),
     ]);
     expect(await store.dueTimers('inst-a', 1e15, 10)).toEqual([]);
-    expect(await store.outboxSize('inst-a')).toBe(0);
+    expect(await store.effectQueue(POLICY).size('inst-a')).toBe(0);
     expect(await store.indexPage('inst-a', 'connection:all', null, 10)).toEqual([]);
   });
 
@@ -146,20 +147,41 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(r).toEqual({ status: 'timer-gone', version: 2 });
   });
 
-  it('keeps outbox entries until acknowledged and leases them to one claimer at a time', async () => {
+  it('keeps outbox entries until completed: claimed by their writer, then leased to one claimer at a time', async () => {
     await store.commit('inst-a', [
       commit({ outbox: [{ id: 'o1', leaseUntil: 1000, json: '{"n":1}' }] }),
     ]);
-    expect(await store.claimOutbox('inst-a', 999, 5000, 10)).toEqual([]);
-    expect(await store.claimOutbox('inst-a', 1000, 5000, 10)).toEqual([
-      { id: 'o1', json: '{"n":1}' },
+    const queue = store.effectQueue(POLICY);
+    expect(await queue.claim('inst-a', 999, 10)).toEqual([]);
+    const [first] = await queue.claim('inst-a', 1000, 10);
+    expect(first).toMatchObject({ id: 'o1', data: '{"n":1}', attempt: 2 });
+    expect(await queue.claim('inst-a', 1001, 10)).toEqual([]);
+    // The writer's late outcome is ignored: the claimer owns the entry now.
+    const writer = { id: 'o1', attempt: 1, data: '', token: 'o1' };
+    expect(await queue.complete('inst-a', writer, 1001)).toBe(false);
+    const [second] = await queue.claim('inst-a', 1000 + POLICY.leaseMs, 10);
+    expect(second).toMatchObject({ id: 'o1', attempt: 3 });
+    expect(await queue.complete('inst-a', first!, 7000)).toBe(false);
+    expect(await queue.complete('inst-a', second!, 7000)).toBe(true);
+    expect(await queue.claim('inst-a', 1e15, 10)).toEqual([]);
+    expect(await queue.size('inst-a')).toBe(0);
+  });
+
+  it("lets the writer complete or fail its own first attempt with the entry's id as token", async () => {
+    await store.commit('inst-a', [
+      commit({
+        outbox: [
+          { id: 'o1', leaseUntil: 1000, json: '{}' },
+          { id: 'o2', leaseUntil: 1000, json: '{}' },
+        ],
+      }),
     ]);
-    expect(await store.claimOutbox('inst-a', 1001, 5000, 10)).toEqual([]);
-    expect(await store.claimOutbox('inst-a', 5000, 9000, 10)).toEqual([
-      { id: 'o1', json: '{"n":1}' },
-    ]);
-    expect(await store.ackOutbox('inst-a', ['o1'])).toBe(1);
-    expect(await store.claimOutbox('inst-a', 1e15, 1e15, 10)).toEqual([]);
+    const queue = store.effectQueue(POLICY);
+    const writer = (id: string) => ({ id, attempt: 1, data: '', token: id });
+    expect(await queue.complete('inst-a', writer('o1'), 10)).toBe(true);
+    expect(await queue.fail('inst-a', writer('o2'), 'down', 10)).toBe('retrying');
+    expect(await queue.dueAt('inst-a', 'o2')).toBe(10 + POLICY.baseDelayMs);
+    expect(await queue.size('inst-a')).toBe(1);
   });
 
   it('maintains ordered indexes and pages through them', async () => {

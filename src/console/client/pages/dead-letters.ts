@@ -21,6 +21,7 @@ interface DeadEffect {
   id: string;
   deadAt: string | null;
   attempts: number;
+  lastError: string | null;
   effect: unknown;
 }
 interface Delivery {
@@ -122,11 +123,12 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
         ),
         h('h3', null, 'Effects'),
         table(
-          ['effect', 'dead since', 'attempts', 'data', ''],
+          ['effect', 'dead since', 'attempts', 'last error', 'data', ''],
           d.effects.map((e) => [
             h('code', null, e.id),
             when(e.deadAt),
             String(e.attempts),
+            e.lastError ?? '–',
             json(e.effect),
             buttons('effects', e.id),
           ]),

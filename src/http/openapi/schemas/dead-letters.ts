@@ -25,6 +25,10 @@ export const deadEffect = z
     id: z.string().meta({ description: 'the outbox entry: pass it back as `id`' }),
     deadAt: nullableTime,
     attempts: z.number().int().min(0),
+    lastError: z
+      .string()
+      .nullable()
+      .meta({ description: 'the error of its last attempt (at most 500 characters)' }),
     effect: z.unknown().meta({
       description:
         'the effect as queued (its JSON), its raw text when that is not JSON, or null when its data is gone',
@@ -36,7 +40,9 @@ export const engineDeadLetters = z
   .strictObject({
     installationId: id,
     timers: z.array(deadTimer).meta({ description: 'oldest due first' }),
-    effects: z.array(deadEffect).meta({ description: 'in the order they died' }),
+    effects: z
+      .array(deadEffect)
+      .meta({ description: 'in the order they died (the last 500 to die)' }),
   })
   .meta({ id: 'EngineDeadLetters' });
 

@@ -4,15 +4,16 @@
 
   All keys share the installation's hash tag, so the script is valid on Redis Cluster.
 
-  Variable key count: the 4 fixed keys, then every other key the actors' ops touch, each once,
+  Variable key count: the 5 fixed keys, then every other key the actors' ops touch, each once,
   referenced by its position from ARGV (the loader registers one command per total key count).
 
   Input:
     KEYS[1]   timers        zset   member "<kind>:<actorId>|<sendId>", score = due time (ms)
     KEYS[2]   timer-events  hash   member -> event JSON (absent when the event is {type: sendId})
-    KEYS[3]   outbox        zset   entry id, score = lease expiry (ms): when a reaper may run it
-    KEYS[4]   outbox-data   hash   entry id -> entry JSON
-    KEYS[5..] actor hashes (fields v = version, s = snapshot JSON, j = events journaled since
+    KEYS[3]   effect queue due    zset  (the outbox: the `effects` retry queue, see
+    KEYS[4]   effect queue data   hash   includes/jobQueue.lua)
+    KEYS[5]   effect queue state  hash
+    KEYS[6..] actor hashes (fields v = version, s = snapshot JSON, j = events journaled since
               the last checkpoint), journal lists, index zsets, counter hashes
               and audit keys, referenced by position (keyPos)
     ARGV[1]   number of actors
@@ -23,7 +24,8 @@
       T+ member due eventJson   schedule (or reschedule) a timer; eventJson may be ""
       T- member                 cancel a timer
       TC member due             precondition + consume: the timer must still be due at `due`
-      O  id leaseUntil json     add an outbox entry
+      O  id leaseUntil json     add an outbox entry: a job of the effects queue, claimed by its
+                                writer (attempt 1, claim token = id) until leaseUntil
       I+ keyPos member          add to an index zset (score 0, ordered by member)
       I- keyPos member          remove from an index zset
       IZ keyPos count           precondition: the index zset holds exactly `count` members
@@ -55,7 +57,9 @@
     -4  duplicate         the request id was applied before, text = that request id: nothing
                           written
 ]]
-local timers, timerEvents, outbox, outboxData = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+--- @include "includes/jobQueue"
+
+local timers, timerEvents, outbox, outboxData, outboxState = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['J'] = 5 }
 
 local n = tonumber(ARGV[1])
@@ -165,8 +169,8 @@ for a = 1, n do
         redis.call('ZREM', timers, ARGV[q + 1])
         redis.call('HDEL', timerEvents, ARGV[q + 1])
       elseif op == 'O' then
-        redis.call('ZADD', outbox, ARGV[q + 2], ARGV[q + 1])
-        redis.call('HSET', outboxData, ARGV[q + 1], ARGV[q + 3])
+        scheduleJob(outbox, outboxData, ARGV[q + 1], ARGV[q + 2], ARGV[q + 3])
+        redis.call('HSET', outboxState, 'a:' .. ARGV[q + 1], '1', 'c:' .. ARGV[q + 1], ARGV[q + 1])
       elseif op == 'I+' then
         redis.call('ZADD', KEYS[tonumber(ARGV[q + 1])], 0, ARGV[q + 2])
       elseif op == 'I-' then
