@@ -39,6 +39,11 @@ export interface ChainSource {
   ref: ActorRef;
   base: Cached | null;
   work: readonly Pending[];
+  /**
+   * The plan of `work` on `base` that the actor loop already made (and that emitted): reused
+   * by the chain's first attempt instead of planning the same batch twice.
+   */
+  applied?: Applied;
 }
 
 /** The source's commit result, and the plan that was committed (or refused) for it. */
@@ -127,7 +132,7 @@ export class Chains {
     /** Receivers' snapshots, kept across attempts (a conflict replaces the stale one). */
     const bases = new Map<string, Cached | null>();
     for (let attempt = 1; sources.length > 0; attempt++) {
-      const nodes = await this.#settle(installationId, sources, bases);
+      const nodes = await this.#settle(installationId, sources, bases, attempt === 1);
       const committing = nodes.filter((n) => n.applied!.commit !== null);
       if (committing.length === 0) {
         for (const n of nodes)
@@ -187,6 +192,7 @@ export class Chains {
     installationId: string,
     sources: readonly Waiting[],
     bases: Map<string, Cached | null>,
+    reusePlans: boolean,
   ): Promise<Node[]> {
     const { store, charts, plan } = this.options;
     const nodes = new Map<string, Node>();
@@ -211,7 +217,10 @@ export class Chains {
       }
       for (const key of dirty) {
         const n = nodes.get(key)!;
-        n.applied = plan(n.ref, n.base, n.commands);
+        n.applied =
+          round === 0 && reusePlans && n.source?.applied
+            ? n.source.applied
+            : plan(n.ref, n.base, n.commands);
       }
       dirty = new Set();
       // Every event emitted so far, in a stable order: by actor, then by emission.
