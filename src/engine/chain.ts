@@ -78,9 +78,9 @@ interface Node {
  * re-reads it and runs the chain again; a conflict on a source goes back to its
  * {@link ActorLoop}, which re-plans it on the newer snapshot.
  *
- * Chains of one installation run one at a time in a process, and the sources that arrive while
- * one runs are merged into the next: many heartbeats of one workspace cost one commit of the
- * workspace, not one conflict each.
+ * Chains of one installation run one at a time in a process, and the sources that arrive in the
+ * same tick, or while one runs, are merged into the next: many heartbeats of one workspace cost
+ * one commit of the workspace, not one conflict each.
  *
  * Routed events are stamped with `eventId` and `spareId` (fresh UUIDs, stable across the rounds
  * of one attempt) so the receiving chart can name what it decides without generating ids.
@@ -105,7 +105,12 @@ export class Chains {
         this.#queues.set(installationId, queue);
       }
       queue.waiting.push({ ...source, resolve, reject });
-      if (!queue.running) void this.#pump(installationId, queue);
+      if (!queue.running) {
+        // Start at the end of this tick, as the TickBatcher flushes: the heartbeats that
+        // arrived in the same turn of the event loop (one request each) form one chain.
+        queue.running = true;
+        setImmediate(() => void this.#pump(installationId, queue));
+      }
     });
   }
 
@@ -113,7 +118,6 @@ export class Chains {
     installationId: string,
     queue: { waiting: Waiting[]; running: boolean },
   ): Promise<void> {
-    queue.running = true;
     while (queue.waiting.length > 0) {
       const group = queue.waiting.splice(0, queue.waiting.length);
       try {
