@@ -23,7 +23,8 @@
  * BENCH_CLUSTER_PORT (default 7400; `0` skips the cluster); REDIS_URL (default
  * redis://127.0.0.1:6379); BENCH_CPU_PROF=<dir> writes V8 CPU profiles: one process per
  * one-process phase (single, batch; started after the registration) and the round-robin pair;
- * BENCH_NODE_ARGS: extra Node flags for the service processes (e.g. `--max-semi-space-size=64`).
+ * BENCH_NODE_ARGS: extra Node flags for the service processes (they always get
+ *   `--max-semi-space-size=64`, as `npm start` does).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -61,8 +62,14 @@ const SCALE = (process.env.BENCH_SCALE ?? '1000,10000,100000')
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'single,rr,cluster,scale').split(','));
 const CLUSTER_PORT = Number(process.env.BENCH_CLUSTER_PORT ?? 7400);
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
-/** Extra Node flags for the service processes, e.g. `--max-semi-space-size=64`. */
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * Node flags of the service processes: the ones `npm start` and `npm run start:prod` use, plus
+ * BENCH_NODE_ARGS (e.g. `--max-semi-space-size=16` to compare against V8's default).
+ */
+const NODE_ARGS = [
+  '--max-semi-space-size=64',
+  ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+];
 
 const prefix = `bench:${randomBytes(6).toString('hex')}`;
 /** The scale scenario's own prefix, so its bytes per connection count only its keys. */
@@ -188,11 +195,13 @@ async function main(): Promise<void> {
   );
 
   // 1. Baseline.
-  const base = await startChild('baseline', 'bench/baseline-server.ts', {
-    REDIS_URL,
-    KEY_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
-  });
+  // With the service's Node flags: the comparison is of the code, not of the heap settings.
+  const base = await startChild(
+    'baseline',
+    'bench/baseline-server.ts',
+    { REDIS_URL, KEY_PREFIX: prefix, LOG_LEVEL: 'silent' },
+    NODE_ARGS,
+  );
   children.push(base);
   log(`baseline: 50 clients against ${base.url}`);
   // Its own ledger: baseline writes are not engine state and must not enter the check.

@@ -201,7 +201,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     settings,
     store,
     logger,
-    extraMiddleware: (a) => modules.forEach((m) => m.middleware?.(a, moduleContext)),
+    extraMiddleware: modules.flatMap((m) => m.middleware?.(moduleContext) ?? []),
     extraRoutes: (a) => modules.forEach((m) => m.routes?.(a, moduleContext)),
   });
   const server = await listen(app, config.port, config.host).catch(async (error: unknown) => {

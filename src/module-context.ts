@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import type { RedisClient as Redis } from './store/client.ts';
 import type express from 'express';
+import type { RequestHandler } from 'express';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DomainEvents } from './domain-events.ts';
@@ -39,8 +40,8 @@ export interface AppModule {
   name: string;
   /** Builds services, registers effects (engine.registerEffect) and listeners. */
   init(ctx: ModuleContext): void | Promise<void>;
-  /** Middleware mounted before every route (e.g. request metrics). */
-  middleware?(app: express.Express, ctx: ModuleContext): void;
+  /** Middleware run before every route, heartbeat lane included (e.g. request metrics). */
+  middleware?(ctx: ModuleContext): RequestHandler;
   /** Adds routes; called after every module's init. Routes are already authenticated. */
   routes?(app: express.Express, ctx: ModuleContext): void;
   /**

@@ -3,13 +3,8 @@
  * in machines/workspace.machine.ts under these names (the transitions, the visualizations and
  * the model tests refer to them by name).
  */
-import {
-  type WorkspaceContext,
-  type WorkspaceEvent,
-  absorbed,
-  windowOwner,
-} from './workspace-records.ts';
-import { verdictOf } from './workspace-window.ts';
+import { absorbed, verdictFor } from './workspace-evidence.ts';
+import type { WorkspaceContext, WorkspaceEvent } from './workspace-types.ts';
 
 interface Args {
   context: WorkspaceContext;
@@ -34,13 +29,11 @@ export const workspaceGuards = {
     !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user'),
   isToHttp: ({ event }: Args) => event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http',
   breaches: ({ context, event }: Args) =>
-    (event.type === 'CONNECTION_REPORT' &&
-      verdictOf(windowOwner(absorbed(context, event))) === 'breach') ||
-    (event.type === 'POLICY' &&
-      verdictOf(windowOwner({ ...context, policy: event.policy })) === 'breach'),
+    (event.type === 'CONNECTION_REPORT' && verdictFor(absorbed(context, event)) === 'breach') ||
+    (event.type === 'POLICY' && verdictFor({ ...context, policy: event.policy }) === 'breach'),
   isHeld: ({ context, event }: Args) =>
     event.type === 'CONNECTION_REPORT' &&
-    verdictOf(windowOwner(absorbed(context, event))) === 'held' &&
+    verdictFor(absorbed(context, event)) === 'held' &&
     context.health?.verdict !== 'held',
   allOnAcp: ({ context }: Args) =>
     context.connections.active > 0 && context.connections.pending === 0,

@@ -11,10 +11,10 @@ import {
   type WorkspaceContext,
   type WorkspaceEvent,
   absorbed,
+  evidenceFor,
   rollbackOf,
-  windowOwner,
 } from './workspace-records.ts';
-import { type WorkspaceWindow, evidenceOf } from './workspace-window.ts';
+import type { WorkspaceWindow } from './workspace-window.ts';
 
 interface Args {
   context: WorkspaceContext;
@@ -25,7 +25,7 @@ interface Args {
 export function absorb({ context, event }: Args): Partial<WorkspaceContext> {
   assertEvent(event, 'CONNECTION_REPORT');
   const next = absorbed(context, event);
-  const evidence = evidenceOf(windowOwner(next));
+  const evidence = evidenceFor(next);
   return {
     members: next.members,
     window: next.window,

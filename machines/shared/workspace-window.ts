@@ -62,6 +62,8 @@ export interface WindowOwner {
   window: WorkspaceWindow;
   /** When the transport began: heartbeats timed in an earlier minute are not counted. */
   since: number;
+  /** The active members when the owner already counted them (else they are counted here). */
+  active?: number;
 }
 
 export interface Report {
@@ -135,7 +137,7 @@ export function evidenceOf(owner: WindowOwner): HealthEvidence {
     sampleSize: samples,
     latencyP95: p95,
     windowMinutes: owner.policy.windowMinutes,
-    activeConnections: countMembers(owner.members).active,
+    activeConnections: owner.active ?? countMembers(owner.members).active,
     capacityPercent: null,
   };
 }

@@ -63,7 +63,7 @@ export class ActorLoop implements BatchProcessor {
       let result: CommitResult | null = null;
       if (applied.commit !== null && applied.emitted.length > 0) {
         // The chart spoke to other actors: they are committed together with this batch.
-        ({ result, applied } = await chains.commit({ key, ref, base, work }));
+        ({ result, applied } = await chains.commit({ key, ref, base, work, applied }));
         if (applied.final && result.status === 'committed') {
           // Each command is answered with the state after everything it caused (e.g. the
           // workspace's rollback that a heartbeat set off), committed with it.

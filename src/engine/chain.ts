@@ -39,6 +39,11 @@ export interface ChainSource {
   ref: ActorRef;
   base: Cached | null;
   work: readonly Pending[];
+  /**
+   * The plan of `work` on `base` that the actor loop already made (and that emitted): reused
+   * by the chain's first attempt instead of planning the same batch twice.
+   */
+  applied?: Applied;
 }
 
 /** The source's commit result, and the plan that was committed (or refused) for it. */
@@ -73,9 +78,9 @@ interface Node {
  * re-reads it and runs the chain again; a conflict on a source goes back to its
  * {@link ActorLoop}, which re-plans it on the newer snapshot.
  *
- * Chains of one installation run one at a time in a process, and the sources that arrive while
- * one runs are merged into the next: many heartbeats of one workspace cost one commit of the
- * workspace, not one conflict each.
+ * Chains of one installation run one at a time in a process, and the sources that arrive in the
+ * same tick, or while one runs, are merged into the next: many heartbeats of one workspace cost
+ * one commit of the workspace, not one conflict each.
  *
  * Routed events are stamped with `eventId` and `spareId` (fresh UUIDs, stable across the rounds
  * of one attempt) so the receiving chart can name what it decides without generating ids.
@@ -100,7 +105,12 @@ export class Chains {
         this.#queues.set(installationId, queue);
       }
       queue.waiting.push({ ...source, resolve, reject });
-      if (!queue.running) void this.#pump(installationId, queue);
+      if (!queue.running) {
+        // Start at the end of this tick, as the TickBatcher flushes: the heartbeats that
+        // arrived in the same turn of the event loop (one request each) form one chain.
+        queue.running = true;
+        setImmediate(() => void this.#pump(installationId, queue));
+      }
     });
   }
 
@@ -108,7 +118,6 @@ export class Chains {
     installationId: string,
     queue: { waiting: Waiting[]; running: boolean },
   ): Promise<void> {
-    queue.running = true;
     while (queue.waiting.length > 0) {
       const group = queue.waiting.splice(0, queue.waiting.length);
       try {
@@ -127,7 +136,7 @@ export class Chains {
     /** Receivers' snapshots, kept across attempts (a conflict replaces the stale one). */
     const bases = new Map<string, Cached | null>();
     for (let attempt = 1; sources.length > 0; attempt++) {
-      const nodes = await this.#settle(installationId, sources, bases);
+      const nodes = await this.#settle(installationId, sources, bases, attempt === 1);
       const committing = nodes.filter((n) => n.applied!.commit !== null);
       if (committing.length === 0) {
         for (const n of nodes)
@@ -187,6 +196,7 @@ export class Chains {
     installationId: string,
     sources: readonly Waiting[],
     bases: Map<string, Cached | null>,
+    reusePlans: boolean,
   ): Promise<Node[]> {
     const { store, charts, plan } = this.options;
     const nodes = new Map<string, Node>();
@@ -211,7 +221,10 @@ export class Chains {
       }
       for (const key of dirty) {
         const n = nodes.get(key)!;
-        n.applied = plan(n.ref, n.base, n.commands);
+        n.applied =
+          round === 0 && reusePlans && n.source?.applied
+            ? n.source.applied
+            : plan(n.ref, n.base, n.commands);
       }
       dirty = new Set();
       // Every event emitted so far, in a stable order: by actor, then by emission.

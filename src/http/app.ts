@@ -1,30 +1,25 @@
-import { createHash } from 'node:crypto';
 import express, {
   type ErrorRequestHandler,
   type Request,
   type RequestHandler,
   type Response,
 } from 'express';
-import type { Config, TokenGrant } from '../config.ts';
-import {
-  type ConnectionService,
-  type Principal,
-  canAccess,
-  isOperator,
-} from '../connections/connections.ts';
+import type { Config } from '../config.ts';
+import { type ConnectionService, canAccess, isOperator } from '../connections/connections.ts';
 import {
   AppError,
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
   RequestRefusedError,
-  UnauthorizedError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { storeUnavailable } from '../store/errors.ts';
+import { authenticate, principalOf } from './auth.ts';
 import { cors } from './cors.ts';
+import { heartbeatLane } from './heartbeat-lane.ts';
 import { httpStatusOf } from './error-status.ts';
 import { requestIdOf, requestLog } from './request-log.ts';
 import type { RedisStore } from '../store/redis-store.ts';
@@ -49,9 +44,7 @@ import {
   rollbackBody,
 } from './schemas.ts';
 import {
-  bearerToken,
   isBatchPath,
-  isStreamRoute,
   refuseMalformedPaths,
   refusePrototypeKeys,
   refuseUnreadableBodies,
@@ -66,55 +59,15 @@ export interface AppDeps {
   connections: ConnectionService;
   workspaces: WorkspaceService;
   settings: SettingsService;
-  /** Middleware of feature modules, mounted before every route. */
-  extraMiddleware?: (app: express.Express) => void;
+  /** Middleware of feature modules, run before every route (and in the heartbeat lane). */
+  extraMiddleware?: RequestHandler[];
   /** Routes of feature modules (src/modules.ts), mounted after the built-in ones. */
   extraRoutes?: (app: express.Express) => void;
   store: RedisStore;
   logger: Logger;
 }
 
-/** The authenticated caller of a /v1 route. */
-export const principalOf = (res: Response): Principal => res.locals.principal as Principal;
-
-/** Tokens are compared by SHA-256 digest so the raw values are not kept in the lookup path. */
-function tokenTable(tokens: Map<string, TokenGrant>): Map<string, TokenGrant> {
-  const table = new Map<string, TokenGrant>();
-  for (const [token, grant] of tokens) table.set(digest(token), grant);
-  return table;
-}
-
-const digest = (token: string) => createHash('sha256').update(token).digest('hex');
-
-function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
-  const table = tokenTable(tokens);
-  return (req, res, next) => {
-    const header = req.headers.authorization;
-    // Browsers' EventSource cannot send headers: the declared streams also take ?access_token=.
-    const queryToken = header ? undefined : req.query.access_token;
-    const streamToken =
-      req.method === 'GET' &&
-      typeof queryToken === 'string' &&
-      isStreamRoute(`${req.baseUrl}${req.path}`)
-        ? queryToken
-        : null;
-    const token = bearerToken(header) ?? streamToken;
-    if (!token) {
-      throw new UnauthorizedError(
-        queryToken === undefined
-          ? 'missing bearer token: send Authorization: Bearer <token>'
-          : 'missing bearer token: send Authorization: Bearer <token> (?access_token= is accepted only by the live streams)',
-      );
-    }
-    const grant = table.get(digest(token));
-    if (!grant) throw new UnauthorizedError('the bearer token is not valid');
-    res.locals.principal = {
-      installations: grant.installations,
-      name: grant.name,
-    } satisfies Principal;
-    next();
-  };
-}
+export { principalOf } from './auth.ts';
 
 /**
  * Builds the HTTP API. Routes parse with zod, call one service function and respond; every
@@ -131,33 +84,31 @@ export function createApp(deps: AppDeps): express.Express {
   // API answers are not cached by clients; hashing every heartbeat answer for an ETag is waste.
   app.set('etag', false);
   app.set('query parser', 'simple');
-  // First: every request, refused ones included, gets a request id and an access log line.
-  app.use(requestLog(deps.logger));
-  // Before authentication: a browser's preflight carries no token.
-  app.use(cors(config.corsOrigins));
-
-  // Authenticate before parsing: an anonymous caller must not make the server read a body.
-  app.use('/v1', authenticate(config.tokens));
-  app.use(refuseMalformedPaths, refuseUnreadableBodies);
+  // What every request passes before a route, in this order. The same functions serve the
+  // ordinary stack below and the heartbeat lane (src/http/heartbeat-lane.ts).
   // inflate: false: a compressed body is never decoded (refuseUnreadableBodies answers 415).
   const small = express.json({ limit: config.bodyLimitBytes, strict: true, inflate: false });
   const large = express.json({ limit: config.batchBodyLimitBytes, strict: true, inflate: false });
-  app.use((req, res, next) => (isBatchPath(req.path) ? large : small)(req, res, next));
-  app.use(refusePrototypeKeys);
+  const stack = {
+    // First: every request, refused ones included, gets a request id and an access log line.
+    log: requestLog(deps.logger),
+    // Before authentication: a browser's preflight carries no token.
+    cors: cors(config.corsOrigins),
+    // Authenticate before parsing: an anonymous caller must not make the server read a body.
+    authenticate: authenticate(config.tokens),
+    body: ((req, res, next) =>
+      (isBatchPath(req.path) ? large : small)(req, res, next)) as RequestHandler,
+  };
+  const extra = deps.extraMiddleware ?? [];
 
-  deps.extraMiddleware?.(app);
-
-  // The two heartbeat routes first: they carry nearly all the traffic, and Express tries the
-  // routes in order, so every other route would otherwise be matched against each heartbeat.
-  app.post('/v1/connections/:connectionId/heartbeats', async (req, res) => {
+  const singleHeartbeat: RequestHandler = async (req, res) => {
     const { connectionId } = parse(connectionIdParams, req.params, 'path');
     const body = parse(heartbeatBody, req.body, 'body');
     res.json(await connections.heartbeat(principalOf(res), connectionId, body));
-  });
-
+  };
   // Built once: constructing the zod schema per request showed in the batch profile.
   const batchEnvelope = batchBody(config.batchMaxItems);
-  app.post('/v1/heartbeats', async (req, res) => {
+  const batchHeartbeats: RequestHandler = async (req, res) => {
     const { items } = parse(batchEnvelope, req.body, 'body');
     const principal = principalOf(res);
     const results = await Promise.all(
@@ -184,7 +135,35 @@ export function createApp(deps: AppDeps): express.Express {
     );
     const accepted = results.filter((r) => r.ok).length;
     res.json({ accepted, rejected: results.length - accepted, results });
-  });
+  };
+
+  app.use(
+    heartbeatLane(
+      [
+        stack.log,
+        stack.cors,
+        stack.authenticate,
+        refuseMalformedPaths,
+        refuseUnreadableBodies,
+        stack.body,
+        refusePrototypeKeys,
+        ...extra,
+      ],
+      { single: singleHeartbeat, batch: batchHeartbeats },
+    ),
+  );
+
+  app.use(stack.log);
+  app.use(stack.cors);
+  app.use('/v1', stack.authenticate);
+  app.use(refuseMalformedPaths, refuseUnreadableBodies);
+  app.use(stack.body);
+  app.use(refusePrototypeKeys);
+  for (const m of extra) app.use(m);
+
+  // The heartbeat routes first (other spellings of their paths, which the lane leaves here).
+  app.post('/v1/connections/:connectionId/heartbeats', singleHeartbeat);
+  app.post('/v1/heartbeats', batchHeartbeats);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -79,9 +79,9 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
       ctx.events.on('rollback', service.onRollback);
     },
     // Mounted after authentication and body parsing: it sees authenticated requests only.
-    middleware(app, ctx) {
+    middleware(ctx) {
       const service = metricsOf(ctx);
-      app.use((req, res, next) => {
+      return (req, res, next) => {
         if (req.method !== 'POST') return next();
         const endpoint: HeartbeatEndpoint | null = SINGLE_HEARTBEAT.test(req.path)
           ? 'single'
@@ -109,7 +109,7 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
           service.recordHeartbeats(endpoint, accepted, rejected, seconds);
         });
         next();
-      });
+      };
     },
     routes(app, ctx) {
       const service = metricsOf(ctx);

@@ -1,8 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { EventObject } from 'xstate';
-import type { Protocol, WorkspacePolicy } from '../../machines/shared/workspace-policy.ts';
 import {
-  type MigrationInitiator,
   type WorkspaceContext,
   STREAMS,
   createWorkspaceMachine,
@@ -23,6 +21,13 @@ import {
 import type { Logger } from '../logger.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { toKebab } from '../wire.ts';
+import {
+  type MigrationRequest,
+  type RollbackRequest,
+  MigrationRefusedError,
+  idFor,
+  migrationRefusal,
+} from './requests.ts';
 import type { SettingsService } from './settings.ts';
 import { workspaceView } from './view.ts';
 
@@ -36,6 +41,7 @@ type AnyEvent = EventObject & Record<string, unknown>;
 import { workspaceState } from './state.ts';
 
 export { workspaceState } from './state.ts';
+export { type MigrationRequest, type RollbackRequest, MigrationRefusedError } from './requests.ts';
 
 /**
  * @param journalEvents entries of each workspace's what-if journal (WHAT_IF_JOURNAL_EVENTS): its
@@ -50,42 +56,11 @@ export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS)
   };
 }
 
-/** A migration conflict the caller can fix (409 with a precise code). */
-export class MigrationRefusedError extends AppError {
-  override readonly code = 'migration-refused';
-}
-
-export interface MigrationRequest {
-  toProtocol: Protocol;
-  initiatedBy: Exclude<MigrationInitiator, 'system'>;
-  requestedBy?: string;
-  scheduledAt?: number;
-  /** Makes the request safe to retry (see SendOptions.requestId). */
-  requestId?: string;
-}
-
-export interface RollbackRequest {
-  reason: string;
-  requestedBy?: string;
-  requestId?: string;
-}
-
 /**
- * The id of what a request creates (a migration, a rollback event): random, or derived from the
- * client's request id so that a retried request answers with the same id.
- */
-function idFor(ref: ActorRef, requestId: string | undefined, purpose: string): string {
-  if (requestId === undefined) return randomUUID();
-  const h = createHash('sha256')
-    .update(`${ref.installationId}\u0000${ref.id}\u0000${purpose}\u0000${requestId}`)
-    .digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-/**
- * Workspace transport decisions. Health is evaluated after connection commits from per-minute
- * counters written with each heartbeat; a breach rolls the workspace and all its connections
- * back in one engine transaction, so concurrent evaluators produce exactly one rollback.
+ * Workspace commands and reads. Every decision is the workspace chart's: a command is sent as an
+ * event after asking the chart whether it accepts it (`snapshot.can`), and health, breaches and
+ * rollbacks follow from the reports its connections emit to it (see machines/workspace.machine.ts
+ * and src/engine/chain.ts). This service checks tenancy, builds the events and reads records.
  */
 export class WorkspaceService {
   constructor(
@@ -390,34 +365,4 @@ export class WorkspaceService {
     });
     return { items, nextCursor: page.length === q.limit ? page[page.length - 1]!.member : null };
   }
-}
-
-/** Why the chart refused a migration to ACP, for the 409 (the chart made the decision). */
-function migrationRefusal(
-  policy: WorkspacePolicy,
-  state: string,
-  initiatedBy: string,
-): MigrationRefusedError {
-  if (!policy.migrationEnabled) {
-    return new MigrationRefusedError('migration to ACP is disabled for this installation', {
-      field: 'toProtocol',
-    });
-  }
-  if (!state.startsWith('http')) {
-    return new MigrationRefusedError(`workspace is ${toKebab(state)}, not on HTTP`, {
-      state: toKebab(state),
-    });
-  }
-  if (policy.rolloutMode === 'scheduled' && initiatedBy === 'user') {
-    return new MigrationRefusedError(
-      'this installation rolls out on a schedule set by operators; users cannot opt in',
-      { field: 'initiatedBy' },
-    );
-  }
-  return new MigrationRefusedError(
-    `workspace is ${toKebab(state)} and does not accept a migration now`,
-    {
-      state: toKebab(state),
-    },
-  );
 }

@@ -1,0 +1,103 @@
+/**
+ * The floor of one heartbeat, in-process: what the charts alone cost, with no HTTP, no Redis and
+ * no engine around them. Every heartbeat is one step of its connection's chart and, because the
+ * workspace decides rollbacks from its own window (the "charts are the whole truth" design), one
+ * step of its workspace's chart for the report the connection emits. Both run here in a tight
+ * loop on warm, realistic snapshots (a connection in `connected`, a workspace on ACP with 50
+ * connected members), next to the JSON of the connection snapshot that every commit writes.
+ *
+ * It prints microseconds per operation and the heartbeats per second one core could at most
+ * reach if it did nothing else, to compare with the batch target (5x the baseline's req/s).
+ *
+ *   npx tsx bench/floor.ts            (part of `npm run bench`)
+ *   FLOOR_ITERATIONS=50000 npx tsx bench/floor.ts
+ */
+import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import { DEFAULT_CONNECTION_THRESHOLDS } from '../machines/connection.machine.ts';
+import { DEFAULT_WORKSPACE_POLICY } from '../machines/workspace.machine.ts';
+import { connectionBinding } from '../src/connections/connections.ts';
+import { ChartRegistry } from '../src/engine/charts.ts';
+import { workspaceBinding } from '../src/workspaces/workspaces.ts';
+
+const ITERATIONS = Number(process.env.FLOOR_ITERATIONS ?? 20_000);
+const MEMBERS = 50;
+
+const charts = new ChartRegistry([
+  connectionBinding(DEFAULT_CONNECTION_THRESHOLDS),
+  workspaceBinding(),
+]);
+const connection = charts.get('connection').stepper;
+const workspace = charts.get('workspace').stepper;
+
+let now = Date.UTC(2026, 10, 30, 12);
+const step = (
+  stepper: typeof connection,
+  snapshot: AnyMachineSnapshot,
+  event: EventObject & Record<string, unknown>,
+): AnyMachineSnapshot => stepper.step(snapshot, { at: now, ...event } as EventObject).snapshot;
+
+// A connection after its handshake.
+let conn = connection.initial({
+  connectionId: 'c-1',
+  installationId: 'inst-1',
+  workspaceId: 'ws-1',
+  at: now,
+}).snapshot;
+conn = step(connection, conn, {
+  type: 'HANDSHAKE',
+  protocolVersion: '1.0.0',
+  negotiatedCapabilities: [],
+});
+
+// A workspace that starts on ACP, with its members connected.
+let ws = workspace.initial({
+  workspaceId: 'ws-1',
+  installationId: 'inst-1',
+  at: now,
+  policy: { ...DEFAULT_WORKSPACE_POLICY, defaultProtocol: 'acp' },
+}).snapshot;
+const report = (i: number, ops: unknown) => ({
+  type: 'CONNECTION_REPORT',
+  connectionId: `c-${i % MEMBERS}`,
+  status: 'connected',
+  ops,
+  eventId: `e-${i}`,
+  spareId: `s-${i}`,
+});
+for (let i = 0; i < MEMBERS; i++) ws = step(workspace, ws, report(i, null));
+
+function measure(name: string, run: (i: number) => void): number {
+  for (let i = 0; i < ITERATIONS / 4; i++) run(i); // warm-up (JIT)
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < ITERATIONS; i++) run(i);
+  const us = Number(process.hrtime.bigint() - start) / 1000 / ITERATIONS;
+  console.log(`${name.padEnd(58)} ${us.toFixed(2).padStart(7)} µs`);
+  return us;
+}
+
+console.log(
+  `Floor of one heartbeat, in-process (${ITERATIONS} iterations each; connection in ` +
+    `${JSON.stringify(conn.value)}, workspace in ${JSON.stringify(ws.value)} with ${MEMBERS} members)`,
+);
+const heartbeat = measure('connection chart: HEARTBEAT step', () => {
+  now += 100;
+  conn = step(connection, conn, {
+    type: 'HEARTBEAT',
+    succeeded: 10,
+    failed: 0,
+    latencyMs: [12, 25, 40],
+  });
+});
+const absorb = measure('workspace chart: CONNECTION_REPORT step (with operations)', (i) => {
+  now += 100;
+  ws = step(workspace, ws, report(i, { at: now, succeeded: 10, failed: 0, latencyP95: 40 }));
+});
+const json = measure('connection snapshot to JSON (written by every commit)', () => {
+  JSON.stringify(connection.persist(conn));
+});
+const total = heartbeat + absorb + json;
+console.log(`${'sum'.padEnd(58)} ${total.toFixed(2).padStart(7)} µs`);
+console.log(
+  `at most ${Math.round(1e6 / total).toLocaleString('en-US')} heartbeats/s per core for these ` +
+    `three alone (no HTTP, validation, planning, Redis, GC of a real process)`,
+);
