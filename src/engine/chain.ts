@@ -281,11 +281,13 @@ export class Chains {
       for (const [key, e] of inbox) {
         const n = nodes.get(key);
         if (!n) continue;
-        if (n.routed.join('\u0000') === e.tags.join('\u0000')) continue;
-        n.routed = e.tags;
+        const order = causalOrder(n.routed, e.tags);
+        if (order.join('\u0000') === n.routed.join('\u0000')) continue;
+        const events = new Map(e.tags.map((tag, i) => [tag, e.events[i]!]));
+        n.routed = order;
         n.commands = [
           ...n.commands.slice(0, n.own),
-          ...e.events.map((event) => ({ work: { kind: 'event' as const, event } })),
+          ...order.map((tag) => ({ work: { kind: 'event' as const, event: events.get(tag)! } })),
         ];
         dirty.add(key);
       }
@@ -338,4 +340,21 @@ export class Chains {
     });
     commit.outbox = [...commit.outbox, ...entries];
   }
+}
+
+/**
+ * The order in which a receiver takes its routed events: those it was given in earlier rounds
+ * keep their places, and the ones emitted since come after them (by actor, then emission). A
+ * round's new events were caused by what earlier rounds delivered (a connection's `rolledBack`
+ * report answers the workspace's ROLLBACK), so they must not be slotted in before it by actor
+ * order: the workspace would see a connection leave before the decision that sent it away.
+ *
+ * @example
+ * causalOrder(['c1#0', 'c2#0'], ['c1#0', 'c1#1', 'c2#0', 'c2#1']); // ['c1#0', 'c2#0', 'c1#1', 'c2#1']
+ */
+export function causalOrder(delivered: readonly string[], current: readonly string[]): string[] {
+  const now = new Set(current);
+  const kept = delivered.filter((tag) => now.has(tag));
+  const seen = new Set(kept);
+  return [...kept, ...current.filter((tag) => !seen.has(tag))];
 }

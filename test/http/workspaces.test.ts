@@ -287,6 +287,25 @@ describe('automatic rollback at the success-rate threshold', () => {
     });
   });
 
+  it('names every connection in a rollback decided inside one batch, before the others report back rolled back', async () => {
+    // One request, one chain: the workspace takes c1's and c2's reports (the breach, at c2), c3's,
+    // and then the rolled-back reports its own ROLLBACK caused. Those come after the decision.
+    await acpWorkspace('ws-1', ['c1', 'c2', 'c3']);
+    service.clock.advance(SEC);
+    const items = [
+      { connectionId: 'c1', ...hb(T0, 500, 0) },
+      { connectionId: 'c2', ...hb(T0, 480, 20) },
+      { connectionId: 'c3', ...hb(T0, 100, 0) },
+    ];
+    const res = await call('POST', '/v1/heartbeats', { items });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const [rollback] = await audit('rollbacks');
+    expect([...rollback.connectionIds].sort()).toEqual(['c1', 'c2', 'c3']);
+    expect(rollback.metricsSnapshot).toMatchObject({ sampleSize: 1000, successRate: 0.98 });
+    for (const id of ['c1', 'c2', 'c3'])
+      expect(await connection(id)).toMatchObject({ status: 'rolled-back' });
+  });
+
   it('never rolls back on too few samples (50 ok / 49 failed), recording one rollback-held decision, then rolls back at the 100th operation', async () => {
     await acpWorkspace('ws-1', ['c1', 'c2']);
     const beats: [string, number, number][] = [
