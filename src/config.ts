@@ -166,6 +166,13 @@ const EnvSchema = z.object({
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: int(1000, 10),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
+  /**
+   * How long envelopes stay in an installation's stream (default 15 minutes): the stream is a
+   * hand-off to analytics consumers, not storage; older entries are trimmed (XTRIM MINID ~).
+   */
+  METRICS_RETENTION_MS: int(15 * 60_000, 1000),
+  /** At most one set of workspace envelopes per workspace per process per interval (default 1 min). */
+  METRICS_INTERVAL_MS: int(60_000, 1000),
   /** The `instance` label of every per-process metric; default `<hostname>:<pid>`. */
   INSTANCE_ID: z
     .string()
@@ -255,6 +262,10 @@ export interface Config {
     /** The `instance` label of every per-process series. */
     instanceId: string;
     fleetLeaseMs: number;
+    /** Envelopes older than this are trimmed from the streams. */
+    retentionMs: number;
+    /** Workspace envelopes at most once per workspace per process per interval. */
+    intervalMs: number;
   };
   /** Entries of each workspace's what-if journal (0: none). */
   whatIfJournalEvents: number;
@@ -380,6 +391,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metrics: {
       instanceId: e.INSTANCE_ID ?? `${hostname()}:${process.pid}`,
       fleetLeaseMs: e.METRICS_FLEET_LEASE_MS,
+      retentionMs: e.METRICS_RETENTION_MS,
+      intervalMs: e.METRICS_INTERVAL_MS,
     },
     streams: {
       perToken: e.STREAMS_PER_TOKEN,

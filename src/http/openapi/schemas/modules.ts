@@ -192,7 +192,10 @@ export const envelopePage = z
         ]),
         value: z.number(),
         thresholdBreached: z.boolean(),
-        connectionId: z.string().optional(),
+        connectionId: z.string().optional().meta({
+          description:
+            "only on a connection's own envelopes, written when its status changes; without it, success-rate, latency-p95 and throughput are the workspace's (at most once per METRICS_INTERVAL_MS)",
+        }),
       }),
     ),
     nextCursor: z.string().nullable().meta({ description: 'pass back as `after`' }),
