@@ -3,6 +3,7 @@
  * README's configuration table mirrors this file.
  */
 import { hostname } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import semver from 'semver';
 import { z } from 'zod';
 import {
@@ -14,6 +15,22 @@ import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
+
+/** Heap one cached connection snapshot takes, rounded up (measured 1.5-2.2 KB, see README). */
+export const SNAPSHOT_CACHE_ENTRY_BYTES = 2048;
+
+/**
+ * The default SNAPSHOT_CACHE_SIZE: what a quarter of the process's heap limit holds at
+ * {@link SNAPSHOT_CACHE_ENTRY_BYTES} per snapshot, between 10,000 and 250,000 (250,000 from a
+ * 2 GB heap limit up; a 4 GB limit, Node's default on a 64-bit machine with enough memory, gives
+ * 250,000 and at most ~500 MB of cache).
+ */
+export function defaultSnapshotCacheSize(
+  heapLimitBytes = getHeapStatistics().heap_size_limit,
+): number {
+  const fits = Math.floor(heapLimitBytes / 4 / SNAPSHOT_CACHE_ENTRY_BYTES);
+  return Math.min(250_000, Math.max(10_000, fits));
+}
 
 const tokenList = z
   .string()
@@ -147,7 +164,12 @@ const EnvSchema = z.object({
 
   TIMER_POLL_MS: int(1000, 10),
   OUTBOX_LEASE_MS: int(30_000, 100),
-  SNAPSHOT_CACHE_SIZE: int(10_000),
+  /**
+   * Snapshots kept per process (LRU). At least the actors a process serves (its connections and
+   * their workspaces), or every heartbeat re-reads its snapshot. Default: sized from the heap
+   * limit, see defaultSnapshotCacheSize.
+   */
+  SNAPSHOT_CACHE_SIZE: z.coerce.number().int().min(0).optional(),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
@@ -367,7 +389,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     timerPollMs: e.TIMER_POLL_MS,
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
-    snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE,
+    snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE ?? defaultSnapshotCacheSize(),
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
     batchMaxItems: e.BATCH_MAX_ITEMS,
