@@ -311,21 +311,38 @@ export class RedisStore implements Store {
     return this.redis.zcard(this.keys.outbox(installationId));
   }
 
-  /** One page of an index, ordered by member, strictly after `after`. */
+  /**
+   * One page of an index, ordered by member, strictly after `after`; of several indexes, the
+   * page of their union (read atomically: one MULTI, one slot), each member once.
+   */
   async indexPage(
     installationId: string,
-    index: string,
+    index: string | readonly string[],
     after: string | null,
     limit: number,
   ): Promise<string[]> {
-    return this.redis.zrangebylex(
-      this.keys.index(installationId, index),
-      after === null ? '-' : `(${after}`,
-      '+',
-      'LIMIT',
-      0,
-      limit,
-    );
+    const from = after === null ? '-' : `(${after}`;
+    if (typeof index === 'string') {
+      return this.redis.zrangebylex(
+        this.keys.index(installationId, index),
+        from,
+        '+',
+        'LIMIT',
+        0,
+        limit,
+      );
+    }
+    const multi = this.redis.multi();
+    for (const i of index) {
+      multi.zrangebylex(this.keys.index(installationId, i), from, '+', 'LIMIT', 0, limit);
+    }
+    const members = new Set<string>();
+    for (const [error, page] of (await multi.exec()) ?? []) {
+      if (error) throw error;
+      for (const m of page as string[]) members.add(m);
+    }
+    // Lex order, as the zsets keep it (score 0 everywhere).
+    return [...members].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, limit);
   }
 
   /** Sizes of several indexes of one installation, read atomically (one MULTI, one slot). */

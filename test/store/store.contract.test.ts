@@ -182,6 +182,27 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(await store.indexSize('inst-a', 'connection:all')).toBe(2);
   });
 
+  it('pages through the union of several indexes in member order, each member once', async () => {
+    const placed: [string, string][] = [
+      ['c4', 'x'],
+      ['c1', 'y'],
+      ['c3', 'x'],
+      ['c2', 'z'],
+      ['c5', 'y'],
+    ];
+    await store.commit(
+      'inst-a',
+      placed.map(([id, index]) =>
+        commit({ ref: { ...ref, id }, indexes: [{ op: 'add', index, member: id }] }),
+      ),
+    );
+    const union = ['x', 'y', 'z', 'empty'];
+    expect(await store.indexPage('inst-a', union, null, 2)).toEqual(['c1', 'c2']);
+    expect(await store.indexPage('inst-a', union, 'c2', 2)).toEqual(['c3', 'c4']);
+    expect(await store.indexPage('inst-a', union, 'c4', 2)).toEqual(['c5']);
+    expect(await store.indexPage('inst-a', ['x', 'x'], null, 10)).toEqual(['c3', 'c4']);
+  });
+
   it('commits several actors in one call with independent results', async () => {
     const other = { ...ref, id: 'c2' };
     await store.commit('inst-a', [commit()]);
