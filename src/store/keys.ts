@@ -69,11 +69,6 @@ export class Keys {
     return `${this.#tag(installationId)}:audit-data:${stream}`;
   }
 
-  /** Capped list of an actor's last applied events, newest first. */
-  eventLog(installationId: string, kind: string, actorId: string): string {
-    return `${this.#tag(installationId)}:events:${kind}:${actorId}`;
-  }
-
   /**
    * The what-if journal of an actor whose binding asks for one: a capped list, oldest first, of
    * its applied events (`{"v":version,"event":...}`) and checkpoints (`{"v":version,"checkpoint":

@@ -133,10 +133,9 @@ export class RedisStore implements Store {
         ops.push('C', pos(this.keys.counter(installationId, k.hash)), k.field, k.delta);
       }
       if (c.eventLog && c.eventLog.events.length > 0) {
-        const log = pos(this.keys.eventLog(installationId, c.ref.kind, c.ref.id));
         for (const e of c.eventLog.events) {
           opCount++;
-          ops.push('L', log, e, c.eventLog.max);
+          ops.push('L', e, c.eventLog.max);
         }
       }
       if (c.journal && c.journal.events.length > 0) {
@@ -413,13 +412,10 @@ export class RedisStore implements Store {
     return this.redis.get(this.keys.settings(installationId));
   }
 
-  /** The last applied events of an actor, newest first. */
+  /** The last logged events of an actor, newest first (actor hash field `e`, see commit-4.lua). */
   async eventLog(ref: ActorRef, limit: number): Promise<string[]> {
-    return this.redis.lrange(
-      this.keys.eventLog(ref.installationId, ref.kind, ref.id),
-      0,
-      limit - 1,
-    );
+    const log = await this.redis.hget(this.keys.actor(ref.installationId, ref.kind, ref.id), 'e');
+    return log ? log.split('\n', limit) : [];
   }
 
   /**

@@ -182,6 +182,25 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(await store.indexSize('inst-a', 'connection:all')).toBe(2);
   });
 
+  it("keeps the actor's event log in its own hash, newest first, capped at max", async () => {
+    expect(await store.eventLog(ref, 20)).toEqual([]);
+    await store.commit('inst-a', [
+      commit({ eventLog: { events: ['{"n":1}', '{"n":2}'], max: 3 } }),
+    ]);
+    expect(await store.eventLog(ref, 20)).toEqual(['{"n":2}', '{"n":1}']);
+    await store.commit('inst-a', [
+      commit({ expectedVersion: 1, eventLog: { events: ['{"n":3}', '{"n":4}'], max: 3 } }),
+    ]);
+    expect(await store.eventLog(ref, 20)).toEqual(['{"n":4}', '{"n":3}', '{"n":2}']);
+    expect(await store.eventLog(ref, 2)).toEqual(['{"n":4}', '{"n":3}']);
+    await store.commit('inst-a', [
+      commit({ expectedVersion: 2, eventLog: { events: ['{"n":5}'], max: 1 } }),
+    ]);
+    expect(await store.eventLog(ref, 20)).toEqual(['{"n":5}']);
+    // No key of its own: the log goes with the actor.
+    expect(await redis.exists(`${store.keys.prefix}:{inst-a}:events:connection:c1`)).toBe(0);
+  });
+
   it('pages through the union of several indexes in member order, each member once', async () => {
     const placed: [string, string][] = [
       ['c4', 'x'],
