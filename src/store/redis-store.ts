@@ -1,6 +1,6 @@
 import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { ReplicationTimeoutError } from '../errors.ts';
-import { Keys, auditBound, parseTimerMember } from './keys.ts';
+import { Keys, auditBound, parseTimerMember, requestIdMember } from './keys.ts';
 import { commands, defineCommands } from './scripts.ts';
 import type {
   ActorCommit,
@@ -149,7 +149,7 @@ export class RedisStore implements Store {
         const set = pos(this.keys.requestIds(installationId, c.ref.kind, c.ref.id));
         for (const id of c.requestIds.ids) {
           opCount++;
-          ops.push('D', set, id, c.requestIds.max);
+          ops.push('D', set, requestIdMember(id), c.requestIds.max);
         }
       }
       for (const a of c.audit ?? []) {
@@ -160,6 +160,12 @@ export class RedisStore implements Store {
       args.push(pos(this.actorKey(c.ref)), c.expectedVersion, c.snapshot, opCount, ...ops);
     }
     const results = await commands.commit(this.redis, keys, args);
+    // The script names a duplicate by its stored member: give the caller its request id back.
+    results.forEach((r, i) => {
+      if (r.status !== 'duplicate') return;
+      const id = commits[i]?.requestIds?.ids.find((x) => requestIdMember(x) === r.requestId);
+      if (id !== undefined) results[i] = { ...r, requestId: id };
+    });
     if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]);
     return results;
   }
@@ -185,7 +191,7 @@ export class RedisStore implements Store {
   /** For each request id, whether the actor remembers having applied it. */
   async seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<boolean[]> {
     const key = this.keys.requestIds(ref.installationId, ref.kind, ref.id);
-    const scores = await Promise.all(ids.map((id) => this.redis.zscore(key, id)));
+    const scores = await Promise.all(ids.map((id) => this.redis.zscore(key, requestIdMember(id))));
     return scores.map((s) => s !== null && s !== undefined);
   }
 

@@ -182,6 +182,16 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(await store.indexSize('inst-a', 'connection:all')).toBe(2);
   });
 
+  it('remembers request ids (as hashes) and names a repeated one by its own id', async () => {
+    await store.commit('inst-a', [commit({ requestIds: { ids: ['req-1'], max: 4 } })]);
+    expect(await store.seenRequestIds(ref, ['req-1', 'req-2'])).toEqual([true, false]);
+    const [again] = await store.commit('inst-a', [
+      commit({ expectedVersion: 1, requestIds: { ids: ['req-2', 'req-1'], max: 4 } }),
+    ]);
+    expect(again).toEqual({ status: 'duplicate', version: 1, requestId: 'req-1' });
+    expect(await store.seenRequestIds(ref, ['req-2'])).toEqual([false]);
+  });
+
   it("keeps the actor's event log in its own hash, newest first, capped at max", async () => {
     expect(await store.eventLog(ref, 20)).toEqual([]);
     await store.commit('inst-a', [
