@@ -1,6 +1,6 @@
 /**
  * Inspection (issue: live inspection): the charts and their definitions, any actor's current
- * state, context, pending durable timers and last applied events, and a live stream of
+ * state, context, pending durable timers and last logged events (state changes), and a live stream of
  * transitions (Server-Sent Events) from every engine process, relayed through Redis pub/sub and
  * kept per installation for Last-Event-ID resume (src/http/live-events.ts).
  */
