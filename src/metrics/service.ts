@@ -177,7 +177,10 @@ export class MetricsService implements MetricsSink {
 
   // ---------------------------------------------------------------- sources
 
-  /** Engine commit listener (hot path): O(1) for all but one commit per interval, no awaits, no throws. */
+  /**
+   * Engine commit listener (hot path): O(1) but for the commits that emit (a status change, a
+   * workspace's first report of an interval), no awaits, no throws.
+   */
   readonly onCommit: CommitListener = ({ ref, before, after, events }) => {
     if (ref.kind === WORKSPACE) {
       this.#onWorkspaceCommit(ref.id, before, after, events);
