@@ -128,6 +128,17 @@ const CLOCK_TICKS = (() => {
   }
 })();
 
+/** Resident set size of a process now (Linux /proc, VmRSS), NaN if unreadable. */
+export function processRssBytes(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb === undefined ? Number.NaN : Number(kb) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** User + system CPU seconds a process has used so far (Linux /proc), NaN if unreadable. */
 export function processCpuSeconds(pid: number): number {
   try {

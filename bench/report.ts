@@ -13,6 +13,8 @@ export interface Scenario {
   wrongRefusals?: number;
   /** Redis bytes per connection, where measured. */
   memory?: MemoryFigures;
+  /** Resident set size of the service process after the phase (scale rows), bytes. */
+  serviceRss?: number;
 }
 
 export interface Target {
@@ -211,7 +213,8 @@ export function render(
     for (const s of measured) {
       const m = s.memory!;
       out.push(
-        `  ${s.label}: ${f0(m.bytesPerConnection)} B over ${f0(m.keys)} keys; ` +
+        `  ${s.label}: ${f0(m.bytesPerConnection)} B over ${f0(m.keys)} keys` +
+          (s.serviceRss === undefined ? '; ' : `, service RSS ${f0(s.serviceRss / 1e6)} MB; `) +
           m.groups
             .slice(0, 6)
             .map(

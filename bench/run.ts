@@ -437,6 +437,7 @@ async function main(): Promise<void> {
           lostUpdateCheck: s.check ?? null,
           wrongRefusals: s.wrongRefusals ?? null,
           memory: s.memory ?? null,
+          serviceRss: s.serviceRss ?? null,
         },
       ]),
     ),

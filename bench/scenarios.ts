@@ -17,7 +17,7 @@ import {
   singleRequests,
 } from './load.ts';
 import { type MemoryFigures, bytesPerConnection } from './memory.ts';
-import { type Child, redisCounters, sleep } from './processes.ts';
+import { type Child, processRssBytes, redisCounters, sleep } from './processes.ts';
 import type { Scenario } from './report.ts';
 import { roundRobinDriver } from './round-robin.ts';
 import { type Client, type ConnectionSpec, checkByList, registerSpecs } from './scale.ts';
@@ -215,12 +215,14 @@ export async function scaleHeartbeats(
     () => checkByList(client, installations, new Set(rotation.ids), b.ledger),
     'batch',
   );
+  // The process's own memory with every connection's snapshot cached (SNAPSHOT_CACHE_SIZE).
+  const serviceRss = processRssBytes(server.pid);
   const memory: MemoryFigures = await bytesPerConnection(b.redisNodes, b.prefix, size);
   b.log(
-    `${size} connections: ${Math.round(memory.bytesPerConnection)} Redis bytes per connection (${memory.keys} keys): ${memory.groups
+    `${size} connections: service RSS ${Math.round(serviceRss / 1e6)} MB; ${Math.round(memory.bytesPerConnection)} Redis bytes per connection (${memory.keys} keys): ${memory.groups
       .slice(0, 5)
       .map((g) => `${g.group} ${g.bytesPerConnection}`)
       .join(', ')}`,
   );
-  return { ...phase!, memory };
+  return { ...phase!, memory, serviceRss };
 }

@@ -3,6 +3,7 @@
  * README's configuration table mirrors this file.
  */
 import { hostname } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import semver from 'semver';
 import { z } from 'zod';
 import {
@@ -14,6 +15,22 @@ import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
+
+/** Heap one cached connection snapshot takes, rounded up (measured 1.5-2.2 KB, see README). */
+export const SNAPSHOT_CACHE_ENTRY_BYTES = 2048;
+
+/**
+ * The default SNAPSHOT_CACHE_SIZE: what a quarter of the process's heap limit holds at
+ * {@link SNAPSHOT_CACHE_ENTRY_BYTES} per snapshot, between 10,000 and 250,000 (250,000 from a
+ * 2 GB heap limit up; a 4 GB limit, Node's default on a 64-bit machine with enough memory, gives
+ * 250,000 and at most ~500 MB of cache).
+ */
+export function defaultSnapshotCacheSize(
+  heapLimitBytes = getHeapStatistics().heap_size_limit,
+): number {
+  const fits = Math.floor(heapLimitBytes / 4 / SNAPSHOT_CACHE_ENTRY_BYTES);
+  return Math.min(250_000, Math.max(10_000, fits));
+}
 
 const tokenList = z
   .string()
@@ -151,7 +168,12 @@ const EnvSchema = z.object({
   EFFECT_RETRY_BASE_DELAY_MS: int(5000, 1),
   /** Longest delay between two attempts of an effect or a notification delivery (1 h). */
   RETRY_MAX_DELAY_MS: int(3_600_000, 1),
-  SNAPSHOT_CACHE_SIZE: int(10_000),
+  /**
+   * Snapshots kept per process (LRU). At least the actors a process serves (its connections and
+   * their workspaces), or every heartbeat re-reads its snapshot. Default: sized from the heap
+   * limit, see defaultSnapshotCacheSize.
+   */
+  SNAPSHOT_CACHE_SIZE: z.coerce.number().int().min(0).optional(),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
@@ -170,6 +192,13 @@ const EnvSchema = z.object({
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: int(1000, 10),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
+  /**
+   * How long envelopes stay in an installation's stream (default 15 minutes): the stream is a
+   * hand-off to analytics consumers, not storage; older entries are trimmed (XTRIM MINID ~).
+   */
+  METRICS_RETENTION_MS: int(15 * 60_000, 1000),
+  /** At most one set of workspace envelopes per workspace per process per interval (default 1 min). */
+  METRICS_INTERVAL_MS: int(60_000, 1000),
   /** The `instance` label of every per-process metric; default `<hostname>:<pid>`. */
   INSTANCE_ID: z
     .string()
@@ -262,6 +291,10 @@ export interface Config {
     /** The `instance` label of every per-process series. */
     instanceId: string;
     fleetLeaseMs: number;
+    /** Envelopes older than this are trimmed from the streams. */
+    retentionMs: number;
+    /** Workspace envelopes at most once per workspace per process per interval. */
+    intervalMs: number;
   };
   /** Entries of each workspace's what-if journal (0: none). */
   whatIfJournalEvents: number;
@@ -368,7 +401,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       baseDelayMs: e.EFFECT_RETRY_BASE_DELAY_MS,
       maxDelayMs: e.RETRY_MAX_DELAY_MS,
     },
-    snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE,
+    snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE ?? defaultSnapshotCacheSize(),
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
     batchMaxItems: e.BATCH_MAX_ITEMS,
@@ -393,6 +426,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metrics: {
       instanceId: e.INSTANCE_ID ?? `${hostname()}:${process.pid}`,
       fleetLeaseMs: e.METRICS_FLEET_LEASE_MS,
+      retentionMs: e.METRICS_RETENTION_MS,
+      intervalMs: e.METRICS_INTERVAL_MS,
     },
     streams: {
       perToken: e.STREAMS_PER_TOKEN,

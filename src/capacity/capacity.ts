@@ -13,7 +13,7 @@ import {
 } from '../../machines/capacity.machine.ts';
 import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
-import type { ChartBinding, Effect, Engine } from '../engine/engine.ts';
+import { type ChartBinding, EVENT_LOG_SIZE, type Effect, type Engine } from '../engine/engine.ts';
 import { stateName } from '../engine/step.ts';
 import { AppError, NotFoundError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -38,6 +38,11 @@ export function capacityBinding(
     indexes: (state) => ['capacity:all', `capacity:state:${stateName(state.value)}`],
     // The first connection of an installation creates its capacity actor in the same commit.
     autoCreate: (ref) => ({ installationId: ref.id, capacity: capacityPerWorker }),
+    // Inspection: every state change and every event but the ±1 of each connection.
+    eventLog: {
+      max: EVENT_LOG_SIZE,
+      keep: (event, valueChanged) => valueChanged || event.type !== 'CONNECTION_ACTIVE',
+    },
   };
 }
 

@@ -19,6 +19,7 @@ import {
   type Chart,
   EVENT_LOG_SIZE,
   type Effect,
+  type EventLogOptions,
   JOURNAL_CHECKPOINT_EVERY,
 } from './types.ts';
 import { type Applied, type Command, type Routed, TimerGone } from './work.ts';
@@ -60,8 +61,11 @@ export function planBatch(
   const consumed: TimerOp[] = [];
   const counters: CounterOp[] = [];
   const events: EventObject[] = [];
-  /** The state value after each applied event, logged with it for inspection. */
-  const valuesAfter: StateValue[] = [];
+  const logOptions = binding.eventLog ?? DEFAULT_EVENT_LOG;
+  const keep = logOptions.keep ?? valueChangedOnly;
+  /** The inspection log's entries of this batch (see EventLogOptions), JSON. */
+  const logged: string[] = [];
+  const version = (base?.version ?? 0) + 1;
   /** For the what-if journal: applied events, and timer events even when they changed nothing. */
   const journaled: EventObject[] = [];
   /** The state this batch created the actor in (the journal's checkpoint when there is none). */
@@ -121,10 +125,14 @@ export function planBatch(
             ...binding.counters(event, stepper.persist(snapshot), stepper.persist(r.snapshot)),
           );
         }
+        const valueBefore = snapshot.value as StateValue;
         snapshot = r.snapshot;
         actions.add(r.actions);
         events.push(event);
-        valuesAfter.push(snapshot.value as StateValue);
+        const value = snapshot.value as StateValue;
+        if (logOptions.max > 0 && keep(event, !sameValue(valueBefore, value))) {
+          logged.push(JSON.stringify({ ...compactEvent(event), _state: value, _v: version }));
+        }
         dirty = true;
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
       }
@@ -170,12 +178,7 @@ export function planBatch(
       indexes,
       counters,
       audit: actions.audit,
-      eventLog: {
-        events: events.map((e, i) =>
-          JSON.stringify({ ...compactEvent(e), _state: valuesAfter[i] }),
-        ),
-        max: EVENT_LOG_SIZE,
-      },
+      ...(logged.length > 0 ? { eventLog: { events: logged, max: logOptions.max } } : {}),
       requestIds: { ids: requestIds, max: options.requestIdsPerActor },
       ...(binding.journal && binding.journal.maxEvents > 0 && journaled.length > 0
         ? {
@@ -280,6 +283,23 @@ function isAddress(to: unknown): to is Routed['to'] {
 
 function named(snapshot: AnyMachineSnapshot): string {
   return toKebab(stateName(snapshot.value as StateValue));
+}
+
+const DEFAULT_EVENT_LOG: EventLogOptions = { max: EVENT_LOG_SIZE };
+const valueChangedOnly = (_event: EventObject, valueChanged: boolean) => valueChanged;
+
+/** Whether two state values are the same (strings, or nested objects of them). */
+function sameValue(a: StateValue, b: StateValue): boolean {
+  if (a === b) return true;
+  if (typeof a === 'string' || typeof b === 'string') return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (x === undefined || y === undefined || !sameValue(x, y)) return false;
+  }
+  return true;
 }
 
 /** An event as logged for inspection: long arrays (latency samples) are summarised. */

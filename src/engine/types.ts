@@ -27,6 +27,30 @@ export interface ChartBinding {
    * journal's entries (events and checkpoints); 0 turns it off.
    */
   journal?: { maxEvents: number };
+  /**
+   * Which applied events the actor's inspection log keeps (see {@link EventLogOptions}); default
+   * `{ max: EVENT_LOG_SIZE }`, logging only the events that changed the state value.
+   */
+  eventLog?: EventLogOptions;
+}
+
+/**
+ * The per-actor inspection log (`GET /v1/actors/:ref/inspect`, the Inspector's history): the last
+ * `max` logged events, newest first, each with the state value it led to (`_state`) and the
+ * actor's version after its commit (`_v`). Events that leave the state value as it was (a
+ * heartbeat in `connected`, a connection's report to its workspace) are not logged by default:
+ * they would push the state changes out of the log and cost a write on every heartbeat. What was
+ * left out is still counted: the versions missing between two entries, and after the newest
+ * one, are commits that logged nothing. Unlike the what-if journal, the log is not a record.
+ */
+export interface EventLogOptions {
+  /** Entries kept per actor; 0 keeps no log. */
+  max: number;
+  /**
+   * Whether an applied event is logged, given whether it changed the state value. Default:
+   * `valueChanged`. A binding may widen it, e.g. to rare events that change the context only.
+   */
+  keep?: (event: EventObject, valueChanged: boolean) => boolean;
 }
 
 /** Journaled events between two checkpoints of an actor's state (see ChartBinding.journal). */
@@ -52,7 +76,7 @@ export interface AuditParams {
   record: Record<string, unknown>;
 }
 
-/** How many applied events each actor keeps for inspection. */
+/** How many logged events each actor keeps for inspection (the default EventLogOptions.max). */
 export const EVENT_LOG_SIZE = 20;
 
 /** Options of one command. */

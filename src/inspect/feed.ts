@@ -25,7 +25,7 @@ import {
 import type { TransitionMessage } from './actors.ts';
 
 type Read = Awaited<ReturnType<Engine['read']>>;
-type LoggedEvent = EventFrame['event'] & { at?: unknown; _state?: unknown };
+type LoggedEvent = EventFrame['event'] & { at?: unknown; _state?: unknown; _v?: unknown };
 
 const sessionOf = (ref: ActorRef) => `${ref.kind}:${ref.id}`;
 
@@ -105,7 +105,7 @@ export class Viewer {
     // the state value after each event, not the context, so earlier snapshots carry the value
     // only; the last one is the persisted snapshot, context included.
     events.forEach((e, i) => {
-      const { _state, ...event } = e;
+      const { _state, _v, ...event } = e;
       this.send(eventFrame(sessionId, event, timeOf(e)));
       const state =
         i === events.length - 1 || _state === undefined

@@ -1,6 +1,6 @@
 /**
  * Inspection (issue: live inspection): the charts and their definitions, any actor's current
- * state, context, pending durable timers and last applied events, and a live stream of
+ * state, context, pending durable timers and last logged events (state changes), and a live stream of
  * transitions (Server-Sent Events) from every engine process, relayed through Redis pub/sub and
  * kept per installation for Last-Event-ID resume (src/http/live-events.ts).
  */
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { CHARTS } from '../../machines/index.ts';
 import { describeChart, toStatelyConfig } from '../charts/catalog.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
+import { EVENT_LOG_SIZE } from '../engine/types.ts';
 import { NotFoundError } from '../errors.ts';
 import { type TransitionMessage, actorId, resolveActor } from './actors.ts';
 export type { TransitionMessage } from './actors.ts';
@@ -148,8 +149,11 @@ export const inspectModule: AppModule = {
       if (!found) throw new NotFoundError(`actor ${actorId} not found`, { field: 'actorId' });
       const [timers, log] = await Promise.all([
         ctx.store.timersOf(ref),
-        ctx.store.eventLog(ref, 20),
+        ctx.store.eventLog(ref, EVENT_LOG_SIZE),
       ]);
+      const lastEvents = log.map((e) => JSON.parse(e) as Record<string, unknown>);
+      // Versions after the newest entry's are commits that logged nothing (ChartBinding.eventLog).
+      const newest = lastEvents.length === 0 ? 0 : lastEvents[0]!._v;
       res.json({
         actorId,
         kind: ref.kind,
@@ -161,7 +165,8 @@ export const inspectModule: AppModule = {
           event: t.sendId,
           dueAt: new Date(t.due).toISOString(),
         })),
-        lastEvents: log.map((e) => JSON.parse(e) as unknown),
+        lastEvents,
+        unloggedCommits: typeof newest === 'number' ? found.version - newest : null,
       });
     });
 

@@ -69,6 +69,17 @@ export function connectionEnvelopes(
   return out;
 }
 /**
+ * Whether a connection's status change is worth its envelopes: it has operations in its window,
+ * or its new status is a breach (`degraded`, `error`). A fresh connection's handshake, or the
+ * rollback of one that never reported an operation, says nothing a metric could carry.
+ */
+export function statusChangeSaysSomething(c: ConnectionContext, status: string): boolean {
+  if (BREACHED_STATUSES.has(status)) return true;
+  const s = windowStats(c.window, 0);
+  return s.samples > 0;
+}
+
+/**
  * One page of an installation's envelopes, oldest first, strictly after the `after` cursor.
  * The installation may be omitted only by a token that has exactly one.
  */

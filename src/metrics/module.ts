@@ -63,6 +63,7 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
           logger: ctx.logger,
           thresholds: ctx.config.connection,
           streamMaxLen: ctx.config.metricsStreamMaxLen,
+          retentionMs: ctx.config.metrics.retentionMs,
           instanceId: ctx.config.metrics.instanceId,
           fleet: new FleetLease(
             ctx.redis,
@@ -71,7 +72,7 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
             ctx.config.metrics.fleetLeaseMs,
           ),
         },
-        options,
+        { intervalMs: ctx.config.metrics.intervalMs, ...options },
       );
       pollMs = Math.max(1000, Math.floor(ctx.config.metrics.fleetLeaseMs / 3));
       ctx.services.provide(METRICS, service);
@@ -139,5 +140,5 @@ export function createMetricsModule(options: MetricsOptions = {}): AppModule {
   };
 }
 
-/** The metrics module with the default interval (10 s of the injected clock per connection). */
+/** The metrics module with the configured interval (METRICS_INTERVAL_MS per workspace). */
 export const metricsModule: AppModule = createMetricsModule();

@@ -3,24 +3,33 @@
  * metrics on `/metrics`.
  *
  * Sources of envelopes:
- * - connection commits (`onCommit`): success rate, latency p95 and throughput of the
- *   connection, at most once per `intervalMs` of the injected clock per connection, and at once
- *   when its status changes;
+ * - workspace commits (`onCommit`): success rate, latency p95 and throughput of the workspace,
+ *   from the chart's own health evidence (its window of every connection's operations), at most
+ *   once per `intervalMs` of the injected clock per workspace and process, and at once when the
+ *   workspace's verdict changes;
+ * - connection commits (`onCommit`): the connection's own success rate, latency p95 and
+ *   throughput, only when its status changes (and the change says something: see
+ *   statusChangeSaysSomething), never per heartbeat;
  * - the `rollback` domain event (`onRollback`): `rollback-count` 1, once per eventId;
  * - other modules through `emit` (capacity percent, skip counts...).
  *
  * The commit listener is on the heartbeat hot path: it does O(1) work, never awaits and never
  * throws. Envelopes are buffered and written once per tick (XADD MAXLEN ~, batched with the
  * tick's other commands by the auto-pipelining client, or one pipeline per installation); a
- * failed write is logged and counted, never surfaced to a request.
+ * failed write is logged and counted, never surfaced to a request. Each stream is also trimmed by
+ * age (XTRIM MINID ~, `retentionMs` before its newest entry), at most once per `trimEveryMs` per
+ * installation and process, by the flush that writes to it.
  */
 import type { RedisClient as Redis } from '../store/client.ts';
+import type { EventObject } from 'xstate';
 import type { ConnectionContext, ConnectionThresholds } from '../../machines/connection.machine.ts';
+import type { WorkspaceContext } from '../../machines/workspace.machine.ts';
 import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal } from '../connections/connections.ts';
+import { WORKSPACE } from '../workspaces/workspaces.ts';
 import type { DomainEventMap } from '../domain-events.ts';
 import type { CommitListener, Engine } from '../engine/engine.ts';
-import { stateName } from '../engine/step.ts';
+import { type PersistedState, stateName } from '../engine/step.ts';
 import { UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MetricsEnvelope, MetricsSink } from '../notifications/types.ts';
@@ -36,7 +45,13 @@ import {
   metricsStreamKey,
   rollbackSeenKey,
 } from './envelopes.ts';
-import { connectionEnvelopes, readEnvelopePage } from './connection-envelopes.ts';
+import {
+  connectionEnvelopes,
+  readEnvelopePage,
+  statusChangeSaysSomething,
+} from './connection-envelopes.ts';
+import { verdictMoved, workspaceEnvelopes } from './workspace-envelopes.ts';
+import { EnvelopeWriter } from './writer.ts';
 import { type FleetLease, refreshFleetGauges } from './fleet.ts';
 import {
   BoundedLabel,
@@ -47,15 +62,19 @@ import {
 } from './prometheus.ts';
 
 export interface MetricsOptions {
-  /** At most one set of connection envelopes per connection per interval (ms, injected clock). */
+  /**
+   * At most one set of workspace envelopes per workspace per interval (ms, injected clock);
+   * default METRICS_INTERVAL_MS.
+   */
   intervalMs?: number;
   /** Envelopes buffered or being written before new ones are dropped (and counted). */
   maxBacklog?: number;
-  /** Connections whose last emission time is remembered (least recently used ones are forgotten). */
-  maxTrackedConnections?: number;
+  /** Workspaces whose last emission time is remembered (least recently used ones are forgotten). */
+  maxTrackedWorkspaces?: number;
 }
 
-export const DEFAULT_METRICS_INTERVAL_MS = 10_000;
+export const DEFAULT_METRICS_INTERVAL_MS = 60_000;
+export const DEFAULT_METRICS_RETENTION_MS = 15 * 60_000;
 
 export interface MetricsDeps {
   redis: Redis;
@@ -65,30 +84,22 @@ export interface MetricsDeps {
   logger: Logger;
   thresholds: ConnectionThresholds;
   streamMaxLen: number;
+  /** Envelopes older than this (by stream entry id) are trimmed. */
+  retentionMs?: number;
   /** The `instance` label of every per-process series (INSTANCE_ID). */
   instanceId: string;
   /** Elects the one process that exports the fleet-wide gauges. */
   fleet: FleetLease;
 }
 
-interface Batch {
-  items: StoredEnvelope[];
-  done: Promise<void>;
-  resolve(): void;
-}
-
 export class MetricsService implements MetricsSink {
   readonly prometheus: PrometheusMetrics;
   readonly intervalMs: number;
   readonly #deps: MetricsDeps;
-  readonly #maxBacklog: number;
   readonly #maxTracked: number;
-  /** Connection id -> clock time of its last emission (insertion order = recency). */
+  /** Workspace id -> clock time of its last emission (insertion order = recency). */
   readonly #lastEmit = new Map<string, number>();
-  readonly #inFlight = new Set<Promise<void>>();
-  #inFlightItems = 0;
-  #batch: Batch | null = null;
-  readonly #autoPipelined: boolean;
+  readonly #writer: EnvelopeWriter;
   /** Heartbeat counts, plain numbers on the hot path; read into Prometheus at scrape time. */
   readonly #heartbeats: HeartbeatCounts = {
     single: { accepted: 0, rejected: 0 },
@@ -101,10 +112,19 @@ export class MetricsService implements MetricsSink {
   constructor(deps: MetricsDeps, options: MetricsOptions = {}) {
     this.#deps = deps;
     this.intervalMs = options.intervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
-    this.#maxBacklog = options.maxBacklog ?? 50_000;
-    this.#maxTracked = options.maxTrackedConnections ?? 100_000;
+    this.#maxTracked = options.maxTrackedWorkspaces ?? 100_000;
     this.prometheus = createPrometheusMetrics(deps.engine, this.#heartbeats, deps.instanceId);
-    this.#autoPipelined = deps.redis.options?.enableAutoPipelining === true;
+    this.#writer = new EnvelopeWriter({
+      redis: deps.redis,
+      keys: deps.store.keys,
+      clock: deps.clock,
+      logger: deps.logger,
+      streamMaxLen: deps.streamMaxLen,
+      retentionMs: deps.retentionMs ?? DEFAULT_METRICS_RETENTION_MS,
+      maxBacklog: options.maxBacklog ?? 50_000,
+      maxTracked: this.#maxTracked,
+      counter: this.prometheus.envelopes,
+    });
   }
 
   // ---------------------------------------------------------------- MetricsSink
@@ -134,7 +154,7 @@ export class MetricsService implements MetricsSink {
       thresholdBreached: e.thresholdBreached,
     };
     if (e.connectionId !== undefined) stored.connectionId = e.connectionId;
-    return this.#enqueue(stored);
+    return this.#writer.enqueue(stored);
   }
 
   /** Bumps a Prometheus counter; never throws. Labels other than the counter's own are ignored. */
@@ -156,38 +176,58 @@ export class MetricsService implements MetricsSink {
 
   // ---------------------------------------------------------------- sources
 
-  /** Engine commit listener (hot path): O(1), no awaits, no throws. */
+  /**
+   * Engine commit listener (hot path): O(1) but for the commits that emit (a status change, a
+   * workspace's first report of an interval), no awaits, no throws.
+   */
   readonly onCommit: CommitListener = ({ ref, before, after, events }) => {
+    if (ref.kind === WORKSPACE) {
+      this.#onWorkspaceCommit(ref.id, before, after, events);
+      return;
+    }
     if (ref.kind !== CONNECTION || before === null) return;
     const status = stateName(after.value);
-    const statusChanged = stateName(before.value) !== status;
-    // Connection ids are unique across installations (claimed in the owners hash): no key to build.
-    const key = ref.id;
-    const now = this.#deps.clock.now();
-    if (!statusChanged) {
-      let heartbeat = false;
-      for (const e of events) if (e.type === 'HEARTBEAT') heartbeat = true;
-      if (!heartbeat) return;
-      const last = this.#lastEmit.get(key);
-      if (last !== undefined && now - last < this.intervalMs) return;
-    }
-    this.#lastEmit.delete(key);
-    if (status !== 'rolledBack') {
-      // A rolled-back connection is final: nothing more will come from it.
-      this.#lastEmit.set(key, now);
-      if (this.#lastEmit.size > this.#maxTracked) {
-        const oldest = this.#lastEmit.keys().next().value;
-        if (oldest !== undefined) this.#lastEmit.delete(oldest);
-      }
-    }
-    for (const e of this.connectionEnvelopes(
-      after.context as unknown as ConnectionContext,
-      status,
-      now,
-    )) {
-      void this.#enqueue(e);
+    if (stateName(before.value) === status) return;
+    const c = after.context as unknown as ConnectionContext;
+    if (!statusChangeSaysSomething(c, status)) return;
+    for (const e of this.connectionEnvelopes(c, status, this.#deps.clock.now())) {
+      void this.#writer.enqueue(e);
     }
   };
+
+  /**
+   * A workspace commit: its envelopes when a connection's report reached it, its window holds
+   * operations and the interval since its last emission (in this process) has passed; or at once
+   * when its verdict moved.
+   */
+  #onWorkspaceCommit(
+    id: string,
+    before: PersistedState | null,
+    after: PersistedState,
+    events: readonly EventObject[],
+  ): void {
+    const context = after.context as unknown as WorkspaceContext;
+    if (!context.health) return;
+    const now = this.#deps.clock.now();
+    if (!verdictMoved(before?.context as unknown as WorkspaceContext | null, context)) {
+      // Nothing to say before the window holds an operation (registrations, handshakes).
+      if (context.health.sampleSize === 0) return;
+      let report = false;
+      for (const e of events) if (e.type === 'CONNECTION_REPORT') report = true;
+      if (!report) return;
+      const last = this.#lastEmit.get(id);
+      if (last !== undefined && now - last < this.intervalMs) return;
+    }
+    // Workspace ids are unique across installations (claimed in the owners hash).
+    this.#lastEmit.delete(id);
+    this.#lastEmit.set(id, now);
+    if (this.#lastEmit.size > this.#maxTracked) {
+      const oldest = this.#lastEmit.keys().next().value;
+      if (oldest !== undefined) this.#lastEmit.delete(oldest);
+    }
+    const latency = this.#deps.thresholds.degradedLatencyP95Ms;
+    for (const e of workspaceEnvelopes(context, now, latency)) void this.#writer.enqueue(e);
+  }
 
   /** What a connection's state says, as envelopes (see {@link connectionEnvelopes}). */
   connectionEnvelopes(c: ConnectionContext, status: string, at: number): StoredEnvelope[] {
@@ -251,89 +291,9 @@ export class MetricsService implements MetricsSink {
 
   // ---------------------------------------------------------------- writing
 
-  #enqueue(envelope: StoredEnvelope): Promise<void> {
-    if (this.#inFlightItems + (this.#batch?.items.length ?? 0) >= this.#maxBacklog) {
-      this.prometheus.envelopes.inc({ result: 'dropped' });
-      return Promise.resolve();
-    }
-    if (!this.#batch) {
-      let resolve!: () => void;
-      const done = new Promise<void>((r) => (resolve = r));
-      this.#batch = { items: [], done, resolve };
-      setImmediate(() => this.#flush());
-    }
-    this.#batch.items.push(envelope);
-    return this.#batch.done;
-  }
-
-  /**
-   * Writes the buffered envelopes of this tick. With an auto-pipelining client (as
-   * connectRedis makes) the XADDs join the tick's one write; otherwise one explicit pipeline
-   * per installation (each stays within one Cluster slot).
-   */
-  #flush(): void {
-    const batch = this.#batch;
-    if (!batch) return;
-    this.#batch = null;
-    const { redis, store, streamMaxLen, logger } = this.#deps;
-    const groups = new Map<string, StoredEnvelope[]>();
-    for (const e of batch.items) {
-      const group = groups.get(e.installationId);
-      if (group) group.push(e);
-      else groups.set(e.installationId, [e]);
-    }
-    const size = batch.items.length;
-    this.#inFlightItems += size;
-    const writes = [...groups].map(async ([installationId, items]) => {
-      const key = metricsStreamKey(store.keys, installationId);
-      const args = (e: StoredEnvelope) =>
-        ['MAXLEN', '~', streamMaxLen, '*', ENVELOPE_FIELD, JSON.stringify(e)] as const;
-      let written = 0;
-      let firstError: unknown = null;
-      if (this.#autoPipelined) {
-        // The client already sends every command of this tick in one write, together with the
-        // engine's own commands: no extra round trip or syscall for the envelopes.
-        for (const r of await Promise.allSettled(items.map((e) => redis.xadd(key, ...args(e))))) {
-          if (r.status === 'fulfilled') written++;
-          else firstError ??= r.reason;
-        }
-      } else {
-        const pipeline = redis.pipeline();
-        for (const e of items) pipeline.xadd(key, ...args(e));
-        try {
-          for (const [error] of (await pipeline.exec()) ?? []) {
-            if (error) firstError ??= error;
-            else written++;
-          }
-        } catch (error) {
-          firstError = error;
-        }
-      }
-      if (written > 0) this.prometheus.envelopes.inc({ result: 'written' }, written);
-      if (written < items.length) {
-        this.prometheus.envelopes.inc({ result: 'failed' }, items.length - written);
-        logger.error('metrics envelopes not written', {
-          installationId,
-          failed: items.length - written,
-          error: firstError instanceof Error ? firstError.message : 'no reply',
-        });
-      }
-    });
-    const run = Promise.all(writes)
-      .then(() => undefined)
-      .catch((error: unknown) => logger.error('metrics flush failed', { error: String(error) }))
-      .finally(() => {
-        this.#inFlightItems -= size;
-        this.#inFlight.delete(run);
-        batch.resolve();
-      });
-    this.#inFlight.add(run);
-  }
-
   /** Writes what is buffered now and waits for every write in flight. */
-  async idle(): Promise<void> {
-    this.#flush();
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  idle(): Promise<void> {
+    return this.#writer.idle();
   }
 
   // ---------------------------------------------------------------- reading

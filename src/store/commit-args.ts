@@ -1,4 +1,4 @@
-import { EFFECT_QUEUE, type Keys } from './keys.ts';
+import { EFFECT_QUEUE, type Keys, requestIdMember } from './keys.ts';
 import type { ActorCommit, ActorRef } from './store.ts';
 
 /**
@@ -61,10 +61,9 @@ export function commitArgs(
       ops.push('C', pos(keys.counter(installationId, k.hash)), k.field, k.delta);
     }
     if (c.eventLog && c.eventLog.events.length > 0) {
-      const log = pos(keys.eventLog(installationId, c.ref.kind, c.ref.id));
       for (const e of c.eventLog.events) {
         opCount++;
-        ops.push('L', log, e, c.eventLog.max);
+        ops.push('L', e, c.eventLog.max);
       }
     }
     if (c.journal && c.journal.events.length > 0) {
@@ -78,7 +77,7 @@ export function commitArgs(
       const set = pos(keys.requestIds(installationId, c.ref.kind, c.ref.id));
       for (const id of c.requestIds.ids) {
         opCount++;
-        ops.push('D', set, id, c.requestIds.max);
+        ops.push('D', set, requestIdMember(id), c.requestIds.max);
       }
     }
     for (const a of c.audit ?? []) {

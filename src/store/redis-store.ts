@@ -2,7 +2,7 @@ import { type RedisClient as Redis, dataNodes } from './client.ts';
 import { ReplicationTimeoutError } from '../errors.ts';
 import { commitArgs } from './commit-args.ts';
 import { JobQueue } from './job-queue.ts';
-import { EFFECT_QUEUE, Keys, auditBound, parseTimerMember } from './keys.ts';
+import { EFFECT_QUEUE, Keys, auditBound, parseTimerMember, requestIdMember } from './keys.ts';
 import { commands, defineCommands } from './scripts.ts';
 import type {
   ActorCommit,
@@ -91,6 +91,12 @@ export class RedisStore implements Store {
       this.actorKey(ref),
     );
     const results = await commands.commit(this.redis, keys, args);
+    // The script names a duplicate by its stored member: give the caller its request id back.
+    results.forEach((r, i) => {
+      if (r.status !== 'duplicate') return;
+      const id = commits[i]?.requestIds?.ids.find((x) => requestIdMember(x) === r.requestId);
+      if (id !== undefined) results[i] = { ...r, requestId: id };
+    });
     if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]);
     return results;
   }
@@ -116,7 +122,7 @@ export class RedisStore implements Store {
   /** For each request id, whether the actor remembers having applied it. */
   async seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<boolean[]> {
     const key = this.keys.requestIds(ref.installationId, ref.kind, ref.id);
-    const scores = await Promise.all(ids.map((id) => this.redis.zscore(key, id)));
+    const scores = await Promise.all(ids.map((id) => this.redis.zscore(key, requestIdMember(id))));
     return scores.map((s) => s !== null && s !== undefined);
   }
 
@@ -202,22 +208,40 @@ export class RedisStore implements Store {
     return new JobQueue(this.redis, this.keys.prefix, EFFECT_QUEUE, policy);
   }
 
-  /** One page of an index, ordered by member, strictly after `after`. */
+  /**
+   * One page of an index, ordered by member, strictly after `after`; of several indexes, the
+   * page of their union (read atomically: one MULTI, one slot), each member once.
+   */
   async indexPage(
     installationId: string,
-    index: string,
+    index: string | readonly string[],
     after: string | null,
     limit: number,
   ): Promise<string[]> {
-    return this.redis.zrangebylex(
-      this.keys.index(installationId, index),
-      after === null ? '-' : `(${after}`,
-      '+',
-      'LIMIT',
-      0,
-      limit,
-    );
+    const from = after === null ? '-' : `(${after}`;
+    if (typeof index === 'string') {
+      return this.redis.zrangebylex(
+        this.keys.index(installationId, index),
+        from,
+        '+',
+        'LIMIT',
+        0,
+        limit,
+      );
+    }
+    const multi = this.redis.multi();
+    for (const i of index) {
+      multi.zrangebylex(this.keys.index(installationId, i), from, '+', 'LIMIT', 0, limit);
+    }
+    const members = new Set<string>();
+    for (const [error, page] of (await multi.exec()) ?? []) {
+      if (error) throw error;
+      for (const m of page as string[]) members.add(m);
+    }
+    // Lex order, as the zsets keep it (score 0 everywhere).
+    return [...members].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, limit);
   }
+
 
   /** Sizes of several indexes of one installation, read atomically (one MULTI, one slot). */
   async indexSizes(installationId: string, indexes: readonly string[]): Promise<number[]> {
@@ -289,11 +313,8 @@ export class RedisStore implements Store {
 
   /** The last applied events of an actor, newest first. */
   async eventLog(ref: ActorRef, limit: number): Promise<string[]> {
-    return this.redis.lrange(
-      this.keys.eventLog(ref.installationId, ref.kind, ref.id),
-      0,
-      limit - 1,
-    );
+    const log = await this.redis.hget(this.keys.actor(ref.installationId, ref.kind, ref.id), 'e');
+    return log ? log.split('\n', limit) : [];
   }
 
   /**

@@ -70,7 +70,10 @@ export interface ActorCommit {
   counters?: CounterOp[];
   guards?: IndexGuard[];
   audit?: AuditAppend[];
-  /** Applied events (JSON), pushed onto the actor's capped event log for inspection. */
+  /**
+   * Logged events (JSON without a raw newline, oldest first), pushed onto the actor's capped
+   * inspection log (actor hash field `e`, newest first), which keeps its last `max` entries.
+   */
   eventLog?: { events: string[]; max: number };
   /**
    * Applied events (full JSON), appended to the actor's what-if journal (Keys.journal), which

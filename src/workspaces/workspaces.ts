@@ -8,7 +8,7 @@ import {
 import type { Clock } from '../clock.ts';
 import { DEFAULT_WHAT_IF_JOURNAL_EVENTS } from '../config.ts';
 import { type Principal, canAccess, isOperator } from '../connections/connections.ts';
-import type { ChartBinding, Engine } from '../engine/engine.ts';
+import { type ChartBinding, EVENT_LOG_SIZE, type Engine } from '../engine/engine.ts';
 import type { PersistedState } from '../engine/step.ts';
 import {
   AlreadyExistsError,
@@ -53,6 +53,12 @@ export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS)
     machine: createWorkspaceMachine(),
     indexes: (state) => ['workspace:all', `workspace:state:${workspaceState(state.value)}`],
     journal: { maxEvents: journalEvents },
+    // Inspection: every state change, and the rare events that change the context only (a
+    // POLICY that moves no state); not the connections' reports, one per heartbeat.
+    eventLog: {
+      max: EVENT_LOG_SIZE,
+      keep: (event, valueChanged) => valueChanged || event.type !== 'CONNECTION_REPORT',
+    },
   };
 }
 

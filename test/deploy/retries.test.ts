@@ -97,6 +97,10 @@ describe('POST /v1/connections/:id/heartbeats with a heartbeatId', () => {
     }
     const key = a.store.keys.requestIds('inst-a', 'connection', 'c1');
     expect(await a.redis.zcard(key)).toBe(8);
+    // Remembered as 56-bit hashes (integers a listpack keeps in a few bytes), not as sent.
+    const members = await a.redis.zrange(key, 0, -1);
+    expect(members.every((m) => /^\d{1,17}$/.test(m) && BigInt(m) < 2n ** 56n)).toBe(true);
+    expect(await a.redis.object('ENCODING', key)).toMatch(/^(listpack|ziplist)$/);
     // The newest id is remembered, the oldest forgotten (and so counted again).
     const newest = await call(a, 'POST', '/v1/connections/c1/heartbeats', {
       ...hb(T0, 1),

@@ -601,7 +601,7 @@ describe('GET /v1/connections', () => {
     );
   });
 
-  it('pages with limit=2 over 5 connections, yielding each exactly once and a null cursor at the end', async () => {
+  it('pages with limit=2 over 5 connections in different statuses, yielding each exactly once and a null cursor at the end', async () => {
     const all = ['p1', 'p2', 'p3', 'q1', 'q2'];
     for (const id of all)
       await register(
@@ -609,6 +609,8 @@ describe('GET /v1/connections', () => {
         id.startsWith('p') ? 'inst-a' : 'inst-b',
         id.startsWith('p') ? 'ws-1' : 'ws-b1',
       );
+    // Unfiltered, the list reads the union of the status indexes: mix them.
+    for (const id of ['p2', 'q1']) expect((await handshake(id)).status).toBe(200);
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;

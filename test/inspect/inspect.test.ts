@@ -66,7 +66,31 @@ describe('inspection API', () => {
         dueAt: new Date(T0 + 90_000).toISOString(),
       },
     ]);
-    expect(res.body.lastEvents.map((e: any) => e.type)).toEqual(['HEARTBEAT', 'HANDSHAKE']);
+    // The heartbeat changed the context only: it is counted, not logged.
+    expect(res.body.lastEvents).toEqual([
+      expect.objectContaining({ type: 'HANDSHAKE', _state: 'connected', _v: 2 }),
+    ]);
+    expect(res.body.unloggedCommits).toBe(1);
+  });
+
+  it('logs the events that change the state value, and those that change only a workspace context but its reports', async () => {
+    await connect();
+    for (let i = 1; i <= 3; i++) {
+      await svc.api('POST', '/v1/connections/c1/heartbeats', hb(T0 + i * 1000, 5, 0, [10]));
+    }
+    expect((await svc.api('POST', '/v1/connections/c1/dropped', { reason: 'test' })).status).toBe(
+      200,
+    );
+    const c1 = (await svc.api('GET', '/v1/actors/connection:c1/inspect')).body;
+    expect(c1.lastEvents.map((e: any) => [e.type, e._state, e._v])).toEqual([
+      ['DROPPED', 'error', 6],
+      ['HANDSHAKE', 'connected', 2],
+    ]);
+    // Versions 3-5 (the heartbeats) are missing between the entries; nothing came after.
+    expect(c1).toMatchObject({ version: 6, unloggedCommits: 0 });
+    const ws = (await svc.api('GET', '/v1/actors/workspace:ws-1/inspect')).body;
+    expect(ws.lastEvents.map((e: any) => e.type)).not.toContain('CONNECTION_REPORT');
+    expect(ws.unloggedCommits).toBeGreaterThanOrEqual(4);
   });
 
   it('inspects workspace actors too', async () => {

@@ -99,10 +99,14 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
   it('sends the recent history first: each logged event with the snapshot it led to, oldest first', async () => {
     await register('c1');
     await handshake('c1');
+    // A heartbeat in `connected` changes the context only: it is not in the history.
     await svc.api('POST', '/v1/connections/c1/heartbeats', hb(T0 + 1000, 5, 0, [10]), TOKEN_A);
+    expect(
+      (await svc.api('POST', '/v1/connections/c1/dropped', { reason: 'test' }, TOKEN_A)).status,
+    ).toBe(200);
     const frames = receive(svc.url, TOKEN_A, 'connection:c1');
     await frames.next(
-      (f) => f.type === '@xstate.snapshot' && f.event?.type === 'HEARTBEAT',
+      (f) => f.type === '@xstate.snapshot' && f.event?.type === 'DROPPED',
       'the history',
     );
     expect(frames.all.map((f) => f.type)).toEqual([
@@ -114,7 +118,7 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
     ]);
     expect(frames.all.filter((f) => f.type === '@xstate.event').map((f) => f.event.type)).toEqual([
       'HANDSHAKE',
-      'HEARTBEAT',
+      'DROPPED',
     ]);
     // Each pair: the event, then the state it led to; the last is the persisted snapshot.
     expect(frames.all[2]).toMatchObject({
@@ -122,10 +126,17 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
       snapshot: { value: 'connected', context: {} },
     });
     expect(frames.all[4]).toMatchObject({
-      event: { type: 'HEARTBEAT' },
-      snapshot: { value: 'connected', context: { connectionId: 'c1' } },
+      event: { type: 'DROPPED' },
+      snapshot: { value: 'error', context: { connectionId: 'c1' } },
     });
-    expect(frames.all[0]!.snapshot.value).toBe('connected');
+    // The log's bookkeeping (`_state`, `_v`) is not part of the event.
+    expect(Object.keys(frames.all[1]!.event).sort()).toEqual([
+      'at',
+      'negotiatedCapabilities',
+      'protocolVersion',
+      'type',
+    ]);
+    expect(frames.all[0]!.snapshot.value).toBe('error');
   });
 
   it('sends only JSON text frames that name a _version (the receivers need both)', async () => {

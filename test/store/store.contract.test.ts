@@ -204,6 +204,56 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
     expect(await store.indexSize('inst-a', 'connection:all')).toBe(2);
   });
 
+  it('remembers request ids (as hashes) and names a repeated one by its own id', async () => {
+    await store.commit('inst-a', [commit({ requestIds: { ids: ['req-1'], max: 4 } })]);
+    expect(await store.seenRequestIds(ref, ['req-1', 'req-2'])).toEqual([true, false]);
+    const [again] = await store.commit('inst-a', [
+      commit({ expectedVersion: 1, requestIds: { ids: ['req-2', 'req-1'], max: 4 } }),
+    ]);
+    expect(again).toEqual({ status: 'duplicate', version: 1, requestId: 'req-1' });
+    expect(await store.seenRequestIds(ref, ['req-2'])).toEqual([false]);
+  });
+
+  it("keeps the actor's event log in its own hash, newest first, capped at max", async () => {
+    expect(await store.eventLog(ref, 20)).toEqual([]);
+    await store.commit('inst-a', [
+      commit({ eventLog: { events: ['{"n":1}', '{"n":2}'], max: 3 } }),
+    ]);
+    expect(await store.eventLog(ref, 20)).toEqual(['{"n":2}', '{"n":1}']);
+    await store.commit('inst-a', [
+      commit({ expectedVersion: 1, eventLog: { events: ['{"n":3}', '{"n":4}'], max: 3 } }),
+    ]);
+    expect(await store.eventLog(ref, 20)).toEqual(['{"n":4}', '{"n":3}', '{"n":2}']);
+    expect(await store.eventLog(ref, 2)).toEqual(['{"n":4}', '{"n":3}']);
+    await store.commit('inst-a', [
+      commit({ expectedVersion: 2, eventLog: { events: ['{"n":5}'], max: 1 } }),
+    ]);
+    expect(await store.eventLog(ref, 20)).toEqual(['{"n":5}']);
+    // No key of its own: the log goes with the actor.
+    expect(await redis.exists(`${store.keys.prefix}:{inst-a}:events:connection:c1`)).toBe(0);
+  });
+
+  it('pages through the union of several indexes in member order, each member once', async () => {
+    const placed: [string, string][] = [
+      ['c4', 'x'],
+      ['c1', 'y'],
+      ['c3', 'x'],
+      ['c2', 'z'],
+      ['c5', 'y'],
+    ];
+    await store.commit(
+      'inst-a',
+      placed.map(([id, index]) =>
+        commit({ ref: { ...ref, id }, indexes: [{ op: 'add', index, member: id }] }),
+      ),
+    );
+    const union = ['x', 'y', 'z', 'empty'];
+    expect(await store.indexPage('inst-a', union, null, 2)).toEqual(['c1', 'c2']);
+    expect(await store.indexPage('inst-a', union, 'c2', 2)).toEqual(['c3', 'c4']);
+    expect(await store.indexPage('inst-a', union, 'c4', 2)).toEqual(['c5']);
+    expect(await store.indexPage('inst-a', ['x', 'x'], null, 10)).toEqual(['c3', 'c4']);
+  });
+
   it('commits several actors in one call with independent results', async () => {
     const other = { ...ref, id: 'c2' };
     await store.commit('inst-a', [commit()]);

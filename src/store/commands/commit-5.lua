@@ -14,8 +14,8 @@
     KEYS[4]   effect queue data   hash   includes/jobQueue.lua)
     KEYS[5]   effect queue state  hash
     KEYS[6..] actor hashes (fields v = version, s = snapshot JSON, j = events journaled since
-              the last checkpoint), journal lists, index zsets, counter hashes
-              and audit keys, referenced by position (keyPos)
+              the last checkpoint, e = the inspection event log), journal lists, index zsets,
+              counter hashes and audit keys, referenced by position (keyPos)
     ARGV[1]   number of actors
     ARGV[2]   "each": every actor commits or fails on its own
               "all":  a transaction: if any actor fails, nothing at all is written
@@ -33,7 +33,10 @@
       A  keyPos member dataPos json
                                 append an audit record: member into the lex-ordered zset at
                                 keyPos, json into the hash at dataPos (HSETNX: never rewritten)
-      L  keyPos json max        push an applied event onto the actor's event log, keeping `max`
+      L  json max               push a logged event onto the actor's event log (actor hash field
+                                e: entries newest first, separated by "\n", which JSON never
+                                holds raw), keeping `max`; a field of the actor's own hash
+                                costs less than a list key of its own
       J  keyPos json max every initial
                                 append an applied event to the actor's what-if journal (a list,
                                 oldest first), keeping its last `max` entries, as
@@ -60,7 +63,7 @@
 --- @include "includes/jobQueue"
 
 local timers, timerEvents, outbox, outboxData, outboxState = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['J'] = 5 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 2, ['D'] = 3, ['J'] = 5 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -178,8 +181,21 @@ for a = 1, n do
       elseif op == 'C' then
         redis.call('HINCRBY', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2], ARGV[q + 3])
       elseif op == 'L' then
-        redis.call('LPUSH', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2])
-        redis.call('LTRIM', KEYS[tonumber(ARGV[q + 1])], 0, tonumber(ARGV[q + 3]) - 1)
+        local log = redis.call('HGET', actor.key, 'e')
+        if log and log ~= '' then log = ARGV[q + 1] .. '\n' .. log else log = ARGV[q + 1] end
+        -- Keep the newest `max` entries: cut before the max-th separator.
+        local max, at, n = tonumber(ARGV[q + 2]), 0, 0
+        while true do
+          local nl = string.find(log, '\n', at + 1, true)
+          if not nl then break end
+          n = n + 1
+          if n >= max then
+            log = string.sub(log, 1, nl - 1)
+            break
+          end
+          at = nl
+        end
+        redis.call('HSET', actor.key, 'e', log)
       elseif op == 'J' then
         redis.call('RPUSH', actor.journal,
           '{"v":' .. string.format('%d', version) .. ',"event":' .. ARGV[q + 2] .. '}')

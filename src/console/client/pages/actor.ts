@@ -1,6 +1,6 @@
 /**
  * One actor: its chart drawn from the definition with the current state highlighted, pending
- * durable timers with countdowns, the last applied events, and live transitions (SSE).
+ * durable timers with countdowns, the last logged events, and live transitions (SSE).
  */
 import { errorBox, follow, get, seg } from '../api.ts';
 import { type ChartTransition, statechart } from '../charts.ts';
@@ -16,6 +16,8 @@ interface Inspection {
   context: unknown;
   pendingTimers: { event: string; dueAt: string }[];
   lastEvents: unknown[];
+  /** Commits since the newest logged event whose events were not logged (null: unknown). */
+  unloggedCommits: number | null;
 }
 
 interface Machine {
@@ -126,7 +128,14 @@ export async function actorPage(ctx: PageContext): Promise<void> {
           h(
             'section',
             { class: 'card' },
-            h('h2', null, 'Last events (newest first)'),
+            h('h2', null, 'Last state changes (newest first)'),
+            h(
+              'p',
+              { class: 'muted' },
+              'Events that changed the state value; those that changed the context only ' +
+                '(heartbeats, connection reports) are not logged' +
+                (a.unloggedCommits ? `: ${a.unloggedCommits} commit(s) since the newest.` : '.'),
+            ),
             table(
               ['#', 'event', 'at', ''],
               a.lastEvents.map((e, i) => {

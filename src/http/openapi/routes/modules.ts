@@ -186,6 +186,8 @@ documentRoute({
   path: '/v1/metrics/envelopes',
   tag: 'Metrics',
   summary: 'MetricsEnvelopes, oldest first',
+  description:
+    'The envelopes of the last METRICS_RETENTION_MS (default 15 minutes; at most about METRICS_STREAM_MAXLEN per installation): a hand-off to analytics consumers, who keep what they need. A cursor older than the retention continues at the oldest envelope kept.',
   query: envelopesQuery,
   responses: {
     200: { description: 'one page; pass nextCursor back as `after`', schema: envelopePage },

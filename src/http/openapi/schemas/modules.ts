@@ -192,7 +192,10 @@ export const envelopePage = z
         ]),
         value: z.number(),
         thresholdBreached: z.boolean(),
-        connectionId: z.string().optional(),
+        connectionId: z.string().optional().meta({
+          description:
+            "only on a connection's own envelopes, written when its status changes; without it, success-rate, latency-p95 and throughput are the workspace's (at most once per METRICS_INTERVAL_MS)",
+        }),
       }),
     ),
     nextCursor: z.string().nullable().meta({ description: 'pass back as `after`' }),
@@ -237,9 +240,14 @@ export const actorInspection = z
     version: z.number().int(),
     context: z.record(z.string(), z.unknown()).meta({ description: "the chart's context" }),
     pendingTimers: z.array(z.strictObject({ event: z.string(), dueAt: time })),
-    lastEvents: z
-      .array(z.record(z.string(), z.unknown()))
-      .meta({ description: 'the last 20 applied events, newest first' }),
+    lastEvents: z.array(z.record(z.string(), z.unknown())).meta({
+      description:
+        "the last 20 logged events, newest first: events that changed the state value (and, for workspaces and capacity, every event but the connections' reports and ±1s), each with `_state`, the state value it led to, and `_v`, the actor version its commit made",
+    }),
+    unloggedCommits: z.number().int().nullable().meta({
+      description:
+        'commits since the newest logged event whose events were not logged (e.g. heartbeats that changed the context only); null when the newest entry predates `_v`',
+    }),
   })
   .meta({ id: 'ActorInspection' });
 
