@@ -6,7 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -201,4 +201,42 @@ export async function redisCounters(nodes: Redis | readonly Redis[]): Promise<Re
     }
   }
   return out;
+}
+
+/** Which code was measured: the commit, plus a marker when src/ or machines/ has local edits. */
+export function revision(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+    const dirty = git('status', '--porcelain', '--', 'src', 'machines').trim() !== '';
+    return `${git('rev-parse', '--short', 'HEAD').trim()}${dirty ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Starts (or finds running) the benchmark's Redis Cluster through scripts/redis-cluster.sh and
+ * connects to it. `running`: it was already up, so the run must not stop it.
+ */
+export async function startCluster(
+  script: (...args: string[]) => string,
+  port: number,
+): Promise<{ seeds: string; client: Cluster; running: boolean }> {
+  const running = (() => {
+    try {
+      script('status', String(port));
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const seeds = script('start', String(port)).trim().split('\n').at(-1)!;
+  const client = new Cluster(
+    seeds.split(',').map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+  });
+  return { seeds, client, running };
 }

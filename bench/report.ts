@@ -1,5 +1,9 @@
 /** The printed figures table, the target verdicts and the JSON written next to them. */
+import { writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import prettier from 'prettier';
 import type { LostUpdateCheck } from './api.ts';
+import { ROOT } from './processes.ts';
 import type { PhaseFigures } from './load.ts';
 import type { MemoryFigures } from './memory.ts';
 
@@ -263,4 +267,63 @@ export function render(
     }
   }
   return out.join('\n');
+}
+
+/** What {@link writeResults} writes to bench/results.json. */
+export interface ResultsInput {
+  revision: string;
+  benchSeconds: number;
+  warmupSeconds: number;
+  baselineSeconds: number;
+  connections: number;
+  batchSize: number;
+  scale: number[];
+  baseline: Scenario;
+  scenarios: Scenario[];
+  targets: Target[];
+  rejectedItems: Map<number, number>;
+  errorSamples: string[];
+}
+
+/** Writes the run's figures to bench/results.json (prettier-formatted); returns the path. */
+export async function writeResults(input: ResultsInput): Promise<string> {
+  const { baseline, scenarios } = input;
+  const results = {
+    finishedAt: new Date().toISOString(),
+    revision: input.revision,
+    node: process.version,
+    cpus: cpus().length,
+    benchSeconds: input.benchSeconds,
+    warmupSeconds: input.warmupSeconds,
+    baselineSeconds: input.baselineSeconds,
+    connections: input.connections,
+    batchSize: input.batchSize,
+    scale: input.scale,
+    scenarios: Object.fromEntries(
+      [baseline, ...scenarios].map((s) => [
+        s.key,
+        {
+          label: s.label,
+          ...s.figures,
+          reqPerSecVsBaseline: s.figures.reqPerSec / baseline.figures.reqPerSec,
+          heartbeatsPerSecVsBaseline: s.figures.heartbeatsPerSec / baseline.figures.reqPerSec,
+          lostUpdateCheck: s.check ?? null,
+          wrongRefusals: s.wrongRefusals ?? null,
+          memory: s.memory ?? null,
+          serviceRss: s.serviceRss ?? null,
+        },
+      ]),
+    ),
+    targets: input.targets,
+    rejectedBatchItems: Object.fromEntries(input.rejectedItems),
+    errorSamples: input.errorSamples,
+  };
+  const file = `${ROOT}bench/results.json`;
+  // Formatted like the rest of the repo so `prettier --check .` stays green.
+  const json = await prettier.format(JSON.stringify(results), {
+    ...(await prettier.resolveConfig(file)),
+    parser: 'json',
+  });
+  await writeFile(file, json);
+  return file;
 }

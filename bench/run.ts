@@ -28,15 +28,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { Cluster, Redis } from 'ioredis';
-import prettier from 'prettier';
+import { type Cluster, Redis } from 'ioredis';
 import { dataNodes } from '../src/store/client.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
 import { Ledger, Rotation, baselineRequests, runPhase } from './load.ts';
-import { type Child, ROOT, startChild } from './processes.ts';
-import { type Scenario, evaluateTargets, render } from './report.ts';
+import { type Child, ROOT, revision, startChild, startCluster } from './processes.ts';
+import { type Scenario, evaluateTargets, render, writeResults } from './report.ts';
 import { Client, scaleSpec } from './scale.ts';
 import {
   BATCH_SIZE,
@@ -83,17 +81,6 @@ const clients: Client[] = [];
 let cluster: { client: Cluster; startedHere: boolean } | null = null;
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
-
-/** Which code was measured: the commit, plus a marker when src/ or machines/ has local edits. */
-function revision(): string {
-  try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-    const dirty = git('status', '--porcelain', '--', 'src', 'machines').trim() !== '';
-    return `${git('rev-parse', '--short', 'HEAD').trim()}${dirty ? ' + uncommitted changes' : ''}`;
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function spawnService(
   name: string,
@@ -313,23 +300,8 @@ async function main(): Promise<void> {
 
   // 4. Redis Cluster.
   if (ONLY.has('cluster') && CLUSTER_PORT > 0) {
-    const running = (() => {
-      try {
-        clusterScript('status', String(CLUSTER_PORT));
-        return true;
-      } catch {
-        return false;
-      }
-    })();
-    const seeds = clusterScript('start', String(CLUSTER_PORT)).trim().split('\n').at(-1)!;
-    const client = new Cluster(
-      seeds.split(',').map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) })),
-    );
+    const { seeds, client, running } = await startCluster(clusterScript, CLUSTER_PORT);
     cluster = { client, startedHere: !running };
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('error', reject);
-    });
     const masters = dataNodes(client);
     log(`cluster ${seeds} (${masters.length} masters${running ? ', already running' : ''})`);
     const onCluster: Bench = { ...bench, redisNodes: masters };
@@ -415,43 +387,20 @@ async function main(): Promise<void> {
     for (const e of errorSamples) console.log(`  ${e}`);
   }
 
-  const results = {
-    finishedAt: new Date().toISOString(),
+  const file = await writeResults({
     revision: measured,
-    node: process.version,
-    cpus: cpus().length,
     benchSeconds: SECONDS,
     warmupSeconds: WARMUP_SECONDS,
     baselineSeconds: BASELINE_SECONDS,
     connections: CONNECTIONS,
     batchSize: BATCH_SIZE,
     scale: SCALE,
-    scenarios: Object.fromEntries(
-      [baseline, ...scenarios].map((s) => [
-        s.key,
-        {
-          label: s.label,
-          ...s.figures,
-          reqPerSecVsBaseline: s.figures.reqPerSec / baseline.figures.reqPerSec,
-          heartbeatsPerSecVsBaseline: s.figures.heartbeatsPerSec / baseline.figures.reqPerSec,
-          lostUpdateCheck: s.check ?? null,
-          wrongRefusals: s.wrongRefusals ?? null,
-          memory: s.memory ?? null,
-          serviceRss: s.serviceRss ?? null,
-        },
-      ]),
-    ),
+    baseline,
+    scenarios,
     targets,
-    rejectedBatchItems: Object.fromEntries(ledger.rejectedItems),
+    rejectedItems: ledger.rejectedItems,
     errorSamples,
-  };
-  const file = `${ROOT}bench/results.json`;
-  // Formatted like the rest of the repo so `prettier --check .` stays green.
-  const json = await prettier.format(JSON.stringify(results), {
-    ...(await prettier.resolveConfig(file)),
-    parser: 'json',
   });
-  await writeFile(file, json);
   console.log(`\nFigures written to ${file}`);
 }
 
