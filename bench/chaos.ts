@@ -19,7 +19,8 @@ import { writeFile } from 'node:fs/promises';
 import prettier from 'prettier';
 import { ROOT } from './processes.ts';
 import { type Outcome, renderChaos } from './chaos/report.ts';
-import { SCENARIOS, chaosOptions, passed, runScenario } from './chaos/scenarios.ts';
+import { SCENARIOS } from './chaos/catalog.ts';
+import { chaosOptions, passed, runScenario } from './chaos/scenarios.ts';
 
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 10);
 if (!(SECONDS > 0)) throw new Error('CHAOS_SECONDS must be a positive number of seconds');

@@ -6,13 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Attempt } from '../../bench/chaos/load.ts';
-import {
-  type ScenarioResult,
-  chaosOptions,
-  redisKilled,
-  runScenario,
-  serviceKilled,
-} from '../../bench/chaos/scenarios.ts';
+import { type ScenarioResult, chaosOptions, runScenario } from '../../bench/chaos/scenarios.ts';
+import { redisKilled, serviceKilled } from '../../bench/chaos/catalog.ts';
 
 const COMMAND_TIMEOUT_MS = 1000;
 /** While Redis is down every request must be answered within this (not hang). */
