@@ -12,6 +12,7 @@ import {
 } from '../machines/connection.machine.ts';
 import type { ComparatorSets } from '../machines/shared/version.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
+import { apiTokens, originList, tokenList } from './config-values.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
@@ -31,60 +32,6 @@ export function defaultSnapshotCacheSize(
   const fits = Math.floor(heapLimitBytes / 4 / SNAPSHOT_CACHE_ENTRY_BYTES);
   return Math.min(250_000, Math.max(10_000, fits));
 }
-
-const tokenList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string().min(16, 'tokens must be at least 16 characters')));
-
-/** `https://console.example.com`: scheme, host and port only, as browsers send `Origin`. */
-const origin = z.string().refine((s) => {
-  try {
-    const url = new URL(s);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === s;
-  } catch {
-    return false;
-  }
-}, 'each origin must be scheme://host[:port] with no path or trailing slash, e.g. https://console.example.com');
-
-const originList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(origin));
-
-const apiTokens = z
-  .string()
-  .transform((s, ctx) => {
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be JSON: [{"token":"...","installations":["inst-a"]}]',
-      });
-      return z.NEVER;
-    }
-  })
-  .pipe(
-    z.array(
-      z.strictObject({
-        token: z.string().min(16, 'tokens must be at least 16 characters'),
-        installations: z.array(z.string().min(1)).min(1),
-        /** Who the token stands for in audit records (never the token itself). */
-        name: z.string().min(1).max(64).optional(),
-      }),
-    ),
-  );
 
 /**
  * The defaults of STREAMS_PER_TOKEN, STREAMS_PER_INSTALLATION, STREAM_BUFFER_BYTES,
