@@ -27,7 +27,7 @@ export interface MemoryFigures {
 /** `{inst-3}:actor:connection:c17` -> `{i}:actor:connection:*`. */
 export function keyGroup(prefix: string, key: string): string {
   const rest = key.slice(prefix.length + 1).replace(/^\{[^}]*\}/, '{i}');
-  const actor = /^\{i\}:(actor|events|rids):([^:]+):/.exec(rest);
+  const actor = /^\{i\}:(actor|events|rids|journal):([^:]+):/.exec(rest);
   if (actor) return `{i}:${actor[1]}:${actor[2]}:*`;
   const index = /^\{i\}:idx:([^:]+):([^:]+):/.exec(rest);
   if (index) return `{i}:idx:${index[1]}:${index[2]}:*`;
