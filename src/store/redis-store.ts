@@ -242,7 +242,6 @@ export class RedisStore implements Store {
     return [...members].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, limit);
   }
 
-
   /** Sizes of several indexes of one installation, read atomically (one MULTI, one slot). */
   async indexSizes(installationId: string, indexes: readonly string[]): Promise<number[]> {
     const multi = this.redis.multi();
