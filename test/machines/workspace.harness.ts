@@ -17,6 +17,8 @@ import { workspaceState } from '../../src/workspaces/workspaces.ts';
 export { P };
 export const T0 = Date.parse('2026-11-25T12:00:00.000Z');
 export const MIN = 60_000;
+/** The epoch minute of a time (the workspace window's key). */
+export const minute = (ms: number) => Math.floor(ms / MIN);
 export const H = 60 * MIN;
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const automatic: WorkspacePolicy = { ...P, rolloutMode: 'automatic', autoRollout: true };
