@@ -9,6 +9,7 @@
 import { afterEach, beforeEach, expect } from 'vitest';
 import { OPERATOR } from '../helpers.ts';
 import { type Harness, startAutomation } from './support.ts';
+
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const SEED_FIELDS = [
   'sessionId',

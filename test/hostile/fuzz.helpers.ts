@@ -18,6 +18,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { summary } from '../automation/support.ts';
 import { OPERATOR, T0, TOKEN_A, TOKEN_B, type TestService, hb, startService } from '../helpers.ts';
 import { type RawRequest, type RawResponse, type Route, routesOf } from './support.ts';
+
 export const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 export const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 export const TIMEOUT_MS = 5000;

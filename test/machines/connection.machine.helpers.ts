@@ -10,6 +10,7 @@ import {
   createConnectionMachine,
 } from '../../machines/connection.machine.ts';
 import { type PlannedAction, Stepper } from '../../src/engine/step.ts';
+
 export const T0 = Date.parse('2026-11-25T12:00:00.000Z');
 export const AFTER = (delay: string, state: string) => `xstate.after.${delay}.connection.${state}`;
 
