@@ -12,7 +12,7 @@ import type { PersistedState } from '../engine/step.ts';
 
 /**
  * The `@statelyai/inspect` release whose event format these frames follow (its receivers only
- * check that `_version` is a string). test/inspect/inspector.test.ts fails when the installed
+ * check that `_version` is a string). test/inspect/stately-receiver.test.ts fails when the installed
  * package is another release.
  */
 export const STATELY_INSPECT_VERSION = '0.7.2';

@@ -1,7 +1,7 @@
 /**
  * The documentation of every HTTP route, registered next to nothing else: `documentRoute({...})`
  * once per route, at import time. `/openapi.json` is built from this registry on first request,
- * and `test/openapi/completeness.test.ts` fails naming any route of the running app that has no
+ * and `test/openapi/document.test.ts` fails naming any route of the running app that has no
  * entry here (and any entry without a route).
  *
  * Request schemas are the zod schemas the route itself parses with, so the document cannot
