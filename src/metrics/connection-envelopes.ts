@@ -11,6 +11,7 @@ import {
   type EnvelopePage,
   type EnvelopesQuery,
   type StoredEnvelope,
+  envelopeMaker,
   metricsStreamKey,
   nextStreamId,
 } from './envelopes.ts';
@@ -36,21 +37,7 @@ export function connectionEnvelopes(
 ): StoredEnvelope[] {
   const s = windowStats(c.window, t.minSamples);
   const statusBreach = BREACHED_STATUSES.has(status);
-  const timestamp = new Date(at).toISOString();
-  // Object literals, not spreads: this runs on the heartbeat path.
-  const envelope = (
-    metricType: StoredEnvelope['metricType'],
-    value: number,
-    thresholdBreached: boolean,
-  ): StoredEnvelope => ({
-    timestamp,
-    installationId: c.installationId,
-    workspaceId: c.workspaceId,
-    metricType,
-    value,
-    thresholdBreached,
-    connectionId: c.connectionId,
-  });
+  const envelope = envelopeMaker(at, c);
   const out: StoredEnvelope[] = [];
   if (s.successRate !== null) {
     out.push(

@@ -30,6 +30,34 @@ export const ROLLBACK_DEDUPE_TTL_MS = 7 * 24 * 3_600_000;
  */
 export type StoredEnvelope = MetricsEnvelope & { connectionId?: string };
 
+/**
+ * Makes the envelopes of one subject (a workspace, or one of its connections) at one time: each
+ * call is one metric.
+ *
+ * @example
+ * const envelope = envelopeMaker(Date.now(), { installationId: 'inst-a', workspaceId: 'ws-1' });
+ * envelope('success-rate', 0.993, false);
+ */
+export function envelopeMaker(
+  at: number,
+  subject: { installationId: string; workspaceId: string; connectionId?: string },
+) {
+  const timestamp = new Date(at).toISOString();
+  return (
+    metricType: StoredEnvelope['metricType'],
+    value: number,
+    thresholdBreached: boolean,
+  ): StoredEnvelope => ({
+    timestamp,
+    installationId: subject.installationId,
+    workspaceId: subject.workspaceId,
+    metricType,
+    value,
+    thresholdBreached,
+    ...(subject.connectionId === undefined ? {} : { connectionId: subject.connectionId }),
+  });
+}
+
 export const METRIC_TYPES = [
   'success-rate',
   'latency-p95',

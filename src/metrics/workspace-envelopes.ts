@@ -4,7 +4,7 @@
  * the ones the chart decides breach, hold or healthy from.
  */
 import type { WorkspaceContext } from '../../machines/workspace.machine.ts';
-import type { StoredEnvelope } from './envelopes.ts';
+import { type StoredEnvelope, envelopeMaker } from './envelopes.ts';
 
 /**
  * The workspace's success rate, latency p95 and throughput as envelopes (no `connectionId`).
@@ -23,19 +23,7 @@ export function workspaceEnvelopes(
   const h = c.health;
   if (!h) return [];
   const breach = h.verdict === 'breach';
-  const timestamp = new Date(at).toISOString();
-  const envelope = (
-    metricType: StoredEnvelope['metricType'],
-    value: number,
-    thresholdBreached: boolean,
-  ): StoredEnvelope => ({
-    timestamp,
-    installationId: c.installationId,
-    workspaceId: c.workspaceId,
-    metricType,
-    value,
-    thresholdBreached,
-  });
+  const envelope = envelopeMaker(at, c);
   const out: StoredEnvelope[] = [];
   if (h.successRate !== null && h.sampleSize >= c.policy.minSamples) {
     out.push(
