@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATOR, TOKEN_A, type TestService, hb } from '../helpers.ts';
 import {
   buildConsole,
+  connectOnAcp,
+  ok,
   launch,
   screenshot,
   signIn,
@@ -22,24 +24,15 @@ let browser: Browser;
 let bundle: { dir: string; remove(): void };
 let operator: Page;
 
-async function ok(method: string, path: string, body?: unknown) {
-  const res = await s.api(method, path, body);
-  expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
-  return res.body;
-}
-
-/** A connection on ACP in a workspace that migrated to ACP. */
+/** A connection on ACP in a workspace that migrated to ACP, with its first heartbeat. */
 async function onAcp(installationId: string, workspaceId: string, connectionId: string) {
-  await ok('POST', '/v1/connections', { connectionId, installationId, workspaceId });
-  await ok('POST', `/v1/workspaces/${workspaceId}/migrations`, {
-    toProtocol: 'acp',
-    initiatedBy: 'operator',
-  });
-  await ok('POST', `/v1/connections/${connectionId}/handshake`, {
-    protocolVersion: '1.2.0',
-    negotiatedCapabilities: ['fs'],
-  });
-  await ok('POST', `/v1/connections/${connectionId}/heartbeats`, hb(s.clock.now(), 400, 0, [20]));
+  await connectOnAcp(s, installationId, workspaceId, connectionId);
+  await ok(
+    s,
+    'POST',
+    `/v1/connections/${connectionId}/heartbeats`,
+    hb(s.clock.now(), 400, 0, [20]),
+  );
 }
 
 beforeAll(async () => {
@@ -48,24 +41,24 @@ beforeAll(async () => {
   s = await startConsoleService(bundle.dir, { CAPACITY_PER_WORKER: '20' });
   await onAcp('inst-a', 'ws-1', 'c1');
   await onAcp('inst-a', 'ws-2', 'c2');
-  await ok('POST', '/v1/connections', {
+  await ok(s, 'POST', '/v1/connections', {
     connectionId: 'c3',
     installationId: 'inst-a',
     workspaceId: 'ws-2',
   });
-  await ok('POST', '/v1/connections', {
+  await ok(s, 'POST', '/v1/connections', {
     connectionId: 'cb1',
     installationId: 'inst-b',
     workspaceId: 'ws-b',
   });
   for (let i = 0; i < 18; i++) {
-    await ok('POST', '/v1/connections', {
+    await ok(s, 'POST', '/v1/connections', {
       connectionId: `cc${String(i).padStart(2, '0')}`,
       installationId: 'inst-c',
       workspaceId: 'ws-c',
     });
   }
-  await ok('POST', '/v1/sessions/s1/automation', {
+  await ok(s, 'POST', '/v1/sessions/s1/automation', {
     installationId: 'inst-a',
     workspaceId: 'ws-1',
     status: 'skipped',
@@ -113,7 +106,12 @@ describe('operator console', () => {
     expect(await operator.textContent('[data-section=rollbacks]')).toContain('no rollbacks');
 
     // 980 ok + 20 failed = 98 % < 99 % over 1,000 operations: the workspace rolls back.
-    const ack = await ok('POST', '/v1/connections/c1/heartbeats', hb(s.clock.now(), 980, 20, [40]));
+    const ack = await ok(
+      s,
+      'POST',
+      '/v1/connections/c1/heartbeats',
+      hb(s.clock.now(), 980, 20, [40]),
+    );
     expect(ack.rollback?.eventId).toBeTruthy();
 
     await operator.waitForSelector('[data-ws-state="http.cooldown"]');
@@ -123,7 +121,7 @@ describe('operator console', () => {
 
     // Evidence the operator opened stays open when the page redraws for the next transition.
     await operator.click('[data-section=rollbacks] details summary');
-    await ok('POST', '/v1/connections', {
+    await ok(s, 'POST', '/v1/connections', {
       connectionId: 'c5',
       installationId: 'inst-a',
       workspaceId: 'ws-1',
@@ -144,12 +142,12 @@ describe('operator console', () => {
     await operator.click('dialog[open] [data-confirm=yes]');
     await operator.waitForSelector('[data-command-ok="roll back"]');
 
-    const rollbacks = await ok('GET', '/v1/workspaces/ws-2/rollbacks');
+    const rollbacks = await ok(s, 'GET', '/v1/workspaces/ws-2/rollbacks');
     expect(rollbacks.items[0]).toMatchObject({
       trigger: 'manual-operator',
       reason: 'operator test from the console',
     });
-    expect((await ok('GET', '/v1/workspaces/ws-2')).state).toBe('http.cooldown');
+    expect((await ok(s, 'GET', '/v1/workspaces/ws-2')).state).toBe('http.cooldown');
     await operator.waitForSelector('[data-ws-state="http.cooldown"]');
   });
 
@@ -158,7 +156,7 @@ describe('operator console', () => {
     await operator.waitForSelector('dialog[open]');
     await operator.click('dialog[open] button[type=button]');
     await operator.waitForSelector('dialog[open]', { state: 'detached' });
-    expect((await ok('GET', '/v1/workspaces/ws-2')).state).toBe('http.cooldown');
+    expect((await ok(s, 'GET', '/v1/workspaces/ws-2')).state).toBe('http.cooldown');
   });
 
   it('pages through the connection table, filtered and sorted', async () => {
@@ -190,7 +188,7 @@ describe('operator console', () => {
     expect(await operator.getAttribute('[data-state="acp"]', 'data-active')).toBe('false');
     await screenshot(operator, '05-actor-workspace');
 
-    await ok('POST', '/v1/connections', {
+    await ok(s, 'POST', '/v1/connections', {
       connectionId: 'c4',
       installationId: 'inst-a',
       workspaceId: 'ws-3',
@@ -198,7 +196,7 @@ describe('operator console', () => {
     await operator.goto(`${s.url}/#/actors/connection:c4`);
     await operator.waitForSelector('[data-state="connecting"][data-active="true"]');
     await operator.waitForSelector('[data-live="open"]');
-    await ok('POST', '/v1/connections/c4/handshake', {
+    await ok(s, 'POST', '/v1/connections/c4/handshake', {
       protocolVersion: '1.2.0',
       negotiatedCapabilities: [],
     });

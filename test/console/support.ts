@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { build } from 'vite';
+import { expect } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { createConsoleModule } from '../../src/console/module.ts';
 import { MODULES } from '../../src/modules.ts';
@@ -68,4 +69,29 @@ export async function signIn(browser: Browser, url: string, token: string): Prom
 /** Waits until an element matching `selector` contains `text` (no sleep: Playwright polls). */
 export async function waitForText(page: Page, selector: string, text: string): Promise<void> {
   await page.locator(selector, { hasText: text }).first().waitFor();
+}
+
+/** Sends a request that must succeed (2xx) and returns its body. */
+export async function ok(s: TestService, method: string, path: string, body?: unknown) {
+  const res = await s.api(method, path, body);
+  expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
+  return res.body;
+}
+
+/** A connection registered and handshaken in a workspace that an operator migrated to ACP. */
+export async function connectOnAcp(
+  s: TestService,
+  installationId: string,
+  workspaceId: string,
+  connectionId: string,
+): Promise<void> {
+  await ok(s, 'POST', '/v1/connections', { connectionId, installationId, workspaceId });
+  await ok(s, 'POST', `/v1/workspaces/${workspaceId}/migrations`, {
+    toProtocol: 'acp',
+    initiatedBy: 'operator',
+  });
+  await ok(s, 'POST', `/v1/connections/${connectionId}/handshake`, {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: ['fs'],
+  });
 }

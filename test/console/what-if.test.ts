@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATOR, type TestService, hb } from '../helpers.ts';
 import {
   buildConsole,
+  connectOnAcp,
+  ok,
   launch,
   screenshot,
   signIn,
@@ -21,33 +23,16 @@ let browser: Browser;
 let bundle: { dir: string; remove(): void };
 let page: Page;
 
-async function ok(method: string, path: string, body?: unknown) {
-  const res = await s.api(method, path, body);
-  expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
-  return res.body;
-}
-
 beforeAll(async () => {
   [bundle, browser] = await Promise.all([buildConsole(), launch()]);
   s = await startConsoleService(bundle.dir);
-  await ok('POST', '/v1/connections', {
-    connectionId: 'wi-c1',
-    installationId: 'inst-wi',
-    workspaceId: 'ws-wi',
-  });
-  await ok('POST', '/v1/workspaces/ws-wi/migrations', {
-    toProtocol: 'acp',
-    initiatedBy: 'operator',
-  });
-  await ok('POST', '/v1/connections/wi-c1/handshake', {
-    protocolVersion: '1.2.0',
-    negotiatedCapabilities: ['fs'],
-  });
+  await connectOnAcp(s, 'inst-wi', 'ws-wi', 'wi-c1');
   s.clock.advance(30_000);
-  await ok('POST', '/v1/connections/wi-c1/heartbeats', hb(s.clock.now(), 400, 0, [20]));
+  await ok(s, 'POST', '/v1/connections/wi-c1/heartbeats', hb(s.clock.now(), 400, 0, [20]));
   s.clock.advance(30_000);
   // 1,380 ok of 1,400 in the window = 98.57 % < 99 %: the workspace rolls back.
   const ack = await ok(
+    s,
     'POST',
     '/v1/connections/wi-c1/heartbeats',
     hb(s.clock.now(), 980, 20, [40]),
@@ -108,7 +93,7 @@ describe('what-if panel on the workspace page', () => {
 
   it('keeps the answer when the page redraws', async () => {
     // A new connection is a transition of the installation: the page redraws on it.
-    await ok('POST', '/v1/connections', {
+    await ok(s, 'POST', '/v1/connections', {
       connectionId: 'wi-c2',
       installationId: 'inst-wi',
       workspaceId: 'ws-wi',
