@@ -67,7 +67,8 @@ export function planBatch(
   const logged: string[] = [];
   const version = (base?.version ?? 0) + 1;
   /** For the what-if journal: applied events, and timer events even when they changed nothing. */
-  const journaled: EventObject[] = [];
+  const journaled: string[] = [];
+  const encode = binding.journal?.encode ?? ((event: EventObject) => JSON.stringify(event));
   /** The state this batch created the actor in (the journal's checkpoint when there is none). */
   let created: string | undefined;
   const requestIds: string[] = [];
@@ -119,6 +120,7 @@ export function planBatch(
           { state: named(snapshot), event: event.type },
         );
       }
+      let valueChanged = false;
       if (changed) {
         if (binding.counters) {
           counters.push(
@@ -130,13 +132,16 @@ export function planBatch(
         actions.add(r.actions);
         events.push(event);
         const value = snapshot.value as StateValue;
-        if (logOptions.max > 0 && keep(event, !sameValue(valueBefore, value))) {
+        valueChanged = !sameValue(valueBefore, value);
+        if (logOptions.max > 0 && keep(event, valueChanged)) {
           logged.push(JSON.stringify({ ...compactEvent(event), _state: value, _v: version }));
         }
         dirty = true;
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
       }
-      if (changed || w.kind === 'timer') journaled.push(event);
+      if (binding.journal && (changed || w.kind === 'timer')) {
+        journaled.push(encode(event, valueChanged || r.actions.length > 0));
+      }
       results.push({ ok: true, state: stepper.persist(snapshot), changed });
     } catch (error) {
       results.push({ ok: false, error });
@@ -183,7 +188,7 @@ export function planBatch(
       ...(binding.journal && binding.journal.maxEvents > 0 && journaled.length > 0
         ? {
             journal: {
-              events: journaled.map((e) => JSON.stringify(e)),
+              events: journaled,
               max: binding.journal.maxEvents,
               every: JOURNAL_CHECKPOINT_EVERY,
               ...(created === undefined ? {} : { initial: created }),

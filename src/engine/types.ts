@@ -24,9 +24,11 @@ export interface ChartBinding {
    * Keep every applied event of each actor (and a checkpoint of its state every
    * {@link JOURNAL_CHECKPOINT_EVERY} events) in a capped journal, written in the same commit as
    * the snapshot, so its decisions can be replayed exactly (what-if). `maxEvents` caps the
-   * journal's entries (events and checkpoints); 0 turns it off.
+   * journal's entries (events and checkpoints); 0 turns it off. `encode` gives the text an
+   * event is kept as (JSON; default `JSON.stringify(event)`): `decided` says whether the step
+   * asked for actions or moved the state value, so a chart's routine events can be kept compact.
    */
-  journal?: { maxEvents: number };
+  journal?: { maxEvents: number; encode?: (event: EventObject, decided: boolean) => string };
   /**
    * Which applied events the actor's inspection log keeps (see {@link EventLogOptions}); default
    * `{ max: EVENT_LOG_SIZE }`, logging only the events that changed the state value.

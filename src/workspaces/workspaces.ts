@@ -28,6 +28,7 @@ import {
   idFor,
   migrationRefusal,
 } from './requests.ts';
+import { encodeJournalEvent } from './journal-codec.ts';
 import type { SettingsService } from './settings.ts';
 import { workspaceView } from './view.ts';
 
@@ -52,7 +53,7 @@ export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS)
     kind: WORKSPACE,
     machine: createWorkspaceMachine(),
     indexes: (state) => ['workspace:all', `workspace:state:${workspaceState(state.value)}`],
-    journal: { maxEvents: journalEvents },
+    journal: { maxEvents: journalEvents, encode: encodeJournalEvent },
     // Inspection: every state change, and the rare events that change the context only (a
     // POLICY that moves no state); not the connections' reports, one per heartbeat.
     eventLog: {

@@ -226,6 +226,31 @@ describe('POST /v1/workspaces/:workspaceId/what-if', () => {
     });
   });
 
+  it('journals the reports that decided nothing compact, and the decisions whole with their ids', async () => {
+    await acpWorkspace('ws-6', ['c8']);
+    await beats([
+      ['c8', 200, 0], // healthy: nothing decided
+      ['c8', 0, 10], // 200 / 210 = 95.2 %: the rollback
+    ]);
+    const [rollback] = await auditOf('ws-6', 'rollbacks');
+    const entries = (
+      await service.engine.store.journal(
+        { kind: 'workspace', installationId: 'inst-a', id: 'ws-6' },
+        100,
+      )
+    ).map((text) => ({ text, entry: JSON.parse(text) }));
+    const reports = entries.filter(({ entry }) => Array.isArray(entry.event));
+    expect(reports.length).toBeGreaterThan(0);
+    for (const { text } of reports) expect(text.length).toBeLessThan(120);
+    const whole = entries.map(({ entry }) => entry.event).filter((e) => e && !Array.isArray(e));
+    expect(whole.map((e) => e.type)).toContain('REQUEST_MIGRATION');
+    expect(whole).toContainEqual(
+      expect.objectContaining({ type: 'CONNECTION_REPORT', eventId: rollback.eventId }),
+    );
+    const res = await whatIf('ws-6', { from: iso(T0), settings: {} });
+    expect(res.body.actual.matchesRecord).toBe(true);
+  });
+
   it('starts a range inside the recording from the recorded state: only the decisions in the range', async () => {
     await acpWorkspace('ws-3', ['c5']);
     await beats([['c5', 200, 0]]);
