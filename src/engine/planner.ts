@@ -17,6 +17,7 @@ import {
   APPEND_AUDIT,
   type AuditParams,
   type Chart,
+  EVENT_LOG_BYTES,
   EVENT_LOG_SIZE,
   type Effect,
   type EventLogOptions,
@@ -183,7 +184,15 @@ export function planBatch(
       indexes,
       counters,
       audit: actions.audit,
-      ...(logged.length > 0 ? { eventLog: { events: logged, max: logOptions.max } } : {}),
+      ...(logged.length > 0
+        ? {
+            eventLog: {
+              events: logged,
+              max: logOptions.max,
+              maxBytes: logOptions.maxBytes ?? EVENT_LOG_BYTES,
+            },
+          }
+        : {}),
       requestIds: { ids: requestIds, max: options.requestIdsPerActor },
       ...(binding.journal && binding.journal.maxEvents > 0 && journaled.length > 0
         ? {

@@ -49,6 +49,11 @@ export interface EventLogOptions {
   /** Entries kept per actor; 0 keeps no log. */
   max: number;
   /**
+   * Bytes the log keeps per actor at most (default {@link EVENT_LOG_BYTES}): the newest entries
+   * that fit, and always the newest one, so a few large events cannot make it grow.
+   */
+  maxBytes?: number;
+  /**
    * Whether an applied event is logged, given whether it changed the state value. Default:
    * `valueChanged`. A binding may widen it, e.g. to rare events that change the context only.
    */
@@ -80,6 +85,9 @@ export interface AuditParams {
 
 /** How many logged events each actor keeps for inspection (the default EventLogOptions.max). */
 export const EVENT_LOG_SIZE = 20;
+
+/** How many bytes of logged events each actor keeps at most (the default EventLogOptions.maxBytes). */
+export const EVENT_LOG_BYTES = 2048;
 
 /** Options of one command. */
 export interface SendOptions {

@@ -63,7 +63,7 @@ export function commitArgs(
     if (c.eventLog && c.eventLog.events.length > 0) {
       for (const e of c.eventLog.events) {
         opCount++;
-        ops.push('L', e, c.eventLog.max);
+        ops.push('L', e, c.eventLog.max, c.eventLog.maxBytes);
       }
     }
     if (c.journal && c.journal.events.length > 0) {

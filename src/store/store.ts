@@ -74,7 +74,7 @@ export interface ActorCommit {
    * Logged events (JSON without a raw newline, oldest first), pushed onto the actor's capped
    * inspection log (actor hash field `e`, newest first), which keeps its last `max` entries.
    */
-  eventLog?: { events: string[]; max: number };
+  eventLog?: { events: string[]; max: number; maxBytes: number };
   /**
    * Applied events (full JSON), appended to the actor's what-if journal (Keys.journal), which
    * keeps its last `max` entries. Before the first event the script writes a checkpoint (the

@@ -217,20 +217,46 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
   it("keeps the actor's event log in its own hash, newest first, capped at max", async () => {
     expect(await store.eventLog(ref, 20)).toEqual([]);
     await store.commit('inst-a', [
-      commit({ eventLog: { events: ['{"n":1}', '{"n":2}'], max: 3 } }),
+      commit({ eventLog: { events: ['{"n":1}', '{"n":2}'], max: 3, maxBytes: 2048 } }),
     ]);
     expect(await store.eventLog(ref, 20)).toEqual(['{"n":2}', '{"n":1}']);
     await store.commit('inst-a', [
-      commit({ expectedVersion: 1, eventLog: { events: ['{"n":3}', '{"n":4}'], max: 3 } }),
+      commit({
+        expectedVersion: 1,
+        eventLog: { events: ['{"n":3}', '{"n":4}'], max: 3, maxBytes: 2048 },
+      }),
     ]);
     expect(await store.eventLog(ref, 20)).toEqual(['{"n":4}', '{"n":3}', '{"n":2}']);
     expect(await store.eventLog(ref, 2)).toEqual(['{"n":4}', '{"n":3}']);
     await store.commit('inst-a', [
-      commit({ expectedVersion: 2, eventLog: { events: ['{"n":5}'], max: 1 } }),
+      commit({ expectedVersion: 2, eventLog: { events: ['{"n":5}'], max: 1, maxBytes: 2048 } }),
     ]);
     expect(await store.eventLog(ref, 20)).toEqual(['{"n":5}']);
     // No key of its own: the log goes with the actor.
     expect(await redis.exists(`${store.keys.prefix}:{inst-a}:events:connection:c1`)).toBe(0);
+  });
+
+  it('keeps only the newest logged events that fit in maxBytes, and always the newest one', async () => {
+    const entry = (n: number, bytes: number) => JSON.stringify({ n, pad: 'x'.repeat(bytes - 16) });
+    const log = (n: number, bytes: number, version: number) =>
+      store.commit('inst-a', [
+        commit({
+          expectedVersion: version,
+          eventLog: { events: [entry(n, bytes)], max: 20, maxBytes: 100 },
+        }),
+      ]);
+    await log(1, 40, 0);
+    await log(2, 40, 1);
+    // 40 + 1 + 40 = 81 bytes fit; a third entry of 40 would make 122.
+    expect((await store.eventLog(ref, 20)).map((e) => JSON.parse(e).n)).toEqual([2, 1]);
+    await log(3, 40, 2);
+    expect((await store.eventLog(ref, 20)).map((e) => JSON.parse(e).n)).toEqual([3, 2]);
+    for (const e of await store.eventLog(ref, 20)) expect(e.length).toBe(40);
+    // An entry larger than the bound alone is still kept, alone.
+    await log(4, 150, 3);
+    expect((await store.eventLog(ref, 20)).map((e) => JSON.parse(e).n)).toEqual([4]);
+    await log(5, 40, 4);
+    expect((await store.eventLog(ref, 20)).map((e) => JSON.parse(e).n)).toEqual([5]);
   });
 
   it('pages through the union of several indexes in member order, each member once', async () => {

@@ -33,10 +33,11 @@
       A  keyPos member dataPos json
                                 append an audit record: member into the lex-ordered zset at
                                 keyPos, json into the hash at dataPos (HSETNX: never rewritten)
-      L  json max               push a logged event onto the actor's event log (actor hash field
+      L  json max maxBytes      push a logged event onto the actor's event log (actor hash field
                                 e: entries newest first, separated by "\n", which JSON never
-                                holds raw), keeping `max`; a field of the actor's own hash
-                                costs less than a list key of its own
+                                holds raw), keeping the newest `max` that fit in `maxBytes` (the
+                                newest always); a field of the actor's own hash costs less than
+                                a list key of its own
       J  keyPos json max every initial
                                 append an applied event to the actor's what-if journal (a list,
                                 oldest first), keeping its last `max` entries, as
@@ -63,7 +64,7 @@
 --- @include "includes/jobQueue"
 
 local timers, timerEvents, outbox, outboxData, outboxState = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 2, ['D'] = 3, ['J'] = 5 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['J'] = 5 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -183,19 +184,20 @@ for a = 1, n do
       elseif op == 'L' then
         local log = redis.call('HGET', actor.key, 'e')
         if log and log ~= '' then log = ARGV[q + 1] .. '\n' .. log else log = ARGV[q + 1] end
-        -- Keep the newest `max` entries: cut before the max-th separator.
-        local max, at, n = tonumber(ARGV[q + 2]), 0, 0
-        while true do
-          local nl = string.find(log, '\n', at + 1, true)
-          if not nl then break end
+        -- Keep the newest entries, at most `max` of them and `maxBytes` in all (the newest one
+        -- always): reads at most `max` entries.
+        local max, maxBytes = tonumber(ARGV[q + 2]), tonumber(ARGV[q + 3])
+        local kept, n, from = 0, 0, 1
+        while from <= #log do
+          local nl = string.find(log, '\n', from, true)
+          local stop = (nl or (#log + 1)) - 1
+          if n >= 1 and stop > maxBytes then break end
           n = n + 1
-          if n >= max then
-            log = string.sub(log, 1, nl - 1)
-            break
-          end
-          at = nl
+          kept = stop
+          if n >= max or not nl then break end
+          from = nl + 1
         end
-        redis.call('HSET', actor.key, 'e', log)
+        redis.call('HSET', actor.key, 'e', string.sub(log, 1, kept))
       elseif op == 'J' then
         redis.call('RPUSH', actor.journal,
           '{"v":' .. string.format('%d', version) .. ',"event":' .. ARGV[q + 2] .. '}')
