@@ -18,8 +18,12 @@ export interface MemoryFigures {
     group: string;
     keys: number;
     bytesPerConnection: number;
-    /** Streams only: entries over every key of the group, and bytes per entry. */
-    streamEntries?: number;
+    /**
+     * Streams and lists (the live streams, the what-if journals): their type, entries over every
+     * key of the group, and bytes per entry, since they grow with traffic up to their caps.
+     */
+    entryType?: 'stream' | 'list';
+    entries?: number;
     bytesPerEntry?: number;
   }[];
 }
@@ -80,20 +84,25 @@ export async function bytesPerConnection(
     const bytes = mean * members.length;
     totalBytes += bytes;
     const first = members[0]!;
-    const stream = (await first.node.type(first.key)) === 'stream';
-    // Bounded streams (MAXLEN) grow until the cap: entries and bytes per entry show where.
-    const entries = stream
-      ? (await Promise.all(members.map(({ node, key }) => node.xlen(key)))).reduce(
-          (a, b) => a + b,
-          0,
-        )
+    const type = await first.node.type(first.key);
+    // Bounded streams (MAXLEN) and lists (LTRIM) grow until the cap: entries and bytes per entry
+    // show where.
+    const entryType = type === 'stream' || type === 'list' ? type : undefined;
+    const entries = entryType
+      ? (
+          await Promise.all(
+            members.map(({ node, key }) =>
+              entryType === 'stream' ? node.xlen(key) : node.llen(key),
+            ),
+          )
+        ).reduce((a, b) => a + b, 0)
       : 0;
     out.push({
       group,
       keys: members.length,
       bytesPerConnection: bytes / connections,
-      ...(stream
-        ? { streamEntries: entries, bytesPerEntry: Math.round(bytes / Math.max(1, entries)) }
+      ...(entryType
+        ? { entryType, entries, bytesPerEntry: Math.round(bytes / Math.max(1, entries)) }
         : {}),
     });
   }

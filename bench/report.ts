@@ -223,7 +223,7 @@ export function render(
             .slice(0, 6)
             .map(
               (g) =>
-                `${g.group} ${g.bytesPerConnection} B${g.streamEntries === undefined ? '' : ` (stream: ${f0(g.streamEntries)} entries, ${g.bytesPerEntry} B each)`}`,
+                `${g.group} ${g.bytesPerConnection} B${g.entries === undefined ? '' : ` (${g.entryType}: ${f0(g.entries)} entries, ${g.bytesPerEntry} B each)`}`,
             )
             .join(', '),
       );
