@@ -121,6 +121,7 @@ export class ActorLoop implements BatchProcessor {
         continue;
       }
       stats.conflicts++;
+      cache.contended(key);
       confirmed = true;
       base =
         result.status === 'conflict'

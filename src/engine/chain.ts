@@ -172,7 +172,8 @@ export class Chains {
           if (n.source) remaining.push(n.source);
           return;
         }
-        cache.forget(n.key);
+        if (r.status === 'conflict') cache.contended(n.key);
+        else cache.forget(n.key);
         if (n.source) {
           // The source's own problem (a newer snapshot, a retried request, a timer already
           // fired): its actor loop knows how to handle it.
