@@ -7,6 +7,7 @@
  * uses the public HTTP API only.
  */
 import { parseArgs } from 'node:util';
+import { decisionRows } from '../src/workspaces/what-if-rows.ts';
 import { DEV_TOKEN } from './simulate.ts';
 
 const USAGE = `usage: npm run what-if -- --workspace <id> --from <iso> [options]
@@ -112,20 +113,7 @@ function formatAnswer(a: Answer): string {
   lines.push(
     `journal: ${cov.eventsInRange} events in range${cov.complete ? '' : ` (trimmed: replay starts at ${cov.journalFrom ?? 'nothing recorded'})`}`,
   );
-  const rows = new Map<string, { at: string; actual?: Decision; whatIf?: Decision }>();
-  for (const [side, list] of [
-    ['actual', a.actual.decisions],
-    ['whatIf', a.whatIf.decisions],
-  ] as const) {
-    for (const d of list) {
-      const key = `${d.at} ${d.kind} ${d.id}`;
-      const row = rows.get(key) ?? { at: d.at };
-      row[side] = d;
-      rows.set(key, row);
-    }
-  }
-  // Stable: decisions of one moment keep the chart's order.
-  const sorted = [...rows.values()].sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
+  const sorted = decisionRows(a.actual.decisions, a.whatIf.decisions);
   const table = [['time', 'actual (recorded settings)', 'what-if (candidate settings)']];
   for (const r of sorted)
     table.push([r.at.replace('T', ' ').slice(0, 19), cell(r.actual), cell(r.whatIf)]);

@@ -4,6 +4,7 @@
  * as recorded beside those with the candidate settings. Built once per page visit, so a redraw
  * of the page keeps the form and the last answer.
  */
+import { decisionRows } from '../../../workspaces/what-if-rows.ts';
 import { api, errorBox, seg } from '../api.ts';
 import { badge, fill, h, num, pct, stateKind, table, when } from '../dom.ts';
 
@@ -62,22 +63,11 @@ function cell(d: Decision | undefined): HTMLElement | string {
 
 /** Both runs merged by time and record id: one row per decision, both sides where both made it. */
 function rows(a: Answer): [string, HTMLElement | string, HTMLElement | string][] {
-  const byKey = new Map<string, { at: string; actual?: Decision; whatIf?: Decision }>();
-  for (const [side, list] of [
-    ['actual', a.actual.decisions],
-    ['whatIf', a.whatIf.decisions],
-  ] as const) {
-    for (const d of list) {
-      const key = `${d.at} ${d.kind} ${d.id}`;
-      const row = byKey.get(key) ?? { at: d.at };
-      row[side] = d;
-      byKey.set(key, row);
-    }
-  }
-  // A stable sort: decisions of one moment keep the chart's order.
-  return [...byKey.values()]
-    .sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0))
-    .map((r) => [when(r.at), cell(r.actual), cell(r.whatIf)]);
+  return decisionRows(a.actual.decisions, a.whatIf.decisions).map((r) => [
+    when(r.at),
+    cell(r.actual),
+    cell(r.whatIf),
+  ]);
 }
 
 const count = (c: Counts) =>
