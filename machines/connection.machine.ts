@@ -117,6 +117,27 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
       },
     ],
   } as const;
+  /** The connection dropped (reported, or seen by the engine): to `error`, retried from there. */
+  const dropped = {
+    target: 'error',
+    actions: ['recordDrop', { type: 'note', params: { to: 'error', cause: 'connection-dropped' } }],
+  } as const;
+  /** No heartbeat within `heartbeatTimeout` while live: treated as a drop. */
+  const timedOut = {
+    target: 'error',
+    actions: [
+      {
+        type: 'recordError',
+        params: {
+          code: 'heartbeat-timeout',
+          category: 'connection',
+          message:
+            'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
+        },
+      },
+      { type: 'note', params: { to: 'error', cause: 'heartbeat-timeout' } },
+    ],
+  } as const;
 
   return machine.createMachine({
     id: 'connection',
@@ -181,33 +202,11 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
               ],
             },
           ],
-          DROPPED: {
-            target: 'error',
-            actions: [
-              'recordDrop',
-              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
-            ],
-          },
+          DROPPED: dropped,
         },
       },
       connected: {
-        after: {
-          heartbeatTimeout: {
-            target: 'error',
-            actions: [
-              {
-                type: 'recordError',
-                params: {
-                  code: 'heartbeat-timeout',
-                  category: 'connection',
-                  message:
-                    'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
-                },
-              },
-              { type: 'note', params: { to: 'error', cause: 'heartbeat-timeout' } },
-            ],
-          },
-        },
+        after: { heartbeatTimeout: timedOut },
         always: {
           guard: 'isDegraded',
           target: 'degraded',
@@ -220,33 +219,11 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
             reenter: true,
             actions: ['recordHeartbeat', 'reportOperations'],
           },
-          DROPPED: {
-            target: 'error',
-            actions: [
-              'recordDrop',
-              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
-            ],
-          },
+          DROPPED: dropped,
         },
       },
       degraded: {
-        after: {
-          heartbeatTimeout: {
-            target: 'error',
-            actions: [
-              {
-                type: 'recordError',
-                params: {
-                  code: 'heartbeat-timeout',
-                  category: 'connection',
-                  message:
-                    'No heartbeat arrived in time; the connection is treated as dropped and will be retried.',
-                },
-              },
-              { type: 'note', params: { to: 'error', cause: 'heartbeat-timeout' } },
-            ],
-          },
-        },
+        after: { heartbeatTimeout: timedOut },
         always: [
           {
             guard: 'isFailing',
@@ -277,13 +254,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
             reenter: true,
             actions: ['recordHeartbeat', 'reportOperations'],
           },
-          DROPPED: {
-            target: 'error',
-            actions: [
-              'recordDrop',
-              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
-            ],
-          },
+          DROPPED: dropped,
         },
       },
       error: {
@@ -336,13 +307,7 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
               { type: 'note', params: { to: 'connected', cause: 'reconnected' } },
             ],
           },
-          DROPPED: {
-            target: 'error',
-            actions: [
-              'recordDrop',
-              { type: 'note', params: { to: 'error', cause: 'connection-dropped' } },
-            ],
-          },
+          DROPPED: dropped,
           HEARTBEAT: { actions: ['recordHeartbeat', 'reportOperations'] },
         },
       },
