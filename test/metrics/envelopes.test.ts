@@ -3,14 +3,14 @@
  * a per-test key prefix, a manual clock at T0. Envelopes are read back through
  * `GET /v1/metrics/envelopes` after every pending write has settled.
  */
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { metricsStreamKey } from '../../src/metrics/envelopes.ts';
 import { FleetLease } from '../../src/metrics/fleet.ts';
 import { MetricsService } from '../../src/metrics/service.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { MetricsEnvelope } from '../../src/notifications/types.ts';
-import { OPERATOR, T0, TOKEN_A, TOKEN_B, type TestService, hb } from '../helpers.ts';
+import { OPERATOR, T0, TOKEN_A, TOKEN_B, hb } from '../helpers.ts';
 import {
   SEC,
   beat,
@@ -22,24 +22,15 @@ import {
   register,
   scrape,
   settle,
-  startMetricsService,
   valueOf,
+  another,
+  service,
+  useMetricsService,
 } from './support.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let service: TestService;
-let extra: TestService | null = null;
-
-beforeEach(async () => {
-  service = await startMetricsService();
-});
-
-afterEach(async () => {
-  await extra?.close();
-  extra = null;
-  await service.close();
-});
+useMetricsService();
 
 /** An envelope as another module (capacity) would send it. */
 function capacity(value: number, installationId = 'inst-a'): MetricsEnvelope {
@@ -131,7 +122,7 @@ describe('rollback-count from the rollback domain event', () => {
   });
 
   it('is idempotent across processes sharing the keys', async () => {
-    extra = await startMetricsService({ KEY_PREFIX: service.prefix });
+    const extra = await another({ KEY_PREFIX: service.prefix });
     await service.modules.events.emit('rollback', event('ev-1'));
     await extra.modules.events.emit('rollback', event('ev-1'));
     expect(await envelopes(service)).toHaveLength(1);
@@ -281,7 +272,7 @@ describe('GET /v1/metrics/envelopes', () => {
 
 describe('capped stream', () => {
   it('keeps each installation stream near METRICS_STREAM_MAXLEN (XADD MAXLEN ~)', async () => {
-    extra = await startMetricsService({ METRICS_STREAM_MAXLEN: '100' });
+    const extra = await another({ METRICS_STREAM_MAXLEN: '100' });
     const svc = metricsOf(extra);
     const total = 600;
     for (let i = 0; i < total; i++) {

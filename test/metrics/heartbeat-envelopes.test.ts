@@ -3,10 +3,10 @@
  * most once per METRICS_INTERVAL_MS (and at once when its verdict moves); per connection only
  * when its status changes. Real service with only the metrics module, real Redis, manual clock.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { metricsStreamKey } from '../../src/metrics/envelopes.ts';
 import { createMetricsModule } from '../../src/metrics/module.ts';
-import { T0, type TestService, hb, startService } from '../helpers.ts';
+import { T0, hb } from '../helpers.ts';
 import {
   SEC,
   beat,
@@ -15,24 +15,15 @@ import {
   envelopes,
   metricsOf,
   settle,
-  startMetricsService,
+  another,
+  service,
+  useMetricsService,
 } from './support.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const MIN = 60 * SEC;
 
-let service: TestService;
-let extra: TestService | null = null;
-
-beforeEach(async () => {
-  service = await startMetricsService();
-});
-
-afterEach(async () => {
-  await extra?.close();
-  extra = null;
-  await service.close();
-});
+useMetricsService();
 
 /** The envelopes of one emission, by type. */
 const byType = (items: any[]): Record<string, any> =>
@@ -109,7 +100,7 @@ describe('workspace metrics', () => {
   });
 
   it('takes the interval from METRICS_INTERVAL_MS, or the module option', async () => {
-    extra = await startMetricsService({ METRICS_INTERVAL_MS: '5000' });
+    const extra = await another({ METRICS_INTERVAL_MS: '5000' });
     await connect(extra, 'c1');
     for (let i = 0; i < 6; i++) {
       extra.clock.advance(2 * SEC);
@@ -119,14 +110,13 @@ describe('workspace metrics', () => {
       iso(T0 + 2 * SEC),
       iso(T0 + 8 * SEC),
     ]);
-    await extra.close();
-    extra = await startService({}, undefined, [createMetricsModule({ intervalMs: 2 * SEC })]);
-    await connect(extra, 'c1');
+    const second = await another({}, [createMetricsModule({ intervalMs: 2 * SEC })]);
+    await connect(second, 'c1');
     for (let i = 0; i < 3; i++) {
-      extra.clock.advance(SEC);
-      await beat(extra, 'c1', hb(extra.clock.now(), 1));
+      second.clock.advance(SEC);
+      await beat(second, 'c1', hb(second.clock.now(), 1));
     }
-    expect((await envelopes(extra)).map((e) => e.timestamp)).toEqual([
+    expect((await envelopes(second)).map((e) => e.timestamp)).toEqual([
       iso(T0 + SEC),
       iso(T0 + 3 * SEC),
     ]);
@@ -201,7 +191,7 @@ describe('connection metrics on status changes only', () => {
 
 describe('retention', () => {
   it('trims each installation stream by age (METRICS_RETENTION_MS, XTRIM MINID ~) as well as by length', async () => {
-    extra = await startMetricsService({ METRICS_RETENTION_MS: '60000' });
+    const extra = await another({ METRICS_RETENTION_MS: '60000' });
     const key = metricsStreamKey(extra.store.keys, 'inst-a');
     // 300 entries from long ago (ids in 1970), then a fresh envelope.
     for (let i = 1; i <= 300; i++) await extra.redis.xadd(key, `${i}-0`, 'envelope', '{}');

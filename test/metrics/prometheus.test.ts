@@ -3,7 +3,7 @@
  * real Redis under a per-test key prefix, a manual clock at T0. The endpoint needs no token,
  * like /healthz, and must carry counts only: no token, no tenant id.
  */
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { HEARTBEAT_DURATION_BUCKETS } from '../../src/metrics/prometheus.ts';
 import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, hb } from '../helpers.ts';
 import {
@@ -17,22 +17,13 @@ import {
   samples,
   scrape,
   settle,
-  startMetricsService,
   valueOf,
+  another,
+  service,
+  useMetricsService,
 } from './support.ts';
 
-let service: TestService;
-let extra: TestService | null = null;
-
-beforeEach(async () => {
-  service = await startMetricsService();
-});
-
-afterEach(async () => {
-  await extra?.close();
-  extra = null;
-  await service.close();
-});
+useMetricsService();
 
 /** Asserts that nothing tenant-specific or secret is in the text. */
 function expectNoTenantData(text: string, service: TestService): void {
@@ -278,7 +269,7 @@ describe('GET /metrics', () => {
   });
 
   it('keeps one registry per service: two services in one process count separately', async () => {
-    extra = await startMetricsService();
+    const extra = await another();
     await connect(service, 'c1');
     await connect(extra, 'c1');
     await beat(service, 'c1', hb(service.clock.now(), 1));

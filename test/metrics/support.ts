@@ -3,10 +3,11 @@
  * checked for the house invariants (no token in any body, one error shape), and readers for the
  * envelope stream and the Prometheus text.
  */
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { SERVICES } from '../../src/notifications/types.ts';
 import { metricsModule } from '../../src/metrics/module.ts';
 import type { MetricsService } from '../../src/metrics/service.ts';
+import type { AppModule } from '../../src/module-context.ts';
 import { OPERATOR, type TestService, checkInvariants, startService } from '../helpers.ts';
 
 export { TOKENS, checkInvariants, expectError } from '../helpers.ts';
@@ -20,6 +21,33 @@ export interface Res {
 
 export function startMetricsService(env: Record<string, string> = {}): Promise<TestService> {
   return startService(env, undefined, [metricsModule]);
+}
+
+/** The service of the current test (see useMetricsService). */
+export let service: TestService;
+/** Further services a test started with `another()`, closed after it. */
+let others: TestService[] = [];
+
+/** Starts the metrics service before each test of the calling file and closes it (and others) after. */
+export function useMetricsService(): void {
+  beforeEach(async () => {
+    service = await startMetricsService();
+    others = [];
+  });
+  afterEach(async () => {
+    for (const s of others) await s.close();
+    await service.close();
+  });
+}
+
+/** Another service for this test (e.g. a second process on the same keys), closed after it. */
+export async function another(
+  env: Record<string, string> = {},
+  modules: AppModule[] = [metricsModule],
+): Promise<TestService> {
+  const s = await startService(env, undefined, modules);
+  others.push(s);
+  return s;
 }
 
 export function metricsOf(service: TestService): MetricsService {
