@@ -72,7 +72,8 @@ export interface ActorCommit {
   audit?: AuditAppend[];
   /**
    * Logged events (JSON without a raw newline, oldest first), pushed onto the actor's capped
-   * inspection log (actor hash field `e`, newest first), which keeps its last `max` entries.
+   * inspection log (actor hash field `e`, newest first), which keeps its newest `max` entries
+   * that fit in `maxBytes` (the newest one always).
    */
   eventLog?: { events: string[]; max: number; maxBytes: number };
   /**
