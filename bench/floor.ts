@@ -4,7 +4,7 @@
  * workspace decides rollbacks from its own window (the "charts are the whole truth" design), one
  * step of its workspace's chart for the report the connection emits. Both run here in a tight
  * loop on warm, realistic snapshots (a connection in `connected`, a workspace on ACP with 50
- * connected members), next to the JSON of the connection snapshot that every commit writes.
+ * connected members), next to the text of the connection snapshot that every commit writes (its snapshot codec).
  *
  * It prints microseconds per operation and the heartbeats per second one core could at most
  * reach if it did nothing else, to compare with the batch target (5x the baseline's req/s).
@@ -92,8 +92,9 @@ const absorb = measure('workspace chart: CONNECTION_REPORT step (with operations
   now += 100;
   ws = step(workspace, ws, report(i, { at: now, succeeded: 10, failed: 0, latencyP95: 40 }));
 });
-const json = measure('connection snapshot to JSON (written by every commit)', () => {
-  JSON.stringify(connection.persist(conn));
+const codec = connectionBinding(DEFAULT_CONNECTION_THRESHOLDS).snapshotCodec!;
+const json = measure('connection snapshot as stored (written by every commit)', () => {
+  codec.encode(connection.persist(conn));
 });
 const total = heartbeat + absorb + json;
 console.log(`${'sum'.padEnd(58)} ${total.toFixed(2).padStart(7)} µs`);

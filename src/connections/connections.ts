@@ -13,6 +13,7 @@ import { type PersistedState, stateName } from '../engine/step.ts';
 import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { type ConnectionRecord, toHeartbeatAck, toRecord } from './records.ts';
+import { connectionSnapshots } from './snapshot-shape.ts';
 
 export { type ConnectionRecord, toHeartbeatAck, toRecord } from './records.ts';
 
@@ -44,6 +45,7 @@ export function connectionBinding(thresholds: ConnectionThresholds): ChartBindin
       // their union), and a third zset of every id cost ~100 B per connection.
       return [`connection:ws:${c.workspaceId}`, `connection:status:${stateName(state.value)}`];
     },
+    snapshotCodec: connectionSnapshots,
   };
 }
 

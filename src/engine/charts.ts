@@ -1,5 +1,6 @@
 import type { StoredActor } from '../store/store.ts';
 import type { Cached } from './snapshot-cache.ts';
+import { jsonSnapshots } from './snapshot-codec.ts';
 import { type PersistedState, Stepper } from './step.ts';
 import type { Chart, ChartBinding } from './types.ts';
 
@@ -19,12 +20,12 @@ export class ChartRegistry {
     }
   }
 
-  /** The chart of `kind`; throws if none is bound (a programming error, not a request error). */
   /** Whether a chart is bound for `kind`. */
   has(kind: string): boolean {
     return this.#charts.has(kind);
   }
 
+  /** The chart of `kind`; throws if none is bound (a programming error, not a request error). */
   get(kind: string): Chart {
     const chart = this.#charts.get(kind);
     if (!chart) throw new Error(`no chart bound for kind "${kind}"`);
@@ -36,7 +37,12 @@ export class ChartRegistry {
     if (!stored) return null;
     return {
       version: stored.version,
-      snapshot: this.get(kind).stepper.restore(JSON.parse(stored.snapshot) as PersistedState),
+      snapshot: this.get(kind).stepper.restore(this.decode(kind, stored.snapshot)),
     };
+  }
+
+  /** The persisted state in a stored snapshot text of `kind` (its binding's codec). */
+  decode(kind: string, text: string): PersistedState {
+    return (this.get(kind).binding.snapshotCodec ?? jsonSnapshots).decode(text);
   }
 }

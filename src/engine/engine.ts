@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { InvalidTransitionError, NotFoundError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisStore } from '../store/redis-store.ts';
-import type { ActorRef, Store } from '../store/store.ts';
+import type { ActorRef, Store, StoredActor } from '../store/store.ts';
 import { ActorLoop } from './actor-loop.ts';
 import { AfterCommit } from './after-commit.ts';
 import { Chains, DELIVER } from './chain.ts';
@@ -205,12 +205,13 @@ export class Engine<S extends Store = RedisStore> {
 
   /** Reads the committed state from the store (the source of truth), bypassing the cache. */
   async read(ref: ActorRef): Promise<Read> {
-    return parse(await this.store.load(ref));
+    return this.#parse(ref.kind, await this.store.load(ref));
   }
 
   /** {@link read} for many actors in one round trip. */
   async readMany(refs: readonly ActorRef[]): Promise<Read[]> {
-    return (await this.store.loadMany(refs)).map(parse);
+    const stored = await this.store.loadMany(refs);
+    return stored.map((s, i) => this.#parse(refs[i]!.kind, s));
   }
 
   /**
@@ -267,14 +268,14 @@ export class Engine<S extends Store = RedisStore> {
     };
   }
 
+  #parse(kind: string, stored: StoredActor | null): Read {
+    return stored
+      ? { version: stored.version, state: this.#charts.decode(kind, stored.snapshot) }
+      : null;
+  }
+
   /** Forgets cached snapshots (simulates a fresh process in tests). */
   clearCache(): void {
     this.#cache.clear();
   }
-}
-
-function parse(stored: { version: number; snapshot: string } | null): Read {
-  return stored
-    ? { version: stored.version, state: JSON.parse(stored.snapshot) as PersistedState }
-    : null;
 }

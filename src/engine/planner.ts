@@ -12,6 +12,7 @@ import type {
 } from '../store/store.ts';
 import { toKebab } from '../wire.ts';
 import type { Cached } from './snapshot-cache.ts';
+import { jsonSnapshots } from './snapshot-codec.ts';
 import { type PlannedAction, stateName } from './step.ts';
 import {
   APPEND_AUDIT,
@@ -178,7 +179,7 @@ export function planBatch(
     commit: {
       ref,
       expectedVersion: base?.version ?? 0,
-      snapshot: JSON.stringify(finalState),
+      snapshot: (binding.snapshotCodec ?? jsonSnapshots).encode(finalState),
       timers: [...consumed, ...actions.timers.values()],
       outbox,
       indexes,

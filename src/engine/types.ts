@@ -4,6 +4,7 @@
  */
 import type { AnyStateMachine, EventObject } from 'xstate';
 import type { ActorRef, CounterOp } from '../store/store.ts';
+import type { SnapshotCodec } from './snapshot-codec.ts';
 import type { PersistedState, Stepper } from './step.ts';
 
 /** How one chart is bound to the engine. */
@@ -34,6 +35,11 @@ export interface ChartBinding {
    * `{ max: EVENT_LOG_SIZE }`, logging only the events that changed the state value.
    */
   eventLog?: EventLogOptions;
+  /**
+   * How the actor's snapshot is stored (see snapshot-codec.ts): default JSON of
+   * `{value, context}`; `positionalCodec(shape)` keeps a context of a declared shape as an array.
+   */
+  snapshotCodec?: SnapshotCodec;
 }
 
 /**

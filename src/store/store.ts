@@ -11,7 +11,7 @@ export interface ActorRef {
   id: string;
 }
 
-/** A committed snapshot (JSON of the persisted state) and its version. */
+/** A committed snapshot (the text its chart's snapshotCodec wrote) and its version. */
 export interface StoredActor {
   version: number;
   snapshot: string;

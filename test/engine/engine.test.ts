@@ -289,6 +289,29 @@ describe('Engine on real Redis', () => {
     expect(await a.store.indexSize('inst-a', 'connection:all')).toBe(0);
   });
 
+  it('stores a connection snapshot compact, and reads one an earlier version stored as JSON', async () => {
+    const a = open();
+    await connected(a.connections, ['c1']);
+    const ref = { kind: CONNECTION, installationId: 'inst-a', id: 'c1' };
+    const key = a.store.actorKey(ref);
+    const compact = (await a.redis.hget(key, 's'))!;
+    expect(compact.startsWith('["connected","c1","inst-a","ws-1",')).toBe(true);
+    // What an earlier version wrote: the same state as JSON of {value, context}.
+    const before = (await a.engine.read(ref))!;
+    await a.redis.hset(key, 's', JSON.stringify(before.state));
+    const b = open(); // a fresh process: nothing cached
+    expect(await b.engine.read(ref)).toEqual(before);
+    const ack = await b.connections.heartbeat(operator, 'c1', {
+      timestamp: T0,
+      succeeded: 5,
+      failed: 0,
+      latencyMs: [],
+    });
+    expect(ack.sampleSize).toBe(5);
+    expect((await a.redis.hget(key, 's'))!.startsWith('["connected","c1",')).toBe(true);
+    expect(JSON.parse((await a.redis.hget(key, 's'))!).length).toBe(17);
+  });
+
   it('rejects an event the current state does not accept and writes nothing', async () => {
     const a = open();
     await a.connections.register(operator, {

@@ -1,0 +1,110 @@
+/**
+ * How an actor's snapshot is kept in Redis (the actor hash's `s`, ChartBinding.snapshotCodec).
+ * JSON of `{value, context}` by default. A chart with many actors (a connection per agent) can
+ * declare the shape of its context instead: the snapshot is then stored as a JSON array of the
+ * values in that order, `[value, c1, c2, ...]`, nested records and arrays of records likewise,
+ * without the key names, which were about half of a connection's snapshot.
+ *
+ * Exact or not at all: a context that does not match its shape (a key missing, undefined or
+ * extra, a nested record that is not one) is stored as plain JSON, and both forms are read back
+ * (a compact snapshot starts with `[`, JSON with `{`). So `decode(encode(s))` always equals
+ * `JSON.parse(JSON.stringify(s))` (test/engine/snapshot-codec.test.ts, with a fast-check property).
+ *
+ * Shapes are append-only: a key is only ever added at the end of its record. A snapshot of an
+ * older, shorter shape reads back without the later keys (as a JSON snapshot written before a key
+ * existed does); one with more values than the shape (written by a newer process) is refused
+ * with an error rather than read with values dropped.
+ *
+ * @example
+ * const codec = positionalCodec(['id', { key: 'window', fields: ['head', 'ok'] }]);
+ * codec.encode({ value: 'a', context: { id: 'c1', window: { head: 3, ok: [1] } } }); // '["a","c1",[3,[1]]]'
+ */
+import type { PersistedState } from './step.ts';
+
+/** A record's keys in order: a plain key, a nested record, or an array of records. */
+export type Field = string | { key: string; fields: Shape } | { key: string; each: Shape };
+export type Shape = readonly Field[];
+
+export interface SnapshotCodec {
+  /** The text stored for a persisted state. */
+  encode(state: PersistedState): string;
+  /** The persisted state a stored text holds (either form). */
+  decode(text: string): PersistedState;
+}
+
+/** `{value, context}` as JSON: what every chart without a declared shape stores. */
+export const jsonSnapshots: SnapshotCodec = {
+  encode: (state) => JSON.stringify(state),
+  decode: (text) => JSON.parse(text) as PersistedState,
+};
+
+/** Appends `record`'s values in `shape`'s order to `out`; false if it does not match the shape. */
+function pack(record: unknown, shape: Shape, out: unknown[]): boolean {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return false;
+  const r = record as Record<string, unknown>;
+  let keys = 0;
+  for (const _ in r) keys++;
+  if (keys !== shape.length) return false;
+  for (const field of shape) {
+    if (typeof field === 'string') {
+      const v = r[field];
+      if (v === undefined) return false;
+      out.push(v);
+      continue;
+    }
+    const v = r[field.key];
+    if (v === undefined) return false;
+    if (v === null) {
+      out.push(null);
+    } else if ('fields' in field) {
+      const nested: unknown[] = [];
+      if (!pack(v, field.fields, nested)) return false;
+      out.push(nested);
+    } else {
+      if (!Array.isArray(v)) return false;
+      const items: unknown[][] = [];
+      for (const item of v as unknown[]) {
+        const packed: unknown[] = [];
+        if (!pack(item, field.each, packed)) return false;
+        items.push(packed);
+      }
+      out.push(items);
+    }
+  }
+  return true;
+}
+
+function unpack(values: unknown, shape: Shape, from: number): Record<string, unknown> {
+  if (!Array.isArray(values)) throw new TypeError('compact snapshot: a record is not an array');
+  if (values.length - from > shape.length) {
+    throw new Error(
+      `compact snapshot has ${values.length - from} values for a shape of ${shape.length}: ` +
+        'written by a newer version of the chart',
+    );
+  }
+  const record: Record<string, unknown> = {};
+  for (let i = from; i < values.length; i++) {
+    const field = shape[i - from]!;
+    const v: unknown = values[i];
+    if (typeof field === 'string') record[field] = v;
+    else if (v === null) record[field.key] = null;
+    else if ('fields' in field) record[field.key] = unpack(v, field.fields, 0);
+    else record[field.key] = (v as unknown[]).map((item) => unpack(item, field.each, 0));
+  }
+  return record;
+}
+
+/** A codec that stores contexts of `shape` as arrays (see the module comment). */
+export function positionalCodec(shape: Shape): SnapshotCodec {
+  return {
+    encode(state) {
+      const out: unknown[] = [state.value];
+      return pack(state.context, shape, out) ? JSON.stringify(out) : JSON.stringify(state);
+    },
+    decode(text) {
+      if (text.charCodeAt(0) !== 91 /* [ */) return JSON.parse(text) as PersistedState;
+      const values = JSON.parse(text) as unknown[];
+      return { value: values[0] as PersistedState['value'], context: unpack(values, shape, 1) };
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * Snapshot codecs (src/engine/snapshot-codec.ts): a compact snapshot reads back exactly what its
+ * JSON would, a context that does not match its shape is stored as JSON, both forms are read, and
+ * every snapshot the connection chart can reach is stored compact (so its shape lists every key).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type ConnectionContext, connectionMachine } from '../../machines/connection.machine.ts';
+import { MAX_DIAGNOSTICS } from '../../machines/shared/diagnostics.ts';
+import { connectionSnapshots } from '../../src/connections/snapshot-shape.ts';
+import { jsonSnapshots, positionalCodec, type Shape } from '../../src/engine/snapshot-codec.ts';
+import { type PersistedState, Stepper } from '../../src/engine/step.ts';
+import { T0 } from '../helpers.ts';
+
+const MIN = 60_000;
+const SHAPE: Shape = ['id', { key: 'w', fields: ['head', 'ok'] }, { key: 'd', each: ['at', 'to'] }];
+const codec = positionalCodec(SHAPE);
+const asJson = (s: PersistedState) => JSON.parse(JSON.stringify(s)) as PersistedState;
+
+/** Values JSON keeps as they are (no undefined, no -0, no NaN). */
+const leaf = fc.oneof(
+  fc.string({ maxLength: 6 }),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 4 }),
+);
+/** Records that match SHAPE, or miss a key, carry an extra one, or an undefined value. */
+const maybe = <T>(arb: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 12, arbitrary: arb }, fc.constant(undefined), leaf);
+const record = (fields: Record<string, fc.Arbitrary<unknown>>) =>
+  fc
+    .tuple(
+      fc.record(Object.fromEntries(Object.entries(fields).map(([k, a]) => [k, maybe(a)])), {
+        requiredKeys: [],
+      }),
+      fc.oneof(
+        { weight: 6, arbitrary: fc.constant(null) },
+        fc.tuple(fc.constantFrom('x', 'head', 'to'), leaf),
+      ),
+    )
+    .map(([r, extra]) => (extra ? { ...r, [extra[0]]: extra[1] } : r));
+const context = record({
+  id: leaf,
+  w: fc.oneof(record({ head: leaf, ok: leaf }), fc.constant(null)),
+  d: fc.array(record({ at: leaf, to: leaf }), { maxLength: 3 }),
+});
+const state = fc.record({
+  value: fc.oneof(fc.string({ maxLength: 8 }), fc.record({ acp: fc.constantFrom('idle', 'a') })),
+  context,
+}) as fc.Arbitrary<PersistedState>;
+
+describe('positionalCodec', () => {
+  it('reads back what the JSON of the state would read back, compact or not (fast-check)', () => {
+    const seen = { compact: 0, json: 0 };
+    fc.assert(
+      fc.property(state, (s) => {
+        const text = codec.encode(s);
+        seen[text.startsWith('[') ? 'compact' : 'json']++;
+        expect(codec.decode(text)).toStrictEqual(asJson(s));
+      }),
+      { numRuns: 2000 },
+    );
+    // Both forms were exercised, not just one.
+    expect(seen.compact).toBeGreaterThan(200);
+    expect(seen.json).toBeGreaterThan(200);
+  });
+
+  it('stores a matching context as an array of its values, nested records and lists too', () => {
+    const s = {
+      value: 'a',
+      context: { id: 'c1', w: { head: 3, ok: [1, 2] }, d: [{ at: 5, to: 'b' }] },
+    };
+    expect(codec.encode(s)).toBe('["a","c1",[3,[1,2]],[[5,"b"]]]');
+    expect(codec.decode('["a","c1",[3,[1,2]],[[5,"b"]]]')).toStrictEqual(s);
+    expect(codec.encode({ value: 'a', context: { id: 'c1', w: null, d: [] } })).toBe(
+      '["a","c1",null,[]]',
+    );
+  });
+
+  it('stores JSON when the context does not match: a key missing, extra or undefined', () => {
+    const missing = { value: 'a', context: { id: 'c1', w: null } };
+    const extra = { value: 'a', context: { id: 'c1', w: null, d: [], more: 1 } };
+    const undef = { value: 'a', context: { id: undefined, w: null, d: [] } };
+    const nested = { value: 'a', context: { id: 'c1', w: { head: 1 }, d: [] } };
+    for (const s of [missing, extra, undef, nested]) {
+      expect(codec.encode(s)).toBe(JSON.stringify(s));
+      expect(codec.decode(codec.encode(s))).toStrictEqual(asJson(s));
+    }
+  });
+
+  it('reads a snapshot of an older, shorter shape without the later keys, and refuses a longer one', () => {
+    expect(codec.decode('["a","c1"]')).toStrictEqual({ value: 'a', context: { id: 'c1' } });
+    expect(() => codec.decode('["a","c1",null,[],"new"]')).toThrow(
+      /4 values for a shape of 3: written by a newer version/,
+    );
+  });
+
+  it('jsonSnapshots is JSON both ways', () => {
+    const s = { value: { acp: 'idle' }, context: { a: [1] } };
+    expect(jsonSnapshots.encode(s)).toBe(JSON.stringify(s));
+    expect(jsonSnapshots.decode(JSON.stringify(s))).toStrictEqual(s);
+  });
+});
+
+const command = fc.oneof(
+  fc.record({
+    type: fc.constant('HEARTBEAT' as const),
+    minute: fc.integer({ min: 0, max: 120 }),
+    succeeded: fc.integer({ min: 0, max: 400 }),
+    failed: fc.integer({ min: 0, max: 60 }),
+    latencyMs: fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 6 }),
+  }),
+  fc.constantFrom(
+    { type: 'HANDSHAKE', protocolVersion: '1.1.0', negotiatedCapabilities: ['fs'] },
+    { type: 'HANDSHAKE', protocolVersion: '3.0.0', negotiatedCapabilities: [] },
+    { type: 'DROPPED', reason: 'x' },
+    { type: 'RECOVERED' },
+    { type: 'ROLLBACK', reason: 'x' },
+    { type: 'xstate.after.handshakeTimeout.connection.connecting' },
+    { type: 'xstate.after.heartbeatTimeout.connection.connected' },
+    { type: 'xstate.after.reconnectBackoff.connection.error' },
+    { type: 'xstate.after.reconnectTimeout.connection.reconnecting' },
+  ),
+);
+
+describe('the connection chart stored compact', () => {
+  it('every snapshot it reaches is stored as an array and reads back exactly (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 40 }), (commands) => {
+        const stepper = new Stepper(connectionMachine);
+        let snapshot = stepper.initial({
+          connectionId: 'p',
+          installationId: 'i',
+          workspaceId: 'w',
+          at: T0,
+        }).snapshot;
+        const check = () => {
+          const persisted = stepper.persist(snapshot);
+          const text = connectionSnapshots.encode(persisted);
+          expect(text.startsWith('[')).toBe(true);
+          expect(connectionSnapshots.decode(text)).toStrictEqual(asJson(persisted));
+        };
+        check();
+        for (const c of commands) {
+          const event =
+            c.type === 'HEARTBEAT'
+              ? { ...c, at: T0 + c.minute * MIN, minute: undefined }
+              : { ...c, at: T0 };
+          try {
+            snapshot = stepper.step(snapshot, event).snapshot;
+          } catch {
+            continue; // an event the state does not accept
+          }
+          check();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is about half the JSON after a handshake, and a diagnostics entry ~40 % of its JSON', () => {
+    const stepper = new Stepper(connectionMachine);
+    let snapshot = stepper.initial({
+      connectionId: 'conn-7f3a9c2e',
+      installationId: 'inst-acme',
+      workspaceId: 'ws-frontend',
+      at: T0,
+    }).snapshot;
+    const handshake = {
+      type: 'HANDSHAKE',
+      at: T0,
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: ['fs', 'terminal'],
+    };
+    snapshot = stepper.step(snapshot, handshake).snapshot;
+    const persisted = stepper.persist(snapshot);
+    const json = JSON.stringify(persisted).length;
+    const compact = connectionSnapshots.encode(persisted).length;
+    expect(compact).toBeLessThan(json * 0.55);
+
+    // Drop, back off and recover until the diagnostics are full.
+    const cycle = ['DROPPED', 'xstate.after.reconnectBackoff.connection.error', 'RECOVERED'];
+    for (let i = 0; i < 1000; i++) {
+      const event = { type: cycle[i % 3]!, at: T0 + i };
+      snapshot = stepper.step(snapshot, event).snapshot;
+    }
+    expect((snapshot.context as ConnectionContext).diagnostics).toHaveLength(MAX_DIAGNOSTICS);
+    const full = stepper.persist(snapshot);
+    const entries = (full.context as unknown as ConnectionContext).diagnostics;
+    const entryJson = JSON.stringify(entries).length / entries.length;
+    const compactFull = connectionSnapshots.encode(full).length;
+    const entryCompact = (compactFull - compact) / entries.length;
+    expect(entryCompact).toBeLessThan(entryJson * 0.6);
+  });
+});
