@@ -1,3 +1,4 @@
+import type { AnyMachineSnapshot } from 'xstate';
 import type { StoredActor } from '../store/store.ts';
 import type { Cached } from './snapshot-cache.ts';
 import { jsonSnapshots } from './snapshot-codec.ts';
@@ -35,10 +36,12 @@ export class ChartRegistry {
   /** A stored snapshot restored into its chart, with its version; null for an absent actor. */
   restore(kind: string, stored: StoredActor | null): Cached | null {
     if (!stored) return null;
-    return {
-      version: stored.version,
-      snapshot: this.get(kind).stepper.restore(this.decode(kind, stored.snapshot)),
-    };
+    return { version: stored.version, snapshot: this.restoreText(kind, stored.snapshot) };
+  }
+
+  /** The snapshot a stored text of `kind` holds, restored into its chart. */
+  restoreText(kind: string, text: string): AnyMachineSnapshot {
+    return this.get(kind).stepper.restore(this.decode(kind, text));
   }
 
   /** The persisted state in a stored snapshot text of `kind` (its binding's codec). */

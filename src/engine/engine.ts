@@ -36,8 +36,10 @@ export interface EngineOptions<S extends Store = RedisStore> {
   logger: Logger;
   /** Named chart actions run after commit, by name. Actions without a handler are logged. */
   effects?: Record<string, EffectHandler>;
-  /** Hot snapshots kept in memory (per process) to skip a read before most commits (10 000). */
+  /** Snapshots kept in memory (per process) to skip a read before most commits (10 000). */
   cacheSize?: number;
+  /** Of those, kept as restored objects rather than as their text (HOT_SNAPSHOTS). */
+  hotSnapshots?: number;
   /** Compare-and-set attempts before giving up with a ContentionError (25). */
   maxAttempts?: number;
   /** How long an unacknowledged outbox entry is left to its writer before a reaper reruns it (30 s). */
@@ -102,7 +104,10 @@ export class Engine<S extends Store = RedisStore> {
     const maxAttempts = options.maxAttempts ?? 25;
     const requestIdsPerActor = options.requestIdsPerActor ?? 32;
     const charts = (this.#charts = new ChartRegistry(options.charts));
-    const cache = (this.#cache = new LruSnapshotCache(options.cacheSize ?? 10_000));
+    const cache = (this.#cache = new LruSnapshotCache(options.cacheSize ?? 10_000, {
+      restore: (kind, text) => charts.restoreText(kind, text),
+      ...(options.hotSnapshots !== undefined ? { hot: options.hotSnapshots } : {}),
+    }));
     this.#effects = new EffectRunner({
       store,
       logger,

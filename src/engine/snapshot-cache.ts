@@ -14,7 +14,11 @@ export interface Cached {
  */
 export interface SnapshotCache {
   get(key: string): Cached | undefined;
-  remember(key: string, cached: Cached): void;
+  /**
+   * `stored`: the snapshot's kind and the text its commit wrote, what the cache may keep instead
+   * of the restored snapshot once it is not among the most recently used.
+   */
+  remember(key: string, cached: Cached, stored?: { kind: string; text: string }): void;
   forget(key: string): void;
   /**
    * A commit from this key's cached snapshot conflicted: another process writes the actor too
@@ -29,49 +33,99 @@ export interface SnapshotCache {
 /** How long a contended key is read from the store rather than served from the cache. */
 export const CONTENDED_MS = 30_000;
 
+/** Restored snapshots kept as objects, the rest of the cache as their committed text. */
+export const HOT_SNAPSHOTS = 2_000;
+
+/** A snapshot kept as the text it was committed as (its chart's snapshot codec), with its kind. */
+interface Kept {
+  version: number;
+  kind: string;
+  text: string;
+}
+
+export interface LruSnapshotCacheOptions {
+  /** How long a contended key is not served ({@link CONTENDED_MS}). */
+  contendedMs?: number;
+  /** The monotonic clock of that window (tests pass their own). */
+  perf?: { now(): number };
+  /** Entries kept as restored objects ({@link HOT_SNAPSHOTS}); the others are kept as text. */
+  hot?: number;
+  /** Restores a kept text of `kind` (ChartRegistry.restore); without it nothing is kept as text. */
+  restore?: (kind: string, text: string) => AnyMachineSnapshot;
+}
+
 /**
- * The least recently used snapshots beyond `max` are dropped (lru-cache); `max` 0 keeps none.
+ * Two tiers of at most `max` entries in all (lru-cache): the `hot` most recently used as restored
+ * snapshots, the others as the text their commit wrote, restored again when asked for (a few
+ * microseconds). One restored connection snapshot is ~1.5 KB of heap in ~50 objects, its text
+ * ~0.3 KB in one: with 100,000 connections cached as objects, every snapshot a heartbeat
+ * replaced was promoted to the old generation before it died, and the collector had a large
+ * live graph to mark; as text the old generation holds strings only. `max` 0 keeps none.
  *
  * @example
- * const cache = new LruSnapshotCache(10_000);
- * cache.remember(store.actorKey(ref), { version: 3, snapshot });
+ * const cache = new LruSnapshotCache(250_000, { restore: (kind, text) => charts.restore(kind, text) });
+ * cache.remember(store.actorKey(ref), { version: 3, snapshot }, { kind: ref.kind, text });
  */
 export class LruSnapshotCache implements SnapshotCache {
   /** Null when `max` is 0: nothing is kept (lru-cache needs a positive bound). */
-  readonly #lru: LRUCache<string, Cached> | null;
+  readonly #hot: LRUCache<string, Cached & { kept?: Kept }> | null;
+  /** Entries pushed out of `#hot`, as text; null when nothing is kept as text. */
+  readonly #kept: LRUCache<string, Kept> | null;
   /** Keys contended in the last `contendedMs` (lru-cache's ttl, on its monotonic clock). */
   readonly #contended: LRUCache<string, true> | null;
+  readonly #restore: ((kind: string, text: string) => AnyMachineSnapshot) | undefined;
 
-  /**
-   * @param contendedMs how long a contended key is not served ({@link CONTENDED_MS})
-   * @param perf the monotonic clock of that window (tests pass their own)
-   */
-  constructor(max: number, contendedMs = CONTENDED_MS, perf: { now(): number } = performance) {
-    this.#lru = max > 0 ? new LRUCache({ max }) : null;
+  constructor(max: number, options: LruSnapshotCacheOptions = {}) {
+    const { contendedMs = CONTENDED_MS, perf = performance, restore } = options;
+    const hot = Math.min(max, options.hot ?? HOT_SNAPSHOTS);
+    this.#restore = restore;
+    this.#kept = restore && max > hot ? new LRUCache({ max: max - hot }) : null;
+    this.#hot =
+      max > 0
+        ? new LRUCache({
+            max: this.#kept ? hot : max,
+            dispose: (entry, key, reason) => {
+              if (reason === 'evict' && entry.kept) this.#kept?.set(key, entry.kept);
+            },
+          })
+        : null;
     this.#contended =
       max > 0 ? new LRUCache({ max, ttl: contendedMs, ttlResolution: 0, perf }) : null;
   }
 
   get(key: string): Cached | undefined {
     if (this.#contended?.has(key)) return undefined;
-    return this.#lru?.get(key);
+    const hot = this.#hot?.get(key);
+    if (hot || !this.#kept) return hot;
+    const kept = this.#kept.get(key);
+    if (!kept) return undefined;
+    const cached = { version: kept.version, snapshot: this.#restore!(kept.kind, kept.text), kept };
+    this.#kept.delete(key);
+    this.#hot!.set(key, cached);
+    return cached;
   }
 
   contended(key: string): void {
-    this.#lru?.delete(key);
+    this.forget(key);
     this.#contended?.set(key, true);
   }
 
-  remember(key: string, cached: Cached): void {
-    this.#lru?.set(key, cached);
+  remember(key: string, cached: Cached, stored?: { kind: string; text: string }): void {
+    this.#kept?.delete(key);
+    this.#hot?.set(
+      key,
+      stored ? { ...cached, kept: { version: cached.version, ...stored } } : cached,
+    );
   }
 
   forget(key: string): void {
-    this.#lru?.delete(key);
+    this.#hot?.delete(key);
+    this.#kept?.delete(key);
   }
 
   clear(): void {
-    this.#lru?.clear();
+    this.#hot?.clear();
+    this.#kept?.clear();
     this.#contended?.clear();
   }
 }

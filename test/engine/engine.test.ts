@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { RedisClient as Redis } from '../../src/store/client.ts';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { DEFAULT_CONNECTION_THRESHOLDS as D } from '../../machines/connection.machine.ts';
 import {
@@ -20,6 +20,7 @@ function engineOn(
   prefix: string,
   clock: ManualClock,
   effects: Record<string, (e: Effect) => void> = {},
+  hotSnapshots?: number,
 ) {
   const redis = realRedis();
   const store = new RedisStore(redis, prefix);
@@ -30,6 +31,7 @@ function engineOn(
     charts: [connectionBinding(D)],
     effects,
     outboxLeaseMs: 1000,
+    ...(hotSnapshots !== undefined ? { hotSnapshots } : {}),
   });
   const connections = new ConnectionService(engine, clock, D);
   return { redis, store, engine, connections };
@@ -310,6 +312,23 @@ describe('Engine on real Redis', () => {
     expect(ack.sampleSize).toBe(5);
     expect((await a.redis.hget(key, 's'))!.startsWith('["connected","c1",')).toBe(true);
     expect(JSON.parse((await a.redis.hget(key, 's'))!).length).toBe(17);
+  });
+
+  it('serves snapshots kept as text beyond the hot ones without reading the store', async () => {
+    const a = engineOn(prefix, clock, {}, 1);
+    opened.push(a.redis);
+    await connected(a.connections, ['c1', 'c2', 'c3']);
+    const loads = vi.spyOn(a.store, 'load');
+    const loadMany = vi.spyOn(a.store, 'loadMany');
+    for (let round = 1; round <= 3; round++) {
+      for (const id of ['c1', 'c2', 'c3']) {
+        const hb = { timestamp: T0 + round, succeeded: 10, failed: 0, latencyMs: [] };
+        expect((await a.connections.heartbeat(operator, id, hb)).sampleSize).toBe(10 * round);
+      }
+    }
+    expect(loads).not.toHaveBeenCalled();
+    expect(loadMany).not.toHaveBeenCalled();
+    expect(a.engine.stats.conflicts).toBe(0);
   });
 
   it('rejects an event the current state does not accept and writes nothing', async () => {

@@ -11,7 +11,7 @@ const entry = (version: number) => ({ version, snapshot: {} as AnyMachineSnapsho
 describe('LruSnapshotCache', () => {
   it('does not serve a contended key for contendedMs, then serves what was remembered since', () => {
     let now = 1000;
-    const cache = new LruSnapshotCache(10, 30_000, { now: () => now });
+    const cache = new LruSnapshotCache(10, { contendedMs: 30_000, perf: { now: () => now } });
     cache.remember('a', entry(1));
     cache.remember('b', entry(1));
     cache.contended('a');
@@ -35,5 +35,70 @@ describe('LruSnapshotCache', () => {
     none.remember('a', entry(1));
     none.contended('a');
     expect(none.get('a')).toBeUndefined();
+  });
+});
+
+describe('LruSnapshotCache tiers: the most recently used as objects, the rest as text', () => {
+  const restored: string[] = [];
+  const restore = (kind: string, text: string) => {
+    restored.push(`${kind}:${text}`);
+    return { restoredFrom: text } as unknown as AnyMachineSnapshot;
+  };
+  const stored = (text: string) => ({ kind: 'k', text });
+
+  it('keeps an entry pushed out of the hot tier as its text and restores it when asked', () => {
+    restored.length = 0;
+    const cache = new LruSnapshotCache(3, { hot: 1, restore });
+    cache.remember('a', entry(1), stored('A1'));
+    cache.remember('b', entry(2), stored('B2'));
+    expect(cache.get('b')).toMatchObject(entry(2)); // hot: the object itself, nothing restored
+    expect(restored).toEqual([]);
+    const a = cache.get('a')!; // kept as text: restored at its version, and hot again
+    expect(a.version).toBe(1);
+    expect(a.snapshot).toEqual({ restoredFrom: 'A1' });
+    expect(restored).toEqual(['k:A1']);
+    expect(cache.get('a')!.snapshot).toBe(a.snapshot); // not restored twice
+    expect(cache.get('b')!.snapshot).toEqual({ restoredFrom: 'B2' }); // pushed out by 'a'
+    expect(restored).toEqual(['k:A1', 'k:B2']);
+  });
+
+  it('holds max entries in all, and a newer commit replaces the kept text', () => {
+    restored.length = 0;
+    const cache = new LruSnapshotCache(3, { hot: 1, restore });
+    for (const [k, v] of [
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+      ['d', 1],
+    ] as const)
+      cache.remember(k, entry(v), stored(`${k}${v}`));
+    expect(cache.get('a')).toBeUndefined(); // the least recently used of four
+    expect(cache.get('b')!.snapshot).toEqual({ restoredFrom: 'b1' });
+    cache.remember('c', entry(2), stored('c2'));
+    cache.remember('d', entry(2), stored('d2')); // 'c' leaves the hot tier at version 2
+    expect(cache.get('c')).toMatchObject({ version: 2, snapshot: { restoredFrom: 'c2' } });
+  });
+
+  it('forgets both tiers when contended, forgotten or cleared', () => {
+    const cache = new LruSnapshotCache(4, { hot: 1, restore });
+    cache.remember('a', entry(1), stored('a1'));
+    cache.remember('b', entry(1), stored('b1'));
+    cache.contended('a');
+    cache.forget('b');
+    cache.remember('c', entry(1), stored('c1'));
+    cache.remember('d', entry(1), stored('d1'));
+    cache.clear();
+    for (const k of ['a', 'b', 'c', 'd']) expect(cache.get(k)).toBeUndefined();
+  });
+
+  it('keeps every entry as an object without a restore function, or without a text', () => {
+    const cache = new LruSnapshotCache(3, { hot: 1 });
+    cache.remember('a', entry(1), stored('a1'));
+    cache.remember('b', entry(1), stored('b1'));
+    expect(cache.get('a')).toMatchObject(entry(1));
+    const tiered = new LruSnapshotCache(3, { hot: 1, restore });
+    tiered.remember('a', entry(1)); // no text: dropped when it leaves the hot tier
+    tiered.remember('b', entry(1), stored('b1'));
+    expect(tiered.get('a')).toBeUndefined();
   });
 });
