@@ -9,7 +9,7 @@ import { type Reporter, type TestModule, experimental_getRunnerTask } from 'vite
  * survived although every test of that file fails (stryker-js#6150). This reporter gives such a
  * file one failed test carrying its load error; files that loaded are left as they are.
  */
-class UnloadableFileAsFailedTest implements Reporter {
+export class UnloadableFileAsFailedTest implements Reporter {
   onTestRunEnd(testModules: readonly TestModule[]) {
     for (const module of testModules) {
       const file = experimental_getRunnerTask(module);

@@ -52,8 +52,8 @@ function pack(record: unknown, shape: Shape, out: unknown[]): boolean {
       out.push(v);
       continue;
     }
+    // undefined fails below: it is neither a record nor an array.
     const v = r[field.key];
-    if (v === undefined) return false;
     if (v === null) {
       out.push(null);
     } else if ('fields' in field) {

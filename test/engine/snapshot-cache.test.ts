@@ -83,19 +83,46 @@ describe('LruSnapshotCache tiers: the most recently used as objects, the rest as
     const cache = new LruSnapshotCache(4, { hot: 1, restore });
     cache.remember('a', entry(1), stored('a1'));
     cache.remember('b', entry(1), stored('b1'));
+    cache.remember('c', entry(1), stored('c1')); // a and b kept as text, c hot
     cache.contended('a');
     cache.forget('b');
-    cache.remember('c', entry(1), stored('c1'));
+    cache.forget('c');
+    for (const k of ['a', 'b', 'c']) expect(cache.get(k)).toBeUndefined();
     cache.remember('d', entry(1), stored('d1'));
+    cache.remember('e', entry(1), stored('e1'));
     cache.clear();
-    for (const k of ['a', 'b', 'c', 'd']) expect(cache.get(k)).toBeUndefined();
+    for (const k of ['d', 'e']) expect(cache.get(k)).toBeUndefined();
+    const none = new LruSnapshotCache(0, { restore });
+    none.remember('a', entry(1), stored('a1'));
+    none.clear();
+    expect(none.get('a')).toBeUndefined();
+  });
+
+  it('replacing a hot entry leaves the text tier as it was', () => {
+    const cache = new LruSnapshotCache(3, { hot: 1, restore });
+    cache.remember('x', entry(1), stored('x1'));
+    cache.remember('y', entry(1), stored('y1'));
+    cache.remember('z', entry(1), stored('z1')); // x and y kept as text: the text tier is full
+    cache.remember('z', entry(2), stored('z2')); // z replaced in the hot tier, nothing pushed out
+    expect(cache.get('x')).toMatchObject({ version: 1, snapshot: { restoredFrom: 'x1' } });
+  });
+
+  it('is one tier of objects when it holds no more than the hot entries', () => {
+    for (const hot of [3, 5]) {
+      restored.length = 0;
+      const cache = new LruSnapshotCache(3, { hot, restore });
+      for (const k of ['a', 'b', 'c', 'd']) cache.remember(k, entry(1), stored(`${k}1`));
+      expect(cache.get('a')).toBeUndefined();
+      expect(cache.get('b')).toMatchObject(entry(1));
+      expect(restored).toEqual([]);
+    }
   });
 
   it('keeps every entry as an object without a restore function, or without a text', () => {
     const cache = new LruSnapshotCache(3, { hot: 1 });
-    cache.remember('a', entry(1), stored('a1'));
-    cache.remember('b', entry(1), stored('b1'));
-    expect(cache.get('a')).toMatchObject(entry(1));
+    for (const k of ['a', 'b', 'c', 'd']) cache.remember(k, entry(1), stored(`${k}1`));
+    expect(cache.get('a')).toBeUndefined(); // three objects, the oldest dropped
+    expect(cache.get('b')).toMatchObject(entry(1));
     const tiered = new LruSnapshotCache(3, { hot: 1, restore });
     tiered.remember('a', entry(1)); // no text: dropped when it leaves the hot tier
     tiered.remember('b', entry(1), stored('b1'));

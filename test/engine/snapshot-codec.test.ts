@@ -83,7 +83,12 @@ describe('positionalCodec', () => {
     const extra = { value: 'a', context: { id: 'c1', w: null, d: [], more: 1 } };
     const undef = { value: 'a', context: { id: undefined, w: null, d: [] } };
     const nested = { value: 'a', context: { id: 'c1', w: { head: 1 }, d: [] } };
-    for (const s of [missing, extra, undef, nested]) {
+    const notRecords = [5, 'ab', [1, 2], undefined].map((w) => ({
+      value: 'a',
+      context: { id: 'c1', w, d: [] },
+    }));
+    const notList = { value: 'a', context: { id: 'c1', w: null, d: { at: 1, to: 'b' } } };
+    for (const s of [missing, extra, undef, nested, ...notRecords, notList]) {
       expect(codec.encode(s)).toBe(JSON.stringify(s));
       expect(codec.decode(codec.encode(s))).toStrictEqual(asJson(s));
     }
@@ -94,6 +99,7 @@ describe('positionalCodec', () => {
     expect(() => codec.decode('["a","c1",null,[],"new"]')).toThrow(
       /4 values for a shape of 3: written by a newer version/,
     );
+    expect(() => codec.decode('["a","c1",5,[]]')).toThrow(/a record is not an array/);
   });
 
   it('jsonSnapshots is JSON both ways', () => {
