@@ -29,10 +29,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { type Cluster, Redis } from 'ioredis';
 import { dataNodes } from '../src/store/client.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
 import { Ledger, Rotation, baselineRequests, runPhase } from './load.ts';
+import { PhaseProfiler } from './phase-profile.ts';
 import { type Child, ROOT, revision, startChild, startCluster } from './processes.ts';
 import { type Scenario, evaluateTargets, render, writeResults } from './report.ts';
 import { Client, scaleSpec } from './scale.ts';
@@ -60,6 +62,8 @@ const SCALE = (process.env.BENCH_SCALE ?? '1000,10000,100000')
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'single,rr,cluster,scale').split(','));
 const CLUSTER_PORT = Number(process.env.BENCH_CLUSTER_PORT ?? 7400);
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** The scale process's inspector port when BENCH_CPU_PROF is set (127.0.0.1 only). */
+const SCALE_INSPECT_PORT = Number(process.env.BENCH_INSPECT_PORT ?? 9331);
 /**
  * Node flags of the service processes: the ones `npm start` and `npm run start:prod` use, plus
  * BENCH_NODE_ARGS (e.g. `--max-semi-space-size=16` to compare against V8's default).
@@ -86,6 +90,7 @@ async function spawnService(
   name: string,
   env: Record<string, string> = {},
   profile = false,
+  extraNodeArgs: string[] = [],
 ): Promise<{ child: Child; client: Client }> {
   const child = await startChild(
     name,
@@ -105,6 +110,7 @@ async function spawnService(
     [
       ...NODE_ARGS,
       ...(profile && CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : []),
+      ...extraNodeArgs,
     ],
   );
   children.push(child);
@@ -333,11 +339,18 @@ async function main(): Promise<void> {
 
   // 5. Scale.
   if (ONLY.has('scale') && SCALE.length > 0) {
-    const svc = await spawnService('service-scale', {
-      KEY_PREFIX: scalePrefix,
-      // Registration of the largest size takes minutes: no connection may time out meanwhile.
-      HEARTBEAT_TIMEOUT_MS: String(3_600_000),
-    });
+    const svc = await spawnService(
+      'service-scale',
+      {
+        KEY_PREFIX: scalePrefix,
+        // Registration of the largest size takes minutes: no connection may time out meanwhile.
+        HEARTBEAT_TIMEOUT_MS: String(3_600_000),
+      },
+      false,
+      // Profiled per phase through the inspector: one process holds every size in turn.
+      CPU_PROFILE_DIR ? [`--inspect=127.0.0.1:${SCALE_INSPECT_PORT}`] : [],
+    );
+    const profiler = CPU_PROFILE_DIR ? await PhaseProfiler.attach(SCALE_INSPECT_PORT) : null;
     const onScale: Bench = { ...bench, prefix: scalePrefix };
     let registered = 0;
     for (const size of SCALE) {
@@ -365,9 +378,13 @@ async function main(): Promise<void> {
           svc.client,
           new Rotation(scaleIds),
           installations,
+          profiler
+            ? { profiler, file: join(CPU_PROFILE_DIR!, `scale-${size}.cpuprofile`) }
+            : undefined,
         ),
       );
     }
+    profiler?.close();
     await svc.child.stop();
   }
 

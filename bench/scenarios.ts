@@ -3,6 +3,7 @@
  * the lost-update check: autocannon on one process, round robin over two, registration, and
  * heartbeats over many registered connections with Redis bytes per connection.
  */
+import type { PhaseProfiler } from './phase-profile.ts';
 import type { Redis } from 'ioredis';
 import { type LostUpdateCheck, checkLostUpdates } from './api.ts';
 import {
@@ -205,14 +206,23 @@ export async function scaleHeartbeats(
   client: Client,
   rotation: Rotation,
   installations: readonly string[],
+  /** Profiles the phase (warm-up and measurement, not the check after it) into `file`. */
+  profile?: { profiler: PhaseProfiler; file: string },
 ): Promise<Scenario> {
+  await profile?.profiler.start();
   const [phase] = await heartbeatScenarios(
     b,
     { kind: 'split', servers: [server] },
     `scale-${size}`,
     `${size.toLocaleString('en-US')} connections, 1 process`,
     rotation,
-    () => checkByList(client, installations, new Set(rotation.ids), b.ledger),
+    async () => {
+      if (profile) {
+        await profile.profiler.stop(profile.file);
+        b.log(`${size} connections: CPU profile of the phase in ${profile.file}`);
+      }
+      return checkByList(client, installations, new Set(rotation.ids), b.ledger);
+    },
     'batch',
   );
   // The process's own memory with every connection's snapshot cached (SNAPSHOT_CACHE_SIZE).
