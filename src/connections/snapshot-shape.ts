@@ -1,8 +1,8 @@
 /**
  * The shape a connection's snapshot is stored in (positionalCodec): the context's keys in their
  * declared order, the window and each diagnostics entry as nested records. It takes a
- * connection's snapshot from ~830 to ~450 bytes after a handshake, and each diagnostics entry
- * (up to 50 are kept) from ~150 to ~60. Append-only: a new context key goes at the end of its
+ * connection's snapshot from ~830 to ~330 bytes after a handshake, and each diagnostics entry
+ * (up to 50 are kept) from ~150 to ~85. Append-only: a new context key goes at the end of its
  * record (see snapshot-codec.ts); test/engine/snapshot-codec.test.ts fails when a key of the
  * chart's context is missing here.
  *

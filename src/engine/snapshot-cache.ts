@@ -50,7 +50,7 @@ export interface LruSnapshotCacheOptions {
   perf?: { now(): number };
   /** Entries kept as restored objects ({@link HOT_SNAPSHOTS}); the others are kept as text. */
   hot?: number;
-  /** Restores a kept text of `kind` (ChartRegistry.restore); without it nothing is kept as text. */
+  /** Restores a kept text of `kind` (ChartRegistry.restoreText); without it none is kept as text. */
   restore?: (kind: string, text: string) => AnyMachineSnapshot;
 }
 
@@ -63,7 +63,7 @@ export interface LruSnapshotCacheOptions {
  * live graph to mark; as text the old generation holds strings only. `max` 0 keeps none.
  *
  * @example
- * const cache = new LruSnapshotCache(250_000, { restore: (kind, text) => charts.restore(kind, text) });
+ * const cache = new LruSnapshotCache(250_000, { restore: (k, text) => charts.restoreText(k, text) });
  * cache.remember(store.actorKey(ref), { version: 3, snapshot }, { kind: ref.kind, text });
  */
 export class LruSnapshotCache implements SnapshotCache {
