@@ -121,6 +121,8 @@ const EnvSchema = z.object({
    * limit, see defaultSnapshotCacheSize.
    */
   SNAPSHOT_CACHE_SIZE: z.coerce.number().int().min(0).optional(),
+  /** How connection snapshots are written; both forms are always read (see README, Upgrading). */
+  SNAPSHOT_FORMAT: z.enum(['compact', 'json']).default('compact'),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
@@ -216,6 +218,7 @@ export interface Config {
   /** Retries of chart effects (the outbox: a retry queue whose lease is outboxLeaseMs). */
   effects: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   snapshotCacheSize: number;
+  snapshotFormat: 'compact' | 'json';
   bodyLimitBytes: number;
   batchBodyLimitBytes: number;
   batchMaxItems: number;
@@ -349,6 +352,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDelayMs: e.RETRY_MAX_DELAY_MS,
     },
     snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE ?? defaultSnapshotCacheSize(),
+    snapshotFormat: e.SNAPSHOT_FORMAT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
     batchMaxItems: e.BATCH_MAX_ITEMS,

@@ -149,7 +149,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     clock,
     logger,
     charts: [
-      connectionBinding(config.connection),
+      connectionBinding(config.connection, config.snapshotFormat),
       workspaceBinding(config.whatIfJournalEvents),
       capacityBinding(config.capacity, config.capacityPerWorker),
     ],

@@ -35,7 +35,17 @@ export function canAccess(principal: Principal, installationId: string): boolean
   return principal.installations === null || principal.installations.has(installationId);
 }
 
-export function connectionBinding(thresholds: ConnectionThresholds): ChartBinding {
+/**
+ * How connection snapshots are written (SNAPSHOT_FORMAT): `compact` as arrays of their values
+ * (snapshot-shape.ts), `json` as JSON of `{value, context}`, what versions before the compact
+ * form read. Both forms are read either way, so a fleet can be upgraded with `json` first.
+ */
+export type SnapshotFormat = 'compact' | 'json';
+
+export function connectionBinding(
+  thresholds: ConnectionThresholds,
+  snapshots: SnapshotFormat = 'compact',
+): ChartBinding {
   return {
     kind: CONNECTION,
     machine: createConnectionMachine(thresholds),
@@ -45,7 +55,13 @@ export function connectionBinding(thresholds: ConnectionThresholds): ChartBindin
       // their union), and a third zset of every id cost ~100 B per connection.
       return [`connection:ws:${c.workspaceId}`, `connection:status:${stateName(state.value)}`];
     },
-    snapshotCodec: connectionSnapshots,
+    snapshotCodec:
+      snapshots === 'compact'
+        ? connectionSnapshots
+        : {
+            encode: (state) => JSON.stringify(state),
+            decode: (t) => connectionSnapshots.decode(t),
+          },
   };
 }
 

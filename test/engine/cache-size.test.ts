@@ -22,6 +22,12 @@ describe('SNAPSHOT_CACHE_SIZE', () => {
     expect(loadConfig({}).snapshotCacheSize).toBe(defaultSnapshotCacheSize());
   });
 
+  it('SNAPSHOT_FORMAT is compact unless json, and a bad one is refused naming it', () => {
+    expect(loadConfig({}).snapshotFormat).toBe('compact');
+    expect(loadConfig({ SNAPSHOT_FORMAT: 'json' }).snapshotFormat).toBe('json');
+    expect(() => loadConfig({ SNAPSHOT_FORMAT: 'xml' })).toThrow(/SNAPSHOT_FORMAT/);
+  });
+
   it('takes an explicit size, 0 included (nothing cached), and refuses a bad one naming it', () => {
     expect(loadConfig({ SNAPSHOT_CACHE_SIZE: '5000' }).snapshotCacheSize).toBe(5000);
     expect(loadConfig({ SNAPSHOT_CACHE_SIZE: '0' }).snapshotCacheSize).toBe(0);

@@ -6,6 +6,7 @@ import { DEFAULT_CONNECTION_THRESHOLDS as D } from '../../machines/connection.ma
 import {
   CONNECTION,
   ConnectionService,
+  type SnapshotFormat,
   connectionBinding,
 } from '../../src/connections/connections.ts';
 import { type Effect, Engine } from '../../src/engine/engine.ts';
@@ -21,6 +22,7 @@ function engineOn(
   clock: ManualClock,
   effects: Record<string, (e: Effect) => void> = {},
   hotSnapshots?: number,
+  snapshots: SnapshotFormat = 'compact',
 ) {
   const redis = realRedis();
   const store = new RedisStore(redis, prefix);
@@ -28,7 +30,7 @@ function engineOn(
     store,
     clock,
     logger: silentLogger,
-    charts: [connectionBinding(D)],
+    charts: [connectionBinding(D, snapshots)],
     effects,
     outboxLeaseMs: 1000,
     ...(hotSnapshots !== undefined ? { hotSnapshots } : {}),
@@ -312,6 +314,25 @@ describe('Engine on real Redis', () => {
     expect(ack.sampleSize).toBe(5);
     expect((await a.redis.hget(key, 's'))!.startsWith('["connected","c1",')).toBe(true);
     expect(JSON.parse((await a.redis.hget(key, 's'))!).length).toBe(17);
+  });
+
+  it('SNAPSHOT_FORMAT=json writes JSON and reads compact: a fleet upgrading in two steps', async () => {
+    const compact = open(); // an upgraded process
+    const json = engineOn(prefix, clock, {}, undefined, 'json'); // one started with json
+    opened.push(json.redis);
+    const ref = { kind: CONNECTION, installationId: 'inst-a', id: 'c1' };
+    const stored = async () => (await compact.redis.hget(compact.store.actorKey(ref), 's'))!;
+    await connected(compact.connections, ['c1']);
+    expect((await stored()).startsWith('[')).toBe(true);
+    const hb = (at: number) => ({ timestamp: at, succeeded: 5, failed: 0, latencyMs: [] });
+    expect((await json.connections.heartbeat(operator, 'c1', hb(T0))).sampleSize).toBe(5);
+    // What a process of an earlier version reads: JSON of {value, context}.
+    expect(JSON.parse(await stored())).toMatchObject({
+      value: 'connected',
+      context: { connectionId: 'c1' },
+    });
+    expect((await compact.connections.heartbeat(operator, 'c1', hb(T0 + 1))).sampleSize).toBe(10);
+    expect((await stored()).startsWith('[')).toBe(true);
   });
 
   it('serves snapshots kept as text beyond the hot ones without reading the store', async () => {
