@@ -11,8 +11,8 @@ import { connectionSnapshots } from '../../src/connections/snapshot-shape.ts';
 import { jsonSnapshots, positionalCodec, type Shape } from '../../src/engine/snapshot-codec.ts';
 import { type PersistedState, Stepper } from '../../src/engine/step.ts';
 import { T0 } from '../helpers.ts';
+import { connectionCommand, eventOf, newConnection } from '../property/connection-commands.ts';
 
-const MIN = 60_000;
 const SHAPE: Shape = ['id', { key: 'w', fields: ['head', 'ok'] }, { key: 'd', each: ['at', 'to'] }];
 const codec = positionalCodec(SHAPE);
 const asJson = (s: PersistedState) => JSON.parse(JSON.stringify(s)) as PersistedState;
@@ -109,38 +109,12 @@ describe('positionalCodec', () => {
   });
 });
 
-const command = fc.oneof(
-  fc.record({
-    type: fc.constant('HEARTBEAT' as const),
-    minute: fc.integer({ min: 0, max: 120 }),
-    succeeded: fc.integer({ min: 0, max: 400 }),
-    failed: fc.integer({ min: 0, max: 60 }),
-    latencyMs: fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 6 }),
-  }),
-  fc.constantFrom(
-    { type: 'HANDSHAKE', protocolVersion: '1.1.0', negotiatedCapabilities: ['fs'] },
-    { type: 'HANDSHAKE', protocolVersion: '3.0.0', negotiatedCapabilities: [] },
-    { type: 'DROPPED', reason: 'x' },
-    { type: 'RECOVERED' },
-    { type: 'ROLLBACK', reason: 'x' },
-    { type: 'xstate.after.handshakeTimeout.connection.connecting' },
-    { type: 'xstate.after.heartbeatTimeout.connection.connected' },
-    { type: 'xstate.after.reconnectBackoff.connection.error' },
-    { type: 'xstate.after.reconnectTimeout.connection.reconnecting' },
-  ),
-);
-
 describe('the connection chart stored compact', () => {
   it('every snapshot it reaches is stored as an array and reads back exactly (fast-check)', () => {
     fc.assert(
-      fc.property(fc.array(command, { maxLength: 40 }), (commands) => {
+      fc.property(fc.array(connectionCommand, { maxLength: 40 }), (commands) => {
         const stepper = new Stepper(connectionMachine);
-        let snapshot = stepper.initial({
-          connectionId: 'p',
-          installationId: 'i',
-          workspaceId: 'w',
-          at: T0,
-        }).snapshot;
+        let snapshot = newConnection(stepper);
         const check = () => {
           const persisted = stepper.persist(snapshot);
           const text = connectionSnapshots.encode(persisted);
@@ -149,10 +123,7 @@ describe('the connection chart stored compact', () => {
         };
         check();
         for (const c of commands) {
-          const event =
-            c.type === 'HEARTBEAT'
-              ? { ...c, at: T0 + c.minute * MIN, minute: undefined }
-              : { ...c, at: T0 };
+          const event = eventOf(c);
           try {
             snapshot = stepper.step(snapshot, event).snapshot;
           } catch {

@@ -9,33 +9,7 @@ import { WINDOW_MINUTES, windowStats } from '../../machines/shared/window.ts';
 import { CONNECTION } from '../../src/connections/connections.ts';
 import { Stepper } from '../../src/engine/step.ts';
 import { T0, startService } from '../helpers.ts';
-
-const MIN = 60_000;
-
-const heartbeat = fc.record({
-  type: fc.constant('HEARTBEAT' as const),
-  minute: fc.integer({ min: 0, max: 200 }),
-  succeeded: fc.integer({ min: 0, max: 400 }),
-  failed: fc.integer({ min: 0, max: 40 }),
-  latencyMs: fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 20 }),
-});
-const command = fc.oneof(
-  heartbeat,
-  heartbeat,
-  heartbeat,
-  fc.constantFrom(
-    { type: 'HANDSHAKE', protocolVersion: '1.1.0', negotiatedCapabilities: ['fs'] },
-    { type: 'HANDSHAKE', protocolVersion: '3.0.0', negotiatedCapabilities: [] },
-    { type: 'DROPPED', reason: 'x' },
-    { type: 'RECOVERED' },
-    { type: 'ROLLBACK', reason: 'x' },
-    { type: 'xstate.after.handshakeTimeout.connection.connecting' },
-    { type: 'xstate.after.heartbeatTimeout.connection.connected' },
-    { type: 'xstate.after.heartbeatTimeout.connection.degraded' },
-    { type: 'xstate.after.reconnectBackoff.connection.error' },
-    { type: 'xstate.after.reconnectTimeout.connection.reconnecting' },
-  ),
-);
+import { connectionCommand, eventOf, newConnection } from './connection-commands.ts';
 
 type Hb = { minute: number; succeeded: number; failed: number };
 
@@ -51,26 +25,12 @@ function bruteForce(accepted: Hb[]) {
 describe('connection chart properties (fast-check)', () => {
   it('stays in its states, under the payload limit, and its rolling rate equals a brute-force recomputation', () => {
     fc.assert(
-      fc.property(fc.array(command, { maxLength: 60 }), (commands) => {
+      fc.property(fc.array(connectionCommand, { maxLength: 60 }), (commands) => {
         const stepper = new Stepper(connectionMachine);
-        let snapshot = stepper.initial({
-          connectionId: 'p',
-          installationId: 'i',
-          workspaceId: 'w',
-          at: T0,
-        }).snapshot;
+        let snapshot = newConnection(stepper);
         const accepted: Hb[] = [];
         for (const c of commands) {
-          const event =
-            c.type === 'HEARTBEAT'
-              ? {
-                  type: 'HEARTBEAT',
-                  at: T0 + c.minute * MIN,
-                  succeeded: c.succeeded,
-                  failed: c.failed,
-                  latencyMs: c.latencyMs,
-                }
-              : { ...c, at: T0 };
+          const event = eventOf(c);
           const before = snapshot.context as ConnectionContext;
           const next = stepper.step(snapshot, event).snapshot;
           const after = next.context as ConnectionContext;
