@@ -33,8 +33,8 @@ export class AfterCommit {
   /** Records that `applied` was committed at `version` for the actor cached under `key`. */
   committed(key: string, ref: ActorRef, applied: Applied, version: number): void {
     this.stats.commits++;
-    const stored = applied.commit && { kind: ref.kind, text: applied.commit.snapshot };
-    this.cache.remember(key, { version, snapshot: applied.final! }, stored ?? undefined);
+    const stored = applied.commit ? { kind: ref.kind, text: applied.commit.snapshot } : undefined;
+    this.cache.remember(key, { version, snapshot: applied.final! }, stored);
     for (const effect of applied.effects) this.effects.start(effect);
     if (this.#listeners.length === 0) return;
     const after = this.charts.get(ref.kind).stepper.persist(applied.final!);

@@ -97,7 +97,8 @@ export class LruSnapshotCache implements SnapshotCache {
     if (this.#contended?.has(key)) return undefined;
     const hot = this.#hot?.get(key);
     if (hot || !this.#kept) return hot;
-    const kept = this.#kept.get(key);
+    // peek: the entry leaves this tier at once, its recency here does not matter.
+    const kept = this.#kept.peek(key);
     if (!kept) return undefined;
     const cached = { version: kept.version, snapshot: this.#restore!(kept.kind, kept.text), kept };
     this.#kept.delete(key);
