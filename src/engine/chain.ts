@@ -67,6 +67,17 @@ interface Node {
   routed: string[];
   applied?: Applied;
   source?: Waiting;
+  /** What `applied` emitted, stamped and addressed: computed once per plan, not per round. */
+  sent?: Sent[];
+}
+
+/** One event a node's plan emitted, for a receiver the engine has a chart for. */
+interface Sent {
+  key: string;
+  ref: ActorRef;
+  tag: string;
+  event: Routed['event'];
+  routed: Routed;
 }
 
 /**
@@ -199,7 +210,7 @@ export class Chains {
     bases: Map<string, Cached | null>,
     reusePlans: boolean,
   ): Promise<Node[]> {
-    const { store, charts, plan } = this.options;
+    const { charts, plan } = this.options;
     const nodes = new Map<string, Node>();
     for (const s of sources) {
       nodes.set(s.key, {
@@ -226,32 +237,27 @@ export class Chains {
           round === 0 && reusePlans && n.source?.applied
             ? n.source.applied
             : plan(n.ref, n.base, n.commands);
+        n.sent = this.#addressed(installationId, n, ids);
       }
       dirty = new Set();
       // Every event emitted so far, in a stable order: by actor, then by emission.
       const inbox = new Map<string, { ref: ActorRef; events: Routed['event'][]; tags: string[] }>();
       overflow.clear();
       for (const n of nodes.values()) {
-        n.applied!.emitted.forEach((r, i) => {
-          const ref = { kind: r.to.kind, installationId, id: r.to.id };
-          // An engine without that chart (e.g. a test binding only connections) has no receiver.
-          if (!charts.has(ref.kind)) return;
-          const key = store.actorKey(ref);
-          const tag = `${n.key}#${i}`;
-          if (!nodes.has(key) && !inbox.has(key) && nodes.size + inbox.size >= limit) {
-            overflow.set(n.key, [...(overflow.get(n.key) ?? []), r]);
-            return;
+        for (const sent of n.sent ?? []) {
+          const { key } = sent;
+          let entry = inbox.get(key);
+          if (!entry && !nodes.has(key) && nodes.size + inbox.size >= limit) {
+            overflow.set(n.key, [...(overflow.get(n.key) ?? []), sent.routed]);
+            continue;
           }
-          let stamp = ids.get(tag);
-          if (!stamp) {
-            stamp = { eventId: this.#newId(), spareId: this.#newId() };
-            ids.set(tag, stamp);
+          if (!entry) {
+            entry = { ref: sent.ref, events: [], tags: [] };
+            inbox.set(key, entry);
           }
-          const entry = inbox.get(key) ?? { ref, events: [], tags: [] };
-          entry.events.push({ ...r.event, ...stamp });
-          entry.tags.push(tag);
-          inbox.set(key, entry);
-        });
+          entry.events.push(sent.event);
+          entry.tags.push(sent.tag);
+        }
       }
       const missing = [...inbox.entries()].filter(([key]) => !nodes.has(key));
       const loaded = await this.#load(
@@ -283,7 +289,7 @@ export class Chains {
         const n = nodes.get(key);
         if (!n) continue;
         const order = causalOrder(n.routed, e.tags);
-        if (order.join('\u0000') === n.routed.join('\u0000')) continue;
+        if (sameTags(order, n.routed)) continue;
         const events = new Map(e.tags.map((tag, i) => [tag, e.events[i]!]));
         n.routed = order;
         n.commands = [
@@ -295,6 +301,38 @@ export class Chains {
     }
     for (const [key, routed] of overflow) this.#deliverLater(nodes.get(key)!, routed);
     return [...nodes.values()];
+  }
+
+  /**
+   * The events `n`'s plan emitted for actors of a bound chart, addressed and stamped with ids that
+   * stay the same across the rounds and plans of one attempt (by tag: emitter and position).
+   */
+  #addressed(
+    installationId: string,
+    n: Node,
+    ids: Map<string, { eventId: string; spareId: string }>,
+  ): Sent[] {
+    const { store, charts } = this.options;
+    const sent: Sent[] = [];
+    n.applied!.emitted.forEach((routed, i) => {
+      const ref = { kind: routed.to.kind, installationId, id: routed.to.id };
+      // An engine without that chart (e.g. a test binding only connections) has no receiver.
+      if (!charts.has(ref.kind)) return;
+      const tag = `${n.key}#${i}`;
+      let stamp = ids.get(tag);
+      if (!stamp) {
+        stamp = { eventId: this.#newId(), spareId: this.#newId() };
+        ids.set(tag, stamp);
+      }
+      sent.push({
+        key: store.actorKey(ref),
+        ref,
+        tag,
+        event: { ...routed.event, ...stamp },
+        routed,
+      });
+    });
+    return sent;
   }
 
   /** Snapshots of receivers: the kept one after a conflict, else the cache, else the store. */
@@ -358,4 +396,10 @@ export function causalOrder(delivered: readonly string[], current: readonly stri
   const kept = delivered.filter((tag) => now.has(tag));
   const seen = new Set(kept);
   return [...kept, ...current.filter((tag) => !seen.has(tag))];
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
