@@ -7,6 +7,8 @@
  *   npx tsx bench/profile-summary.ts <file.cpuprofile | dir> [top=25]
  *
  * A directory sums every `.cpuprofile` in it (e.g. both processes of a two-process run).
+ * A `.heapprofile` (BENCH_HEAP_PROF=1) is summarised the same way by bytes allocated, freed
+ * objects included: where the garbage the collector's frames pay for is made.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,6 +74,46 @@ function load(path: string): Profile[] {
   return [JSON.parse(readFileSync(path, 'utf8')) as Profile];
 }
 
+interface HeapNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated by group and by frame in a sampled allocation profile. */
+export function summariseHeap(path: string, top = 25): string {
+  const root = (JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode }).head;
+  const self = new Map<string, number>();
+  const groups = new Map<string, number>();
+  let total = 0;
+  const visit = (node: HeapNode): void => {
+    if (node.selfSize > 0 && !STARTUP.test(node.callFrame.url)) {
+      const frame = frameName(node.callFrame);
+      self.set(frame, (self.get(frame) ?? 0) + node.selfSize);
+      const g = groupOf({ id: 0, callFrame: node.callFrame });
+      groups.set(g, (groups.get(g) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) visit(child);
+  };
+  visit(root);
+  const pct = (v: number) => `${((100 * v) / total).toFixed(1).padStart(5)} %`;
+  const lines = [`sampled allocations: ${(total / 2 ** 20).toFixed(0)} MiB`, '', 'bytes by group:'];
+  for (const [g, v] of [...groups].sort((a, b) => b[1] - a[1])) lines.push(`  ${pct(v)}  ${g}`);
+  lines.push('', `top ${top} frames by bytes allocated:`);
+  for (const [f, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`  ${pct(v)}  ${f}`);
+  }
+  return lines.join('\n');
+}
+
+function frameName({ functionName, url, lineNumber }: ProfileNode['callFrame']): string {
+  const short = url
+    .replace(/^.*\/(node_modules\/)/, '$1')
+    .replace(/^file:\/\/.*?\/(src|machines|bench)\//, '$1/');
+  return `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
+}
+
 export function summarise(path: string, top = 25): string {
   const self = new Map<string, number>();
   const groups = new Map<string, number>();
@@ -88,12 +130,7 @@ export function summarise(path: string, top = 25): string {
         return;
       }
       const dt = profile.timeDeltas[i + 1] ?? 0;
-      const { functionName, url, lineNumber } = node.callFrame;
-      const short = url
-        .replace(/^.*\/(node_modules\/)/, '$1')
-        .replace(/^file:\/\/.*?\/(src|machines|bench)\//, '$1/');
-      const frame =
-        `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
+      const frame = frameName(node.callFrame);
       self.set(frame, (self.get(frame) ?? 0) + dt);
       const g = groupOf(node);
       groups.set(g, (groups.get(g) ?? 0) + dt);
@@ -116,6 +153,11 @@ export function summarise(path: string, top = 25): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [path, top] = process.argv.slice(2);
-  if (!path) throw new Error('usage: tsx bench/profile-summary.ts <file.cpuprofile | dir> [top]');
-  console.log(summarise(path, Number(top ?? 25)));
+  if (!path) {
+    throw new Error(
+      'usage: tsx bench/profile-summary.ts <file.cpuprofile | dir | file.heapprofile> [top]',
+    );
+  }
+  const summary = path.endsWith('.heapprofile') ? summariseHeap : summarise;
+  console.log(summary(path, Number(top ?? 25)));
 }

@@ -22,7 +22,9 @@
  * BENCH_ONLY (e.g. `single,rr`: a subset of single|rr|cluster|scale; the baseline always runs);
  * BENCH_CLUSTER_PORT (default 7400; `0` skips the cluster); REDIS_URL (default
  * redis://127.0.0.1:6379); BENCH_CPU_PROF=<dir> writes V8 CPU profiles: one process per
- * one-process phase (single, batch; started after the registration) and the round-robin pair;
+ * one-process phase (single, batch; started after the registration) and the round-robin pair,
+ * and one per scale phase (`scale-<size>.cpuprofile`); with BENCH_HEAP_PROF=1 the scale phases'
+ * allocations as well (`scale-<size>.heapprofile`);
  * BENCH_NODE_ARGS: extra Node flags for the service processes (they always get
  *   `--max-semi-space-size=64`, as `npm start` does).
  */
@@ -350,7 +352,9 @@ async function main(): Promise<void> {
       // Profiled per phase through the inspector: one process holds every size in turn.
       CPU_PROFILE_DIR ? [`--inspect=127.0.0.1:${SCALE_INSPECT_PORT}`] : [],
     );
-    const profiler = CPU_PROFILE_DIR ? await PhaseProfiler.attach(SCALE_INSPECT_PORT) : null;
+    const profiler = CPU_PROFILE_DIR
+      ? await PhaseProfiler.attach(SCALE_INSPECT_PORT, process.env.BENCH_HEAP_PROF === '1')
+      : null;
     const onScale: Bench = { ...bench, prefix: scalePrefix };
     let registered = 0;
     for (const size of SCALE) {
