@@ -160,6 +160,9 @@ const MAX_REPORTED = 10;
  * // ['logs.0.data.__proto__']
  */
 export function prototypeKeyPaths(value: unknown): string[] {
+  // Nearly every body holds none: look without building a path per key first (a batch of 100
+  // heartbeats has over a thousand keys and array positions).
+  if (!holdsPrototypeKey(value)) return [];
   const found: string[] = [];
   const stack: { value: unknown; path: string; refused?: true }[] = [{ value, path: '' }];
   while (stack.length > 0 && found.length < MAX_REPORTED) {
@@ -180,6 +183,24 @@ export function prototypeKeyPaths(value: unknown): string[] {
     }
   }
   return found;
+}
+
+/** Whether a prototype key is anywhere in a parsed JSON value; iterative like the above. */
+function holdsPrototypeKey(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      for (const item of v as unknown[]) stack.push(item);
+      continue;
+    }
+    for (const key of Object.keys(v)) {
+      if (PROTOTYPE_KEYS.has(key)) return true;
+      stack.push((v as Record<string, unknown>)[key]);
+    }
+  }
+  return false;
 }
 
 /**

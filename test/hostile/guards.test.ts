@@ -301,4 +301,19 @@ describe('prototype keys', () => {
     expect(paths.slice(0, 3)).toEqual(['a.0.b.prototype', 'constructor', 'c.0.__proto__']);
     expect(paths).toHaveLength(10);
   });
+
+  it('finds none in a body without them, and walks bodies nested deeper than the call stack', () => {
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      connectionId: `c-${i}`,
+      latencyMs: [1, 2, 3],
+      nested: { constructorName: 'x', proto: null },
+    }));
+    expect(prototypeKeyPaths({ items })).toEqual([]);
+    // 100,000 levels: a recursive walk would overflow the stack.
+    const deep = (inner: string) => '{"a":'.repeat(100_000) + inner + '}'.repeat(100_000);
+    expect(prototypeKeyPaths(JSON.parse(deep('1')))).toEqual([]);
+    const found = prototypeKeyPaths(JSON.parse(deep('{"__proto__":1}')));
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/^(a\.){100000}__proto__$/);
+  });
 });
