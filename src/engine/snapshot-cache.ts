@@ -41,6 +41,8 @@ interface Kept {
   version: number;
   kind: string;
   text: string;
+  /** The cache's clock (its count of lookups) when the entry was last used or left the hot tier. */
+  used: number;
 }
 
 export interface LruSnapshotCacheOptions {
@@ -62,6 +64,12 @@ export interface LruSnapshotCacheOptions {
  * replaced was promoted to the old generation before it died, and the collector had a large
  * live graph to mark; as text the old generation holds strings only. `max` 0 keeps none.
  *
+ * A snapshot restored from text becomes an object of the hot tier again only if it is back
+ * within the hot tier's reach: fewer lookups since its last use than the tier holds entries.
+ * Otherwise (a fleet larger than the tier, heartbeating in turn, each back only after all the
+ * others) the object would be pushed out again before its next use, after surviving a
+ * collection or two for nothing: it is served, and its commit's text replaces the kept one.
+ *
  * @example
  * const cache = new LruSnapshotCache(250_000, { restore: (k, text) => charts.restoreText(k, text) });
  * cache.remember(store.actorKey(ref), { version: 3, snapshot }, { kind: ref.kind, text });
@@ -74,18 +82,25 @@ export class LruSnapshotCache implements SnapshotCache {
   /** Keys contended in the last `contendedMs` (lru-cache's ttl, on its monotonic clock). */
   readonly #contended: LRUCache<string, true> | null;
   readonly #restore: ((kind: string, text: string) => AnyMachineSnapshot) | undefined;
+  /** How many entries the hot tier holds. */
+  readonly #reach: number;
+  /** Lookups so far: the clock of {@link Kept.used}. */
+  #clock = 0;
 
   constructor(max: number, options: LruSnapshotCacheOptions = {}) {
     const { contendedMs = CONTENDED_MS, perf = performance, restore } = options;
     const hot = Math.min(max, options.hot ?? HOT_SNAPSHOTS);
     this.#restore = restore;
+    this.#reach = hot;
     this.#kept = restore && max > hot ? new LRUCache({ max: max - hot }) : null;
     this.#hot =
       max > 0
         ? new LRUCache({
             max: this.#kept ? hot : max,
             dispose: (entry, key, reason) => {
-              if (reason === 'evict' && entry.kept) this.#kept?.set(key, entry.kept);
+              if (reason !== 'evict' || !entry.kept) return;
+              entry.kept.used = this.#clock;
+              this.#kept?.set(key, entry.kept);
             },
           })
         : null;
@@ -95,12 +110,18 @@ export class LruSnapshotCache implements SnapshotCache {
 
   get(key: string): Cached | undefined {
     if (this.#contended?.has(key)) return undefined;
+    this.#clock++;
     const hot = this.#hot?.get(key);
     if (hot || !this.#kept) return hot;
-    // peek: the entry leaves this tier at once, its recency here does not matter.
+    // peek: the entry leaves this tier or is used once, its recency here does not matter.
     const kept = this.#kept.peek(key);
     if (!kept) return undefined;
-    const cached = { version: kept.version, snapshot: this.#restore!(kept.kind, kept.text), kept };
+    const snapshot = this.#restore!(kept.kind, kept.text);
+    if (this.#clock - kept.used > this.#reach) {
+      kept.used = this.#clock;
+      return { version: kept.version, snapshot };
+    }
+    const cached = { version: kept.version, snapshot, kept };
     this.#kept.delete(key);
     this.#hot!.set(key, cached);
     return cached;
@@ -112,11 +133,14 @@ export class LruSnapshotCache implements SnapshotCache {
   }
 
   remember(key: string, cached: Cached, stored?: { kind: string; text: string }): void {
+    const kept = stored ? { version: cached.version, ...stored, used: this.#clock } : undefined;
+    // Served from the text tier without coming back into the hot one: its new text replaces it.
+    if (kept && this.#kept?.peek(key)) {
+      this.#kept.set(key, kept);
+      return;
+    }
     this.#kept?.delete(key);
-    this.#hot?.set(
-      key,
-      stored ? { ...cached, kept: { version: cached.version, ...stored } } : cached,
-    );
+    this.#hot?.set(key, kept ? { ...cached, kept } : cached);
   }
 
   forget(key: string): void {

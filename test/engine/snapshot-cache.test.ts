@@ -48,10 +48,11 @@ describe('LruSnapshotCache tiers: the most recently used as objects, the rest as
 
   it('keeps an entry pushed out of the hot tier as its text and restores it when asked', () => {
     restored.length = 0;
-    const cache = new LruSnapshotCache(3, { hot: 1, restore });
+    const cache = new LruSnapshotCache(4, { hot: 2, restore });
     cache.remember('a', entry(1), stored('A1'));
     cache.remember('b', entry(2), stored('B2'));
-    expect(cache.get('b')).toMatchObject(entry(2)); // hot: the object itself, nothing restored
+    cache.remember('c', entry(3), stored('C3')); // 'a' leaves the hot tier
+    expect(cache.get('c')).toMatchObject(entry(3)); // hot: the object itself, nothing restored
     expect(restored).toEqual([]);
     const a = cache.get('a')!; // kept as text: restored at its version, and hot again
     expect(a.version).toBe(1);
@@ -60,6 +61,28 @@ describe('LruSnapshotCache tiers: the most recently used as objects, the rest as
     expect(cache.get('a')!.snapshot).toBe(a.snapshot); // not restored twice
     expect(cache.get('b')!.snapshot).toEqual({ restoredFrom: 'B2' }); // pushed out by 'a'
     expect(restored).toEqual(['k:A1', 'k:B2']);
+  });
+
+  it('serves an entry back after more lookups than the hot tier holds from its text, and keeps it so', () => {
+    restored.length = 0;
+    const cache = new LruSnapshotCache(10, { hot: 2, restore });
+    for (const k of ['a', 'b', 'c', 'd']) cache.remember(k, entry(1), stored(`${k}1`));
+    // 'a' and 'b' left the hot tier; three lookups of the hot ones since: out of its reach.
+    for (const k of ['c', 'd', 'c']) expect(cache.get(k)).toMatchObject(entry(1));
+    expect(cache.get('a')).toMatchObject({ version: 1, snapshot: { restoredFrom: 'a1' } });
+    // Not made hot: 'c' and 'd' are still served as objects, nothing else restored.
+    expect(cache.get('d')).toMatchObject(entry(1));
+    expect(cache.get('c')).toMatchObject(entry(1));
+    expect(restored).toEqual(['k:a1']);
+    // Its commit replaces the text it is kept as.
+    cache.remember('a', entry(2), stored('a2'));
+    for (const k of ['c', 'd', 'c']) cache.get(k);
+    expect(cache.get('a')).toMatchObject({ version: 2, snapshot: { restoredFrom: 'a2' } });
+    expect(restored).toEqual(['k:a1', 'k:a2']);
+    // Back again within reach (one lookup since): hot, restored once, served as that object.
+    const again = cache.get('a')!;
+    expect(cache.get('a')!.snapshot).toBe(again.snapshot);
+    expect(restored).toEqual(['k:a1', 'k:a2', 'k:a2']);
   });
 
   it('holds max entries in all, and a newer commit replaces the kept text', () => {
