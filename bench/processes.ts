@@ -3,7 +3,7 @@
  * that show where the time goes: /proc for our children, INFO for Redis.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type Redis } from 'ioredis';
@@ -53,6 +53,16 @@ export async function startChild(
 }
 
 /**
+ * With BENCH_SERVICE_LOG, a line `[bench <epoch ms>] text` in it: phase boundaries to line up
+ * with what the services print (e.g. `--trace-gc`, whose times count from each process's start,
+ * also marked here).
+ */
+export function markServiceLog(text: string): void {
+  const log = process.env.BENCH_SERVICE_LOG;
+  if (log) appendFileSync(log, `[bench ${Date.now()}] ${text}\n`);
+}
+
+/**
  * startChild on a given port, e.g. to restart a killed process where its load balancer expects
  * it. An `undefined` in `env` removes that variable from the inherited environment.
  */
@@ -72,9 +82,13 @@ export async function startChildOnPort(
     env: { ...childEnv, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  markServiceLog(`${name} started`);
   let output = '';
+  // BENCH_SERVICE_LOG=<file>: every line the services print, e.g. with BENCH_NODE_ARGS=--trace-gc.
+  const log = process.env.BENCH_SERVICE_LOG;
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-20_000);
+    if (log) appendFileSync(log, chunk.toString('utf8').replace(/^(?=.)/gm, `${name}: `));
   };
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);

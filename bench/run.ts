@@ -26,7 +26,8 @@
  * and one per scale phase (`scale-<size>.cpuprofile`); with BENCH_HEAP_PROF=1 the scale phases'
  * allocations as well (`scale-<size>.heapprofile`);
  * BENCH_NODE_ARGS: extra Node flags for the service processes (they always get
- *   `--max-semi-space-size=64`, as `npm start` does).
+ *   `--max-semi-space-size=64`, as `npm start` does); BENCH_SERVICE_LOG=<file> appends what the
+ *   service processes print to it, each line prefixed with the process's name.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

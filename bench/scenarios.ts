@@ -18,7 +18,7 @@ import {
   singleRequests,
 } from './load.ts';
 import { type MemoryFigures, bytesPerConnection } from './memory.ts';
-import { type Child, processRssBytes, redisCounters, sleep } from './processes.ts';
+import { type Child, markServiceLog, processRssBytes, redisCounters, sleep } from './processes.ts';
 import type { Scenario } from './report.ts';
 import { roundRobinDriver } from './round-robin.ts';
 import { type Client, type ConnectionSpec, checkByList, registerSpecs } from './scale.ts';
@@ -209,6 +209,7 @@ export async function scaleHeartbeats(
   /** Profiles the phase (warm-up and measurement, not the check after it) into `file`. */
   profile?: { profiler: PhaseProfiler; file: string },
 ): Promise<Scenario> {
+  markServiceLog(`scale-${size} start`);
   await profile?.profiler.start();
   const [phase] = await heartbeatScenarios(
     b,
@@ -217,6 +218,7 @@ export async function scaleHeartbeats(
     `${size.toLocaleString('en-US')} connections, 1 process`,
     rotation,
     async () => {
+      markServiceLog(`scale-${size} end`);
       if (profile) {
         await profile.profiler.stop(profile.file);
         b.log(`${size} connections: CPU profile of the phase in ${profile.file}`);
