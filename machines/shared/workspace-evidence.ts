@@ -11,21 +11,21 @@ import { type WindowOwner, absorbReport, countMembers, evidenceOf } from './work
 /** The context once a report is absorbed: what the guards and the decision records see. */
 export function absorbed(c: WorkspaceContext, e: ConnectionReport): WorkspaceContext {
   // One step asks this for the same report and context several times (the guards, then the
-  // actions): computed once. Both are immutable snapshots, so identity is a safe key.
-  const hit = lastAbsorbed.get(e);
-  if (hit?.context === c) return hit.result;
+  // actions): computed once. Both are immutable snapshots, so identity is a safe key. Only the
+  // last answer is kept: a step asks for one pair, and an answer kept for every report (a
+  // WeakMap keyed by the report, which lives until its batch is answered) kept each report's
+  // context before and after it alive, a window and a member list per report of a batch.
+  if (last !== null && last.event === e && last.context === c) return last.result;
   const next = absorbReport(windowOwner(c), e);
   // The counts follow the members; most reports (heartbeats) leave the members as they were.
   const connections = next.members === c.members ? c.connections : countMembers(next.members);
   const result = { ...c, ...next, connections };
-  lastAbsorbed.set(e, { context: c, result });
+  last = { event: e, context: c, result };
   return result;
 }
 
-const lastAbsorbed = new WeakMap<
-  ConnectionReport,
-  { context: WorkspaceContext; result: WorkspaceContext }
->();
+let last: { event: ConnectionReport; context: WorkspaceContext; result: WorkspaceContext } | null =
+  null;
 
 export const windowOwner = (c: WorkspaceContext): WindowOwner => ({
   policy: c.policy,
