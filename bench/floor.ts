@@ -102,3 +102,9 @@ console.log(
   `at most ${Math.round(1e6 / total).toLocaleString('en-US')} heartbeats/s per core for these ` +
     `three alone (no HTTP, validation, planning, Redis, GC of a real process)`,
 );
+// Not part of every heartbeat: a connection whose snapshot the cache keeps only as its text (a
+// fleet larger than HOT_SNAPSHOTS) is restored from it first.
+const text = codec.encode(connection.persist(conn));
+measure('  + restoring a snapshot kept as text (large fleets)', () => {
+  charts.restoreText('connection', text);
+});

@@ -36,6 +36,8 @@ export interface StepResult {
 export class Stepper<TMachine extends AnyStateMachine = AnyStateMachine> {
   readonly #collected: PlannedAction[] = [];
   readonly #scope: Parameters<TMachine['transition']>[2];
+  /** Restored snapshots without a context, by state value (see {@link restore}). */
+  readonly #resolved = new Map<string, AnyMachineSnapshot>();
 
   /**
    * @param onTransitions receives the transition objects each microstep took (XState's
@@ -114,11 +116,43 @@ export class Stepper<TMachine extends AnyStateMachine = AnyStateMachine> {
     }
   }
 
+  /**
+   * XState's `resolveState`, with what depends only on the state value (the active state nodes,
+   * the normalised value, the tags, whether it is final) resolved once per value of the chart:
+   * a cache serving snapshots from their text restores one per heartbeat. The snapshot is built
+   * with the same fields in the same order as XState's own (`createMachineSnapshot`), so both
+   * kinds share one object shape in XState's code; the shared parts are never mutated by XState
+   * (each step builds new ones).
+   */
   restore(persisted: PersistedState): AnyMachineSnapshot {
-    return (this.machine as AnyStateMachine).resolveState({
-      value: persisted.value,
+    const key =
+      typeof persisted.value === 'string' ? persisted.value : JSON.stringify(persisted.value);
+    let resolved = this.#resolved.get(key);
+    if (!resolved) {
+      resolved = (this.machine as AnyStateMachine).resolveState({
+        value: persisted.value,
+        context: {},
+      }) as AnyMachineSnapshot;
+      this.#resolved.set(key, resolved);
+    }
+    const r = resolved as unknown as Record<string, unknown>;
+    return {
+      status: r.status,
+      output: r.output,
+      error: r.error,
+      machine: r.machine,
       context: persisted.context,
-    }) as AnyMachineSnapshot;
+      _nodes: r._nodes,
+      value: r.value,
+      tags: r.tags,
+      children: {},
+      historyValue: {},
+      matches: r.matches,
+      hasTag: r.hasTag,
+      can: r.can,
+      getMeta: r.getMeta,
+      toJSON: r.toJSON,
+    } as unknown as AnyMachineSnapshot;
   }
 
   persist(snapshot: AnyMachineSnapshot): PersistedState {
