@@ -222,29 +222,38 @@ function isEncoded(w: OperationWindow): boolean {
  * the slot was empty; the result stays canonical. The input is not modified.
  */
 export function addToSlot(code: readonly number[], index: number, delta: number): number[] {
-  if (delta === 0) return code.slice();
+  return delta === 0 ? code.slice() : addToSlots(code, [[index, delta]]);
+}
+
+/**
+ * {@link addToSlot} for several slots in one pass: `adds` are `[index, delta > 0]` pairs in
+ * ascending order of distinct indices. A heartbeat's latencies land in several buckets of one
+ * five-minute slot; adding them one by one copied the ring once per bucket.
+ */
+export function addToSlots(
+  code: readonly number[],
+  adds: readonly (readonly [number, number])[],
+): number[] {
   const out: number[] = [];
   let slot = 0;
-  let k = 0;
-  for (; k < code.length; k++) {
-    const v = code[k]!;
+  let a = 0;
+  for (const v of code) {
     const span = v < 0 ? -v : 1;
-    if (index < slot + span) {
-      if (v > 0) out.push(v + delta);
-      else {
-        const before = index - slot;
-        const after = slot + span - index - 1;
-        if (before > 0) out.push(-before);
+    if (a >= adds.length || adds[a]![0] >= slot + span) out.push(v);
+    else if (v > 0) out.push(v + adds[a++]![1]);
+    else {
+      // Split the run of empty slots around every add that falls in it.
+      let at = slot;
+      for (; a < adds.length && adds[a]![0] < slot + span; a++) {
+        const [index, delta] = adds[a]!;
+        if (index > at) out.push(at - index);
         out.push(delta);
-        if (after > 0) out.push(-after);
+        at = index + 1;
       }
-      k++;
-      break;
+      if (slot + span > at) out.push(at - slot - span);
     }
-    out.push(v);
     slot += span;
   }
-  for (; k < code.length; k++) out.push(code[k]!);
   return out;
 }
 
@@ -271,17 +280,24 @@ function addWithinHead(
   // A late sample whose five-minute slot already left the latency ring counts for success only.
   if (five <= Math.floor(w.head / LATENCY_SLOT_MINUTES) - LATENCY_SLOTS || latencyMs.length === 0)
     return w;
-  const counts = new Array<number>(LATENCY_BUCKETS).fill(0);
-  for (const ms of latencyMs) counts[latencyBucket(ms)]! += 1;
-  const base = (five % LATENCY_SLOTS) * LATENCY_BUCKETS;
-  let lat = prev.lat;
-  let latTotals = prev.latTotals;
-  for (let b = 0; b < LATENCY_BUCKETS; b++) {
-    if (counts[b] === 0) continue;
-    lat = addToSlot(lat, base + b, counts[b]!);
-    latTotals = addToSlot(latTotals, b, counts[b]!);
+  // Samples per bucket, as [bucket, count] in ascending order of bucket.
+  const counts: [number, number][] = [];
+  for (const ms of latencyMs) {
+    const b = latencyBucket(ms);
+    let i = counts.length;
+    while (i > 0 && counts[i - 1]![0] > b) i--;
+    if (i > 0 && counts[i - 1]![0] === b) counts[i - 1]![1] += 1;
+    else counts.splice(i, 0, [b, 1]);
   }
-  return { ...w, lat, latTotals };
+  const base = (five % LATENCY_SLOTS) * LATENCY_BUCKETS;
+  return {
+    ...w,
+    lat: addToSlots(
+      prev.lat,
+      counts.map(([b, n]) => [base + b, n]),
+    ),
+    latTotals: addToSlots(prev.latTotals, counts),
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   LATENCY_BOUNDS_MS,
   type OperationWindow,
   addToSlot,
+  addToSlots,
   decodeSlots,
   emptyWindow,
   encodeSlots,
@@ -158,6 +159,29 @@ describe('zero-run-length slot encoding', () => {
           const dense = a.slice();
           dense[i]! += delta;
           expect(addToSlot(code, i, delta)).toEqual(encodeSlots(dense));
+          expect(code).toEqual(encodeSlots(a));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('adds to several slots of an encoded ring in one pass exactly as to the dense one (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.nat(1000)), {
+          minLength: 1,
+          maxLength: 80,
+        }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1000 })), { maxLength: 8 }),
+        (a, raw) => {
+          // Distinct indices in ascending order, as addToSlots takes them.
+          const byIndex = new Map(raw.map(([at, delta]) => [at % a.length, delta]));
+          const adds = [...byIndex].sort((x, y) => x[0] - y[0]);
+          const code = encodeSlots(a);
+          const dense = a.slice();
+          for (const [i, delta] of adds) dense[i]! += delta;
+          expect(addToSlots(code, adds)).toEqual(encodeSlots(dense));
           expect(code).toEqual(encodeSlots(a));
         },
       ),
