@@ -226,6 +226,30 @@ export function addToSlot(code: readonly number[], index: number, delta: number)
 }
 
 /**
+ * The common case of {@link addToSlots}: every add lands on a slot that already holds a count
+ * (a connection's later heartbeats within a minute), so the code keeps its length and only
+ * those counts change. Null when an add falls into a run of empty slots.
+ */
+function addToCounted(
+  code: readonly number[],
+  adds: readonly (readonly [number, number])[],
+): number[] | null {
+  const out = code.slice();
+  let slot = 0;
+  let a = 0;
+  for (let k = 0; k < code.length && a < adds.length; k++) {
+    const v = code[k]!;
+    const span = v < 0 ? -v : 1;
+    if (adds[a]![0] < slot + span) {
+      if (v < 0) return null;
+      out[k] = v + adds[a++]![1];
+    }
+    slot += span;
+  }
+  return a === adds.length ? out : null;
+}
+
+/**
  * {@link addToSlot} for several slots in one pass: `adds` are `[index, delta > 0]` pairs in
  * ascending order of distinct indices. A heartbeat's latencies land in several buckets of one
  * five-minute slot; adding them one by one copied the ring once per bucket.
@@ -234,6 +258,8 @@ export function addToSlots(
   code: readonly number[],
   adds: readonly (readonly [number, number])[],
 ): number[] {
+  const counted = addToCounted(code, adds);
+  if (counted) return counted;
   const out: number[] = [];
   let slot = 0;
   let a = 0;
