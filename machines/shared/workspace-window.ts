@@ -88,9 +88,21 @@ export function absorbReport(
   // the minute of the change counts (clients send whole seconds, and its operations were
   // reported after the change), one timed in an earlier minute belongs to the old transport.
   if (minute < Math.floor(owner.since / MINUTE)) return { members, window: owner.window };
-  const head = Math.max(minute, owner.window.at(-1)?.[0] ?? minute);
+  const last = owner.window.at(-1);
+  const head = Math.max(minute, last?.[0] ?? minute);
   const first = head - owner.policy.windowMinutes + 1;
   if (minute < first) return { members, window: owner.window };
+  // The common case: more operations in the newest minute, nothing to evict.
+  if (last?.[0] === minute && owner.window[0]![0] >= first) {
+    const window = owner.window.slice();
+    window[window.length - 1] = [
+      minute,
+      last[1] + r.ops.succeeded,
+      last[2] + r.ops.failed,
+      worst(last[3], r.ops.latencyP95),
+    ];
+    return { members, window };
+  }
   const window: WorkspaceWindow = [];
   let placed = false;
   for (const entry of owner.window) {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_WORKSPACE_POLICY as P } from '../../machines/shared/workspace-policy.ts';
 import {
@@ -99,6 +100,59 @@ describe('absorbReport', () => {
       [M, 2, 0, 7],
     ]);
     expect(o.window).toEqual([[M, 10, 1, 30]]);
+  });
+
+  it('keeps per minute the sums and worst p95 of the reports of the last windowMinutes (fast-check)', () => {
+    const report = fc.record({
+      minute: fc.integer({ min: M, max: M + 40 }),
+      succeeded: fc.nat(20),
+      failed: fc.nat(5),
+      latencyP95: fc.option(fc.nat(500)),
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 15 }), fc.array(report, { maxLength: 40 }), (n, rs) => {
+        const policy = { ...P, windowMinutes: n };
+        let o = owner({ policy });
+        const counted: typeof rs = [];
+        for (const r of rs) {
+          const before = o.window;
+          const copy = structuredClone(before);
+          o = { ...o, ...absorbReport(o, ops(r.minute, r.succeeded, r.failed, r.latencyP95)) };
+          expect(before).toEqual(copy);
+          // Brute force: what arrived while inside the window, kept if inside the newest's.
+          const head = Math.max(...counted.map((c) => c.minute), r.minute);
+          if (r.minute > head - n && r.succeeded + r.failed > 0) counted.push(r);
+          const newest = Math.max(...counted.map((c) => c.minute));
+          const minutes = [...new Set(counted.map((c) => c.minute))]
+            .filter((m) => m > newest - n)
+            .sort((a, b) => a - b);
+          const expected = minutes.map((m) => {
+            const of = counted.filter((c) => c.minute === m);
+            const p95s = of.map((c) => c.latencyP95).filter((l) => l !== null);
+            return [
+              m,
+              of.reduce((x, c) => x + c.succeeded, 0),
+              of.reduce((x, c) => x + c.failed, 0),
+              p95s.length ? Math.max(...p95s) : null,
+            ];
+          });
+          expect(o.window).toEqual(expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('evicts what a shorter windowMinutes leaves out at the next report, even one of the newest minute', () => {
+    // The policy can change between reports (POLICY): a minute kept under the old one goes.
+    const o = owner({
+      policy: { ...P, windowMinutes: 5 },
+      window: [
+        [M - 10, 1, 0, null],
+        [M, 1, 0, 20],
+      ],
+    });
+    expect(absorbReport(o, ops(M, 2, 1, 10)).window).toEqual([[M, 3, 1, 20]]);
   });
 
   it('keeps the minutes in order, inserting a late minute where it belongs', () => {
