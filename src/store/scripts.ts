@@ -2,20 +2,25 @@
  * The one loader of the Lua commands (after BullMQ's `script-loader.ts`). Every atomic Redis
  * operation is a file in ./commands/ named `<name>-<numKeys>.lua` whose header lists KEYS, ARGV
  * and the reply codes. The folder is read once, at import: each `--- @include "includes/x"` line
- * is replaced by ./commands/includes/x.lua (once per script), and each script is registered on
- * a client with ioredis `defineCommand`, which runs EVALSHA and falls back to EVAL by itself (in
- * pipelines and on Redis Cluster too). The typed wrappers in `commands` are the only way in;
+ * is replaced by ./commands/includes/x.lua (once per script), and each script with a fixed key
+ * count is registered on a client with ioredis `defineCommand`, which runs EVALSHA and falls back
+ * to EVAL by itself (in pipelines and on Redis Cluster too). The typed wrappers in `commands` are the only way in;
  * reply-codes.ts turns their replies into typed results.
  *
  * Variable key counts: a header line `KEYS[n..]` (n = numKeys + 1) says more keys follow the
- * fixed ones. Such a script is registered once per total key count (`commit:7`), on first use,
- * so the first argument is always a key: ioredis groups auto-pipelined commands on a cluster by
- * their first argument, and ioredis-mock (8.13) has no variable key count at all.
+ * fixed ones. Such a script is not registered: it is sent as EVALSHA with its key count, and as
+ * EVAL when the server answers NOSCRIPT (nothing ran then). A script defined with ioredis
+ * `defineCommand` needs a fixed key count (without one the count is its first argument, and
+ * ioredis groups auto-pipelined commands on a cluster by their first argument, while it finds
+ * EVALSHA's keys by the command's key positions), and one definition per key count made every
+ * pipeline ioredis builds copy them all: ~100 `commit:<n>` definitions in a benchmark run, about
+ * 50 µs per auto-pipeline, one per tick.
  *
  * A command defined while the client has auto-pipelined commands queued is sent on its own until
  * that queue has drained once: those pipelines were built before the command existed and lack it.
  * RedisStore defines the fixed-key commands when it is created, before anything is queued.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { RedisClient } from './client.ts';
 import type { CommitResult } from './store.ts';
@@ -151,7 +156,7 @@ function bypassAutoPipelining(client: RedisClient, name: string): void {
 }
 
 function register(client: RedisClient, def: CommandDefinition, numberOfKeys: number): string {
-  const name = def.variableKeys ? `${def.name}:${numberOfKeys}` : def.name;
+  const name = def.name;
   let names = registered.get(client);
   if (!names) registered.set(client, (names = new Set()));
   if (names.has(name)) return name;
@@ -172,6 +177,31 @@ export function defineCommands(client: RedisClient): void {
     if (!def.variableKeys) register(client, def, def.numberOfKeys);
 }
 
+/** SHA1 digests of the variable-key scripts, by name (EVALSHA's first argument). */
+const digests = new Map<string, string>();
+
+/** A variable-key script: EVALSHA with its key count, EVAL if the server lacks the script. */
+async function evalVariable(
+  client: RedisClient,
+  def: CommandDefinition,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown> {
+  let sha = digests.get(def.name);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(def.lua).digest('hex');
+    digests.set(def.name, sha);
+  }
+  const rest = [...keys, ...args.map(String)];
+  try {
+    return await client.evalsha(sha, keys.length, ...rest);
+  } catch (error) {
+    // NOSCRIPT: the server has not cached it (first use, a restart, SCRIPT FLUSH); nothing ran.
+    if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
+    return client.eval(def.lua, keys.length, ...rest);
+  }
+}
+
 /** Runs command `name`; arguments travel as strings, as on a real server. */
 async function run(
   client: RedisClient,
@@ -185,6 +215,7 @@ async function run(
     ? keys.length >= def.numberOfKeys
     : keys.length === def.numberOfKeys;
   if (!fits) throw new Error(`${def.file} called with ${keys.length} keys`);
+  if (def.variableKeys) return evalVariable(client, def, keys, args);
   const command = register(client, def, keys.length);
   const fn = (client as unknown as Record<string, Callable>)[command]!;
   return fn.call(client, ...keys, ...args.map(String));

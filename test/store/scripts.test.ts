@@ -210,7 +210,7 @@ describe('the commands on a Redis whose script cache is flushed', () => {
 
     await redis.script('FLUSH');
     expect(await redis.script('EXISTS', sha)).toEqual([0]);
-    // The same per-count command (3 keys more than the fixed 5), a new one, and a fixed one.
+    // The same key count (3 keys more than the fixed 5), another one, and a fixed-key command.
     expect(await store.commit('inst-s', [commitOf('b')])).toEqual([
       { status: 'committed', version: 1 },
     ]);
@@ -219,11 +219,34 @@ describe('the commands on a Redis whose script cache is flushed', () => {
     expect(await redis.script('EXISTS', sha)).toEqual([1]);
   });
 
+  it('defines no command per key count: a pipeline ioredis builds copies every defined one', async () => {
+    const fresh = new Redis(port, '127.0.0.1', { enableAutoPipelining: true });
+    try {
+      const store = new RedisStore(fresh, testPrefix('scripts'));
+      const defined = Object.keys(fresh.scriptsSet).sort();
+      for (let n = 1; n <= 12; n++) {
+        const batch = Array.from({ length: n }, (_, i) => commitOf(`k${n}-${i}`));
+        expect((await store.commit('inst-s', batch)).map((r) => r.status)).toEqual(
+          batch.map(() => 'committed'),
+        );
+      }
+      expect(Object.keys(fresh.scriptsSet).sort()).toEqual(defined);
+      expect(defined).toEqual(
+        [...COMMANDS.values()]
+          .filter((d) => !d.variableKeys)
+          .map((d) => d.name)
+          .sort(),
+      );
+    } finally {
+      fresh.disconnect();
+    }
+  });
+
   it('runs commands auto-pipelined with others in one tick, on a client that just got them', async () => {
     const fresh = new Redis(port, '127.0.0.1', { enableAutoPipelining: true });
     const prefix = testPrefix('scripts');
     try {
-      // Queued before the store defines its commands and before commit's per-count command.
+      // Queued before the store defines its commands, with commit's first EVALSHA.
       const pending = fresh.set(`${prefix}:x`, '1');
       const store = new RedisStore(fresh, prefix);
       const [, committed, claimed] = await Promise.all([

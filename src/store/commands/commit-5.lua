@@ -5,7 +5,7 @@
   All keys share the installation's hash tag, so the script is valid on Redis Cluster.
 
   Variable key count: the 5 fixed keys, then every other key the actors' ops touch, each once,
-  referenced by its position from ARGV (the loader registers one command per total key count).
+  referenced by its position from ARGV (the loader sends it by EVALSHA with its key count).
 
   Input:
     KEYS[1]   timers        zset   member "<kind>:<actorId>|<sendId>", score = due time (ms)

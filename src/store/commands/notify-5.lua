@@ -2,8 +2,8 @@
   notify: records one notification request and its deliveries, schedules the durable jobs and
   publishes the toast, all or nothing, once per request id.
 
-  Variable key count: the 5 fixed keys, then one key per delivery (the loader registers one
-  command per total key count).
+  Variable key count: the 5 fixed keys, then one key per delivery (the loader sends it by
+  EVALSHA with its key count).
 
   Input:
     KEYS[1]   requests hash
