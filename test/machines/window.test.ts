@@ -122,6 +122,12 @@ describe('rolling operation window', () => {
 });
 
 describe('zero-run-length slot encoding', () => {
+  /** Dense rings of up to 80 slots, two thirds of them empty. */
+  const ring = fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.nat(1000)), {
+    minLength: 1,
+    maxLength: 80,
+  });
+
   it('encodes runs of empty slots as one negative count', () => {
     expect(encodeSlots([0, 0, 0, 5, 0])).toEqual([-3, 5, -1]);
     expect(encodeSlots([1, 2, 3])).toEqual([1, 2, 3]);
@@ -146,22 +152,14 @@ describe('zero-run-length slot encoding', () => {
 
   it('adds to an encoded ring exactly as to the dense one (fast-check)', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.nat(1000)), {
-          minLength: 1,
-          maxLength: 80,
-        }),
-        fc.nat(),
-        fc.integer({ min: 1, max: 1000 }),
-        (a, at, delta) => {
-          const i = at % a.length;
-          const code = encodeSlots(a);
-          const dense = a.slice();
-          dense[i]! += delta;
-          expect(addToSlot(code, i, delta)).toEqual(encodeSlots(dense));
-          expect(code).toEqual(encodeSlots(a));
-        },
-      ),
+      fc.property(ring, fc.nat(), fc.integer({ min: 1, max: 1000 }), (a, at, delta) => {
+        const i = at % a.length;
+        const code = encodeSlots(a);
+        const dense = a.slice();
+        dense[i]! += delta;
+        expect(addToSlot(code, i, delta)).toEqual(encodeSlots(dense));
+        expect(code).toEqual(encodeSlots(a));
+      }),
       { numRuns: 300 },
     );
   });
@@ -169,10 +167,7 @@ describe('zero-run-length slot encoding', () => {
   it('adds to several slots of an encoded ring in one pass exactly as to the dense one (fast-check)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.nat(1000)), {
-          minLength: 1,
-          maxLength: 80,
-        }),
+        ring,
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1000 })), { maxLength: 8 }),
         (a, raw) => {
           // Distinct indices in ascending order, as addToSlots takes them.
