@@ -4,8 +4,8 @@
  * and the reply codes. The folder is read once, at import: each `--- @include "includes/x"` line
  * is replaced by ./commands/includes/x.lua (once per script), and each script with a fixed key
  * count is registered on a client with ioredis `defineCommand`, which runs EVALSHA and falls back
- * to EVAL by itself (in pipelines and on Redis Cluster too). The typed wrappers in `commands` are the only way in;
- * reply-codes.ts turns their replies into typed results.
+ * to EVAL by itself (in pipelines and on Redis Cluster too). The typed wrappers in `commands` are
+ * the only way in; reply-codes.ts turns their replies into typed results.
  *
  * Variable key counts: a header line `KEYS[n..]` (n = numKeys + 1) says more keys follow the
  * fixed ones. Such a script is not registered: it is sent as EVALSHA with its key count, and as
@@ -155,8 +155,9 @@ function bypassAutoPipelining(client: RedisClient, name: string): void {
   setImmediate(drained).unref();
 }
 
-function register(client: RedisClient, def: CommandDefinition, numberOfKeys: number): string {
-  const name = def.name;
+/** Defines a fixed-key script on `client` (once); its name is the command's. */
+function register(client: RedisClient, def: CommandDefinition): string {
+  const { name, numberOfKeys } = def;
   let names = registered.get(client);
   if (!names) registered.set(client, (names = new Set()));
   if (names.has(name)) return name;
@@ -173,8 +174,7 @@ function register(client: RedisClient, def: CommandDefinition, numberOfKeys: num
  * before the client queues anything: an auto-pipeline queued before a command exists lacks it.
  */
 export function defineCommands(client: RedisClient): void {
-  for (const def of COMMANDS.values())
-    if (!def.variableKeys) register(client, def, def.numberOfKeys);
+  for (const def of COMMANDS.values()) if (!def.variableKeys) register(client, def);
 }
 
 /** SHA1 digests of the variable-key scripts, by name (EVALSHA's first argument). */
@@ -216,7 +216,7 @@ async function run(
     : keys.length === def.numberOfKeys;
   if (!fits) throw new Error(`${def.file} called with ${keys.length} keys`);
   if (def.variableKeys) return evalVariable(client, def, keys, args);
-  const command = register(client, def, keys.length);
+  const command = register(client, def);
   const fn = (client as unknown as Record<string, Callable>)[command]!;
   return fn.call(client, ...keys, ...args.map(String));
 }
