@@ -269,6 +269,25 @@ export function render(
   return out.join('\n');
 }
 
+/** The engine without HTTP, measured by bench/engine-floor.ts. */
+export interface EngineFloor {
+  /** CPU µs of one `SET` of a heartbeat-sized value, 50 in flight. */
+  setUs: number;
+  /** CPU µs of one `ConnectionService.heartbeat`, 50 in flight over 1,000 connections. */
+  heartbeatUs: number;
+  /** Heartbeats per second that process reached doing nothing else. */
+  heartbeatsPerSec: number;
+}
+
+/**
+ * The most the single endpoint can reach, as a multiple of the baseline's rate: its request is
+ * the baseline's with the `SET` replaced by the engine, so it costs at least
+ * `baselineUs - setUs + heartbeatUs` of CPU.
+ */
+export function singleBound(baselineUs: number, floor: EngineFloor): number {
+  return baselineUs / (baselineUs - floor.setUs + floor.heartbeatUs);
+}
+
 /** What {@link writeResults} writes to bench/results.json. */
 export interface ResultsInput {
   revision: string;
@@ -283,6 +302,8 @@ export interface ResultsInput {
   targets: Target[];
   rejectedItems: Map<number, number>;
   errorSamples: string[];
+  /** The engine without HTTP (bench/engine-floor.ts) and the single endpoint's bound from it. */
+  engineFloor: (EngineFloor & { singleBound: number }) | null;
 }
 
 /** Writes the run's figures to bench/results.json (prettier-formatted); returns the path. */
@@ -317,6 +338,7 @@ export async function writeResults(input: ResultsInput): Promise<string> {
     targets: input.targets,
     rejectedBatchItems: Object.fromEntries(input.rejectedItems),
     errorSamples: input.errorSamples,
+    engineFloor: input.engineFloor,
   };
   const file = `${ROOT}bench/results.json`;
   // Formatted like the rest of the repo so `prettier --check .` stays green.

@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: the real service against a bare baseline, on one Redis and on a Cluster.
  *
- *   1. baseline: bare Express + zod + one SET, 50 clients (autocannon)
+ *   1. baseline: bare Express + zod + one SET, 50 clients (autocannon); then, with `single` in
+ *      BENCH_ONLY, the engine without HTTP (bench/engine-floor.ts, a child process) and the bound
+ *      it puts on the single endpoint
  *   2. one process: registration of 1,000 connections (one installation), then the single
  *      endpoint (50 clients) and the batch endpoint (x100, 8 clients)
  *   3. two processes behind a round robin: 200 more connections registered on one process and
@@ -36,10 +38,17 @@ import { join } from 'node:path';
 import { type Cluster, Redis } from 'ioredis';
 import { dataNodes } from '../src/store/client.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
-import { Ledger, Rotation, baselineRequests, runPhase } from './load.ts';
+import { Ledger, type PhaseFigures, Rotation, baselineRequests, runPhase } from './load.ts';
 import { PhaseProfiler } from './phase-profile.ts';
 import { type Child, ROOT, revision, startChild, startCluster } from './processes.ts';
-import { type Scenario, evaluateTargets, render, writeResults } from './report.ts';
+import {
+  type EngineFloor,
+  type Scenario,
+  evaluateTargets,
+  render,
+  singleBound,
+  writeResults,
+} from './report.ts';
 import { Client, scaleSpec } from './scale.ts';
 import {
   BATCH_SIZE,
@@ -88,6 +97,30 @@ const clients: Client[] = [];
 let cluster: { client: Cluster; startedHere: boolean } | null = null;
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
+
+/**
+ * Runs bench/engine-floor.ts in a child process with the service's Node flags and reads its
+ * figures; the bound divides the baseline's CPU per request by what the engine makes of it.
+ */
+function measureEngineFloor(base: PhaseFigures): EngineFloor & { singleBound: number } {
+  log('engine without HTTP (bench/engine-floor.ts): 50 in flight over 1,000 connections');
+  const out = execFileSync(
+    process.execPath,
+    [...NODE_ARGS, '--import', 'tsx', 'bench/engine-floor.ts'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, REDIS_URL, BENCH_SECONDS: String(SECONDS), ENGINE_FLOOR_JSON: '1' },
+    },
+  );
+  const json = /^engine-floor (.*)$/m.exec(out)?.[1];
+  if (!json) throw new Error(`bench/engine-floor.ts printed no figures:\n${out}`);
+  process.stdout.write(out.replace(/^engine-floor .*\n?/m, ''));
+  const floor = JSON.parse(json) as EngineFloor;
+  return { ...floor, singleBound: singleBound(base.serverCpuUsPerHeartbeat, floor) };
+}
+
+const f1 = (n: number) => n.toFixed(1);
 
 async function spawnService(
   name: string,
@@ -219,6 +252,9 @@ async function main(): Promise<void> {
     label: 'baseline (express+zod+SET), 50 clients',
     figures: baselineFigures,
   };
+
+  // 1b. The engine without HTTP: what the single endpoint adds to the baseline's request.
+  const engineFloor = ONLY.has('single') ? measureEngineFloor(baselineFigures) : null;
 
   const specs = ids.map((connectionId, i) => ({
     connectionId,
@@ -399,6 +435,15 @@ async function main(): Promise<void> {
   await cleanup();
 
   console.log(`\n${render(baseline, scenarios, targets, cpus().length)}`);
+  if (engineFloor) {
+    console.log(
+      `\nThe single endpoint's bound from the engine without HTTP (bench/engine-floor.ts): the ` +
+        `baseline spends ${f1(baseline.figures.serverCpuUsPerHeartbeat)} µs per request, ` +
+        `${f1(engineFloor.setUs)} of them its SET; the engine ${f1(engineFloor.heartbeatUs)} µs ` +
+        `per heartbeat: at most ${engineFloor.singleBound.toFixed(2)}x the baseline, even with ` +
+        `an HTTP side as light as the baseline's.`,
+    );
+  }
   if (ledger.rejectedItems.size > 0) {
     console.log(
       `\nBatch items rejected inside 200 responses: ${[...ledger.rejectedItems].map(([s, n]) => `${s}=${n}`).join(' ')}`,
@@ -422,6 +467,7 @@ async function main(): Promise<void> {
     targets,
     rejectedItems: ledger.rejectedItems,
     errorSamples,
+    engineFloor,
   });
   console.log(`\nFigures written to ${file}`);
 }

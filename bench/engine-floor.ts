@@ -1,0 +1,181 @@
+/**
+ * The engine's own cost of one heartbeat, with no HTTP: what the single endpoint adds to the
+ * baseline's request, measured instead of estimated.
+ *
+ * A single heartbeat request is the baseline's request (Express, body parsing, a zod parse, one
+ * Redis call) with the baseline's `SET` replaced by the engine: the connection's chart step,
+ * its workspace's step for the report, the atomic commit of both, the journal entry, the
+ * acknowledgement. So, whatever the HTTP side costs,
+ *
+ *   single CPU per request >= baseline CPU per request - SET + engine CPU per heartbeat
+ *
+ * and the single endpoint can reach at most B / (B - s + e) of the baseline's rate, where B is
+ * the baseline's CPU per request, s the `SET`'s and e the engine's, all on one process's CPU.
+ *
+ * This runs the real service in-process (`start()` from src/main.ts, its own key prefix on the
+ * real Redis, no background loops), registers and handshakes 1,000 connections of one
+ * installation in 20 workspaces as `bench/run.ts` does, then drives, with 50 calls in flight as
+ * the single scenario's 50 clients do, first the baseline's `SET` on the service's Redis client,
+ * then `ConnectionService.heartbeat` (what the route calls after parsing), in the same rotation
+ * of ids. Each for a warm-up and a measured window; CPU is this process's user + system time
+ * (V8's helper threads included, as the service figures include them). Run it with the service's
+ * Node flags:
+ *
+ *   node --max-semi-space-size=64 --import tsx bench/engine-floor.ts
+ *
+ * `bench/run.ts` runs it after its baseline and prints the bound with the baseline's figure.
+ * Env: REDIS_URL (default redis://127.0.0.1:6379), BENCH_SECONDS (default 5) per window,
+ * ENGINE_FLOOR_WARMUP_SECONDS (default 2), ENGINE_FLOOR_IN_FLIGHT (default 50: fewer in flight
+ * make smaller chains, as the single endpoint's requests do, and cost more per heartbeat),
+ * ENGINE_FLOOR_JSON=1 adds one line `engine-floor {...}` with the figures,
+ * ENGINE_FLOOR_CPU_PROF=<file> writes a V8 CPU profile of the measured heartbeat window
+ * (`npx tsx bench/profile-summary.ts <file>` summarises it).
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { loadConfig } from '../src/config.ts';
+import type { Principal } from '../src/connections/connections.ts';
+import { silentLogger } from '../src/logger.ts';
+import { connectRedis, start } from '../src/main.ts';
+import { RedisStore } from '../src/store/redis-store.ts';
+import type { EngineFloor } from './report.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP_SECONDS = Number(process.env.ENGINE_FLOOR_WARMUP_SECONDS ?? 2);
+const CONNECTIONS = 1000;
+const IN_FLIGHT = Number(process.env.ENGINE_FLOOR_IN_FLIGHT ?? 50);
+const PROFILE = process.env.ENGINE_FLOOR_CPU_PROF;
+
+/** A V8 CPU profile of this process (the heartbeat window only), written where `stop` says. */
+async function startProfile() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file: string) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** Runs `op` with `IN_FLIGHT` calls in flight for `seconds`; operations done and CPU µs each. */
+async function closedLoop(seconds: number, op: (i: number) => Promise<unknown>) {
+  let next = 0;
+  let done = 0;
+  const until = Date.now() + seconds * 1000;
+  const cpu = cpuSeconds();
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (Date.now() < until) {
+        await op(next++);
+        done++;
+      }
+    }),
+  );
+  const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+  return { perSec: done / wallS, cpuUs: ((cpuSeconds() - cpu) * 1e6) / done };
+}
+
+async function main(): Promise<void> {
+  const prefix = `bench:${randomBytes(6).toString('hex')}-engine`;
+  const config = loadConfig({
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    KEY_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    API_TOKENS: '[]',
+    // As bench/run.ts: 1,000 connections of one installation must stay below load shedding.
+    CAPACITY_PER_WORKER: '4000',
+  });
+  // Our own client, so the keys can be deleted after the service has stopped.
+  const redis = await connectRedis(config, silentLogger);
+  const service = await start({ config, logger: silentLogger, redis, background: false });
+  const operator: Principal = { installations: null, name: 'bench' };
+  const ids = Array.from({ length: CONNECTIONS }, (_, i) => `bench-c${i}`);
+  try {
+    let registered = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (registered < ids.length) {
+          const i = registered++;
+          const connectionId = ids[i]!;
+          await service.connections.register(operator, {
+            connectionId,
+            installationId: 'bench-inst',
+            workspaceId: `bench-ws-${i % 20}`,
+          });
+          await service.connections.command(operator, connectionId, {
+            type: 'HANDSHAKE',
+            protocolVersion: '1.2.0',
+            negotiatedCapabilities: ['fs'],
+          });
+        }
+      }),
+    );
+
+    // The baseline's Redis call: SET of the parsed heartbeat's JSON, on the service's client.
+    const body = (i: number) => ({
+      timestamp: Date.now(),
+      succeeded: 1,
+      failed: 0,
+      latencyMs: [12],
+      i,
+    });
+    const set = (i: number) =>
+      redis.set(`${prefix}:baseline:${ids[i % CONNECTIONS]}`, JSON.stringify(body(i)));
+    const heartbeat = (i: number) =>
+      service.connections.heartbeat(operator, ids[i % CONNECTIONS]!, body(i));
+
+    await closedLoop(WARMUP_SECONDS, set);
+    const sets = await closedLoop(SECONDS, set);
+    await closedLoop(WARMUP_SECONDS, heartbeat);
+    const profiler = PROFILE ? await startProfile() : null;
+    const beats = await closedLoop(SECONDS, heartbeat);
+    if (profiler) await profiler.stop(PROFILE!);
+    const floor: EngineFloor = {
+      setUs: sets.cpuUs,
+      heartbeatUs: beats.cpuUs,
+      heartbeatsPerSec: beats.perSec,
+    };
+    const line = (name: string, us: number, rate: number) =>
+      console.log(
+        `${name.padEnd(58)} ${us.toFixed(1).padStart(7)} µs CPU  (${Math.round(rate).toLocaleString('en-US')}/s)`,
+      );
+    console.log(
+      `The engine without HTTP (${IN_FLIGHT} in flight, ${CONNECTIONS} connections of one ` +
+        `installation in 20 workspaces, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up)`,
+    );
+    line("the baseline's SET", floor.setUs, sets.perSec);
+    line(
+      'ConnectionService.heartbeat (steps, commit, journal, ack)',
+      floor.heartbeatUs,
+      beats.perSec,
+    );
+    console.log(
+      `the single endpoint reaches at most B / (B - ${floor.setUs.toFixed(1)} + ` +
+        `${floor.heartbeatUs.toFixed(1)}) of a baseline that spends B µs per request`,
+    );
+    if (process.env.ENGINE_FLOOR_JSON === '1')
+      console.log(`engine-floor ${JSON.stringify({ ...floor, keyPrefix: prefix })}`);
+  } finally {
+    await service.stop();
+    await new RedisStore(redis, prefix).deleteAllOwnKeys();
+    redis.disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
