@@ -27,6 +27,7 @@
  * Env: REDIS_URL (default redis://127.0.0.1:6379), BENCH_SECONDS (default 5) per window,
  * ENGINE_FLOOR_WARMUP_SECONDS (default 2), ENGINE_FLOOR_IN_FLIGHT (default 50: fewer in flight
  * make smaller chains, as the single endpoint's requests do, and cost more per heartbeat),
+ * ENGINE_FLOOR_WORKSPACES (default 20: the connections are spread over them round robin),
  * ENGINE_FLOOR_JSON=1 adds one line `engine-floor {...}` with the figures,
  * ENGINE_FLOOR_CPU_PROF=<file> writes a V8 CPU profile of the measured heartbeat window
  * (`npx tsx bench/profile-summary.ts <file>` summarises it).
@@ -45,6 +46,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.ENGINE_FLOOR_WARMUP_SECONDS ?? 2);
 const CONNECTIONS = 1000;
 const IN_FLIGHT = Number(process.env.ENGINE_FLOOR_IN_FLIGHT ?? 50);
+const WORKSPACES = Number(process.env.ENGINE_FLOOR_WORKSPACES ?? 20);
 const PROFILE = process.env.ENGINE_FLOOR_CPU_PROF;
 
 /** A V8 CPU profile of this process (the heartbeat window only), written where `stop` says. */
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
           await service.connections.register(operator, {
             connectionId,
             installationId: 'bench-inst',
-            workspaceId: `bench-ws-${i % 20}`,
+            workspaceId: `bench-ws-${i % WORKSPACES}`,
           });
           await service.connections.command(operator, connectionId, {
             type: 'HANDSHAKE',
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
       );
     console.log(
       `The engine without HTTP (${IN_FLIGHT} in flight, ${CONNECTIONS} connections of one ` +
-        `installation in 20 workspaces, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up)`,
+        `installation in ${WORKSPACES} workspaces, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up)`,
     );
     line("the baseline's SET", floor.setUs, sets.perSec);
     line(
