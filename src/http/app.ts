@@ -49,7 +49,7 @@ import {
   refusePrototypeKeys,
   refuseUnreadableBodies,
 } from './request-guards.ts';
-import { parse, validationError } from './validate.ts';
+import { INPUT, parse, validationError } from './validate.ts';
 
 export interface AppDeps {
   config: Pick<
@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps): express.Express {
             ? (raw as { connectionId: string }).connectionId
             : null;
         try {
-          const parsed = batchItem.safeParse(raw);
+          const parsed = batchItem.safeParse(raw, INPUT);
           if (!parsed.success) throw validationError(parsed.error, 'body', `items.${i}`);
           const { connectionId: id, ...hb } = parsed.data;
           return {

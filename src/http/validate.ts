@@ -41,6 +41,19 @@ export function invalidFields(where: string, fields: FieldIssue[]): ValidationEr
 }
 
 /**
+ * How a request's input is parsed: a field that is missing is reported as `is required`
+ * (zod's own message says "Invalid input: expected number, received undefined"). A message a
+ * schema sets itself still wins.
+ *
+ * @example
+ * const parsed = batchItem.safeParse(raw, INPUT);
+ */
+export const INPUT: z.core.ParseContext<z.core.$ZodIssue> = {
+  error: (issue) =>
+    issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined,
+};
+
+/**
  * Parses `input` or throws a 400 naming every bad field.
  *
  * @example
@@ -51,7 +64,7 @@ export function parse<S extends z.ZodType>(
   input: unknown,
   where: 'body' | 'query' | 'path',
 ): z.output<S> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, INPUT);
   if (!result.success) throw validationError(result.error, where);
   return result.data;
 }

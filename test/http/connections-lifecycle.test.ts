@@ -312,6 +312,20 @@ describe('POST /v1/heartbeats', () => {
     expect(await get('c2')).toMatchObject({ sampleSize: 8, version: c2.version + 1 });
   });
 
+  it('says a missing field of an item is required', async () => {
+    const { version } = await connect('c1');
+    const { failed: _failed, ...withoutFailed } = hb(T0, 1);
+    const res = await call('POST', '/v1/heartbeats', {
+      items: [{ connectionId: 'c1', ...withoutFailed }],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.results[0]).toMatchObject({ ok: false, status: 400 });
+    expect(res.body.results[0].error.details.fields).toEqual([
+      { field: 'items.0.failed', message: 'is required' },
+    ]);
+    expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
+  });
+
   it('answers a per-item 400 naming items.N.timestamp for a timestamp too far ahead', async () => {
     await connect('c1');
     const res = await call('POST', '/v1/heartbeats', {

@@ -234,6 +234,21 @@ describe('POST /v1/connections/:connectionId/heartbeats', () => {
     expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
   });
 
+  it('says a missing field is required, next to a wrong one, and writes nothing', async () => {
+    const { version } = await connect('c1');
+    const res = await heartbeat('c1', { timestamp: 'yesterday', succeeded: 1 });
+    expectError(res, 400, 'validation-failed', 'failed');
+    expect(res.body.error.details.fields).toEqual([
+      {
+        field: 'timestamp',
+        message: 'must be an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z',
+      },
+      { field: 'failed', message: 'is required' },
+    ]);
+    expect(res.body.error.message).toContain('failed: is required');
+    expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
+  });
+
   it('answers 400 naming timestamp more than 5 minutes after the clock, and accepts exactly 5 minutes', async () => {
     const { version } = await connect('c1');
     const limit = service.clock.now() + 5 * 60_000;
