@@ -110,7 +110,15 @@ function measureEngineFloor(base: PhaseFigures): EngineFloor & { singleBound: nu
     {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, REDIS_URL, BENCH_SECONDS: String(SECONDS), ENGINE_FLOOR_JSON: '1' },
+      env: {
+        ...process.env,
+        REDIS_URL,
+        BENCH_SECONDS: String(SECONDS),
+        ENGINE_FLOOR_JSON: '1',
+        // The configuration the bound is stated for, whatever the caller's environment says.
+        ENGINE_FLOOR_IN_FLIGHT: '50',
+        ENGINE_FLOOR_WORKSPACES: '20',
+      },
     },
   );
   const json = /^engine-floor (.*)$/m.exec(out)?.[1];
