@@ -49,6 +49,8 @@ export interface CommandDefinition {
   variableKeys: boolean;
   /** The source with every include resolved. */
   lua: string;
+  /** SHA1 of `lua`: how EVALSHA names it. */
+  sha: string;
   /** The include paths resolved into `lua`, in order. */
   includes: string[];
 }
@@ -117,6 +119,7 @@ export function loadCommands(dir: URL = COMMANDS_DIR): Map<string, CommandDefini
       numberOfKeys,
       variableKeys: variableFrom !== null,
       lua,
+      sha: createHash('sha1').update(lua).digest('hex'),
       includes,
     });
   }
@@ -177,9 +180,6 @@ export function defineCommands(client: RedisClient): void {
   for (const def of COMMANDS.values()) if (!def.variableKeys) register(client, def);
 }
 
-/** SHA1 digests of the variable-key scripts, by name (EVALSHA's first argument). */
-const digests = new Map<string, string>();
-
 /** A variable-key script: EVALSHA with its key count, EVAL if the server lacks the script. */
 async function evalVariable(
   client: RedisClient,
@@ -187,14 +187,9 @@ async function evalVariable(
   keys: readonly string[],
   args: readonly Arg[],
 ): Promise<unknown> {
-  let sha = digests.get(def.name);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(def.lua).digest('hex');
-    digests.set(def.name, sha);
-  }
   const rest = [...keys, ...args.map(String)];
   try {
-    return await client.evalsha(sha, keys.length, ...rest);
+    return await client.evalsha(def.sha, keys.length, ...rest);
   } catch (error) {
     // NOSCRIPT: the server has not cached it (first use, a restart, SCRIPT FLUSH); nothing ran.
     if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
