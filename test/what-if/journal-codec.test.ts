@@ -54,6 +54,52 @@ describe('the journal codec', () => {
     expect(JSON.parse(encodeJournalEvent(event, false))).toEqual(event);
   });
 
+  it('writes exactly what JSON.stringify of the compact array wrote (its definition)', () => {
+    /** The encoder as first written: the entry's format, which stored journals hold. */
+    const reference = (r: ConnectionReport): string => {
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+      if (typeof r.spareId !== 'string' || !uuid.test(r.spareId) || !Number.isSafeInteger(r.at))
+        return JSON.stringify(r);
+      const spare = Buffer.from(r.spareId.replaceAll('-', ''), 'hex').toString('base64url');
+      const head = ['R', r.connectionId, r.status, r.at, spare];
+      if (r.ops === null) return JSON.stringify(head);
+      if (!Number.isSafeInteger(r.ops.at)) return JSON.stringify(r);
+      const { succeeded, failed, latencyP95 } = r.ops;
+      return JSON.stringify([...head, r.at - r.ops.at, succeeded, failed, latencyP95]);
+    };
+    const hex = fc.constantFrom(...'0123456789abcdefABCDEF-g');
+    const spareId = fc.oneof(
+      fc.uuid(),
+      fc.uuid().map((u) => u.toUpperCase()),
+      fc.string({ unit: hex, minLength: 35, maxLength: 37 }),
+      fc.anything(),
+    );
+    const number = fc.oneof(fc.integer(), fc.double(), fc.constant(-0), fc.constant(null));
+    const ops = fc.record({
+      at: fc.oneof(fc.integer(), fc.double()),
+      succeeded: number,
+      failed: number,
+      latencyP95: number,
+    });
+    fc.assert(
+      fc.property(
+        fc.record({
+          connectionId: fc.oneof(fc.string(), fc.anything()),
+          status: fc.oneof(fc.constantFrom('connected', 'degraded'), fc.string()),
+          ops: fc.oneof(fc.constant(null), ops),
+          eventId: fc.uuid(),
+          spareId,
+          at: fc.oneof(fc.integer({ min: 0 }), fc.double()),
+        }),
+        (fields) => {
+          const r = { type: 'CONNECTION_REPORT', ...fields } as ConnectionReport;
+          expect(encodeJournalEvent(r, false)).toBe(reference(r));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('refuses an array it does not know rather than replaying a wrong event', () => {
     expect(() => decodeJournalEvent(['X', 1], 'id')).toThrow(/unknown journal entry/);
   });
