@@ -38,6 +38,76 @@ export const jsonSnapshots: SnapshotCodec = {
   decode: (text) => JSON.parse(text) as PersistedState,
 };
 
+/**
+ * `{value, context}` as JSON, exactly as {@link jsonSnapshots} writes it, with the text of some
+ * context values remembered by their identity: a chart's context is immutable (every `assign`
+ * builds new objects and keeps the unchanged ones), so a value a step did not replace has the
+ * text it had. `whole` names fields remembered as one text, `each` fields whose array items are
+ * remembered one by one (a rolling window whose newest entry alone changes). A workspace's
+ * members, their counts and its policy are replaced only when a status or the policy changes, and
+ * its window keeps every entry but the newest, while its snapshot is written at every commit.
+ *
+ * Only for charts whose actions never modify a context value in place (a modified object would
+ * keep its old text): test/engine/snapshot-codec.test.ts steps the workspace chart on deeply
+ * frozen contexts to hold it to that.
+ *
+ * @example
+ * const codec = memoizedJson({ whole: ['members', 'policy'], each: ['window'] });
+ * codec.encode(state) === JSON.stringify(state); // always
+ */
+export function memoizedJson(fields: {
+  whole?: readonly string[];
+  each?: readonly string[];
+}): SnapshotCodec {
+  const whole = new Set(fields.whole);
+  const each = new Set(fields.each);
+  const texts = new WeakMap<object, string>();
+  const remembered = (v: object): string => {
+    let text = texts.get(v);
+    if (text === undefined) {
+      text = JSON.stringify(v);
+      texts.set(v, text);
+    }
+    return text;
+  };
+  return {
+    encode(state) {
+      const { context } = state;
+      let out = `{"value":${JSON.stringify(state.value)},"context":{`;
+      let first = true;
+      for (const key of Object.keys(context)) {
+        const v = context[key];
+        let text: string | undefined;
+        if (typeof v !== 'object' || v === null) {
+          // undefined for what JSON leaves out (undefined, functions), as JSON.stringify does.
+          text = JSON.stringify(v);
+        } else if (whole.has(key)) {
+          text = remembered(v);
+        } else if (each.has(key) && Array.isArray(v)) {
+          text = '[';
+          for (let i = 0; i < v.length; i++) {
+            const item: unknown = v[i];
+            text += i === 0 ? '' : ',';
+            // In an array, JSON writes null for what it leaves out.
+            text +=
+              typeof item === 'object' && item !== null
+                ? remembered(item)
+                : (JSON.stringify(item) ?? 'null');
+          }
+          text += ']';
+        } else {
+          text = JSON.stringify(v);
+        }
+        if (text === undefined) continue;
+        out += `${first ? '' : ','}${JSON.stringify(key)}:${text}`;
+        first = false;
+      }
+      return `${out}}}`;
+    },
+    decode: (text) => jsonSnapshots.decode(text),
+  };
+}
+
 /** Appends `record`'s values in `shape`'s order to `out`; false if it does not match the shape. */
 function pack(record: unknown, shape: Shape, out: unknown[]): boolean {
   if (typeof record !== 'object' || record === null || Array.isArray(record)) return false;

@@ -9,6 +9,7 @@ import type { Clock } from '../clock.ts';
 import { DEFAULT_WHAT_IF_JOURNAL_EVENTS } from '../config.ts';
 import { type Principal, canAccess, isOperator } from '../connections/connections.ts';
 import { type ChartBinding, EVENT_LOG_SIZE, type Engine } from '../engine/engine.ts';
+import { memoizedJson } from '../engine/snapshot-codec.ts';
 import type { PersistedState } from '../engine/step.ts';
 import {
   AlreadyExistsError,
@@ -54,6 +55,9 @@ export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS)
     machine: createWorkspaceMachine(),
     indexes: (state) => ['workspace:all', `workspace:state:${workspaceState(state.value)}`],
     journal: { maxEvents: journalEvents, encode: encodeJournalEvent },
+    // A report replaces the window's newest entry and the health; members, their counts and the
+    // policy seldom.
+    snapshotCodec: memoizedJson({ whole: ['members', 'connections', 'policy'], each: ['window'] }),
     // Inspection: every state change, and the rare events that change the context only (a
     // POLICY that moves no state); not the connections' reports, one per heartbeat.
     eventLog: {

@@ -8,9 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { type ConnectionContext, connectionMachine } from '../../machines/connection.machine.ts';
 import { MAX_DIAGNOSTICS } from '../../machines/shared/diagnostics.ts';
 import { connectionSnapshots } from '../../src/connections/snapshot-shape.ts';
-import { jsonSnapshots, positionalCodec, type Shape } from '../../src/engine/snapshot-codec.ts';
+import {
+  jsonSnapshots,
+  memoizedJson,
+  positionalCodec,
+  type Shape,
+} from '../../src/engine/snapshot-codec.ts';
 import { type PersistedState, Stepper } from '../../src/engine/step.ts';
 import { T0 } from '../helpers.ts';
+import { MODELS } from '../model/models.ts';
 import { connectionCommand, eventOf, newConnection } from '../property/connection-commands.ts';
 
 const SHAPE: Shape = ['id', { key: 'w', fields: ['head', 'ok'] }, { key: 'd', each: ['at', 'to'] }];
@@ -171,3 +177,102 @@ describe('the connection chart stored compact', () => {
     expect(entryCompact).toBeLessThan(entryJson * 0.6);
   });
 });
+
+describe('memoizedJson', () => {
+  const memo = memoizedJson({ whole: ['m', 'p'], each: ['w'] });
+  const value = fc.oneof(leaf, fc.constant(undefined), fc.dictionary(fc.string(), leaf));
+  /** A list field: items kept from the previous list (by identity), replaced, or appended. */
+  const items = fc.array(
+    fc.oneof(fc.constant('keep'), leaf, fc.constant(undefined), fc.tuple(fc.integer(), leaf)),
+    { maxLength: 6 },
+  );
+
+  it('writes exactly JSON.stringify of the state, as fields are replaced step after step (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ value: fc.oneof(fc.string(), fc.dictionary(fc.string(), fc.string())) }),
+        fc.array(
+          fc.oneof(
+            fc.tuple(fc.constantFrom('m', 'p', 'x', 'w', 'constructor'), value),
+            fc.tuple(fc.constant('list'), items),
+          ),
+          { minLength: 1, maxLength: 12 },
+        ),
+        ({ value: v }, steps) => {
+          let context: Record<string, unknown> = { m: { a: 1 }, p: null, w: [[1, 2]], x: 'x' };
+          for (const [key, next] of steps) {
+            // A new context each step, as an assign builds it; unchanged fields keep their value.
+            if (key === 'list') {
+              const before = Array.isArray(context.w) ? (context.w as unknown[]) : [];
+              const list = next as unknown[];
+              context = {
+                ...context,
+                w: list.map((item, i) => (item === 'keep' && i < before.length ? before[i] : item)),
+              };
+            } else {
+              context = { ...context, [key]: next };
+            }
+            const state = { value: v, context } as PersistedState;
+            expect(memo.encode(state)).toBe(JSON.stringify(state));
+            expect(memo.decode(memo.encode(state))).toEqual(asJson(state));
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('writes a kept value from memory and a replaced one anew (hence: never modify in place)', () => {
+    const codec = memoizedJson({ whole: ['members'], each: ['window'] });
+    const members: Record<string, string> = { c1: 'connected' };
+    const window = [[1, 2]];
+    const a = { value: 'acp', context: { members, window } };
+    expect(codec.encode(a)).toBe(JSON.stringify(a));
+    // Modified in place, the same objects keep the text they had: what the chart must not do.
+    members.c2 = 'degraded';
+    window[0]![1] = 3;
+    expect(codec.encode(a)).toBe(
+      '{"value":"acp","context":{"members":{"c1":"connected"},"window":[[1,2]]}}',
+    );
+    // Replaced, as an assign does, they are written anew.
+    const b = {
+      value: 'acp',
+      context: {
+        members: { ...members },
+        window: [
+          [1, 3],
+          [2, 0],
+        ],
+      },
+    };
+    expect(codec.encode(b)).toBe(JSON.stringify(b));
+  });
+
+  /**
+   * The codec's premise: the workspace chart never modifies a context value in place. Its
+   * context is deeply frozen before every step, so a write anywhere in it throws (modules are
+   * strict code), over random event sequences of the chart's model-based tests.
+   */
+  for (const [i, model] of MODELS.workspace!.entries()) {
+    it(`the workspace chart builds new context values, never modifies them (model ${i + 1})`, () => {
+      fc.assert(
+        fc.property(fc.array(fc.constantFrom(...model.events), { maxLength: 40 }), (events) => {
+          const stepper = new Stepper(model.machine);
+          let snapshot = stepper.initial(model.input).snapshot;
+          for (const event of events) {
+            deepFreeze(snapshot.context);
+            snapshot = stepper.step(snapshot, event).snapshot;
+          }
+          expect(snapshot.status).not.toBe('error');
+        }),
+        { numRuns: 200 },
+      );
+    });
+  }
+});
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+}
