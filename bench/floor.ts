@@ -96,12 +96,6 @@ const codec = connectionBinding(DEFAULT_CONNECTION_THRESHOLDS).snapshotCodec!;
 const json = measure('connection snapshot as stored (written by every commit)', () => {
   codec.encode(connection.persist(conn));
 });
-// Not per heartbeat: once per workspace a chain commits (a chain of n heartbeats of one
-// workspace writes its snapshot once), its members and policy from memory (memoizedJson).
-const wsCodec = workspaceBinding().snapshotCodec!;
-measure('  + workspace snapshot as stored (per workspace commit)', () => {
-  wsCodec.encode(workspace.persist(ws));
-});
 const total = heartbeat + absorb + json;
 console.log(`${'sum'.padEnd(58)} ${total.toFixed(2).padStart(7)} µs`);
 console.log(
@@ -113,4 +107,10 @@ console.log(
 const text = codec.encode(connection.persist(conn));
 measure('  + restoring a snapshot kept as text (large fleets)', () => {
   charts.restoreText('connection', text);
+});
+// Not per heartbeat: once per workspace a chain commits (a chain of n heartbeats of one
+// workspace writes its snapshot once), its members and policy from memory (memoizedJson).
+const wsCodec = workspaceBinding().snapshotCodec!;
+measure('  + workspace snapshot as stored (per workspace commit)', () => {
+  wsCodec.encode(workspace.persist(ws));
 });
