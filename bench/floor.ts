@@ -66,6 +66,14 @@ const report = (i: number, ops: unknown) => ({
 });
 for (let i = 0; i < MEMBERS; i++) ws = step(workspace, ws, report(i, null));
 
+/**
+ * A snapshot's text as the commit's socket write reads it: whole. A codec that joins remembered
+ * pieces returns a string V8 keeps as pieces until something reads it; reading one character
+ * joins them, a cost the write would pay.
+ */
+let sink = 0;
+const written = (text: string) => (sink += text.charCodeAt(text.length >> 1));
+
 function measure(name: string, run: (i: number) => void): number {
   for (let i = 0; i < ITERATIONS / 4; i++) run(i); // warm-up (JIT)
   const start = process.hrtime.bigint();
@@ -94,7 +102,7 @@ const absorb = measure('workspace chart: CONNECTION_REPORT step (with operations
 });
 const codec = connectionBinding(DEFAULT_CONNECTION_THRESHOLDS).snapshotCodec!;
 const json = measure('connection snapshot as stored (written by every commit)', () => {
-  codec.encode(connection.persist(conn));
+  written(codec.encode(connection.persist(conn)));
 });
 const total = heartbeat + absorb + json;
 console.log(`${'sum'.padEnd(58)} ${total.toFixed(2).padStart(7)} µs`);
@@ -112,5 +120,27 @@ measure('  + restoring a snapshot kept as text (large fleets)', () => {
 // workspace writes its snapshot once), its members and policy from memory (memoizedJson).
 const wsCodec = workspaceBinding().snapshotCodec!;
 measure('  + workspace snapshot as stored (per workspace commit)', () => {
-  wsCodec.encode(workspace.persist(ws));
+  written(wsCodec.encode(workspace.persist(ws)));
 });
+// A connection that has flapped keeps up to 50 diagnostics entries; its snapshot is written at
+// every heartbeat, the entries' text taken from memory (positionalCodec).
+const flapped = {
+  value: conn.value,
+  context: {
+    ...conn.context,
+    diagnostics: Array.from({ length: 50 }, (_, i) => ({
+      at: now + i,
+      from: i % 2 ? 'degraded' : 'connected',
+      to: i % 2 ? 'connected' : 'degraded',
+      event: 'HEARTBEAT',
+      cause: i % 2 ? 'health-restored' : 'health-degraded',
+      successRate: 0.97,
+      latencyP95: 150,
+      samples: 1200,
+    })),
+  },
+};
+measure('  + connection snapshot with 50 diagnostics entries', () => {
+  written(codec.encode(connection.persist(flapped as AnyMachineSnapshot)));
+});
+if (sink === 0) console.log('(no snapshot text measured)');

@@ -15,6 +15,10 @@
  * existed does); one with more values than the shape (written by a newer process) is refused
  * with an error rather than read with values dropped.
  *
+ * Both codecs that write compact or memoized text remember the text of values a step keeps (a
+ * long list's items, a workspace's members) by identity: they are for charts whose actions never
+ * modify a context value in place, which the tests hold the connection and workspace charts to.
+ *
  * @example
  * const codec = positionalCodec(['id', { key: 'window', fields: ['head', 'ok'] }]);
  * codec.encode({ value: 'a', context: { id: 'c1', window: { head: 3, ok: [1] } } }); // '["a","c1",[3,[1]]]'
@@ -108,40 +112,109 @@ export function memoizedJson(fields: {
   };
 }
 
+/** The record's own key count if it is a plain record (not null, not an array), else -1. */
+function recordKeys(record: unknown): number {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return -1;
+  let keys = 0;
+  for (const _ in record) keys++;
+  return keys;
+}
+
 /** Appends `record`'s values in `shape`'s order to `out`; false if it does not match the shape. */
 function pack(record: unknown, shape: Shape, out: unknown[]): boolean {
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) return false;
-  const r = record as Record<string, unknown>;
-  let keys = 0;
-  for (const _ in r) keys++;
-  if (keys !== shape.length) return false;
-  for (const field of shape) {
-    if (typeof field === 'string') {
-      const v = r[field];
-      if (v === undefined) return false;
-      out.push(v);
-      continue;
+  if (recordKeys(record) !== shape.length) return false;
+  for (const field of shape)
+    if (!packField(record as Record<string, unknown>, field, out)) return false;
+  return true;
+}
+
+/** Appends the value of one field of `r` to `out`, packed; false if it does not match. */
+function packField(r: Record<string, unknown>, field: Field, out: unknown[]): boolean {
+  if (typeof field === 'string') {
+    const v = r[field];
+    if (v === undefined) return false;
+    out.push(v);
+    return true;
+  }
+  // undefined fails below: it is neither a record nor an array.
+  const v = r[field.key];
+  if (v === null) {
+    out.push(null);
+  } else if ('fields' in field) {
+    const nested: unknown[] = [];
+    if (!pack(v, field.fields, nested)) return false;
+    out.push(nested);
+  } else {
+    if (!Array.isArray(v)) return false;
+    const items: unknown[][] = [];
+    for (const item of v as unknown[]) {
+      const packed: unknown[] = [];
+      if (!pack(item, field.each, packed)) return false;
+      items.push(packed);
     }
-    // undefined fails below: it is neither a record nor an array.
-    const v = r[field.key];
-    if (v === null) {
-      out.push(null);
-    } else if ('fields' in field) {
-      const nested: unknown[] = [];
-      if (!pack(v, field.fields, nested)) return false;
-      out.push(nested);
-    } else {
-      if (!Array.isArray(v)) return false;
-      const items: unknown[][] = [];
-      for (const item of v as unknown[]) {
-        const packed: unknown[] = [];
-        if (!pack(item, field.each, packed)) return false;
-        items.push(packed);
-      }
-      out.push(items);
-    }
+    out.push(items);
   }
   return true;
+}
+
+/**
+ * `JSON.stringify([value, ...packed record])`, with the text of each top-level list field
+ * remembered in `texts` by identity: the list's (most steps keep it as it is) and each item's
+ * (kept when the list is replaced by a longer one). A connection keeps up to 50 diagnostics
+ * entries, appended on status changes and never modified; packing and writing them again at
+ * every heartbeat cost ten times the rest of its snapshot. Undefined if the record does not
+ * match its shape.
+ */
+function packedText(
+  value: unknown,
+  record: unknown,
+  shape: Shape,
+  texts: WeakMap<object, string>,
+): string | undefined {
+  if (recordKeys(record) !== shape.length) return undefined;
+  const r = record as Record<string, unknown>;
+  // The other fields are packed in runs, one JSON.stringify per run rather than per value.
+  let out = '';
+  let run: unknown[] = [value];
+  for (const field of shape) {
+    const list = typeof field === 'string' || 'fields' in field ? null : r[field.key];
+    if (!Array.isArray(list)) {
+      if (!packField(r, field, run)) return undefined;
+      continue;
+    }
+    const text = listText(list as unknown[], (field as { each: Shape }).each, texts);
+    if (text === undefined) return undefined;
+    if (run.length > 0) out += `${out === '' ? '' : ','}${JSON.stringify(run).slice(1, -1)}`;
+    out += `,${text}`;
+    run = [];
+  }
+  if (run.length > 0) out += `${out === '' ? '' : ','}${JSON.stringify(run).slice(1, -1)}`;
+  return `[${out}]`;
+}
+
+/** A list of records as the JSON of their packed values, remembered (see {@link packedText}). */
+function listText(
+  items: readonly unknown[],
+  shape: Shape,
+  texts: WeakMap<object, string>,
+): string | undefined {
+  const known = texts.get(items);
+  if (known !== undefined) return known;
+  let out = '[';
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    let text = typeof item === 'object' && item !== null ? texts.get(item) : undefined;
+    if (text === undefined) {
+      const values: unknown[] = [];
+      if (!pack(item, shape, values)) return undefined;
+      text = JSON.stringify(values);
+      texts.set(item as object, text);
+    }
+    out += i === 0 ? text : `,${text}`;
+  }
+  out += ']';
+  texts.set(items, out);
+  return out;
 }
 
 function unpack(values: unknown, shape: Shape, from: number): Record<string, unknown> {
@@ -164,10 +237,29 @@ function unpack(values: unknown, shape: Shape, from: number): Record<string, unk
   return record;
 }
 
+/**
+ * Below this many items a list is packed with the rest of the record, in one JSON.stringify: its
+ * remembered text, joined to the rest's, costs about as much as packing a short list again.
+ */
+const REMEMBERED_LIST_MIN = 8;
+
 /** A codec that stores contexts of `shape` as arrays (see the module comment). */
 export function positionalCodec(shape: Shape): SnapshotCodec {
+  const texts = new WeakMap<object, string>();
+  const lists = shape.flatMap((f) => (typeof f !== 'string' && 'each' in f ? [f.key] : []));
+  /** Whether a list field is long enough for its remembered text to beat packing it again. */
+  const longList = (context: Record<string, unknown>) => {
+    for (const key of lists) {
+      const v = context[key];
+      if (Array.isArray(v) && v.length >= REMEMBERED_LIST_MIN) return true;
+    }
+    return false;
+  };
   return {
     encode(state) {
+      if (longList(state.context)) {
+        return packedText(state.value, state.context, shape, texts) ?? JSON.stringify(state);
+      }
       const out: unknown[] = [state.value];
       return pack(state.context, shape, out) ? JSON.stringify(out) : JSON.stringify(state);
     },

@@ -72,6 +72,67 @@ describe('positionalCodec', () => {
     expect(seen.json).toBeGreaterThan(200);
   });
 
+  it('writes exactly the JSON of the packed values when lists are kept or grown by identity (fast-check)', () => {
+    /** The packed values as first written: the array `JSON.stringify` turned into the text. */
+    const reference = (s: PersistedState): string => {
+      const pack = (r: unknown, shape: Shape): unknown[] | null => {
+        if (typeof r !== 'object' || r === null || Array.isArray(r)) return null;
+        if (Object.keys(r).length !== shape.length) return null;
+        const out: unknown[] = [];
+        for (const f of shape) {
+          const v = (r as Record<string, unknown>)[typeof f === 'string' ? f : f.key];
+          if (v === undefined) return null;
+          if (typeof f === 'string' || v === null) out.push(v);
+          else if ('fields' in f) out.push(pack(v, f.fields) ?? undefined);
+          else
+            out.push(
+              Array.isArray(v) ? v.map((item) => pack(item, f.each) ?? undefined) : undefined,
+            );
+          if (
+            out.at(-1) === undefined ||
+            (Array.isArray(out.at(-1)) && (out.at(-1) as unknown[]).includes(undefined))
+          )
+            return null;
+        }
+        return out;
+      };
+      const packed = pack(s.context, SHAPE);
+      return packed ? JSON.stringify([s.value, ...packed]) : JSON.stringify(s);
+    };
+    // Mostly items of the shape; now and then one that is not (the state falls back to JSON).
+    const item = fc.oneof(
+      { weight: 19, arbitrary: fc.record({ at: leaf, to: leaf }) },
+      record({ at: leaf, to: leaf }),
+    );
+    fc.assert(
+      fc.property(
+        state,
+        // Long enough for lists past REMEMBERED_LIST_MIN (8), whose text is remembered.
+        fc.array(
+          fc.oneof(
+            item.map((i) => ({ add: i })),
+            fc.constant({ keep: true }),
+          ),
+          { maxLength: 24 },
+        ),
+        (first, steps) => {
+          const codec = positionalCodec(SHAPE); // its own memory for each run
+          let s = first;
+          expect(codec.encode(s)).toBe(reference(s));
+          for (const step of steps) {
+            const d = (s.context as { d?: unknown }).d;
+            const list = Array.isArray(d) ? d : [];
+            // A step keeps the list as it is, or replaces it by a copy with one more item.
+            const next = 'add' in step ? [...list, step.add] : list;
+            s = { value: s.value, context: { ...s.context, d: next } };
+            expect(codec.encode(s)).toBe(reference(s));
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it('stores a matching context as an array of its values, nested records and lists too', () => {
     const s = {
       value: 'a',
@@ -142,6 +203,25 @@ describe('the connection chart stored compact', () => {
     );
   });
 
+  it('never modifies a context value in place, as the codec that remembers its lists needs (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(connectionCommand, { maxLength: 40 }), (commands) => {
+        const stepper = new Stepper(connectionMachine);
+        let snapshot = newConnection(stepper);
+        for (const c of commands) {
+          deepFreeze(snapshot.context);
+          try {
+            snapshot = stepper.step(snapshot, eventOf(c)).snapshot;
+          } catch (error) {
+            // A write into the frozen context throws a TypeError; a refused event is no error.
+            expect(error).not.toBeInstanceOf(TypeError);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('is about half the JSON after a handshake, and a diagnostics entry ~40 % of its JSON', () => {
     const stepper = new Stepper(connectionMachine);
     let snapshot = stepper.initial({
@@ -175,6 +255,16 @@ describe('the connection chart stored compact', () => {
     const compactFull = connectionSnapshots.encode(full).length;
     const entryCompact = (compactFull - compact) / entries.length;
     expect(entryCompact).toBeLessThan(entryJson * 0.6);
+
+    // Full diagnostics are written from their remembered text: the same text, step after step.
+    for (let i = 0; i < 20; i++) {
+      const event = { type: cycle[i % 3]!, at: T0 + 1000 + i };
+      snapshot = stepper.step(snapshot, event).snapshot;
+      const persisted = stepper.persist(snapshot);
+      const text = connectionSnapshots.encode(persisted);
+      expect(connectionSnapshots.encode(persisted)).toBe(text);
+      expect(connectionSnapshots.decode(text)).toStrictEqual(asJson(persisted));
+    }
   });
 });
 
