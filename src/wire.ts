@@ -44,9 +44,25 @@ export function wireEnum<const T extends readonly [string, ...string[]]>(values:
     });
 }
 
+/**
+ * A schema's own message for a value that is there but wrong. A missing one is left to the
+ * request's parse context, which says `is required` (src/http/validate.ts): a message given to a
+ * schema is also zod's answer to a missing value, and "must be an ISO 8601 UTC timestamp" would
+ * hide that the field was not sent at all.
+ *
+ * @example
+ * z.enum(['a', 'b'], { error: unlessMissing('must be a or b') });
+ */
+export const unlessMissing =
+  (message: string) =>
+  (issue: { input?: unknown }): string | undefined =>
+    issue.input === undefined ? undefined : message;
+
 /** ISO 8601 UTC timestamp (`Z` suffix), parsed to epoch milliseconds. */
 export const utcTimestamp = z.iso
-  .datetime({ message: 'must be an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z' })
+  .datetime({
+    error: unlessMissing('must be an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z'),
+  })
   .transform((s) => Date.parse(s));
 
 /** Identifiers used in keys and paths: no spaces, braces or separators. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identifier, utcTimestamp, wireEnum } from '../wire.ts';
+import { identifier, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
 
 /** Skip reasons (internal camelCase; kebab-case on the wire, camelCase accepted on input). */
 export const SKIP_REASONS = [
@@ -74,7 +74,9 @@ export const summaryBody = z
     installationId: identifier,
     workspaceId: identifier,
     runId: identifier.optional(),
-    status: z.enum(AUTOMATION_STATUSES, { message: 'must be one of: success, skipped, error' }),
+    status: z.enum(AUTOMATION_STATUSES, {
+      error: unlessMissing('must be one of: success, skipped, error'),
+    }),
     issue: z
       .strictObject({
         id: z.union([z.number().int().min(0), z.string().min(1).max(128)], {

@@ -43,14 +43,19 @@ export function invalidFields(where: string, fields: FieldIssue[]): ValidationEr
 /**
  * How a request's input is parsed: a field that is missing is reported as `is required`
  * (zod's own message says "Invalid input: expected number, received undefined"). A message a
- * schema sets itself still wins.
+ * schema sets itself still wins; schemas with one use `unlessMissing` (src/wire.ts) so that a
+ * missing value still says `is required`.
  *
  * @example
  * const parsed = batchItem.safeParse(raw, INPUT);
  */
 export const INPUT: z.core.ParseContext<z.core.$ZodIssue> = {
+  // A missing enum value is an `invalid_value` issue ("Invalid option"), any other an
+  // `invalid_type`.
   error: (issue) =>
-    issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined,
+    (issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined
+      ? 'is required'
+      : undefined,
 };
 
 /**

@@ -125,6 +125,21 @@ describe('POST /v1/sessions/:sessionId/automation', () => {
     expect((await dumpKeys(h.service)).keys).toEqual([]);
   });
 
+  it('says a missing status is required and a wrong one what it must be', async () => {
+    const base = { installationId: 'inst-a', workspaceId: 'ws-1' };
+    const missing = await post('s1', base);
+    expect(missing.body.error.details.fields).toContainEqual({
+      field: 'status',
+      message: 'is required',
+    });
+    const wrong = await post('s1', { ...base, status: 'done' });
+    expect(wrong.body.error.details.fields).toContainEqual({
+      field: 'status',
+      message: 'must be one of: success, skipped, error',
+    });
+    expect((await dumpKeys(h.service)).keys).toEqual([]);
+  });
+
   it('answers 400 naming error for an error run without it, and error.code/message/retryable when they are missing', async () => {
     const base = { installationId: 'inst-a', workspaceId: 'ws-1', status: 'error' };
     expectError(await post('s1', base), 400, 'validation-failed', 'error');

@@ -247,6 +247,13 @@ describe('POST /v1/connections/:connectionId/heartbeats', () => {
     ]);
     expect(res.body.error.message).toContain('failed: is required');
     expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
+
+    // A field whose schema has its own message is still reported missing as missing.
+    const missing = await heartbeat('c1', { succeeded: 1, failed: 0, latencyMs: [] });
+    expect(missing.body.error.details.fields).toEqual([
+      { field: 'timestamp', message: 'is required' },
+    ]);
+    expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
   });
 
   it('answers 400 naming timestamp more than 5 minutes after the clock, and accepts exactly 5 minutes', async () => {
