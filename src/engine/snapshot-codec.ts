@@ -43,6 +43,24 @@ export const jsonSnapshots: SnapshotCodec = {
 };
 
 /**
+ * The text remembered for `value` in `texts`, else `write(value)` remembered (when it is not
+ * undefined, which means "does not match": nothing is remembered then). Only for values never
+ * modified in place, as the codecs below require.
+ */
+function rememberedText<T extends object>(
+  texts: WeakMap<object, string>,
+  value: T,
+  write: (value: T) => string | undefined,
+): string | undefined {
+  let text = texts.get(value);
+  if (text === undefined) {
+    text = write(value);
+    if (text !== undefined) texts.set(value, text);
+  }
+  return text;
+}
+
+/**
  * `{value, context}` as JSON, exactly as {@link jsonSnapshots} writes it, with the text of some
  * context values remembered by their identity: a chart's context is immutable (every `assign`
  * builds new objects and keeps the unchanged ones), so a value a step did not replace has the
@@ -66,14 +84,7 @@ export function memoizedJson(fields: {
   const whole = new Set(fields.whole);
   const each = new Set(fields.each);
   const texts = new WeakMap<object, string>();
-  const remembered = (v: object): string => {
-    let text = texts.get(v);
-    if (text === undefined) {
-      text = JSON.stringify(v);
-      texts.set(v, text);
-    }
-    return text;
-  };
+  const remembered = (v: object): string => rememberedText(texts, v, (o) => JSON.stringify(o))!;
   return {
     encode(state) {
       const { context } = state;
@@ -198,23 +209,24 @@ function listText(
   shape: Shape,
   texts: WeakMap<object, string>,
 ): string | undefined {
-  const known = texts.get(items);
-  if (known !== undefined) return known;
-  let out = '[';
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i];
-    let text = typeof item === 'object' && item !== null ? texts.get(item) : undefined;
-    if (text === undefined) {
-      const values: unknown[] = [];
-      if (!pack(item, shape, values)) return undefined;
-      text = JSON.stringify(values);
-      texts.set(item as object, text);
+  const itemText = (item: unknown): string | undefined => {
+    const values: unknown[] = [];
+    return pack(item, shape, values) ? JSON.stringify(values) : undefined;
+  };
+  return rememberedText(texts, items, (list) => {
+    let out = '[';
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i];
+      // A record of the shape is an object; anything else fails to pack (and is not remembered).
+      const text =
+        typeof item === 'object' && item !== null
+          ? rememberedText(texts, item, itemText)
+          : itemText(item);
+      if (text === undefined) return undefined;
+      out += i === 0 ? text : `,${text}`;
     }
-    out += i === 0 ? text : `,${text}`;
-  }
-  out += ']';
-  texts.set(items, out);
-  return out;
+    return `${out}]`;
+  });
 }
 
 function unpack(values: unknown, shape: Shape, from: number): Record<string, unknown> {
