@@ -23,9 +23,16 @@
  *
  *   node --max-semi-space-size=64 --import tsx bench/engine-floor.ts
  *
- * `bench/run.ts` runs it after its baseline and prints the bound with the baseline's figure.
+ * The batch endpoint pays at least the engine's cost for each of its heartbeats, so in
+ * heartbeats/s it reaches at most B / e of the baseline's req/s, with e measured as the batch
+ * scenario loads the engine: 800 in flight, started 100 at a time (ENGINE_FLOOR_GROUP).
+ *
+ * `bench/run.ts` runs it twice after its baseline (50 in flight one by one; 800, 100 at a time)
+ * and prints both bounds with the baseline's figure.
  * Env: REDIS_URL (default redis://127.0.0.1:6379), BENCH_SECONDS (default 5) per window,
- * ENGINE_FLOOR_WARMUP_SECONDS (default 2), ENGINE_FLOOR_IN_FLIGHT (default 50: fewer in flight
+ * ENGINE_FLOOR_WARMUP_SECONDS (default 2), ENGINE_FLOOR_GROUP (default 1: calls started together,
+ * in one tick, as the items of one batch request are; 100 with ENGINE_FLOOR_IN_FLIGHT=800 is the
+ * batch scenario's 8 requests of 100), ENGINE_FLOOR_IN_FLIGHT (default 50: fewer in flight
  * make smaller chains, as the single endpoint's requests do, and cost more per heartbeat),
  * ENGINE_FLOOR_WORKSPACES (default 20: the connections are spread over them round robin),
  * ENGINE_FLOOR_JSON=1 adds one line `engine-floor {...}` with the figures,
@@ -46,6 +53,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.ENGINE_FLOOR_WARMUP_SECONDS ?? 2);
 const CONNECTIONS = 1000;
 const IN_FLIGHT = Number(process.env.ENGINE_FLOOR_IN_FLIGHT ?? 50);
+const GROUP = Number(process.env.ENGINE_FLOOR_GROUP ?? 1);
+if (!Number.isInteger(IN_FLIGHT / GROUP) || IN_FLIGHT < GROUP || GROUP < 1) {
+  throw new Error('ENGINE_FLOOR_IN_FLIGHT must be a multiple of ENGINE_FLOOR_GROUP');
+}
 const WORKSPACES = Number(process.env.ENGINE_FLOOR_WORKSPACES ?? 20);
 const PROFILE = process.env.ENGINE_FLOOR_CPU_PROF;
 
@@ -69,7 +80,10 @@ const cpuSeconds = () => {
   return (u.user + u.system) / 1e6;
 };
 
-/** Runs `op` with `IN_FLIGHT` calls in flight for `seconds`; operations done and CPU µs each. */
+/**
+ * Runs `op` with `IN_FLIGHT` calls in flight for `seconds`, started `GROUP` at a time (a group
+ * waits for all its calls before the next starts); operations done and CPU µs each.
+ */
 async function closedLoop(seconds: number, op: (i: number) => Promise<unknown>) {
   let next = 0;
   let done = 0;
@@ -77,10 +91,10 @@ async function closedLoop(seconds: number, op: (i: number) => Promise<unknown>) 
   const cpu = cpuSeconds();
   const started = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
+    Array.from({ length: IN_FLIGHT / GROUP }, async () => {
       while (Date.now() < until) {
-        await op(next++);
-        done++;
+        await Promise.all(Array.from({ length: GROUP }, () => op(next++)));
+        done += GROUP;
       }
     }),
   );
@@ -150,7 +164,7 @@ async function main(): Promise<void> {
         `${name.padEnd(58)} ${us.toFixed(1).padStart(7)} µs CPU  (${Math.round(rate).toLocaleString('en-US')}/s)`,
       );
     console.log(
-      `The engine without HTTP (${IN_FLIGHT} in flight, ${CONNECTIONS} connections of one ` +
+      `The engine without HTTP (${IN_FLIGHT} in flight${GROUP > 1 ? `, started ${GROUP} at a time` : ''}, ${CONNECTIONS} connections of one ` +
         `installation in ${WORKSPACES} workspaces, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up)`,
     );
     line("the baseline's SET", floor.setUs, sets.perSec);
@@ -160,8 +174,11 @@ async function main(): Promise<void> {
       beats.perSec,
     );
     console.log(
-      `the single endpoint reaches at most B / (B - ${floor.setUs.toFixed(1)} + ` +
-        `${floor.heartbeatUs.toFixed(1)}) of a baseline that spends B µs per request`,
+      GROUP === 1
+        ? `the single endpoint reaches at most B / (B - ${floor.setUs.toFixed(1)} + ` +
+            `${floor.heartbeatUs.toFixed(1)}) of a baseline that spends B µs per request`
+        : `the batch endpoint reaches at most B / ${floor.heartbeatUs.toFixed(1)} of the ` +
+            'rate of a baseline that spends B µs per request, in heartbeats/s',
     );
     if (process.env.ENGINE_FLOOR_JSON === '1')
       console.log(`engine-floor ${JSON.stringify({ ...floor, keyPrefix: prefix })}`);

@@ -288,6 +288,19 @@ export function singleBound(baselineUs: number, floor: EngineFloor): number {
   return baselineUs / (baselineUs - floor.setUs + floor.heartbeatUs);
 }
 
+/**
+ * The most the batch endpoint can reach, in heartbeats/s as a multiple of the baseline's
+ * req/s, when it uses as much CPU as the baseline did: each heartbeat costs at least the
+ * engine's `heartbeatUs` (measured with as many in flight as the batch scenario keeps, 8
+ * requests of 100), where a baseline request costs `baselineUs`. The batch's HTTP share (a
+ * hundredth of a request per heartbeat) is left out. A process that keeps more of the cores
+ * busy than the baseline (V8's parallel scavenges) can measure above it: it bounds CPU per
+ * heartbeat, not the share of the machine a process gets.
+ */
+export function batchBound(baselineUs: number, floor: EngineFloor): number {
+  return baselineUs / floor.heartbeatUs;
+}
+
 /** What {@link writeResults} writes to bench/results.json. */
 export interface ResultsInput {
   revision: string;
@@ -304,6 +317,8 @@ export interface ResultsInput {
   errorSamples: string[];
   /** The engine without HTTP (bench/engine-floor.ts) and the single endpoint's bound from it. */
   engineFloor: (EngineFloor & { singleBound: number }) | null;
+  /** The same with 800 in flight, as the batch scenario, and the batch endpoint's bound. */
+  engineFloorBatch: (EngineFloor & { batchBound: number }) | null;
 }
 
 /** Writes the run's figures to bench/results.json (prettier-formatted); returns the path. */
@@ -339,6 +354,7 @@ export async function writeResults(input: ResultsInput): Promise<string> {
     rejectedBatchItems: Object.fromEntries(input.rejectedItems),
     errorSamples: input.errorSamples,
     engineFloor: input.engineFloor,
+    engineFloorBatch: input.engineFloorBatch,
   };
   const file = `${ROOT}bench/results.json`;
   // Formatted like the rest of the repo so `prettier --check .` stays green.

@@ -2,8 +2,8 @@
  * `npm run bench`: the real service against a bare baseline, on one Redis and on a Cluster.
  *
  *   1. baseline: bare Express + zod + one SET, 50 clients (autocannon); then, with `single` in
- *      BENCH_ONLY, the engine without HTTP (bench/engine-floor.ts, a child process) and the bound
- *      it puts on the single endpoint
+ *      BENCH_ONLY, the engine without HTTP (bench/engine-floor.ts, a child process) with 50 and
+ *      with 800 heartbeats in flight, and the bounds they put on the single and batch endpoints
  *   2. one process: registration of 1,000 connections (one installation), then the single
  *      endpoint (50 clients) and the batch endpoint (x100, 8 clients)
  *   3. two processes behind a round robin: 200 more connections registered on one process and
@@ -38,12 +38,13 @@ import { join } from 'node:path';
 import { type Cluster, Redis } from 'ioredis';
 import { dataNodes } from '../src/store/client.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
-import { Ledger, type PhaseFigures, Rotation, baselineRequests, runPhase } from './load.ts';
+import { Ledger, Rotation, baselineRequests, runPhase } from './load.ts';
 import { PhaseProfiler } from './phase-profile.ts';
 import { type Child, ROOT, revision, startChild, startCluster } from './processes.ts';
 import {
   type EngineFloor,
   type Scenario,
+  batchBound,
   evaluateTargets,
   render,
   singleBound,
@@ -51,8 +52,10 @@ import {
 } from './report.ts';
 import { Client, scaleSpec } from './scale.ts';
 import {
+  BATCH_CLIENTS,
   BATCH_SIZE,
   type Bench,
+  SINGLE_CLIENTS,
   assertAlive,
   checkEach,
   heartbeatScenarios,
@@ -99,11 +102,14 @@ let cluster: { client: Cluster; startedHere: boolean } | null = null;
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
 
 /**
- * Runs bench/engine-floor.ts in a child process with the service's Node flags and reads its
- * figures; the bound divides the baseline's CPU per request by what the engine makes of it.
+ * Runs bench/engine-floor.ts in a child process with the service's Node flags, `inFlight`
+ * heartbeats in flight, and reads its figures.
  */
-function measureEngineFloor(base: PhaseFigures): EngineFloor & { singleBound: number } {
-  log('engine without HTTP (bench/engine-floor.ts): 50 in flight over 1,000 connections');
+function measureEngineFloor(inFlight: number, group: number): EngineFloor {
+  log(
+    `engine without HTTP (bench/engine-floor.ts): ${inFlight} in flight, ${group} at a time, ` +
+      'over 1,000 connections',
+  );
   const out = execFileSync(
     process.execPath,
     [...NODE_ARGS, '--import', 'tsx', 'bench/engine-floor.ts'],
@@ -115,8 +121,9 @@ function measureEngineFloor(base: PhaseFigures): EngineFloor & { singleBound: nu
         REDIS_URL,
         BENCH_SECONDS: String(SECONDS),
         ENGINE_FLOOR_JSON: '1',
-        // The configuration the bound is stated for, whatever the caller's environment says.
-        ENGINE_FLOOR_IN_FLIGHT: '50',
+        // The configuration the bounds are stated for, whatever the caller's environment says.
+        ENGINE_FLOOR_IN_FLIGHT: String(inFlight),
+        ENGINE_FLOOR_GROUP: String(group),
         ENGINE_FLOOR_WORKSPACES: '20',
       },
     },
@@ -124,8 +131,7 @@ function measureEngineFloor(base: PhaseFigures): EngineFloor & { singleBound: nu
   const json = /^engine-floor (.*)$/m.exec(out)?.[1];
   if (!json) throw new Error(`bench/engine-floor.ts printed no figures:\n${out}`);
   process.stdout.write(out.replace(/^engine-floor .*\n?/m, ''));
-  const floor = JSON.parse(json) as EngineFloor;
-  return { ...floor, singleBound: singleBound(base.serverCpuUsPerHeartbeat, floor) };
+  return JSON.parse(json) as EngineFloor;
 }
 
 const f1 = (n: number) => n.toFixed(1);
@@ -262,7 +268,20 @@ async function main(): Promise<void> {
   };
 
   // 1b. The engine without HTTP: what the single endpoint adds to the baseline's request.
-  const engineFloor = ONLY.has('single') ? measureEngineFloor(baselineFigures) : null;
+  // With the single scenario's 50 calls in flight, then the batch scenario's 8 x 100.
+  const baselineUs = baselineFigures.serverCpuUsPerHeartbeat;
+  const singleFloor = ONLY.has('single') ? measureEngineFloor(SINGLE_CLIENTS, 1) : null;
+  const engineFloor = singleFloor && {
+    ...singleFloor,
+    singleBound: singleBound(baselineUs, singleFloor),
+  };
+  const batchFloor = ONLY.has('single')
+    ? measureEngineFloor(BATCH_CLIENTS * BATCH_SIZE, BATCH_SIZE)
+    : null;
+  const engineFloorBatch = batchFloor && {
+    ...batchFloor,
+    batchBound: batchBound(baselineUs, batchFloor),
+  };
 
   const specs = ids.map((connectionId, i) => ({
     connectionId,
@@ -448,8 +467,19 @@ async function main(): Promise<void> {
       `\nThe single endpoint's bound from the engine without HTTP (bench/engine-floor.ts): the ` +
         `baseline spends ${f1(baseline.figures.serverCpuUsPerHeartbeat)} µs per request, ` +
         `${f1(engineFloor.setUs)} of them its SET; the engine ${f1(engineFloor.heartbeatUs)} µs ` +
-        `per heartbeat: at most ${engineFloor.singleBound.toFixed(2)}x the baseline, even with ` +
-        `an HTTP side as light as the baseline's.`,
+        `per heartbeat: at most ${engineFloor.singleBound.toFixed(2)}x the baseline at the ` +
+        `baseline's CPU, even with an HTTP side as light as the baseline's.`,
+    );
+  }
+  if (engineFloorBatch) {
+    console.log(
+      `The batch endpoint from the same engine with ${BATCH_CLIENTS * BATCH_SIZE} heartbeats ` +
+        `in flight, started ${BATCH_SIZE} at a time as its ${BATCH_CLIENTS} clients send them: ` +
+        `${f1(engineFloorBatch.heartbeatUs)} µs of CPU per heartbeat, where 5x the baseline at ` +
+        `the baseline's CPU allows ${f1(baseline.figures.serverCpuUsPerHeartbeat / 5)} for ` +
+        `everything: the engine alone allows ${engineFloorBatch.batchBound.toFixed(2)}x at that ` +
+        `CPU (a process that uses more of the 2 cores than the baseline did, V8's helper ` +
+        `threads, can measure above it).`,
     );
   }
   if (ledger.rejectedItems.size > 0) {
@@ -476,6 +506,7 @@ async function main(): Promise<void> {
     rejectedItems: ledger.rejectedItems,
     errorSamples,
     engineFloor,
+    engineFloorBatch,
   });
   console.log(`\nFigures written to ${file}`);
 }

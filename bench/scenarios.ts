@@ -24,6 +24,9 @@ import { roundRobinDriver } from './round-robin.ts';
 import { type Client, type ConnectionSpec, checkByList, registerSpecs } from './scale.ts';
 
 export const BATCH_SIZE = 100;
+/** Clients of the single and the batch endpoint's phases. */
+export const SINGLE_CLIENTS = 50;
+export const BATCH_CLIENTS = 8;
 
 export interface Bench {
   seconds: number;
@@ -77,8 +80,14 @@ export async function heartbeatScenarios(
   const n = servers.length;
   const out: Scenario[] = [];
   const phases = [
-    { key: 'single', what: 'single', clients: 50, lap: rotation.ids.length, size: 1 },
-    { key: 'batch', what: `batch x${BATCH_SIZE}`, clients: 8, lap: 0, size: BATCH_SIZE },
+    { key: 'single', what: 'single', clients: SINGLE_CLIENTS, lap: rotation.ids.length, size: 1 },
+    {
+      key: 'batch',
+      what: `batch x${BATCH_SIZE}`,
+      clients: BATCH_CLIENTS,
+      lap: 0,
+      size: BATCH_SIZE,
+    },
   ].filter((p) => only === undefined || p.key === only);
   for (const p of phases) {
     const requests = () =>

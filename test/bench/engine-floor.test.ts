@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type EngineFloor, singleBound } from '../../bench/report.ts';
+import { type EngineFloor, batchBound, singleBound } from '../../bench/report.ts';
 import { REDIS_URL } from '../helpers.ts';
 
 const run = promisify(execFile);
@@ -24,8 +24,15 @@ describe('singleBound', () => {
   });
 });
 
+describe('batchBound', () => {
+  it('divides the baseline request by the engine heartbeat', () => {
+    const floor: EngineFloor = { setUs: 10, heartbeatUs: 40, heartbeatsPerSec: 1 };
+    expect(batchBound(180, floor)).toBeCloseTo(4.5, 10);
+  });
+});
+
 describe('bench/engine-floor.ts', () => {
-  it('measures the SET and the heartbeat on the real engine, then deletes its keys', async () => {
+  const engineFloor = async (env: Record<string, string> = {}) => {
     const { stdout } = await run(
       process.execPath,
       ['--max-semi-space-size=64', '--import', 'tsx', 'bench/engine-floor.ts'],
@@ -36,10 +43,10 @@ describe('bench/engine-floor.ts', () => {
           BENCH_SECONDS: '0.3',
           ENGINE_FLOOR_WARMUP_SECONDS: '0.1',
           ENGINE_FLOOR_JSON: '1',
+          ...env,
         },
       },
     );
-    expect(stdout).toContain('ConnectionService.heartbeat');
     const json = /^engine-floor (.*)$/m.exec(stdout)?.[1];
     expect(json).toBeDefined();
     const figures = JSON.parse(json!) as EngineFloor & { keyPrefix: string };
@@ -49,5 +56,24 @@ describe('bench/engine-floor.ts', () => {
     expect(figures.keyPrefix).toMatch(/^bench:[0-9a-f]{12}-engine$/);
     const [, left] = await redis.scan('0', 'MATCH', `${figures.keyPrefix}:*`, 'COUNT', 100_000);
     expect(left).toEqual([]);
+    return stdout;
+  };
+
+  it('measures the SET and the heartbeat on the real engine, then deletes its keys', async () => {
+    const stdout = await engineFloor();
+    expect(stdout).toContain('ConnectionService.heartbeat');
+    expect(stdout).toContain('the single endpoint reaches at most');
+  }, 60_000);
+
+  it('starts calls in groups, as the batch scenario sends them, for the batch bound', async () => {
+    const stdout = await engineFloor({ ENGINE_FLOOR_IN_FLIGHT: '20', ENGINE_FLOOR_GROUP: '10' });
+    expect(stdout).toContain('20 in flight, started 10 at a time');
+    expect(stdout).toContain('the batch endpoint reaches at most');
+  }, 60_000);
+
+  it('refuses a group that does not divide the calls in flight', async () => {
+    await expect(
+      engineFloor({ ENGINE_FLOOR_IN_FLIGHT: '25', ENGINE_FLOOR_GROUP: '10' }),
+    ).rejects.toThrow(/must be a multiple of ENGINE_FLOOR_GROUP/);
   }, 60_000);
 });
