@@ -18,6 +18,24 @@ export class ValidationError extends AppError {
   override readonly code = 'validation-failed';
 }
 
+/** One entry per offending field, with a dotted path such as `items.3.succeeded`. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/**
+ * The one shape of a 400 that names fields, for zod's issues and for checks that are not
+ * schemas alike: `invalid <where>: <field>: <message>; ...`, details `{ in, fields }`.
+ *
+ * @example
+ * invalidFields('body', [{ field: 'logs.0.data.__proto__', message: 'key not allowed' }]);
+ */
+export function invalidFields(where: string, fields: FieldIssue[]): ValidationError {
+  const summary = fields.map((f) => `${f.field}: ${f.message}`).join('; ');
+  return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields });
+}
+
 export class UnauthorizedError extends AppError {
   override readonly code = 'unauthorized';
 }

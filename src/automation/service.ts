@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import type { DomainEventMap } from '../domain-events.ts';
-import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
+import { AlreadyExistsError, ForbiddenError, NotFoundError, invalidFields } from '../errors.ts';
 import type { ModuleContext } from '../module-context.ts';
 import { type Channel, type MetricsSink, type Notifier, SERVICES } from '../notifications/types.ts';
 import { iso } from '../wire.ts';
@@ -251,12 +251,12 @@ export class AutomationService implements TranscriptService, SessionDirectory {
       ...(input.workspaceId ? [['workspaceId', input.workspaceId]] : []),
     ] as const) {
       if (typeof value !== 'string' || !ID_RE.test(value))
-        throw new ValidationError(`transcript entry ${field} is not a valid identifier`, { field });
+        throw invalidFields('transcript entry', [{ field, message: 'is not a valid identifier' }]);
     }
     if (!(TRANSCRIPT_EVENT_TYPES as readonly string[]).includes(input.eventType))
-      throw new ValidationError('transcript entry eventType is not valid', { field: 'eventType' });
+      throw invalidFields('transcript entry', [{ field: 'eventType', message: 'is not valid' }]);
     if (typeof input.message !== 'string' || input.message.length === 0)
-      throw new ValidationError('transcript entry message must not be empty', { field: 'message' });
+      throw invalidFields('transcript entry', [{ field: 'message', message: 'must not be empty' }]);
     const owner = await this.sessions.claim(input.sessionId, input.installationId);
     if (owner !== input.installationId) {
       throw new AlreadyExistsError(`session ${input.sessionId} belongs to another installation`, {

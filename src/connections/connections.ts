@@ -10,7 +10,7 @@ import { WINDOW_MINUTES } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
 import type { ChartBinding, Engine, Outcome } from '../engine/engine.ts';
 import { type PersistedState, stateName } from '../engine/step.ts';
-import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
+import { AlreadyExistsError, ForbiddenError, NotFoundError, invalidFields } from '../errors.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { type ConnectionRecord, toHeartbeatAck, toRecord } from './records.ts';
 import { connectionSnapshots } from './snapshot-shape.ts';
@@ -271,16 +271,18 @@ export class ConnectionService {
   heartbeatEvent(hb: HeartbeatInput): ConnectionEvent {
     const now = this.clock.now();
     if (hb.timestamp > now + MAX_FUTURE_SKEW_MS) {
-      throw new ValidationError('timestamp is more than 5 minutes in the future', {
-        field: 'timestamp',
-      });
+      throw invalidFields('body', [
+        { field: 'timestamp', message: 'is more than 5 minutes in the future' },
+      ]);
     }
     const maxAgeMs = this.thresholds.heartbeatMaxAgeMs ?? DEFAULT_HEARTBEAT_MAX_AGE_MS;
     if (hb.timestamp < now - maxAgeMs) {
-      throw new ValidationError(
-        `timestamp is more than ${maxAgeMs / 60_000} minutes in the past (the rolling window plus a grace period)`,
-        { field: 'timestamp' },
-      );
+      throw invalidFields('body', [
+        {
+          field: 'timestamp',
+          message: `is more than ${maxAgeMs / 60_000} minutes in the past (the rolling window plus a grace period)`,
+        },
+      ]);
     }
     return {
       type: 'HEARTBEAT',
@@ -375,7 +377,7 @@ function decodeCursor(s: string): { i: string; c: string } {
   } catch {
     // fall through
   }
-  throw new ValidationError('cursor is not valid; pass back nextCursor unchanged', {
-    field: 'cursor',
-  });
+  throw invalidFields('query', [
+    { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+  ]);
 }

@@ -1,11 +1,7 @@
 import type { z } from 'zod';
-import { ValidationError } from '../errors.ts';
+import { type FieldIssue, type ValidationError, invalidFields } from '../errors.ts';
 
-/** One entry per offending field, with a dotted path such as `items.3.succeeded`. */
-export interface FieldIssue {
-  field: string;
-  message: string;
-}
+export { type FieldIssue, invalidFields };
 
 export function fieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
   return error.issues.map((i) => {
@@ -27,17 +23,6 @@ export function validationError(
   prefix?: string,
 ): ValidationError {
   return invalidFields(where, fieldIssues(error, prefix));
-}
-
-/**
- * The one shape of a 400 that names fields, for checks that are not zod schemas.
- *
- * @example
- * invalidFields('body', [{ field: 'logs.0.data.__proto__', message: 'key not allowed' }]);
- */
-export function invalidFields(where: string, fields: FieldIssue[]): ValidationError {
-  const summary = fields.map((f) => `${f.field}: ${f.message}`).join('; ');
-  return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields });
 }
 
 /**

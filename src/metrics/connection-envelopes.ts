@@ -5,7 +5,7 @@
 import type { ConnectionContext, ConnectionThresholds } from '../../machines/connection.machine.ts';
 import { windowStats } from '../../machines/shared/window.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
-import { ForbiddenError, ValidationError } from '../errors.ts';
+import { ForbiddenError, invalidFields } from '../errors.ts';
 import {
   ENVELOPE_FIELD,
   type EnvelopePage,
@@ -78,10 +78,12 @@ export async function readEnvelopePage(
   let installationId = query.installationId;
   if (installationId === undefined) {
     if (principal.installations === null || principal.installations.size !== 1) {
-      throw new ValidationError(
-        'installationId is required unless the token is scoped to exactly one installation',
-        { field: 'installationId' },
-      );
+      throw invalidFields('query', [
+        {
+          field: 'installationId',
+          message: 'is required unless the token is scoped to exactly one installation',
+        },
+      ]);
     }
     installationId = [...principal.installations][0]!;
   }

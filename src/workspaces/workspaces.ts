@@ -17,7 +17,7 @@ import {
   ForbiddenError,
   InvalidTransitionError,
   NotFoundError,
-  ValidationError,
+  invalidFields,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ActorRef } from '../store/redis-store.ts';
@@ -161,10 +161,10 @@ export class WorkspaceService {
 
     if (req.toProtocol === 'acp') {
       if (req.scheduledAt !== undefined && req.scheduledAt <= now) {
-        throw new ValidationError('scheduledAt must be in the future', { field: 'scheduledAt' });
+        throw invalidFields('body', [{ field: 'scheduledAt', message: 'must be in the future' }]);
       }
       if (req.scheduledAt !== undefined && req.scheduledAt > now + MAX_SCHEDULE_AHEAD_MS) {
-        throw new ValidationError('scheduledAt must be within one year', { field: 'scheduledAt' });
+        throw invalidFields('body', [{ field: 'scheduledAt', message: 'must be within one year' }]);
       }
       const event = {
         type: 'REQUEST_MIGRATION',
@@ -355,9 +355,9 @@ export class WorkspaceService {
   ) {
     const ref = await this.resolve(principal, workspaceId);
     if (q.cursor !== undefined && !/^\d{15}:[\w.-]+$/.test(q.cursor)) {
-      throw new ValidationError('cursor is not valid; pass back nextCursor unchanged', {
-        field: 'cursor',
-      });
+      throw invalidFields('query', [
+        { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+      ]);
     }
     const page = await this.engine.store.auditPage(
       ref.installationId,

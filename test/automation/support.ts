@@ -14,7 +14,13 @@ import type {
   NotificationRequest,
   Notifier,
 } from '../../src/notifications/types.ts';
-import { OPERATOR, type TestService, checkInvariants, startService } from '../helpers.ts';
+import {
+  OPERATOR,
+  type TestService,
+  checkInvariants,
+  namedFields,
+  startService,
+} from '../helpers.ts';
 import { SERVICES } from '../../src/notifications/types.ts';
 
 export { TOKENS, checkInvariants } from '../helpers.ts';
@@ -94,13 +100,6 @@ export async function startAutomation(opts: { fakes?: boolean } = {}): Promise<H
     return res;
   };
   return { service, notifier, metrics, logLines, call };
-}
-
-export function namedFields(error: any): string[] {
-  const fields: string[] = [];
-  for (const f of error?.details?.fields ?? []) fields.push(...String(f.field).split(', '));
-  if (typeof error?.details?.field === 'string') fields.push(error.details.field);
-  return fields;
 }
 
 export function expectError(res: Res, status: number, code: string, ...fields: string[]): void {

@@ -6,7 +6,14 @@
  * `{ error: { code, message, details } }`.
  */
 import { afterEach, beforeEach, expect } from 'vitest';
-import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+import {
+  OPERATOR,
+  TOKEN_A,
+  TOKEN_B,
+  type TestService,
+  namedFields,
+  startService,
+} from '../helpers.ts';
 
 export const TOKENS = [OPERATOR, TOKEN_A, TOKEN_B];
 
@@ -81,14 +88,6 @@ export async function raw(
   };
   checkInvariants(out);
   return out;
-}
-
-/** The field names an error points at (zod issues, or a service error's single field). */
-export function namedFields(error: any): string[] {
-  const fields: string[] = [];
-  for (const f of error?.details?.fields ?? []) fields.push(...String(f.field).split(', '));
-  if (typeof error?.details?.field === 'string') fields.push(error.details.field);
-  return fields;
 }
 
 export function expectError(res: Res, status: number, code: string, field?: string): void {

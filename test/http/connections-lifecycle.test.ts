@@ -4,13 +4,12 @@
  * clock, the invariants every answer is checked for).
  */
 import { describe, it, expect } from 'vitest';
-import { T0, hb } from '../helpers.ts';
+import { T0, hb, namedFields } from '../helpers.ts';
 import {
   type Res,
   service,
   expectErrorShape,
   call,
-  namedFields,
   expectError,
   register,
   handshake,
@@ -126,7 +125,11 @@ describe('connection lifecycle: drop, reconnect, recover, roll back', () => {
       rollbackTriggered: true,
       rollbackReason: 'agent crashed twice',
     });
-    expect(res.body.diagnostics.at(-1)).toMatchObject({ to: 'rolled-back' });
+    // One connection rolled back by hand, not by its workspace.
+    expect(res.body.diagnostics.at(-1)).toMatchObject({
+      to: 'rolled-back',
+      cause: 'manual-rollback',
+    });
 
     const version = (await get('c1')).version;
     expectError(await heartbeat('c1', hb(T0, 5)), 409, 'invalid-transition');

@@ -12,7 +12,14 @@ import { notificationsModule } from '../../src/notifications/module.ts';
 import type { NotificationService } from '../../src/notifications/service.ts';
 import type { NotificationRequest } from '../../src/notifications/types.ts';
 import { SERVICES } from '../../src/notifications/types.ts';
-import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+import {
+  OPERATOR,
+  TOKEN_A,
+  TOKEN_B,
+  type TestService,
+  namedFields,
+  startService,
+} from '../helpers.ts';
 
 export const WEBHOOK_SECRET = 'whsec-test-0123456789abcdef';
 export const SMTP_PASSWORD = 'smtp-pass-s3cret-42';
@@ -75,12 +82,7 @@ export function expectError(
   ]);
   expect(res.body.error.code).toBe(code);
   if (field !== undefined) {
-    const fields: string[] = (res.body.error.details?.fields ?? []).flatMap((f: any) =>
-      String(f.field).split(', '),
-    );
-    if (typeof res.body.error.details?.field === 'string')
-      fields.push(res.body.error.details.field);
-    expect(fields).toContain(field);
+    expect(namedFields(res.body.error)).toContain(field);
     if (status === 400) expect(res.body.error.message).toContain(field);
   }
 }
