@@ -106,7 +106,14 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
     target: 'rolledBack',
     actions: [
       'markRolledBack',
-      { type: 'note', params: { to: 'rolledBack', cause: 'workspace-rollback' } },
+      {
+        type: 'note',
+        params: ({ event }: { event: ConnectionEvent }) => ({
+          to: 'rolledBack' as const,
+          cause:
+            event.type === 'ROLLBACK' && event.manual ? 'manual-rollback' : 'workspace-rollback',
+        }),
+      },
       {
         type: 'scheduleTransportChange',
         params: ({ context, event }: { context: ConnectionContext; event: ConnectionEvent }) => ({

@@ -113,7 +113,8 @@ export type ConnectionEvent =
   | { type: 'HEARTBEAT'; at: number; succeeded: number; failed: number; latencyMs: number[] }
   | { type: 'DROPPED'; at: number; reason?: string }
   | { type: 'RECOVERED'; at: number }
-  | { type: 'ROLLBACK'; at: number; reason: string };
+  /** From the workspace when it reverts to HTTP, or `manual` from an operator for one connection. */
+  | { type: 'ROLLBACK'; at: number; reason: string; manual?: true };
 
 export function healthOf(window: OperationWindow, t: ConnectionThresholds): ConnectionHealth {
   const s = windowStats(window, t.minSamples);

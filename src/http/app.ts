@@ -224,7 +224,8 @@ export function createApp(deps: AppDeps): express.Express {
       await connections.command(
         principalOf(res),
         connectionId,
-        { type: 'ROLLBACK', ...body },
+        // One connection by hand: its diagnostics say `manual-rollback`, not the workspace's.
+        { type: 'ROLLBACK', ...body, manual: true },
         requestId,
       ),
     );

@@ -156,8 +156,14 @@ describe('automatic rollback at the success-rate threshold', () => {
     const [rollback] = await audit('rollbacks');
     expect([...rollback.connectionIds].sort()).toEqual(['c1', 'c2', 'c3']);
     expect(rollback.metricsSnapshot).toMatchObject({ sampleSize: 1000, successRate: 0.98 });
-    for (const id of ['c1', 'c2', 'c3'])
-      expect(await connection(id)).toMatchObject({ status: 'rolled-back' });
+    for (const id of ['c1', 'c2', 'c3']) {
+      const record = await connection(id);
+      expect(record).toMatchObject({ status: 'rolled-back' });
+      expect(record.diagnostics.at(-1)).toMatchObject({
+        to: 'rolled-back',
+        cause: 'workspace-rollback',
+      });
+    }
   });
 
   it('never rolls back on too few samples (50 ok / 49 failed), recording one rollback-held decision, then rolls back at the 100th operation', async () => {

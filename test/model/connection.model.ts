@@ -35,7 +35,8 @@ const events = [
   },
   { type: 'DROPPED', at: T0, reason: 'socket closed' },
   { type: 'RECOVERED', at: T0 },
-  { type: 'ROLLBACK', at: T0, reason: 'workspace-rollback' },
+  // Driven through POST /v1/connections/:id/rollback, which marks the event manual.
+  { type: 'ROLLBACK', at: T0, reason: 'operator rollback', manual: true },
   after('handshakeTimeout', 'connecting'),
   after('heartbeatTimeout', 'connected'),
   after('heartbeatTimeout', 'degraded'),
