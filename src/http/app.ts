@@ -170,6 +170,8 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.get('/readyz', async (_req, res) => {
     const ok = await deps.store.ping().catch(() => false);
+    // As every 503 of the service: how long to wait before asking again.
+    if (!ok) res.setHeader('Retry-After', '1');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'redis-unavailable' });
   });
 

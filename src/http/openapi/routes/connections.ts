@@ -76,7 +76,11 @@ documentRoute({
   summary: 'Redis answers (within 750 ms)',
   responses: {
     200: { description: '`ready`', schema: readyAnswer },
-    503: { description: '`redis-unavailable`', schema: readyAnswer },
+    503: {
+      description: '`redis-unavailable`',
+      schema: readyAnswer,
+      headers: { 'Retry-After': 'seconds to wait before asking again (1)' },
+    },
   },
 });
 
