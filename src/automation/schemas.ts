@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identifier, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
+import { identifier, toKebab, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
 
 /** Skip reasons (internal camelCase; kebab-case on the wire, camelCase accepted on input). */
 export const SKIP_REASONS = [
@@ -160,7 +160,8 @@ export const pageQuery = z.strictObject({
     .string()
     .regex(/^\d{1,15}$/, 'is not valid; pass back nextCursor unchanged')
     .optional(),
-  order: z
-    .enum(ORDERS, { message: 'must be oldest-first or newest-first' })
+  // kebab-case, or the camelCase every enum of the API accepts on input.
+  order: wireEnum(['oldestFirst', 'newestFirst'])
+    .transform((order) => toKebab(order) as (typeof ORDERS)[number])
     .default('oldest-first'),
 });

@@ -58,6 +58,11 @@ describe('pagination', () => {
     expect(rest.nextCursor).toBeNull();
     const newest = await transcript('s1', '?limit=1&order=newest-first');
     expect(newest.items[0].eventType).toBe('toast');
+    // camelCase, as every enum of the API accepts on input.
+    expect(await transcript('s1', '?limit=1&order=newestFirst')).toEqual(newest);
+    expect((await transcript('s1', '?limit=1&order=oldestFirst')).items[0].eventType).toBe(
+      'automation',
+    );
   });
 
   it('answers 400 naming limit, cursor, order or an unknown parameter', async () => {
