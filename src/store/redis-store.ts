@@ -292,18 +292,25 @@ export class RedisStore implements Store {
     return members.map((member, i) => ({ member, json: data[i] ?? 'null' }));
   }
 
-  /** Appends one audit record outside an actor commit (e.g. a settings change, written with it). */
+  /**
+   * Replaces the settings and audits the change in one step, if they are still `expected` (the
+   * text read before, null when there were none); false, writing nothing, if they changed since.
+   */
   async saveSettings(
     installationId: string,
+    expected: string | null,
     json: string,
     audit: { member: string; json: string },
-  ): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.keys.settings(installationId), json)
-      .zadd(this.keys.audit(installationId, 'settings'), 0, audit.member)
-      .hsetnx(this.keys.auditData(installationId, 'settings'), audit.member, audit.json)
-      .exec();
+  ): Promise<boolean> {
+    return commands.saveSettings(
+      this.redis,
+      [
+        this.keys.settings(installationId),
+        this.keys.audit(installationId, 'settings'),
+        this.keys.auditData(installationId, 'settings'),
+      ],
+      [expected ?? '', json, audit.member, audit.json],
+    );
   }
 
   async loadSettings(installationId: string): Promise<string | null> {

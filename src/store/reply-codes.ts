@@ -37,6 +37,15 @@ export type SettleDeadJobCode = (typeof SettleDeadJobCode)[keyof typeof SettleDe
 export const AppendSessionCode = { Appended: 1, AlreadyThere: 0 } as const;
 export type AppendSessionCode = (typeof AppendSessionCode)[keyof typeof AppendSessionCode];
 
+/** saveSettings-3.lua */
+export const SaveSettingsCode = { Saved: 1, Changed: 0 } as const;
+export type SaveSettingsCode = (typeof SaveSettingsCode)[keyof typeof SaveSettingsCode];
+
+/** saveSettings-3.lua: whether the settings were saved (false: changed since they were read). */
+export function decodeSaveSettings(reply: unknown): boolean {
+  return Number(reply) === SaveSettingsCode.Saved;
+}
+
 /** appendSession-7.lua: the skip count entry when no skip was counted. */
 const NO_SKIP_COUNT = -1;
 

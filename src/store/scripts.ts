@@ -28,6 +28,7 @@ import {
   type JobClaimReply,
   type SessionAppendReply,
   decodeAppendSession,
+  decodeSaveSettings,
   decodeClaimJobs,
   decodeCommit,
   decodeCompleteJob,
@@ -352,5 +353,14 @@ export const commands = {
     args: readonly string[],
   ): Promise<SessionAppendReply> {
     return decodeAppendSession((await run(client, 'appendSession', keys, args)) as unknown[]);
+  },
+
+  /** Whether the settings were saved and audited (false: changed since `expected` was read). */
+  async saveSettings(
+    client: RedisClient,
+    keys: Keys<3>,
+    args: readonly [expected: string, json: string, auditMember: string, auditJson: string],
+  ): Promise<boolean> {
+    return decodeSaveSettings(await run(client, 'saveSettings', keys, args));
   },
 };

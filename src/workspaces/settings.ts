@@ -5,12 +5,14 @@ import {
   type WorkspacePolicy,
 } from '../../machines/shared/workspace-policy.ts';
 import type { Clock } from '../clock.ts';
+import { ContentionError } from '../errors.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { auditMember } from '../store/keys.ts';
 import { toKebab, wireEnum } from '../wire.ts';
 
 const MINUTE = 60_000;
-const SETTINGS_CACHE_MS = 1000;
+/** Reads and compare-and-set writes of one settings change before it answers `contention`. */
+const SETTINGS_UPDATE_ATTEMPTS = 10;
 
 /** Installation settings on the wire: kebab-case enums, durations in minutes/hours. */
 export const settingsBody = z.strictObject({
@@ -116,7 +118,7 @@ function diff(before: WorkspacePolicy, after: WorkspacePolicy) {
 
 /**
  * Per-installation admin controls, stored in Redis; every change is audited with who, what and
- * when in the installation's `settings` audit stream, in the same MULTI as the change.
+ * when in the installation's `settings` audit stream, in the same script as the change.
  *
  * @example
  * await settings.update('inst-1', { thresholds: { minSuccessRate: 0.98 } }, 'operator-1');
@@ -129,22 +131,19 @@ export class SettingsService {
   ) {}
 
   /**
-   * Settings are read on every workspace evaluation (after heartbeats), so each process keeps
-   * them for up to SETTINGS_CACHE_MS; a change made through this process is visible at once,
-   * one made through another process within that time. Wall-clock time, not the engine clock:
-   * this is a cache, not a business rule.
+   * The settings as they are in Redis. Not cached: they are read when a workspace is created,
+   * commanded or shown and when a change is pushed to the charts, never per heartbeat, and any
+   * process must answer with a change another process made a moment ago (a workspace created
+   * through this process just after it must start with the new policy).
    */
-  readonly #cache = new Map<string, { policy: WorkspacePolicy; until: number }>();
-
   async get(installationId: string): Promise<WorkspacePolicy> {
-    const hit = this.#cache.get(installationId);
-    if (hit && hit.until > Date.now()) return hit.policy;
-    const json = await this.store.loadSettings(installationId);
-    const policy = json
+    return this.#policyOf(await this.store.loadSettings(installationId));
+  }
+
+  #policyOf(json: string | null): WorkspacePolicy {
+    return json
       ? { ...this.defaults, ...(JSON.parse(json) as Partial<WorkspacePolicy>) }
       : this.defaults;
-    this.#cache.set(installationId, { policy, until: Date.now() + SETTINGS_CACHE_MS });
-    return policy;
   }
 
   /** The audited changes, newest first. */
@@ -164,25 +163,39 @@ export class SettingsService {
     };
   }
 
+  /**
+   * Applies `patch` to the settings as they are in Redis (a change made through another process
+   * a moment ago is kept) and audits what it changed, in one step that fails if the settings
+   * changed in between; then it reads them again and retries. A patch that changes nothing
+   * writes and audits nothing (`change: null`).
+   */
   async update(installationId: string, patch: SettingsPatch, changedBy: string) {
-    const before = await this.get(installationId);
-    const after = applySettings(before, patch);
-    const changes = diff(before, after);
-    const at = this.clock.now();
-    const changeId = randomUUID();
-    const record = {
-      changeId,
-      installationId,
-      changedBy,
-      changedAt: new Date(at).toISOString(),
-      changes,
-    };
     await this.store.registerInstallation(installationId);
-    await this.store.saveSettings(installationId, JSON.stringify(after), {
-      member: auditMember(at, changeId),
-      json: JSON.stringify(record),
-    });
-    this.#cache.delete(installationId);
-    return { policy: after, change: record };
+    for (let attempt = 1; attempt <= SETTINGS_UPDATE_ATTEMPTS; attempt++) {
+      const stored = await this.store.loadSettings(installationId);
+      const before = this.#policyOf(stored);
+      const after = applySettings(before, patch);
+      const changes = diff(before, after);
+      if (Object.keys(changes).length === 0) {
+        return { policy: before, change: null };
+      }
+      const at = this.clock.now();
+      const changeId = randomUUID();
+      const record = {
+        changeId,
+        installationId,
+        changedBy,
+        changedAt: new Date(at).toISOString(),
+        changes,
+      };
+      const saved = await this.store.saveSettings(installationId, stored, JSON.stringify(after), {
+        member: auditMember(at, changeId),
+        json: JSON.stringify(record),
+      });
+      if (saved) return { policy: after, change: record };
+    }
+    throw new ContentionError(
+      `the settings of ${installationId} kept changing while this change was applied; retry`,
+    );
   }
 }

@@ -138,4 +138,50 @@ describe('round-robin over three processes', () => {
     });
     expect(again.status, JSON.stringify(again.body)).toBe(201);
   });
+
+  it('keeps a settings change made through another process a moment ago, and audits each change against what was there', async () => {
+    const [a, b] = processes as [TestService, TestService];
+    const settings = '/v1/installations/inst-a/settings';
+    // a reads (and caches) the defaults; b changes one field; a changes another.
+    expect((await a.api('GET', settings)).body.thresholds.minSuccessRate).toBe(0.99);
+    const first = await b.api('PUT', settings, { thresholds: { minSuccessRate: 0.98 } });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const second = await a.api('PUT', settings, { rolloutMode: 'automatic' });
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    expect(second.body.settings).toMatchObject({
+      rolloutMode: 'automatic',
+      thresholds: { minSuccessRate: 0.98 },
+    });
+    expect(second.body.change.changes).toEqual({
+      rolloutMode: { from: 'opt-in', to: 'automatic' },
+    });
+    for (const p of processes) {
+      expect((await p.api('GET', settings)).body).toMatchObject({
+        rolloutMode: 'automatic',
+        thresholds: { minSuccessRate: 0.98 },
+      });
+    }
+
+    // Concurrent changes of the same field through every process: each is applied on top of
+    // the one before it, so the audit's from/to form one chain and the last one stays.
+    const rates = [0.95, 0.96, 0.97];
+    const answers = await Promise.all(
+      processes.map((p, i) => p.api('PUT', settings, { thresholds: { minSuccessRate: rates[i] } })),
+    );
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    const log = (await a.api('GET', `${settings}/changes`)).body.items as {
+      changes: Record<string, { from: unknown; to: unknown }>;
+    }[];
+    // Every change shares the manual clock's millisecond, so the log's order among them is
+    // their ids'; the chain is followed by value instead: 0.99 -> 0.98 -> the three rates.
+    const rateChanges = log.flatMap((c) => c.changes['thresholds.minSuccessRate'] ?? []);
+    expect(rateChanges).toHaveLength(4);
+    const next = new Map(rateChanges.map((c) => [c.from, c.to]));
+    const chain: unknown[] = [0.99];
+    while (next.has(chain.at(-1))) chain.push(next.get(chain.at(-1)));
+    expect(chain).toHaveLength(5);
+    expect(chain[1]).toBe(0.98);
+    expect(new Set(chain.slice(2))).toEqual(new Set(rates));
+    expect((await b.api('GET', settings)).body.thresholds.minSuccessRate).toBe(chain[4]);
+  });
 });

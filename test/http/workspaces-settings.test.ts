@@ -41,6 +41,20 @@ describe('installation settings', () => {
     },
   };
 
+  it('writes and audits nothing for a change that changes nothing', async () => {
+    const path = '/v1/installations/inst-a/settings';
+    const set = await call('PUT', path, { rolloutMode: 'optIn', thresholds: { flapLimit: 3 } });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect(set.body).toEqual({ settings: DEFAULTS, change: null });
+    expect((await call('GET', `${path}/changes`)).body.items).toEqual([]);
+
+    const changed = await call('PUT', path, { thresholds: { flapLimit: 4 } });
+    expect(changed.body.change.changes).toEqual({ 'thresholds.flapLimit': { from: 3, to: 4 } });
+    const again = await call('PUT', path, { thresholds: { flapLimit: 4 } });
+    expect(again.body.change).toBeNull();
+    expect((await call('GET', `${path}/changes`)).body.items).toHaveLength(1);
+  });
+
   it('returns the defaults, with rolloutMode in kebab-case', async () => {
     for (const token of [OPERATOR, TOKEN_A]) {
       const res = await call('GET', '/v1/installations/inst-a/settings', undefined, token);

@@ -50,7 +50,12 @@ export const settingsChange = z
   .meta({ id: 'SettingsChange' });
 
 export const settingsUpdate = z
-  .strictObject({ settings: installationSettings, change: settingsChange })
+  .strictObject({
+    settings: installationSettings,
+    change: settingsChange
+      .nullable()
+      .meta({ description: 'the audited change; null when the request changed nothing' }),
+  })
   .meta({ id: 'SettingsUpdate' });
 
 export const settingsChangePage = page(settingsChange).meta({ id: 'SettingsChangePage' });
