@@ -15,8 +15,9 @@
  *    once a live event newer than everything it was sent has arrived: pub/sub delivers one
  *    installation's events in id order, so nothing older can arrive after that.
  *
- * Each entry records the id of the entry before it, so an id whose successors were trimmed is
- * detected exactly: the client gets `event: reset` and then every retained event.
+ * Each entry records the id of the entry before it, so an id whose successors were trimmed, and an
+ * id that was never an entry of the stream, are detected exactly: the client gets `event: reset`
+ * (`too-old`, `unknown-id`) and then every retained event.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
@@ -210,8 +211,8 @@ export class LiveEventHub<T> {
   /**
    * Turns the response into an SSE stream of the events of `watch.group`: first, when the
    * request names a last event id, the events after it (or `event: reset` and every retained
-   * event when some were trimmed), then live ones. Throws before writing anything on a bad id
-   * (400) or beyond the open-stream limits (429).
+   * event when some were trimmed or the id is not one of the stream's), then live ones. Throws
+   * before writing anything on a bad id (400) or beyond the open-stream limits (429).
    */
   async attach(
     req: Request,
@@ -300,24 +301,41 @@ export class LiveEventHub<T> {
     }
   }
 
-  /** Sends the retained events after `c.lastId` that belong to the watched group. */
+  /**
+   * Sends the retained events after `c.lastId` that belong to the watched group, after
+   * `event: reset` when the client cannot resume exactly. One read from the asked id (inclusive)
+   * decides, through the first entry it returns (each entry's `p` is the entry before it):
+   *
+   * - it is the asked id, or its `p` is (a trimmed entry, e.g. a reset's id, or `0-0` before the
+   *   first entry): the client missed nothing, the events after it follow;
+   * - its `p` is newer than the asked id: events after the id were trimmed (`too-old`);
+   * - its `p` is older, or nothing is at or after the id (newer than the newest entry): the id
+   *   was never an entry of this stream (`unknown-id`; a second read gets every retained event).
+   *
+   * `0-0` on an empty stream (a reset's id when nothing is retained) resumes quietly.
+   */
   async #replay(watch: LiveWatch, c: CatchUp): Promise<void> {
     const key = this.kind.streamKey(watch.installationId);
     const asked = c.lastId;
-    let entries = await this.#read(key, nextStreamId(asked));
-    if (entries.length === 0) {
-      const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
-      const lastId = last?.[0] ?? '0-0';
-      if (compareStreamIds(asked, lastId) <= 0) return;
-      // Not an id this stream gave (it was emptied, or the id comes from elsewhere).
-      entries = await this.#read(key, '-');
-      this.#reset(c, 'unknown-id', asked, entries[0]?.prev ?? '0-0');
-    } else if (compareStreamIds(entries[0]!.prev, asked) > 0) {
+    let entries = await this.#read(key, asked);
+    const first = entries[0];
+    const same = (id: string) => compareStreamIds(id, asked) === 0;
+    let reason: 'too-old' | 'unknown-id' | null;
+    if (!first) reason = same('0-0') ? null : 'unknown-id';
+    else if (same(first.id) || same(first.prev)) reason = null;
+    else reason = compareStreamIds(first.prev, asked) > 0 ? 'too-old' : 'unknown-id';
+    if (reason === 'too-old') {
       // The entry before the first one after `asked` is gone: events were trimmed unseen.
-      this.#reset(c, 'too-old', asked, entries[0]!.prev);
+      this.#reset(c, reason, asked, first!.prev);
+    } else if (reason === 'unknown-id') {
+      // Never an entry of this stream (or the stream was emptied): every retained event follows.
+      entries = await this.#read(key, '-');
+      this.#reset(c, reason, asked, entries[0]?.prev ?? '0-0');
     }
     while (entries.length > 0 && !c.stream.closed) {
       for (const e of entries) {
+        // The asked id itself, when it is retained, was sent before.
+        if (compareStreamIds(e.id, c.lastId) <= 0) continue;
         c.lastId = e.id;
         if (this.#belongs(e.payload, watch.group)) c.stream.send(this.#frame(e.id, e.payload));
       }

@@ -13,6 +13,7 @@ import { SERVICES } from '../../src/notifications/types.ts';
 import { loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { start } from '../../src/main.ts';
+import { compareStreamIds, nextStreamId } from '../../src/http/live-events.ts';
 import { OPERATOR, type TestService, startService } from '../helpers.ts';
 import { expectError, openStream, refusedStream, request } from '../notifications/support.ts';
 
@@ -236,6 +237,152 @@ describe('transition streams resume from Last-Event-ID', () => {
     await witness.waitFor(burst.length + 1);
     expect(resumed.events.map((e) => e.data.id)).toEqual(burst.map((n) => n.id));
     expect(resumed.events.map((e) => e.id)).toEqual(witness.events.slice(1).map((e) => e.id));
+  });
+});
+
+/** Opens a toast stream of inst-a resuming after `lastEventId`; resolves once `: connected`
+ * (which follows the replay) arrived, so `events` holds the whole replay. */
+async function resumedToasts(svc: TestService, lastEventId: string) {
+  return stream(svc, '/v1/installations/inst-a/toasts/stream', { 'last-event-id': lastEventId });
+}
+
+/** Notifies `n` toasts a few milliseconds apart (so there are ids between two of them). */
+async function toasts(svc: TestService, n: number) {
+  const witness = await stream(svc, '/v1/installations/inst-a/toasts/stream');
+  const sent = Array.from({ length: n }, () => request());
+  for (const t of sent) {
+    await notifier(svc).notify(t);
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  const ids = (await witness.waitFor(n)).map((e) => e.id!);
+  expect(ids).toHaveLength(n);
+  return { sent, ids };
+}
+
+/** An id with the same milliseconds as `id` and a larger sequence: strictly after it. */
+const justAfter = (id: string) => nextStreamId(id)!;
+
+describe('an id that is not an entry of the stream gets event: reset (unknown-id)', () => {
+  it('older than the oldest entry of an untrimmed stream: reset, then every retained event', async () => {
+    const svc = await service();
+    const { sent, ids } = await toasts(svc, 3);
+    expect(await retained(svc, 'toasts', 'inst-a')).toEqual(ids);
+    expect(compareStreamIds('1-0', ids[0]!)).toBeLessThan(0);
+
+    const s = await resumedToasts(svc, '1-0');
+    expect(s.events.map((e) => e.event)).toEqual(['reset', 'toast', 'toast', 'toast']);
+    // Nothing was ever trimmed: the id just before the oldest retained event is 0-0.
+    expect(s.events[0]).toMatchObject({
+      id: '0-0',
+      data: { reason: 'unknown-id', lastEventId: '1-0' },
+    });
+    expect(s.events[0]!.data.message).toContain('not an event of this stream');
+    expect(s.events.slice(1).map((e) => e.id)).toEqual(ids);
+    expect(s.events.slice(1).map((e) => e.data.id)).toEqual(sent.map((t) => t.id));
+
+    // Reconnecting with the reset's id resumes without another reset.
+    const again = await resumedToasts(svc, s.events[0]!.id!);
+    expect(again.events.map((e) => e.id)).toEqual(ids);
+    expect(again.events.every((e) => e.event === 'toast')).toBe(true);
+  });
+
+  it('between two entries: reset, then every retained event (also the ones before the id)', async () => {
+    const svc = await service();
+    const { ids } = await toasts(svc, 3);
+    const between = justAfter(ids[0]!);
+    expect(compareStreamIds(between, ids[1]!)).toBeLessThan(0);
+
+    const s = await resumedToasts(svc, between);
+    expect(s.events.map((e) => e.event)).toEqual(['reset', 'toast', 'toast', 'toast']);
+    expect(s.events[0]).toMatchObject({
+      id: '0-0',
+      data: { reason: 'unknown-id', lastEventId: between },
+    });
+    expect(s.events.slice(1).map((e) => e.id)).toEqual(ids);
+  });
+
+  it('newer than the newest entry: reset, then every retained event', async () => {
+    const svc = await service();
+    const { ids } = await toasts(svc, 2);
+    for (const newer of [justAfter(ids[1]!), '18446744073709551615-18446744073709551615']) {
+      const s = await resumedToasts(svc, newer);
+      expect(s.events.map((e) => e.event)).toEqual(['reset', 'toast', 'toast']);
+      expect(s.events[0]).toMatchObject({
+        id: '0-0',
+        data: { reason: 'unknown-id', lastEventId: newer },
+      });
+      expect(s.events.slice(1).map((e) => e.id)).toEqual(ids);
+    }
+  });
+
+  it('a known id: no reset, the events after it; the newest: nothing, then live events', async () => {
+    const svc = await service();
+    const { ids } = await toasts(svc, 3);
+
+    const first = await resumedToasts(svc, ids[0]!);
+    expect(first.events.map((e) => [e.event, e.id])).toEqual([
+      ['toast', ids[1]],
+      ['toast', ids[2]],
+    ]);
+
+    const newest = await resumedToasts(svc, ids[2]!);
+    expect(newest.events).toEqual([]);
+    const live = request();
+    await notifier(svc).notify(live);
+    const [next] = await newest.waitFor(1);
+    expect(next).toMatchObject({ event: 'toast', data: { id: live.id } });
+    expect(compareStreamIds(next!.id!, ids[2]!)).toBeGreaterThan(0);
+    expect(newest.events).toHaveLength(1);
+  });
+
+  it('on a trimmed stream: unknown-id for an id after the last trimmed one, too-old before it', async () => {
+    const svc = await service({ STREAM_REPLAY_EVENTS: '2' });
+    const { ids } = await toasts(svc, 4);
+    expect(await retained(svc, 'toasts', 'inst-a')).toEqual(ids.slice(2));
+    const kept = ids.slice(2);
+
+    // Between the last trimmed entry and the oldest retained one: nothing after it was trimmed,
+    // and it was never an entry.
+    const between = justAfter(ids[1]!);
+    expect(compareStreamIds(between, ids[2]!)).toBeLessThan(0);
+    const unknown = await resumedToasts(svc, between);
+    expect(unknown.events.map((e) => e.event)).toEqual(['reset', 'toast', 'toast']);
+    expect(unknown.events[0]).toMatchObject({
+      id: ids[1],
+      data: { reason: 'unknown-id', lastEventId: between },
+    });
+    expect(unknown.events.slice(1).map((e) => e.id)).toEqual(kept);
+
+    // Before the last trimmed entry (an entry or not): events after it were trimmed.
+    for (const old of [ids[0]!, justAfter(ids[0]!), '1-0']) {
+      const s = await resumedToasts(svc, old);
+      expect(s.events.map((e) => e.event)).toEqual(['reset', 'toast', 'toast']);
+      expect(s.events[0]).toMatchObject({
+        id: ids[1],
+        data: { reason: 'too-old', lastEventId: old },
+      });
+      expect(s.events.slice(1).map((e) => e.id)).toEqual(kept);
+    }
+
+    // The last trimmed entry (the reset's id) missed nothing; nor did a retained one.
+    const resetId = await resumedToasts(svc, ids[1]!);
+    expect(resetId.events.map((e) => [e.event, e.id])).toEqual(kept.map((id) => ['toast', id]));
+    const known = await resumedToasts(svc, ids[2]!);
+    expect(known.events.map((e) => [e.event, e.id])).toEqual([['toast', ids[3]]]);
+  });
+
+  it('an empty stream: 0-0 resumes quietly, any other id gets reset (unknown-id) and nothing', async () => {
+    const svc = await service();
+    const quiet = await resumedToasts(svc, '0-0');
+    expect(quiet.events).toEqual([]);
+    const s = await resumedToasts(svc, '1764072000000-0');
+    expect(s.events).toEqual([
+      expect.objectContaining({
+        event: 'reset',
+        id: '0-0',
+        data: expect.objectContaining({ reason: 'unknown-id', lastEventId: '1764072000000-0' }),
+      }),
+    ]);
   });
 });
 
