@@ -3,6 +3,7 @@ import { ReplicationTimeoutError } from '../errors.ts';
 import { commitArgs } from './commit-args.ts';
 import { JobQueue } from './job-queue.ts';
 import { EFFECT_QUEUE, Keys, auditBound, parseTimerMember, requestIdMember } from './keys.ts';
+import { adaptEmbeddedStore } from './embedded.ts';
 import { commands, defineCommands } from './scripts.ts';
 import type {
   ActorCommit,
@@ -54,6 +55,8 @@ export class RedisStore implements Store {
     readonly durability: { replicas: number; timeoutMs: number } = { replicas: 0, timeoutMs: 0 },
   ) {
     this.keys = new Keys(prefix);
+    // The embedded store (ioredis-mock) gets Redis stream semantics before any script is defined.
+    adaptEmbeddedStore(redis);
     defineCommands(redis);
   }
 
