@@ -21,7 +21,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
-import { Cluster, Redis } from 'ioredis';
 import { ValidationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type RedisClient, subscriberFor } from '../store/client.ts';
@@ -136,13 +135,6 @@ interface CatchUp {
   held: { id: string; frame: Buffer }[] | null;
 }
 
-/**
- * Whether `redis` can replay: the embedded store (ioredis-mock, used when neither REDIS_URL nor
- * REDIS_CLUSTER_NODES is set) cannot range a stream from an id and repeats ids once a stream is
- * trimmed, so there streams are live only and Last-Event-ID is ignored.
- */
-const canReplay = (redis: RedisClient) => redis instanceof Redis || redis instanceof Cluster;
-
 /** Entries read per XRANGE while replaying. */
 const REPLAY_PAGE = 200;
 
@@ -220,8 +212,7 @@ export class LiveEventHub<T> {
     watch: LiveWatch,
     options: Pick<EventStreamOptions, 'streams' | 'owner'> = {},
   ): Promise<void> {
-    const asked = lastEventIdOf(req);
-    const lastEventId = canReplay(this.redis) ? asked : null;
+    const lastEventId = lastEventIdOf(req);
     const stream = openEventStream(req as IncomingMessage, res, {
       ...options,
       limits: this.limits,

@@ -396,7 +396,7 @@ async function refusedStreamWith(svc: TestService, path: string, headers: Record
 }
 
 describe('on the embedded store (no REDIS_URL)', () => {
-  it('streams live events with ids and ignores Last-Event-ID instead of replaying wrongly', async () => {
+  it('streams live events with ids and replays after Last-Event-ID as on Redis', async () => {
     const { default: RedisMock } = await import('ioredis-mock');
     const svc = await start({
       config: loadConfig({ PORT: '0', LOG_LEVEL: 'silent', OPERATOR_TOKENS: OPERATOR }),
@@ -408,24 +408,38 @@ describe('on the embedded store (no REDIS_URL)', () => {
     cleanup.push(() => svc.stop());
     const first = await openStream(svc, INSTALLATION);
     cleanup.push(() => first.close());
-    const register = await fetch(`${svc.url}/v1/connections`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ connectionId: 'c1', installationId: 'inst-a', workspaceId: 'ws-1' }),
+    const post = (path: string, body: unknown) =>
+      fetch(`${svc.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const register = await post('/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
     });
     expect(register.status).toBe(201);
     const [event] = await first.waitFor(1);
     expect(event!.id).toMatch(/^\d+-\d+$/);
+    await post('/v1/connections/c1/handshake', {
+      protocolVersion: '1.0.0',
+      negotiatedCapabilities: [],
+    });
+    await first.waitUntil((e) => e.data.actorId === 'connection:c1' && e.data.to === 'connected');
+    const sent = first.events.map((e) => ({ id: e.id, data: e.data }));
 
+    // Resumed after the first event: what followed it is replayed, with its ids, in order.
     const resumed = await openStream(svc, INSTALLATION, OPERATOR, { 'last-event-id': event!.id! });
     cleanup.push(() => resumed.close());
-    expect(resumed.events).toEqual([]);
-    await fetch(`${svc.url}/v1/connections/c1/handshake`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ protocolVersion: '1.0.0', negotiatedCapabilities: [] }),
-    });
-    const [live] = await resumed.waitFor(1);
-    expect(live!.data).toMatchObject({ actorId: 'connection:c1', to: 'connected' });
+    await resumed.waitFor(sent.length - 1);
+    expect(resumed.events.map((e) => ({ id: e.id, data: e.data }))).toEqual(sent.slice(1));
+
+    // An id that was never an entry: reset first, then every retained event.
+    const unknown = await openStream(svc, INSTALLATION, OPERATOR, { 'last-event-id': '1-0' });
+    cleanup.push(() => unknown.close());
+    await unknown.waitFor(sent.length + 1);
+    expect(unknown.events[0]).toMatchObject({ event: 'reset', data: { reason: 'unknown-id' } });
+    expect(unknown.events.slice(1).map((e) => e.id)).toEqual(sent.map((e) => e.id));
   });
 });
