@@ -134,7 +134,9 @@ export class Viewer {
     this.#sent.set(m.actorId, found.version);
     const events = m.events.map((type) => ({ type }));
     for (const e of events) this.send(eventFrame(m.actorId, e, at));
-    this.send(snapshotFrame(m.actorId, events.at(-1) ?? { type: '' }, found.state, at));
+    // A creation has no event of its own: its snapshot names XState's initial event, as an
+    // actor started in XState does.
+    this.send(snapshotFrame(m.actorId, events.at(-1) ?? { type: 'xstate.init' }, found.state, at));
   }
 }
 

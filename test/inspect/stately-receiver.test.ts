@@ -218,8 +218,15 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
       (f) => f.sessionId === 'connection:cb' && f.snapshot?.value === 'connected',
       "cb's connected snapshot",
     );
-    // Announced before any other frame of it (in the state read when it was first seen).
-    expect(b.frames.all.find((f) => f.sessionId === 'connection:cb')!.type).toBe('@xstate.actor');
+    // Announced before any other frame of it (in the state read when it was first seen); its
+    // creation, which no event caused, is a snapshot of XState's initial event.
+    const ofCb = b.frames.all.filter((f) => f.sessionId === 'connection:cb');
+    expect(ofCb[0]!.type).toBe('@xstate.actor');
+    expect(ofCb[1]).toMatchObject({
+      type: '@xstate.snapshot',
+      event: { type: 'xstate.init' },
+      snapshot: { value: 'connecting' },
+    });
     // inst-a's transition was published first: had it reached tenant B, it would be here now.
     expect(b.frames.all.map((f) => f.sessionId)).not.toContain('connection:ca');
     await a.frames.next(
