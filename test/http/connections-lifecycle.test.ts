@@ -136,9 +136,8 @@ describe('connection lifecycle: drop, reconnect, recover, roll back', () => {
     expect(await get('c1')).toMatchObject({ status: 'rolled-back', version, sampleSize: 0 });
   });
 
-  // BUG: the wire spells statuses in kebab-case (`rolled-back`, see src/wire.ts), but the 409
-  // from src/engine/engine.ts names the internal state: details.state is "rolledBack" and the
-  // message says `final state "rolledBack"`.
+  // A regression test: the wire spells statuses in kebab-case (`rolled-back`, see src/wire.ts),
+  // and the 409 from src/engine/engine.ts used to name the internal state ("rolledBack").
   it('names the state in kebab-case in the 409 for a rolled-back connection', async () => {
     await connect('c1');
     await call('POST', '/v1/connections/c1/rollback', { reason: 'reverted' });

@@ -182,11 +182,11 @@ describe('flap protection', () => {
 });
 
 describe('the health window after a transport change', () => {
-  // BUG: the window's start (`#since`) is rounded down to the minute of the per-minute counters
-  // (src/workspaces/workspaces.ts:199), so the operations that caused a rollback still count after
-  // it for the rest of that minute's hour. An operator migration back in the same minute is then
-  // rolled back automatically before a single operation ran on it, as an auto-threshold rollback
-  // (counting towards the flap limit) with 100 samples and no connections.
+  // A regression test. The window's start used to be rounded down to the minute of the
+  // per-minute counters, so the operations that caused a rollback still counted after it for the
+  // rest of that minute's hour: an operator migration back in the same minute was rolled back
+  // automatically before a single operation ran on it, as an auto-threshold rollback (counting
+  // towards the flap limit) with 100 samples and no connections.
   it('does not roll back an operator migration back to ACP made in the same minute as the rollback', async () => {
     await acpWorkspace('ws-1', ['c1']);
     service.clock.advance(5 * SEC);

@@ -224,9 +224,9 @@ describe('tenant isolation', () => {
     ).toBe(500);
   });
 
-  // BUG (spec deviation): the issue lists re-enable among the routes where TOKEN_B gets 404 for an
-  // inst-a workspace; reenableAutoMigration checks for an operator before resolving the workspace
-  // (src/workspaces/workspaces.ts:503-505), so every tenant token gets 403 instead.
+  // A regression test: the issue lists re-enable among the routes where TOKEN_B gets 404 for an
+  // inst-a workspace; reenableAutoMigration used to check for an operator before resolving the
+  // workspace, so every tenant token got 403 instead.
   it('answers TOKEN_B 404 for re-enabling automatic migration of an inst-a workspace', async () => {
     await acpWorkspace('ws-1', ['c1']);
     const res = await call('POST', '/v1/workspaces/ws-1/auto-migration/reenable', {}, TOKEN_B);
