@@ -1,8 +1,6 @@
 import type { z } from 'zod';
 import { type FieldIssue, type ValidationError, invalidFields } from '../errors.ts';
 
-export { type FieldIssue, invalidFields };
-
 export function fieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
   return error.issues.map((i) => {
     const path = [prefix, ...i.path.map(String)]
