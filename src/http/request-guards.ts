@@ -6,8 +6,7 @@
  */
 import type { RequestHandler } from 'express';
 import { redactSecrets } from '../automation/secrets.ts';
-import { UnsupportedMediaTypeError } from '../errors.ts';
-import { type FieldIssue, invalidFields } from '../errors.ts';
+import { type FieldIssue, UnsupportedMediaTypeError, invalidFields } from '../errors.ts';
 
 /**
  * The routes a browser's EventSource follows. EventSource cannot send headers, so these, and
