@@ -111,6 +111,8 @@ export function createApp(deps: AppDeps): express.Express {
   const batchHeartbeats: RequestHandler = async (req, res) => {
     const { items } = parse(batchEnvelope, req.body, 'body');
     const principal = principalOf(res);
+    /** The items refused because Redis could not be used (503). */
+    const unavailable: AppError[] = [];
     const results = await Promise.all(
       items.map(async (raw, i) => {
         const connectionId =
@@ -129,11 +131,17 @@ export function createApp(deps: AppDeps): express.Express {
           };
         } catch (error) {
           const e = toAppError(error, deps.logger, req);
-          return { connectionId, ok: false, status: httpStatusOf(e), error: renderError(e, req) };
+          const status = httpStatusOf(e);
+          if (status === 503) unavailable.push(e);
+          return { connectionId, ok: false, status, error: renderError(e, req) };
         }
       }),
     );
     const accepted = results.filter((r) => r.ok).length;
+    // Nothing applied and Redis could not be used: the whole request is a 503 with Retry-After,
+    // as every request during an outage, so a client watching status codes sees it and retries
+    // the batch (its heartbeatIds make that safe). A partial batch answers 200, item by item.
+    if (accepted === 0 && unavailable[0]) throw unavailable[0];
     res.json({ accepted, rejected: results.length - accepted, results });
   };
 
