@@ -31,7 +31,7 @@ export interface Child {
   pid: number;
   /** False once the process has exited, for whatever reason. */
   alive(): boolean;
-  /** The last ~20 KB of its stdout and stderr. */
+  /** The last ~20 KB of its stdout and stderr, in whole lines. */
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
   stop(): Promise<void>;
@@ -43,6 +43,19 @@ export interface Child {
  * Spawns `node [nodeArgs] --import tsx <script>` on a free port and waits until GET /healthz
  * answers 200. Throws (with the child's output) if it exits or stays silent for 30 s.
  */
+/** How much of a child's output is kept, for errors and the chaos run's log check. */
+const OUTPUT_KEPT = 20_000;
+
+/**
+ * The end of `text`, at most `max` characters, starting at a line's start: a line cut in the
+ * middle would read as a log line that is not JSON.
+ */
+export function lastLines(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = text.slice(-max);
+  return end.slice(end.indexOf('\n') + 1);
+}
+
 export async function startChild(
   name: string,
   script: string,
@@ -87,7 +100,7 @@ export async function startChildOnPort(
   // BENCH_SERVICE_LOG=<file>: every line the services print, e.g. with BENCH_NODE_ARGS=--trace-gc.
   const log = process.env.BENCH_SERVICE_LOG;
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString('utf8')).slice(-20_000);
+    output = lastLines(output + chunk.toString('utf8'), OUTPUT_KEPT);
     if (log) appendFileSync(log, chunk.toString('utf8').replace(/^(?=.)/gm, `${name}: `));
   };
   proc.stdout!.on('data', keep);
