@@ -100,7 +100,15 @@ export class RedisStore implements Store {
       const id = commits[i]?.requestIds?.ids.find((x) => requestIdMember(x) === r.requestId);
       if (id !== undefined) results[i] = { ...r, requestId: id };
     });
-    if (this.durability.replicas > 0) await this.#waitForReplicas(keys[0]);
+    // Wait for the replicas only when this call wrote something, or found it written before (a
+    // retried request): a commit that conflicted wrote nothing, and its caller retries it on the
+    // current snapshot; refusing it for the replica would say it is on the master when it is not.
+    if (
+      this.durability.replicas > 0 &&
+      results.some((r) => r.status === 'committed' || r.status === 'duplicate')
+    ) {
+      await this.#waitForReplicas(keys[0]);
+    }
     return results;
   }
 

@@ -98,4 +98,77 @@ describe('REDIS_WAIT_REPLICAS=1', () => {
     expect(retry.body.duplicate).toBe(true);
     expect((await call('GET', '/v1/connections/c1')).body.sampleSize).toBe(2);
   });
+
+  it('names a heartbeat written during the outage a duplicate once the replica is back, however many were refused', async () => {
+    replica.freeze();
+    const refused: { status: number; body: any }[] = [];
+    try {
+      // Each is written on the master and refused; the next one starts from a snapshot this
+      // process never saw confirmed.
+      for (const id of ['hb-3', 'hb-4', 'hb-4']) refused.push(await heartbeat(id));
+    } finally {
+      replica.thaw();
+    }
+    expect(refused.map((r) => [r.status, r.body.error.code])).toEqual([
+      [503, 'replication-timeout'],
+      [503, 'replication-timeout'],
+      [503, 'replication-timeout'],
+    ]);
+    for (const id of ['hb-3', 'hb-4']) {
+      const retry = await heartbeat(id);
+      expect(retry.status).toBe(200);
+      expect(retry.body.duplicate, id).toBe(true);
+    }
+    expect((await call('GET', '/v1/connections/c1')).body.sampleSize).toBe(4);
+  });
+
+  it('does not refuse for the replica a commit that did not happen: a stale process retries it first', async () => {
+    // A second process on the same keys moves c1 on, so this one's cached snapshot is stale.
+    const other = await start({
+      config: loadConfig({
+        NODE_ENV: 'test',
+        PORT: '0',
+        REDIS_URL: master.url,
+        REDIS_WAIT_REPLICAS: '1',
+        REDIS_WAIT_TIMEOUT_MS: '300',
+        KEY_PREFIX: 'wait',
+        OPERATOR_TOKENS: OPERATOR,
+      }),
+      clock: new ManualClock(Date.now()),
+      logger: silentLogger,
+      background: false,
+    });
+    try {
+      expect((await heartbeat('hb-5')).status).toBe(200);
+      const moved = await fetch(`${other.url}/v1/connections/c1/heartbeats`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          timestamp: new Date(service.engine.clock.now()).toISOString(),
+          succeeded: 1,
+          failed: 0,
+          heartbeatId: 'hb-6',
+        }),
+      });
+      expect(moved.status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+    replica.freeze();
+    let refused;
+    try {
+      // This process's snapshot of c1 is a version behind: its first commit conflicts, writes
+      // nothing, and is retried on the current snapshot before the replica is waited for.
+      refused = await heartbeat('hb-7');
+    } finally {
+      replica.thaw();
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('replication-timeout');
+    // It is on the master, as the refusal says: the retry is a duplicate.
+    const retry = await heartbeat('hb-7');
+    expect(retry.status).toBe(200);
+    expect(retry.body.duplicate).toBe(true);
+    expect((await call('GET', '/v1/connections/c1')).body.sampleSize).toBe(7);
+  });
 });
