@@ -25,7 +25,12 @@ beforeAll(async () => {
     (await probe.info('replication')).includes('master_link_status:up'),
   );
   probe.disconnect();
-  service = await start({
+  service = await startProcess();
+});
+
+/** A service process on the test's master, waiting for one replica; all share the keys. */
+const startProcess = () =>
+  start({
     config: loadConfig({
       NODE_ENV: 'test',
       PORT: '0',
@@ -39,7 +44,6 @@ beforeAll(async () => {
     logger: silentLogger,
     background: false,
   });
-});
 
 afterAll(async () => {
   replica?.thaw();
@@ -48,8 +52,8 @@ afterAll(async () => {
   await master?.destroy();
 });
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${service.url}${path}`, {
+async function call(method: string, path: string, body?: unknown, to: Service = service) {
+  const res = await fetch(`${to.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${OPERATOR}`,
@@ -60,13 +64,18 @@ async function call(method: string, path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as any };
 }
 
-const heartbeat = (heartbeatId: string) =>
-  call('POST', '/v1/connections/c1/heartbeats', {
-    timestamp: new Date(service.engine.clock.now()).toISOString(),
-    succeeded: 1,
-    failed: 0,
-    heartbeatId,
-  });
+const heartbeat = (heartbeatId: string, to: Service = service) =>
+  call(
+    'POST',
+    '/v1/connections/c1/heartbeats',
+    {
+      timestamp: new Date(service.engine.clock.now()).toISOString(),
+      succeeded: 1,
+      failed: 0,
+      heartbeatId,
+    },
+    to,
+  );
 
 describe('REDIS_WAIT_REPLICAS=1', () => {
   it('answers a commit once the replica has it', async () => {
@@ -124,33 +133,10 @@ describe('REDIS_WAIT_REPLICAS=1', () => {
 
   it('does not refuse for the replica a commit that did not happen: a stale process retries it first', async () => {
     // A second process on the same keys moves c1 on, so this one's cached snapshot is stale.
-    const other = await start({
-      config: loadConfig({
-        NODE_ENV: 'test',
-        PORT: '0',
-        REDIS_URL: master.url,
-        REDIS_WAIT_REPLICAS: '1',
-        REDIS_WAIT_TIMEOUT_MS: '300',
-        KEY_PREFIX: 'wait',
-        OPERATOR_TOKENS: OPERATOR,
-      }),
-      clock: new ManualClock(Date.now()),
-      logger: silentLogger,
-      background: false,
-    });
+    const other = await startProcess();
     try {
       expect((await heartbeat('hb-5')).status).toBe(200);
-      const moved = await fetch(`${other.url}/v1/connections/c1/heartbeats`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          timestamp: new Date(service.engine.clock.now()).toISOString(),
-          succeeded: 1,
-          failed: 0,
-          heartbeatId: 'hb-6',
-        }),
-      });
-      expect(moved.status).toBe(200);
+      expect((await heartbeat('hb-6', other)).status).toBe(200);
     } finally {
       await other.stop();
     }
