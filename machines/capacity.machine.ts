@@ -8,11 +8,12 @@
  * The chart keeps the exact count of active connections itself: every connection reports when
  * it starts or stops holding a slot (`CONNECTION_ACTIVE`, emitted by the connection chart and
  * committed in the same script), and the count raises the USAGE the alert logic acts on. A
- * USAGE from src/ is the periodic repair recount. Alert ids arrive in the events (stamped by the
+ * USAGE from src/ is the periodic repair recount. A registration that would take a slot at or
+ * beyond the critical ratio is refused in the commit that would create it (`refuseAdmission`). Alert ids arrive in the events (stamped by the
  * engine); alert records are appended to the audit stream in the same commit, and
  * `notifyCapacity` is an effect run from the outbox.
  */
-import { assign, enqueueActions, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 
 export interface CapacityThresholds {
   /** Usage ratio (0-1) that opens a warning alert. */
@@ -70,6 +71,11 @@ export type CapacityEvent =
       connectionId: string;
       workspaceId: string;
       delta: number;
+      /**
+       * A new connection asking for its slot (its registration), as opposed to an existing one
+       * taking its slot back: refused (vetoed) at or beyond the critical ratio.
+       */
+      admission?: boolean;
       /** Stamped by the engine: the id of an alert this change would open. */
       eventId: string;
     }
@@ -144,6 +150,24 @@ export function createCapacityMachine(t: CapacityThresholds = DEFAULT_CAPACITY_T
           alertId: event.eventId,
         });
       }),
+      /**
+       * Refuses a registration at or beyond the critical ratio: the engine's veto (`engine.veto`,
+       * src/engine VETO) drops the registration from the commit that would create it, so the
+       * limit holds however many registrations arrive at once. The count is unchanged.
+       */
+      refuseAdmission: emit(({ context, event }) => ({
+        type: 'engine.veto',
+        to: {
+          kind: 'connection',
+          id: event.type === 'CONNECTION_ACTIVE' ? event.connectionId : '',
+        },
+        reason: 'capacity-critical',
+        details: {
+          activeConnections: context.active,
+          capacity: context.capacity,
+          capacityPercent: context.capacity > 0 ? context.active / context.capacity : 1,
+        },
+      })),
       recordUsage: assign(({ context, event }) => {
         if (event.type !== 'USAGE') return {};
         const percent = ratio(event);
@@ -204,6 +228,8 @@ export function createCapacityMachine(t: CapacityThresholds = DEFAULT_CAPACITY_T
     },
     guards: {
       atCritical: ({ event }) => event.type === 'USAGE' && sheds(event, t),
+      refusesAdmission: ({ context, event }) =>
+        event.type === 'CONNECTION_ACTIVE' && event.admission === true && sheds(context, t),
       atWarning: ({ event }) => event.type === 'USAGE' && ratio(event) >= t.warning,
       belowResolve: ({ event }) => event.type === 'USAGE' && ratio(event) < t.resolve,
       alertIsCritical: ({ context }) => context.alert?.trigger === 'critical',
@@ -248,7 +274,12 @@ export function createCapacityMachine(t: CapacityThresholds = DEFAULT_CAPACITY_T
       lastUsageAt: input.at,
       byWorkspace: {},
     }),
-    on: { CONNECTION_ACTIVE: { actions: 'count' } },
+    on: {
+      CONNECTION_ACTIVE: [
+        { guard: 'refusesAdmission', actions: 'refuseAdmission' },
+        { actions: 'count' },
+      ],
+    },
     states: {
       normal: {
         on: {

@@ -80,10 +80,13 @@ export function createConnectionMachine(t: ConnectionThresholds = DEFAULT_CONNEC
         const r = update.operationsReport({ context, event });
         if (r) enqueue.emit(r);
       }),
-      /** A new connection joins its workspace and takes an ACP slot. */
+      /**
+       * A new connection joins its workspace and asks for an ACP slot: the capacity chart may
+       * refuse it (at the critical ratio), and then nothing of this connection is committed.
+       */
       reportCreated: enqueueActions(({ context, enqueue }) => {
         enqueue.emit(report(context, 'connecting', null));
-        enqueue.emit(capacityReport(context, 1));
+        enqueue.emit(capacityReport(context, 1, true));
       }),
       // Effects: declared here so the chart shows them, run by src/ from the outbox after commit.
       requestReconnect: (_, _params: { connectionId: string; attempt: number }) => {},

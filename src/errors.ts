@@ -57,6 +57,15 @@ export class InvalidTransitionError extends AppError {
   override readonly code = 'invalid-transition';
 }
 
+/**
+ * Another actor's chart refused this actor's creation in the commit that would have created it
+ * (see VETO in src/engine/types.ts); nothing of it was written. `details`: `vetoedBy` (the
+ * refusing chart's kind), `reason`, and the chart's own details.
+ */
+export class VetoedError extends AppError {
+  override readonly code = 'vetoed';
+}
+
 export class PayloadTooLargeError extends AppError {
   override readonly code = 'payload-too-large';
 }

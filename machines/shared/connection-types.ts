@@ -148,14 +148,18 @@ export function report(
   };
 }
 
-/** A change in the slots held, for the installation's capacity chart (`CONNECTION_ACTIVE`). */
-export function capacityReport(c: ConnectionContext, delta: number) {
+/**
+ * A change in the slots held, for the installation's capacity chart (`CONNECTION_ACTIVE`);
+ * `admission` for a new connection's first slot, which the capacity chart may refuse.
+ */
+export function capacityReport(c: ConnectionContext, delta: number, admission = false) {
   return {
     type: 'CONNECTION_ACTIVE',
     to: { kind: 'capacity', id: c.installationId },
     connectionId: c.connectionId,
     workspaceId: c.workspaceId,
     delta,
+    ...(admission ? { admission: true } : {}),
   };
 }
 

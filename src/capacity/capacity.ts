@@ -15,7 +15,7 @@ import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
 import { type ChartBinding, EVENT_LOG_SIZE, type Effect, type Engine } from '../engine/engine.ts';
 import { stateName } from '../engine/step.ts';
-import { AppError, NotFoundError } from '../errors.ts';
+import { AppError, NotFoundError, type VetoedError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { SERVICES } from '../notifications/types.ts';
 import { type Services, serviceKey } from '../services.ts';
@@ -91,7 +91,21 @@ export class CapacityService {
     const found = await this.engine.read(this.ref(installationId));
     const ctx = found?.state.context as unknown as CapacityContext | undefined;
     if (!ctx || !sheds(ctx, this.thresholds)) return;
-    const active = ctx.active;
+    await this.#refuse(installationId, ctx.active);
+  };
+
+  /**
+   * A registration the capacity chart refused in its commit (a veto: registrations in flight at
+   * the same moment, on any process, passed {@link admit} on the same count) is answered as one
+   * refused before it.
+   */
+  readonly vetoed = async (installationId: string, veto: VetoedError): Promise<void> => {
+    if (veto.details.vetoedBy !== CAPACITY) return;
+    const active = veto.details.activeConnections;
+    await this.#refuse(installationId, typeof active === 'number' ? active : 0);
+  };
+
+  async #refuse(installationId: string, active: number): Promise<never> {
     const percent = active / this.capacityPerWorker;
     await this.engine.store.redis.hincrby(
       this.engine.store.keys.counter(installationId, 'capacity'),
@@ -109,7 +123,7 @@ export class CapacityService {
         capacityPercent: percent,
       },
     );
-  };
+  }
 
   async #activeWorkspaces(installationId: string): Promise<string[]> {
     const ids: string[] = [];

@@ -22,6 +22,7 @@ export const capacityModule: AppModule = {
     ctx.services.provide(CAPACITY, service);
     ctx.engine.registerEffect('notifyCapacity', service.notifyCapacity);
     ctx.connections.admissionChecks.push(service.admit);
+    ctx.connections.vetoHandlers.push(service.vetoed);
   },
   routes(app, ctx) {
     const svc = ctx.services.require(CAPACITY);

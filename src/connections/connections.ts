@@ -10,7 +10,13 @@ import { WINDOW_MINUTES } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
 import type { ChartBinding, Engine, Outcome } from '../engine/engine.ts';
 import { type PersistedState, stateName } from '../engine/step.ts';
-import { AlreadyExistsError, ForbiddenError, NotFoundError, invalidFields } from '../errors.ts';
+import {
+  AlreadyExistsError,
+  ForbiddenError,
+  NotFoundError,
+  VetoedError,
+  invalidFields,
+} from '../errors.ts';
 import type { ActorRef } from '../store/redis-store.ts';
 import { type ConnectionRecord, toHeartbeatAck, toRecord } from './records.ts';
 import { connectionSnapshots } from './snapshot-shape.ts';
@@ -124,6 +130,11 @@ export class ConnectionService {
 
   /** Checks a registration must pass first; each throws to refuse (feature modules add them). */
   readonly admissionChecks: ((installationId: string) => Promise<void>)[] = [];
+  /**
+   * Turn a chart's veto of a registration (in its commit, see VETO in src/engine/types.ts) into
+   * the refusal its module answers, e.g. `capacity-shed`; one that does not know it returns.
+   */
+  readonly vetoHandlers: ((installationId: string, veto: VetoedError) => Promise<void>)[] = [];
 
   /**
    * The answer to a command: the state after everything it caused, which the engine committed
@@ -208,11 +219,18 @@ export class ConnectionService {
     }
     await store.registerInstallation(fields.installationId);
     await this.beforeRegister(fields.installationId, fields.workspaceId);
-    const outcome = await this.engine.create(
-      ref,
-      { ...fields, at: this.clock.now() },
-      requestId === undefined ? {} : { requestId },
-    );
+    const outcome = await this.engine
+      .create(
+        ref,
+        { ...fields, at: this.clock.now() },
+        requestId === undefined ? {} : { requestId },
+      )
+      .catch(async (error: unknown) => {
+        if (error instanceof VetoedError) {
+          for (const handle of this.vetoHandlers) await handle(fields.installationId, error);
+        }
+        throw error;
+      });
     this.#owners.set(fields.connectionId, fields.installationId);
     const after = await this.#settled(ref, outcome);
     const record = toRecord(after.state, after.version, this.thresholds.minSamples);

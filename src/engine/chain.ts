@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ContentionError } from '../errors.ts';
+import { ContentionError, VetoedError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ActorRef, CommitResult, OutboxEntry, Store } from '../store/store.ts';
 import type { AfterCommit } from './after-commit.ts';
 import type { ChartRegistry } from './charts.ts';
 import type { Planner } from './planner.ts';
 import type { Cached, SnapshotCache } from './snapshot-cache.ts';
-import type { EngineStats } from './types.ts';
+import { type EngineStats, VETO } from './types.ts';
 import type { Applied, Command, Pending, Routed } from './work.ts';
 
 /** What {@link Chains} work with. */
@@ -69,6 +69,16 @@ interface Node {
   source?: Waiting;
   /** What `applied` emitted, stamped and addressed: computed once per plan, not per round. */
   sent?: Sent[];
+  /** The {@link VETO}es `applied` emitted: not delivered, taken by the chain. */
+  vetoes?: Veto[];
+}
+
+/** A chart's refusal of another actor's creation in this chain (see {@link VETO}). */
+interface Veto {
+  /** The vetoed actor's key. */
+  key: string;
+  by: ActorRef;
+  event: Routed['event'];
 }
 
 /** One event a node's plan emitted, for a receiver the engine has a chart for. */
@@ -148,6 +158,14 @@ export class Chains {
     const bases = new Map<string, Cached | null>();
     for (let attempt = 1; sources.length > 0; attempt++) {
       const nodes = await this.#settle(installationId, sources, bases, attempt === 1);
+      const vetoed = this.#vetoed(nodes);
+      if (vetoed.length > 0) {
+        // The vetoed creations are answered and the rest settled again without them: a veto
+        // is not a conflict, so the attempt is not counted.
+        sources = sources.filter((s) => !vetoed.includes(s));
+        attempt--;
+        continue;
+      }
       const committing = nodes.filter((n) => n.applied!.commit !== null);
       if (committing.length === 0) {
         for (const n of nodes)
@@ -304,6 +322,51 @@ export class Chains {
   }
 
   /**
+   * The sources whose creation another actor's chart vetoed in this settlement, each rejected
+   * with a {@link VetoedError}. A veto of anything else (an actor that exists, or that this chain
+   * does not create from a source) refuses nothing and is logged.
+   */
+  #vetoed(nodes: readonly Node[]): Waiting[] {
+    const byKey = new Map(nodes.map((n) => [n.key, n]));
+    const out: Waiting[] = [];
+    for (const n of nodes) {
+      for (const veto of n.vetoes ?? []) {
+        const target = byKey.get(veto.key);
+        const source = target?.source;
+        if (!source || target.base !== null || !source.work.some((p) => p.work.kind === 'create')) {
+          this.options.logger.warn('a veto of an actor this chain does not create was ignored', {
+            by: veto.by.kind,
+            actorId: veto.key,
+          });
+          continue;
+        }
+        if (out.includes(source)) continue;
+        out.push(source);
+        const {
+          type: _type,
+          reason,
+          details,
+        } = veto.event as {
+          type: string;
+          reason?: unknown;
+          details?: Record<string, unknown>;
+        };
+        source.reject(
+          new VetoedError(
+            `${veto.by.kind} ${veto.by.id} refused to admit ${target.ref.kind} ${target.ref.id}`,
+            {
+              vetoedBy: veto.by.kind,
+              reason: typeof reason === 'string' ? reason : 'vetoed',
+              ...details,
+            },
+          ),
+        );
+      }
+    }
+    return out;
+  }
+
+  /**
    * The events `n`'s plan emitted for actors of a bound chart, addressed and stamped with ids that
    * stay the same across the rounds and plans of one attempt (by tag: emitter and position).
    */
@@ -314,8 +377,13 @@ export class Chains {
   ): Sent[] {
     const { store, charts } = this.options;
     const sent: Sent[] = [];
+    n.vetoes = undefined;
     n.applied!.emitted.forEach((routed, i) => {
       const ref = { kind: routed.to.kind, installationId, id: routed.to.id };
+      if (routed.event.type === VETO) {
+        (n.vetoes ??= []).push({ key: store.actorKey(ref), by: n.ref, event: routed.event });
+        return;
+      }
       // An engine without that chart (e.g. a test binding only connections) has no receiver.
       if (!charts.has(ref.kind)) return;
       const tag = `${n.key}#${i}`;

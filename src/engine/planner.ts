@@ -23,6 +23,7 @@ import {
   type Effect,
   type EventLogOptions,
   JOURNAL_CHECKPOINT_EVERY,
+  VETO,
 } from './types.ts';
 import { type Applied, type Command, type Routed, TimerGone } from './work.ts';
 
@@ -117,6 +118,13 @@ export function planBatch(
         actions.timers.delete(w.member);
         dirty = true;
       } else if (!changed) {
+        // A veto (see VETO) changes nothing in its sender: the step is taken for what it emits.
+        const vetoes = r.actions.filter(isVeto);
+        if (vetoes.length > 0) {
+          actions.add(vetoes);
+          results.push({ ok: true, state: stepper.persist(snapshot), changed: false });
+          continue;
+        }
         throw new InvalidTransitionError(
           `${ref.kind} ${ref.id} in state "${named(snapshot)}" does not accept ${event.type}`,
           { state: named(snapshot), event: event.type },
@@ -159,7 +167,7 @@ export function planBatch(
       results,
       final: snapshot,
       effects: [],
-      emitted: [],
+      emitted: actions.emitted,
     };
   }
   const finalState = stepper.persist(snapshot);
@@ -285,6 +293,13 @@ class ActionPlan {
       }
     }
   }
+}
+
+function isVeto(action: PlannedAction): boolean {
+  return (
+    action.type === 'xstate.emit' &&
+    (action.params as { event?: EventObject } | undefined)?.event?.type === VETO
+  );
 }
 
 function isAddress(to: unknown): to is Routed['to'] {

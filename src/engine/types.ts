@@ -81,6 +81,15 @@ export interface Chart {
  */
 export const APPEND_AUDIT = 'appendAudit';
 
+/**
+ * The event a chart `emit`s to refuse another actor's creation in the same chain (e.g. the
+ * capacity chart refusing a registration at the critical ratio): `{ type: VETO, to: { kind, id },
+ * reason, details }`. The engine does not deliver it: the chain drops the creating batch,
+ * answers it with a {@link VetoedError}, and commits the rest without it. A veto changes nothing
+ * in the actor that sends it, so the chart's transition may be actions only.
+ */
+export const VETO = 'engine.veto';
+
 /** The params of an {@link APPEND_AUDIT} action. */
 export interface AuditParams {
   stream: string;

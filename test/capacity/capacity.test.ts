@@ -164,6 +164,51 @@ describe('capacity alerts and load shedding', () => {
     expect((await state()).state).toBe('warning');
   });
 
+  it('holds the critical limit exactly under a burst: the chart refuses in the commit what the check before it let through', async () => {
+    // 25 at once all pass the check of the count before their commit (0 active): the capacity
+    // chart vetoes every one that would take a slot at 95 % or beyond, in the commit itself.
+    const ids = Array.from({ length: 25 }, (_, i) => `b${i}`);
+    const results = await Promise.all(ids.map((id) => register(id, 'ws-b')));
+    await settle();
+    const admitted = ids.filter((_, i) => results[i]!.status === 201);
+    const refused = results.filter((r) => r.status !== 201);
+    expect(admitted).toHaveLength(19);
+    expect(refused).toHaveLength(6);
+    for (const r of refused) {
+      expect(r.status).toBe(503);
+      expect(r.body.error).toMatchObject({
+        code: 'capacity-shed',
+        details: {
+          useTransport: 'http',
+          reason: 'capacity-critical',
+          activeConnections: 19,
+          capacity: 20,
+          capacityPercent: 0.95,
+        },
+      });
+    }
+    expect(await state()).toMatchObject({
+      activeConnections: 19,
+      state: 'critical',
+      shedding: true,
+      refusedConnections: 6,
+    });
+    // Nothing of a refused registration was written: no record, no member of its workspace.
+    for (const id of ids.filter((id) => !admitted.includes(id)))
+      expect((await svc.api('GET', `/v1/connections/${id}`)).status).toBe(404);
+    const ws = (await svc.api('GET', '/v1/workspaces/ws-b')).body;
+    expect(ws.connections.total).toBe(19);
+    // The count stays exact: a connection leaving makes room for exactly one more.
+    expect(
+      (await svc.api('POST', `/v1/connections/${admitted[0]}/rollback`, { reason: 'test' })).status,
+    ).toBe(200);
+    await settle();
+    // A refused id registers again later (its installation's claim of it is kept).
+    const again = ids.find((id) => !admitted.includes(id))!;
+    const next = await Promise.all([register(again, 'ws-b'), register('after', 'ws-b')]);
+    expect(next.map((r) => r.status).sort()).toEqual([201, 503]);
+  });
+
   it('keeps tenants apart on every capacity route', async () => {
     await registerMany(1);
     expect(

@@ -180,9 +180,9 @@ describe('connection chart at its thresholds', () => {
 describe('connection chart: what it tells its workspace and its capacity actor', () => {
   const opsReport = (status: string, ops: object) => ({ ...statusReport(status), ops });
 
-  it('joins its workspace as connecting and takes a slot when it is created', () => {
+  it('joins its workspace as connecting and asks for a slot (an admission) when it is created', () => {
     const h = harness();
-    expect(emittedBy(h)).toEqual([statusReport('connecting'), slot(1)]);
+    expect(emittedBy(h)).toEqual([statusReport('connecting'), { ...slot(1), admission: true }]);
   });
 
   it("reports a heartbeat's operations at the heartbeat's own time with the window's p95", () => {

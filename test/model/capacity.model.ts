@@ -6,7 +6,12 @@
  */
 import { expect } from 'vitest';
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
-import { type CapacityContext, capacityMachine } from '../../machines/capacity.machine.ts';
+import {
+  type CapacityContext,
+  DEFAULT_CAPACITY_THRESHOLDS,
+  capacityMachine,
+  sheds,
+} from '../../machines/capacity.machine.ts';
 import { T0, type TestService } from '../helpers.ts';
 import { type ModelOptions, fireDurableTimer } from './paths.ts';
 import { CAPACITY_SERVICE } from '../../src/capacity/capacity.ts';
@@ -26,6 +31,17 @@ const usage = (active: number) => ({
   alertId: 'model-alert',
 });
 
+/** A new connection asking for its slot: a registration. */
+const ADMISSION = {
+  type: 'CONNECTION_ACTIVE',
+  at: T0,
+  connectionId: 'model-new',
+  workspaceId: 'ws-cap',
+  delta: 1,
+  admission: true,
+  eventId: 'model-alert',
+} as unknown as EventObject;
+
 export const capacityModel: ModelOptions = {
   machine: capacityMachine,
   input: { installationId: 'inst-a', capacity: 20, at: T0 },
@@ -36,8 +52,7 @@ export const capacityModel: ModelOptions = {
     usage(14),
     usage(17),
     usage(19),
-    // One connection fewer: the chart's own count (CONNECTION_ACTIVE) raises the usage. (One
-    // more would grow the state space without bound, and is refused at critical anyway.)
+    // One connection fewer: the chart's own count (CONNECTION_ACTIVE) raises the usage.
     {
       type: 'CONNECTION_ACTIVE',
       at: T0,
@@ -47,13 +62,23 @@ export const capacityModel: ModelOptions = {
       eventId: 'model-alert',
     },
     { type: 'xstate.after.resolveDelay.capacity.resolving', at: T0 },
+    ADMISSION,
   ] as unknown as EventObject[],
+  // One registration more only where the chart refuses it (at or beyond critical): anywhere else
+  // it would count up and grow the state space, which the USAGE steps already cover.
+  eventsIn: (s) =>
+    capacityModel.events.filter(
+      (e) =>
+        e !== ADMISSION || sheds(s.chart.context as CapacityContext, DEFAULT_CAPACITY_THRESHOLDS),
+    ),
   describeEvent: (e) =>
     e.type === 'USAGE'
       ? `USAGE(${(e as any).active}/20)`
-      : e.type === 'CONNECTION_ACTIVE'
-        ? 'one connection fewer'
-        : 'after resolveDelay',
+      : e === ADMISSION
+        ? 'one registration more'
+        : e.type === 'CONNECTION_ACTIVE'
+          ? 'one connection fewer'
+          : 'after resolveDelay',
   serializeState: ({ chart }) => {
     const c = chart.context as CapacityContext;
     return JSON.stringify([chart.value, c.active, c.alert?.trigger ?? null]);
@@ -93,8 +118,30 @@ export class CapacityDriver {
     await this.settle();
   }
 
+  /**
+   * One registration more, at or beyond critical: refused by the capacity chart in the commit
+   * that would create the connection (the service's check before it is switched off in
+   * capacity.model.test.ts, so the chart's veto is what refuses), and nothing of it is written.
+   */
+  async admitOne() {
+    const id = `cap-${++this.#next}`;
+    const res = await this.svc.api('POST', '/v1/connections', {
+      connectionId: id,
+      installationId: 'inst-a',
+      workspaceId: 'ws-cap',
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(503);
+    expect(res.body.error).toMatchObject({
+      code: 'capacity-shed',
+      details: { reason: 'capacity-critical', activeConnections: this.live.length },
+    });
+    expect((await this.svc.api('GET', `/v1/connections/${id}`)).status).toBe(404);
+    await this.settle();
+  }
+
   async drive(event: EventObject) {
     if (event.type === 'USAGE') return this.setActive((event as any).active);
+    if ((event as { admission?: boolean }).admission) return this.admitOne();
     if (event.type === 'CONNECTION_ACTIVE')
       return this.setActive(Math.max(0, this.live.length - 1));
     await fireDurableTimer(

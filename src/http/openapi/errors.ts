@@ -28,6 +28,11 @@ export const ERRORS = {
     meaning:
       "the actor's chart does not accept this command in its current state; nothing was written",
   },
+  vetoed: {
+    status: 409,
+    meaning:
+      "another actor's chart refused this actor's creation in the same commit; nothing was written",
+  },
   'migration-refused': {
     status: 409,
     meaning:
