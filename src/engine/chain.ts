@@ -30,6 +30,25 @@ export interface ChainsOptions {
 /** The built-in effect that delivers a routed event after commit (fan-out beyond the limit). */
 export const DELIVER = 'engine.deliver';
 
+/**
+ * Commands of its sources one chain takes at most (at least one source); the rest wait for the
+ * next. Each source's commands cause about as many routed events (a heartbeat's report to its
+ * workspace), and every one is an argument or more of the chain's one script call: bursts of
+ * tens of thousands of heartbeats of one installation must not make one call of them.
+ */
+export const MAX_CHAIN_COMMANDS = 1000;
+
+/** How many of `waiting`, from the first, fit in `budget` commands (at least one). */
+function sourcesWithin(waiting: readonly ChainSource[], budget: number): number {
+  let commands = waiting[0]?.work.length ?? 0;
+  let n = 1;
+  while (n < waiting.length && commands + waiting[n]!.work.length <= budget) {
+    commands += waiting[n]!.work.length;
+    n++;
+  }
+  return n;
+}
+
 /** Rounds of routing before a chain is declared cyclic. */
 const MAX_ROUNDS = 16;
 
@@ -140,7 +159,7 @@ export class Chains {
     queue: { waiting: Waiting[]; running: boolean },
   ): Promise<void> {
     while (queue.waiting.length > 0) {
-      const group = queue.waiting.splice(0, queue.waiting.length);
+      const group = queue.waiting.splice(0, sourcesWithin(queue.waiting, MAX_CHAIN_COMMANDS));
       try {
         await this.#run(installationId, group);
       } catch (error) {

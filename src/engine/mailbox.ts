@@ -8,6 +8,14 @@ export interface BatchProcessor {
   process(key: string, ref: ActorRef, batch: Pending[]): Promise<void>;
 }
 
+/**
+ * Commands of one actor applied in one commit at most; more wait for the next. A commit's
+ * script call carries an argument or more per command (journal entries, request ids), and one
+ * of tens of thousands of arguments overflows the stack inside ioredis (16 batches of 1,000
+ * heartbeats for one connection, sent at once, did).
+ */
+export const MAX_BATCH = 500;
+
 interface Slot {
   ref: ActorRef;
   queue: Pending[];
@@ -16,7 +24,8 @@ interface Slot {
 
 /**
  * One queue per actor in this process: the commands for an actor that arrive while a batch of
- * it is being applied wait, and are applied together as the next batch. So one process never
+ * it is being applied wait, and are applied together as the next batch (at most
+ * {@link MAX_BATCH}). So one process never
  * races itself on an actor, and a hot actor costs far fewer commits than it gets commands.
  *
  * @example
@@ -52,7 +61,7 @@ export class Mailbox {
   async #drain(key: string, slot: Slot): Promise<void> {
     try {
       while (slot.queue.length > 0) {
-        const batch = slot.queue.splice(0, slot.queue.length);
+        const batch = slot.queue.splice(0, MAX_BATCH);
         try {
           await this.processor.process(key, slot.ref, batch);
         } catch (error) {

@@ -345,6 +345,9 @@ function renderError(e: AppError, req: Request) {
   return { code: e.code, message: e.message, details: e.details, requestId: requestIdOf(req) };
 }
 
+/** Unexpected errors already logged (see toAppError). */
+const loggedErrors = new WeakSet<object>();
+
 /** Maps body-parser and unexpected errors onto the typed error classes. */
 function toAppError(error: unknown, logger: Logger, req: Request): AppError {
   if (error instanceof AppError) return error;
@@ -374,6 +377,12 @@ function toAppError(error: unknown, logger: Logger, req: Request): AppError {
     if (status === 413) return new PayloadTooLargeError(message, { in: 'body' });
     if (status === 415) return new UnsupportedMediaTypeError(message, { in: 'header' });
     return new RequestRefusedError(status, message);
+  }
+  // One failure answers every command of a batch it broke (a batch request's items alike): it
+  // is logged once, not once per item.
+  if (typeof error === 'object' && error !== null) {
+    if (loggedErrors.has(error)) return new AppError('internal error');
+    loggedErrors.add(error);
   }
   logger.error('unhandled error', {
     err: error instanceof Error ? error : new Error(String(error)),

@@ -87,3 +87,36 @@ describe('request ids', () => {
     expect(JSON.stringify(lines)).not.toContain(OPERATOR);
   });
 });
+
+describe('unexpected errors', () => {
+  it('logs one failure that broke every item of a batch once, and answers each item 500', async () => {
+    // A fault injected at the service boundary: every heartbeat fails with the same error, as
+    // a commit that broke answers every command it carried.
+    const broken = new Error('the commit broke');
+    const original = service.connections.heartbeat.bind(service.connections);
+    service.connections.heartbeat = () => Promise.reject(broken);
+    try {
+      const items = Array.from({ length: 5 }, () => ({
+        connectionId: 'c1',
+        timestamp: new Date(T0).toISOString(),
+        succeeded: 1,
+        failed: 0,
+      }));
+      const { res, body } = await send('/v1/heartbeats', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ items }),
+      });
+      expect(res.status).toBe(200);
+      expect(body.results.map((r: { status: number }) => r.status)).toEqual([
+        500, 500, 500, 500, 500,
+      ]);
+      const id = res.headers.get('x-request-id')!;
+      const logged = lines.filter((l) => l.message === 'unhandled error' && l.requestId === id);
+      expect(logged).toHaveLength(1);
+      expect(JSON.stringify(logged[0])).toContain('the commit broke');
+    } finally {
+      service.connections.heartbeat = original;
+    }
+  });
+});
