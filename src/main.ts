@@ -3,7 +3,7 @@
  * the benchmark run the real server (on port 0) in-process.
  */
 import type { Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, Server as NetServer, type Socket } from 'node:net';
 import { capacityBinding } from './capacity/capacity.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
@@ -223,8 +223,9 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     fresh.add(socket);
     socket.once('close', () => settleFresh(socket));
   });
-  // While draining, every answer tells its client to open its next request elsewhere.
-  server.on('request', (req, res: ServerResponse) => {
+  // While draining, every answer tells its client to open its next request elsewhere. First in
+  // line: the app answers some requests (/healthz) before a later listener would run.
+  server.prependListener('request', (req, res: ServerResponse) => {
     settleFresh(req.socket);
     if (draining && !res.headersSent) res.setHeader('connection', 'close');
   });
@@ -290,14 +291,24 @@ export async function start(options: StartOptions = {}): Promise<Service> {
      */
     async stop() {
       draining = true;
+      // Connections the kernel completed before the signal wait in its backlog until the event
+      // loop accepts them, and closing the listener would reset them: one more poll of the loop
+      // accepts them first.
+      await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+      // Then stop accepting (a new connection is refused, so a client or balancer tries another
+      // process), keeping the accepted sockets: http's close() would also cut the idle ones, and
+      // a socket whose request is not read yet counts as idle. Resolves once every accepted
+      // connection has ended.
+      const closed = new Promise<void>((resolve) =>
+        NetServer.prototype.close.call(server, () => resolve()),
+      );
+      logger.info('shutdown: stopped accepting connections');
       if (fresh.size > 0) {
         await new Promise<void>((resolve) => {
           freshDrained = resolve;
           setTimeout(resolve, FIRST_REQUEST_WAIT_MS).unref();
         });
       }
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      logger.info('shutdown: stopped accepting connections');
       const streams = moduleContext.streams.closeAll();
       const sockets = attached.reduce((n, a) => n + a.close(), 0);
       logger.info('shutdown: closed live streams', { streams, sockets });

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OPERATOR } from '../helpers.ts';
 import { ROOT, ServiceProcess, freePort, until } from './support.ts';
@@ -97,6 +98,36 @@ describe('SIGTERM', () => {
     );
     // Nobody is listening any more.
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('SIGTERM and connections', () => {
+  it('refuses new connections at once, and still serves one accepted just before the signal', async () => {
+    const { p, url, port } = await serve();
+    // A connection the server accepted but that has not sent its request yet. The server
+    // accepts in order, so once a later connection's request is answered, it holds this one.
+    const early = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => early.once('connect', () => resolve()));
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    p.proc.kill('SIGTERM');
+    await until('the listener to close', () =>
+      p.stdout.includes('shutdown: stopped accepting connections'),
+    );
+    // Refused, not accepted and then reset: a client or balancer can try another process.
+    const refused = await new Promise<string>((resolve) => {
+      const late = connect(port, '127.0.0.1');
+      late.once('connect', () => resolve('connected'));
+      late.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+    let answer = '';
+    early.on('data', (c: Buffer) => (answer += c.toString()));
+    const ended = new Promise<void>((resolve) => early.once('close', () => resolve()));
+    early.end('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await ended;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(await p.exited).toBe(0);
   });
 });
 
