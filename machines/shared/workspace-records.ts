@@ -5,8 +5,13 @@
  * machines/workspace.machine.ts (and re-exported there).
  */
 import { assertEvent } from 'xstate';
-import type { HealthEvidence, WorkspacePolicy } from './workspace-policy.ts';
-import { liveMembers } from './workspace-window.ts';
+import {
+  type HealthEvidence,
+  type HealthVerdict,
+  type WorkspacePolicy,
+  healthVerdict,
+} from './workspace-policy.ts';
+import { coveredMinutes, liveMembers } from './workspace-window.ts';
 import { absorbed, evidenceFor } from './workspace-evidence.ts';
 import type {
   Migration,
@@ -108,6 +113,10 @@ export interface RollbackEventIn {
   reason: string;
   requestedBy: string | null;
   evidence: HealthEvidence;
+  /** The evidence's verdict under `policy`: `breach` for an automatic rollback. */
+  verdict: HealthVerdict;
+  /** The minutes the window of the evidence covered. */
+  coveredMinutes: number;
   policy: WorkspacePolicy;
   connectionIds: string[];
 }
@@ -129,6 +138,7 @@ export function rollbackOf(c: WorkspaceContext, event: WorkspaceEvent): Rollback
     at: event.at,
     eventId: event.eventId,
     evidence,
+    coveredMinutes: coveredMinutes(ctx),
     connectionIds: liveMembers(ctx.members),
   };
   if (event.type !== 'ROLLBACK_REQUESTED') {
@@ -139,6 +149,8 @@ export function rollbackOf(c: WorkspaceContext, event: WorkspaceEvent): Rollback
       trigger: 'autoThreshold',
       reason: `aggregated ACP success rate ${evidence.successRate} over ${evidence.sampleSize} operations fell below ${ctx.policy.minSuccessRate}`,
       requestedBy: null,
+      // The verdict the `breaches` guard took this rollback on.
+      verdict: healthVerdict(evidence, ctx.policy),
       policy: ctx.policy,
     };
   }
@@ -149,6 +161,7 @@ export function rollbackOf(c: WorkspaceContext, event: WorkspaceEvent): Rollback
     trigger: event.trigger,
     reason: event.reason,
     requestedBy: event.requestedBy,
+    verdict: healthVerdict(evidence, event.policy),
     policy: event.policy,
   };
 }

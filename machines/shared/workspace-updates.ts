@@ -122,6 +122,8 @@ export function enterCooldown({ context, event }: Args): Partial<WorkspaceContex
       at: e.at,
       trigger: e.trigger,
       reasonCode: auto ? 'success-rate-below-threshold' : 'manual',
+      // The window is emptied below: keep what the decision saw.
+      health: { ...e.evidence, verdict: e.verdict, coveredMinutes: e.coveredMinutes },
     },
     window: [] as WorkspaceWindow,
     // The new transport has no evidence yet: a stale `healthy` must not start the

@@ -154,6 +154,17 @@ export function evidenceOf(owner: WindowOwner): HealthEvidence {
   };
 }
 
+/**
+ * The minutes the window covers, from its oldest counted minute to its newest (at least 1): what
+ * its operations are spread over.
+ */
+export function coveredMinutes(owner: Pick<WindowOwner, 'policy' | 'window'>): number {
+  const head = owner.window.at(-1)?.[0];
+  if (head === undefined) return 1;
+  const first = Math.max(owner.window[0]![0], head - owner.policy.windowMinutes + 1);
+  return Math.max(1, head - first + 1);
+}
+
 /** The verdict of the window against the policy. */
 export function verdictOf(owner: WindowOwner): HealthVerdict {
   return healthVerdict(evidenceOf(owner), owner.policy);

@@ -66,11 +66,13 @@ export function workspaceView(
     cooldownUntil: iso(ctx.cooldownUntil),
     autoMigrationBlocked: ctx.autoMigrationBlocked,
     autoRollbacksInFlapWindow: ctx.autoRollbacks.length,
+    // The rollback's evidence is in its RollbackEvent (`metricsSnapshot`), not repeated here.
     lastRollback: ctx.lastRollback
       ? {
-          ...ctx.lastRollback,
-          trigger: toKebab(ctx.lastRollback.trigger),
+          eventId: ctx.lastRollback.eventId,
           at: iso(ctx.lastRollback.at),
+          trigger: toKebab(ctx.lastRollback.trigger),
+          reasonCode: ctx.lastRollback.reasonCode,
         }
       : null,
     settings: toWire(policy),

@@ -102,6 +102,9 @@ describe('workspace chart: rollback records', () => {
         at,
         trigger: 'autoThreshold',
         reasonCode: 'success-rate-below-threshold',
+        // What the decision saw, kept as the window is emptied: the metrics envelopes of the
+        // rollback come from it.
+        health: { ...snapshotOf(0.989, 1000, 2), verdict: 'breach', coveredMinutes: 1 },
       },
       window: [],
       health: null,
@@ -157,7 +160,13 @@ describe('workspace chart: rollback records', () => {
       autoRollbacks: [],
       cooldownMs: 5 * MIN,
       policy: { ...P, cooldownMs: 5 * MIN },
-      lastRollback: { eventId: 'rb2', trigger: 'manualUser', reasonCode: 'manual' },
+      lastRollback: {
+        eventId: 'rb2',
+        trigger: 'manualUser',
+        reasonCode: 'manual',
+        // A requested rollback keeps its window's verdict: nothing reported yet.
+        health: { ...snapshotOf(null, 0, 0, null), verdict: 'insufficient-data' },
+      },
     });
     expect(h.timer('cooldownDelay')).toBe(5 * MIN);
   });

@@ -105,9 +105,10 @@ function expectedRecord(m: ModelSnapshot) {
     autoMigrationBlocked: c.autoMigrationBlocked,
     autoRollbacksInFlapWindow: c.autoRollbacks.length,
     lastRollback: c.lastRollback && {
-      ...c.lastRollback,
-      trigger: kebab(c.lastRollback.trigger),
+      eventId: c.lastRollback.eventId,
       at: iso(c.lastRollback.at),
+      trigger: kebab(c.lastRollback.trigger),
+      reasonCode: c.lastRollback.reasonCode,
     },
     settings: toWire(c.policy),
   };
