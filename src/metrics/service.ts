@@ -6,7 +6,8 @@
  * - workspace commits (`onCommit`): success rate, latency p95 and throughput of the workspace,
  *   from the chart's own health evidence (its window of every connection's operations), at most
  *   once per `intervalMs` of the injected clock per workspace and process, and at once when the
- *   workspace's verdict changes;
+ *   workspace's verdict changes; for a commit that rolls the workspace back, the evidence and
+ *   verdict the chart recorded with the rollback (the window it decided on is emptied by then);
  * - connection commits (`onCommit`): the connection's own success rate, latency p95 and
  *   throughput, only when its status changes (and the change says something: see
  *   statusChangeSaysSomething), never per heartbeat;
@@ -50,7 +51,12 @@ import {
   readEnvelopePage,
   statusChangeSaysSomething,
 } from './connection-envelopes.ts';
-import { verdictMoved, workspaceEnvelopes } from './workspace-envelopes.ts';
+import {
+  rollbackEnvelopes,
+  rolledBack,
+  verdictMoved,
+  workspaceEnvelopes,
+} from './workspace-envelopes.ts';
 import { EnvelopeWriter } from './writer.ts';
 import { type FleetLease, refreshFleetGauges } from './fleet.ts';
 import {
@@ -198,7 +204,9 @@ export class MetricsService implements MetricsSink {
   /**
    * A workspace commit: its envelopes when a connection's report reached it, its window holds
    * operations and the interval since its last emission (in this process) has passed; or at once
-   * when its verdict moved.
+   * when its verdict moved. A commit that rolls the workspace back emits, at once, the health the
+   * chart recorded with the rollback (its verdict, `breach` for an automatic one), not the
+   * window the rollback emptied in the same commit.
    */
   #onWorkspaceCommit(
     id: string,
@@ -207,9 +215,16 @@ export class MetricsService implements MetricsSink {
     events: readonly EventObject[],
   ): void {
     const context = after.context as unknown as WorkspaceContext;
-    if (!context.health) return;
+    const was = (before?.context ?? null) as unknown as WorkspaceContext | null;
     const now = this.#deps.clock.now();
-    if (!verdictMoved(before?.context as unknown as WorkspaceContext | null, context)) {
+    const latency = this.#deps.thresholds.degradedLatencyP95Ms;
+    if (rolledBack(was, context)) {
+      this.#emitted(id, now);
+      for (const e of rollbackEnvelopes(context, latency)) void this.#writer.enqueue(e);
+      return;
+    }
+    if (!context.health) return;
+    if (!verdictMoved(was, context)) {
       // Nothing to say before the window holds an operation (registrations, handshakes).
       if (context.health.sampleSize === 0) return;
       let report = false;
@@ -218,6 +233,12 @@ export class MetricsService implements MetricsSink {
       const last = this.#lastEmit.get(id);
       if (last !== undefined && now - last < this.intervalMs) return;
     }
+    this.#emitted(id, now);
+    for (const e of workspaceEnvelopes(context, now, latency)) void this.#writer.enqueue(e);
+  }
+
+  /** Remembers a workspace's emission time (its interval starts again). */
+  #emitted(id: string, now: number): void {
     // Workspace ids are unique across installations (claimed in the owners hash).
     this.#lastEmit.delete(id);
     this.#lastEmit.set(id, now);
@@ -225,8 +246,6 @@ export class MetricsService implements MetricsSink {
       const oldest = this.#lastEmit.keys().next().value;
       if (oldest !== undefined) this.#lastEmit.delete(oldest);
     }
-    const latency = this.#deps.thresholds.degradedLatencyP95Ms;
-    for (const e of workspaceEnvelopes(context, now, latency)) void this.#writer.enqueue(e);
   }
 
   /** What a connection's state says, as envelopes (see {@link connectionEnvelopes}). */
