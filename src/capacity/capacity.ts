@@ -17,6 +17,7 @@ import { type ChartBinding, EVENT_LOG_SIZE, type Effect, type Engine } from '../
 import { stateName } from '../engine/step.ts';
 import { AppError, NotFoundError, type VetoedError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { durationText } from '../notifications/text.ts';
 import { SERVICES } from '../notifications/types.ts';
 import { type Services, serviceKey } from '../services.ts';
 import type { ActorRef } from '../store/redis-store.ts';
@@ -199,7 +200,7 @@ export class CapacityService {
       toast: {
         title: resolved ? 'ACP capacity back to normal' : `ACP capacity ${trigger}`,
         body: resolved
-          ? `ACP usage stayed below ${(this.thresholds.resolve * 100).toFixed(0)}% for ${this.thresholds.resolveAfterMs / 60_000} min; the alert is resolved.`
+          ? `ACP usage stayed below ${(this.thresholds.resolve * 100).toFixed(0)}% for ${durationText(this.thresholds.resolveAfterMs)}; the alert is resolved.`
           : `ACP connections at ${(percent * 100).toFixed(1)}% of capacity (${String(p.record.activeConnections)} active).${trigger === 'critical' ? ' New sessions use HTTP.' : ''}`,
         severity: resolved ? 'info' : trigger === 'critical' ? 'error' : 'warning',
       },

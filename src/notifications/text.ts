@@ -88,4 +88,21 @@ export function fitToast(title: string, body: string): { title: string; body: st
   return { title: t2.join(''), body: b2.join('') };
 }
 
+/**
+ * A duration as a toast says it: whole seconds under a minute, otherwise minutes with at most
+ * one decimal (a configured `CAPACITY_RESOLVE_AFTER_MS` need not be a whole number of minutes);
+ * milliseconds under a second.
+ *
+ * @example
+ * durationText(5_000); // '5 s'
+ * durationText(90_000); // '1.5 min'
+ * durationText(300_000); // '5 min'
+ */
+export function durationText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  return `${Math.round(ms / 6000) / 10} min`;
+}
+
 /** Request and source ids: printable ASCII without spaces (they appear in SSE `id:` lines). */

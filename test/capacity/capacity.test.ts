@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capacityModule } from '../../src/capacity/module.ts';
+import { notificationsModule } from '../../src/notifications/module.ts';
 import { TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+import { openStream } from '../notifications/support.ts';
 
 const MIN = 60_000;
 /** 20 connections of capacity: 85% = 17, 95% = 19, 70% = 14. */
@@ -220,5 +222,45 @@ describe('capacity alerts and load shedding', () => {
     expect(
       (await svc.api('GET', '/v1/installations/inst-a/capacity', undefined, TOKEN_A)).status,
     ).toBe(200);
+  });
+});
+
+describe('the capacity toasts', () => {
+  let svc: TestService;
+  afterEach(async () => {
+    await svc.close();
+  });
+
+  it('says a resolve delay that is not a whole number of minutes readably', async () => {
+    svc = await startService({ ...ENV, CAPACITY_RESOLVE_AFTER_MS: '5000' }, undefined, [
+      notificationsModule,
+      capacityModule,
+    ]);
+    const toasts = await openStream(svc, '/v1/installations/inst-a/toasts/stream');
+    try {
+      for (let i = 0; i < 17; i++) {
+        const res = await svc.api('POST', '/v1/connections', {
+          connectionId: `c${i}`,
+          installationId: 'inst-a',
+          workspaceId: 'ws-1',
+        });
+        expect(res.status).toBe(201);
+      }
+      await svc.engine.idle();
+      for (const id of ['c0', 'c1', 'c2', 'c3']) {
+        const res = await svc.api('POST', `/v1/connections/${id}/rollback`, { reason: 'test' });
+        expect(res.status).toBe(200);
+      }
+      await svc.engine.idle();
+      svc.clock.advance(5000);
+      expect(await svc.engine.fireDueTimers()).toBe(1);
+      await svc.engine.idle();
+      const resolved = await toasts.waitUntil(
+        (e) => e.data.title === 'ACP capacity back to normal',
+      );
+      expect(resolved.data.body).toBe('ACP usage stayed below 70% for 5 s; the alert is resolved.');
+    } finally {
+      await toasts.close();
+    }
   });
 });
