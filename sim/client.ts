@@ -108,6 +108,9 @@ export interface Tally {
   networkErrors: number;
 }
 
+/** How long one request may take. */
+const TIMEOUT_MS = 30_000;
+
 const bump = (m: Record<string, number>, k: string) => {
   m[k] = (m[k] ?? 0) + 1;
 };
@@ -135,11 +138,15 @@ export class ApiClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (error) {
       this.tally.networkErrors++;
-      throw error;
+      const why =
+        error instanceof Error && error.name === 'TimeoutError'
+          ? `no answer from ${this.baseUrl} within ${TIMEOUT_MS / 1000} s (${method} ${path})`
+          : `cannot reach ${this.baseUrl}: ${fetchFailure(error)}`;
+      throw new Error(why, { cause: error });
     }
     const text = await res.text();
     const parsed: unknown = text ? JSON.parse(text) : null;
@@ -169,4 +176,28 @@ export class ApiClient {
 export function errorCode(answer: ApiAnswer): string {
   const code = (answer.body as Partial<ApiErrorBody> | null)?.error?.code;
   return typeof code === 'string' ? code : `http-${answer.status}`;
+}
+
+/**
+ * Why a `fetch` threw, in one line. undici says only `fetch failed` and keeps the reason in
+ * `error.cause` (a system error with `code`, `address` and `port`; an AggregateError when every
+ * address of a name refused), so that is what is said: `ECONNREFUSED 127.0.0.1:3999`,
+ * `getaddrinfo ENOTFOUND no-such-host.invalid`.
+ *
+ * @example
+ * await fetch('http://127.0.0.1:3999/').catch(fetchFailure); // 'ECONNREFUSED 127.0.0.1:3999'
+ */
+export function fetchFailure(error: unknown): string {
+  return describeCause(error instanceof Error ? (error.cause ?? error) : error);
+}
+
+function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const c = cause as Error & { code?: unknown; address?: unknown; port?: unknown };
+  if (cause instanceof AggregateError && cause.errors.length > 0)
+    return [...new Set(cause.errors.map(describeCause))].join(', ');
+  if (typeof c.code === 'string' && typeof c.address === 'string')
+    return `${c.code} ${c.address}${typeof c.port === 'number' ? `:${c.port}` : ''}`;
+  if (c.message) return c.message;
+  return typeof c.code === 'string' ? c.code : cause.name;
 }

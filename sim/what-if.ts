@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { decisionRows } from '../src/workspaces/what-if-rows.ts';
+import { fetchFailure } from './client.ts';
 import { DEV_TOKEN } from './simulate.ts';
 
 const USAGE = `usage: npm run what-if -- --workspace <id> --from <iso> [options]
@@ -173,12 +174,21 @@ async function main(): Promise<void> {
     ...(args.to ? { to: args.to } : {}),
     settings: settingsOf(args.set),
   };
-  const url = `${args.url.replace(/\/+$/, '')}/v1/workspaces/${encodeURIComponent(args.workspace)}/what-if`;
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${args.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const base = args.url.replace(/\/+$/, '');
+  const url = `${base}/v1/workspaces/${encodeURIComponent(args.workspace)}/what-if`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${args.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    // undici says only "fetch failed": the reason (ECONNREFUSED 127.0.0.1:3999, …) is its cause.
+    process.stderr.write(`what-if failed: cannot reach ${base}: ${fetchFailure(error)}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const answer = await res.json();
   if (!res.ok) {
     const e = (answer as { error?: { code: string; message: string } }).error;

@@ -1,15 +1,45 @@
 /**
  * The fleet simulator's scenarios, run briefly against the embedded service in virtual time:
  * each ends with the outcome it is built to show. The sizes are small to keep the file short;
- * the scenario logic is the one `npm run simulate` runs.
+ * the scenario logic is the one `npm run simulate` runs. Then the CLIs against a `--url` nothing
+ * listens on.
  */
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { SimulationReport } from '../../sim/report.ts';
 import { simulate } from '../../sim/simulate.ts';
 
 const run = promisify(execFile);
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** Runs a CLI of sim/ in a child process: its exit code and both outputs. */
+async function cli(
+  script: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: unknown; stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number') throw error;
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** A port on 127.0.0.1 that nothing listens on (taken, then freed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('npm run simulate', () => {
   it('steady: a healthy fleet is never rolled back and raises no alert', async () => {
@@ -93,11 +123,46 @@ describe('npm run simulate', () => {
         '12',
         '--json',
       ],
-      { cwd: new URL('../..', import.meta.url).pathname, timeout: 60_000 },
+      { cwd: ROOT, timeout: 60_000 },
     );
     const report = JSON.parse(stdout) as SimulationReport;
     expect(report.scenario).toBe('flaky-workspace');
     expect(report.mode).toBe('virtual');
     expect(report.rollbacks.filter((b) => b.trigger === 'auto-threshold')).toHaveLength(1);
   }, 60_000);
+});
+
+describe('an unreachable --url', () => {
+  it('npm run simulate names the URL and the cause', async () => {
+    const port = await closedPort();
+    const r = await cli('sim/cli.ts', [
+      '--scenario',
+      'steady',
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--rounds',
+      '1',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `simulation failed: cannot reach http://127.0.0.1:${port}: ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+  });
+
+  it('npm run what-if names the URL and the cause', async () => {
+    const port = await closedPort();
+    const r = await cli('sim/what-if.ts', [
+      '--workspace',
+      'ws-1',
+      '--from',
+      '2026-01-05T09:00:00Z',
+      '--url',
+      `http://127.0.0.1:${port}/`,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `what-if failed: cannot reach http://127.0.0.1:${port}: ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+  });
 });
