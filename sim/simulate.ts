@@ -3,7 +3,7 @@
  * the fleet and builds the report. The CLI and the tests both call `simulate`.
  */
 import { randomBytes } from 'node:crypto';
-import { ApiClient } from './client.ts';
+import { ApiClient, type ApiErrorBody, errorCode } from './client.ts';
 import { type RoundProgress, runFleet } from './fleet.ts';
 import { type Harness, embeddedHarness, remoteHarness } from './harness.ts';
 import { type SimulationReport, buildReport } from './report.ts';
@@ -29,6 +29,37 @@ export interface SimulateOptions {
 export const DEV_TOKEN = 'dev-operator-token-change-me';
 
 /**
+ * Asks the service once, before a run against it, whether `harness.token` is an operator token:
+ * `GET /v1/installations/:id/dead-letters` (operator only; of the run's own fresh installation,
+ * so there is nothing to read). Throws a one-line error when the answer is not 200: 401 (the
+ * token is not accepted), 403 (an installation token), anything else with its status and code.
+ * Its own client, so the report's request tally is the fleet's alone.
+ *
+ * @example
+ * await checkOperatorToken(remoteHarness('http://127.0.0.1:3000', 'wrong'), 'sim-x');
+ * // Error: the service at http://127.0.0.1:3000 did not accept the token (401 unauthorized: …)
+ */
+export async function checkOperatorToken(
+  harness: Pick<Harness, 'url' | 'token'>,
+  installationId: string,
+): Promise<void> {
+  const path = `/v1/installations/${encodeURIComponent(installationId)}/dead-letters`;
+  const answer = await new ApiClient(harness.url, harness.token).call('GET', path);
+  if (answer.status === 200) return;
+  const error = (answer.body as Partial<ApiErrorBody> | null)?.error;
+  const said = `${answer.status} ${errorCode(answer)}${error?.message ? `: ${error.message}` : ''}`;
+  if (answer.status === 401)
+    throw new Error(
+      `the service at ${harness.url} did not accept the token (${said}); an operator token is needed`,
+    );
+  if (answer.status === 403)
+    throw new Error(
+      `the token is not an operator token (${said}); the simulator needs one of OPERATOR_TOKENS (it migrates workspaces as operator)`,
+    );
+  throw new Error(`checking the token at ${harness.url}: GET ${path} answered ${said}`);
+}
+
+/**
  * Runs one scenario and answers its report.
  *
  * @example
@@ -48,6 +79,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
   const installationId = `sim-${tag}${scenario.name}`;
   const started = performance.now();
   try {
+    // A wrong token would otherwise give a "successful" run of 401 answers.
+    if (harness.mode === 'real') await checkOperatorToken(harness, installationId);
     const api = new ApiClient(harness.url, harness.token);
     const observed = await runFleet(api, harness, {
       scenario,

@@ -1,15 +1,17 @@
 /**
  * The fleet simulator's scenarios, run briefly against the embedded service in virtual time:
  * each ends with the outcome it is built to show. The sizes are small to keep the file short;
- * the scenario logic is the one `npm run simulate` runs. Then the CLIs against a `--url` nothing
- * listens on.
+ * the scenario logic is the one `npm run simulate` runs. Then the CLIs against `--url`: a real
+ * service on real Redis (its token checked before the run), and a port nothing listens on.
  */
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulationReport } from '../../sim/report.ts';
+import { ManualClock } from '../../src/clock.ts';
 import { simulate } from '../../sim/simulate.ts';
+import { OPERATOR, TOKEN_A, type TestService, startService } from '../helpers.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -130,6 +132,72 @@ describe('npm run simulate', () => {
     expect(report.mode).toBe('virtual');
     expect(report.rollbacks.filter((b) => b.trigger === 'auto-threshold')).toHaveLength(1);
   }, 60_000);
+});
+
+describe('npm run simulate --url: the service is checked before the run', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    // The fleet stamps heartbeats with the real time: the service's clock starts there too.
+    service = await startService({}, new ManualClock(Date.now()));
+  });
+  afterAll(async () => {
+    await service.close();
+  });
+
+  const connections = async () =>
+    (
+      (await service.api('GET', '/v1/connections')).body as { items: { connectionId: string }[] }
+    ).items.map((c) => c.connectionId);
+
+  const against = (token: string, ...more: string[]) => [
+    '--scenario',
+    'steady',
+    '--url',
+    service.url,
+    '--token',
+    token,
+    '--containers',
+    '3',
+    '--rounds',
+    '1',
+    '--interval-ms',
+    '10',
+    ...more,
+  ];
+
+  it('a token the service does not accept fails at once with exit 1 and one line', async () => {
+    const r = await cli('sim/cli.ts', against('wrong-token-xxxxxxxxxxxx'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `simulation failed: the service at ${service.url} did not accept the token (401 unauthorized: the bearer token is not valid); an operator token is needed\n`,
+    );
+    // Nothing was sent but the check: no connection of the run exists.
+    expect(await connections()).toEqual([]);
+  });
+
+  it('an installation token fails with exit 1: it is not an operator token', async () => {
+    const r = await cli('sim/cli.ts', against(TOKEN_A));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^simulation failed: the token is not an operator token \(403 forbidden: reading dead letters needs an operator token\); [^\n]*\n$/,
+    );
+    expect(await connections()).toEqual([]);
+  });
+
+  it('an operator token passes the check and the run reports from the service', async () => {
+    const r = await cli('sim/cli.ts', against(OPERATOR, '--json'));
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as SimulationReport;
+    expect(report.mode).toBe('real');
+    expect(report.containers).toBe(3);
+    // Every answer of the run was a success: the token was fit for all of it.
+    expect(Object.keys(report.requests.byStatus).sort()).toEqual(['200', '201']);
+    expect(report.connections.final).toEqual({ connected: 3 });
+    expect(report.heartbeats.sent).toBe(3);
+    expect(report.migrations.requested).toBe(1);
+  });
 });
 
 describe('an unreachable --url', () => {
