@@ -109,6 +109,10 @@ async function main(): Promise<void> {
     fail(`unknown or missing --scenario: ${scenario ?? ''}`);
   if (values.url && !/^https?:\/\//.test(values.url))
     fail('--url must start with http:// or https://');
+  if (values.url && values.capacity !== undefined)
+    fail(
+      "--capacity is for the embedded service only: with --url the capacity is that service's CAPACITY_PER_WORKER",
+    );
   const containers = integer('containers', values.containers, 1);
   const rounds = integer('rounds', values.rounds, 1);
   const intervalMs = integer('interval-ms', values['interval-ms'], 1);

@@ -198,6 +198,16 @@ describe('npm run simulate --url: the service is checked before the run', () => 
     expect(report.heartbeats.sent).toBe(3);
     expect(report.migrations.requested).toBe(1);
   });
+
+  it('--capacity with --url is a usage error (exit 2): it sets only the embedded service', async () => {
+    const before = await connections();
+    const r = await cli('sim/cli.ts', against(OPERATOR, '--capacity', '20'));
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^--capacity is for the embedded service only: /);
+    expect(r.stderr).toContain('usage: npm run simulate');
+    expect(await connections()).toEqual(before);
+  });
 });
 
 describe('an unreachable --url', () => {
