@@ -78,8 +78,17 @@ describe('operator console', () => {
   it('shows only the token form without a token, and the installations after sign-in', async () => {
     const context = await browser.newContext();
     const anonymous = await context.newPage();
+    const refused: string[] = [];
+    anonymous.on('response', (r) => {
+      if (r.status() >= 400) refused.push(`${r.status()} ${new URL(r.url()).pathname}`);
+    });
     await anonymous.goto(`${s.url}/`);
     await anonymous.waitForSelector('input[name=token]');
+    // The page asks for nothing the service does not have. It names its icon, so a browser does
+    // not ask for /favicon.ico after loading it (Chromium does, for a page without one).
+    await anonymous.waitForLoadState('load');
+    expect(refused).toEqual([]);
+    expect(await anonymous.getAttribute('link[rel=icon]', 'href')).toBe('data:,');
     expect(await anonymous.textContent('body')).not.toContain('inst-a');
     await screenshot(anonymous, '00-sign-in');
     await anonymous.fill('input[name=token]', 'not-a-valid-token');
