@@ -10,6 +10,7 @@ import { type Config, ConfigError, loadConfig } from './config.ts';
 import { ConnectionService, connectionBinding } from './connections/connections.ts';
 import { Engine, type EffectHandler } from './engine/engine.ts';
 import { createApp } from './http/app.ts';
+import { answerClientError } from './http/client-error.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { DomainEvents, type DomainEventMap } from './domain-events.ts';
 import type { AppModule, ModuleContext } from './module-context.ts';
@@ -210,6 +211,7 @@ export async function start(options: StartOptions = {}): Promise<Service> {
     throw error;
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   let draining = false;
   // Connections accepted that have not sent their first request yet. Node counts them as idle,
   // and server.close() would cut them with a request already on the wire: shutdown lets each

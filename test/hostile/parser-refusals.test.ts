@@ -1,0 +1,63 @@
+/**
+ * Requests Node's HTTP parser refuses before the app sees them still get the one error shape
+ * (src/http/client-error.ts), on a raw socket to the real service.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestService, startService } from '../helpers.ts';
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService();
+});
+afterAll(async () => {
+  await svc.close();
+});
+
+/** Sends `raw` on a new connection; the whole answer once the server closes it. */
+function rawRequest(raw: string): Promise<{ status: number; headers: string; body: any }> {
+  const { port } = new URL(svc.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head, body] = [
+        text.slice(0, text.indexOf('\r\n\r\n')),
+        text.slice(text.indexOf('\r\n\r\n') + 4),
+      ];
+      resolve({
+        status: Number(head.split(' ')[1]),
+        headers: head.toLowerCase(),
+        body: JSON.parse(body),
+      });
+    });
+    socket.write(raw);
+  });
+}
+
+describe('requests the HTTP parser refuses', () => {
+  it('answers an unknown method 400 in the error shape, with a request id', async () => {
+    const res = await rawRequest('FOO /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    expect(res.status).toBe(400);
+    expect(res.headers).toContain('content-type: application/json');
+    expect(res.body.error).toMatchObject({ code: 'validation-failed', details: { in: 'request' } });
+    expect(res.headers).toContain(`x-request-id: ${res.body.error.requestId as string}`);
+  });
+
+  it('answers a request line over the header limit 431 in the error shape', async () => {
+    const res = await rawRequest(
+      `GET /v1/connections/${'a'.repeat(70_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    );
+    expect(res.status).toBe(431);
+    expect(res.body.error).toMatchObject({ code: 'request-refused', details: { in: 'request' } });
+    expect(res.body.error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a malformed request line 400', async () => {
+    const res = await rawRequest('GET\r\n\r\n');
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation-failed');
+  });
+});
