@@ -44,6 +44,8 @@ import {
   rollbackBody,
 } from './schemas.ts';
 import {
+  contentEncodingRefused,
+  contentTypeRefused,
   isBatchPath,
   refuseMalformedPaths,
   refusePrototypeKeys,
@@ -363,9 +365,10 @@ function toAppError(error: unknown, logger: Logger, req: Request): AppError {
   if (e?.type === 'entity.too.large') {
     return new PayloadTooLargeError('request body is too large', { in: 'body' });
   }
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
-    return new ValidationError('unsupported body encoding; send UTF-8 JSON', { in: 'body' });
-  }
+  // refuseUnreadableBodies refuses these first; should the parser still find one, the answer is
+  // the guard's own 415 naming the header.
+  if (e?.type === 'encoding.unsupported') return contentEncodingRefused();
+  if (e?.type === 'charset.unsupported') return contentTypeRefused();
   // Other client errors of Express and body-parser (http-errors): the client's fault, not ours.
   const status = Number(e?.status ?? (error as { statusCode?: unknown })?.statusCode);
   if (Number.isInteger(status) && status >= 400 && status < 500) {

@@ -90,18 +90,21 @@ function carriesBody(headers: { 'transfer-encoding'?: string; 'content-length'?:
   return length !== undefined && Number(length) > 0;
 }
 
-/** `application/json`, with no charset or UTF-8 (`utf-8`, `utf8`; any case, quoted or not). */
+/**
+ * `application/json`, with no charset or `utf-8` (any case, quoted or not). Only `utf-8` itself:
+ * the JSON parser refuses every other label (`utf8` included), and a body it refused after this
+ * guard let it through was answered 400 instead of 415. An empty charset is not UTF-8 either.
+ */
 function isJsonType(header: string): boolean {
   const [media = '', ...params] = header.split(';');
   if (media.trim().toLowerCase() !== 'application/json') return false;
   return params.every((param) => {
     const eq = param.indexOf('=');
     if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'charset') return true;
-    const charset = param
-      .slice(eq + 1)
-      .trim()
-      .toLowerCase();
-    return ['utf-8', 'utf8', '"utf-8"', '"utf8"'].includes(charset);
+    const value = param.slice(eq + 1).trim();
+    // A quoted value is taken as written between the quotes, as the parser reads it.
+    const charset = /^"[^"]*"$/.test(value) ? value.slice(1, -1) : value;
+    return charset.toLowerCase() === 'utf-8';
   });
 }
 
@@ -110,12 +113,26 @@ function isIdentity(header: string): boolean {
   return header.split(',').every((coding) => coding.trim().toLowerCase() === 'identity');
 }
 
+/** The 415 for a Content-Encoding the API does not read (also when the parser finds one). */
+export const contentEncodingRefused = () =>
+  new UnsupportedMediaTypeError(
+    'Content-Encoding is not supported: send the body uncompressed (no Content-Encoding, or identity)',
+    { in: 'header', header: 'content-encoding' },
+  );
+
+/** The 415 for a Content-Type or charset the API does not read (also when the parser finds one). */
+export const contentTypeRefused = () =>
+  new UnsupportedMediaTypeError(
+    'Content-Type must be application/json, with no charset or charset=utf-8, for a request body; send a command without a body with no Content-Type',
+    { in: 'header', header: 'content-type' },
+  );
+
 /**
  * Refuses, with 415 `unsupported-media-type`, a request whose body the API would not read as
  * sent:
  * - any Content-Encoding but `identity` (the parser does not inflate: a compressed body is
  *   refused, never decoded);
- * - a body without `Content-Type: application/json` (a charset, if given, must be UTF-8);
+ * - a body without `Content-Type: application/json` (a charset, if given, must be `utf-8`);
  * - a POST, PUT, PATCH or DELETE that declares another Content-Type, even with no body.
  *
  * A command sent with no body and no Content-Type (as `fetch(url, { method: 'POST' })` and
@@ -126,18 +143,12 @@ function isIdentity(header: string): boolean {
 export const refuseUnreadableBodies: RequestHandler = (req, _res, next) => {
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && !isIdentity(encoding)) {
-    throw new UnsupportedMediaTypeError(
-      'Content-Encoding is not supported: send the body uncompressed (no Content-Encoding, or identity)',
-      { in: 'header', header: 'content-encoding' },
-    );
+    throw contentEncodingRefused();
   }
   const type = req.headers['content-type'];
   const body = carriesBody(req.headers);
   if (type === undefined ? body : (body || COMMAND_METHODS.has(req.method)) && !isJsonType(type)) {
-    throw new UnsupportedMediaTypeError(
-      'Content-Type must be application/json (UTF-8) for a request body; send a command without a body with no Content-Type',
-      { in: 'header', header: 'content-type' },
-    );
+    throw contentTypeRefused();
   }
   next();
 };

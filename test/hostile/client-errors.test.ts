@@ -16,6 +16,13 @@ const throwing: AppModule = {
       const status = Number(req.params.status);
       throw Object.assign(new Error(`thrown with status ${status}`), { status, expose: true });
     });
+    app.get('/v1/test/parser/:type', (req) => {
+      // What body-parser throws for a charset or Content-Encoding it does not read.
+      throw Object.assign(new Error('unsupported charset "UTF8"'), {
+        status: 415,
+        type: req.params.type,
+      });
+    });
     app.get('/v1/test/status-code/:status', (req) => {
       const statusCode = Number(req.params.status);
       throw Object.assign(new Error(`thrown with statusCode ${statusCode}`), { statusCode });
@@ -68,5 +75,16 @@ describe('the error middleware with errors of Express and body-parser', () => {
       details: {},
       requestId: 'test-request',
     });
+  });
+
+  it.each([
+    ['charset.unsupported', 'content-type'],
+    ['encoding.unsupported', 'content-encoding'],
+  ])("answers the parser's %s as the guard's 415 naming the %s header", async (type, header) => {
+    const res = await s.api('GET', `/v1/test/parser/${type}`);
+    checkInvariants(res);
+    expect(res.status).toBe(415);
+    expect(res.body.error.code).toBe('unsupported-media-type');
+    expect(res.body.error.details).toEqual({ in: 'header', header });
   });
 });

@@ -155,6 +155,65 @@ describe('Content-Type', () => {
     expect((await s.api('GET', '/v1/connections/c-new')).status).toBe(404);
   });
 
+  it('refuses every charset but utf-8 (utf8 and UTF8 too) with 415 naming the header on every route, heartbeat lane included, and writes nothing', async () => {
+    await connect('c1');
+    const heartbeat = JSON.stringify(hb(T0, 5));
+    const batch = JSON.stringify({ items: [{ connectionId: 'c1', ...hb(T0, 5) }] });
+    const attempts: [string, string, string][] = [
+      ['POST', '/v1/connections', registration],
+      // The lane (canonical spelling) and the ordinary stack (other spellings).
+      ['POST', '/v1/connections/c1/heartbeats', heartbeat],
+      ['POST', '/v1/connections/c1/heartbeats/', heartbeat],
+      ['POST', '/v1/heartbeats', batch],
+      ['POST', '/V1/Heartbeats/', batch],
+      ['POST', '/v1/connections/c1/dropped', '{}'],
+      ['PUT', '/v1/installations/inst-a/settings', JSON.stringify({ autoRollout: true })],
+      ['POST', '/v1/sessions/s1/automation', JSON.stringify(summary())],
+      // A GET that carries a body is read too.
+      ['GET', '/v1/connections/c1', '{}'],
+    ];
+    for (const charset of ['utf8', 'UTF8', '"utf8"', 'latin1', 'us-ascii', 'utf-16', '']) {
+      for (const [method, path, body] of attempts) {
+        const res = await call(method, path, {
+          body,
+          headers: {
+            'content-type': `application/json; charset=${charset}`,
+            // node:http sends a GET's body without framing unless told its length.
+            'content-length': String(Buffer.byteLength(body)),
+          },
+        });
+        expectError(res, 415, 'unsupported-media-type');
+        expect(res.body.error.details, `${charset} ${method} ${path}`).toEqual({
+          in: 'header',
+          header: 'content-type',
+        });
+        expect(res.body.error.message).toContain('charset=utf-8');
+        expect(res.written, `${charset} ${method} ${path}`).toEqual([]);
+      }
+    }
+    expect(await statusOf('c1')).toBe('connected');
+    expect((await s.api('GET', '/v1/connections/c1')).body.sampleSize).toBe(0);
+  });
+
+  it('accepts utf-8 in any case, quoted or not, on the heartbeat routes as on the others', async () => {
+    await connect('c1');
+    for (const charset of ['utf-8', 'UTF-8', '"Utf-8"']) {
+      const type = { 'content-type': `application/json; charset=${charset}` };
+      const one = await call('POST', '/v1/connections/c1/heartbeats', {
+        body: JSON.stringify(hb(T0, 1)),
+        headers: type,
+      });
+      expect(one.status, one.text).toBe(200);
+      const many = await call('POST', '/v1/heartbeats', {
+        body: JSON.stringify({ items: [{ connectionId: 'c1', ...hb(T0, 1) }] }),
+        headers: type,
+      });
+      expect(many.status, many.text).toBe(200);
+      expect(many.body.accepted).toBe(1);
+    }
+    expect((await s.api('GET', '/v1/connections/c1')).body.sampleSize).toBe(6);
+  });
+
   it('refuses a charset other than UTF-8 and accepts UTF-8 spelled any way', async () => {
     const refused = await call('POST', '/v1/connections', {
       body: registration,

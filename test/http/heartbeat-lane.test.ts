@@ -100,6 +100,18 @@ const refusals: [string, string, string, Record<string, string>][] = [
     { ...json, 'content-type': 'text/plain' },
   ],
   [
+    'a charset other than utf-8',
+    '/v1/connections/c1/heartbeats',
+    valid(T0),
+    { ...json, 'content-type': 'application/json; charset=utf8' },
+  ],
+  [
+    'a batch with a charset other than utf-8',
+    '/v1/heartbeats',
+    JSON.stringify({ items: [{ connectionId: 'c1', ...hb(T0, 1) }] }),
+    { ...json, 'content-type': 'application/json; charset=UTF8' },
+  ],
+  [
     'a body over the limit',
     '/v1/connections/c1/heartbeats',
     JSON.stringify({ pad: 'x'.repeat(300_000) }),

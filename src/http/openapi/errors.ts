@@ -42,7 +42,7 @@ export const ERRORS = {
   'unsupported-media-type': {
     status: 415,
     meaning:
-      'Content-Type is not application/json (UTF-8), or Content-Encoding is not identity; nothing ran',
+      'Content-Type is not application/json with no charset or charset=utf-8, or Content-Encoding is not identity (details.header names which); nothing ran',
   },
   'request-refused': {
     status: null,
