@@ -18,11 +18,17 @@ export class ValidationError extends AppError {
   override readonly code = 'validation-failed';
 }
 
-/** One entry per offending field, with a dotted path such as `items.3.succeeded`. */
+/** One entry per offending field, with a dotted path such as `logs.3.message`. */
 export interface FieldIssue {
   field: string;
   message: string;
 }
+
+/**
+ * How many keys one 400 names when the client's own keys are the problem (unknown fields,
+ * prototype keys): the first ones, in document order. A body can hold thousands.
+ */
+export const MAX_REPORTED_KEYS = 10;
 
 /**
  * The one shape of a 400 that names fields, for zod's issues and for checks that are not

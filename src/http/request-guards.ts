@@ -6,7 +6,12 @@
  */
 import type { RequestHandler } from 'express';
 import { redactSecrets } from '../automation/secrets.ts';
-import { type FieldIssue, UnsupportedMediaTypeError, invalidFields } from '../errors.ts';
+import {
+  type FieldIssue,
+  MAX_REPORTED_KEYS,
+  UnsupportedMediaTypeError,
+  invalidFields,
+} from '../errors.ts';
 
 /**
  * The routes a browser's EventSource follows. EventSource cannot send headers, so these, and
@@ -156,13 +161,10 @@ export const refuseUnreadableBodies: RequestHandler = (req, _res, next) => {
 /** Keys that reach an object's prototype when code copies or merges a parsed body. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** How many offending paths one answer names. */
-const MAX_REPORTED = 10;
-
 /**
- * Dotted paths of every `__proto__`, `constructor` or `prototype` key in a parsed JSON value, in
- * document order (at most MAX_REPORTED). `JSON.parse` makes `__proto__` an own key, which zod
- * objects and records then drop without a word, so the check reads the parsed body itself.
+ * Dotted paths of every `__proto__`, `constructor` or `prototype` key in a parsed JSON value,
+ * in document order (at most MAX_REPORTED_KEYS). `JSON.parse` makes `__proto__` an own key,
+ * which zod objects and records then drop without a word, so the check reads the parsed body.
  * Iterative: a body nested deeper than the call stack cannot exhaust it.
  *
  * @example
@@ -175,7 +177,7 @@ export function prototypeKeyPaths(value: unknown): string[] {
   if (!holdsPrototypeKey(value)) return [];
   const found: string[] = [];
   const stack: { value: unknown; path: string; refused?: true }[] = [{ value, path: '' }];
-  while (stack.length > 0 && found.length < MAX_REPORTED) {
+  while (stack.length > 0 && found.length < MAX_REPORTED_KEYS) {
     const { value: v, path, refused } = stack.pop()!;
     if (refused) found.push(path);
     if (refused || v === null || typeof v !== 'object') continue;

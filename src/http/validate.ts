@@ -1,17 +1,33 @@
 import type { z } from 'zod';
-import { type FieldIssue, type ValidationError, invalidFields } from '../errors.ts';
+import {
+  type FieldIssue,
+  MAX_REPORTED_KEYS,
+  type ValidationError,
+  invalidFields,
+} from '../errors.ts';
 
+/**
+ * One entry per bad field, its dotted path in `field`. Each unknown key is an entry of its own
+ * (`{ field: 'foo', message: 'unknown field' }`); as for prototype keys, at most
+ * MAX_REPORTED_KEYS of them are named in one answer (an object's keys in document order).
+ */
 export function fieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
-  return error.issues.map((i) => {
+  const fields: FieldIssue[] = [];
+  let unknown = 0;
+  for (const i of error.issues) {
     const path = [prefix, ...i.path.map(String)]
       .filter((p) => p !== undefined && p !== '')
       .join('.');
-    if (i.code === 'unrecognized_keys') {
-      const keys = i.keys.map((k) => (path ? `${path}.${k}` : k));
-      return { field: keys.join(', '), message: `unknown field${keys.length > 1 ? 's' : ''}` };
+    if (i.code !== 'unrecognized_keys') {
+      fields.push({ field: path || '(root)', message: i.message });
+      continue;
     }
-    return { field: path || '(root)', message: i.message };
-  });
+    for (const key of i.keys.slice(0, MAX_REPORTED_KEYS - unknown)) {
+      fields.push({ field: path ? `${path}.${key}` : key, message: 'unknown field' });
+      unknown++;
+    }
+  }
+  return fields;
 }
 
 /** `where` is the part of the request: body, query or path. */

@@ -6,7 +6,10 @@
  */
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.ts';
 import { STREAM_ROUTES, isStreamRoute, prototypeKeyPaths } from '../../src/http/request-guards.ts';
+import { connectionIdParams } from '../../src/http/schemas.ts';
+import { parse } from '../../src/http/validate.ts';
 import { FAKE } from '../automation/fixtures.ts';
 import { summary } from '../automation/support.ts';
 import {
@@ -16,6 +19,7 @@ import {
   checkInvariants,
   expectError,
   hb,
+  namedFields,
   startService,
 } from '../helpers.ts';
 import { type RawRequest, routesOf, send, sendAndDiff } from './support.ts';
@@ -374,5 +378,94 @@ describe('prototype keys', () => {
     const found = prototypeKeyPaths(JSON.parse(deep('{"__proto__":1}')));
     expect(found).toHaveLength(1);
     expect(found[0]).toMatch(/^(a\.){100000}__proto__$/);
+  });
+});
+
+describe('unknown fields', () => {
+  it('names each unknown key of a body in an entry of its own, and registers nothing', async () => {
+    const body = JSON.stringify({ ...JSON.parse(registration), foo: 1, bar: 2 });
+    const res = await call('POST', '/v1/connections', { body, headers: JSON_TYPE });
+    expectError(res, 400, 'validation-failed', 'foo');
+    expect(res.body.error.details).toEqual({
+      in: 'body',
+      fields: [
+        { field: 'foo', message: 'unknown field' },
+        { field: 'bar', message: 'unknown field' },
+      ],
+    });
+    expect(namedFields(res.body.error)).toEqual(['foo', 'bar']);
+    expect(res.body.error.message).toBe('invalid body: foo: unknown field; bar: unknown field');
+    expect(res.written).toEqual([]);
+    expect((await s.api('GET', '/v1/connections/c-new')).status).toBe(404);
+  });
+
+  it('names nested unknown keys by their path', async () => {
+    const res = await call('PUT', '/v1/installations/inst-a/settings', {
+      body: JSON.stringify({ autoRollout: true, thresholds: { colour: 'blue', size: 2 } }),
+      headers: JSON_TYPE,
+    });
+    expectError(res, 400, 'validation-failed', 'thresholds.colour');
+    expect(namedFields(res.body.error)).toEqual(['thresholds.colour', 'thresholds.size']);
+    expect(res.written).toEqual([]);
+  });
+
+  it('names each unknown query parameter in an entry of its own', async () => {
+    const res = await call('GET', '/v1/connections?foo=1&limit=5&bar=2');
+    expectError(res, 400, 'validation-failed', 'bar');
+    expect(res.body.error.details).toEqual({
+      in: 'query',
+      fields: [
+        { field: 'foo', message: 'unknown field' },
+        { field: 'bar', message: 'unknown field' },
+      ],
+    });
+  });
+
+  it('names each unknown path parameter in an entry of its own', () => {
+    let thrown: unknown;
+    try {
+      parse(connectionIdParams, { connectionId: 'c1', a: '1', b: '2' }, 'path');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ValidationError);
+    expect((thrown as ValidationError).details).toEqual({
+      in: 'path',
+      fields: [
+        { field: 'a', message: 'unknown field' },
+        { field: 'b', message: 'unknown field' },
+      ],
+    });
+  });
+
+  it('names at most ten of 3,000 unknown keys, the first in document order, and applies nothing', async () => {
+    await connect('c1');
+    const extra = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, i]));
+    const body = JSON.stringify({ items: [{ connectionId: 'c1', ...hb(T0, 5) }], ...extra });
+    const res = await call('POST', '/v1/heartbeats', { body, headers: JSON_TYPE });
+    expectError(res, 400, 'validation-failed', 'k0');
+    expect(namedFields(res.body.error)).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
+    expect(res.text.length).toBeLessThan(2000);
+    expect(res.written).toEqual([]);
+    expect((await s.api('GET', '/v1/connections/c1')).body.sampleSize).toBe(0);
+  });
+
+  it('counts the ten across every object of the body', async () => {
+    const eight = (p: string) =>
+      Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`${p}${i}`, 1]));
+    const res = await call('PUT', '/v1/installations/inst-a/settings', {
+      body: JSON.stringify({ ...eight('a'), thresholds: eight('b') }),
+      headers: JSON_TYPE,
+    });
+    expectError(res, 400, 'validation-failed');
+    const named = namedFields(res.body.error);
+    const sent = [
+      ...Object.keys(eight('a')),
+      ...Object.keys(eight('b')).map((k) => `thresholds.${k}`),
+    ];
+    expect(named).toHaveLength(10);
+    expect(new Set(named).size).toBe(10);
+    for (const field of named) expect(sent).toContain(field);
+    expect(res.written).toEqual([]);
   });
 });
