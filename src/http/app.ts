@@ -116,14 +116,16 @@ export function createApp(deps: AppDeps): express.Express {
     /** The items refused because Redis could not be used (503). */
     const unavailable: AppError[] = [];
     const results = await Promise.all(
-      items.map(async (raw, i) => {
+      items.map(async (raw) => {
         const connectionId =
           typeof (raw as { connectionId?: unknown })?.connectionId === 'string'
             ? (raw as { connectionId: string }).connectionId
             : null;
         try {
           const parsed = batchItem.safeParse(raw, INPUT);
-          if (!parsed.success) throw validationError(parsed.error, 'body', `items.${i}`);
+          // Named within the item, as the single route and the time window name them: the
+          // answer's position in `results` says which item it is.
+          if (!parsed.success) throw validationError(parsed.error, 'body');
           const { connectionId: id, ...hb } = parsed.data;
           return {
             connectionId,

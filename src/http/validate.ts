@@ -11,12 +11,13 @@ import {
  * (`{ field: 'foo', message: 'unknown field' }`); as for prototype keys, at most
  * MAX_REPORTED_KEYS of them are named in one answer (an object's keys in document order).
  */
-export function fieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
+export function fieldIssues(error: z.ZodError): FieldIssue[] {
   const fields: FieldIssue[] = [];
   let unknown = 0;
   for (const i of error.issues) {
-    const path = [prefix, ...i.path.map(String)]
-      .filter((p) => p !== undefined && p !== '')
+    const path = i.path
+      .map(String)
+      .filter((p) => p !== '')
       .join('.');
     if (i.code !== 'unrecognized_keys') {
       fields.push({ field: path || '(root)', message: i.message });
@@ -31,12 +32,8 @@ export function fieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
 }
 
 /** `where` is the part of the request: body, query or path. */
-export function validationError(
-  error: z.ZodError,
-  where: string,
-  prefix?: string,
-): ValidationError {
-  return invalidFields(where, fieldIssues(error, prefix));
+export function validationError(error: z.ZodError, where: string): ValidationError {
+  return invalidFields(where, fieldIssues(error));
 }
 
 /**

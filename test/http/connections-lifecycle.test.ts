@@ -277,7 +277,7 @@ describe('GET /v1/connections', () => {
 });
 
 describe('POST /v1/heartbeats', () => {
-  it('answers per item: applies valid items, 404 for an unknown connection, 400 naming items.N.<field>', async () => {
+  it('answers per item: applies valid items, 404 for an unknown connection, 400 naming the field within the item', async () => {
     const c1 = await connect('c1');
     const c2 = await connect('c2');
     const res = await call('POST', '/v1/heartbeats', {
@@ -304,11 +304,11 @@ describe('POST /v1/heartbeats', () => {
     expect(negative).toMatchObject({ ok: false, status: 400 });
     expectErrorShape(negative.error);
     expect(negative.error.code).toBe('validation-failed');
-    expect(namedFields(negative.error)).toEqual(['items.2.succeeded']);
+    expect(namedFields(negative.error)).toEqual(['succeeded']);
 
     expect(unknownField).toMatchObject({ ok: false, status: 400 });
     expectErrorShape(unknownField.error);
-    expect(namedFields(unknownField.error)).toEqual(['items.3.colour']);
+    expect(namedFields(unknownField.error)).toEqual(['colour']);
 
     expect(await get('c1')).toMatchObject({ sampleSize: 10, version: c1.version + 1 });
     expect(await get('c2')).toMatchObject({ sampleSize: 8, version: c2.version + 1 });
@@ -323,12 +323,12 @@ describe('POST /v1/heartbeats', () => {
     expect(res.status).toBe(200);
     expect(res.body.results[0]).toMatchObject({ ok: false, status: 400 });
     expect(res.body.results[0].error.details.fields).toEqual([
-      { field: 'items.0.failed', message: 'is required' },
+      { field: 'failed', message: 'is required' },
     ]);
     expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
   });
 
-  it('answers a per-item 400 naming items.N.timestamp for a timestamp too far ahead', async () => {
+  it('answers a per-item 400 naming timestamp for a timestamp too far ahead', async () => {
     await connect('c1');
     const res = await call('POST', '/v1/heartbeats', {
       items: [{ connectionId: 'c1', ...hb(T0 + 5 * 60_000 + 1, 1) }],
@@ -337,6 +337,37 @@ describe('POST /v1/heartbeats', () => {
     expect(res.body.results[0]).toMatchObject({ ok: false, status: 400 });
     expectErrorShape(res.body.results[0].error);
     expect(res.body.results[0].error.message).toContain('timestamp');
+    expect(namedFields(res.body.results[0].error)).toEqual(['timestamp']);
+  });
+
+  it('names a field the same way whichever check refused the item, as the single route does', async () => {
+    const { version } = await connect('c1');
+    const items = [
+      // Refused by the time window (after the schema).
+      { connectionId: 'c1', ...hb(T0 - 24 * 3_600_000, 1) },
+      // Refused by the schema: a negative count, a missing field, an unknown field.
+      { connectionId: 'c1', ...hb(T0, -1) },
+      { connectionId: 'c1', timestamp: new Date(T0).toISOString(), succeeded: 1, latencyMs: [] },
+      { connectionId: 'c1', ...hb(T0, 1), colour: 'blue' },
+    ];
+    const res = await call('POST', '/v1/heartbeats', { items });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ accepted: 0, rejected: 4 });
+    const named = res.body.results.map((r: any) => {
+      expect(r).toMatchObject({ connectionId: 'c1', ok: false, status: 400 });
+      expectErrorShape(r.error);
+      expect(r.error.details.in).toBe('body');
+      return namedFields(r.error);
+    });
+    expect(named).toEqual([['timestamp'], ['succeeded'], ['failed'], ['colour']]);
+    // The single route names the same fields for the same bodies.
+    for (const [i, { connectionId: _id, ...body }] of items.entries()) {
+      const single = await call('POST', '/v1/connections/c1/heartbeats', body);
+      expect(single.status).toBe(400);
+      expect(namedFields(single.body.error)).toEqual(named[i]);
+      expect(single.body.error.details).toEqual(res.body.results[i].error.details);
+    }
+    expect(await get('c1')).toMatchObject({ version, sampleSize: 0 });
   });
 
   it('answers 400 for more than 1000 items and applies none of them', async () => {

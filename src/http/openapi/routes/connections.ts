@@ -170,7 +170,7 @@ documentRoute({
   tag,
   summary: 'Report many heartbeats',
   description:
-    'Up to BATCH_MAX_ITEMS (default 1,000) items, each validated and answered on its own (an item refused with 400 or 404 does not refuse the batch). When no item was applied and Redis could not be used (503 `store-unavailable` or `replication-timeout`), the whole request answers that 503 with Retry-After; retrying the batch with the same heartbeatIds is safe. Body limit BATCH_BODY_LIMIT_BYTES.',
+    'Up to BATCH_MAX_ITEMS (default 1,000) items, each validated and answered on its own (an item refused with 400 or 404 does not refuse the batch; the 400 of an item names fields within the item, e.g. `succeeded`, as the single route does, and its place in `results` says which item). When no item was applied and Redis could not be used (503 `store-unavailable` or `replication-timeout`), the whole request answers that 503 with Retry-After; retrying the batch with the same heartbeatIds is safe. Body limit BATCH_BODY_LIMIT_BYTES.',
   body: z.strictObject({ items: z.array(batchItem).min(1).max(1000) }),
   bodyExample: {
     items: [{ connectionId: 'c1', timestamp: '2026-11-25T12:00:00Z', succeeded: 10, failed: 0 }],
