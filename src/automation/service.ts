@@ -91,7 +91,7 @@ export class AutomationService implements TranscriptService, SessionDirectory {
       if (!canAccess(principal, owner))
         throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
       throw new AlreadyExistsError(
-        `session ${sessionId} is recorded under another installation; later summaries must name the installation of the first`,
+        `session ${sessionId} already exists; later summaries must name the installation of the first`,
         { field: 'installationId' },
       );
     }
@@ -259,9 +259,10 @@ export class AutomationService implements TranscriptService, SessionDirectory {
       throw invalidFields('transcript entry', [{ field: 'message', message: 'must not be empty' }]);
     const owner = await this.sessions.claim(input.sessionId, input.installationId);
     if (owner !== input.installationId) {
-      throw new AlreadyExistsError(`session ${input.sessionId} belongs to another installation`, {
-        field: 'installationId',
-      });
+      throw new AlreadyExistsError(
+        `session ${input.sessionId} already exists; its entries must name the installation of its first summary`,
+        { field: 'installationId' },
+      );
     }
     return this.#appendEntries(input.installationId, input.sessionId, input.workspaceId ?? null, [
       {

@@ -68,6 +68,14 @@ export function workspaceBinding(journalEvents = DEFAULT_WHAT_IF_JOURNAL_EVENTS)
 }
 
 /**
+ * The refusal of a workspace id another installation holds. Workspace ids are global (like
+ * connection ids): the answer says the id is taken, in the words a taken connection id gets,
+ * never that, or which, another installation holds it.
+ */
+const workspaceTaken = (workspaceId: string) =>
+  new AlreadyExistsError(`workspace ${workspaceId} already exists`, { field: 'workspaceId' });
+
+/**
  * Workspace commands and reads. Every decision is the workspace chart's: a command is sent as an
  * event after asking the chart whether it accepts it (`snapshot.can`), and health, breaches and
  * rollbacks follow from the reports its connections emit to it (see machines/workspace.machine.ts
@@ -93,16 +101,10 @@ export class WorkspaceService {
     return last ? { eventId: last.eventId } : null;
   }
 
-  /** Creates the workspace on the installation's default protocol if it does not exist yet. */
   /** Refuses, without writing anything, a workspace id that another installation holds. */
   async checkOwner(installationId: string, workspaceId: string): Promise<void> {
     const owner = await this.engine.store.owner(WORKSPACE, workspaceId);
-    if (owner !== null && owner !== installationId) {
-      throw new AlreadyExistsError(
-        `workspace ${workspaceId} already exists in another installation`,
-        { field: 'workspaceId' },
-      );
-    }
+    if (owner !== null && owner !== installationId) throw workspaceTaken(workspaceId);
   }
 
   /** Whether this workspace already applied a request with this id (a client retry). */
@@ -112,15 +114,10 @@ export class WorkspaceService {
     return seen === true;
   }
 
+  /** Creates the workspace on the installation's default protocol if it does not exist yet. */
   async ensure(installationId: string, workspaceId: string): Promise<void> {
     const owner = await this.engine.store.claimOwner(WORKSPACE, workspaceId, installationId);
-    if (owner !== installationId) {
-      // Workspace ids are global (like connection ids); never say which installation holds it.
-      throw new AlreadyExistsError(
-        `workspace ${workspaceId} already exists in another installation`,
-        { field: 'workspaceId' },
-      );
-    }
+    if (owner !== installationId) throw workspaceTaken(workspaceId);
     const ref = this.ref(installationId, workspaceId);
     if (await this.engine.store.load(ref)) return;
     const policy = await this.settings.get(installationId);

@@ -128,7 +128,11 @@ describe('tenancy', () => {
     const res = await post('s-a', summary({ installationId: 'inst-b' }));
     expectError(res, 409, 'already-exists');
     expect(res.body.error.details.field).toBe('installationId');
+    expect(res.body.error.message).toBe(
+      'session s-a already exists; later summaries must name the installation of the first',
+    );
     expect(JSON.stringify(res.body)).not.toContain('inst-a');
+    expect(JSON.stringify(res.body)).not.toContain('another installation');
     expect((await list('s-a')).items).toHaveLength(1);
   });
 
@@ -188,7 +192,7 @@ describe('services for other modules', () => {
     expect(await transcripts.append({ ...entry, message: 'other' })).toEqual(first);
     expect((await transcript('s1')).items).toEqual([first]);
     await expect(transcripts.append({ ...entry, installationId: 'inst-b' })).rejects.toThrow(
-      /another installation/,
+      'session s1 already exists; its entries must name the installation of its first summary',
     );
     const dump = await dumpKeys(h.service);
     expect(dump.text).not.toContain(FAKE.ghp);

@@ -18,6 +18,7 @@ import {
   SEED_FIELDS,
   useService,
 } from './connections-harness.ts';
+import { snapshotKeys } from '../hostile/support.ts';
 
 useService();
 
@@ -73,6 +74,52 @@ describe('POST /v1/connections', () => {
       expect(JSON.stringify(res.body)).not.toContain('ws-b-secret');
     }
     expect(await get('shared')).toMatchObject({ installationId: 'inst-b', version: 1 });
+  });
+
+  it('answers a connection id held by another installation in the same words as one held by the caller, and writes nothing', async () => {
+    await register('mine', 'inst-a', 'ws-1');
+    await register('theirs', 'inst-b', 'ws-b-secret');
+    const before = await snapshotKeys(service.redis, service.prefix);
+    for (const token of [OPERATOR, TOKEN_A]) {
+      const own = await call(
+        'POST',
+        '/v1/connections',
+        { connectionId: 'mine', installationId: 'inst-a', workspaceId: 'ws-1' },
+        token,
+      );
+      const other = await call(
+        'POST',
+        '/v1/connections',
+        { connectionId: 'theirs', installationId: 'inst-a', workspaceId: 'ws-1' },
+        token,
+      );
+      expectError(other, 409, 'already-exists');
+      expect(other.body.error.details).toEqual({ field: 'connectionId' });
+      expect(other.body.error.message).toBe('connection theirs already exists');
+      expect(other.body.error.message.replace('theirs', 'mine')).toBe(own.body.error.message);
+      expect(other.body.error.details).toEqual(own.body.error.details);
+    }
+    expect(await snapshotKeys(service.redis, service.prefix)).toEqual(before);
+  });
+
+  it('answers a workspace id held by another installation without saying so, and writes nothing', async () => {
+    await register('cb', 'inst-b', 'wsb1');
+    const before = await snapshotKeys(service.redis, service.prefix);
+    for (const token of [OPERATOR, TOKEN_A]) {
+      const res = await call(
+        'POST',
+        '/v1/connections',
+        { connectionId: 'ca', installationId: 'inst-a', workspaceId: 'wsb1' },
+        token,
+      );
+      expectError(res, 409, 'already-exists');
+      expect(res.body.error.details).toEqual({ field: 'workspaceId' });
+      expect(res.body.error.message).toBe('workspace wsb1 already exists');
+      expect(JSON.stringify(res.body)).not.toMatch(/another installation|inst-b/);
+    }
+    expect(await snapshotKeys(service.redis, service.prefix)).toEqual(before);
+    // The caller's own workspace still takes new connections.
+    await register('ca', 'inst-a', 'ws-1');
   });
 
   it('accepts exactly one of several concurrent registrations of the same id', async () => {

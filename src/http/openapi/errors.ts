@@ -22,7 +22,11 @@ export const ERRORS = {
     meaning:
       'no such resource, or one of another tenant (never confirmed): details.field names the id',
   },
-  'already-exists': { status: 409, meaning: 'the id is taken' },
+  'already-exists': {
+    status: 409,
+    meaning:
+      'the id is taken: connection, workspace and session ids are global, and the answer is the same whichever installation holds the id (never which one)',
+  },
   'invalid-transition': {
     status: 409,
     meaning:
