@@ -42,8 +42,19 @@ export function invalidFields(where: string, fields: FieldIssue[]): ValidationEr
   return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields });
 }
 
+/**
+ * No usable token. `tokenRejected`: a token was sent where tokens are read and matches none (the
+ * edge then says `error="invalid_token"`); false when none was sent, or not where it is read.
+ */
 export class UnauthorizedError extends AppError {
   override readonly code = 'unauthorized';
+  constructor(
+    message: string,
+    details: Record<string, unknown> = {},
+    readonly tokenRejected = false,
+  ) {
+    super(message, details);
+  }
 }
 
 export class ForbiddenError extends AppError {

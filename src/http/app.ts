@@ -12,6 +12,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   RequestRefusedError,
+  UnauthorizedError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.ts';
@@ -335,6 +336,8 @@ export function createApp(deps: AppDeps): express.Express {
     const e = toAppError(error, deps.logger, req);
     const status = httpStatusOf(e);
     if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    if (status === 429) res.setHeader('Retry-After', String(STREAM_RETRY_AFTER_SECONDS));
+    if (status === 401) res.setHeader('WWW-Authenticate', bearerChallenge(e));
     res.status(status).json({ error: renderError(e, req) });
   };
   app.use(errorHandler);
@@ -343,6 +346,23 @@ export function createApp(deps: AppDeps): express.Express {
 
 /** What a 503 tells clients to wait before retrying (with the same request id). */
 const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * What a 429 (too many open streams) tells clients to wait: a slot frees only when another
+ * stream of theirs closes. The `retry:` an EventSource is given (src/http/sse.ts) is as long.
+ */
+const STREAM_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The `WWW-Authenticate` challenge of every 401 (RFC 6750): `error="invalid_token"` when a token
+ * was sent and refused; none when there was none to read.
+ */
+function bearerChallenge(e: AppError): string {
+  const rejected = e instanceof UnauthorizedError && e.tokenRejected;
+  return `Bearer realm="${REALM}"${rejected ? ', error="invalid_token"' : ''}`;
+}
+
+const REALM = 'lumilink';
 
 /** The one error shape; `requestId` matches the X-Request-Id header and the access log. */
 function renderError(e: AppError, req: Request) {

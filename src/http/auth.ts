@@ -42,7 +42,7 @@ export function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
       );
     }
     const grant = table.get(digest(token));
-    if (!grant) throw new UnauthorizedError('the bearer token is not valid');
+    if (!grant) throw new UnauthorizedError('the bearer token is not valid', {}, true);
     res.locals.principal = {
       installations: grant.installations,
       name: grant.name,

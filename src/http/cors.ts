@@ -10,7 +10,7 @@ const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
 /** What the API reads from a request: the token, JSON bodies, request ids and SSE resume. */
 const ALLOW_HEADERS = 'Authorization, Content-Type, X-Request-Id, Last-Event-ID';
 /** What a page may read from an answer beyond the CORS-safelisted headers. */
-const EXPOSE_HEADERS = 'X-Request-Id, Retry-After';
+const EXPOSE_HEADERS = 'X-Request-Id, Retry-After, WWW-Authenticate';
 /** How long a browser may reuse a preflight answer (seconds). */
 const MAX_AGE_SECONDS = 600;
 

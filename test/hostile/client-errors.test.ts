@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppModule } from '../../src/module-context.ts';
-import { type TestService, checkInvariants, startService } from '../helpers.ts';
+import { OPERATOR, type TestService, checkInvariants, startService } from '../helpers.ts';
 
 /** Routes that throw what a library would: a plain Error with a status. */
 const throwing: AppModule = {
@@ -86,5 +86,19 @@ describe('the error middleware with errors of Express and body-parser', () => {
     expect(res.status).toBe(415);
     expect(res.body.error.code).toBe('unsupported-media-type');
     expect(res.body.error.details).toEqual({ in: 'header', header });
+  });
+
+  it('challenges a 401 thrown by a library too (WWW-Authenticate), and gives a 429 a Retry-After', async () => {
+    for (const [status, header, value] of [
+      [401, 'www-authenticate', 'Bearer realm="lumilink"'],
+      [429, 'retry-after', '5'],
+    ] as const) {
+      const res = await fetch(`${s.url}/v1/test/status/${status}`, {
+        headers: { authorization: `Bearer ${OPERATOR}` },
+      });
+      checkInvariants({ status: res.status, body: await res.json() });
+      expect(res.status).toBe(status);
+      expect(res.headers.get(header)).toBe(value);
+    }
   });
 });

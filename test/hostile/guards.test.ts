@@ -15,6 +15,7 @@ import { summary } from '../automation/support.ts';
 import {
   OPERATOR,
   T0,
+  TOKEN_A,
   type TestService,
   checkInvariants,
   expectError,
@@ -467,5 +468,72 @@ describe('unknown fields', () => {
     expect(new Set(named).size).toBe(10);
     for (const field of named) expect(sent).toContain(field);
     expect(res.written).toEqual([]);
+  });
+});
+
+describe('WWW-Authenticate', () => {
+  const CHALLENGE = 'Bearer realm="lumilink"';
+  const INVALID = 'Bearer realm="lumilink", error="invalid_token"';
+
+  it('challenges every 401, naming invalid_token only when a token was sent and refused, and writes nothing', async () => {
+    await connect('c1');
+    const heartbeat = JSON.stringify(hb(T0, 5));
+    const batch = JSON.stringify({ items: [{ connectionId: 'c1', ...hb(T0, 5) }] });
+    const routes: [string, string, string?][] = [
+      ['GET', '/v1/connections/c1'],
+      ['POST', '/v1/connections', registration],
+      // The heartbeat lane and the ordinary stack.
+      ['POST', '/v1/connections/c1/heartbeats', heartbeat],
+      ['POST', '/v1/connections/c1/heartbeats/', heartbeat],
+      ['POST', '/v1/heartbeats', batch],
+      ['GET', '/v1/installations/inst-a/toasts/stream'],
+      ['GET', '/v1/nothing-here'],
+    ];
+    const cases: [string, Record<string, string>, string][] = [
+      ['no token', {}, CHALLENGE],
+      ['another scheme', { authorization: `Basic ${OPERATOR}` }, CHALLENGE],
+      ['an unknown token', { authorization: 'Bearer not-a-token-0001' }, INVALID],
+    ];
+    for (const [name, auth, challenge] of cases) {
+      for (const [method, path, body] of routes) {
+        const res = await call(method, path, {
+          token: null,
+          headers: { ...auth, ...(body ? JSON_TYPE : {}) },
+          ...(body ? { body } : {}),
+        });
+        expectError(res, 401, 'unauthorized');
+        expect(res.headers['www-authenticate'], `${name}: ${method} ${path}`).toBe(challenge);
+        expect(res.written, `${name}: ${method} ${path}`).toEqual([]);
+      }
+    }
+    expect((await s.api('GET', '/v1/connections/c1')).body.sampleSize).toBe(0);
+  });
+
+  it('says invalid_token for an unknown ?access_token= on a stream, and not for one where none is read', async () => {
+    const stream = await call(
+      'GET',
+      '/v1/installations/inst-a/toasts/stream?access_token=not-a-token-0001',
+      { token: null },
+    );
+    expectError(stream, 401, 'unauthorized');
+    expect(stream.headers['www-authenticate']).toBe(INVALID);
+    const elsewhere = await call('GET', `/v1/connections/stream?access_token=${OPERATOR}`, {
+      token: null,
+    });
+    expectError(elsewhere, 401, 'unauthorized');
+    expect(elsewhere.headers['www-authenticate']).toBe(CHALLENGE);
+  });
+
+  it('sends no challenge on answers that are not 401', async () => {
+    const ok = await call('GET', '/v1/connections');
+    expect(ok.status).toBe(200);
+    expect(ok.headers['www-authenticate']).toBeUndefined();
+    const forbidden = await call('PUT', '/v1/installations/inst-a/settings', {
+      token: TOKEN_A,
+      body: JSON.stringify({ autoRollout: true }),
+      headers: JSON_TYPE,
+    });
+    expectError(forbidden, 403, 'forbidden');
+    expect(forbidden.headers['www-authenticate']).toBeUndefined();
   });
 });

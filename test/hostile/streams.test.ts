@@ -145,6 +145,7 @@ describe('open streams per token', () => {
         details: { scope: 'token', limit: 20 },
       });
       expect(res.body.error.message).toContain('20 open live streams');
+      expect(res.headers['retry-after']).toBe('5');
       expect(res.written).toEqual([]);
     }
     expect(s.modules.streams.size).toBe(20);
@@ -180,6 +181,7 @@ describe('open streams per installation', () => {
         code: 'too-many-streams',
         details: { scope: 'installation', installationId: 'inst-a', limit: 3 },
       });
+      expect(res.headers['retry-after']).toBe('5');
       expect(res.written).toEqual([]);
     }
     // The operator's limit per token is not reached: inst-b still opens.

@@ -4,7 +4,7 @@
  * wrote nothing), and a wait for everything a request caused to be committed.
  */
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { Cluster, type Redis } from 'ioredis';
 import type { TestService } from '../helpers.ts';
 import { METRICS } from '../../src/metrics/module.ts';
@@ -19,6 +19,8 @@ export interface RawRequest {
 
 export interface RawResponse {
   status: number;
+  /** Answer headers, names in lower case. */
+  headers: IncomingHttpHeaders;
   contentType: string;
   /** Parsed JSON, or null when the answer is not JSON (a stream, an empty body). */
   body: any;
@@ -49,7 +51,7 @@ export function send(baseUrl: string, req: RawRequest, timeoutMs = 5000): Promis
         const contentType = String(res.headers['content-type'] ?? '');
         if (contentType.startsWith('text/event-stream')) {
           res.destroy();
-          resolve({ status, contentType, body: null, text: '' });
+          resolve({ status, headers: res.headers, contentType, body: null, text: '' });
           return;
         }
         const chunks: Buffer[] = [];
@@ -59,7 +61,7 @@ export function send(baseUrl: string, req: RawRequest, timeoutMs = 5000): Promis
           const text = Buffer.concat(chunks).toString('utf8');
           let body: unknown = null;
           if (contentType.includes('json') && text) body = JSON.parse(text);
-          resolve({ status, contentType, body, text });
+          resolve({ status, headers: res.headers, contentType, body, text });
         });
       },
     );

@@ -78,6 +78,10 @@ describe('CORS_ORIGINS', () => {
     const refused = await fetch(`${s.url}/v1/connections`, { headers: { origin: CONSOLE } });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('access-control-allow-origin')).toBe(CONSOLE);
+    expect(refused.headers.get('access-control-expose-headers')).toBe(
+      'X-Request-Id, Retry-After, WWW-Authenticate',
+    );
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="lumilink"');
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
   });
 

@@ -162,8 +162,12 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
       body: { error: { code: 'unauthorized' } },
     });
     if (!res.opened) checkInvariants(res);
+    expect(!res.opened && res.headers['www-authenticate']).toBe(
+      'Bearer realm="lumilink", error="invalid_token"',
+    );
     const missing = await upgrade(`${svc.url.replace('http', 'ws')}/v1/inspect`);
     expect(missing).toMatchObject({ opened: false, status: 401 });
+    expect(!missing.opened && missing.headers['www-authenticate']).toBe('Bearer realm="lumilink"');
   });
 
   it('takes the token from an Authorization header too, for clients that can send one', async () => {
@@ -269,6 +273,7 @@ describe('inspector sockets: limits and shutdown', () => {
         status: 429,
         body: { error: { code: 'too-many-streams' } },
       });
+      expect(!second.opened && second.headers['retry-after']).toBe('5');
       if (first.opened) {
         first.ws.close();
         await first.closed;

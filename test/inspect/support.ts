@@ -3,6 +3,7 @@
  * `ws` client for what the receiver cannot show (refused upgrades, close codes). Each waits on
  * the frames themselves, never on a clock.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { createWebSocketReceiver } from '@statelyai/inspect';
 import { WebSocket } from 'ws';
 
@@ -62,7 +63,7 @@ export type Upgrade =
       frames: Frames;
       closed: Promise<{ code: number; reason: string }>;
     }
-  | { opened: false; status: number; body: any };
+  | { opened: false; status: number; body: any; headers: IncomingHttpHeaders };
 
 export function upgrade(url: string, headers: Record<string, string> = {}): Promise<Upgrade> {
   return new Promise((resolve, reject) => {
@@ -82,7 +83,12 @@ export function upgrade(url: string, headers: Record<string, string> = {}): Prom
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString()));
       res.on('end', () =>
-        resolve({ opened: false, status: res.statusCode!, body: JSON.parse(text) }),
+        resolve({
+          opened: false,
+          status: res.statusCode!,
+          body: JSON.parse(text),
+          headers: res.headers,
+        }),
       );
     });
     ws.on('error', reject);

@@ -35,11 +35,40 @@ describe('the walkthrough against the OpenAPI document', () => {
     expect(problems).toEqual([]);
   });
 
-  it('sends the documented X-Request-Id header on every answer, and Retry-After on a 503', () => {
+  it('sends the documented X-Request-Id header on every answer, Retry-After on a 503 and a 429, and WWW-Authenticate on a 401', () => {
     for (const e of walk.exchanges) {
       expect(e.headers['x-request-id'], `${e.method} ${e.url}`).toBeTruthy();
       if (e.status === 503) expect(e.headers['retry-after'], e.url).toBe('1');
+      if (e.status === 429) expect(e.headers['retry-after'], e.url).toBe('5');
+      if (e.status === 401) {
+        expect(e.headers['www-authenticate'], e.url).toMatch(/^Bearer realm="lumilink"/);
+      } else {
+        expect(e.headers['www-authenticate'], e.url).toBeUndefined();
+      }
     }
+  });
+
+  it('documents those headers on every 401, 429 and 503 answer', () => {
+    const expected: Record<string, string[]> = {
+      '401': ['X-Request-Id', 'WWW-Authenticate'],
+      '429': ['X-Request-Id', 'Retry-After'],
+      '503': ['X-Request-Id', 'Retry-After'],
+    };
+    let seen = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item ?? {})) {
+        const responses = (op as { responses: Record<string, { headers?: object }> }).responses;
+        for (const [status, headers] of Object.entries(expected)) {
+          if (!responses[status]) continue;
+          seen++;
+          expect(
+            Object.keys(responses[status].headers ?? {}),
+            `${method} ${path} ${status}`,
+          ).toEqual(headers);
+        }
+      }
+    }
+    expect(seen).toBeGreaterThan(20);
   });
 
   it('answers an unknown route in the documented error shape', () => {

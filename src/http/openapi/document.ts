@@ -68,6 +68,29 @@ const authOf = (route: RouteDoc) =>
 /** On every answer: the caller's X-Request-Id when valid, else a new UUID. */
 const REQUEST_ID = { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } };
 
+/** Headers an error answer carries by its status, beyond X-Request-Id. */
+const ERROR_HEADERS: Record<number, Record<string, object>> = {
+  401: {
+    'WWW-Authenticate': {
+      description:
+        'the bearer challenge (RFC 6750): `Bearer realm="lumilink"`, with `, error="invalid_token"` when a token was sent and is not valid',
+      schema: { type: 'string' },
+    },
+  },
+  429: {
+    'Retry-After': {
+      description: 'seconds to wait before opening another stream (5): one must close first',
+      schema: { type: 'integer' },
+    },
+  },
+  503: {
+    'Retry-After': {
+      description: 'seconds to wait before retrying (with the same request id)',
+      schema: { type: 'integer' },
+    },
+  },
+};
+
 function errorResponses(route: RouteDoc) {
   const responses: Record<string, object> = {};
   for (const [status, codes] of [...errorCodesOf(route)].sort(([a], [b]) => a - b)) {
@@ -75,17 +98,7 @@ function errorResponses(route: RouteDoc) {
     const example = codes.map((c) => ERROR_EXAMPLES[c.code]).find((e) => e !== undefined);
     responses[String(status)] = {
       description: codes.map((c) => `\`${c.code}\`: ${c.meaning}`).join('; '),
-      headers: {
-        ...REQUEST_ID,
-        ...(status === 503
-          ? {
-              'Retry-After': {
-                description: 'seconds to wait before retrying (with the same request id)',
-                schema: { type: 'integer' },
-              },
-            }
-          : {}),
-      },
+      headers: { ...REQUEST_ID, ...(ERROR_HEADERS[status] ?? {}) },
       content: {
         'application/json': {
           schema: errorBody(codes.map((c) => c.code)),

@@ -11,7 +11,11 @@ export const ERRORS = {
     meaning:
       'a path, query or body field is invalid (each named in details.fields[].field and in the message; details.in says where); nothing was written',
   },
-  unauthorized: { status: 401, meaning: 'missing or unknown bearer token' },
+  unauthorized: {
+    status: 401,
+    meaning:
+      'missing or unknown bearer token (WWW-Authenticate: Bearer realm="lumilink", with error="invalid_token" for an unknown one)',
+  },
   forbidden: {
     status: 403,
     meaning:
@@ -56,7 +60,7 @@ export const ERRORS = {
   'too-many-streams': {
     status: 429,
     meaning:
-      'the token (STREAMS_PER_TOKEN) or installation (STREAMS_PER_INSTALLATION) already holds as many open live streams as this process allows',
+      'the token (STREAMS_PER_TOKEN) or installation (STREAMS_PER_INSTALLATION) already holds as many open live streams as this process allows; nothing opened (Retry-After: 5)',
   },
   internal: { status: 500, meaning: 'a bug: logged with its stack and the request id' },
   'capacity-shed': {
