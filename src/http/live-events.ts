@@ -30,6 +30,7 @@ import {
   type EventStreamOptions,
   type StreamLimits,
   StreamGroup,
+  answerHead,
   openEventStream,
 } from './sse.ts';
 
@@ -204,7 +205,8 @@ export class LiveEventHub<T> {
    * Turns the response into an SSE stream of the events of `watch.group`: first, when the
    * request names a last event id, the events after it (or `event: reset` and every retained
    * event when some were trimmed or the id is not one of the stream's), then live ones. Throws
-   * before writing anything on a bad id (400) or beyond the open-stream limits (429).
+   * before writing anything on a bad id (400) or beyond the open-stream limits (429). A HEAD
+   * request gets the headers alone and ends (see answerHead): it opens nothing.
    */
   async attach(
     req: Request,
@@ -213,6 +215,11 @@ export class LiveEventHub<T> {
     options: Pick<EventStreamOptions, 'streams' | 'owner'> = {},
   ): Promise<void> {
     const lastEventId = lastEventIdOf(req);
+    // HEAD (which Express routes to the GET handlers): the headers only, no subscription.
+    if (req.method === 'HEAD') {
+      answerHead(res, { ...options, limits: this.limits });
+      return;
+    }
     const stream = openEventStream(req as IncomingMessage, res, {
       ...options,
       limits: this.limits,

@@ -234,6 +234,27 @@ export function openEventStream(
   return stream;
 }
 
+/**
+ * The answer to a HEAD of a stream route: the status and headers a GET gets (200,
+ * `text/event-stream`), then the end, at once. Nothing is subscribed, tracked or counted against
+ * the limits, so HEAD requests cannot use up a token's streams; beyond the limits it is refused
+ * (429) as the GET would be.
+ *
+ * @example
+ * if (req.method === 'HEAD') return answerHead(res, { limits, streams, owner });
+ */
+export function answerHead(
+  res: Response | ServerResponse,
+  options: Pick<EventStreamOptions, 'limits' | 'streams' | 'owner'>,
+): void {
+  const { limits, streams, owner } = options;
+  if (streams && owner) refuseBeyondLimits(streams, owner, limits);
+  // The connection closes after the headers: a client that waits for a body after a HEAD (as
+  // `curl -X HEAD` does) is not left waiting for the keep-alive timeout.
+  res.writeHead(200, { ...HEADERS, connection: 'close' });
+  res.end();
+}
+
 function refuseBeyondLimits(streams: LiveStreams, owner: StreamOwner, limits: StreamLimits) {
   const open = streams.openBy(owner);
   if (open.token >= limits.perToken) {

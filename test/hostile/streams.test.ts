@@ -10,6 +10,7 @@ import { type Socket, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
 import { commands } from '../../src/store/scripts.ts';
+import { summary } from '../automation/support.ts';
 import {
   OPERATOR,
   TOKEN_A,
@@ -312,4 +313,85 @@ describe('heartbeat comments', () => {
       );
     },
   );
+});
+
+/**
+ * A HEAD sent as `curl -X HEAD` sends it: on a raw socket, with `Connection: close`. The answer's
+ * head, once the server has ended the response and closed the socket (fails after `ms`).
+ */
+async function rawHead(s: TestService, path: string, token: string, ms = 3000): Promise<string> {
+  const url = new URL(s.url);
+  const socket = connect(Number(url.port), url.hostname);
+  sockets.push(socket);
+  await new Promise((r) => socket.once('connect', r));
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  const closed = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`HEAD ${path} not ended within ${ms} ms; received ${text}`)),
+      ms,
+    );
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  socket.write(
+    `HEAD ${path} HTTP/1.1\r\nhost: ${url.host}\r\nauthorization: Bearer ${token}\r\nconnection: close\r\n\r\n`,
+  );
+  await closed;
+  return text;
+}
+
+describe('HEAD on a stream route', () => {
+  it('answers the headers a GET gets and ends at once, on every stream route, without opening or counting a stream', async () => {
+    const s = await service({ STREAMS_PER_TOKEN: '3' });
+    expect(
+      (
+        await s.api('POST', '/v1/connections', {
+          connectionId: 'c1',
+          installationId: 'inst-a',
+          workspaceId: 'ws-1',
+        })
+      ).status,
+    ).toBe(201);
+    expect((await s.api('POST', '/v1/sessions/s1/automation', summary())).status).toBe(201);
+    const paths = [
+      TOASTS('inst-a'),
+      '/v1/sessions/s1/toasts/stream',
+      TRANSITIONS('inst-a'),
+      '/v1/actors/connection:c1/transitions/stream',
+    ];
+    for (const path of paths) {
+      const head = await rawHead(s, path, TOKEN_A);
+      expect(head, path).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(head.toLowerCase(), path).toContain('content-type: text/event-stream; charset=utf-8');
+      // Headers only: nothing after them, not even the retry hint.
+      expect(head.endsWith('\r\n\r\n'), path).toBe(true);
+      expect(head, path).not.toContain('retry:');
+    }
+    // Many more than STREAMS_PER_TOKEN at once, as many `curl -X HEAD` would: none is counted.
+    const heads = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => rawHead(s, paths[i % paths.length]!, TOKEN_A)),
+    );
+    for (const head of heads) expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(s.modules.streams.size).toBe(0);
+    // The token still has all its streams.
+    for (const path of paths.slice(0, 3)) await openLive(s, path, TOKEN_A);
+    expect(s.modules.streams.size).toBe(3);
+  });
+
+  it('is refused as the GET would be: 429 beyond the limits, 404 for a stream it cannot see, 400 for a bad Last-Event-ID', async () => {
+    const s = await service({ STREAMS_PER_TOKEN: '1' });
+    await openLive(s, TOASTS('inst-a'), TOKEN_A);
+    const beyond = await rawHead(s, TRANSITIONS('inst-a'), TOKEN_A);
+    expect(beyond).toMatch(/^HTTP\/1\.1 429 /);
+    expect(beyond.toLowerCase()).toContain('retry-after: 5');
+    expect(await rawHead(s, TOASTS('inst-a'), TOKEN_B)).toMatch(/^HTTP\/1\.1 404 /);
+    expect(await rawHead(s, `${TOASTS('inst-b')}?lastEventId=nope`, TOKEN_B)).toMatch(
+      /^HTTP\/1\.1 400 /,
+    );
+    expect(s.modules.streams.size).toBe(1);
+  });
 });
