@@ -48,7 +48,11 @@ function refusalOf(code: string | undefined): {
 
 /** A `clientError` listener for an HTTP server: answers in the one error shape and closes. */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // As Node's own handler: nothing is written on a socket that is gone, or after an answer that
+  // has begun on it (data after a request the app answered early is not a new request to
+  // answer).
+  const answering = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) {
     socket.destroy();
     return;
   }

@@ -2,6 +2,7 @@
  * Requests Node's HTTP parser refuses before the app sees them still get the one error shape
  * (src/http/client-error.ts), on a raw socket to the real service.
  */
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestService, startService } from '../helpers.ts';
@@ -59,5 +60,33 @@ describe('requests the HTTP parser refuses', () => {
     const res = await rawRequest('GET\r\n\r\n');
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('validation-failed');
+  });
+
+  it('writes nothing after an answer the app already began (a chunked body after Connection: close)', async () => {
+    // node:http without an agent sends `Connection: close` and the body chunked; the parser
+    // refuses what follows the request, after the app answered it: that is no new request.
+    const { port } = new URL(svc.url);
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const r = request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'DELETE',
+          path: '/readyz',
+          headers: { 'content-type': 'application/json' },
+          agent: false,
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          res.on('error', reject);
+        },
+      );
+      r.on('error', reject);
+      r.end('{"x":[]}');
+    });
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.text).error.code).toBe('not-found');
   });
 });
