@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Two projects: "single" runs every test on the single Redis (REDIS_URL, default
- * 127.0.0.1:6379); "cluster" runs the store contract, HTTP, model and deployment suites again on
+ * 127.0.0.1:6379); "cluster" runs the store contract, HTTP, model, deployment, what-if and
+ * fleet-metrics suites again on
  * a Redis Cluster. The cluster project exists only when TEST_REDIS_CLUSTER_NODES names one
  * (`.ci/run` starts it with scripts/redis-cluster.sh and sets it).
  */
@@ -31,6 +32,7 @@ export default defineConfig({
                   'test/model/**/*.test.ts',
                   'test/deploy/**/*.test.ts',
                   'test/what-if/**/*.test.ts',
+                  'test/metrics/fleet.test.ts',
                 ],
                 env: { TEST_REDIS_TARGET: 'cluster' },
               },

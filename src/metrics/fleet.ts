@@ -15,7 +15,7 @@ import { commands } from '../store/scripts.ts';
 import { toKebab } from '../wire.ts';
 import type { PrometheusMetrics } from './prometheus.ts';
 
-/** Installations read per pipeline while computing the fleet gauges. */
+/** Installations read at once (one pipeline each) while computing the fleet gauges. */
 const SCRAPE_CHUNK = 200;
 
 /**
@@ -64,22 +64,26 @@ export async function refreshFleetGauges(
   let entries = 0;
   for (let i = 0; i < installations.length; i += SCRAPE_CHUNK) {
     const chunk = installations.slice(i, i + SCRAPE_CHUNK);
-    const pipeline = redis.pipeline();
-    for (const inst of chunk) {
-      for (const s of CONNECTION_STATUSES)
-        pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
-      const outbox = store.keys.jobQueue(inst, EFFECT_QUEUE).due;
-      pipeline.zrange(outbox, 0, 0, 'WITHSCORES');
-      pipeline.zcard(outbox);
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    let r = 0;
-    const next = (): unknown => {
-      const [error, value] = replies[r++] ?? [new Error('missing reply'), null];
-      if (error) throw error;
-      return value;
-    };
-    for (let k = 0; k < chunk.length; k++) {
+    // One pipeline per installation: its keys share a hash slot, and on a Redis Cluster a
+    // pipeline must stay within one slot's node (installations are spread over the masters).
+    const perInstallation = await Promise.all(
+      chunk.map(async (inst) => {
+        const pipeline = redis.pipeline();
+        for (const s of CONNECTION_STATUSES)
+          pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
+        const outbox = store.keys.jobQueue(inst, EFFECT_QUEUE).due;
+        pipeline.zrange(outbox, 0, 0, 'WITHSCORES');
+        pipeline.zcard(outbox);
+        return (await pipeline.exec()) ?? [];
+      }),
+    );
+    for (const replies of perInstallation) {
+      let r = 0;
+      const next = (): unknown => {
+        const [error, value] = replies[r++] ?? [new Error('missing reply'), null];
+        if (error) throw error;
+        return value;
+      };
       for (const s of CONNECTION_STATUSES) byStatus.set(s, byStatus.get(s)! + Number(next()));
       const oldest = next() as string[];
       if (oldest.length >= 2) oldestLease = Math.min(oldestLease, Number(oldest[1]));

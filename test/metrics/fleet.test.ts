@@ -100,6 +100,16 @@ describe('fleet-wide gauges', () => {
     expect(sum(all, 'lumilink_heartbeats_total', { instance: 'web-2' })).toBe(2);
   });
 
+  it("count every installation's connections, installations spread over a Cluster's masters included", async () => {
+    // On a Redis Cluster these five installations' keys live in different slots (and masters):
+    // one pipeline over all of them was refused there, and /metrics answered 503.
+    const s = await service({ INSTANCE_ID: 'web-1' });
+    for (const i of [1, 2, 3, 4, 5]) await connect(s, `k${i}`, `inst-k${i}`, `ws-k${i}`);
+    const res = await scrape(s);
+    expect(res.status).toBe(200);
+    expect(sum(samples(res.text), 'lumilink_connections', { status: 'connected' })).toBe(5);
+  });
+
   it('are handed over at once when the exporter shuts down', async () => {
     const a = await service({ INSTANCE_ID: 'web-1' });
     const b = await service({ INSTANCE_ID: 'web-2', KEY_PREFIX: a.prefix });
