@@ -14,7 +14,31 @@ import type { ComparatorSets } from '../machines/shared/version.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 import { apiTokens, originList, tokenList } from './config-values.ts';
 
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/**
+ * The largest whole number a setting may have: Node's timers take at most 2^31 - 1 ms (a larger
+ * delay silently becomes 1 ms), and no count needs more.
+ */
+const MAX_WHOLE = 2 ** 31 - 1;
+/** A whole number in decimal digits (`1e3`, `0x10`, `5.0` and `-1` are refused). */
+const whole = (min: number, max = MAX_WHOLE) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const int = (def: number, min = 0, max = MAX_WHOLE) => whole(min, max).default(def);
+/** A URL with one of `schemes` (`redis:`…). */
+const urlOf = (...schemes: string[]) =>
+  z.string().refine(
+    (s) => {
+      try {
+        return schemes.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${schemes.map((p) => `${p}//`).join(' or ')} URL`,
+  );
 const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
 
 /** Heap one cached connection snapshot takes, rounded up (measured 1.5-2.2 KB, see README). */
@@ -50,10 +74,10 @@ export const DEFAULT_WHAT_IF_JOURNAL_EVENTS = 20_000;
 
 const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
-  PORT: int(3000),
+  PORT: int(3000, 0, 65_535),
   HOST: z.string().default('127.0.0.1'),
   /** Single-node Redis, e.g. redis://127.0.0.1:6379. */
-  REDIS_URL: z.string().url().optional(),
+  REDIS_URL: urlOf('redis:', 'rediss:').optional(),
   /** Redis Cluster seed nodes `host:port,host:port`; takes precedence over REDIS_URL. */
   REDIS_CLUSTER_NODES: z
     .string()
@@ -120,7 +144,7 @@ const EnvSchema = z.object({
    * their workspaces), or every heartbeat re-reads its snapshot. Default: sized from the heap
    * limit, see defaultSnapshotCacheSize.
    */
-  SNAPSHOT_CACHE_SIZE: z.coerce.number().int().min(0).optional(),
+  SNAPSHOT_CACHE_SIZE: whole(0).optional(),
   /** How connection snapshots are written; both forms are always read (see README, Upgrading). */
   SNAPSHOT_FORMAT: z.enum(['compact', 'json']).default('compact'),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
@@ -135,7 +159,7 @@ const EnvSchema = z.object({
   /** HMAC-SHA256 key for webhook signatures; required to deliver webhooks. */
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** smtp://user:pass@host:port; email is only sent when set. */
-  SMTP_URL: z.string().url().optional(),
+  SMTP_URL: urlOf('smtp:', 'smtps:').optional(),
   EMAIL_FROM: z.string().min(3).default('LumiLink <noreply@lumilink.local>'),
   NOTIFY_MAX_ATTEMPTS: int(5, 1),
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
@@ -276,7 +300,10 @@ export class ConfigError extends Error {
  * const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', OPERATOR_TOKENS: 'a-long-operator-token' });
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = EnvSchema.safeParse(env);
+  // An empty variable (`PORT=`) counts as unset: its default, not 0 or an error.
+  const parsed = EnvSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')),
+  );
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);

@@ -1,0 +1,66 @@
+/**
+ * Configuration as operators write it: a bad value stops the process with a message naming the
+ * variable, an empty one counts as unset, and no value is silently changed (a number Node's
+ * timers cannot take, a number in another notation, a URL of another scheme).
+ */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+/** The message loadConfig refuses `env` with. */
+function refusal(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`);
+}
+
+describe('configuration', () => {
+  it('takes an empty variable as unset: its default', () => {
+    const c = loadConfig({
+      PORT: '',
+      SHUTDOWN_GRACE_MS: '',
+      KEY_PREFIX: '',
+      SNAPSHOT_CACHE_SIZE: '',
+    });
+    expect(c.port).toBe(3000);
+    expect(c.shutdownGraceMs).toBe(10_000);
+    expect(c.keyPrefix).toBe('lumi');
+    expect(c.snapshotCacheSize).toBe(loadConfig({}).snapshotCacheSize);
+  });
+
+  it('refuses numbers in any notation but decimal digits, naming the variable', () => {
+    for (const value of ['0x0E76', '1e3', '5.0', '-1', ' 80', 'eighty']) {
+      const message = refusal({ PORT: value });
+      expect(message).toContain('PORT');
+      expect(message).toContain('must be a whole number in decimal digits');
+    }
+  });
+
+  it("refuses a delay Node's timers cannot take instead of letting it become 1 ms", () => {
+    expect(loadConfig({ TIMER_POLL_MS: String(2 ** 31 - 1) }).timerPollMs).toBe(2 ** 31 - 1);
+    expect(refusal({ TIMER_POLL_MS: '3000000000' })).toContain('TIMER_POLL_MS');
+    expect(refusal({ REDIS_COMMAND_TIMEOUT_MS: '3000000000' })).toContain(
+      'REDIS_COMMAND_TIMEOUT_MS',
+    );
+  });
+
+  it('refuses a port beyond 65535', () => {
+    expect(loadConfig({ PORT: '65535' }).port).toBe(65_535);
+    expect(refusal({ PORT: '70000' })).toContain('PORT');
+  });
+
+  it('refuses URLs of another scheme for Redis and SMTP', () => {
+    expect(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380' }).redisUrl).toBe(
+      'rediss://cache.internal:6380',
+    );
+    expect(refusal({ REDIS_URL: 'http://127.0.0.1:6379' })).toMatch(
+      /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    expect(refusal({ SMTP_URL: 'http://x' })).toMatch(
+      /SMTP_URL: must be a smtp:\/\/ or smtps:\/\/ URL/,
+    );
+  });
+});
