@@ -15,18 +15,21 @@ import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 import { apiTokens, originList, tokenList } from './config-values.ts';
 
 /**
- * The largest whole number a setting may have: Node's timers take at most 2^31 - 1 ms (a larger
- * delay silently becomes 1 ms), and no count needs more.
+ * The longest delay of a setting a process timer uses (polls, leases, timeouts): Node's timers
+ * take at most 2^31 - 1 ms and silently use 1 ms for more. The charts' delays (heartbeat,
+ * handshake, reconnect, resolve timeouts) are durable timers in Redis and may be longer.
  */
-const MAX_WHOLE = 2 ** 31 - 1;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A whole number in decimal digits (`1e3`, `0x10`, `5.0` and `-1` are refused). */
-const whole = (min: number, max = MAX_WHOLE) =>
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .regex(/^\d+$/, 'must be a whole number in decimal digits')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
-const int = (def: number, min = 0, max = MAX_WHOLE) => whole(min, max).default(def);
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => whole(min, max).default(def);
+/** A delay a process timer waits (see MAX_TIMER_MS). */
+const timerMs = (def: number, min: number) => int(def, min, MAX_TIMER_MS);
 /** A URL with one of `schemes` (`redis:`…). */
 const urlOf = (...schemes: string[]) =>
   z.string().refine(
@@ -90,13 +93,13 @@ const EnvSchema = z.object({
     .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each node must be host:port')).min(1))
     .optional(),
   /** A Redis command that gets no answer within this time fails, and the request answers 503. */
-  REDIS_COMMAND_TIMEOUT_MS: int(1000, 50),
+  REDIS_COMMAND_TIMEOUT_MS: timerMs(1000, 50),
   /** Replicas each commit waits for (Redis WAIT) before it is answered; 0 = do not wait. */
   REDIS_WAIT_REPLICAS: int(0),
   /** How long a commit waits for those replicas before answering 503 replication-timeout. */
-  REDIS_WAIT_TIMEOUT_MS: int(500, 1),
+  REDIS_WAIT_TIMEOUT_MS: timerMs(500, 1),
   /** On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. */
-  SHUTDOWN_GRACE_MS: int(10_000),
+  SHUTDOWN_GRACE_MS: timerMs(10_000, 0),
   /** Request ids (heartbeatId, requestId) remembered per actor to make retries idempotent. */
   IDEMPOTENCY_KEYS_PER_ACTOR: int(32, 1),
   /**
@@ -133,10 +136,10 @@ const EnvSchema = z.object({
    */
   HEARTBEAT_MAX_AGE_MS: int(DEFAULT_HEARTBEAT_MAX_AGE_MS, 60_000),
 
-  TIMER_POLL_MS: int(1000, 10),
-  OUTBOX_LEASE_MS: int(30_000, 100),
+  TIMER_POLL_MS: timerMs(1000, 10),
+  OUTBOX_LEASE_MS: timerMs(30_000, 100),
   EFFECT_MAX_ATTEMPTS: int(10, 1),
-  EFFECT_RETRY_BASE_DELAY_MS: int(5000, 1),
+  EFFECT_RETRY_BASE_DELAY_MS: timerMs(5000, 1),
   /** Longest delay between two attempts of an effect or a notification delivery (1 h). */
   RETRY_MAX_DELAY_MS: int(3_600_000, 1),
   /**
@@ -163,7 +166,7 @@ const EnvSchema = z.object({
   EMAIL_FROM: z.string().min(3).default('LumiLink <noreply@lumilink.local>'),
   NOTIFY_MAX_ATTEMPTS: int(5, 1),
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
-  NOTIFY_POLL_MS: int(1000, 10),
+  NOTIFY_POLL_MS: timerMs(1000, 10),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
   /**
    * How long envelopes stay in an installation's stream (default 15 minutes): the stream is a
@@ -171,7 +174,7 @@ const EnvSchema = z.object({
    */
   METRICS_RETENTION_MS: int(15 * 60_000, 1000),
   /** At most one set of workspace envelopes per workspace per process per interval (default 1 min). */
-  METRICS_INTERVAL_MS: int(60_000, 1000),
+  METRICS_INTERVAL_MS: timerMs(60_000, 1000),
   /** The `instance` label of every per-process metric; default `<hostname>:<pid>`. */
   INSTANCE_ID: z
     .string()
@@ -181,7 +184,7 @@ const EnvSchema = z.object({
    * How long the process exporting the fleet-wide gauges holds its Redis lease without renewing
    * it (renewed every third of it); after that another process takes over (default 30 s).
    */
-  METRICS_FLEET_LEASE_MS: int(30_000, 1000),
+  METRICS_FLEET_LEASE_MS: timerMs(30_000, 1000),
 
   /**
    * Open Server-Sent Events streams per token (by its name; default 20) and per installation
@@ -193,7 +196,7 @@ const EnvSchema = z.object({
   /** A stream client with more unsent bytes than this (1 MiB; it does not read) is disconnected. */
   STREAM_BUFFER_BYTES: int(DEFAULT_STREAM_LIMITS.bufferBytes, 1024),
   /** Interval of the `: heartbeat` comment on every open stream (default 15 s). */
-  STREAM_HEARTBEAT_MS: int(DEFAULT_STREAM_LIMITS.heartbeatMs, 10),
+  STREAM_HEARTBEAT_MS: timerMs(DEFAULT_STREAM_LIMITS.heartbeatMs, 10),
   /**
    * Events of each kind (toasts, transitions) kept per installation in Redis for clients that
    * resume with Last-Event-ID (default 1000); an older id gets `event: reset`.

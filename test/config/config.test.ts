@@ -45,6 +45,11 @@ describe('configuration', () => {
     expect(refusal({ REDIS_COMMAND_TIMEOUT_MS: '3000000000' })).toContain(
       'REDIS_COMMAND_TIMEOUT_MS',
     );
+    // A chart's delay is a durable timer in Redis, not a Node timer: a year is fine.
+    const year = String(365 * 24 * 3_600_000);
+    expect(loadConfig({ HEARTBEAT_TIMEOUT_MS: year }).connection.heartbeatTimeoutMs).toBe(
+      Number(year),
+    );
   });
 
   it('refuses a port beyond 65535', () => {
