@@ -293,24 +293,28 @@ export async function start(options: StartOptions = {}): Promise<Service> {
      */
     async stop() {
       draining = true;
-      // Connections the kernel completed before the signal wait in its backlog until the event
-      // loop accepts them, and closing the listener would reset them: one more poll of the loop
-      // accepts them first.
+      // A connection accepted but whose request is not read yet counts as idle to Node: each
+      // gets up to FIRST_REQUEST_WAIT_MS to deliver it (a busy event loop reads it late).
+      const firstRequests = () =>
+        fresh.size === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              freshDrained = resolve;
+              setTimeout(resolve, FIRST_REQUEST_WAIT_MS).unref();
+            });
+      // Connections the kernel completed before the signal wait in its queue until the event
+      // loop accepts them, and closing the listener would reset them: accept them first (one
+      // more turn of the loop), and let those accepted deliver their requests meanwhile.
       await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+      await firstRequests();
       // Then stop accepting (a new connection is refused, so a client or balancer tries another
-      // process), keeping the accepted sockets: http's close() would also cut the idle ones, and
-      // a socket whose request is not read yet counts as idle. Resolves once every accepted
-      // connection has ended.
+      // process), keeping the accepted sockets: http's close() would also cut the idle ones.
+      // Resolves once every accepted connection has ended.
       const closed = new Promise<void>((resolve) =>
         NetServer.prototype.close.call(server, () => resolve()),
       );
       logger.info('shutdown: stopped accepting connections');
-      if (fresh.size > 0) {
-        await new Promise<void>((resolve) => {
-          freshDrained = resolve;
-          setTimeout(resolve, FIRST_REQUEST_WAIT_MS).unref();
-        });
-      }
+      await firstRequests();
       const streams = moduleContext.streams.closeAll();
       const sockets = attached.reduce((n, a) => n + a.close(), 0);
       logger.info('shutdown: closed live streams', { streams, sockets });

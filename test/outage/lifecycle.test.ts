@@ -102,7 +102,7 @@ describe('SIGTERM', () => {
 });
 
 describe('SIGTERM and connections', () => {
-  it('refuses new connections at once, and still serves one accepted just before the signal', async () => {
+  it('refuses new connections once it stops accepting, and still serves one accepted before the signal', async () => {
     const { p, url, port } = await serve();
     // A connection the server accepted but that has not sent its request yet. The server
     // accepts in order, so once a later connection's request is answered, it holds this one.
