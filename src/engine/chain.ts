@@ -346,6 +346,8 @@ export class Chains {
    * does not create from a source) refuses nothing and is logged.
    */
   #vetoed(nodes: readonly Node[]): Waiting[] {
+    // Vetoes are rare (a registration at the critical ratio): a chain of heartbeats has none.
+    if (!nodes.some((n) => n.vetoes)) return [];
     const byKey = new Map(nodes.map((n) => [n.key, n]));
     const out: Waiting[] = [];
     for (const n of nodes) {
