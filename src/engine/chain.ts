@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { ContentionError, VetoedError } from '../errors.ts';
+import { ContentionError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ActorRef, CommitResult, OutboxEntry, Store } from '../store/store.ts';
 import type { AfterCommit } from './after-commit.ts';
 import type { ChartRegistry } from './charts.ts';
 import type { Planner } from './planner.ts';
 import type { Cached, SnapshotCache } from './snapshot-cache.ts';
+import { MAX_CHAIN_COMMANDS, causalOrder, sameTags, sourcesWithin } from './chain-order.ts';
 import { type EngineStats, VETO } from './types.ts';
+import { type Veto, vetoedSources } from './vetoes.ts';
 import type { Applied, Command, Pending, Routed } from './work.ts';
 
 /** What {@link Chains} work with. */
@@ -29,25 +31,6 @@ export interface ChainsOptions {
 
 /** The built-in effect that delivers a routed event after commit (fan-out beyond the limit). */
 export const DELIVER = 'engine.deliver';
-
-/**
- * Commands of its sources one chain takes at most (at least one source); the rest wait for the
- * next. Each source's commands cause about as many routed events (a heartbeat's report to its
- * workspace), and every one is an argument or more of the chain's one script call: bursts of
- * tens of thousands of heartbeats of one installation must not make one call of them.
- */
-export const MAX_CHAIN_COMMANDS = 1000;
-
-/** How many of `waiting`, from the first, fit in `budget` commands (at least one). */
-function sourcesWithin(waiting: readonly ChainSource[], budget: number): number {
-  let commands = waiting[0]?.work.length ?? 0;
-  let n = 1;
-  while (n < waiting.length && commands + waiting[n]!.work.length <= budget) {
-    commands += waiting[n]!.work.length;
-    n++;
-  }
-  return n;
-}
 
 /** Rounds of routing before a chain is declared cyclic. */
 const MAX_ROUNDS = 16;
@@ -90,14 +73,6 @@ interface Node {
   sent?: Sent[];
   /** The {@link VETO}es `applied` emitted: not delivered, taken by the chain. */
   vetoes?: Veto[];
-}
-
-/** A chart's refusal of another actor's creation in this chain (see {@link VETO}). */
-interface Veto {
-  /** The vetoed actor's key. */
-  key: string;
-  by: ActorRef;
-  event: Routed['event'];
 }
 
 /** One event a node's plan emitted, for a receiver the engine has a chart for. */
@@ -177,7 +152,7 @@ export class Chains {
     const bases = new Map<string, Cached | null>();
     for (let attempt = 1; sources.length > 0; attempt++) {
       const nodes = await this.#settle(installationId, sources, bases, attempt === 1);
-      const vetoed = this.#vetoed(nodes);
+      const vetoed = vetoedSources(nodes, this.options.logger);
       if (vetoed.length > 0) {
         // The vetoed creations are answered and the rest settled again without them: a veto
         // is not a conflict, so the attempt is not counted.
@@ -341,53 +316,6 @@ export class Chains {
   }
 
   /**
-   * The sources whose creation another actor's chart vetoed in this settlement, each rejected
-   * with a {@link VetoedError}. A veto of anything else (an actor that exists, or that this chain
-   * does not create from a source) refuses nothing and is logged.
-   */
-  #vetoed(nodes: readonly Node[]): Waiting[] {
-    // Vetoes are rare (a registration at the critical ratio): a chain of heartbeats has none.
-    if (!nodes.some((n) => n.vetoes)) return [];
-    const byKey = new Map(nodes.map((n) => [n.key, n]));
-    const out: Waiting[] = [];
-    for (const n of nodes) {
-      for (const veto of n.vetoes ?? []) {
-        const target = byKey.get(veto.key);
-        const source = target?.source;
-        if (!source || target.base !== null || !source.work.some((p) => p.work.kind === 'create')) {
-          this.options.logger.warn('a veto of an actor this chain does not create was ignored', {
-            by: veto.by.kind,
-            actorId: veto.key,
-          });
-          continue;
-        }
-        if (out.includes(source)) continue;
-        out.push(source);
-        const {
-          type: _type,
-          reason,
-          details,
-        } = veto.event as {
-          type: string;
-          reason?: unknown;
-          details?: Record<string, unknown>;
-        };
-        source.reject(
-          new VetoedError(
-            `${veto.by.kind} ${veto.by.id} refused to admit ${target.ref.kind} ${target.ref.id}`,
-            {
-              vetoedBy: veto.by.kind,
-              reason: typeof reason === 'string' ? reason : 'vetoed',
-              ...details,
-            },
-          ),
-        );
-      }
-    }
-    return out;
-  }
-
-  /**
    * The events `n`'s plan emitted for actors of a bound chart, addressed and stamped with ids that
    * stay the same across the rounds and plans of one attempt (by tag: emitter and position).
    */
@@ -468,27 +396,4 @@ export class Chains {
     });
     commit.outbox = [...commit.outbox, ...entries];
   }
-}
-
-/**
- * The order in which a receiver takes its routed events: those it was given in earlier rounds
- * keep their places, and the ones emitted since come after them (by actor, then emission). A
- * round's new events were caused by what earlier rounds delivered (a connection's `rolledBack`
- * report answers the workspace's ROLLBACK), so they must not be slotted in before it by actor
- * order: the workspace would see a connection leave before the decision that sent it away.
- *
- * @example
- * causalOrder(['c1#0', 'c2#0'], ['c1#0', 'c1#1', 'c2#0', 'c2#1']); // ['c1#0', 'c2#0', 'c1#1', 'c2#1']
- */
-export function causalOrder(delivered: readonly string[], current: readonly string[]): string[] {
-  const now = new Set(current);
-  const kept = delivered.filter((tag) => now.has(tag));
-  const seen = new Set(kept);
-  return [...kept, ...current.filter((tag) => !seen.has(tag))];
-}
-
-function sameTags(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

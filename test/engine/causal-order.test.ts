@@ -1,10 +1,10 @@
 /**
  * The order in which a chain hands routed events to a receiver across rounds (causalOrder in
- * src/engine/chain.ts). test/http/workspaces.test.ts shows why through HTTP: a rollback decided
+ * src/engine/chain-order.ts). test/http/workspaces.test.ts shows why through HTTP: a rollback decided
  * inside one batch names every connection, because their rolled-back reports come after it.
  */
 import { describe, expect, it } from 'vitest';
-import { causalOrder } from '../../src/engine/chain.ts';
+import { causalOrder } from '../../src/engine/chain-order.ts';
 
 describe('causalOrder', () => {
   it('keeps what was delivered in earlier rounds first, and appends what was emitted since', () => {

@@ -6,7 +6,7 @@
  * mailbox (MAX_BATCH) and the chains (MAX_CHAIN_COMMANDS) split them into several commits.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_CHAIN_COMMANDS } from '../../src/engine/chain.ts';
+import { MAX_CHAIN_COMMANDS } from '../../src/engine/chain-order.ts';
 import { MAX_BATCH } from '../../src/engine/mailbox.ts';
 import { T0, type TestService, startService } from '../helpers.ts';
 
