@@ -7,44 +7,34 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 
-/** The status and error of a parser refusal, by Node's error code. */
-function refusalOf(code: string | undefined): {
+interface Refusal {
   status: number;
   reason: string;
-  error: { code: string; message: string; details: Record<string, unknown> };
-} {
-  if (code === 'HPE_HEADER_OVERFLOW') {
-    return {
-      status: 431,
-      reason: 'Request Header Fields Too Large',
-      error: {
-        code: 'request-refused',
-        message: 'the request line or headers are too large',
-        details: { in: 'request' },
-      },
-    };
-  }
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return {
-      status: 408,
-      reason: 'Request Timeout',
-      error: {
-        code: 'request-refused',
-        message: 'the request did not arrive in time',
-        details: { in: 'request' },
-      },
-    };
-  }
-  return {
-    status: 400,
-    reason: 'Bad Request',
-    error: {
-      code: 'validation-failed',
-      message: 'malformed HTTP request (method, request line or headers)',
-      details: { in: 'request' },
-    },
-  };
+  code: string;
+  message: string;
 }
+
+/** The answer to a parser refusal, by Node's error code; anything else is a malformed request. */
+const REFUSALS: Record<string, Refusal> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    reason: 'Request Header Fields Too Large',
+    code: 'request-refused',
+    message: 'the request line or headers are too large',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    reason: 'Request Timeout',
+    code: 'request-refused',
+    message: 'the request did not arrive in time',
+  },
+};
+const MALFORMED: Refusal = {
+  status: 400,
+  reason: 'Bad Request',
+  code: 'validation-failed',
+  message: 'malformed HTTP request (method, request line or headers)',
+};
 
 /** A `clientError` listener for an HTTP server: answers in the one error shape and closes. */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
@@ -57,8 +47,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return;
   }
   const requestId = randomUUID();
-  const { status, reason, error: body } = refusalOf(error.code);
-  const text = JSON.stringify({ error: { ...body, requestId } });
+  const { status, reason, code, message } = REFUSALS[error.code ?? ''] ?? MALFORMED;
+  const text = JSON.stringify({ error: { code, message, details: { in: 'request' }, requestId } });
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
