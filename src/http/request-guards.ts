@@ -147,7 +147,8 @@ export const contentTypeRefused = () =>
  */
 export const refuseUnreadableBodies: RequestHandler = (req, _res, next) => {
   const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && !isIdentity(encoding)) {
+  // An empty header names no coding: the body parser reads it as identity too.
+  if (encoding !== undefined && encoding.trim() !== '' && !isIdentity(encoding)) {
     throw contentEncodingRefused();
   }
   const type = req.headers['content-type'];

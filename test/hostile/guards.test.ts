@@ -114,6 +114,14 @@ describe('Content-Encoding', () => {
     expect((await s.api('GET', '/v1/connections/c-new')).status).toBe(404);
   });
 
+  it('takes an empty Content-Encoding as none, as the body parser does', async () => {
+    const res = await call('POST', '/v1/connections', {
+      body: registration,
+      headers: { ...JSON_TYPE, 'content-encoding': '' },
+    });
+    expect(res.status, res.text).toBe(201);
+  });
+
   it('accepts Content-Encoding: identity, the body as sent', async () => {
     const res = await call('POST', '/v1/connections', {
       body: registration,
