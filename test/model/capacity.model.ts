@@ -98,14 +98,20 @@ export class CapacityDriver {
     await this.svc.engine.idle();
   }
 
+  /** Registers a connection with a new id in the model's installation and workspace. */
+  async #registerNew() {
+    const id = `cap-${++this.#next}`;
+    const res = await this.svc.api('POST', '/v1/connections', {
+      connectionId: id,
+      installationId: 'inst-a',
+      workspaceId: 'ws-cap',
+    });
+    return { id, res };
+  }
+
   async setActive(target: number) {
     while (this.live.length < target) {
-      const id = `cap-${++this.#next}`;
-      const res = await this.svc.api('POST', '/v1/connections', {
-        connectionId: id,
-        installationId: 'inst-a',
-        workspaceId: 'ws-cap',
-      });
+      const { id, res } = await this.#registerNew();
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       this.live.push(id);
     }
@@ -124,12 +130,7 @@ export class CapacityDriver {
    * capacity.model.test.ts, so the chart's veto is what refuses), and nothing of it is written.
    */
   async admitOne() {
-    const id = `cap-${++this.#next}`;
-    const res = await this.svc.api('POST', '/v1/connections', {
-      connectionId: id,
-      installationId: 'inst-a',
-      workspaceId: 'ws-cap',
-    });
+    const { id, res } = await this.#registerNew();
     expect(res.status, JSON.stringify(res.body)).toBe(503);
     expect(res.body.error).toMatchObject({
       code: 'capacity-shed',
