@@ -68,9 +68,11 @@ export function commitArgs(
     }
     if (c.journal && c.journal.events.length > 0) {
       const journal = pos(keys.journal(installationId, c.ref.kind, c.ref.id));
+      opCount++;
+      ops.push('JK', journal, c.journal.max, c.journal.every, c.journal.initial ?? '');
       for (const e of c.journal.events) {
         opCount++;
-        ops.push('J', journal, e, c.journal.max, c.journal.every, c.journal.initial ?? '');
+        ops.push('J', e);
       }
     }
     if (c.requestIds && c.requestIds.ids.length > 0) {

@@ -336,7 +336,7 @@ export class RedisStore implements Store {
 
   /**
    * An actor's what-if journal, oldest first: up to `limit` of its newest entries (JSON: events
-   * `{ v, event }` and checkpoints `{ v, checkpoint }`, see Keys.journal).
+   * `{ v, event }` or `[v, ...event]` and checkpoints `{ v, checkpoint }`, see Keys.journal).
    */
   async journal(ref: ActorRef, limit: number): Promise<string[]> {
     return this.redis.lrange(

@@ -80,7 +80,9 @@ export interface ActorCommit {
    * Applied events (full JSON), appended to the actor's what-if journal (Keys.journal), which
    * keeps its last `max` entries. Before the first event the script writes a checkpoint (the
    * stored snapshot, or `initial` when this commit creates the actor) when the journal is empty
-   * or `every` events were journaled since the last checkpoint. Each entry carries the version.
+   * or `every` events were journaled since the last checkpoint. Each entry carries the version:
+   * `{"v":version,"event":json}`, or for an event encoded as a JSON array, that array with the
+   * version put first (`[version,...]`: a compact event costs no wrapper).
    */
   journal?: { events: string[]; max: number; every: number; initial?: string };
   /**

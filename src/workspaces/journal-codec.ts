@@ -13,6 +13,7 @@
  */
 import type { EventObject } from 'xstate';
 import type { ConnectionReport } from '../../machines/shared/workspace-types.ts';
+import type { JournalEntry } from './what-if.ts';
 
 const REPORT = 'R';
 
@@ -107,4 +108,23 @@ export function decodeJournalEvent(stored: unknown, eventId: string): EventObjec
     at: c[3],
   };
   return report;
+}
+
+/**
+ * One stored journal entry (Keys.journal), its event decoded. The commit script keeps an event as
+ * `{"v":<version>,"event":<text>}`, or, when its text is a JSON array (a compact report), as that
+ * array with the version first: `[<version>,"R",...]`. Journals written before that keep compact
+ * reports in the first form, and both are read. A compact report is given the id
+ * `journal-<version>-<position>`: it is read only by a decision the replay makes where the
+ * recorded run made none.
+ */
+export function decodeJournalEntry(text: string, position: number): JournalEntry {
+  const entry = JSON.parse(text) as unknown;
+  if (Array.isArray(entry)) {
+    const v = entry[0] as number;
+    return { v, event: decodeJournalEvent(entry.slice(1), `journal-${v}-${position}`) };
+  }
+  const e = entry as { v: number; event?: unknown };
+  if (!('event' in e)) return e as JournalEntry;
+  return { v: e.v, event: decodeJournalEvent(e.event, `journal-${e.v}-${position}`) };
 }

@@ -8,9 +8,9 @@ import type { Principal } from '../connections/connections.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { STREAMS } from '../../machines/workspace.machine.ts';
 import { utcTimestamp } from '../wire.ts';
-import { decodeJournalEvent } from './journal-codec.ts';
+import { decodeJournalEntry } from './journal-codec.ts';
 import { applySettings, settingsBody, toWire } from './settings.ts';
-import { type Decision, type JournalEntry, decisionOf, replayWhatIf } from './what-if.ts';
+import { type Decision, decisionOf, replayWhatIf } from './what-if.ts';
 import { WORKSPACE, type WorkspaceService } from './workspaces.ts';
 
 /** The request body: a time range and candidate settings in the settings route's wire format. */
@@ -32,17 +32,6 @@ export type WhatIfBody = z.output<typeof whatIfBody>;
 const MAX_ENTRIES = 1_000_000;
 /** Recorded audit records read per stream for the comparison. */
 const MAX_RECORDS = 500;
-
-/**
- * One stored journal entry, its event decoded (src/workspaces/journal-codec.ts). A compact report
- * is given the id `journal-<version>-<position>`: it is read only by a decision the replay makes
- * where the recorded run made none.
- */
-function journalEntry(text: string, position: number): JournalEntry {
-  const entry = JSON.parse(text) as { v: number; event?: unknown };
-  if (!('event' in entry)) return entry as JournalEntry;
-  return { v: entry.v, event: decodeJournalEvent(entry.event, `journal-${entry.v}-${position}`) };
-}
 
 type Counts = Record<Decision['kind'], number>;
 
@@ -114,7 +103,7 @@ export async function whatIf(
   const { engine } = workspaces;
   const store = engine.store;
   const to = body.to ?? workspaces.clock.now();
-  const entries = (await store.journal(ref, MAX_ENTRIES)).map(journalEntry);
+  const entries = (await store.journal(ref, MAX_ENTRIES)).map(decodeJournalEntry);
   const replay = replayWhatIf(engine.chart(WORKSPACE).binding.machine, entries, {
     from: body.from,
     to,

@@ -384,6 +384,34 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
       expect(await read(2)).toHaveLength(2);
     });
 
+    it('keeps an event encoded as a JSON array as that array with the version first', async () => {
+      await store.commit('inst-a', [commit()]);
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 1,
+          ...journal(['["R","c1",1]', '{"type":"E2","at":2}', '["R","c2",2]'], { every: 100 }),
+        }),
+      ]);
+      expect(await store.journal(ref, 100)).toEqual([
+        '{"v":1,"checkpoint":{"value":"a"}}',
+        '[2,"R","c1",1]',
+        '{"v":2,"event":{"type":"E2","at":2}}',
+        '[2,"R","c2",2]',
+      ]);
+    });
+
+    it('keeps the last `max` entries when one commit journals more events than that', async () => {
+      await store.commit('inst-a', [commit()]);
+      const events = Array.from({ length: 1_203 }, (_, i) => `{"type":"E","at":${i}}`);
+      await store.commit('inst-a', [
+        commit({ expectedVersion: 1, ...journal(events, { max: 1_100, every: 5_000 }) }),
+      ]);
+      const kept = await read(5_000);
+      expect(kept).toHaveLength(1_100);
+      expect(kept.at(0)).toEqual({ v: 2, event: { type: 'E', at: 103 } });
+      expect(kept.at(-1)).toEqual({ v: 2, event: { type: 'E', at: 1_202 } });
+    });
+
     it('writes nothing to the journal of a conflicting or aborted commit', async () => {
       await store.commit('inst-a', [commit()]);
       const other: ActorRef = { ...ref, id: 'c2' };

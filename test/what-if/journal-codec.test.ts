@@ -7,7 +7,11 @@ import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
 import type { ConnectionReport } from '../../machines/shared/workspace-types.ts';
 import { Stepper } from '../../src/engine/step.ts';
-import { decodeJournalEvent, encodeJournalEvent } from '../../src/workspaces/journal-codec.ts';
+import {
+  decodeJournalEntry,
+  decodeJournalEvent,
+  encodeJournalEvent,
+} from '../../src/workspaces/journal-codec.ts';
 import { MODELS } from '../model/models.ts';
 
 const report = (ops: ConnectionReport['ops']): ConnectionReport => ({
@@ -102,6 +106,21 @@ describe('the journal codec', () => {
 
   it('refuses an array it does not know rather than replaying a wrong event', () => {
     expect(() => decodeJournalEvent(['X', 1], 'id')).toThrow(/unknown journal entry/);
+  });
+
+  it('reads an entry with the version first, and the wrapped form earlier journals hold, alike', () => {
+    const compact = encodeJournalEvent(HEARTBEAT, false);
+    const whole = encodeJournalEvent(HEARTBEAT, true);
+    const expected = { v: 12, event: { ...HEARTBEAT, eventId: 'journal-12-3' } };
+    // As the commit script writes them now (commit-5.lua, op J).
+    expect(decodeJournalEntry(`[12,${compact.slice(1)}`, 3)).toEqual(expected);
+    expect(decodeJournalEntry(`{"v":12,"event":${whole}}`, 3)).toEqual({ v: 12, event: HEARTBEAT });
+    // As it wrote a compact report before.
+    expect(decodeJournalEntry(`{"v":12,"event":${compact}}`, 3)).toEqual(expected);
+    expect(decodeJournalEntry('{"v":11,"checkpoint":{"value":"a","context":{}}}', 0)).toEqual({
+      v: 11,
+      checkpoint: { value: 'a', context: {} },
+    });
   });
 });
 

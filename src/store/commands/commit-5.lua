@@ -38,15 +38,19 @@
                                 holds raw), keeping the newest `max` that fit in `maxBytes` (the
                                 newest always); a field of the actor's own hash costs less than
                                 a list key of its own
-      J  keyPos json max every initial
-                                append an applied event to the actor's what-if journal (a list,
-                                oldest first), keeping its last `max` entries, as
-                                {"v":<committed version>,"event":<json>}. At the actor's first J
-                                op, when the journal is empty or `every` events were journaled
-                                since the last checkpoint (actor hash field j), a checkpoint
-                                {"v":<previous version>,"checkpoint":<snapshot before>} goes first;
-                                the snapshot is the stored one, or `initial` when there is none
-                                (the commit creates the actor)
+      JK keyPos max every initial
+                                the actor's what-if journal (a list, oldest first) at keyPos,
+                                keeping its last `max` entries; given once, before its J ops.
+                                At the actor's first J op, when the journal is empty or `every`
+                                events were journaled since the last checkpoint (actor hash
+                                field j), a checkpoint {"v":<previous version>,"checkpoint":
+                                <snapshot before>} goes first; the snapshot is the stored one, or
+                                `initial` when there is none (the commit creates the actor)
+      J  json                   append an applied event to that journal, as
+                                {"v":<committed version>,"event":<json>}, or, for an event
+                                encoded as a JSON array, as that array with the version first:
+                                [<committed version>,...]. The commit's entries are pushed by one
+                                RPUSH and trimmed by one LTRIM
       D  keyPos requestId max   precondition: the request id is not in the actor's request-id
                                 zset at keyPos; then record it there, keeping the last `max` ids
 
@@ -64,7 +68,7 @@
 --- @include "includes/jobQueue"
 
 local timers, timerEvents, outbox, outboxData, outboxState = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['J'] = 5 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['JK'] = 4, ['J'] = 1 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -83,12 +87,14 @@ for a = 1, n do
   }
   p = p + 4
   for _ = 1, actor.opCount do
-    if ARGV[p] == 'J' then
-      -- Every J op of an actor names the same journal, max, every and initial.
+    if ARGV[p] == 'JK' then
       actor.journal = KEYS[tonumber(ARGV[p + 1])]
-      actor.every = tonumber(ARGV[p + 4])
-      actor.initial = ARGV[p + 5]
-      actor.journaled = (actor.journaled or 0) + 1
+      actor.max = tonumber(ARGV[p + 2])
+      actor.every = tonumber(ARGV[p + 3])
+      actor.initial = ARGV[p + 4]
+      actor.journaled = 0
+    elseif ARGV[p] == 'J' then
+      actor.journaled = actor.journaled + 1
     end
     p = p + 1 + arity[ARGV[p]]
   end
@@ -161,6 +167,7 @@ for a = 1, n do
       redis.call('HSET', actor.key, 'j', tostring(since + actor.journaled))
     end
     redis.call('HSET', actor.key, 'v', tostring(version), 's', actor.snapshot)
+    local entries = {}
     local q = actor.opsStart
     for _ = 1, actor.opCount do
       local op = ARGV[q]
@@ -199,9 +206,12 @@ for a = 1, n do
         end
         redis.call('HSET', actor.key, 'e', string.sub(log, 1, kept))
       elseif op == 'J' then
-        redis.call('RPUSH', actor.journal,
-          '{"v":' .. string.format('%d', version) .. ',"event":' .. ARGV[q + 2] .. '}')
-        redis.call('LTRIM', actor.journal, -tonumber(ARGV[q + 3]), -1)
+        local json = ARGV[q + 1]
+        if string.byte(json, 1) == 91 then -- '[': the version goes first in the array
+          entries[#entries + 1] = '[' .. string.format('%d', version) .. ',' .. string.sub(json, 2)
+        else
+          entries[#entries + 1] = '{"v":' .. string.format('%d', version) .. ',"event":' .. json .. '}'
+        end
       elseif op == 'D' then
         local set = KEYS[tonumber(ARGV[q + 1])]
         redis.call('ZADD', set, version, ARGV[q + 2])
@@ -211,6 +221,13 @@ for a = 1, n do
         redis.call('HSETNX', KEYS[tonumber(ARGV[q + 3])], ARGV[q + 2], ARGV[q + 4])
       end
       q = q + 1 + arity[op]
+    end
+    if #entries > 0 then
+      -- In slices, within what one call's arguments may hold.
+      for from = 1, #entries, 1000 do
+        redis.call('RPUSH', actor.journal, unpack(entries, from, math.min(from + 999, #entries)))
+      end
+      redis.call('LTRIM', actor.journal, -actor.max, -1)
     end
     reply(1, version, '')
   end
