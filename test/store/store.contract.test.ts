@@ -384,6 +384,29 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
       expect(await read(2)).toHaveLength(2);
     });
 
+    it('checkpoints again first when the journal was deleted (an operator freeing memory)', async () => {
+      await store.commit('inst-a', [commit()]);
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 1,
+          snapshot: '{"value":"b"}',
+          ...journal(['{"type":"E1","at":1}']),
+        }),
+      ]);
+      await redis.del(store.keys.journal('inst-a', ref.kind, ref.id));
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 2,
+          snapshot: '{"value":"c"}',
+          ...journal(['{"type":"E2","at":2}']),
+        }),
+      ]);
+      expect(await read()).toEqual([
+        { v: 2, checkpoint: { value: 'b' } },
+        { v: 3, event: { type: 'E2', at: 2 } },
+      ]);
+    });
+
     it('keeps an event encoded as a JSON array as that array with the version first', async () => {
       await store.commit('inst-a', [commit()]);
       await store.commit('inst-a', [

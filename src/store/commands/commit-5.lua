@@ -92,14 +92,21 @@ for a = 1, n do
       actor.max = tonumber(ARGV[p + 2])
       actor.every = tonumber(ARGV[p + 3])
       actor.initial = ARGV[p + 4]
-      actor.journaled = 0
+      actor.events = {}
     elseif ARGV[p] == 'J' then
-      actor.journaled = actor.journaled + 1
+      actor.events[#actor.events + 1] = ARGV[p + 1]
     end
     p = p + 1 + arity[ARGV[p]]
   end
   -- Compared as numbers: the embedded store may hand back stored values as numbers.
-  actor.current = tonumber(redis.call('HGET', actor.key, 'v') or '0')
+  if actor.journal then
+    -- A missing field: false on Redis, another empty value on the embedded store.
+    local got = redis.call('HMGET', actor.key, 'v', 'j')
+    actor.current = tonumber(got[1]) or 0
+    actor.since = tonumber(got[2]) or 0
+  else
+    actor.current = tonumber(redis.call('HGET', actor.key, 'v') or '0')
+  end
   if actor.current ~= actor.expected then
     actor.code = 0
   else
@@ -151,23 +158,50 @@ for a = 1, n do
     reply(2, actor.current, '')
   else
     local version = actor.current + 1
+    local fields = { 'v', tostring(version), 's', actor.snapshot }
     if actor.journal then
-      -- A checkpoint (the state before this commit) when the journal is new or `every` events
-      -- were journaled since the last one; read only then.
-      local since = tonumber(redis.call('HGET', actor.key, 'j') or '0')
-      if since >= actor.every or redis.call('LLEN', actor.journal) == 0 then
+      -- The state before this commit, as a checkpoint entry; nil when there is none. Read (before
+      -- the snapshot is overwritten below) only when a checkpoint is due.
+      local function checkpoint()
         local state = redis.call('HGET', actor.key, 's')
         if (not state) or state == '' then state = actor.initial end
-        if state ~= '' then
-          redis.call('RPUSH', actor.journal,
-            '{"v":' .. string.format('%d', actor.current) .. ',"checkpoint":' .. state .. '}')
+        if state == '' then return nil end
+        return '{"v":' .. string.format('%d', actor.current) .. ',"checkpoint":' .. state .. '}'
+      end
+      local since = actor.since
+      local entries = {}
+      -- `every` events journaled since the last checkpoint: one goes before these events.
+      local due = since >= actor.every
+      if due then
+        entries[1] = checkpoint()
+        if entries[1] then since = 0 end
+      end
+      local v = string.format('%d', version)
+      for _, json in ipairs(actor.events) do
+        if string.byte(json, 1) == 91 then -- '[': the version goes first in the array
+          entries[#entries + 1] = '[' .. v .. ',' .. string.sub(json, 2)
+        else
+          entries[#entries + 1] = '{"v":' .. v .. ',"event":' .. json .. '}'
+        end
+      end
+      -- In slices, within what one call's arguments may hold; RPUSH answers the list's length.
+      local length = 0
+      for from = 1, #entries, 1000 do
+        length = redis.call('RPUSH', actor.journal, unpack(entries, from, math.min(from + 999, #entries)))
+      end
+      -- The journal was empty (new, or its key deleted): the state before them goes first.
+      if (not due) and length == #entries then
+        local first = checkpoint()
+        if first then
+          redis.call('LPUSH', actor.journal, first)
           since = 0
         end
       end
-      redis.call('HSET', actor.key, 'j', tostring(since + actor.journaled))
+      redis.call('LTRIM', actor.journal, -actor.max, -1)
+      fields[5] = 'j'
+      fields[6] = tostring(since + #actor.events)
     end
-    redis.call('HSET', actor.key, 'v', tostring(version), 's', actor.snapshot)
-    local entries = {}
+    redis.call('HSET', actor.key, unpack(fields))
     local q = actor.opsStart
     for _ = 1, actor.opCount do
       local op = ARGV[q]
@@ -205,13 +239,6 @@ for a = 1, n do
           from = nl + 1
         end
         redis.call('HSET', actor.key, 'e', string.sub(log, 1, kept))
-      elseif op == 'J' then
-        local json = ARGV[q + 1]
-        if string.byte(json, 1) == 91 then -- '[': the version goes first in the array
-          entries[#entries + 1] = '[' .. string.format('%d', version) .. ',' .. string.sub(json, 2)
-        else
-          entries[#entries + 1] = '{"v":' .. string.format('%d', version) .. ',"event":' .. json .. '}'
-        end
       elseif op == 'D' then
         local set = KEYS[tonumber(ARGV[q + 1])]
         redis.call('ZADD', set, version, ARGV[q + 2])
@@ -221,13 +248,6 @@ for a = 1, n do
         redis.call('HSETNX', KEYS[tonumber(ARGV[q + 3])], ARGV[q + 2], ARGV[q + 4])
       end
       q = q + 1 + arity[op]
-    end
-    if #entries > 0 then
-      -- In slices, within what one call's arguments may hold.
-      for from = 1, #entries, 1000 do
-        redis.call('RPUSH', actor.journal, unpack(entries, from, math.min(from + 999, #entries)))
-      end
-      redis.call('LTRIM', actor.journal, -actor.max, -1)
     end
     reply(1, version, '')
   end
