@@ -256,6 +256,36 @@ describe('operator console', () => {
     await screenshot(operator, '11-installations-after-rollbacks');
   });
 
+  it('stops reading the API on Sign out, on the installations page too', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    // The page's clock: the overview's 30 s redraw runs when the test says so.
+    await page.clock.install();
+    await page.goto(`${s.url}/#/overview`);
+    await page.fill('input[name=token]', OPERATOR);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');
+    // Every call the page makes from now on. A timer's redraw calls fetch synchronously, so
+    // once runFor returns, a redraw that ran is in this list.
+    await page.evaluate(`(() => {
+      window.calls = [];
+      const real = window.fetch.bind(window);
+      window.fetch = (input, init) => {
+        window.calls.push(String(input));
+        return real(input, init);
+      };
+    })()`);
+    // Sign out where the hash stays #/overview, and start typing the next token.
+    await page.click('header button:has-text("Sign out")');
+    await page.fill('input[name=token]', 'half-typed');
+    await page.clock.runFor(31_000);
+    expect(await page.evaluate('window.calls')).toEqual([]);
+    expect(await page.inputValue('input[name=token]')).toBe('half-typed');
+    expect(await page.textContent('main')).not.toContain('refused');
+    await context.close();
+  });
+
   it('shows an installation token only its own installations', async () => {
     const tenant = await signIn(browser, s.url, TOKEN_A);
     await tenant.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');

@@ -35,6 +35,13 @@ const top = document.getElementById('top')!;
 let leave: (() => void)[] = [];
 let generation = 0;
 
+/** Stops the page shown (its streams, timers and pending redraws). */
+function stopPage(): void {
+  for (const fn of leave) fn();
+  leave = [];
+  generation++;
+}
+
 function login(message?: string): void {
   fill(top, h('span', { class: 'brand' }, 'LumiLink operator console'));
   const input = h('input', {
@@ -111,6 +118,9 @@ function header(current: string): void {
       {
         type: 'button',
         onclick: () => {
+          // Stopped here: when the hash does not change (already on #/overview), no route()
+          // would stop it, and its timer would read the API without a token (401).
+          stopPage();
           token.clear();
           location.hash = '#/overview';
           login();
@@ -122,9 +132,8 @@ function header(current: string): void {
 }
 
 function route(): void {
-  for (const fn of leave) fn();
-  leave = [];
-  const mine = ++generation;
+  stopPage();
+  const mine = generation;
   if (!token.get()) return login();
   const [path = '', search = ''] = location.hash.replace(/^#\/?/, '').split('?');
   const [name = 'overview', ...params] = path.split('/').filter(Boolean);
@@ -163,9 +172,7 @@ function route(): void {
 
 window.addEventListener('hashchange', route);
 window.addEventListener(UNAUTHORIZED, () => {
-  for (const fn of leave) fn();
-  leave = [];
-  generation++;
+  stopPage();
   login('The token was refused (401): it is not valid, or no longer. Sign in again.');
 });
 route();
