@@ -286,6 +286,22 @@ describe('operator console', () => {
     await context.close();
   });
 
+  it('forgets the installations added by id on Sign out: the next token does not see them', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');
+    await page.fill('input[name=installationId]', 'inst-typed-by-operator');
+    await page.click('button:has-text("Show")');
+    await page.waitForSelector('[data-installation="inst-typed-by-operator"]');
+    await page.click('header button:has-text("Sign out")');
+    // The next person on this tab signs in with an installation token.
+    await page.fill('input[name=token]', TOKEN_A);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');
+    expect(await page.$('[data-installation="inst-typed-by-operator"]')).toBeNull();
+    expect(await page.textContent('main')).not.toContain('inst-typed-by-operator');
+    await page.context().close();
+  });
+
   it('shows an installation token only its own installations', async () => {
     const tenant = await signIn(browser, s.url, TOKEN_A);
     await tenant.waitForSelector('[data-installation="inst-a"] [data-rollbacks-24h]');

@@ -4,7 +4,9 @@
  */
 import { h } from './dom.ts';
 
-const KEY = 'lumilink.console.token';
+/** Every key the console keeps in session storage starts with this. */
+export const STORAGE_PREFIX = 'lumilink.console.';
+const KEY = `${STORAGE_PREFIX}token`;
 
 /** Dispatched on `window` when the API refuses the token (401). */
 export const UNAUTHORIZED = 'console:unauthorized';
@@ -12,7 +14,14 @@ export const UNAUTHORIZED = 'console:unauthorized';
 export const token = {
   get: (): string | null => sessionStorage.getItem(KEY),
   set: (t: string) => sessionStorage.setItem(KEY, t),
-  clear: () => sessionStorage.removeItem(KEY),
+  /**
+   * Forgets the token and everything kept with it (such as the installations added by id on
+   * the overview): the next token signed in on this tab must not see what the last one typed.
+   */
+  clear: () => {
+    for (const key of Object.keys(sessionStorage))
+      if (key.startsWith(STORAGE_PREFIX)) sessionStorage.removeItem(key);
+  },
 };
 
 /** An error answer of the API, in the house shape `{ error: { code, message } }`. */

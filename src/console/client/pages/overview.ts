@@ -3,7 +3,7 @@
  * list), the capacity gauge with the open alert, and rollbacks in the last 24 h (from each
  * workspace's RollbackEvents).
  */
-import { errorBox, get, qs, seg } from '../api.ts';
+import { STORAGE_PREFIX, errorBox, get, qs, seg } from '../api.ts';
 import { gauge } from '../charts.ts';
 import { badge, dl, fill, h, link, num, pct, stateKind, table } from '../dom.ts';
 import type { PageContext } from '../ui.ts';
@@ -13,7 +13,8 @@ import { type Capacity, type ConnectionRecord, type Page, protocolOf } from './t
 const MAX_PAGES = 20;
 /** Rollbacks are counted for at most this many workspaces per installation. */
 const MAX_WORKSPACES = 50;
-const EXTRA = 'lumilink.console.installations';
+/** Installations added by id, for this token (forgotten with it). */
+const EXTRA = `${STORAGE_PREFIX}installations`;
 
 interface Summary {
   id: string;
