@@ -40,6 +40,9 @@ describe('GET /docs', () => {
     );
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
 
     const res = await page.goto(`${service.url}/docs`);
     expect(res?.status()).toBe(200);
@@ -59,6 +62,10 @@ describe('GET /docs', () => {
     expect(await page.locator('.info .title').textContent()).toContain('LumiLink');
     expect(foreign).toEqual([]);
     expect(requests).toContain(`${service.url}/openapi.json`);
+    // It names its icon, so Chromium does not ask for /favicon.ico (a 404, a console error).
+    expect(
+      await page.evaluate("document.querySelector('link[rel=icon]')?.getAttribute('href')"),
+    ).toBe('data:,');
     expect(errors).toEqual([]);
   });
 
