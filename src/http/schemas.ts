@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import { isSemver } from '../../machines/shared/version.ts';
+import { SECRET_DESCRIPTIONS, findSecret } from '../automation/secrets.ts';
 import { identifier, utcTimestamp, wireEnum } from '../wire.ts';
 
 const count = z
@@ -18,6 +19,26 @@ export const requestId = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9._:-]+$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+
+/**
+ * Text a person writes (a reason, who asked): it is stored in records and audit entries, logged
+ * and shown in the console and transcripts, so anything that looks like a secret (a pasted
+ * token, a URL with a password: src/automation/secrets.ts) is refused, named by its field and
+ * the kind of secret, never echoed.
+ */
+const freeText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .superRefine((text, ctx) => {
+      const found = findSecret(text);
+      if (!found) return;
+      ctx.addIssue({
+        code: 'custom',
+        message: `looks like ${SECRET_DESCRIPTIONS[found.kind]} (${found.kind}); never send secrets: remove it and send the request again`,
+      });
+    });
 
 export const registerConnectionBody = z.strictObject({
   connectionId: identifier,
@@ -51,13 +72,13 @@ export const batchBody = (maxItems: number) =>
   });
 
 export const droppedBody = z.strictObject({
-  reason: z.string().min(1).max(500).optional(),
+  reason: freeText(500).optional(),
   requestId: requestId.optional(),
 });
 /** The body of a command that takes no parameters (an empty body is fine too). */
 export const commandBody = z.strictObject({ requestId: requestId.optional() });
 export const rollbackBody = z.strictObject({
-  reason: z.string().min(1).max(500),
+  reason: freeText(500),
   requestId: requestId.optional(),
 });
 
@@ -79,14 +100,14 @@ export const migrationBody = z.strictObject({
   initiatedBy: z.enum(['operator', 'user'], {
     message: 'must be operator or user (system migrations are automatic)',
   }),
-  requestedBy: z.string().min(1).max(128).optional(),
+  requestedBy: freeText(128).optional(),
   scheduledAt: utcTimestamp.optional(),
   requestId: requestId.optional(),
 });
 
 export const workspaceRollbackBody = z.strictObject({
-  reason: z.string().min(1).max(500),
-  requestedBy: z.string().min(1).max(128).optional(),
+  reason: freeText(500),
+  requestedBy: freeText(128).optional(),
   requestId: requestId.optional(),
 });
 
