@@ -150,7 +150,14 @@ export function planBatch(
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
       }
       if (binding.journal && (changed || w.kind === 'timer')) {
-        journaled.push(encode(event, valueChanged || r.actions.length > 0));
+        const text = encode(event, valueChanged || r.actions.length > 0);
+        // The timers a step starts are due from the planning time (ActionPlan), which is later
+        // than the event's own time when the poller fires a timer late or a command waited for
+        // its commit: the entry keeps that time beside the event (`"t"`, see Keys.journal) so
+        // the what-if replay schedules them where the engine did.
+        journaled.push(
+          now !== event.at && r.actions.some(startsTimer) ? `${text},"t":${String(now)}` : text,
+        );
       }
       results.push({ ok: true, state: stepper.persist(snapshot), changed });
     } catch (error) {
@@ -293,6 +300,14 @@ class ActionPlan {
       }
     }
   }
+}
+
+/** A delayed raise: XState's `after`, a durable timer once committed. */
+function startsTimer(action: PlannedAction): boolean {
+  return (
+    action.type === 'xstate.raise' &&
+    typeof (action.params as { delay?: unknown } | undefined)?.delay === 'number'
+  );
 }
 
 function isVeto(action: PlannedAction): boolean {

@@ -69,9 +69,10 @@ export class Keys {
 
   /**
    * The what-if journal of an actor whose binding asks for one: a capped list, oldest first, of
-   * its applied events (`{"v":version,"event":...}`, or `[version,...]` for an event encoded as a
-   * JSON array) and checkpoints (`{"v":version,"checkpoint":snapshot}`, the state before the next
-   * event), written by the commit script.
+   * its applied events (`{"v":version,"event":...}`, with `"t":planning time` when a step that
+   * started timers was planned later than its event's time, or `[version,...]` for an event
+   * encoded as a JSON array) and checkpoints (`{"v":version,"checkpoint":snapshot}`, the state
+   * before the next event), written by the commit script.
    */
   journal(installationId: string, kind: string, actorId: string): string {
     return `${this.#tag(installationId)}:journal:${kind}:${actorId}`;

@@ -81,8 +81,10 @@ export interface ActorCommit {
    * keeps its last `max` entries. Before the first event the script writes a checkpoint (the
    * stored snapshot, or `initial` when this commit creates the actor) when the journal is empty
    * or `every` events were journaled since the last checkpoint. Each entry carries the version:
-   * `{"v":version,"event":json}`, or for an event encoded as a JSON array, that array with the
-   * version put first (`[version,...]`: a compact event costs no wrapper).
+   * `{"v":<version>,"event":<text>}`, where a text may end with `,"t":<ms>` after the event's
+   * JSON (the planning time of a step that started timers, see planBatch); or, for an event
+   * encoded as a JSON array, that array with the version put first (`[version,...]`: a compact
+   * event costs no wrapper).
    */
   journal?: { events: string[]; max: number; every: number; initial?: string };
   /**

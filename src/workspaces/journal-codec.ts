@@ -112,7 +112,8 @@ export function decodeJournalEvent(stored: unknown, eventId: string): EventObjec
 
 /**
  * One stored journal entry (Keys.journal), its event decoded. The commit script keeps an event as
- * `{"v":<version>,"event":<text>}`, or, when its text is a JSON array (a compact report), as that
+ * `{"v":<version>,"event":<text>}` (with `"t"`, the planning time, for a step that started
+ * timers late: see planBatch), or, when its text is a JSON array (a compact report), as that
  * array with the version first: `[<version>,"R",...]`. Journals written before that keep compact
  * reports in the first form, and both are read. A compact report is given the id
  * `journal-<version>-<position>`: it is read only by a decision the replay makes where the
@@ -124,7 +125,8 @@ export function decodeJournalEntry(text: string, position: number): JournalEntry
     const v = entry[0] as number;
     return { v, event: decodeJournalEvent(entry.slice(1), `journal-${v}-${position}`) };
   }
-  const e = entry as { v: number; event?: unknown };
+  const e = entry as { v: number; event?: unknown; t?: number };
   if (!('event' in e)) return e as JournalEntry;
-  return { v: e.v, event: decodeJournalEvent(e.event, `journal-${e.v}-${position}`) };
+  const event = decodeJournalEvent(e.event, `journal-${e.v}-${position}`);
+  return e.t === undefined ? { v: e.v, event } : { v: e.v, event, t: e.t };
 }

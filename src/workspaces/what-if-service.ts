@@ -99,10 +99,10 @@ export async function whatIf(
   workspaceId: string,
   body: WhatIfBody,
 ) {
+  const to = body.to ?? workspaces.clock.now();
   const ref = await workspaces.resolve(principal, workspaceId);
   const { engine } = workspaces;
   const store = engine.store;
-  const to = body.to ?? workspaces.clock.now();
   const entries = (await store.journal(ref, MAX_ENTRIES)).map(decodeJournalEntry);
   const replay = replayWhatIf(engine.chart(WORKSPACE).binding.machine, entries, {
     from: body.from,

@@ -13,7 +13,16 @@ import { APPEND_AUDIT, type AuditParams } from '../engine/types.ts';
 
 /** One journal entry as the commit script writes it (see Keys.journal). */
 export type JournalEntry =
-  { v: number; event: EventObject & { at: number } } | { v: number; checkpoint: PersistedState };
+  | {
+      v: number;
+      event: EventObject & { at: number };
+      /**
+       * When the engine planned the step, if not at the event's time (only kept for a step that
+       * started timers): the engine counts their delays from it.
+       */
+      t?: number;
+    }
+  | { v: number; checkpoint: PersistedState };
 
 /** A decision the chart made (or would make), read from its audit record. */
 export interface Decision {
@@ -110,7 +119,7 @@ export function replayWhatIf(
     const e = entries[i]!;
     if (!('event' in e)) continue;
     if (e.event.at >= range.from) break;
-    before.apply(e.event, i);
+    before.apply(e.event, i, e.t);
     eventsBefore++;
   }
   const inRange: number[] = [];
@@ -123,9 +132,9 @@ export function replayWhatIf(
   const actual = before.fork((p) => p);
   const whatIf = before.fork(range.candidate);
   for (const j of inRange) {
-    const event = (entries[j] as { event: EventObject & { at: number } }).event;
-    actual.apply(event, j);
-    whatIf.apply(event, j);
+    const { event, t } = entries[j] as { event: EventObject & { at: number }; t?: number };
+    actual.apply(event, j, t);
+    whatIf.apply(event, j, t);
   }
   actual.finish(range.to);
   whatIf.finish(range.to);
@@ -183,8 +192,11 @@ class Replayer {
     return copy;
   }
 
-  /** Applies the journal's event at `index`, firing any simulated timer that came due first. */
-  apply(recorded: EventObject & { at: number }, index: number) {
+  /**
+   * Applies the journal's event at `index`, firing any simulated timer that came due first;
+   * `plannedAt` is when the engine planned it, if not at the event's time (see JournalEntry).
+   */
+  apply(recorded: EventObject & { at: number }, index: number, plannedAt?: number) {
     this.#fireDue(recorded.at, index);
     if (recorded.type.startsWith(AFTER)) {
       // A recorded timer: the replayed chart must have it due then (or never have touched it).
@@ -193,11 +205,14 @@ class Replayer {
         if (pending.due !== recorded.at) return;
         this.timers.delete(recorded.type);
       } else if (this.touched.has(recorded.type)) return;
-      this.#step(recorded);
+      this.#step(recorded, plannedAt);
       return;
     }
     const policy = (recorded as { policy?: WorkspacePolicy }).policy;
-    this.#step(policy ? ({ ...recorded, policy: this.policyOf(policy) } as Timed) : recorded);
+    this.#step(
+      policy ? ({ ...recorded, policy: this.policyOf(policy) } as Timed) : recorded,
+      plannedAt,
+    );
   }
 
   /** Fires the timers due by `to` that no recorded event fired. */
@@ -224,17 +239,17 @@ class Replayer {
     }
   }
 
-  #step(event: Timed): void {
+  /** One chart step; the timers it starts are due from `plannedAt` (default: the event's time). */
+  #step(event: Timed, plannedAt = event.at): void {
     const { snapshot, actions } = this.stepper.step(this.snapshot, event);
     this.snapshot = snapshot;
-    const at = event.at;
     for (const a of actions) {
       if (a.type === 'xstate.raise') {
         const p = a.params as { event: EventObject; id?: string; delay?: number };
         if (typeof p.delay !== 'number') continue;
         const id = p.id ?? p.event.type;
         this.touched.add(id);
-        this.timers.set(id, { due: at + p.delay, event: p.event });
+        this.timers.set(id, { due: plannedAt + p.delay, event: p.event });
       } else if (a.type === 'xstate.cancel') {
         const id = (a.params as { sendId: string }).sendId;
         this.touched.add(id);

@@ -226,6 +226,46 @@ describe('POST /v1/workspaces/:workspaceId/what-if', () => {
     });
   });
 
+  it('reproduces a timer its chart started in a step the poller fired late (a scheduled migration, then its timeout)', async () => {
+    await ok(
+      'POST',
+      '/v1/connections',
+      { connectionId: 'c10', installationId: 'inst-a', workspaceId: 'ws-7' },
+      201,
+    );
+    await ok(
+      'POST',
+      '/v1/workspaces/ws-7/migrations',
+      { toProtocol: 'acp', initiatedBy: 'operator', scheduledAt: iso(T0 + MIN) },
+      201,
+    );
+    // The poller runs 700 ms after the scheduled time: the migration starts then, and its
+    // timeout is counted from that step (c10 never handshakes, so the migration times out).
+    await elapse(MIN + 700);
+    expect((await ok('GET', '/v1/workspaces/ws-7')).state).toBe('migrating');
+    await elapse(11 * MIN);
+    const [failed] = await auditOf('ws-7', 'migrations');
+    expect(failed.status).toBe('failed');
+
+    const res = await whatIf('ws-7', { from: iso(T0), settings: {} });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(kinds(res.body.actual.recorded)).toEqual(['migration-started', 'migration-failed']);
+    expect(res.body.actual.decisions, JSON.stringify(res.body, null, 1)).toEqual(
+      res.body.actual.recorded,
+    );
+    expect(res.body.actual.matchesRecord).toBe(true);
+    expect(res.body.summary.changed).toBe(false);
+    // A longer timeout, counted from the same step, moves the failure by the difference.
+    const longer = await whatIf('ws-7', {
+      from: iso(T0),
+      to: iso(T0 + 13 * MIN),
+      settings: { thresholds: { migrationTimeoutMinutes: 11 } },
+    });
+    expect(longer.body.whatIf.decisions.find((d: any) => d.kind === 'migration-failed')?.at).toBe(
+      iso(Date.parse(failed.completedAt) + MIN),
+    );
+  });
+
   it('journals the reports that decided nothing compact, and the decisions whole with their ids', async () => {
     await acpWorkspace('ws-6', ['c8']);
     await beats([
