@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Principal } from '../connections/connections.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { STREAMS } from '../../machines/workspace.machine.ts';
+import { invalidFields } from '../errors.ts';
 import { utcTimestamp } from '../wire.ts';
 import { decodeJournalEntry } from './journal-codec.ts';
 import { applySettings, settingsBody, toWire } from './settings.ts';
@@ -100,6 +101,12 @@ export async function whatIf(
   body: WhatIfBody,
 ) {
   const to = body.to ?? workspaces.clock.now();
+  // The schema checks a `to` that was sent; the default one (now) is checked here.
+  if (body.to === undefined && to < body.from) {
+    throw invalidFields('body', [
+      { field: 'from', message: 'must not be after now (the default `to`)' },
+    ]);
+  }
   const ref = await workspaces.resolve(principal, workspaceId);
   const { engine } = workspaces;
   const store = engine.store;

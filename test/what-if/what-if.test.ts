@@ -356,6 +356,13 @@ describe('POST /v1/workspaces/:workspaceId/what-if', () => {
       'settings.thresholds.windowMinutes',
     );
     expectError(await whatIf('ws-5', { ...good, extra: 1 }), 400, 'validation-failed', 'extra');
+    // Without `to` the range ends now: a `from` after now is an empty range, named as such.
+    expectError(
+      await whatIf('ws-5', { from: iso(service.clock.now() + MIN), settings: {} }),
+      400,
+      'validation-failed',
+      'from',
+    );
     expectError(await whatIf('ws-nope', good), 404, 'not-found');
     expectError(await whatIf('ws-5', good, TOKEN_B), 404, 'not-found');
     expect((await whatIf('ws-5', good, TOKEN_A)).status).toBe(200);
