@@ -135,7 +135,10 @@ function formatAnswer(a: Answer): string {
   lines.push(
     first
       ? `first difference at ${(first.actual ?? first.whatIf)!.at}: ${cell(first.actual ?? undefined)} vs ${cell(first.whatIf ?? undefined)}`
-      : 'no difference',
+      : a.actual.finalState === a.whatIf.finalState
+        ? 'no difference'
+        : // A timer's length (a cooldown, a migration timeout) can change the state without a decision.
+          `no difference in decisions, but the final state differs: ${a.actual.finalState ?? 'n/a'} vs ${a.whatIf.finalState ?? 'n/a'}`,
   );
   lines.push(
     a.actual.matchesRecord

@@ -101,4 +101,34 @@ describe('npm run what-if', () => {
     expect(stdout).toContain('actual:  1 rollbacks');
     expect(stdout).toContain('matches the audit records exactly');
   });
+
+  it('does not call a run whose final state differs "no difference" when only a timer moved', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'sim/what-if.ts',
+        '--workspace',
+        'sim-ws-1',
+        '--from',
+        from,
+        '--to',
+        new Date(harness.now()).toISOString(),
+        '--set',
+        'cooldownMinutes=1',
+        '--url',
+        harness.url,
+        '--token',
+        harness.token,
+      ],
+      { cwd: new URL('../..', import.meta.url).pathname },
+    );
+    // The same rollback in both runs; the candidate's one-minute cooldown is over by the end.
+    expect(stdout).toContain('what-if: 1 rollbacks');
+    expect(stdout).toContain(
+      'no difference in decisions, but the final state differs: http.cooldown vs http.idle',
+    );
+    expect(stdout).not.toMatch(/^no difference$/m);
+  });
 });
