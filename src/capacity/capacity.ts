@@ -7,6 +7,7 @@ import {
 import {
   CAPACITY_ALERTS_STREAM,
   type CapacityContext,
+  alertRecord,
   type CapacityThresholds,
   createCapacityMachine,
   sheds,
@@ -225,9 +226,8 @@ export class CapacityService {
     const deliveries = notifier
       ? await notifier.deliveries(installationId, String(record.alertId))
       : [];
-    const { change: _change, recordedAt: _recordedAt, ...alert } = record;
     return {
-      ...alert,
+      ...alertView(record),
       notified: deliveries.some((d) => d.status === 'delivered'),
       notificationChannels: [...new Set(deliveries.map((d) => d.channel))],
       deliveries,
@@ -247,7 +247,14 @@ export class CapacityService {
       'shed',
     );
     const alerts = await this.alerts(principal, installationId, 1);
-    const open = alerts.items[0] && !alerts.items[0].resolvedAt ? alerts.items[0] : null;
+    const latest = alerts.items[0] && !alerts.items[0].resolvedAt ? alerts.items[0] : null;
+    // The audit record is the alert as it was at its last change (opened, escalated); the chart
+    // has kept its usage and peak since. Shown as the chart holds it, with its deliveries.
+    const held = ctx?.alert && ctx.alert.alertId === latest?.alertId ? ctx.alert : null;
+    const open =
+      latest && ctx && held
+        ? { ...latest, ...alertView(alertRecord(ctx, held, 'open', ctx.lastUsageAt)) }
+        : latest;
     return {
       installationId,
       state: found ? toKebab(stateName(found.state.value)) : 'normal',
@@ -282,6 +289,12 @@ export class CapacityService {
     );
     return { items };
   }
+}
+
+/** An alert record without its audit-only fields (what changed, when it was recorded). */
+function alertView(record: Record<string, unknown>): Record<string, unknown> {
+  const { change: _change, recordedAt: _recordedAt, ...alert } = record;
+  return alert;
 }
 
 export function isActive(status: ConnectionStatus): boolean {

@@ -83,6 +83,23 @@ describe('capacity alerts and load shedding', () => {
     expect(s.openAlert.alertId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('shows the open alert as the chart holds it now: its current usage and its peak', async () => {
+    await registerMany(18); // the warning opened at 17 (85 %); 18 is 90 %
+    expect((await state()).openAlert).toMatchObject({
+      trigger: 'warning',
+      activeConnections: 18,
+      capacityPercent: 0.9,
+      peakPercent: 0.9,
+      resolvedAt: null,
+    });
+    await release(2); // 80 %: still open, the peak stays
+    expect((await state()).openAlert).toMatchObject({
+      activeConnections: 16,
+      capacityPercent: 0.8,
+      peakPercent: 0.9,
+    });
+  });
+
   it('escalates the same alert to critical exactly at 95% instead of opening another', async () => {
     await registerMany(17);
     const warning = (await state()).openAlert;
