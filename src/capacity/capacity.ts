@@ -240,8 +240,9 @@ export class CapacityService {
         field: 'installationId',
       });
     const found = await this.engine.read(this.ref(installationId));
-    const active = await this.activeCount(installationId);
     const ctx = found?.state.context as unknown as CapacityContext | undefined;
+    // The chart's own count, which load shedding asks (`sheds()`).
+    const active = ctx?.active ?? 0;
     const shed = await this.engine.store.redis.hget(
       this.engine.store.keys.counter(installationId, 'capacity'),
       'shed',
@@ -263,7 +264,10 @@ export class CapacityService {
       capacityPercent: active / this.capacityPerWorker,
       lastEvaluated: ctx ? new Date(ctx.lastUsageAt).toISOString() : null,
       thresholds: this.thresholds,
-      shedding: active / this.capacityPerWorker >= this.thresholds.critical,
+      shedding: sheds(
+        { active, capacity: ctx?.capacity ?? this.capacityPerWorker },
+        this.thresholds,
+      ),
       refusedConnections: Number(shed ?? 0),
       openAlert: open,
     };

@@ -142,6 +142,16 @@ describe('capacity alerts and load shedding', () => {
     ).toBe(200);
   });
 
+  it('says it sheds exactly when a registration is shed: both ask the chart, not the indexes', async () => {
+    await registerMany(19);
+    // The status indexes drift from the chart's count (an old backup restored, say): the route
+    // still answers what the chart decides, and so does the next registration.
+    const connecting = svc.engine.store.keys.index('inst-a', 'connection:status:connecting');
+    expect(await svc.redis.zrem(connecting, 'c1', 'c2', 'c3')).toBe(3);
+    expect(await state()).toMatchObject({ activeConnections: 19, shedding: true });
+    expect((await register('late')).status).toBe(503);
+  });
+
   it('resolves only after usage stayed below 70% for 5 minutes', async () => {
     await registerMany(17);
     await release(3); // 14 = 70%: not below
