@@ -42,7 +42,18 @@ const urlOf = (...schemes: string[]) =>
     },
     `must be a ${schemes.map((p) => `${p}//`).join(' or ')} URL`,
   );
-const rate = (def: number) => z.coerce.number().min(0).max(1).default(def);
+/**
+ * A rate from 0 to 1 in decimal digits (`0.95`, `.5`, `1`). Not coerced by `Number()`, which
+ * reads a blank value as 0 (a critical capacity ratio of 0 sheds every registration) and takes
+ * `0x1` or `1e-1`.
+ */
+const rate = (def: number) =>
+  z
+    .string()
+    .regex(/^(\d+(\.\d*)?|\.\d+)$/, 'must be a decimal from 0 to 1 in decimal digits, e.g. 0.95')
+    .transform(Number)
+    .pipe(z.number().min(0).max(1))
+    .default(def);
 
 /** Heap one cached connection snapshot takes, rounded up (measured 1.5-2.2 KB, see README). */
 export const SNAPSHOT_CACHE_ENTRY_BYTES = 2048;

@@ -68,4 +68,17 @@ describe('configuration', () => {
       /SMTP_URL: must be a smtp:\/\/ or smtps:\/\/ URL/,
     );
   });
+  it('refuses a rate that is blank or in another notation instead of reading it as a number', () => {
+    expect(loadConfig({ CAPACITY_CRITICAL_RATIO: '1' }).capacity.critical).toBe(1);
+    expect(loadConfig({ CAPACITY_CRITICAL_RATIO: '0.97' }).capacity.critical).toBe(0.97);
+    expect(loadConfig({ DEGRADED_SUCCESS_RATE: '.999' }).connection.degradedSuccessRate).toBe(
+      0.999,
+    );
+    // Number(' ') is 0: a blank critical ratio would shed every new connection.
+    for (const value of [' ', '\t', '0x1', '0b1', '1e-1', '+0.5', '-0', ' 0.5', 'Infinity']) {
+      const message = refusal({ CAPACITY_CRITICAL_RATIO: value });
+      expect(message).toContain('CAPACITY_CRITICAL_RATIO: must be a decimal from 0 to 1');
+    }
+    expect(refusal({ ERROR_SUCCESS_RATE: '1.5' })).toContain('ERROR_SUCCESS_RATE');
+  });
 });
