@@ -343,6 +343,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokens.set(DEV_OPERATOR_TOKEN, { installations: null, name: 'dev-operator' });
     devToken = true;
   }
+  if (e.REDIS_WAIT_REPLICAS > 0 && !e.REDIS_URL && !e.REDIS_CLUSTER_NODES) {
+    // The embedded store has no replicas and no WAIT: every commit would fail.
+    throw new ConfigError(
+      'invalid configuration:\n  REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store has no replicas)',
+    );
+  }
   if (e.ERROR_SUCCESS_RATE > e.DEGRADED_SUCCESS_RATE) {
     throw new ConfigError(
       'invalid configuration:\n  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',

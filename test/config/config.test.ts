@@ -81,4 +81,14 @@ describe('configuration', () => {
     }
     expect(refusal({ ERROR_SUCCESS_RATE: '1.5' })).toContain('ERROR_SUCCESS_RATE');
   });
+  it('refuses REDIS_WAIT_REPLICAS on the embedded store, which has no replicas to wait for', () => {
+    expect(refusal({ REDIS_WAIT_REPLICAS: '1' })).toContain(
+      'REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES',
+    );
+    expect(loadConfig({ REDIS_WAIT_REPLICAS: '0' }).redisWait.replicas).toBe(0);
+    const url = { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_WAIT_REPLICAS: '1' };
+    expect(loadConfig(url).redisWait.replicas).toBe(1);
+    const cluster = { REDIS_CLUSTER_NODES: '127.0.0.1:7100', REDIS_WAIT_REPLICAS: '1' };
+    expect(loadConfig(cluster).redisWait.replicas).toBe(1);
+  });
 });
