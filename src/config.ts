@@ -91,7 +91,14 @@ const EnvSchema = z.object({
   PORT: int(3000, 0, 65_535),
   HOST: z.string().default('127.0.0.1'),
   /** Single-node Redis, e.g. redis://127.0.0.1:6379. */
-  REDIS_URL: urlOf('redis:', 'rediss:').optional(),
+  REDIS_URL: urlOf('redis:', 'rediss:')
+    .refine((s) => {
+      // A host (ioredis would take `redis://` as 127.0.0.1:6379) and at most a database number
+      // as the path (ioredis would send `/abc` to SELECT and carry on in database 0).
+      const url = URL.parse(s);
+      return url === null || (url.hostname !== '' && /^(\/\d*)?$/.test(url.pathname));
+    }, 'must name a host, and a database only as a number: redis://host:port/0')
+    .optional(),
   /** Redis Cluster seed nodes `host:port,host:port`; takes precedence over REDIS_URL. */
   REDIS_CLUSTER_NODES: z
     .string()

@@ -95,11 +95,26 @@ export async function connectRedisClient(
   failFastWhileUnanswered(client, logger, o.commandTimeoutMs);
   try {
     await client.connect();
+    await checkDatabase(client);
   } catch (error) {
     client.disconnect();
     throw error;
   }
   return client;
+}
+
+/**
+ * Fails when the database REDIS_URL names (`/5`) cannot be selected: ioredis only reports a
+ * refused SELECT as an error event and goes on in database 0, another installation's keys.
+ */
+async function checkDatabase(client: RedisClient): Promise<void> {
+  if (client instanceof Cluster) return;
+  const db = Number(client.options.db ?? 0);
+  if (db === 0) return;
+  await client.select(db).catch((error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`REDIS_URL names database ${db}, which Redis refuses: ${reason}`);
+  });
 }
 
 /** How often a store that stopped answering is probed with PING. */

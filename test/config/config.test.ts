@@ -91,4 +91,17 @@ describe('configuration', () => {
     const cluster = { REDIS_CLUSTER_NODES: '127.0.0.1:7100', REDIS_WAIT_REPLICAS: '1' };
     expect(loadConfig(cluster).redisWait.replicas).toBe(1);
   });
+  it('refuses a Redis URL without a host or with a database that is not a number', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://cache.internal:6379/3' }).redisUrl).toBe(
+      'redis://cache.internal:6379/3',
+    );
+    expect(loadConfig({ REDIS_URL: 'redis://cache.internal:6379/' }).redisUrl).toBeDefined();
+    // ioredis takes `redis://` as 127.0.0.1:6379, and sends `/abc` to SELECT, then goes on in 0.
+    for (const value of ['redis://', 'redis://cache.internal/abc', 'redis://cache.internal/1/2']) {
+      expect(refusal({ REDIS_URL: value })).toContain(
+        'REDIS_URL: must name a host, and a database only as a number',
+      );
+    }
+    expect(refusal({ REDIS_URL: 'not a url' })).toContain('REDIS_URL: must be a redis://');
+  });
 });

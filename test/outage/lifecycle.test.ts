@@ -1,14 +1,14 @@
 /**
  * The process lifecycle as operators see it, on a real `node --import tsx src/main.ts` process:
  * SIGTERM drains (in-flight requests are answered, live streams get a final event, exit 0),
- * and a port already in use is one line and exit code 1.
+ * and a port already in use, or a Redis database the server refuses, is one line and exit code 1.
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OPERATOR } from '../helpers.ts';
-import { ROOT, ServiceProcess, freePort, until } from './support.ts';
+import { OwnRedis, ROOT, ServiceProcess, freePort, until } from './support.ts';
 
 let running: ServiceProcess[] = [];
 
@@ -161,5 +161,30 @@ describe('a port already in use', () => {
     expect(lines[0]).toBe(
       `port ${port} on 127.0.0.1 is already in use: stop the other process or set PORT`,
     );
+  });
+});
+
+describe('a Redis database the server does not have', () => {
+  it('stops the process with one line naming REDIS_URL instead of running in database 0', async () => {
+    const redis = new OwnRedis(await freePort(), ['--databases', '2']);
+    await redis.start();
+    try {
+      const p = new ServiceProcess({
+        PORT: String(await freePort()),
+        OPERATOR_TOKENS: OPERATOR,
+        REDIS_URL: `${redis.url}/5`,
+      });
+      running.push(p);
+      const outcome = await Promise.race([
+        p.exited.then((code) => `exit ${String(code)}`),
+        p.listening().then(() => 'listening'),
+      ]);
+      expect(outcome).toBe('exit 1');
+      expect(p.stderr.trim().split('\n')).toEqual([
+        'cannot start: REDIS_URL names database 5, which Redis refuses: ERR DB index is out of range',
+      ]);
+    } finally {
+      await redis.destroy();
+    }
   });
 });
