@@ -356,6 +356,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store has no replicas)',
     );
   }
+  // The capacity chart resolves an alert below the resolve ratio: above the warning ratio, an
+  // alert would open and resolve again at the same usage (and resolve while still shedding).
+  if (e.CAPACITY_RESOLVE_RATIO > e.CAPACITY_WARNING_RATIO) {
+    throw new ConfigError(
+      'invalid configuration:\n  CAPACITY_RESOLVE_RATIO: must not exceed CAPACITY_WARNING_RATIO',
+    );
+  }
+  if (e.CAPACITY_WARNING_RATIO > e.CAPACITY_CRITICAL_RATIO) {
+    throw new ConfigError(
+      'invalid configuration:\n  CAPACITY_WARNING_RATIO: must not exceed CAPACITY_CRITICAL_RATIO',
+    );
+  }
   if (e.ERROR_SUCCESS_RATE > e.DEGRADED_SUCCESS_RATE) {
     throw new ConfigError(
       'invalid configuration:\n  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',

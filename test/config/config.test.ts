@@ -104,4 +104,19 @@ describe('configuration', () => {
     }
     expect(refusal({ REDIS_URL: 'not a url' })).toContain('REDIS_URL: must be a redis://');
   });
+  it('refuses capacity ratios out of order: resolve <= warning <= critical', () => {
+    const ok = loadConfig({
+      CAPACITY_RESOLVE_RATIO: '0.8',
+      CAPACITY_WARNING_RATIO: '0.8',
+      CAPACITY_CRITICAL_RATIO: '0.8',
+    });
+    expect(ok.capacity).toMatchObject({ resolve: 0.8, warning: 0.8, critical: 0.8 });
+    // Above the warning ratio, an alert would resolve at the usage that opened it.
+    expect(refusal({ CAPACITY_RESOLVE_RATIO: '0.9' })).toContain(
+      'CAPACITY_RESOLVE_RATIO: must not exceed CAPACITY_WARNING_RATIO',
+    );
+    expect(refusal({ CAPACITY_WARNING_RATIO: '0.99' })).toContain(
+      'CAPACITY_WARNING_RATIO: must not exceed CAPACITY_CRITICAL_RATIO',
+    );
+  });
 });
