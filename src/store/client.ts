@@ -93,12 +93,28 @@ export async function connectRedisClient(
   }
   logErrors(client, logger, 'commands');
   failFastWhileUnanswered(client, logger, o.commandTimeoutMs);
+  // connect() rejects with "Connection is closed." whatever went wrong: the cause (refused,
+  // WRONGPASS, no answer) is the last error the client emitted.
+  let lastError: string | null = null;
+  const remember = (error: Error) =>
+    (lastError =
+      error instanceof StoreUnavailableError
+        ? `no answer within REDIS_COMMAND_TIMEOUT_MS (${o.commandTimeoutMs} ms)`
+        : error.message);
+  client.on('error', remember);
   try {
-    await client.connect();
+    await client.connect().catch((error: unknown) => {
+      const setting = o.clusterNodes.length > 0 ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL';
+      const message = error instanceof Error ? error.message : String(error);
+      const reason = message.startsWith('Connection is closed') ? (lastError ?? message) : message;
+      throw new Error(`cannot connect to Redis (${setting}): ${reason}`);
+    });
     await checkDatabase(client);
   } catch (error) {
     client.disconnect();
     throw error;
+  } finally {
+    client.off('error', remember);
   }
   return client;
 }

@@ -1,7 +1,8 @@
 /**
  * The process lifecycle as operators see it, on a real `node --import tsx src/main.ts` process:
  * SIGTERM drains (in-flight requests are answered, live streams get a final event, exit 0),
- * and a port already in use, or a Redis database the server refuses, is one line and exit code 1.
+ * and a port already in use, a Redis that cannot be reached or a Redis database the server
+ * refuses is one line and exit code 1.
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
@@ -186,5 +187,21 @@ describe('a Redis database the server does not have', () => {
     } finally {
       await redis.destroy();
     }
+  });
+});
+
+describe('a Redis that cannot be reached at start', () => {
+  it('is one line on stderr naming REDIS_URL and the cause, with exit code 1', async () => {
+    const nobody = await freePort();
+    const p = new ServiceProcess({
+      PORT: String(await freePort()),
+      OPERATOR_TOKENS: OPERATOR,
+      REDIS_URL: `redis://127.0.0.1:${nobody}`,
+    });
+    running.push(p);
+    expect(await p.exited).toBe(1);
+    expect(p.stderr.trim().split('\n')).toEqual([
+      `cannot start: cannot connect to Redis (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${nobody}`,
+    ]);
   });
 });
