@@ -108,7 +108,20 @@ const EnvSchema = z.object({
         .map((n) => n.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each node must be host:port')).min(1))
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^[^\s:]+:\d{1,5}$/, 'each node must be host:port')
+            .refine((n) => {
+              // Only when the form is right (the regex above names a wrong one).
+              const port = n.slice(n.lastIndexOf(':') + 1);
+              return !/^\d{1,5}$/.test(port) || (Number(port) >= 1 && Number(port) <= 65_535);
+            }, 'each node must be host:port with a port from 1 to 65535'),
+        )
+        .min(1),
+    )
     .optional(),
   /** A Redis command that gets no answer within this time fails, and the request answers 503. */
   REDIS_COMMAND_TIMEOUT_MS: timerMs(1000, 50),

@@ -119,4 +119,15 @@ describe('configuration', () => {
       'CAPACITY_WARNING_RATIO: must not exceed CAPACITY_CRITICAL_RATIO',
     );
   });
+  it('refuses a cluster seed node whose port no server can have', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, b:65535' }).redisClusterNodes).toEqual([
+      'a:7000',
+      'b:65535',
+    ]);
+    for (const nodes of ['a:7000,b:99999', 'a:0', 'a']) {
+      expect(refusal({ REDIS_CLUSTER_NODES: nodes })).toMatch(
+        /REDIS_CLUSTER_NODES\.\d: each node must be host:port/,
+      );
+    }
+  });
 });
