@@ -109,7 +109,7 @@ export async function connectRedisClient(
       const reason = message.startsWith('Connection is closed') ? (lastError ?? message) : message;
       throw new Error(`cannot connect to Redis (${setting}): ${reason}`);
     });
-    await checkDatabase(client);
+    await checkSingleNode(client);
   } catch (error) {
     client.disconnect();
     throw error;
@@ -120,11 +120,23 @@ export async function connectRedisClient(
 }
 
 /**
- * Fails when the database REDIS_URL names (`/5`) cannot be selected: ioredis only reports a
- * refused SELECT as an error event and goes on in database 0, another installation's keys.
+ * Fails when REDIS_URL names a node of a Redis Cluster (it answers MOVED for every key of the
+ * other nodes: some requests would work, the others answer 500), or a database (`/5`) that cannot
+ * be selected: ioredis only reports a refused SELECT as an error event and goes on in database 0,
+ * another installation's keys.
  */
-async function checkDatabase(client: RedisClient): Promise<void> {
+async function checkSingleNode(client: RedisClient): Promise<void> {
   if (client instanceof Cluster) return;
+  // An ACL user without INFO (in @dangerous) skips the check, as ioredis' own ready check does.
+  const info = await client.info('cluster').catch((error: unknown) => {
+    if (error instanceof Error && error.message.startsWith('NOPERM')) return '';
+    throw error;
+  });
+  if (/^cluster_enabled:1/m.test(info)) {
+    throw new Error(
+      'REDIS_URL names a node of a Redis Cluster, which serves only its own slots: set REDIS_CLUSTER_NODES instead',
+    );
+  }
   const db = Number(client.options.db ?? 0);
   if (db === 0) return;
   await client.select(db).catch((error: unknown) => {

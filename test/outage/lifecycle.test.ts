@@ -1,8 +1,8 @@
 /**
  * The process lifecycle as operators see it, on a real `node --import tsx src/main.ts` process:
  * SIGTERM drains (in-flight requests are answered, live streams get a final event, exit 0),
- * and a port already in use, a Redis that cannot be reached or a Redis database the server
- * refuses is one line and exit code 1.
+ * and a port already in use, a Redis that cannot be reached, a Redis Cluster node in REDIS_URL or a
+ * Redis database the server refuses is one line and exit code 1.
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
@@ -203,5 +203,49 @@ describe('a Redis that cannot be reached at start', () => {
     expect(p.stderr.trim().split('\n')).toEqual([
       `cannot start: cannot connect to Redis (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${nobody}`,
     ]);
+  });
+});
+
+describe('REDIS_URL naming a node of a Redis Cluster', () => {
+  it('stops the process with one line pointing to REDIS_CLUSTER_NODES, instead of MOVED answered 500', async () => {
+    // Two masters, half of the slots each: each answers MOVED for the other half.
+    const nodes = [
+      new OwnRedis(await freePort(), ['--cluster-enabled', 'yes']),
+      new OwnRedis(await freePort(), ['--cluster-enabled', 'yes']),
+    ];
+    const { Redis } = await import('ioredis');
+    const admin: InstanceType<typeof Redis>[] = [];
+    try {
+      for (const n of nodes) {
+        await n.start();
+        admin.push(new Redis(n.port, '127.0.0.1'));
+      }
+      const [a, b] = admin as [InstanceType<typeof Redis>, InstanceType<typeof Redis>];
+      await a.call('cluster', 'addslotsrange', '0', '8191');
+      await b.call('cluster', 'addslotsrange', '8192', '16383');
+      await a.call('cluster', 'meet', '127.0.0.1', String(nodes[1]!.port));
+      await until('the two nodes to form a cluster', async () =>
+        (await Promise.all(admin.map((r) => r.call('cluster', 'info')))).every((i) =>
+          String(i).includes('cluster_state:ok'),
+        ),
+      );
+      const p = new ServiceProcess({
+        PORT: String(await freePort()),
+        OPERATOR_TOKENS: OPERATOR,
+        REDIS_URL: nodes[0]!.url,
+      });
+      running.push(p);
+      const outcome = await Promise.race([
+        p.exited.then((code) => `exit ${String(code)}`),
+        p.listening().then(() => 'listening'),
+      ]);
+      expect(outcome).toBe('exit 1');
+      expect(p.stderr.trim().split('\n')).toEqual([
+        'cannot start: REDIS_URL names a node of a Redis Cluster, which serves only its own slots: set REDIS_CLUSTER_NODES instead',
+      ]);
+    } finally {
+      for (const r of admin) r.disconnect();
+      for (const n of nodes) await n.destroy();
+    }
   });
 });
