@@ -4,7 +4,7 @@
  * console module's routes too).
  */
 import { api, errorBox, get, qs, seg } from '../api.ts';
-import { fill, h, json, table, when } from '../dom.ts';
+import { type Child, fill, h, json, table, when } from '../dom.ts';
 import { type PageContext, confirmAction } from '../ui.ts';
 import type { Page } from './types.ts';
 
@@ -32,6 +32,12 @@ interface Delivery {
   attempts?: number;
   lastError?: unknown;
   deadLetteredAt?: string | null;
+}
+
+/** A delivery's last error: its text as written (a string), anything else as JSON. */
+function lastError(e: unknown): Child {
+  if (e === null || e === undefined || e === '') return '–';
+  return typeof e === 'string' ? e : json(e);
 }
 
 export async function deadLettersPage(ctx: PageContext): Promise<void> {
@@ -155,7 +161,7 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
             n.channel ?? '–',
             n.target ?? '–',
             String(n.attempts ?? '–'),
-            json(n.lastError ?? null),
+            lastError(n.lastError),
             when(n.deadLetteredAt ?? null),
             n.deliveryId ? buttons('notifications', n.deliveryId) : '',
           ]),

@@ -1,0 +1,55 @@
+/**
+ * The dead-letters page in a real browser with real dead notification deliveries (a webhook
+ * receiver that always answers 500, one attempt each): the delivery's last error as text,
+ * Previous/Next through the list's cursor, and Retry/Discard offered to operator tokens only.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NotificationService } from '../../src/notifications/service.ts';
+import { SERVICES } from '../../src/notifications/types.ts';
+import { OPERATOR, type TestService } from '../helpers.ts';
+import { WEBHOOK_SECRET, putSettings, request, startReceiver } from '../notifications/support.ts';
+import { buildConsole, launch, signIn, startConsoleService } from './support.ts';
+
+let s: TestService;
+let browser: Browser;
+let bundle: { dir: string; remove(): void };
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+/** One more than the page's 50 rows, so that the list has a second page. */
+const DEAD = 51;
+const SECTION = '[data-section=notification-dead-letters]';
+
+beforeAll(async () => {
+  [bundle, browser, receiver] = await Promise.all([buildConsole(), launch(), startReceiver([500])]);
+  s = await startConsoleService(bundle.dir, { WEBHOOK_SECRET, NOTIFY_MAX_ATTEMPTS: '1' });
+  const notifier = s.modules.services.get(SERVICES.notifications) as NotificationService;
+  await putSettings(s, { channels: { rollback: ['webhook'] }, webhookUrls: [receiver.url] });
+  for (let i = 0; i < DEAD; i++) await notifier.notify(request());
+  let dead = 0;
+  while (dead < DEAD) {
+    const r = await notifier.processDue();
+    expect(r.attempted, 'every delivery is attempted').toBeGreaterThan(0);
+    dead += r.deadLettered;
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+  await receiver?.close();
+  bundle?.remove();
+});
+
+describe('dead notification deliveries on the console', () => {
+  it("shows a delivery's last error as its text", async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/dead-letters/inst-a`);
+    const lastErrors = page.locator(`${SECTION} tbody tr td:nth-child(5)`);
+    await lastErrors.first().waitFor();
+    expect(await page.textContent(`${SECTION} thead th:nth-child(5)`)).toBe('last error');
+    const errors = await lastErrors.allTextContents();
+    expect(errors).toHaveLength(50);
+    for (const e of errors) expect(e).toBe('HTTP 500 Internal Server Error');
+    await page.context().close();
+  });
+});
