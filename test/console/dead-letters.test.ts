@@ -9,7 +9,7 @@ import type { NotificationService } from '../../src/notifications/service.ts';
 import { SERVICES } from '../../src/notifications/types.ts';
 import { OPERATOR, type TestService } from '../helpers.ts';
 import { WEBHOOK_SECRET, putSettings, request, startReceiver } from '../notifications/support.ts';
-import { buildConsole, launch, signIn, startConsoleService } from './support.ts';
+import { buildConsole, launch, signIn, startConsoleService, waitForText } from './support.ts';
 
 let s: TestService;
 let browser: Browser;
@@ -50,6 +50,25 @@ describe('dead notification deliveries on the console', () => {
     const errors = await lastErrors.allTextContents();
     expect(errors).toHaveLength(50);
     for (const e of errors) expect(e).toBe('HTTP 500 Internal Server Error');
+    await page.context().close();
+  });
+
+  it('pages through the notification dead letters with Previous and Next', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/dead-letters/inst-a`);
+    const rows = page.locator(`${SECTION} tbody tr`);
+    await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
+    expect(await rows.count()).toBe(50);
+    const first = await rows.first().textContent();
+    expect(await page.isDisabled(`${SECTION} [data-page=prev]`)).toBe(true);
+    await page.click(`${SECTION} [data-page=next]`);
+    await waitForText(page, `${SECTION} [data-page-info]`, '51–51');
+    expect(await rows.count()).toBe(1);
+    expect(await page.isDisabled(`${SECTION} [data-page=next]`)).toBe(true);
+    await page.click(`${SECTION} [data-page=prev]`);
+    await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
+    expect(await rows.count()).toBe(50);
+    expect(await rows.first().textContent()).toBe(first);
     await page.context().close();
   });
 });

@@ -4,7 +4,7 @@
  * console module's routes too).
  */
 import { api, errorBox, get, qs, seg } from '../api.ts';
-import { type Child, fill, h, json, table, when } from '../dom.ts';
+import { type Child, fill, h, json, num, table, when } from '../dom.ts';
 import { type PageContext, confirmAction } from '../ui.ts';
 import type { Page } from './types.ts';
 
@@ -146,12 +146,18 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
     }
   }
 
-  async function drawNotifications(cursor: string | null = null): Promise<void> {
+  /** The notification list's cursor, and those of the pages before it (for Previous). */
+  let cursor: string | null = null;
+  const cursors: (string | null)[] = [];
+  const PAGE_SIZE = 50;
+
+  async function drawNotifications(): Promise<void> {
     try {
       const page = await get<Page<Delivery>>(
-        `/v1/installations/${seg(id!)}/notifications/dead-letters${qs({ limit: 50, cursor })}`,
+        `/v1/installations/${seg(id!)}/notifications/dead-letters${qs({ limit: PAGE_SIZE, cursor })}`,
       );
       if (!ctx.alive()) return;
+      const start = cursors.length * PAGE_SIZE + 1;
       fill(
         notifications,
         table(
@@ -167,13 +173,42 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
           ]),
           'no dead notifications',
         ),
-        page.nextCursor
-          ? h(
-              'button',
-              { type: 'button', onclick: () => void drawNotifications(page.nextCursor) },
-              'Next page',
-            )
-          : '',
+        h(
+          'div',
+          { class: 'toolbar' },
+          h(
+            'button',
+            {
+              type: 'button',
+              disabled: cursors.length === 0,
+              'data-page': 'prev',
+              onclick: () => {
+                cursor = cursors.pop() ?? null;
+                void drawNotifications();
+              },
+            },
+            '← Previous',
+          ),
+          h(
+            'span',
+            { 'data-page-info': '' },
+            page.items.length ? `${num(start)}–${num(start + page.items.length - 1)}` : 'no rows',
+          ),
+          h(
+            'button',
+            {
+              type: 'button',
+              disabled: !page.nextCursor,
+              'data-page': 'next',
+              onclick: () => {
+                cursors.push(cursor);
+                cursor = page.nextCursor;
+                void drawNotifications();
+              },
+            },
+            'Next →',
+          ),
+        ),
       );
     } catch (error) {
       if (ctx.alive()) fill(notifications, errorBox(error));
