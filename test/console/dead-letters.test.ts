@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotificationService } from '../../src/notifications/service.ts';
 import { SERVICES } from '../../src/notifications/types.ts';
-import { OPERATOR, type TestService } from '../helpers.ts';
+import { OPERATOR, TOKEN_A, type TestService } from '../helpers.ts';
 import { WEBHOOK_SECRET, putSettings, request, startReceiver } from '../notifications/support.ts';
 import { buildConsole, launch, signIn, startConsoleService, waitForText } from './support.ts';
 
@@ -69,6 +69,29 @@ describe('dead notification deliveries on the console', () => {
     await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
     expect(await rows.count()).toBe(50);
     expect(await rows.first().textContent()).toBe(first);
+    // An operator token is offered both actions on every delivery.
+    expect(await page.locator(`${SECTION} button:has-text("Retry")`).count()).toBe(50);
+    expect(await page.locator(`${SECTION} button:has-text("Discard")`).count()).toBe(50);
+    await page.context().close();
+  });
+
+  it('offers no Retry or Discard to an installation token, and says why', async () => {
+    const page = await signIn(browser, s.url, TOKEN_A);
+    const refused: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() === 403) refused.push(new URL(r.url()).pathname);
+    });
+    await page.goto(`${s.url}/#/dead-letters/inst-a`);
+    // The installation's own deliveries are listed for it...
+    await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
+    expect(await page.locator(`${SECTION} tbody tr`).count()).toBe(50);
+    // ...but the actions it would be refused (403) are not offered, and the page says why.
+    expect(await page.locator(`${SECTION} button:has-text("Retry")`).count()).toBe(0);
+    expect(await page.locator(`${SECTION} button:has-text("Discard")`).count()).toBe(0);
+    expect(await page.textContent(`${SECTION} [data-operator-only]`)).toContain('operator token');
+    await page.locator('[data-section=engine-dead-letters] [data-error]').waitFor();
+    // The only refusal is the operator-only list of timers and effects the page read.
+    expect(refused).toEqual(['/v1/installations/inst-a/dead-letters']);
     await page.context().close();
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Dead letters of one installation: timers and effects (list, retry, discard; operator only)
- * and notification deliveries (the notifications module lists them; retry and discard are the
- * console module's routes too).
+ * and notification deliveries (the notifications module lists them, to installation tokens
+ * too; retry and discard are the console module's operator-only routes, so they are offered
+ * only when the token is not known to be refused them).
  */
-import { api, errorBox, get, qs, seg } from '../api.ts';
+import { ApiError, api, errorBox, get, qs, seg } from '../api.ts';
 import { type Child, fill, h, json, num, table, when } from '../dom.ts';
 import { type PageContext, confirmAction } from '../ui.ts';
 import type { Page } from './types.ts';
@@ -71,6 +72,14 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
     ),
   );
 
+  /**
+   * Whether the token is an operator's, so may retry and discard. The API has no route that
+   * names a token's role, but the list of timers and effects is operator-only: its answer says
+   * (null until it answers, or when it fails otherwise; then the actions are offered and the
+   * API decides). A 403 to an action says so too.
+   */
+  let operator: boolean | null = null;
+
   const act = async (kind: Kind, action: 'retry' | 'discard', itemId: string) => {
     const ok = await confirmAction({
       title: `${action === 'retry' ? 'Retry' : 'Discard'} this dead ${kind.replace(/s$/, '')}?`,
@@ -94,24 +103,31 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       );
     } catch (error) {
       fill(result, errorBox(error));
+      if (error instanceof ApiError && error.status === 403) operator = false;
     }
-    await (kind === 'notifications' ? drawNotifications() : drawEngine());
+    if (operator === false) await Promise.all([drawEngine(), drawNotifications()]);
+    else await (kind === 'notifications' ? drawNotifications() : drawEngine());
   };
-  const buttons = (kind: Kind, itemId: string) => [
-    h('button', { type: 'button', onclick: () => void act(kind, 'retry', itemId) }, 'Retry…'),
-    ' ',
-    h(
-      'button',
-      { type: 'button', class: 'danger', onclick: () => void act(kind, 'discard', itemId) },
-      'Discard…',
-    ),
-  ];
+  const buttons = (kind: Kind, itemId: string) =>
+    operator === false
+      ? ''
+      : [
+          h('button', { type: 'button', onclick: () => void act(kind, 'retry', itemId) }, 'Retry…'),
+          ' ',
+          h(
+            'button',
+            { type: 'button', class: 'danger', onclick: () => void act(kind, 'discard', itemId) },
+            'Discard…',
+          ),
+        ];
 
   async function drawEngine(): Promise<void> {
     try {
       const d = await get<{ timers: DeadTimer[]; effects: DeadEffect[] }>(
         `/v1/installations/${seg(id!)}/dead-letters`,
       );
+      // A 403 to an action, seen before, outweighs this.
+      operator ??= true;
       if (!ctx.alive()) return;
       fill(
         engine,
@@ -142,9 +158,12 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
         ),
       );
     } catch (error) {
+      if (error instanceof ApiError && error.status === 403) operator = false;
       if (ctx.alive()) fill(engine, errorBox(error));
     }
   }
+  // The notification list waits for this answer before it draws its actions.
+  const engineDrawn = drawEngine();
 
   /** The notification list's cursor, and those of the pages before it (for Previous). */
   let cursor: string | null = null;
@@ -156,10 +175,18 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       const page = await get<Page<Delivery>>(
         `/v1/installations/${seg(id!)}/notifications/dead-letters${qs({ limit: PAGE_SIZE, cursor })}`,
       );
+      await engineDrawn;
       if (!ctx.alive()) return;
       const start = cursors.length * PAGE_SIZE + 1;
       fill(
         notifications,
+        operator === false
+          ? h(
+              'p',
+              { class: 'notice', 'data-operator-only': '' },
+              'Retry and discard need an operator token: this token was refused the operator-only list of timers and effects (403), so they are not offered.',
+            )
+          : '',
         table(
           ['delivery', 'channel', 'target', 'attempts', 'last error', 'dead since', ''],
           page.items.map((n) => [
@@ -214,5 +241,5 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       if (ctx.alive()) fill(notifications, errorBox(error));
     }
   }
-  await Promise.all([drawEngine(), drawNotifications()]);
+  await Promise.all([engineDrawn, drawNotifications()]);
 }
