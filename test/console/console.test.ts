@@ -311,6 +311,9 @@ describe('operator console', () => {
     await tenant.goto(`${s.url}/#/workspaces/ws-b`);
     await tenant.waitForSelector('[data-error=not-found-or-forbidden]');
     expect(await tenant.$('[data-ws-state]')).toBeNull();
+    // A refused workspace has no stream to follow: the page does not say it is about to.
+    expect(await tenant.$('[data-live]')).toBeNull();
+    expect(await tenant.textContent('main')).not.toContain('live stream');
     await screenshot(tenant, '10-tenant-forbidden');
 
     await tenant.goto(`${s.url}/#/capacity/inst-b`);

@@ -105,6 +105,12 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     } catch (error) {
       if (ctx.alive()) fill(body, errorBox(error));
       if (error instanceof ApiError && error.status === 401) throw error;
+      // Not found or forbidden before the page followed anything: there is nothing to follow
+      // (its installation is unknown), so the page does not say it is about to.
+      if (!following && error instanceof ApiError && [403, 404].includes(error.status)) {
+        refused = true;
+        live.el.remove();
+      }
       return;
     }
     if (!ctx.alive()) return;
@@ -293,6 +299,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     }, 100);
   };
   let following = false;
+  let refused = false;
   /** Follows the installation's transitions once the workspace (so its installation) is known. */
   function followInstallation(installationId: string): void {
     if (following || !ctx.alive()) return;
@@ -315,6 +322,8 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     ctx.onLeave(close);
   }
   await draw();
+  // As on the actor page: a workspace this token may not see is not read again.
+  if (refused) return;
   const timer = setInterval(() => void draw(), POLL_MS);
   ctx.onLeave(() => {
     clearInterval(timer);
