@@ -184,6 +184,18 @@ describe('operator console', () => {
     await operator.click('[data-page=prev]');
     await waitForText(operator, '[data-page-info]', '11–20');
 
+    // A page size from the address that is not in the list is used, shown, and numbered by.
+    await operator.goto(`${s.url}/#/connections?limit=7`);
+    await waitForText(operator, '[data-page-info]', '1–7');
+    expect(await operator.inputValue('select[name=limit]')).toBe('7');
+    await operator.click('[data-page=next]');
+    await waitForText(operator, '[data-page-info]', '8–14');
+    expect(await operator.locator('main tbody tr').count()).toBe(7);
+    // One the API would refuse is read as the default, 50, and shown so.
+    await operator.goto(`${s.url}/#/connections?limit=5000`);
+    await waitForText(operator, '[data-page-info]', '1–23');
+    expect(await operator.inputValue('select[name=limit]')).toBe('50');
+
     await operator.goto(`${s.url}/#/connections?status=connecting&installationId=inst-b`);
     await operator.waitForSelector('a[href="#/actors/connection:cb1"]');
     expect(await operator.textContent('main')).not.toContain('#/actors/connection:c1"');

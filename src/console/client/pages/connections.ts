@@ -52,12 +52,18 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
     Object.entries(SORTS).map(([k, [label]]) => h('option', { value: k }, label)),
   );
   sort.value = q.get('sort') ?? '';
+  // The page size asked for in the address, when the API takes it (a whole number from 1 to
+  // 500), else the default: the one number the select shows, the API is asked for and the
+  // rows are numbered by.
+  const asked = Number(q.get('limit') ?? '');
+  const pageSize = Number.isInteger(asked) && asked >= 1 && asked <= 500 ? asked : 50;
+  const sizes = [...new Set([10, 50, 100, 500, pageSize])].sort((a, b) => a - b);
   const limit = h(
     'select',
     { name: 'limit' },
-    ['10', '50', '100', '500'].map((n) => h('option', { value: n }, `${n} per page`)),
+    sizes.map((n) => h('option', { value: String(n) }, `${n} per page`)),
   );
-  limit.value = q.get('limit') ?? '50';
+  limit.value = String(pageSize);
   const out = h('div');
   const pager = h('div', { class: 'toolbar' });
   /** Cursors of the pages before the current one, for "previous". */
@@ -131,12 +137,12 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
   async function load(): Promise<void> {
     try {
       const page = await get<Page<ConnectionRecord>>(
-        `/v1/connections${qs({ installationId: q.get('installationId'), workspaceId: q.get('workspaceId'), status: q.get('status'), limit: q.get('limit') ?? 50, cursor })}`,
+        `/v1/connections${qs({ installationId: q.get('installationId'), workspaceId: q.get('workspaceId'), status: q.get('status'), limit: pageSize, cursor })}`,
       );
       if (!ctx.alive()) return;
       items = page.items;
       render();
-      const start = cursors.length * Number(limit.value) + 1;
+      const start = cursors.length * pageSize + 1;
       fill(
         pager,
         h(
