@@ -34,6 +34,17 @@ function clip(text: string, max: number): string {
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
+/** The refusal of a summary for a session another installation holds (never naming it). */
+function refuseSession(principal: Principal, sessionId: string, owner: string): never {
+  // A caller who cannot see the owner learns nothing beyond "not found".
+  if (!canAccess(principal, owner))
+    throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
+  throw new AlreadyExistsError(
+    `session ${sessionId} already exists; later summaries must name the installation of the first`,
+    { field: 'installationId' },
+  );
+}
+
 /**
  * GitHub automation summaries and session transcripts.
  *
@@ -85,16 +96,15 @@ export class AutomationService implements TranscriptService, SessionDirectory {
         { field: 'installationId' },
       );
     }
+    // Refusals come before the claim, so a refused summary writes nothing.
+    const known = await this.sessions.owner(sessionId);
+    if (known !== null && known !== installationId) refuseSession(principal, sessionId, known);
+    // Workspace ids are global: one another installation holds is refused in the words a
+    // connection registration gets (taken, never by whom). An id no installation holds yet is
+    // accepted (a summary may arrive before the workspace's first connection) and not claimed.
+    await this.ctx.workspaces.checkOwner(installationId, input.workspaceId);
     const owner = await this.sessions.claim(sessionId, installationId);
-    if (owner !== installationId) {
-      // Never name the owner; a caller who cannot see it learns nothing beyond "not found".
-      if (!canAccess(principal, owner))
-        throw new NotFoundError(`session ${sessionId} not found`, { field: 'sessionId' });
-      throw new AlreadyExistsError(
-        `session ${sessionId} already exists; later summaries must name the installation of the first`,
-        { field: 'installationId' },
-      );
-    }
+    if (owner !== installationId) refuseSession(principal, sessionId, owner);
     const summary = buildSummary(this.ctx.clock.now(), sessionId, input);
     const key = input.runId !== undefined ? `run:${input.runId}` : `id:${summary.summaryId}`;
     return this.#commit(summary, key, [], { strict: false });

@@ -3,7 +3,7 @@
  * (shared set-up and helpers: automation.helpers.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { T0, TOKEN_A, TOKEN_B } from '../helpers.ts';
+import { OPERATOR, T0, TOKEN_A, TOKEN_B } from '../helpers.ts';
 import { FAKE } from './fixtures.ts';
 import { dumpKeys, expectError, skipped, summary } from './support.ts';
 import { AUTOMATION_SERVICES } from '../../src/automation/types.ts';
@@ -134,6 +134,93 @@ describe('tenancy', () => {
     expect(JSON.stringify(res.body)).not.toContain('inst-a');
     expect(JSON.stringify(res.body)).not.toContain('another installation');
     expect((await list('s-a')).items).toHaveLength(1);
+  });
+
+  it("refuses a summary naming another installation's workspace as registration does (409 naming workspaceId, not whose), and writes nothing", async () => {
+    const register = (token: string, body: Record<string, string>) =>
+      h.call('POST', '/v1/connections', body, token);
+    expect(
+      (
+        await register(TOKEN_B, {
+          connectionId: 'c-b',
+          installationId: 'inst-b',
+          workspaceId: 'ws-b',
+        })
+      ).status,
+    ).toBe(201);
+    // What registering a connection of inst-a in ws-b answers: the house words for a taken id.
+    const taken = await register(TOKEN_A, {
+      connectionId: 'c-a',
+      installationId: 'inst-a',
+      workspaceId: 'ws-b',
+    });
+    expectError(taken, 409, 'already-exists');
+    expect(taken.body.error.details.field).toBe('workspaceId');
+
+    const before = await dumpKeys(h.service);
+    for (const token of [TOKEN_A, OPERATOR]) {
+      const res = await post(
+        's-a',
+        summary({ installationId: 'inst-a', workspaceId: 'ws-b' }),
+        token,
+      );
+      // The same answer, field `workspaceId` included.
+      expect(res.status, JSON.stringify(res.body)).toBe(409);
+      expect(res.body.error).toEqual(taken.body.error);
+      expect(JSON.stringify(res.body)).not.toContain('inst-b');
+    }
+    // Nothing written: the session is not claimed, no summary, transcript or toast.
+    expect((await dumpKeys(h.service)).text).toBe(before.text);
+    expect(h.notifier.calls).toEqual([]);
+    expectError(
+      await h.call('GET', '/v1/sessions/s-a/automation', undefined, TOKEN_A),
+      404,
+      'not-found',
+    );
+
+    // inst-a's own workspaces, and one no installation holds yet, are accepted.
+    expect(
+      (
+        await register(TOKEN_A, {
+          connectionId: 'c-a',
+          installationId: 'inst-a',
+          workspaceId: 'ws-a',
+        })
+      ).status,
+    ).toBe(201);
+    await record('s-a', summary({ installationId: 'inst-a', workspaceId: 'ws-a' }), TOKEN_A);
+    await record('s-a', summary({ installationId: 'inst-a', workspaceId: 'ws-new' }), TOKEN_A);
+    // The summary claims no workspace: inst-b can still register ws-new.
+    expect(
+      (
+        await register(TOKEN_B, {
+          connectionId: 'c-b2',
+          installationId: 'inst-b',
+          workspaceId: 'ws-new',
+        })
+      ).status,
+    ).toBe(201);
+  });
+
+  it('answers a session another installation holds before the workspace: TOKEN_B gets 404 naming sessionId even with a taken workspace', async () => {
+    expect(
+      (
+        await h.call(
+          'POST',
+          '/v1/connections',
+          { connectionId: 'c-a', installationId: 'inst-a', workspaceId: 'ws-a' },
+          TOKEN_A,
+        )
+      ).status,
+    ).toBe(201);
+    await record('s-a', summary({ workspaceId: 'ws-a' }), TOKEN_A);
+    const res = await post(
+      's-a',
+      summary({ installationId: 'inst-b', workspaceId: 'ws-a' }),
+      TOKEN_B,
+    );
+    expectError(res, 404, 'not-found');
+    expect(res.body.error.details.field).toBe('sessionId');
   });
 
   it('lets TOKEN_A and the operator read an inst-a session, and 404s an unknown one', async () => {

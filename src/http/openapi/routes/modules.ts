@@ -142,7 +142,7 @@ documentRoute({
   tag: automation,
   summary: 'Record a GitHubAutomationSummary',
   description:
-    'The first summary claims the session for its installation. Anything that looks like a secret is refused (400, `details.secretKind`), never echoed. `skipped` requires skipReason, toastMessage and transcriptNote; `error` requires error.',
+    'The first summary claims the session for its installation. A `workspaceId` another installation holds is refused as registering a connection in it is (409 `already-exists` naming `workspaceId`, never whose); one no installation holds yet is accepted. Anything that looks like a secret is refused (400, `details.secretKind`), never echoed. `skipped` requires skipReason, toastMessage and transcriptNote; `error` requires error.',
   params: sessionParams,
   body: summaryBody,
   bodyExample: {
