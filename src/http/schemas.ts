@@ -111,9 +111,20 @@ export const workspaceRollbackBody = z.strictObject({
   requestId: requestId.optional(),
 });
 
-export const auditQuery = z.strictObject({
-  from: utcTimestamp.optional(),
-  to: utcTimestamp.optional(),
-  cursor: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-});
+/**
+ * An audit list's filters. Both bounds are inclusive (from = to is one instant); a `to` before
+ * `from` is refused naming `to`, as the what-if route refuses its reversed range, rather than
+ * answered with an empty page that looks like "nothing happened".
+ */
+export const auditQuery = z
+  .strictObject({
+    from: utcTimestamp.optional(),
+    to: utcTimestamp.optional(),
+    cursor: z.string().max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from !== undefined && q.to !== undefined && q.to < q.from) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+    }
+  });

@@ -260,4 +260,38 @@ describe('audit streams', () => {
       'from',
     );
   });
+
+  it('answers 400 naming to when from is after to, on every audit list, as what-if does; from = to is one instant', async () => {
+    await history();
+    const reversed = `?from=${iso(T0 + 4 * MIN)}&to=${iso(T0 + 2 * MIN)}`;
+    for (const path of [
+      '/v1/workspaces/ws-1/migrations',
+      '/v1/workspaces/ws-1/rollbacks',
+      '/v1/workspaces/ws-1/decisions',
+      '/v1/installations/inst-a/settings/changes',
+    ]) {
+      const res = await call('GET', `${path}${reversed}`);
+      expectError(res, 400, 'validation-failed', 'to');
+      expect(res.body.error.details).toMatchObject({
+        in: 'query',
+        fields: [{ field: 'to', message: 'must not be before from' }],
+      });
+    }
+    // The what-if route refuses a reversed range the same way (its `to` must even be later).
+    expectError(
+      await call('POST', '/v1/workspaces/ws-1/what-if', {
+        from: iso(T0 + 4 * MIN),
+        to: iso(T0 + 2 * MIN),
+        settings: {},
+      }),
+      400,
+      'validation-failed',
+      'to',
+    );
+    // Both bounds are inclusive: from = to is the records of that instant.
+    const instant = `?from=${iso(T0 + 2 * MIN)}&to=${iso(T0 + 2 * MIN)}`;
+    expect((await audit('migrations', 'ws-1', instant)).map((e) => e.recordedAt)).toEqual([
+      iso(T0 + 2 * MIN),
+    ]);
+  });
 });
