@@ -21,6 +21,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
+import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type RedisClient, subscriberFor } from '../store/client.ts';
@@ -33,6 +34,7 @@ import {
   answerHead,
   openEventStream,
 } from './sse.ts';
+import { parse } from './validate.ts';
 
 /** A stream entry id as Redis prints it: `<ms>-<seq>`, both unsigned 64-bit. */
 const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
@@ -69,6 +71,26 @@ export function nextStreamId(id: string): string | null {
   if (seq < U64_MAX) return `${ms}-${seq + 1n}`;
   if (ms < U64_MAX) return `${ms + 1n}-0`;
   return null;
+}
+
+/**
+ * The query parameters a live stream takes: the token (`access_token`, for EventSource, which
+ * cannot send headers) and `lastEventId`. Their values are checked where they are read
+ * (authentication, lastEventIdOf); any other parameter is refused, 400 naming each, as
+ * `GET /v1/inspect` refuses one.
+ */
+export const streamQuery = z.strictObject({
+  access_token: z.unknown().optional(),
+  lastEventId: z.unknown().optional(),
+});
+
+/**
+ * Refuses (400 naming each) a query parameter no live stream takes. Stream routes call it before
+ * they look anything up, as every route parses its query first; LiveEventHub.attach calls it
+ * again, so no stream opens with one whichever route attaches it.
+ */
+export function checkStreamQuery(req: Request): void {
+  parse(streamQuery, req.query, 'query');
 }
 
 /**
@@ -205,7 +227,8 @@ export class LiveEventHub<T> {
    * Turns the response into an SSE stream of the events of `watch.group`: first, when the
    * request names a last event id, the events after it (or `event: reset` and every retained
    * event when some were trimmed or the id is not one of the stream's), then live ones. Throws
-   * before writing anything on a bad id (400) or beyond the open-stream limits (429). A HEAD
+   * before writing anything on an unknown query parameter or a bad id (400) or beyond the
+   * open-stream limits (429). A HEAD
    * request gets the headers alone and ends (see answerHead): it opens nothing.
    */
   async attach(
@@ -214,6 +237,7 @@ export class LiveEventHub<T> {
     watch: LiveWatch,
     options: Pick<EventStreamOptions, 'streams' | 'owner'> = {},
   ): Promise<void> {
+    checkStreamQuery(req);
     const lastEventId = lastEventIdOf(req);
     // HEAD (which Express routes to the GET handlers): the headers only, no subscription.
     if (req.method === 'HEAD') {

@@ -16,7 +16,7 @@ export type { TransitionMessage } from './actors.ts';
 import { mountBridge } from './bridge.ts';
 import { INSPECT_PATH, InspectorSockets } from './ws.ts';
 import { principalOf } from '../http/app.ts';
-import { LiveEventHub, type LiveEventKind } from '../http/live-events.ts';
+import { LiveEventHub, type LiveEventKind, checkStreamQuery } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
 import { serviceKey } from '../services.ts';
 import type { AppModule, ModuleContext } from '../module-context.ts';
@@ -172,6 +172,7 @@ export const inspectModule: AppModule = {
 
     app.get('/v1/actors/:actorId/transitions/stream', async (req, res) => {
       const { actorId } = parse(actorParams, req.params, 'path');
+      checkStreamQuery(req);
       const principal = principalOf(res);
       const { installationId } = await resolveActor(ctx, principal, actorId);
       await stream(ctx, req, res, principal, { installationId, actorId });
@@ -179,6 +180,7 @@ export const inspectModule: AppModule = {
 
     app.get('/v1/installations/:installationId/transitions/stream', async (req, res) => {
       const { installationId } = parse(installationParams, req.params, 'path');
+      checkStreamQuery(req);
       const principal = principalOf(res);
       if (!canAccess(principal, installationId)) {
         throw new NotFoundError(`installation ${installationId} not found`, {

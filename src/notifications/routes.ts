@@ -5,6 +5,7 @@ import type { Principal } from '../connections/connections.ts';
 import { canAccess, isOperator } from '../connections/connections.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
+import { checkStreamQuery } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
 import { identifier } from '../wire.ts';
 import type { NotificationService } from './service.ts';
@@ -72,6 +73,8 @@ export function notificationRoutes(app: express.Express, deps: RouteDeps): void 
 
   app.get('/v1/installations/:installationId/toasts/stream', async (req, res) => {
     const principal = principalOf(res);
+    parse(installationParams, req.params, 'path');
+    checkStreamQuery(req);
     const installationId = installationOf(req, principal);
     await hub.attach(
       req,
@@ -83,6 +86,7 @@ export function notificationRoutes(app: express.Express, deps: RouteDeps): void 
 
   app.get('/v1/sessions/:sessionId/toasts/stream', async (req, res) => {
     const { sessionId } = parse(sessionParams, req.params, 'path');
+    checkStreamQuery(req);
     const directory = deps.sessions();
     const installationId = isSessionDirectory(directory) ? await directory.owner(sessionId) : null;
     const principal = principalOf(res);

@@ -2,7 +2,8 @@
  * Limits on live streams (issue #10, defect 8), against the real service on real Redis: open
  * streams per token and per installation (429 too-many-streams beyond, nothing written), a
  * bounded send buffer per client (one that does not read is disconnected while the others keep
- * receiving), and heartbeat comments. Toast and transition streams share src/http/sse.ts; each
+ * receiving), heartbeat comments, and the query parameters a stream takes (an unknown one is
+ * refused before anything opens). Toast and transition streams share src/http/sse.ts; each
  * behaviour is checked on both.
  */
 import { request } from 'node:http';
@@ -19,7 +20,7 @@ import {
   checkInvariants,
   startService,
 } from '../helpers.ts';
-import { sendAndDiff } from './support.ts';
+import { send, sendAndDiff } from './support.ts';
 
 const services: TestService[] = [];
 const sockets: { destroy(): void }[] = [];
@@ -393,5 +394,60 @@ describe('HEAD on a stream route', () => {
       /^HTTP\/1\.1 400 /,
     );
     expect(s.modules.streams.size).toBe(1);
+  });
+});
+
+describe('query parameters of a stream route', () => {
+  it('refuses an unknown parameter with 400 naming each, before opening anything, on every stream route and for HEAD; access_token and lastEventId still open', async () => {
+    const s = await service();
+    expect(
+      (
+        await s.api('POST', '/v1/connections', {
+          connectionId: 'c1',
+          installationId: 'inst-a',
+          workspaceId: 'ws-1',
+        })
+      ).status,
+    ).toBe(201);
+    expect((await s.api('POST', '/v1/sessions/s1/automation', summary())).status).toBe(201);
+    const paths = [
+      TOASTS('inst-a'),
+      '/v1/sessions/s1/toasts/stream',
+      TRANSITIONS('inst-a'),
+      '/v1/actors/connection:c1/transitions/stream',
+    ];
+    for (const path of paths) {
+      // The token in the query, as an EventSource sends it, plus two parameters no stream takes.
+      const res = await sendAndDiff(s, {
+        method: 'GET',
+        path: `${path}?access_token=${TOKEN_A}&foo=1&bar=2`,
+      });
+      checkInvariants(res);
+      expect(res.status, path).toBe(400);
+      expect(res.contentType, path).toContain('application/json');
+      expect(res.body.error.code).toBe('validation-failed');
+      expect(res.body.error.details).toEqual({
+        in: 'query',
+        fields: [
+          { field: 'foo', message: 'unknown field' },
+          { field: 'bar', message: 'unknown field' },
+        ],
+      });
+      expect(res.body.error.message).toBe('invalid query: foo: unknown field; bar: unknown field');
+      expect(res.written, path).toEqual([]);
+      // HEAD answers what the GET would.
+      expect(await rawHead(s, `${path}?foo=1`, TOKEN_A), path).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    expect(s.modules.streams.size).toBe(0);
+
+    // The documented parameters still open the stream.
+    for (const path of paths) {
+      const ok = await send(s.url, {
+        method: 'GET',
+        path: `${path}?access_token=${TOKEN_A}&lastEventId=1764072000000-0`,
+      });
+      expect(ok.status, path).toBe(200);
+      expect(ok.contentType, path).toContain('text/event-stream');
+    }
   });
 });

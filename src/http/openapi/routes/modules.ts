@@ -35,7 +35,7 @@ import {
 
 const sse = (event: string, schema: string) => ({
   200: {
-    description: `Server-Sent Events: \`event: ${event}\`, \`data:\` one JSON ${schema} (components/schemas/${schema}); \`: heartbeat\` comments every STREAM_HEARTBEAT_MS; opens with \`retry:\` and \`: connected\`. A HEAD gets these headers alone and the connection closes: it opens no stream and counts toward no limit.`,
+    description: `Server-Sent Events: \`event: ${event}\`, \`data:\` one JSON ${schema} (components/schemas/${schema}); \`: heartbeat\` comments every STREAM_HEARTBEAT_MS; opens with \`retry:\` and \`: connected\`. Query: \`lastEventId\` (resume after that event; the \`Last-Event-ID\` header wins) and \`access_token\`; any other parameter is refused (400 validation-failed naming it). A HEAD gets these headers alone and the connection closes: it opens no stream and counts toward no limit.`,
     contentType: 'text/event-stream',
   },
 });
