@@ -18,7 +18,8 @@ const USAGE = `usage: npm run simulate -- --scenario <${SCENARIO_NAMES.join('|')
   --token T          bearer token for --url (operator; default the development token)
   --containers N     fleet size (default per scenario; capacity-surge: 97 % of capacity)
   --rounds N         heartbeat rounds (default per scenario)
-  --interval-ms MS   time between rounds (default 30000 virtual, 5000 real)
+  --interval-ms MS   time between rounds (default 30000 virtual, 5000 real); keep it below
+                     the service's HEARTBEAT_TIMEOUT_MS (embedded: warned on stderr)
   --capacity N       embedded only: CAPACITY_PER_WORKER (default 100)
   --seed S           PRNG seed (default 1): the same seed gives the same run
   --json             print the report as JSON

@@ -15,6 +15,11 @@ export interface Harness {
   mode: 'virtual' | 'real';
   url: string;
   token: string;
+  /**
+   * The service's HEARTBEAT_TIMEOUT_MS when the simulator knows it (the embedded service: the
+   * config it runs); null against `--url`, whose configuration it cannot read.
+   */
+  heartbeatTimeoutMs: number | null;
   /** Current time as the service sees it (ms). */
   now(): number;
   /** Lets `ms` pass: moves the virtual clock and runs what came due, or sleeps. */
@@ -74,6 +79,7 @@ export async function embeddedHarness(options: EmbeddedOptions = {}): Promise<Ha
     mode: 'virtual',
     url: service.url,
     token,
+    heartbeatTimeoutMs: config.connection.heartbeatTimeoutMs,
     now: () => clock.now(),
     async pass(ms) {
       // In steps of at most 5 s, so a short backoff fires before a later timeout would.
@@ -99,6 +105,7 @@ export function remoteHarness(url: string, token: string): Harness {
     mode: 'real',
     url: url.replace(/\/+$/, ''),
     token,
+    heartbeatTimeoutMs: null,
     now: () => Date.now(),
     pass: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     // Effects run right after each commit on the service; give them a moment.

@@ -23,6 +23,8 @@ export interface SimulateOptions {
   /** Embedded only: CAPACITY_PER_WORKER (default 100). */
   capacity?: number;
   onRound?: (progress: RoundProgress) => void;
+  /** Told, before the run, what makes its outcome misleading (default: written to stderr). */
+  onWarning?: (message: string) => void;
 }
 
 /** The development operator token of the README, for a local `npm start`. */
@@ -60,6 +62,32 @@ export async function checkOperatorToken(
 }
 
 /**
+ * The warning for rounds at least as far apart as the service's heartbeat timeout: every
+ * connection would be counted as dropped between two of its heartbeats and the run would end
+ * with the fleet in `error`, whatever the scenario. Null when the interval is shorter, or when
+ * the timeout is not known (against `--url`).
+ *
+ * @example
+ * intervalWarning(90_000, 90_000); // '--interval-ms 90000 is not below …'
+ */
+export function intervalWarning(
+  intervalMs: number,
+  heartbeatTimeoutMs: number | null,
+): string | null {
+  if (heartbeatTimeoutMs === null || intervalMs < heartbeatTimeoutMs) return null;
+  return (
+    `--interval-ms ${intervalMs} is not below the service's heartbeat timeout ` +
+    `(HEARTBEAT_TIMEOUT_MS = ${heartbeatTimeoutMs} ms): every connection will be counted as ` +
+    `dropped between two rounds and the run will end with the fleet in error; ` +
+    `use an interval below ${heartbeatTimeoutMs} ms`
+  );
+}
+
+const warnOnStderr = (message: string) => {
+  process.stderr.write(`warning: ${message}\n`);
+};
+
+/**
  * Runs one scenario and answers its report.
  *
  * @example
@@ -77,8 +105,11 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
   const tag =
     harness.mode === 'real' ? `${Date.now().toString(36)}${randomBytes(2).toString('hex')}-` : '';
   const installationId = `sim-${tag}${scenario.name}`;
+  const intervalMs = options.intervalMs ?? (harness.mode === 'virtual' ? 30_000 : 5_000);
   const started = performance.now();
   try {
+    const warning = intervalWarning(intervalMs, harness.heartbeatTimeoutMs);
+    if (warning !== null) (options.onWarning ?? warnOnStderr)(warning);
     // A wrong token would otherwise give a "successful" run of 401 answers.
     if (harness.mode === 'real') await checkOperatorToken(harness, installationId);
     const api = new ApiClient(harness.url, harness.token);
@@ -87,7 +118,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
       installationId,
       idPrefix: `sim-${tag}`,
       seed,
-      intervalMs: options.intervalMs ?? (harness.mode === 'virtual' ? 30_000 : 5_000),
+      intervalMs,
       ...(options.containers === undefined ? {} : { containers: options.containers }),
       ...(options.rounds === undefined ? {} : { rounds: options.rounds }),
       ...(options.onRound ? { onRound: options.onRound } : {}),
