@@ -36,6 +36,11 @@ const sessionOf = (ref: ActorRef) => `${ref.kind}:${ref.id}`;
 export class Viewer {
   /** The version of the last snapshot sent, per actor: an older or equal one is not sent again. */
   readonly #sent = new Map<string, number>();
+  /**
+   * The version of the last transition whose events were sent (or that the history covered),
+   * per actor: each published transition's events are sent once, even when its snapshot is not.
+   */
+  readonly #told = new Map<string, number>();
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -114,13 +119,15 @@ export class Viewer {
       this.send(snapshotFrame(sessionId, event, state, timeOf(e)));
     });
     this.#sent.set(sessionId, found.version);
+    this.#told.set(sessionId, found.version);
   }
 
   /**
    * One persisted transition: its events and the actor's persisted snapshot (read once per
    * transition for every viewer: `read`). An actor seen for the first time is announced first.
    * When transitions come faster than they are read, a snapshot may already show a later one;
-   * a snapshot not newer than the last one sent is not sent again.
+   * a snapshot not newer than the last one sent is not sent again, but the transition's events
+   * are, unless the history already showed them.
    */
   transition(m: TransitionMessage, ref: ActorRef, found: NonNullable<Read>): void {
     const at = Date.parse(m.at);
@@ -128,12 +135,14 @@ export class Viewer {
     if (last === undefined) {
       const machine = this.ctx.engine.chart(ref.kind).binding.machine;
       this.send(actorFrame(m.actorId, machine, found.state, at));
-    } else if (found.version <= last) {
-      return;
     }
-    this.#sent.set(m.actorId, found.version);
     const events = m.events.map((type) => ({ type }));
-    for (const e of events) this.send(eventFrame(m.actorId, e, at));
+    if (m.version > (this.#told.get(m.actorId) ?? 0)) {
+      this.#told.set(m.actorId, m.version);
+      for (const e of events) this.send(eventFrame(m.actorId, e, at));
+    }
+    if (last !== undefined && found.version <= last) return;
+    this.#sent.set(m.actorId, found.version);
     // A creation has no event of its own: its snapshot names XState's initial event, as an
     // actor started in XState does.
     this.send(snapshotFrame(m.actorId, events.at(-1) ?? { type: 'xstate.init' }, found.state, at));
