@@ -22,6 +22,7 @@ import { authenticate, principalOf } from './auth.ts';
 import { cors } from './cors.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
 import { httpStatusOf } from './error-status.ts';
+import { noRoute } from './no-route.ts';
 import { requestIdOf, requestLog } from './request-log.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { type SettingsService, settingsBody, toWire } from '../workspaces/settings.ts';
@@ -328,9 +329,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   deps.extraRoutes?.(app);
 
-  app.use((req) => {
-    throw new NotFoundError(`no route for ${req.method} ${req.path}`);
-  });
+  app.use(noRoute(app.router));
 
   const errorHandler: ErrorRequestHandler = (error, req: Request, res: Response, _next) => {
     const e = toAppError(error, deps.logger, req);

@@ -219,14 +219,14 @@ describe('bad input', () => {
     expect((await get('c1')).version).toBe(version);
   });
 
-  it('answers 404 with a JSON error for an unknown route and writes nothing', async () => {
+  it('answers 404 with a JSON error for an unknown route, 405 for a method a route does not take, and writes nothing', async () => {
     await connect('c1');
     const before = await snapshotAll();
-    for (const [method, path] of [
-      ['GET', '/nope'],
-      ['POST', '/v1/nope'],
-      ['DELETE', '/v1/connections/c1'],
-      ['POST', '/v1/connections/c1/explode'],
+    for (const [method, path, status, code] of [
+      ['GET', '/nope', 404, 'not-found'],
+      ['POST', '/v1/nope', 404, 'not-found'],
+      ['DELETE', '/v1/connections/c1', 405, 'request-refused'],
+      ['POST', '/v1/connections/c1/explode', 404, 'not-found'],
     ] as const) {
       const res = await raw(
         method,
@@ -234,7 +234,7 @@ describe('bad input', () => {
         method === 'GET' ? undefined : JSON.stringify({ connectionId: 'c9' }),
       );
       expect(res.contentType).toMatch(/^application\/json/);
-      expectError(res, 404, 'not-found');
+      expectError(res, status, code);
     }
     expect(await snapshotAll()).toEqual(before);
   });
