@@ -4,6 +4,7 @@
  * the model tests refer to them by name).
  */
 import { absorbed, verdictFor } from './workspace-evidence.ts';
+import { healthVerdict } from './workspace-policy.ts';
 import type { WorkspaceContext, WorkspaceEvent } from './workspace-types.ts';
 
 interface Args {
@@ -42,6 +43,9 @@ export const workspaceGuards = {
     context.policy.autoRollout &&
     context.policy.migrationEnabled &&
     !context.autoMigrationBlocked &&
-    context.health?.verdict === 'healthy',
+    // The evidence of the last report, judged under the current policy: the verdict recorded
+    // with it may predate a settings change (POLICY) that makes the same evidence a breach.
+    context.health !== null &&
+    healthVerdict(context.health, context.policy) === 'healthy',
   isBlocked: ({ context }: Args) => context.autoMigrationBlocked,
 };

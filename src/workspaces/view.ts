@@ -2,7 +2,8 @@
  * The workspace record as served (GET /v1/workspaces/:id and every command's answer), built from
  * the chart's persisted snapshot: what the chart sees, read with the chart's own functions.
  */
-import { countMembers, evidenceOf, verdictOf } from '../../machines/shared/workspace-window.ts';
+import { evidenceFor, verdictFor } from '../../machines/shared/workspace-evidence.ts';
+import { countMembers } from '../../machines/shared/workspace-window.ts';
 import type { WorkspacePolicy } from '../../machines/shared/workspace-policy.ts';
 import type { WorkspaceContext } from '../../machines/workspace.machine.ts';
 import type { PersistedState } from '../engine/step.ts';
@@ -24,14 +25,9 @@ export function workspaceView(
   const members = Object.values(ctx.members);
   const byStatus: Record<string, number> = {};
   for (const status of members) byStatus[toKebab(status)] = (byStatus[toKebab(status)] ?? 0) + 1;
-  // What the chart sees: its own window and members (the chart's functions, read only).
-  const owner = {
-    policy,
-    members: ctx.members,
-    window: ctx.window,
-    since: ctx.migration?.startedAt ?? ctx.transportSince,
-  };
-  const evidence = evidenceOf(owner);
+  // What the chart sees: its own window and members under its own policy, with the functions
+  // its guards use (read only), so the verdict shown is the one the chart decides on.
+  const evidence = evidenceFor(ctx);
   const scheduledStart = path === 'http.scheduled' ? firstTimerDue : null;
   return {
     workspaceId: ctx.workspaceId,
@@ -59,9 +55,9 @@ export function workspaceView(
     connections: { total: members.length, byStatus, ...countMembers(ctx.members) },
     health: {
       ...evidence,
-      verdict: verdictOf(owner),
-      minSuccessRate: policy.minSuccessRate,
-      minSamples: policy.minSamples,
+      verdict: verdictFor(ctx),
+      minSuccessRate: ctx.policy.minSuccessRate,
+      minSamples: ctx.policy.minSamples,
     },
     cooldownUntil: iso(ctx.cooldownUntil),
     autoMigrationBlocked: ctx.autoMigrationBlocked,

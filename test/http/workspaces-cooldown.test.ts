@@ -91,6 +91,39 @@ describe('cooldown and automatic migration', () => {
     expect(started.migrationId).toMatch(UUID);
   });
 
+  it('stops an automatic migration when a settings change makes the health a breach', async () => {
+    const put = await call('PUT', '/v1/installations/inst-a/settings', {
+      rolloutMode: 'automatic',
+      autoRollout: true,
+      thresholds: { autoMigrateAfterMinutes: 5 },
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    // A probe on the HTTP workspace: 99.9 % over 1,000 operations, healthy at 99 %.
+    await connect('probe');
+    await beat('probe', hb(T0, 999, 1));
+    await settle();
+    expect(await workspace()).toMatchObject({
+      state: 'http.warming',
+      health: { verdict: 'healthy', sampleSize: 1000 },
+    });
+
+    // The operator now asks for 99.95 %: the same window is a breach, which the chart itself
+    // must see (not only the record's view of it), so the warm-up stops.
+    const tighten = await call('PUT', '/v1/installations/inst-a/settings', {
+      thresholds: { minSuccessRate: 0.9995 },
+    });
+    expect(tighten.status, JSON.stringify(tighten.body)).toBe(200);
+    await settle();
+    expect(await workspace()).toMatchObject({
+      state: 'http.idle',
+      health: { verdict: 'breach', sampleSize: 1000, minSuccessRate: 0.9995 },
+    });
+
+    await elapse(5 * MIN);
+    expect((await workspace()).state).toBe('http.idle');
+    expect(await audit('migrations')).toEqual([]);
+  });
+
   it('lets an operator migrate back to ACP by hand during the cooldown', async () => {
     await acpWorkspace('ws-1', ['c1']);
     await beat('c1', hb(T0, 50, 50));
