@@ -10,6 +10,7 @@ import {
   type ConnectionThresholds,
   DEFAULT_CONNECTION_THRESHOLDS,
 } from '../machines/connection.machine.ts';
+import { DEFAULT_CAPACITY_THRESHOLDS } from '../machines/capacity.machine.ts';
 import type { ComparatorSets } from '../machines/shared/version.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 import { apiTokens, originList, tokenList } from './config-values.ts';
@@ -185,10 +186,10 @@ const EnvSchema = z.object({
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
   CAPACITY_PER_WORKER: int(1000, 1),
-  CAPACITY_WARNING_RATIO: rate(0.85),
-  CAPACITY_CRITICAL_RATIO: rate(0.95),
-  CAPACITY_RESOLVE_RATIO: rate(0.7),
-  CAPACITY_RESOLVE_AFTER_MS: int(5 * 60_000, 1),
+  CAPACITY_WARNING_RATIO: rate(DEFAULT_CAPACITY_THRESHOLDS.warning),
+  CAPACITY_CRITICAL_RATIO: rate(DEFAULT_CAPACITY_THRESHOLDS.critical),
+  CAPACITY_RESOLVE_RATIO: rate(DEFAULT_CAPACITY_THRESHOLDS.resolve),
+  CAPACITY_RESOLVE_AFTER_MS: int(DEFAULT_CAPACITY_THRESHOLDS.resolveAfterMs, 1),
 
   /** HMAC-SHA256 key for webhook signatures; required to deliver webhooks. */
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
