@@ -93,12 +93,30 @@ export interface UsageEvent {
   alertId: string;
 }
 
+/** Usage as a ratio (0-1) of a count against a capacity; no capacity is full. */
+export function usage(c: Pick<CapacityContext, 'active' | 'capacity'>): number {
+  return c.capacity > 0 ? c.active / c.capacity : 1;
+}
+
 /**
  * Whether new connections are shed (refused, to start on HTTP): at or beyond the critical
  * level, by the chart's own count. The chart's `atCritical` guard uses the same comparison.
  */
 export function sheds(c: Pick<CapacityContext, 'active' | 'capacity'>, t: CapacityThresholds) {
-  return (c.capacity > 0 ? c.active / c.capacity : 1) >= t.critical;
+  return usage(c) >= t.critical;
+}
+
+/**
+ * Whether a usage is at the warning level or beyond, where an alert opens (the chart's
+ * `atWarning` guard): the repair recount gathers the alert's scope only then.
+ */
+export function atWarning(c: Pick<CapacityContext, 'active' | 'capacity'>, t: CapacityThresholds) {
+  return usage(c) >= t.warning;
+}
+
+/** What a refusal at the critical level says: the chart's count, capacity and usage. */
+export function shedDetails(c: Pick<CapacityContext, 'active' | 'capacity'>) {
+  return { activeConnections: c.active, capacity: c.capacity, capacityPercent: usage(c) };
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -124,7 +142,7 @@ export function alertRecord(c: CapacityContext, a: CapacityAlertState, change: s
 }
 
 export function createCapacityMachine(t: CapacityThresholds = DEFAULT_CAPACITY_THRESHOLDS) {
-  const ratio = (e: UsageEvent) => (e.capacity > 0 ? e.active / e.capacity : 1);
+  const ratio = (e: UsageEvent) => usage(e);
   const machine = setup({
     types: {
       context: {} as CapacityContext,
@@ -162,11 +180,7 @@ export function createCapacityMachine(t: CapacityThresholds = DEFAULT_CAPACITY_T
           id: event.type === 'CONNECTION_ACTIVE' ? event.connectionId : '',
         },
         reason: 'capacity-critical',
-        details: {
-          activeConnections: context.active,
-          capacity: context.capacity,
-          capacityPercent: context.capacity > 0 ? context.active / context.capacity : 1,
-        },
+        details: shedDetails(context),
       })),
       recordUsage: assign(({ context, event }) => {
         if (event.type !== 'USAGE') return {};
@@ -230,7 +244,7 @@ export function createCapacityMachine(t: CapacityThresholds = DEFAULT_CAPACITY_T
       atCritical: ({ event }) => event.type === 'USAGE' && sheds(event, t),
       refusesAdmission: ({ context, event }) =>
         event.type === 'CONNECTION_ACTIVE' && event.admission === true && sheds(context, t),
-      atWarning: ({ event }) => event.type === 'USAGE' && ratio(event) >= t.warning,
+      atWarning: ({ event }) => event.type === 'USAGE' && atWarning(event, t),
       belowResolve: ({ event }) => event.type === 'USAGE' && ratio(event) < t.resolve,
       alertIsCritical: ({ context }) => context.alert?.trigger === 'critical',
     },

@@ -9,8 +9,11 @@ import {
   type CapacityContext,
   alertRecord,
   type CapacityThresholds,
+  atWarning,
   createCapacityMachine,
+  shedDetails,
   sheds,
+  usage,
 } from '../../machines/capacity.machine.ts';
 import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
@@ -93,7 +96,7 @@ export class CapacityService {
     const found = await this.engine.read(this.ref(installationId));
     const ctx = found?.state.context as unknown as CapacityContext | undefined;
     if (!ctx || !sheds(ctx, this.thresholds)) return;
-    await this.#refuse(installationId, ctx.active);
+    await this.#refuse(installationId, shedDetails(ctx));
   };
 
   /**
@@ -103,12 +106,17 @@ export class CapacityService {
    */
   readonly vetoed = async (installationId: string, veto: VetoedError): Promise<void> => {
     if (veto.details.vetoedBy !== CAPACITY) return;
-    const active = veto.details.activeConnections;
-    await this.#refuse(installationId, typeof active === 'number' ? active : 0);
+    // The chart's own figures, as its `refuseAdmission` gave them (`shedDetails`).
+    const { activeConnections, capacity, capacityPercent } = veto.details;
+    await this.#refuse(installationId, {
+      activeConnections: Number(activeConnections),
+      capacity: Number(capacity),
+      capacityPercent: Number(capacityPercent),
+    });
   };
 
-  async #refuse(installationId: string, active: number): Promise<never> {
-    const percent = active / this.capacityPerWorker;
+  /** Answers a refusal with the chart's count, capacity and usage (`shedDetails`). */
+  async #refuse(installationId: string, shed: ReturnType<typeof shedDetails>): Promise<never> {
     await this.engine.store.redis.hincrby(
       this.engine.store.keys.counter(installationId, 'capacity'),
       'shed',
@@ -116,14 +124,8 @@ export class CapacityService {
     );
     this.services.get(SERVICES.metrics)?.count('shed', { installationId });
     throw new CapacityShedError(
-      `ACP capacity is at ${(percent * 100).toFixed(1)}% (critical at ${(this.thresholds.critical * 100).toFixed(0)}%): start this session on the HTTP transport`,
-      {
-        useTransport: 'http',
-        reason: 'capacity-critical',
-        activeConnections: active,
-        capacity: this.capacityPerWorker,
-        capacityPercent: percent,
-      },
+      `ACP capacity is at ${(shed.capacityPercent * 100).toFixed(1)}% (critical at ${(this.thresholds.critical * 100).toFixed(0)}%): start this session on the HTTP transport`,
+      { useTransport: 'http', reason: 'capacity-critical', ...shed },
     );
   }
 
@@ -166,10 +168,10 @@ export class CapacityService {
         indexed: active,
       });
     }
-    const percent = active / this.capacityPerWorker;
-    // The alert's scope is only needed once usage nears the warning level.
-    const workspaceIds =
-      percent >= this.thresholds.warning ? await this.#activeWorkspaces(installationId) : [];
+    // The alert's scope is only needed where the chart opens an alert (`atWarning`).
+    const workspaceIds = atWarning({ active, capacity: this.capacityPerWorker }, this.thresholds)
+      ? await this.#activeWorkspaces(installationId)
+      : [];
     await this.engine.send(ref, {
       type: 'USAGE',
       at: this.clock.now(),
@@ -241,8 +243,9 @@ export class CapacityService {
       });
     const found = await this.engine.read(this.ref(installationId));
     const ctx = found?.state.context as unknown as CapacityContext | undefined;
-    // The chart's own count, which load shedding asks (`sheds()`).
+    // The chart's own count and capacity, which load shedding asks (`sheds()`).
     const active = ctx?.active ?? 0;
+    const held = { active, capacity: ctx?.capacity ?? this.capacityPerWorker };
     const shed = await this.engine.store.redis.hget(
       this.engine.store.keys.counter(installationId, 'capacity'),
       'shed',
@@ -251,23 +254,20 @@ export class CapacityService {
     const latest = alerts.items[0] && !alerts.items[0].resolvedAt ? alerts.items[0] : null;
     // The audit record is the alert as it was at its last change (opened, escalated); the chart
     // has kept its usage and peak since. Shown as the chart holds it, with its deliveries.
-    const held = ctx?.alert && ctx.alert.alertId === latest?.alertId ? ctx.alert : null;
+    const alert = ctx?.alert && ctx.alert.alertId === latest?.alertId ? ctx.alert : null;
     const open =
-      latest && ctx && held
-        ? { ...latest, ...alertView(alertRecord(ctx, held, 'open', ctx.lastUsageAt)) }
+      latest && ctx && alert
+        ? { ...latest, ...alertView(alertRecord(ctx, alert, 'open', ctx.lastUsageAt)) }
         : latest;
     return {
       installationId,
       state: found ? toKebab(stateName(found.state.value)) : 'normal',
       activeConnections: active,
-      capacity: this.capacityPerWorker,
-      capacityPercent: active / this.capacityPerWorker,
+      capacity: held.capacity,
+      capacityPercent: usage(held),
       lastEvaluated: ctx ? new Date(ctx.lastUsageAt).toISOString() : null,
       thresholds: this.thresholds,
-      shedding: sheds(
-        { active, capacity: ctx?.capacity ?? this.capacityPerWorker },
-        this.thresholds,
-      ),
+      shedding: sheds(held, this.thresholds),
       refusedConnections: Number(shed ?? 0),
       openAlert: open,
     };

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CAPACITY_SERVICE } from '../../src/capacity/capacity.ts';
 import { capacityModule } from '../../src/capacity/module.ts';
 import { notificationsModule } from '../../src/notifications/module.ts';
 import { TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
@@ -150,6 +151,40 @@ describe('capacity alerts and load shedding', () => {
     expect(await svc.redis.zrem(connecting, 'c1', 'c2', 'c3')).toBe(3);
     expect(await state()).toMatchObject({ activeConnections: 19, shedding: true });
     expect((await register('late')).status).toBe(503);
+  });
+
+  it('answers with the capacity the chart sheds at, until the repair gives it a new one', async () => {
+    await registerMany(19); // 95 % of 20: shedding
+    // Restarted with twice the capacity per worker: until the repair sends it, the chart still
+    // counts against 20 and sheds; the refusal and the route say so in the chart's numbers.
+    await svc.stopKeepingKeys();
+    svc = await startService(
+      { ...ENV, CAPACITY_PER_WORKER: '40', KEY_PREFIX: svc.prefix },
+      undefined,
+      [capacityModule],
+    );
+    const refused = await register('late');
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.message).toContain('at 95.0%');
+    expect(refused.body.error.details).toMatchObject({
+      activeConnections: 19,
+      capacity: 20,
+      capacityPercent: 0.95,
+    });
+    expect(await state()).toMatchObject({
+      activeConnections: 19,
+      capacity: 20,
+      capacityPercent: 0.95,
+      shedding: true,
+    });
+    await svc.modules.services.require(CAPACITY_SERVICE).repair('inst-a');
+    expect(await state()).toMatchObject({
+      activeConnections: 19,
+      capacity: 40,
+      capacityPercent: 0.475,
+      shedding: false,
+    });
+    expect((await register('later')).status).toBe(201);
   });
 
   it('resolves only after usage stayed below 70% for 5 minutes', async () => {
