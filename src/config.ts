@@ -88,7 +88,16 @@ export const DEFAULT_STREAM_LIMITS = {
 export const DEFAULT_WHAT_IF_JOURNAL_EVENTS = 20_000;
 
 const EnvSchema = z.object({
-  NODE_ENV: z.string().default('development'),
+  /**
+   * Exactly one of these, in lower case: `Production` would not be production here (the
+   * development operator token would stay active), nor to the libraries that read NODE_ENV
+   * themselves and compare it exactly; refused rather than guessed.
+   */
+  NODE_ENV: z
+    .enum(['development', 'test', 'production'], {
+      message: 'must be development, test or production, in lower case',
+    })
+    .default('development'),
   PORT: int(3000, 0, 65_535),
   HOST: z.string().default('127.0.0.1'),
   /** Single-node Redis, e.g. redis://127.0.0.1:6379. */

@@ -130,4 +130,17 @@ describe('configuration', () => {
       );
     }
   });
+  it('refuses NODE_ENV other than development, test or production in lower case', () => {
+    // `Production` read as development would leave the development operator token active.
+    for (const value of ['Production', 'PRODUCTION', 'prod', 'staging', ' production']) {
+      expect(refusal({ NODE_ENV: value })).toContain(
+        'NODE_ENV: must be development, test or production, in lower case',
+      );
+    }
+    expect(refusal({ NODE_ENV: 'production' })).toContain(
+      'OPERATOR_TOKENS/API_TOKENS: at least one token is required in production',
+    );
+    expect(loadConfig({ NODE_ENV: 'test' }).devToken).toBe(true);
+    expect(loadConfig({}).env).toBe('development');
+  });
 });
