@@ -11,7 +11,7 @@ import {
   DEFAULT_CONNECTION_THRESHOLDS,
 } from '../machines/connection.machine.ts';
 import { DEFAULT_CAPACITY_THRESHOLDS } from '../machines/capacity.machine.ts';
-import type { ComparatorSets } from '../machines/shared/version.ts';
+import { type ComparatorSets, satisfies } from '../machines/shared/version.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 import { apiTokens, originList, tokenList } from './config-values.ts';
 
@@ -55,6 +55,21 @@ const rate = (def: number) =>
     .transform(Number)
     .pipe(z.number().min(0).max(1))
     .default(def);
+
+/**
+ * True when some version satisfies range `r` by the chart's own comparison (machines/shared/
+ * version.ts): semver's lowest match, if any, checked against the comparator sets the chart gets.
+ */
+function satisfiable(r: string): boolean {
+  const lowest = semver.minVersion(r);
+  return lowest !== null && satisfies(lowest.version, comparatorSets(r));
+}
+
+function comparatorSets(r: string): ComparatorSets {
+  return new semver.Range(r).set.map((set) =>
+    set.map((c) => ({ operator: c.operator, version: c.semver.version ?? '' })),
+  );
+}
 
 /** Heap one cached connection snapshot takes, rounded up (measured 1.5-2.2 KB, see README). */
 export const SNAPSHOT_CACHE_ENTRY_BYTES = 2048;
@@ -159,7 +174,12 @@ const EnvSchema = z.object({
   SUPPORTED_PROTOCOL_VERSIONS: z
     .string()
     .default('^1.0.0')
-    .refine((r) => semver.validRange(r) !== null, 'must be a semver range such as ^1.0.0'),
+    .refine((r) => semver.validRange(r) !== null, 'must be a semver range such as ^1.0.0')
+    // A range no version satisfies (`<0.0.0`, `>=2 <1`) would fail every handshake.
+    .refine(
+      (r) => semver.validRange(r) === null || satisfiable(r),
+      'no version satisfies this range: every handshake would fail',
+    ),
   MIN_SAMPLES: int(DEFAULT_CONNECTION_THRESHOLDS.minSamples, 1),
   DEGRADED_SUCCESS_RATE: rate(DEFAULT_CONNECTION_THRESHOLDS.degradedSuccessRate),
   ERROR_SUCCESS_RATE: rate(DEFAULT_CONNECTION_THRESHOLDS.errorSuccessRate),
@@ -396,13 +416,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',
     );
   }
-  const range = new semver.Range(e.SUPPORTED_PROTOCOL_VERSIONS);
-  const supportedVersions: ComparatorSets = range.set.map((set) =>
-    set.map((c) => ({
-      operator: c.operator,
-      version: c.semver.version ?? '',
-    })),
-  );
+  const supportedVersions = comparatorSets(e.SUPPORTED_PROTOCOL_VERSIONS);
   return {
     env: e.NODE_ENV,
     port: e.PORT,

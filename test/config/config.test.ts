@@ -143,4 +143,20 @@ describe('configuration', () => {
     expect(loadConfig({ NODE_ENV: 'test' }).devToken).toBe(true);
     expect(loadConfig({}).env).toBe('development');
   });
+  it('refuses a protocol range no version satisfies, which would fail every handshake', () => {
+    for (const range of ['<0.0.0', '>=2.0.0 <1.0.0', '>=1.0.0-rc.1 <1.0.0-rc.0']) {
+      expect(refusal({ SUPPORTED_PROTOCOL_VERSIONS: range })).toContain(
+        'SUPPORTED_PROTOCOL_VERSIONS: no version satisfies this range',
+      );
+    }
+    expect(refusal({ SUPPORTED_PROTOCOL_VERSIONS: 'one' })).toContain(
+      'SUPPORTED_PROTOCOL_VERSIONS: must be a semver range',
+    );
+    // One satisfiable alternative is enough; so is a range only prereleases satisfy.
+    for (const range of ['^1.0.0', '<0.0.0 || ^2.1.0', '>=1.0.0-alpha <1.0.0']) {
+      expect(loadConfig({ SUPPORTED_PROTOCOL_VERSIONS: range }).connection.supportedRange).toBe(
+        range,
+      );
+    }
+  });
 });
