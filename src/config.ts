@@ -14,6 +14,7 @@ import { DEFAULT_CAPACITY_THRESHOLDS } from '../machines/capacity.machine.ts';
 import { type ComparatorSets, satisfies } from '../machines/shared/version.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
 import { apiTokens, originList, tokenList } from './config-values.ts';
+import { emailAddress } from './notifications/settings.ts';
 
 /**
  * The longest delay of a setting a process timer uses (polls, leases, timeouts): Node's timers
@@ -69,6 +70,16 @@ function comparatorSets(r: string): ComparatorSets {
   return new semver.Range(r).set.map((set) =>
     set.map((c) => ({ operator: c.operator, version: c.semver.version ?? '' })),
   );
+}
+
+/**
+ * `noreply@example.com` or `LumiLink <noreply@example.com>`: the address by the rule of the
+ * notification settings' email recipients, a name without `<`, `>`, `"` or line breaks (no
+ * header can be smuggled into the From line).
+ */
+function isSender(value: string): boolean {
+  const named = /^([^<>"\r\n]*[^<>"\s])\s*<([^<>\s]+)>$/.exec(value);
+  return emailAddress.safeParse(named ? named[2] : value).success;
 }
 
 /** Heap one cached connection snapshot takes, rounded up (measured 1.5-2.2 KB, see README). */
@@ -224,7 +235,14 @@ const EnvSchema = z.object({
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** smtp://user:pass@host:port; email is only sent when set. */
   SMTP_URL: urlOf('smtp:', 'smtps:').optional(),
-  EMAIL_FROM: z.string().min(3).default('LumiLink <noreply@lumilink.local>'),
+  /** `address` or `Name <address>`; the address by the rule of the email recipients. */
+  EMAIL_FROM: z
+    .string()
+    .refine(
+      isSender,
+      'must be an email address, or a name and one in angle brackets: LumiLink <noreply@example.com>',
+    )
+    .default('LumiLink <noreply@lumilink.local>'),
   NOTIFY_MAX_ATTEMPTS: int(5, 1),
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: timerMs(1000, 10),

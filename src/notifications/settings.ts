@@ -40,7 +40,8 @@ const webhookUrl = z
     }
   });
 
-const email = z.email({ message: 'must be an email address' }).max(254);
+/** An email recipient's address; EMAIL_FROM's address follows the same rule (src/config.ts). */
+export const emailAddress = z.email({ message: 'must be an email address' }).max(254);
 
 /**
  * PUT body: a full replacement; an omitted field (or kind) returns to its default (`['toast']`
@@ -61,7 +62,7 @@ export const notificationSettingsBody = z.strictObject({
     .refine(unique, 'must not repeat a URL')
     .optional(),
   emailTo: z
-    .array(email)
+    .array(emailAddress)
     .max(MAX_EMAIL_RECIPIENTS, `must hold at most ${MAX_EMAIL_RECIPIENTS} addresses`)
     .refine(unique, 'must not repeat an address')
     .optional(),

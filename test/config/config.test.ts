@@ -159,4 +159,25 @@ describe('configuration', () => {
       );
     }
   });
+  it('refuses an EMAIL_FROM that is not an email address', () => {
+    for (const from of [
+      'abc',
+      'LumiLink',
+      'LumiLink <abc>',
+      'a@b',
+      'LumiLink noreply@example.com',
+      'Lumi\r\nBcc: x@example.com <noreply@example.com>',
+      '<noreply@example.com> extra',
+    ]) {
+      expect(refusal({ EMAIL_FROM: from })).toContain('EMAIL_FROM: must be an email address');
+    }
+    for (const from of [
+      'noreply@example.com',
+      'LumiLink <noreply@example.com>',
+      'LumiLink Alerts<alerts@lumilink.example>',
+    ]) {
+      expect(loadConfig({ EMAIL_FROM: from }).notifications.emailFrom).toBe(from);
+    }
+    expect(loadConfig({}).notifications.emailFrom).toBe('LumiLink <noreply@lumilink.local>');
+  });
 });
