@@ -434,6 +434,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',
     );
   }
+  // The backoff starts at the base and is capped at the max: a base above the max would make
+  // every attempt wait the max, and the base setting mean nothing.
+  if (e.RECONNECT_BASE_DELAY_MS > e.RECONNECT_MAX_DELAY_MS) {
+    throw new ConfigError(
+      'invalid configuration:\n  RECONNECT_BASE_DELAY_MS: must not exceed RECONNECT_MAX_DELAY_MS',
+    );
+  }
   const supportedVersions = comparatorSets(e.SUPPORTED_PROTOCOL_VERSIONS);
   return {
     env: e.NODE_ENV,

@@ -180,4 +180,15 @@ describe('configuration', () => {
     }
     expect(loadConfig({}).notifications.emailFrom).toBe('LumiLink <noreply@lumilink.local>');
   });
+  it('refuses a reconnect base delay above the max delay, naming both', () => {
+    expect(
+      refusal({ RECONNECT_BASE_DELAY_MS: '120000', RECONNECT_MAX_DELAY_MS: '60000' }),
+    ).toContain('RECONNECT_BASE_DELAY_MS: must not exceed RECONNECT_MAX_DELAY_MS');
+    expect(refusal({ RECONNECT_BASE_DELAY_MS: '60001' })).toContain('RECONNECT_BASE_DELAY_MS');
+    const equal = loadConfig({ RECONNECT_BASE_DELAY_MS: '5000', RECONNECT_MAX_DELAY_MS: '5000' });
+    expect(equal.connection).toMatchObject({
+      reconnectBaseDelayMs: 5000,
+      reconnectMaxDelayMs: 5000,
+    });
+  });
 });
