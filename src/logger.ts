@@ -3,6 +3,7 @@
  * (ISO 8601 UTC) and `message`, then the fields. Never pass secrets in fields: they are written
  * as given (tokens are never handed to the logger).
  */
+import { format } from 'node:util';
 import { type DestinationStream, type Logger as Pino, pino } from 'pino';
 
 export interface Logger {
@@ -58,3 +59,54 @@ function wrap(instance: Pino, destination: DestinationStream): Logger {
 }
 
 export const silentLogger: Logger = createLogger('silent');
+
+/** `scheme://user:password@` with what is between `//` and `@` masked: `scheme://***@`. */
+export function maskUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
+}
+
+const CONSOLE_LEVELS = {
+  debug: 'debug',
+  log: 'info',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+  trace: 'error',
+} as const;
+
+/**
+ * Routes what libraries write to the console (ioredis writes its own `console.warn` lines, e.g.
+ * "Skipping the ready check because INFO command fails" for a Redis user without INFO, or a
+ * password given to a Redis that has none) and Node's process warnings through `logger`, so
+ * every line the service writes is JSON: the text as `message` (URL credentials masked) and
+ * `source: "console"` or `"process"`. For the service process only (src/main.ts); returns a
+ * function that puts the console back.
+ */
+export function routeConsoleTo(logger: Logger): () => void {
+  // Put back as they were (bound or not): the same function objects.
+  const originals: Record<string, unknown> = Object.fromEntries(
+    Object.keys(CONSOLE_LEVELS).map((method) => [method, Reflect.get(console, method)]),
+  );
+  for (const [method, level] of Object.entries(CONSOLE_LEVELS) as [
+    keyof typeof CONSOLE_LEVELS,
+    Exclude<LogLevel, 'silent'>,
+  ][]) {
+    console[method] = (...args: unknown[]) =>
+      logger[level](maskUrlCredentials(format(...args)), { source: 'console' });
+  }
+  // Node's own handler writes `(node:123) Warning: …` as text; it is a listener like this one.
+  const nodeWarningListeners = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const onWarning = (warning: Error & { code?: string }) =>
+    logger.warn(maskUrlCredentials(warning.message), {
+      source: 'process',
+      warning: warning.name,
+      ...(warning.code ? { code: warning.code } : {}),
+    });
+  process.on('warning', onWarning);
+  return () => {
+    Object.assign(console, originals);
+    process.off('warning', onWarning);
+    for (const l of nodeWarningListeners) process.on('warning', l);
+  };
+}

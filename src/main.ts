@@ -11,7 +11,7 @@ import { ConnectionService, connectionBinding } from './connections/connections.
 import { Engine, type EffectHandler } from './engine/engine.ts';
 import { createApp } from './http/app.ts';
 import { answerClientError } from './http/client-error.ts';
-import { type Logger, createLogger } from './logger.ts';
+import { type Logger, createLogger, routeConsoleTo } from './logger.ts';
 import { DomainEvents, type DomainEventMap } from './domain-events.ts';
 import type { AppModule, ModuleContext } from './module-context.ts';
 import { MODULES } from './modules.ts';
@@ -348,7 +348,11 @@ export async function start(options: StartOptions = {}): Promise<Service> {
 const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
   try {
-    const service = await start();
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel);
+    // Every line JSON: what ioredis (or any library) writes to the console goes through it too.
+    routeConsoleTo(logger);
+    const service = await start({ config, logger });
     let stopping = false;
     const shutdown = (signal: NodeJS.Signals) => {
       if (stopping) return;

@@ -11,15 +11,35 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export function freePort(): Promise<number> {
+/** Ports freePort handed out in this process, not yet bound by whoever asked for them. */
+const handedOut = new Set<number>();
+
+function bindFree(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(port, '127.0.0.1', () => {
       const address = srv.address();
       srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/**
+ * A free port the OS picks, or, when TEST_PORT_RANGE is set (`7800-7849`, on a machine shared
+ * with other work), a free one of that range not handed out before by this process.
+ */
+export async function freePort(): Promise<number> {
+  const range = /^(\d+)-(\d+)$/.exec(process.env.TEST_PORT_RANGE ?? '');
+  if (!range) return bindFree(0);
+  for (let port = Number(range[1]); port <= Number(range[2]); port++) {
+    if (handedOut.has(port)) continue;
+    const free = await bindFree(port).catch(() => null);
+    if (free === null) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port left in TEST_PORT_RANGE=${range[0]}`);
 }
 
 /** Polls `check` every 50 ms until it is true; throws after `withinMs`. */
