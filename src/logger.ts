@@ -13,8 +13,19 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
   /** The pino instance behind this logger (for pino-http and child loggers). */
   readonly pino: Pino;
-  /** Writes out what is buffered (before the process exits). */
-  flush(): void;
+  /**
+   * Writes out every line logged so far, in order (a write in flight first), then stops: lines
+   * logged afterwards are dropped. Resolves when they are written, or after `withinMs` (a stdout
+   * nobody reads). Before the process exits.
+   */
+  close(withinMs?: number): Promise<void>;
+}
+
+/** What close() uses of pino's stdout destination (a SonicBoom). */
+interface Endable {
+  end(): void;
+  once(event: 'close', listener: () => void): unknown;
+  destroyed: boolean;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -51,9 +62,25 @@ function wrap(instance: Pino, destination: DestinationStream): Logger {
     info: (message, fields) => instance.info(fields ?? {}, message),
     warn: (message, fields) => instance.warn(fields ?? {}, message),
     error: (message, fields) => instance.error(fields ?? {}, message),
-    flush: () => {
-      const sync = (destination as { flushSync?: () => void }).flushSync;
-      if (sync) sync.call(destination);
+    close: (withinMs = 2_000) => {
+      // Not flushSync(): it writes what is buffered at once, overtaking a write in flight (a
+      // later line came out before an earlier one, which could also be lost at exit). end()
+      // waits for that write, then writes the rest in order.
+      const stream = destination as Partial<Endable>;
+      const silence = () => (instance.level = 'silent');
+      if (!stream.end || !stream.once || stream.destroyed) {
+        silence();
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, withinMs);
+        stream.once!('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        stream.end!();
+        silence();
+      });
     },
   };
 }

@@ -345,35 +345,44 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   };
 }
 
+/**
+ * The process's last step: every line logged so far written out in order (the last ones were
+ * once overtaken by a final synchronous flush, or lost), then exit with `code`.
+ */
+export async function exitAfterLogs(logger: Logger, code: number): Promise<never> {
+  await logger.close();
+  process.exit(code);
+}
+
 const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
+  let logger: Logger | undefined;
   try {
     const config = loadConfig();
-    const logger = createLogger(config.logLevel);
+    logger = createLogger(config.logLevel);
     // Every line JSON: what ioredis (or any library) writes to the console goes through it too.
     routeConsoleTo(logger);
     const service = await start({ config, logger });
+    const log = logger;
     let stopping = false;
     const shutdown = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      service.modules.logger.info('shutdown: signal received', { signal });
+      log.info('shutdown: signal received', { signal });
       service.stop().then(
-        () => {
-          service.modules.logger.info('shutdown: done');
-          service.modules.logger.flush();
-          process.exit(0);
+        async () => {
+          log.info('shutdown: done');
+          await exitAfterLogs(log, 0);
         },
-        (error: unknown) => {
-          service.modules.logger.error('shutdown failed', { err: error });
-          service.modules.logger.flush();
-          process.exit(1);
+        async (error: unknown) => {
+          log.error('shutdown failed', { err: error });
+          await exitAfterLogs(log, 1);
         },
       );
     };
     process.on('unhandledRejection', (reason) => {
       // A backstop: every background task handles its own errors; log what slipped through.
-      service.modules.logger.error('unhandled rejection', { error: String(reason) });
+      log.error('unhandled rejection', { error: String(reason) });
     });
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);
@@ -382,6 +391,7 @@ if (isMain) {
     process.stderr.write(
       `${known ? error.message : `cannot start: ${error instanceof Error ? error.message : String(error)}`}\n`,
     );
+    if (logger) await exitAfterLogs(logger, 1);
     process.exit(1);
   }
 }

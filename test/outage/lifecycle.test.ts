@@ -97,6 +97,12 @@ describe('SIGTERM', () => {
         'shutdown: done',
       ]),
     );
+    // The last lines in order, none lost: the exit waits for the write in flight.
+    expect(messages.slice(-3)).toEqual([
+      'shutdown: running effects finished',
+      'shutdown: store connection closed',
+      'shutdown: done',
+    ]);
     // Nobody is listening any more.
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
