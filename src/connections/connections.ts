@@ -102,6 +102,11 @@ const MAX_FUTURE_SKEW_MS = 5 * 60_000;
  */
 export const DEFAULT_HEARTBEAT_MAX_AGE_MS = (WINDOW_MINUTES + 5) * 60_000;
 
+/** The one 404 of the connection routes: an unknown id, or one the caller may not see. */
+function connectionNotFound(connectionId: string): NotFoundError {
+  return new NotFoundError(`connection ${connectionId} not found`, { field: 'connectionId' });
+}
+
 /**
  * Connection use cases: each validates tenancy, then sends one event through the engine.
  *
@@ -245,7 +250,7 @@ export class ConnectionService {
       if (installationId !== undefined) this.#owners.set(connectionId, installationId);
     }
     if (installationId === undefined || !canAccess(principal, installationId)) {
-      throw new NotFoundError(`connection ${connectionId} not found`, { field: 'connectionId' });
+      throw connectionNotFound(connectionId);
     }
     return { kind: CONNECTION, installationId, id: connectionId };
   }
@@ -253,8 +258,7 @@ export class ConnectionService {
   async get(principal: Principal, connectionId: string): Promise<ConnectionRecord> {
     const ref = await this.resolve(principal, connectionId);
     const found = await this.engine.read(ref);
-    if (!found)
-      throw new NotFoundError(`connection ${connectionId} not found`, { field: 'connectionId' });
+    if (!found) throw connectionNotFound(connectionId);
     return toRecord(found.state, found.version, this.thresholds.minSamples);
   }
 
@@ -266,11 +270,16 @@ export class ConnectionService {
     requestId?: string,
   ): Promise<Outcome & { rollback: { eventId: string } | null }> {
     const ref = await this.resolve(principal, connectionId);
-    const outcome = await this.engine.send(
-      ref,
-      event,
-      requestId === undefined ? {} : { requestId },
-    );
+    const outcome = await this.engine
+      .send(ref, event, requestId === undefined ? {} : { requestId })
+      .catch((error: unknown) => {
+        // An id claimed without a snapshot (a registration the capacity chart vetoed in its
+        // commit): the engine names the actor (`details.id`); the routes name the field.
+        if (error instanceof NotFoundError && error.details.id === connectionId) {
+          throw connectionNotFound(connectionId);
+        }
+        throw error;
+      });
     return { ...outcome, ...(await this.#settled(ref, outcome)) };
   }
 
