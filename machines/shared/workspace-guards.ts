@@ -4,7 +4,7 @@
  * the model tests refer to them by name).
  */
 import { absorbed, verdictFor } from './workspace-evidence.ts';
-import { healthVerdict } from './workspace-policy.ts';
+import { acpMigrationBar, healthVerdict } from './workspace-policy.ts';
 import type { WorkspaceContext, WorkspaceEvent } from './workspace-types.ts';
 
 interface Args {
@@ -17,17 +17,15 @@ export const workspaceGuards = {
   isImmediateAcp: ({ context, event }: Args) =>
     event.type === 'REQUEST_MIGRATION' &&
     event.toProtocol === 'acp' &&
-    event.policy.migrationEnabled &&
+    acpMigrationBar(event.policy, event.initiatedBy) === null &&
     (event.scheduledAt === null || event.scheduledAt <= event.at) &&
-    !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user') &&
     context.migration === null,
   isScheduledAcp: ({ event }: Args) =>
     event.type === 'REQUEST_MIGRATION' &&
     event.toProtocol === 'acp' &&
-    event.policy.migrationEnabled &&
+    acpMigrationBar(event.policy, event.initiatedBy) === null &&
     event.scheduledAt !== null &&
-    event.scheduledAt > event.at &&
-    !(event.policy.rolloutMode === 'scheduled' && event.initiatedBy === 'user'),
+    event.scheduledAt > event.at,
   isToHttp: ({ event }: Args) => event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http',
   breaches: ({ context, event }: Args) =>
     (event.type === 'CONNECTION_REPORT' && verdictFor(absorbed(context, event)) === 'breach') ||

@@ -83,3 +83,23 @@ export function healthVerdict(
   if (e.sampleSize < p.minSamples) return below ? 'held' : 'insufficient-data';
   return below ? 'breach' : 'healthy';
 }
+
+/** Why a policy bars a requested migration to ACP: the master switch, or an opt-in it forbids. */
+export type AcpMigrationBar = 'migration-disabled' | 'users-cannot-opt-in';
+
+/**
+ * What the policy says of a migration to ACP requested by `initiatedBy`: null when it allows one,
+ * or why not. The workspace chart accepts a request (`isImmediateAcp`, `isScheduledAcp`) only
+ * when this is null; the service explains the chart's refusals with the same answer.
+ *
+ * @example
+ * acpMigrationBar({ ...DEFAULT_WORKSPACE_POLICY, rolloutMode: 'scheduled' }, 'user'); // 'users-cannot-opt-in'
+ */
+export function acpMigrationBar(
+  p: Pick<WorkspacePolicy, 'migrationEnabled' | 'rolloutMode'>,
+  initiatedBy: 'system' | 'operator' | 'user',
+): AcpMigrationBar | null {
+  if (!p.migrationEnabled) return 'migration-disabled';
+  if (p.rolloutMode === 'scheduled' && initiatedBy === 'user') return 'users-cannot-opt-in';
+  return null;
+}

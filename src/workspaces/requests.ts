@@ -4,7 +4,11 @@
  * chart refused a migration.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Protocol, WorkspacePolicy } from '../../machines/shared/workspace-policy.ts';
+import {
+  type Protocol,
+  type WorkspacePolicy,
+  acpMigrationBar,
+} from '../../machines/shared/workspace-policy.ts';
 import type { MigrationInitiator } from '../../machines/workspace.machine.ts';
 import { AppError } from '../errors.ts';
 import type { ActorRef } from '../store/redis-store.ts';
@@ -42,13 +46,18 @@ export function idFor(ref: ActorRef, requestId: string | undefined, purpose: str
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Why the chart refused a migration to ACP, for the 409 (the chart made the decision). */
+/**
+ * Why the chart refused a migration to ACP, for the 409 (the chart made the decision). The
+ * policy's part is the chart's own rule (`acpMigrationBar`, what its guards accept on); a
+ * request the policy allows was refused by the workspace's state.
+ */
 export function migrationRefusal(
   policy: WorkspacePolicy,
   state: string,
-  initiatedBy: string,
+  initiatedBy: Exclude<MigrationInitiator, 'system'>,
 ): MigrationRefusedError {
-  if (!policy.migrationEnabled) {
+  const bar = acpMigrationBar(policy, initiatedBy);
+  if (bar === 'migration-disabled') {
     return new MigrationRefusedError('migration to ACP is disabled for this installation', {
       field: 'toProtocol',
     });
@@ -58,7 +67,7 @@ export function migrationRefusal(
       state: toKebab(state),
     });
   }
-  if (policy.rolloutMode === 'scheduled' && initiatedBy === 'user') {
+  if (bar === 'users-cannot-opt-in') {
     return new MigrationRefusedError(
       'this installation rolls out on a schedule set by operators; users cannot opt in',
       { field: 'initiatedBy' },
