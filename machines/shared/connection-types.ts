@@ -4,7 +4,7 @@
  * reports it emits to its workspace and to its installation's capacity actor. Used by
  * machines/connection.machine.ts (and re-exported there).
  */
-import { type OperationWindow, windowStats } from './window.ts';
+import { type OperationWindow, type WindowStats, windowStats } from './window.ts';
 import { type ComparatorSets, CARET_1 } from './version.ts';
 import type { DiagnosticEntry, ErrorCategory } from './diagnostics.ts';
 
@@ -116,15 +116,44 @@ export type ConnectionEvent =
   /** From the workspace when it reverts to HTTP, or `manual` from an operator for one connection. */
   | { type: 'ROLLBACK'; at: number; reason: string; manual?: true };
 
-export function healthOf(window: OperationWindow, t: ConnectionThresholds): ConnectionHealth {
-  const s = windowStats(window, t.minSamples);
-  const latencyHigh =
+/**
+ * What the success rate alone says of a connection: null without a rate (fewer than
+ * `minSamples` operations, see `windowStats`), else `failing` below `errorSuccessRate`,
+ * `degraded` below `degradedSuccessRate`, `healthy` otherwise. Part of {@link healthOf}.
+ */
+export function rateHealth(
+  s: Pick<WindowStats, 'successRate'>,
+  t: ConnectionThresholds,
+): 'healthy' | 'degraded' | 'failing' | null {
+  if (s.successRate === null) return null;
+  if (s.successRate < t.errorSuccessRate) return 'failing';
+  if (s.successRate < t.degradedSuccessRate) return 'degraded';
+  return 'healthy';
+}
+
+/**
+ * Whether latency alone degrades a connection: p95 above `degradedLatencyP95Ms` over at least
+ * `minSamples` latency samples. Part of {@link healthOf}.
+ */
+export function latencyHigh(
+  s: Pick<WindowStats, 'latencySamples' | 'latencyP95'>,
+  t: ConnectionThresholds,
+): boolean {
+  return (
     s.latencySamples >= t.minSamples &&
     s.latencyP95 !== null &&
-    s.latencyP95 > t.degradedLatencyP95Ms;
-  if (s.successRate === null) return latencyHigh ? 'degraded' : 'insufficient-data';
-  if (s.successRate < t.errorSuccessRate) return 'failing';
-  if (s.successRate < t.degradedSuccessRate || latencyHigh) return 'degraded';
+    s.latencyP95 > t.degradedLatencyP95Ms
+  );
+}
+
+/** The connection's health from its window, as the chart records it (and its guards read it). */
+export function healthOf(window: OperationWindow, t: ConnectionThresholds): ConnectionHealth {
+  const s = windowStats(window, t.minSamples);
+  const rate = rateHealth(s, t);
+  const slow = latencyHigh(s, t);
+  if (rate === null) return slow ? 'degraded' : 'insufficient-data';
+  if (rate === 'failing') return 'failing';
+  if (rate === 'degraded' || slow) return 'degraded';
   return 'healthy';
 }
 

@@ -3,6 +3,7 @@
  * window, and the paged read of an installation's envelope stream.
  */
 import type { ConnectionContext, ConnectionThresholds } from '../../machines/connection.machine.ts';
+import { latencyHigh, rateHealth } from '../../machines/shared/connection-types.ts';
 import { windowStats } from '../../machines/shared/window.ts';
 import { type Principal, canAccess } from '../connections/connections.ts';
 import { ForbiddenError, invalidFields } from '../errors.ts';
@@ -23,11 +24,12 @@ const BREACHED_STATUSES = new Set(['degraded', 'error']);
 
 /**
  * What a connection's state says, as envelopes. `thresholdBreached` is true in `degraded` and
- * `error`, or when the value crosses the chart's own threshold as the chart judges it: success
- * rate below DEGRADED_SUCCESS_RATE (only with at least MIN_SAMPLES operations, as no rate is
- * computed below that), latency p95 above DEGRADED_LATENCY_P95_MS with at least MIN_SAMPLES
- * latency samples. Metrics the engine has not computed (no rate yet, no latency sample) are
- * not emitted; throughput always is.
+ * `error`, or when the value crosses the chart's own threshold as the chart judges it (the
+ * chart's `rateHealth` and `latencyHigh`, the parts of its `healthOf`): success rate below
+ * DEGRADED_SUCCESS_RATE (only with at least MIN_SAMPLES operations, as no rate is computed below
+ * that), latency p95 above DEGRADED_LATENCY_P95_MS with at least MIN_SAMPLES latency samples.
+ * Metrics the engine has not computed (no rate yet, no latency sample) are not emitted;
+ * throughput always is.
  */
 export function connectionEnvelopes(
   c: ConnectionContext,
@@ -41,16 +43,11 @@ export function connectionEnvelopes(
   const out: StoredEnvelope[] = [];
   if (s.successRate !== null) {
     out.push(
-      envelope(
-        'success-rate',
-        s.successRate,
-        statusBreach || s.successRate < t.degradedSuccessRate,
-      ),
+      envelope('success-rate', s.successRate, statusBreach || rateHealth(s, t) !== 'healthy'),
     );
   }
   if (s.latencyP95 !== null) {
-    const latencyHigh = s.latencySamples >= t.minSamples && s.latencyP95 > t.degradedLatencyP95Ms;
-    out.push(envelope('latency-p95', s.latencyP95, statusBreach || latencyHigh));
+    out.push(envelope('latency-p95', s.latencyP95, statusBreach || latencyHigh(s, t)));
   }
   out.push(envelope('throughput', Math.round(s.throughputPerMin * 100) / 100, statusBreach));
   return out;
