@@ -6,7 +6,11 @@
  * (`lastRollback.health`).
  */
 import type { WorkspaceContext } from '../../machines/workspace.machine.ts';
-import type { HealthEvidence, HealthVerdict } from '../../machines/shared/workspace-policy.ts';
+import {
+  type HealthEvidence,
+  type HealthVerdict,
+  healthVerdict,
+} from '../../machines/shared/workspace-policy.ts';
 import { coveredMinutes } from '../../machines/shared/workspace-window.ts';
 import { type StoredEnvelope, envelopeMaker } from './envelopes.ts';
 
@@ -39,7 +43,9 @@ export function rollbackEnvelopes(
 
 /**
  * `success-rate` only with at least the policy's `minSamples` operations in the window (below,
- * the chart computes no verdict from it), breached below the policy's `minSuccessRate`;
+ * the chart computes no verdict from it), breached below the policy's `minSuccessRate`: both as
+ * the chart's `healthVerdict` judges the evidence under the workspace's policy (`healthy` or
+ * `breach`);
  * `latency-p95` only when a connection reported one, breached above `degradedLatencyP95Ms`
  * (DEGRADED_LATENCY_P95_MS: the workspace policy has no latency threshold of its own);
  * `throughput` is operations per minute over the minutes the window covers. All three are
@@ -55,10 +61,9 @@ function healthEnvelopes(
   const breach = h.verdict === 'breach';
   const envelope = envelopeMaker(at, c);
   const out: StoredEnvelope[] = [];
-  if (h.successRate !== null && h.sampleSize >= c.policy.minSamples) {
-    out.push(
-      envelope('success-rate', h.successRate, breach || h.successRate < c.policy.minSuccessRate),
-    );
+  const judged = healthVerdict(h, c.policy);
+  if (h.successRate !== null && (judged === 'healthy' || judged === 'breach')) {
+    out.push(envelope('success-rate', h.successRate, breach || judged === 'breach'));
   }
   if (h.latencyP95 !== null) {
     out.push(envelope('latency-p95', h.latencyP95, breach || h.latencyP95 > degradedLatencyP95Ms));
