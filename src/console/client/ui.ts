@@ -1,5 +1,8 @@
-/** Shared page plumbing: the page contract, the confirmation dialog, the live indicator. */
-import { h } from './dom.ts';
+/**
+ * Shared page plumbing: the page contract, the confirmation dialog, the live indicator, the
+ * cursor pager.
+ */
+import { h, num } from './dom.ts';
 
 export interface PageContext {
   root: HTMLElement;
@@ -86,4 +89,27 @@ export function liveIndicator(): { el: HTMLElement; set: (open: boolean) => void
       el.textContent = open ? 'live' : 'live stream interrupted, reconnecting…';
     },
   };
+}
+
+/**
+ * A cursor list's toolbar: Previous, the rows shown (`start`–`start + count - 1`), Next. The page
+ * keeps its own cursors; `prev`/`next` are undefined when there is no such page.
+ */
+export function pagerControls(o: {
+  start: number;
+  count: number;
+  prev: (() => void) | undefined;
+  next: (() => void) | undefined;
+}): HTMLElement[] {
+  const button = (page: 'prev' | 'next', label: string, go: (() => void) | undefined) =>
+    h('button', { type: 'button', disabled: !go, 'data-page': page, onclick: () => go?.() }, label);
+  return [
+    button('prev', '← Previous', o.prev),
+    h(
+      'span',
+      { 'data-page-info': '' },
+      o.count ? `${num(o.start)}–${num(o.start + o.count - 1)}` : 'no rows',
+    ),
+    button('next', 'Next →', o.next),
+  ];
 }

@@ -4,7 +4,7 @@
  */
 import { errorBox, get, qs, seg } from '../api.ts';
 import { badge, fill, h, link, num, pct, stateKind, table, when } from '../dom.ts';
-import type { PageContext } from '../ui.ts';
+import { type PageContext, pagerControls } from '../ui.ts';
 import type { ConnectionRecord, Page } from './types.ts';
 
 const STATUSES = ['connecting', 'connected', 'degraded', 'error', 'reconnecting', 'rolled-back'];
@@ -145,38 +145,24 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
       const start = cursors.length * pageSize + 1;
       fill(
         pager,
-        h(
-          'button',
-          {
-            type: 'button',
-            disabled: cursors.length === 0,
-            'data-page': 'prev',
-            onclick: () => {
-              cursor = cursors.pop() ?? null;
-              void load();
-            },
-          },
-          '← Previous',
-        ),
-        h(
-          'span',
-          { 'data-page-info': '' },
-          items.length ? `${num(start)}–${num(start + items.length - 1)}` : 'no rows',
-        ),
-        h(
-          'button',
-          {
-            type: 'button',
-            disabled: !page.nextCursor,
-            'data-page': 'next',
-            onclick: () => {
-              cursors.push(cursor);
-              cursor = page.nextCursor;
-              void load();
-            },
-          },
-          'Next →',
-        ),
+        ...pagerControls({
+          start,
+          count: items.length,
+          prev:
+            cursors.length === 0
+              ? undefined
+              : () => {
+                  cursor = cursors.pop() ?? null;
+                  void load();
+                },
+          next: !page.nextCursor
+            ? undefined
+            : () => {
+                cursors.push(cursor);
+                cursor = page.nextCursor;
+                void load();
+              },
+        }),
       );
     } catch (error) {
       if (ctx.alive()) fill(out, errorBox(error));

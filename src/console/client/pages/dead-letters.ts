@@ -5,8 +5,8 @@
  * only when the token is not known to be refused them).
  */
 import { ApiError, api, errorBox, get, qs, seg } from '../api.ts';
-import { type Child, fill, h, json, num, table, when } from '../dom.ts';
-import { type PageContext, confirmAction } from '../ui.ts';
+import { type Child, fill, h, json, table, when } from '../dom.ts';
+import { type PageContext, confirmAction, pagerControls } from '../ui.ts';
 import type { Page } from './types.ts';
 
 type Kind = 'timers' | 'effects' | 'notifications';
@@ -203,38 +203,24 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
         h(
           'div',
           { class: 'toolbar' },
-          h(
-            'button',
-            {
-              type: 'button',
-              disabled: cursors.length === 0,
-              'data-page': 'prev',
-              onclick: () => {
-                cursor = cursors.pop() ?? null;
-                void drawNotifications();
-              },
-            },
-            '← Previous',
-          ),
-          h(
-            'span',
-            { 'data-page-info': '' },
-            page.items.length ? `${num(start)}–${num(start + page.items.length - 1)}` : 'no rows',
-          ),
-          h(
-            'button',
-            {
-              type: 'button',
-              disabled: !page.nextCursor,
-              'data-page': 'next',
-              onclick: () => {
-                cursors.push(cursor);
-                cursor = page.nextCursor;
-                void drawNotifications();
-              },
-            },
-            'Next →',
-          ),
+          ...pagerControls({
+            start,
+            count: page.items.length,
+            prev:
+              cursors.length === 0
+                ? undefined
+                : () => {
+                    cursor = cursors.pop() ?? null;
+                    void drawNotifications();
+                  },
+            next: !page.nextCursor
+              ? undefined
+              : () => {
+                  cursors.push(cursor);
+                  cursor = page.nextCursor;
+                  void drawNotifications();
+                },
+          }),
         ),
       );
     } catch (error) {
