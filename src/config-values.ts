@@ -1,8 +1,88 @@
 /**
- * Parsers of the configuration values that are more than a number: token lists, the API tokens'
- * JSON and the CORS origins. Used by src/config.ts (the only reader of process.env).
+ * Parsers of the configuration values: whole numbers, delays, rates, URLs, protocol ranges, the
+ * email sender, token lists, the API tokens' JSON and the CORS origins. Used by src/config.ts
+ * (the only reader of process.env).
  */
+import semver from 'semver';
 import { z } from 'zod';
+import { type ComparatorSets, satisfies } from '../machines/shared/version.ts';
+import { emailAddress } from './notifications/settings.ts';
+
+/**
+ * The longest delay of a setting a process timer uses (polls, leases, timeouts): Node's timers
+ * take at most 2^31 - 1 ms and silently use 1 ms for more. The charts' delays (heartbeat,
+ * handshake, reconnect, resolve timeouts) are durable timers in Redis and may be longer.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A whole number in decimal digits (`1e3`, `0x10`, `5.0` and `-1` are refused). */
+export const whole = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  whole(min, max).default(def);
+/** A delay a process timer waits (see MAX_TIMER_MS). */
+export const timerMs = (def: number, min: number) => int(def, min, MAX_TIMER_MS);
+/** A URL with one of `schemes` (`redis:`…). */
+export const urlOf = (...schemes: string[]) =>
+  z.string().refine(
+    (s) => {
+      try {
+        return schemes.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${schemes.map((p) => `${p}//`).join(' or ')} URL`,
+  );
+/**
+ * A rate from 0 to 1 in decimal digits (`0.95`, `.5`, `1`). Not coerced by `Number()`, which
+ * reads a blank value as 0 (a critical capacity ratio of 0 sheds every registration) and takes
+ * `0x1` or `1e-1`.
+ */
+export const rate = (def: number) =>
+  z
+    .string()
+    .regex(/^(\d+(\.\d*)?|\.\d+)$/, 'must be a decimal from 0 to 1 in decimal digits, e.g. 0.95')
+    .transform(Number)
+    .pipe(z.number().min(0).max(1))
+    .default(def);
+
+/**
+ * True when some version satisfies range `r` by the chart's own comparison (machines/shared/
+ * version.ts): semver's lowest match, if any, checked against the comparator sets the chart gets.
+ */
+function satisfiable(r: string): boolean {
+  const lowest = semver.minVersion(r);
+  return lowest !== null && satisfies(lowest.version, comparatorSets(r));
+}
+
+export function comparatorSets(r: string): ComparatorSets {
+  return new semver.Range(r).set.map((set) =>
+    set.map((c) => ({ operator: c.operator, version: c.semver.version ?? '' })),
+  );
+}
+
+/**
+ * `noreply@example.com` or `LumiLink <noreply@example.com>`: the address by the rule of the
+ * notification settings' email recipients, a name without `<`, `>`, `"` or line breaks (no
+ * header can be smuggled into the From line).
+ */
+export function isSender(value: string): boolean {
+  const named = /^([^<>"\r\n]*[^<>"\s])\s*<([^<>\s]+)>$/.exec(value);
+  return emailAddress.safeParse(named ? named[2] : value).success;
+}
+
+/** A semver range some version satisfies (`<0.0.0` or `>=2 <1` would fail every handshake). */
+export const protocolRange = z
+  .string()
+  .refine((r) => semver.validRange(r) !== null, 'must be a semver range such as ^1.0.0')
+  .refine(
+    (r) => semver.validRange(r) === null || satisfiable(r),
+    'no version satisfies this range: every handshake would fail',
+  );
 
 export const tokenList = z
   .string()
