@@ -345,25 +345,30 @@ async function rawHead(s: TestService, path: string, token: string, ms = 3000): 
   return text;
 }
 
+/** A connection and a session of inst-a, and the path of each stream route that shows them. */
+async function everyStreamRoute(s: TestService): Promise<string[]> {
+  expect(
+    (
+      await s.api('POST', '/v1/connections', {
+        connectionId: 'c1',
+        installationId: 'inst-a',
+        workspaceId: 'ws-1',
+      })
+    ).status,
+  ).toBe(201);
+  expect((await s.api('POST', '/v1/sessions/s1/automation', summary())).status).toBe(201);
+  return [
+    TOASTS('inst-a'),
+    '/v1/sessions/s1/toasts/stream',
+    TRANSITIONS('inst-a'),
+    '/v1/actors/connection:c1/transitions/stream',
+  ];
+}
+
 describe('HEAD on a stream route', () => {
   it('answers the headers a GET gets and ends at once, on every stream route, without opening or counting a stream', async () => {
     const s = await service({ STREAMS_PER_TOKEN: '3' });
-    expect(
-      (
-        await s.api('POST', '/v1/connections', {
-          connectionId: 'c1',
-          installationId: 'inst-a',
-          workspaceId: 'ws-1',
-        })
-      ).status,
-    ).toBe(201);
-    expect((await s.api('POST', '/v1/sessions/s1/automation', summary())).status).toBe(201);
-    const paths = [
-      TOASTS('inst-a'),
-      '/v1/sessions/s1/toasts/stream',
-      TRANSITIONS('inst-a'),
-      '/v1/actors/connection:c1/transitions/stream',
-    ];
+    const paths = await everyStreamRoute(s);
     for (const path of paths) {
       const head = await rawHead(s, path, TOKEN_A);
       expect(head, path).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
@@ -400,22 +405,7 @@ describe('HEAD on a stream route', () => {
 describe('query parameters of a stream route', () => {
   it('refuses an unknown parameter with 400 naming each, before opening anything, on every stream route and for HEAD; access_token and lastEventId still open', async () => {
     const s = await service();
-    expect(
-      (
-        await s.api('POST', '/v1/connections', {
-          connectionId: 'c1',
-          installationId: 'inst-a',
-          workspaceId: 'ws-1',
-        })
-      ).status,
-    ).toBe(201);
-    expect((await s.api('POST', '/v1/sessions/s1/automation', summary())).status).toBe(201);
-    const paths = [
-      TOASTS('inst-a'),
-      '/v1/sessions/s1/toasts/stream',
-      TRANSITIONS('inst-a'),
-      '/v1/actors/connection:c1/transitions/stream',
-    ];
+    const paths = await everyStreamRoute(s);
     for (const path of paths) {
       // The token in the query, as an EventSource sends it, plus two parameters no stream takes.
       const res = await sendAndDiff(s, {

@@ -26,6 +26,22 @@ async function serve(env: Record<string, string> = {}) {
   return { p, url: `http://127.0.0.1:${port}`, port };
 }
 
+/** Starts a service process that must refuse to start: exit code 1; its stderr lines. */
+async function refusedStart(env: Record<string, string>): Promise<string[]> {
+  const p = new ServiceProcess({
+    PORT: String(await freePort()),
+    OPERATOR_TOKENS: OPERATOR,
+    ...env,
+  });
+  running.push(p);
+  const outcome = await Promise.race([
+    p.exited.then((code) => `exit ${String(code)}`),
+    p.listening().then(() => 'listening'),
+  ]);
+  expect(outcome).toBe('exit 1');
+  return p.stderr.trim().split('\n');
+}
+
 const auth = { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' };
 
 describe('SIGTERM', () => {
@@ -176,18 +192,7 @@ describe('a Redis database the server does not have', () => {
     const redis = new OwnRedis(await freePort(), ['--databases', '2']);
     await redis.start();
     try {
-      const p = new ServiceProcess({
-        PORT: String(await freePort()),
-        OPERATOR_TOKENS: OPERATOR,
-        REDIS_URL: `${redis.url}/5`,
-      });
-      running.push(p);
-      const outcome = await Promise.race([
-        p.exited.then((code) => `exit ${String(code)}`),
-        p.listening().then(() => 'listening'),
-      ]);
-      expect(outcome).toBe('exit 1');
-      expect(p.stderr.trim().split('\n')).toEqual([
+      expect(await refusedStart({ REDIS_URL: `${redis.url}/5` })).toEqual([
         'cannot start: REDIS_URL names database 5, which Redis refuses: ERR DB index is out of range',
       ]);
     } finally {
@@ -235,18 +240,7 @@ describe('REDIS_URL naming a node of a Redis Cluster', () => {
           String(i).includes('cluster_state:ok'),
         ),
       );
-      const p = new ServiceProcess({
-        PORT: String(await freePort()),
-        OPERATOR_TOKENS: OPERATOR,
-        REDIS_URL: nodes[0]!.url,
-      });
-      running.push(p);
-      const outcome = await Promise.race([
-        p.exited.then((code) => `exit ${String(code)}`),
-        p.listening().then(() => 'listening'),
-      ]);
-      expect(outcome).toBe('exit 1');
-      expect(p.stderr.trim().split('\n')).toEqual([
+      expect(await refusedStart({ REDIS_URL: nodes[0]!.url })).toEqual([
         'cannot start: REDIS_URL names a node of a Redis Cluster, which serves only its own slots: set REDIS_CLUSTER_NODES instead',
       ]);
     } finally {
