@@ -352,29 +352,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store has no replicas)',
     );
   }
-  // The capacity chart resolves an alert below the resolve ratio: above the warning ratio, an
-  // alert would open and resolve again at the same usage (and resolve while still shedding).
-  if (e.CAPACITY_RESOLVE_RATIO > e.CAPACITY_WARNING_RATIO) {
-    throw new ConfigError(
-      'invalid configuration:\n  CAPACITY_RESOLVE_RATIO: must not exceed CAPACITY_WARNING_RATIO',
-    );
-  }
-  if (e.CAPACITY_WARNING_RATIO > e.CAPACITY_CRITICAL_RATIO) {
-    throw new ConfigError(
-      'invalid configuration:\n  CAPACITY_WARNING_RATIO: must not exceed CAPACITY_CRITICAL_RATIO',
-    );
-  }
-  if (e.ERROR_SUCCESS_RATE > e.DEGRADED_SUCCESS_RATE) {
-    throw new ConfigError(
-      'invalid configuration:\n  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',
-    );
-  }
-  // The backoff starts at the base and is capped at the max: a base above the max would make
-  // every attempt wait the max, and the base setting mean nothing.
-  if (e.RECONNECT_BASE_DELAY_MS > e.RECONNECT_MAX_DELAY_MS) {
-    throw new ConfigError(
-      'invalid configuration:\n  RECONNECT_BASE_DELAY_MS: must not exceed RECONNECT_MAX_DELAY_MS',
-    );
+  // Settings that must not exceed another. The capacity chart resolves an alert below the
+  // resolve ratio: above the warning ratio, an alert would open and resolve again at the same
+  // usage (and resolve while still shedding). The reconnect backoff starts at the base and is
+  // capped at the max: a base above the max would make the base mean nothing.
+  const ordered: [keyof typeof e, keyof typeof e][] = [
+    ['CAPACITY_RESOLVE_RATIO', 'CAPACITY_WARNING_RATIO'],
+    ['CAPACITY_WARNING_RATIO', 'CAPACITY_CRITICAL_RATIO'],
+    ['ERROR_SUCCESS_RATE', 'DEGRADED_SUCCESS_RATE'],
+    ['RECONNECT_BASE_DELAY_MS', 'RECONNECT_MAX_DELAY_MS'],
+  ];
+  for (const [low, high] of ordered) {
+    if ((e[low] as number) > (e[high] as number)) {
+      throw new ConfigError(`invalid configuration:\n  ${low}: must not exceed ${high}`);
+    }
   }
   const supportedVersions = comparatorSets(e.SUPPORTED_PROTOCOL_VERSIONS);
   return {
