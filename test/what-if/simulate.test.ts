@@ -72,29 +72,35 @@ describe('what-if over a flaky-workspace simulation', () => {
   });
 });
 
+/** `npm run what-if` on sim-ws-1 from `from` to now with one `--set`; its stdout. */
+async function whatIfCli(set: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'sim/what-if.ts',
+      '--workspace',
+      'sim-ws-1',
+      '--from',
+      from,
+      '--to',
+      new Date(harness.now()).toISOString(),
+      '--set',
+      set,
+      '--url',
+      harness.url,
+      '--token',
+      harness.token,
+    ],
+    { cwd: new URL('../..', import.meta.url).pathname },
+  );
+  return stdout;
+}
+
 describe('npm run what-if', () => {
   it('prints the two runs side by side: the real rollback, and none at 98 %', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'sim/what-if.ts',
-        '--workspace',
-        'sim-ws-1',
-        '--from',
-        from,
-        '--to',
-        new Date(harness.now()).toISOString(),
-        '--set',
-        'minSuccessRate=0.98',
-        '--url',
-        harness.url,
-        '--token',
-        harness.token,
-      ],
-      { cwd: new URL('../..', import.meta.url).pathname },
-    );
+    const stdout = await whatIfCli('minSuccessRate=0.98');
     expect(stdout).toContain('settings: minSuccessRate 0.99 -> 0.98');
     expect(stdout).toMatch(/rollback [\d.]+ % of \d+ \(auto-threshold\)\s+-/);
     expect(stdout).toContain('what-if: 0 rollbacks');
@@ -103,27 +109,7 @@ describe('npm run what-if', () => {
   });
 
   it('does not call a run whose final state differs "no difference" when only a timer moved', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'sim/what-if.ts',
-        '--workspace',
-        'sim-ws-1',
-        '--from',
-        from,
-        '--to',
-        new Date(harness.now()).toISOString(),
-        '--set',
-        'cooldownMinutes=1',
-        '--url',
-        harness.url,
-        '--token',
-        harness.token,
-      ],
-      { cwd: new URL('../..', import.meta.url).pathname },
-    );
+    const stdout = await whatIfCli('cooldownMinutes=1');
     // The same rollback in both runs; the candidate's one-minute cooldown is over by the end.
     expect(stdout).toContain('what-if: 1 rollbacks');
     expect(stdout).toContain(
