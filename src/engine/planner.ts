@@ -7,6 +7,7 @@ import type {
   AuditAppend,
   CounterOp,
   IndexOp,
+  JournaledEvent,
   OutboxEntry,
   TimerOp,
 } from '../store/store.ts';
@@ -70,7 +71,7 @@ export function planBatch(
   const logged: string[] = [];
   const version = (base?.version ?? 0) + 1;
   /** For the what-if journal: applied events, and timer events even when they changed nothing. */
-  const journaled: string[] = [];
+  const journaled: JournaledEvent[] = [];
   const encode = binding.journal?.encode ?? ((event: EventObject) => JSON.stringify(event));
   /** The state this batch created the actor in (the journal's checkpoint when there is none). */
   let created: string | undefined;
@@ -150,13 +151,13 @@ export function planBatch(
         if (pending.requestId !== undefined) requestIds.push(pending.requestId);
       }
       if (binding.journal && (changed || w.kind === 'timer')) {
-        const text = encode(event, valueChanged || r.actions.length > 0);
+        const json = encode(event, valueChanged || r.actions.length > 0);
         // The timers a step starts are due from the planning time (ActionPlan), which is later
         // than the event's own time when the poller fires a timer late or a command waited for
         // its commit: the entry keeps that time beside the event (`"t"`, see Keys.journal) so
         // the what-if replay schedules them where the engine did.
         journaled.push(
-          now !== event.at && r.actions.some(startsTimer) ? `${text},"t":${String(now)}` : text,
+          now !== event.at && r.actions.some(startsTimer) ? { json, plannedAt: now } : { json },
         );
       }
       results.push({ ok: true, state: stepper.persist(snapshot), changed });

@@ -72,7 +72,7 @@ export function commitArgs(
       ops.push('JK', journal, c.journal.max, c.journal.every, c.journal.initial ?? '');
       for (const e of c.journal.events) {
         opCount++;
-        ops.push('J', e);
+        ops.push('J', e.json, e.plannedAt ?? '');
       }
     }
     if (c.requestIds && c.requestIds.ids.length > 0) {

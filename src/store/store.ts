@@ -77,21 +77,29 @@ export interface ActorCommit {
    */
   eventLog?: { events: string[]; max: number; maxBytes: number };
   /**
-   * Applied events (full JSON), appended to the actor's what-if journal (Keys.journal), which
-   * keeps its last `max` entries. Before the first event the script writes a checkpoint (the
-   * stored snapshot, or `initial` when this commit creates the actor) when the journal is empty
-   * or `every` events were journaled since the last checkpoint. Each entry carries the version:
-   * `{"v":<version>,"event":<text>}`, where a text may end with `,"t":<ms>` after the event's
-   * JSON (the planning time of a step that started timers, see planBatch); or, for an event
+   * Applied events, appended to the actor's what-if journal (Keys.journal), which keeps its last
+   * `max` entries. Before the first event the script writes a checkpoint (the stored snapshot, or
+   * `initial` when this commit creates the actor) when the journal is empty or `every` events
+   * were journaled since the last checkpoint. Each entry carries the committed version:
+   * `{"v":<version>,"event":<json>}`, with `"t":<plannedAt>` when given (the planning time of a
+   * step that started timers later than its event's time, see planBatch); or, for an event
    * encoded as a JSON array, that array with the version put first (`[version,...]`: a compact
-   * event costs no wrapper).
+   * event costs no wrapper, and never has a `plannedAt`).
    */
-  journal?: { events: string[]; max: number; every: number; initial?: string };
+  journal?: { events: JournaledEvent[]; max: number; every: number; initial?: string };
   /**
    * Request ids of the commands applied by this commit: the commit fails with `duplicate` if
    * the actor remembers one of them, and otherwise records them, keeping the last `max`.
    */
   requestIds?: { ids: string[]; max: number };
+}
+
+/** One event for an actor's what-if journal (ActorCommit.journal). */
+export interface JournaledEvent {
+  /** The event as JSON: an object, or an array for a compact event. */
+  json: string;
+  /** When its step was planned, if later than the event's own time and it started timers. */
+  plannedAt?: number;
 }
 
 /** The outcome of one actor's commit. */

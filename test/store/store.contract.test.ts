@@ -309,7 +309,7 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
       extra: { max?: number; every?: number; initial?: string } = {},
     ) => ({
       journal: {
-        events,
+        events: events.map((json) => ({ json })),
         max: extra.max ?? 100,
         every: extra.every ?? 3,
         ...(extra.initial ? { initial: extra.initial } : {}),
@@ -404,6 +404,28 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
       expect(await read()).toEqual([
         { v: 2, checkpoint: { value: 'b' } },
         { v: 3, event: { type: 'E2', at: 2 } },
+      ]);
+    });
+
+    it("keeps an event's planning time beside it as `t` when the commit gives one", async () => {
+      await store.commit('inst-a', [commit()]);
+      await store.commit('inst-a', [
+        commit({
+          expectedVersion: 1,
+          journal: {
+            events: [
+              { json: '{"type":"E1","at":1}', plannedAt: 1_500 },
+              { json: '{"type":"E2","at":2}' },
+            ],
+            max: 100,
+            every: 100,
+          },
+        }),
+      ]);
+      expect(await store.journal(ref, 100)).toEqual([
+        '{"v":1,"checkpoint":{"value":"a"}}',
+        '{"v":2,"event":{"type":"E1","at":1},"t":1500}',
+        '{"v":2,"event":{"type":"E2","at":2}}',
       ]);
     });
 

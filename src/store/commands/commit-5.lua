@@ -46,8 +46,10 @@
                                 field j), a checkpoint {"v":<previous version>,"checkpoint":
                                 <snapshot before>} goes first; the snapshot is the stored one, or
                                 `initial` when there is none (the commit creates the actor)
-      J  json                   append an applied event to that journal, as
-                                {"v":<committed version>,"event":<json>}, or, for an event
+      J  json plannedAt         append an applied event to that journal, as
+                                {"v":<committed version>,"event":<json>}, with ,"t":<plannedAt>
+                                when plannedAt is not "" (when a step that started timers was
+                                planned: the what-if replay counts them from there); or, for an event
                                 encoded as a JSON array, as that array with the version first:
                                 [<committed version>,...]. The commit's entries are pushed by one
                                 RPUSH and trimmed by one LTRIM
@@ -68,7 +70,7 @@
 --- @include "includes/jobQueue"
 
 local timers, timerEvents, outbox, outboxData, outboxState = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['JK'] = 4, ['J'] = 1 }
+local arity = { ['T+'] = 3, ['T-'] = 1, ['TC'] = 2, ['O'] = 3, ['I+'] = 2, ['I-'] = 2, ['IZ'] = 2, ['C'] = 3, ['A'] = 4, ['L'] = 3, ['D'] = 3, ['JK'] = 4, ['J'] = 2 }
 
 local n = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -93,8 +95,10 @@ for a = 1, n do
       actor.every = tonumber(ARGV[p + 3])
       actor.initial = ARGV[p + 4]
       actor.events = {}
+      actor.plannedAt = {}
     elseif ARGV[p] == 'J' then
       actor.events[#actor.events + 1] = ARGV[p + 1]
+      actor.plannedAt[#actor.events] = ARGV[p + 2]
     end
     p = p + 1 + arity[ARGV[p]]
   end
@@ -177,11 +181,13 @@ for a = 1, n do
         if entries[1] then since = 0 end
       end
       local v = string.format('%d', version)
-      for _, json in ipairs(actor.events) do
+      for i, json in ipairs(actor.events) do
         if string.byte(json, 1) == 91 then -- '[': the version goes first in the array
           entries[#entries + 1] = '[' .. v .. ',' .. string.sub(json, 2)
-        else
+        elseif actor.plannedAt[i] == '' then
           entries[#entries + 1] = '{"v":' .. v .. ',"event":' .. json .. '}'
+        else
+          entries[#entries + 1] = '{"v":' .. v .. ',"event":' .. json .. ',"t":' .. actor.plannedAt[i] .. '}'
         end
       end
       -- In slices, within what one call's arguments may hold; RPUSH answers the list's length.
