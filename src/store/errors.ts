@@ -6,8 +6,15 @@
 import { ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../errors.ts';
 
-/** Server error codes (the first word of a Redis error reply) that mean "not now", not "never". */
+/**
+ * Server error codes (the first word of a Redis error reply) that mean "not now", not "never".
+ * `MOVED` and `ASK` reach the caller on a Cluster whose slots are moving (a failover, a
+ * resharding): ioredis follows them for a lone command, but in a pipeline (auto-pipelining
+ * included) whose other commands were answered it hands them back. The command did not run.
+ */
 const TRANSIENT_REPLY_CODES = new Set([
+  'MOVED',
+  'ASK',
   'LOADING',
   'BUSY',
   'MASTERDOWN',
@@ -32,6 +39,9 @@ const IOREDIS_UNAVAILABLE = [
   'connect ETIMEDOUT',
   'Ready check failed',
   'Socket timeout',
+  // Auto-pipelining grouped commands by node, and the slots moved before the group was sent:
+  // ioredis refuses the group without sending it.
+  'All keys in the pipeline should belong to the same slots allocation group',
 ];
 
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);

@@ -42,6 +42,27 @@ export async function freePort(): Promise<number> {
   throw new Error(`no free port left in TEST_PORT_RANGE=${range[0]}`);
 }
 
+/** A free port whose cluster bus port (+10000) is free too, for a cluster-enabled OwnRedis. */
+export async function freeClusterPort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && (await bindFree(port + 10_000).catch(() => null)) !== null) {
+      return port;
+    }
+  }
+  throw new Error('no free port with a free cluster bus port');
+}
+
+/** redis-server arguments of a Redis Cluster node (its nodes.conf in the server's own dir). */
+export const CLUSTER_NODE_ARGS = [
+  '--cluster-enabled',
+  'yes',
+  '--cluster-config-file',
+  'nodes.conf',
+  '--cluster-node-timeout',
+  '2000',
+];
+
 /** Polls `check` every 50 ms until it is true; throws after `withinMs`. */
 export async function until(
   what: string,
