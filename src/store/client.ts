@@ -98,7 +98,7 @@ export async function connectRedisClient(
   let lastError: string | null = null;
   const remember = (error: Error) =>
     (lastError =
-      error instanceof StoreUnavailableError
+      error instanceof StoreUnavailableError || error.message === 'Command timed out'
         ? `no answer within REDIS_COMMAND_TIMEOUT_MS (${o.commandTimeoutMs} ms)`
         : error.message);
   client.on('error', remember);
@@ -186,7 +186,11 @@ function failFastWhileUnanswered(client: RedisClient, logger: Logger, timeoutMs:
     command,
     ...rest
   ) => {
-    if (open) {
+    // Only a ready client is guarded. While it (re)connects, what ioredis sends is its own
+    // handshake (the ready check's INFO, SELECT, AUTH), and it refuses everything else itself (no
+    // offline queue): failing the handshake fast would keep the connection from ever becoming
+    // ready, so no PING could close the breaker after a Redis restart.
+    if (open && client.status === 'ready') {
       command.reject(
         new StoreUnavailableError(
           'the store (Redis) did not answer; retry with the same request id',

@@ -217,6 +217,29 @@ describe('a Redis that cannot be reached at start', () => {
   });
 });
 
+describe('a Redis that does not answer at start', () => {
+  it('is one line on stderr naming REDIS_URL and the command timeout, with exit code 1', async () => {
+    const frozen = new OwnRedis(await freePort());
+    await frozen.start();
+    frozen.freeze();
+    try {
+      const p = new ServiceProcess({
+        PORT: String(await freePort()),
+        OPERATOR_TOKENS: OPERATOR,
+        REDIS_URL: frozen.url,
+        REDIS_COMMAND_TIMEOUT_MS: '300',
+      });
+      running.push(p);
+      expect(await p.exited).toBe(1);
+      expect(p.stderr.trim().split('\n')).toEqual([
+        'cannot start: cannot connect to Redis (REDIS_URL): no answer within REDIS_COMMAND_TIMEOUT_MS (300 ms)',
+      ]);
+    } finally {
+      await frozen.destroy();
+    }
+  });
+});
+
 describe('REDIS_URL naming a node of a Redis Cluster', () => {
   it('stops the process with one line pointing to REDIS_CLUSTER_NODES, instead of MOVED answered 500', async () => {
     // Two masters, half of the slots each: each answers MOVED for the other half.

@@ -142,6 +142,18 @@ describe('Redis outages', () => {
     expect(after).toBe(before + 1);
   });
 
+  it('heals when Redis, frozen, is killed and restarted (a supervisor replacing a hung server)', async () => {
+    redis.freeze();
+    // A command times out: from now on commands fail fast until a PING answers.
+    expectUnavailable(await heartbeat());
+    await redis.kill();
+    await redis.start();
+    // The reconnection's own ready check (INFO) must not be failed fast, or no PING ever could be
+    // sent on a connection that never becomes ready.
+    await healthy();
+    expect((await heartbeat()).status).toBe(200);
+  });
+
   it('logged the outage and the recovery, every line JSON', () => {
     const messages = logLines.map((l) => (JSON.parse(l) as { message: string }).message);
     expect(messages).toContain(
