@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { urlProblem } from './client.ts';
 import type { RoundProgress } from './fleet.ts';
 import { formatReport } from './report.ts';
 import { SCENARIO_NAMES, isScenarioName } from './scenarios.ts';
@@ -108,8 +109,8 @@ async function main(): Promise<void> {
   const scenario = values.scenario;
   if (!scenario || !isScenarioName(scenario))
     fail(`unknown or missing --scenario: ${scenario ?? ''}`);
-  if (values.url && !/^https?:\/\//.test(values.url))
-    fail('--url must start with http:// or https://');
+  const urlError = values.url === undefined ? null : urlProblem(values.url);
+  if (urlError) fail(urlError);
   if (values.url && values.capacity !== undefined)
     fail(
       "--capacity is for the embedded service only: with --url the capacity is that service's CAPACITY_PER_WORKER",

@@ -172,6 +172,25 @@ export class ApiClient {
   }
 }
 
+/**
+ * What is wrong with the `--url` of a CLI, or null: an `http://` or `https://` URL with a host
+ * and no user name or password. Credentials are refused rather than sent (`fetch` refuses them
+ * anyway) and the URL is not repeated in the message, since it would carry the password; the
+ * token goes in `--token`.
+ *
+ * @example
+ * urlProblem('http://127.0.0.1:3000'); // null
+ * urlProblem('http://u:secret@127.0.0.1:3000'); // '--url must not carry a user name or password: …'
+ */
+export function urlProblem(url: string): string | null {
+  const parsed = URL.parse(url);
+  if (parsed?.username || parsed?.password)
+    return '--url must not carry a user name or password: give the token with --token';
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.hostname === '')
+    return '--url must be an http:// or https:// URL, e.g. http://127.0.0.1:3000';
+  return null;
+}
+
 /** The `error.code` of an error answer, or `http-<status>` when it has none. */
 export function errorCode(answer: ApiAnswer): string {
   const code = (answer.body as Partial<ApiErrorBody> | null)?.error?.code;

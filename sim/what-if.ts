@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { decisionRows } from '../src/workspaces/what-if-rows.ts';
-import { fetchFailure } from './client.ts';
+import { fetchFailure, urlProblem } from './client.ts';
 import { DEV_TOKEN } from './simulate.ts';
 
 const USAGE = `usage: npm run what-if -- --workspace <id> --from <iso> [options]
@@ -172,6 +172,8 @@ async function main(): Promise<void> {
   }
   if (!args.workspace) fail('--workspace is required');
   if (!args.from) fail('--from is required');
+  const urlError = urlProblem(args.url);
+  if (urlError) fail(urlError);
   const body = {
     from: args.from,
     ...(args.to ? { to: args.to } : {}),

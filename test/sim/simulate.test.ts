@@ -244,3 +244,34 @@ describe('an unreachable --url', () => {
     );
   });
 });
+
+describe('a --url that is not a service address is a usage error (exit 2), sent nowhere', () => {
+  const whatIf = (url: string) =>
+    cli('sim/what-if.ts', ['--workspace', 'ws-1', '--from', '2026-01-05T09:00:00Z', '--url', url]);
+  const simulateAt = (url: string) =>
+    cli('sim/cli.ts', ['--scenario', 'steady', '--url', url, '--rounds', '1']);
+
+  it('a user name or password in it: refused, and the password is never printed', async () => {
+    const port = await closedPort();
+    const url = `http://ops:s3cret-pw@127.0.0.1:${port}`;
+    for (const r of [await simulateAt(url), await whatIf(url)]) {
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        /^--url must not carry a user name or password: give the token with --token\n\nusage: npm run /,
+      );
+      expect(r.stderr).not.toContain('s3cret-pw');
+    }
+  });
+
+  it('not an http(s) URL: the same one line for both CLIs', async () => {
+    for (const url of ['not-a-url', '']) {
+      for (const r of [await simulateAt(url), await whatIf(url)]) {
+        expect(r.code, url).toBe(2);
+        expect(r.stderr).toMatch(
+          /^--url must be an http:\/\/ or https:\/\/ URL, e.g. http:\/\/127\.0\.0\.1:3000\n\nusage: npm run /,
+        );
+      }
+    }
+  }, 60_000);
+});
