@@ -19,10 +19,11 @@ const USAGE = `usage: npm run simulate -- --scenario <${SCENARIO_NAMES.join('|')
   --token T          bearer token for --url (operator; default the development token)
   --containers N     fleet size (default per scenario; capacity-surge: 97 % of capacity)
   --rounds N         heartbeat rounds (default per scenario)
-  --interval-ms MS   time between rounds (default 30000 virtual, 5000 real); keep it below
-                     the service's HEARTBEAT_TIMEOUT_MS (embedded: warned on stderr)
+  --interval-ms MS   time between rounds (default 30000 virtual, 5000 real; at most
+                     2147483647); keep it below the service's HEARTBEAT_TIMEOUT_MS
+                     (embedded: warned on stderr)
   --capacity N       embedded only: CAPACITY_PER_WORKER (default 100)
-  --seed S           PRNG seed (default 1): the same seed gives the same run
+  --seed S           PRNG seed, 0 to 4294967295 (default 1): the same seed gives the same run
   --json             print the report as JSON
 `;
 
@@ -31,10 +32,24 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function integer(name: string, value: string | undefined, min: number): number | undefined {
+/** Node's timers wait at most this long: a longer real-time --interval-ms would fire after 1 ms. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1;
+/** The PRNG mixes the seed as 32 bits: 2^32 + 1 would give the run of seed 1. */
+const MAX_SEED = 2 ** 32 - 1;
+
+/** A whole number in decimal digits (`1e3`, `0x10` and an empty value are refused). */
+function integer(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max?: number,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number ≥ ${min}`);
+  if (!/^\d+$/.test(value) || n < min || (max !== undefined && n > max))
+    fail(
+      `--${name} must be a whole number ${max === undefined ? `≥ ${min}` : `from ${min} to ${max}`}`,
+    );
   return n;
 }
 
@@ -117,9 +132,9 @@ async function main(): Promise<void> {
     );
   const containers = integer('containers', values.containers, 1);
   const rounds = integer('rounds', values.rounds, 1);
-  const intervalMs = integer('interval-ms', values['interval-ms'], 1);
+  const intervalMs = integer('interval-ms', values['interval-ms'], 1, MAX_INTERVAL_MS);
   const capacity = integer('capacity', values.capacity, 1);
-  const seed = integer('seed', values.seed, 0);
+  const seed = integer('seed', values.seed, 0, MAX_SEED);
   const progress = progressReporter();
   try {
     const report = await simulate({

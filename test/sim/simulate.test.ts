@@ -275,3 +275,30 @@ describe('a --url that is not a service address is a usage error (exit 2), sent 
     }
   }, 60_000);
 });
+
+describe('npm run simulate: numbers out of range are usage errors (exit 2)', () => {
+  it('an --interval-ms beyond what a Node timer waits, instead of rounds 1 ms apart', async () => {
+    const port = await closedPort();
+    const r = await cli('sim/cli.ts', [
+      '--scenario',
+      'steady',
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--interval-ms',
+      '3000000000',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^--interval-ms must be a whole number from 1 to 2147483647\n\nusage:/,
+    );
+  });
+
+  it('a seed beyond 32 bits (it would repeat the run of a small one), or not in decimal digits', async () => {
+    for (const seed of ['4294967297', '1e3']) {
+      const r = await cli('sim/cli.ts', ['--scenario', 'steady', '--seed', seed]);
+      expect(r.code, seed).toBe(2);
+      expect(r.stderr).toMatch(/^--seed must be a whole number from 0 to 4294967295\n\nusage:/);
+    }
+  });
+});
