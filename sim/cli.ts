@@ -136,6 +136,17 @@ async function main(): Promise<void> {
   const capacity = integer('capacity', values.capacity, 1);
   const seed = integer('seed', values.seed, 0, MAX_SEED);
   const progress = progressReporter();
+  // Ctrl-C mid-run: the bar hid the cursor and turned off line wrapping, and dying by the signal
+  // would leave the terminal so. Give it back and say that the run was cut short.
+  const interrupted = (signal: NodeJS.Signals) => {
+    progress.stop();
+    process.stderr.write(
+      `simulation interrupted by ${signal}: no report${values.url ? ` (the connections it registered stay on ${values.url})` : ''}\n`,
+    );
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const report = await simulate({
       scenario,
