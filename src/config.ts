@@ -11,6 +11,7 @@ import {
 } from '../machines/connection.machine.ts';
 import { DEFAULT_CAPACITY_THRESHOLDS } from '../machines/capacity.machine.ts';
 import { DEFAULT_HEARTBEAT_MAX_AGE_MS } from './connections/connections.ts';
+import { JOURNAL_CHECKPOINT_EVERY } from './engine/types.ts';
 import {
   apiTokens,
   comparatorSets,
@@ -55,6 +56,13 @@ export const DEFAULT_STREAM_LIMITS = {
 
 /** The default of WHAT_IF_JOURNAL_EVENTS. */
 export const DEFAULT_WHAT_IF_JOURNAL_EVENTS = 20_000;
+/**
+ * The shortest what-if journal other than none: two checkpoint intervals. A replay starts from a
+ * checkpoint, written every JOURNAL_CHECKPOINT_EVERY events (after the commit that reaches them,
+ * which may journal several); a journal of at most that many entries is soon trimmed to none, and
+ * every replay then finds nothing to start from (an answer with no decisions, "nothing recorded").
+ */
+export const MIN_WHAT_IF_JOURNAL_EVENTS = 2 * JOURNAL_CHECKPOINT_EVERY;
 
 const EnvSchema = z.object({
   /**
@@ -220,7 +228,12 @@ const EnvSchema = z.object({
    * Entries (applied events, plus a checkpoint of the state every 500 events) each workspace
    * keeps in its what-if journal (default 20000; 0: no journal, what-if has nothing to replay).
    */
-  WHAT_IF_JOURNAL_EVENTS: int(DEFAULT_WHAT_IF_JOURNAL_EVENTS),
+  WHAT_IF_JOURNAL_EVENTS: whole(0)
+    .refine(
+      (n) => n === 0 || n >= MIN_WHAT_IF_JOURNAL_EVENTS,
+      `must be 0 (no journal) or at least ${MIN_WHAT_IF_JOURNAL_EVENTS}: a replay starts from a checkpoint, written every ${JOURNAL_CHECKPOINT_EVERY} events, and a shorter journal is trimmed to none`,
+    )
+    .default(DEFAULT_WHAT_IF_JOURNAL_EVENTS),
 });
 
 export interface TokenGrant {

@@ -191,4 +191,15 @@ describe('configuration', () => {
       reconnectMaxDelayMs: 5000,
     });
   });
+
+  it('refuses a what-if journal too short to keep the checkpoint a replay starts from', () => {
+    for (const value of ['1', '500', '999']) {
+      expect(refusal({ WHAT_IF_JOURNAL_EVENTS: value })).toContain(
+        'WHAT_IF_JOURNAL_EVENTS: must be 0 (no journal) or at least 1000: a replay starts from a checkpoint, written every 500 events',
+      );
+    }
+    expect(loadConfig({ WHAT_IF_JOURNAL_EVENTS: '0' }).whatIfJournalEvents).toBe(0);
+    expect(loadConfig({ WHAT_IF_JOURNAL_EVENTS: '1000' }).whatIfJournalEvents).toBe(1000);
+    expect(loadConfig({}).whatIfJournalEvents).toBe(20_000);
+  });
 });
