@@ -148,8 +148,7 @@ export class ApiClient {
           : `cannot reach ${this.baseUrl}: ${fetchFailure(error)}`;
       throw new Error(why, { cause: error });
     }
-    const text = await res.text();
-    const parsed: unknown = text ? JSON.parse(text) : null;
+    const parsed = await answerBody(res, this.baseUrl);
     bump(this.tally.byStatus, String(res.status));
     if (res.status >= 400)
       bump(this.tally.errorCodes, errorCode({ status: res.status, body: parsed }));
@@ -189,6 +188,27 @@ export function urlProblem(url: string): string | null {
   if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.hostname === '')
     return '--url must be an http:// or https:// URL, e.g. http://127.0.0.1:3000';
   return null;
+}
+
+/**
+ * The JSON body of an answer of the service at `base` (null when empty). A body that is not JSON
+ * means `--url` names something else (a web server, a proxy's error page): said in one line,
+ * rather than as the JSON parser's complaint about a `<`.
+ *
+ * @example
+ * await answerBody(await fetch('http://127.0.0.1:3000/healthz'), 'http://127.0.0.1:3000'); // { status: 'ok' }
+ */
+export async function answerBody(res: Response, base: string): Promise<unknown> {
+  const text = await res.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    const type = res.headers.get('content-type') ?? 'no content type';
+    throw new Error(
+      `${base} answered ${res.status} (${type}) with a body that is not JSON: is it the service?`,
+    );
+  }
 }
 
 /** The `error.code` of an error answer, or `http-<status>` when it has none. */

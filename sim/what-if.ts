@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { decisionRows } from '../src/workspaces/what-if-rows.ts';
-import { fetchFailure, urlProblem } from './client.ts';
+import { answerBody, fetchFailure, urlProblem } from './client.ts';
 import { DEV_TOKEN } from './simulate.ts';
 
 const USAGE = `usage: npm run what-if -- --workspace <id> --from <iso> [options]
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const answer = await res.json();
+  const answer = await answerBody(res, base);
   if (!res.ok) {
     const e = (answer as { error?: { code: string; message: string } }).error;
     process.stderr.write(`what-if failed: ${res.status} ${e?.code ?? ''}: ${e?.message ?? ''}\n`);

@@ -5,6 +5,7 @@
  * service on real Redis (its token checked before the run), and a port nothing listens on.
  */
 import { execFile } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -299,6 +300,35 @@ describe('npm run simulate: numbers out of range are usage errors (exit 2)', () 
       const r = await cli('sim/cli.ts', ['--scenario', 'steady', '--seed', seed]);
       expect(r.code, seed).toBe(2);
       expect(r.stderr).toMatch(/^--seed must be a whole number from 0 to 4294967295\n\nusage:/);
+    }
+  });
+});
+
+describe('a --url that answers, but not as the service', () => {
+  it('both CLIs say so in one line (exit 1), not as a JSON parse error', async () => {
+    const page = createHttpServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<!DOCTYPE html><p>not here</p>');
+    });
+    await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(page.address() as { port: number }).port}`;
+    try {
+      const said = `${url} answered 404 (text/html) with a body that is not JSON: is it the service?\n`;
+      const sim = await cli('sim/cli.ts', ['--scenario', 'steady', '--url', url, '--rounds', '1']);
+      expect(sim.code).toBe(1);
+      expect(sim.stderr).toBe(`simulation failed: ${said}`);
+      const whatIf = await cli('sim/what-if.ts', [
+        '--workspace',
+        'ws-1',
+        '--from',
+        '2026-01-05T09:00:00Z',
+        '--url',
+        url,
+      ]);
+      expect(whatIf.code).toBe(1);
+      expect(whatIf.stderr).toBe(`what-if failed: ${said}`);
+    } finally {
+      await new Promise<void>((resolve) => page.close(() => resolve()));
     }
   });
 });
