@@ -46,6 +46,9 @@ function integer(
 ): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
+  // Beyond 2^53 the digits are not the number read (and CAPACITY_PER_WORKER refuses it).
+  if (/^\d+$/.test(value) && !Number.isSafeInteger(n))
+    fail(`--${name} must be a whole number at most ${Number.MAX_SAFE_INTEGER}`);
   if (!/^\d+$/.test(value) || n < min || (max !== undefined && n > max))
     fail(
       `--${name} must be a whole number ${max === undefined ? `≥ ${min}` : `from ${min} to ${max}`}`,

@@ -295,6 +295,14 @@ describe('npm run simulate: numbers out of range are usage errors (exit 2)', () 
     );
   });
 
+  it('a --capacity beyond the numbers JavaScript holds exactly, not an error about the environment', async () => {
+    const r = await cli('sim/cli.ts', ['--scenario', 'steady', '--capacity', '99999999999999999']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^--capacity must be a whole number at most 9007199254740991\n\nusage:/,
+    );
+  });
+
   it('a seed beyond 32 bits (it would repeat the run of a small one), or not in decimal digits', async () => {
     for (const seed of ['4294967297', '1e3']) {
       const r = await cli('sim/cli.ts', ['--scenario', 'steady', '--seed', seed]);
