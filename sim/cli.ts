@@ -129,6 +129,10 @@ async function main(): Promise<void> {
     fail(`unknown or missing --scenario: ${scenario ?? ''}`);
   const urlError = values.url === undefined ? null : urlProblem(values.url);
   if (urlError) fail(urlError);
+  if (values.url === undefined && values.token !== undefined)
+    fail(
+      '--token is for --url only: the embedded service makes its own operator token (did you mean to add --url?)',
+    );
   if (values.url && values.capacity !== undefined)
     fail(
       "--capacity is for the embedded service only: with --url the capacity is that service's CAPACITY_PER_WORKER",

@@ -211,6 +211,15 @@ describe('npm run simulate --url: the service is checked before the run', () => 
   });
 });
 
+describe('npm run simulate --token without --url', () => {
+  it('is a usage error (exit 2) rather than an embedded run that never uses the token', async () => {
+    const r = await cli('sim/cli.ts', ['--scenario', 'steady', '--token', OPERATOR]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^--token is for --url only: [^\n]*\n\nusage: npm run simulate/);
+  });
+});
+
 describe('an unreachable --url', () => {
   it('npm run simulate names the URL and the cause', async () => {
     const port = await closedPort();
