@@ -53,7 +53,7 @@ function refuseSession(principal: Principal, sessionId: string, owner: string): 
  *
  * Delivery is at least once and everything is idempotent: a summary by runId (or by rollback
  * eventId for derived ones), a transcript entry by entryId, a toast by a notification id derived
- * from the summary. Notifying runs again on every repeat (the Notifier drops duplicates), so a
+ * from the summary. Notifying runs again on every repeat (the Notifier drops repeats), so a
  * crash between the write and the toast heals when the runner retries with the same runId.
  */
 export class AutomationService implements TranscriptService, SessionDirectory {

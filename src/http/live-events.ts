@@ -6,7 +6,7 @@
  * `STREAM_REPLAY_EVENTS` entries, under the installation's hash tag), and published with its
  * stream id in the same Lua step (`appendLiveEvent`). The stream id is the event's SSE `id:`. A
  * client that sends `Last-Event-ID` (or `?lastEventId=`) to any process gets the events after
- * that id read from Redis, then the live ones, without duplicates or gaps:
+ * that id read from Redis, then the live ones, without repeats or gaps:
  *
  * 1. the process's pub/sub subscription is live before anything is read, so every event not in
  *    the read arrives live;
@@ -152,7 +152,7 @@ export interface LiveWatch {
 /** A stream that is replaying or has not yet seen a live event newer than what it was sent. */
 interface CatchUp {
   stream: EventStream;
-  /** The newest id sent (or resumed after); older live events are duplicates. */
+  /** The newest id sent (or resumed after); older live events were sent already. */
   lastId: string;
   /** Live events held while the replay runs; null once it is done. */
   held: { id: string; frame: Buffer }[] | null;
