@@ -26,7 +26,10 @@ export const workspaceGuards = {
     acpMigrationBar(event.policy, event.initiatedBy) === null &&
     event.scheduledAt !== null &&
     event.scheduledAt > event.at,
-  isToHttp: ({ event }: Args) => event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http',
+  // A move to HTTP happens at once: there is no scheduled path to HTTP, so a request that asks
+  // for a later time is refused rather than carried out now.
+  isToHttp: ({ event }: Args) =>
+    event.type === 'REQUEST_MIGRATION' && event.toProtocol === 'http' && event.scheduledAt === null,
   breaches: ({ context, event }: Args) =>
     (event.type === 'CONNECTION_REPORT' && verdictFor(absorbed(context, event)) === 'breach') ||
     (event.type === 'POLICY' && verdictFor({ ...context, policy: event.policy }) === 'breach'),

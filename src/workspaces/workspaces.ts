@@ -189,30 +189,39 @@ export class WorkspaceService {
     }
 
     // To HTTP: the chart rolls every live connection back in the same commit.
-    const outcome = await this.engine
-      .send(
-        ref,
-        {
-          type: 'REQUEST_MIGRATION',
-          at: now,
-          eventId: randomUUID(),
-          migrationId,
-          toProtocol: 'http',
-          initiatedBy: req.initiatedBy,
-          requestedBy,
-          scheduledAt: null,
-          policy,
-        },
-        opts,
-      )
-      .catch((error: unknown) => {
-        if (error instanceof InvalidTransitionError) {
-          throw new MigrationRefusedError(`workspace is ${toKebab(state)}, not on ACP`, {
-            state: toKebab(state),
-          });
-        }
-        throw error;
+    const toHttp = {
+      type: 'REQUEST_MIGRATION',
+      at: now,
+      eventId: randomUUID(),
+      migrationId,
+      toProtocol: 'http',
+      initiatedBy: req.initiatedBy,
+      requestedBy,
+      scheduledAt: req.scheduledAt ?? null,
+      policy,
+    } as AnyEvent;
+    const notOnAcp = () =>
+      new MigrationRefusedError(`workspace is ${toKebab(state)}, not on ACP`, {
+        state: toKebab(state),
       });
+    // The chart decides (a move to HTTP cannot wait for a later time); the service explains.
+    if (!this.engine.can(WORKSPACE, found.state, toHttp)) {
+      if (req.scheduledAt !== undefined) {
+        throw invalidFields('body', [
+          {
+            field: 'scheduledAt',
+            message:
+              'only a migration to ACP can be scheduled; a migration to HTTP happens at once (send it without scheduledAt when it is due)',
+          },
+        ]);
+      }
+      throw notOnAcp();
+    }
+    const outcome = await this.engine.send(ref, toHttp, opts).catch((error: unknown) => {
+      // Another process moved the workspace since it was read.
+      if (error instanceof InvalidTransitionError) throw notOnAcp();
+      throw error;
+    });
     return { migrationId, workspace: await this.view(outcome.state, ref) };
   }
 

@@ -136,6 +136,21 @@ describe('scheduled migration', () => {
     expectError(res, 400, 'validation-failed', 'scheduledAt');
     expect((await workspace()).state).toBe('http.idle');
   });
+
+  it('refuses a migration to HTTP with scheduledAt (400 naming it) instead of moving at once', async () => {
+    await acpWorkspace('ws-1', ['c1']);
+    const before = await audit('migrations');
+    const res = await migrate('ws-1', {
+      toProtocol: 'http',
+      initiatedBy: 'operator',
+      scheduledAt: iso(T0 + HOUR),
+    });
+    expectError(res, 400, 'validation-failed', 'scheduledAt');
+    expect(res.body.error.message).toContain('only a migration to ACP can be scheduled');
+    expect((await workspace()).state).toBe('acp');
+    expect(await connection('c1')).toMatchObject({ status: 'connected' });
+    expect(await audit('migrations')).toEqual(before);
+  });
 });
 
 describe('concurrency', () => {

@@ -45,7 +45,7 @@ documentRoute({
   tag,
   summary: 'Request a migration',
   description:
-    'To ACP it completes once every active connection is on ACP (or fails after migrationTimeoutMinutes); with `scheduledAt` it starts then. `initiatedBy: operator` needs an operator token.',
+    'To ACP it completes once every active connection is on ACP (or fails after migrationTimeoutMinutes); with `scheduledAt` it starts then. To HTTP it happens at once: `scheduledAt` is refused (400). `initiatedBy: operator` needs an operator token.',
   params,
   body: migrationBody,
   bodyExample: { toProtocol: 'acp', initiatedBy: 'operator' },
