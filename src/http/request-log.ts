@@ -73,7 +73,14 @@ export function requestLog(logger: Logger): RequestHandler {
     // the request's child logger at its start, before the body names the installation, and the
     // line would carry both keys twice).
     customSuccessObject: (req, _res, line: object) => ({ ...line, ...accessProps(req) }),
-    customErrorObject: (req, _res, _error, line: object) => ({ ...line, ...accessProps(req) }),
+    // For a 5xx answered without `res.err` (all of ours: the error middleware answers, and a
+    // 500's cause has its own 'unhandled error' line), pino-http makes up an Error "failed with
+    // status code 503" whose stack is its own: it says nothing and reads like a crash. Dropped.
+    customErrorObject: (req, res, _error, line: object) => {
+      const { err, ...rest } = line as { err?: unknown };
+      const real = (res as { err?: unknown }).err !== undefined;
+      return { ...(real ? { ...rest, err } : rest), ...accessProps(req) };
+    },
     serializers: {
       req: (req: { method?: string; url?: string }) => ({
         method: req.method,

@@ -119,4 +119,31 @@ describe('unexpected errors', () => {
       service.connections.heartbeat = original;
     }
   });
+
+  it("writes a 5xx access line without pino-http's made-up error: the cause is on its own line", async () => {
+    const original = service.connections.heartbeat.bind(service.connections);
+    service.connections.heartbeat = () => Promise.reject(new Error('the commit broke'));
+    try {
+      const { res } = await send('/v1/connections/c1/heartbeats', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ timestamp: new Date(T0).toISOString(), succeeded: 1, failed: 0 }),
+      });
+      expect(res.status).toBe(500);
+      const id = res.headers.get('x-request-id')!;
+      const [access, ...more] = accessLines(id);
+      expect(more).toEqual([]);
+      expect(access).toMatchObject({
+        level: 'error',
+        message: 'request failed',
+        res: { status: 500 },
+        requestId: id,
+      });
+      expect(access).not.toHaveProperty('err');
+      const cause = lines.filter((l) => l.message === 'unhandled error' && l.requestId === id);
+      expect(JSON.stringify(cause)).toContain('the commit broke');
+    } finally {
+      service.connections.heartbeat = original;
+    }
+  });
 });
