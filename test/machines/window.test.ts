@@ -71,6 +71,13 @@ describe('rolling operation window', () => {
     expect(windowStats(w2, 1).latencyP95).toBe(5000);
   });
 
+  it('reports the last bound, 10000, for a p95 beyond it (the README says so: the last bucket is open-ended)', () => {
+    const w = recordOperations(emptyWindow(), T0, 3, 0, [60_000, 120_000, 3_600_000]).window;
+    expect(windowStats(w, 1).latencyP95).toBe(10_000);
+    const one = recordOperations(emptyWindow(), T0, 1, 0, [40]).window;
+    expect(windowStats(one, 1).latencyP95).toBe(50);
+  });
+
   it('never mutates the window it was given', () => {
     const w = recordOperations(emptyWindow(), T0, 1, 0, [1]).window;
     const copy = structuredClone(w);
