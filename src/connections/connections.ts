@@ -8,7 +8,7 @@ import {
 } from '../../machines/connection.machine.ts';
 import { WINDOW_MINUTES } from '../../machines/shared/window.ts';
 import type { Clock } from '../clock.ts';
-import type { ChartBinding, Engine, Outcome } from '../engine/engine.ts';
+import { type ChartBinding, type Engine, type Outcome, requestKey } from '../engine/engine.ts';
 import { type PersistedState, stateName } from '../engine/step.ts';
 import {
   AlreadyExistsError,
@@ -178,7 +178,8 @@ export class ConnectionService {
       requestId?: string;
     },
   ): Promise<ConnectionRecord & { duplicate?: true }> {
-    const { requestId, ...fields } = input;
+    const { requestId: id, ...fields } = input;
+    const requestId = requestKey('REGISTER', id);
     if (!canAccess(principal, fields.installationId)) {
       throw new ForbiddenError(
         `this token may not register connections for installation ${fields.installationId}`,
@@ -290,7 +291,12 @@ export class ConnectionService {
     event: ConnectionCommand,
     requestId?: string,
   ): Promise<ConnectionRecord & { duplicate?: true }> {
-    const outcome = await this.send(principal, connectionId, event, requestId);
+    const outcome = await this.send(
+      principal,
+      connectionId,
+      event,
+      requestKey(event.type, requestId),
+    );
     const record = toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
     return outcome.duplicate ? { ...record, duplicate: true } : record;
   }
@@ -326,7 +332,7 @@ export class ConnectionService {
       principal,
       connectionId,
       this.heartbeatEvent(hb),
-      hb.heartbeatId,
+      requestKey('HEARTBEAT', hb.heartbeatId),
     );
     const ack = toHeartbeatAck(outcome.state, outcome.version, this.thresholds.minSamples);
     return {

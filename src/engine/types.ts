@@ -114,6 +114,21 @@ export interface SendOptions {
   requestId?: string;
 }
 
+/**
+ * The idempotency key a client's id is remembered by: the id within its command, so that one id
+ * sent with two different commands (a registration's `requestId` and a heartbeat's
+ * `heartbeatId`, a migration's and a rollback's) names two requests, and the second is applied
+ * instead of being answered as a repeat of the first.
+ *
+ * @example
+ * engine.send(ref, event, { requestId: requestKey('ROLLBACK_REQUESTED', body.requestId) });
+ */
+export function requestKey(command: string, id: string): string;
+export function requestKey(command: string, id: string | undefined): string | undefined;
+export function requestKey(command: string, id: string | undefined): string | undefined {
+  return id === undefined ? undefined : `${command}:${id}`;
+}
+
 /** Called after every commit, in the committing process, with each actor's state before/after. */
 export type CommitListener = (change: {
   ref: ActorRef;

@@ -8,7 +8,7 @@ import {
 import type { Clock } from '../clock.ts';
 import { DEFAULT_WHAT_IF_JOURNAL_EVENTS } from '../config.ts';
 import { type Principal, canAccess, isOperator } from '../connections/connections.ts';
-import { type ChartBinding, EVENT_LOG_SIZE, type Engine } from '../engine/engine.ts';
+import { type ChartBinding, EVENT_LOG_SIZE, type Engine, requestKey } from '../engine/engine.ts';
 import { memoizedJson } from '../engine/snapshot-codec.ts';
 import type { PersistedState } from '../engine/step.ts';
 import {
@@ -151,8 +151,9 @@ export class WorkspaceService {
     const now = this.clock.now();
     const migrationId = idFor(ref, req.requestId, 'migration');
     const requestedBy = req.requestedBy ?? principal.name ?? null;
-    const opts = req.requestId === undefined ? {} : { requestId: req.requestId };
-    if (await this.#replayed(ref, req.requestId)) {
+    const key = requestKey('REQUEST_MIGRATION', req.requestId);
+    const opts = key === undefined ? {} : { requestId: key };
+    if (await this.#replayed(ref, key)) {
       return { migrationId, duplicate: true, workspace: await this.view(found.state, ref) };
     }
 
@@ -228,7 +229,8 @@ export class WorkspaceService {
   async rollback(principal: Principal, workspaceId: string, req: RollbackRequest) {
     const ref = await this.resolve(principal, workspaceId);
     const eventId = idFor(ref, req.requestId, 'rollback');
-    if (await this.#replayed(ref, req.requestId)) {
+    const key = requestKey('ROLLBACK_REQUESTED', req.requestId);
+    if (await this.#replayed(ref, key)) {
       return { eventId, duplicate: true, workspace: await this.get(principal, workspaceId) };
     }
     const policy = await this.settings.get(ref.installationId);
@@ -247,7 +249,7 @@ export class WorkspaceService {
           requestedBy: req.requestedBy ?? principal.name ?? null,
           policy,
         },
-        req.requestId === undefined ? {} : { requestId: req.requestId },
+        key === undefined ? {} : { requestId: key },
       )
       .catch((error: unknown) => {
         if (error instanceof InvalidTransitionError) {
@@ -305,7 +307,7 @@ export class WorkspaceService {
       requestedBy: principal.name ?? null,
     };
     const outcome = await this.engine
-      .send(ref, event, requestId === undefined ? {} : { requestId })
+      .send(ref, event, requestId === undefined ? {} : { requestId: requestKey(type, requestId) })
       .catch((error: unknown) => {
         if (error instanceof InvalidTransitionError) throw new MigrationRefusedError(refusal);
         throw error;

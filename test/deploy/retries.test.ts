@@ -172,6 +172,53 @@ describe('commands with a requestId', () => {
     expect(rollbacks.body.items[0].eventId).toBe(first.body.eventId);
   });
 
+  it('takes one id sent with two different commands as two requests: neither is swallowed', async () => {
+    // A client numbering its registrations, heartbeats and commands each from 1.
+    await call(a, 'POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+      requestId: '1',
+    });
+    const migration = await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+      requestId: '1',
+    });
+    expect(migration.status, JSON.stringify(migration.body)).toBe(201);
+    await call(a, 'POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: [],
+    });
+    await a.engine.idle();
+    expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
+
+    const beat = await call(b, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 10),
+      heartbeatId: '1',
+    });
+    expect(beat.body.duplicate).toBeUndefined();
+    expect(await sampleSize('c1')).toBe(10);
+
+    const rollback = await call(b, 'POST', '/v1/workspaces/ws-1/rollback', {
+      reason: 'operator test',
+      requestId: '1',
+    });
+    expect(rollback.status).toBe(201);
+    expect(rollback.body.duplicate).toBeUndefined();
+    expect(rollback.body.workspace.state).toBe('http.cooldown');
+    const rollbacks = await call(b, 'GET', '/v1/workspaces/ws-1/rollbacks');
+    expect(rollbacks.body.items.map((r: { eventId: string }) => r.eventId)).toEqual([
+      rollback.body.eventId,
+    ]);
+    // Each is still remembered for its own command.
+    const again = await call(a, 'POST', '/v1/workspaces/ws-1/rollback', {
+      reason: 'operator test',
+      requestId: '1',
+    });
+    expect(again.body).toMatchObject({ duplicate: true, eventId: rollback.body.eventId });
+  });
+
   it('drops a connection once for a retried dropped command, where a plain repeat is refused', async () => {
     await connected('c1');
     const first = await call(a, 'POST', '/v1/connections/c1/dropped', { requestId: 'drop-1' });
