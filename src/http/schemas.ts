@@ -47,9 +47,36 @@ export const registerConnectionBody = z.strictObject({
   requestId: requestId.optional(),
 });
 
+/**
+ * The feature flags a handshake negotiated (`fs`, `terminal`, …): a set, stored in the record,
+ * shown and logged, so a flag is listed once and carries no control character (a newline or a
+ * NUL would break the lines it is shown in).
+ */
+const capabilities = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^\P{Cc}+$/u, 'must not contain control characters (newlines, tabs, NUL, …)'),
+  )
+  .max(64)
+  .superRefine((flags, ctx) => {
+    flags.forEach((flag, i) => {
+      const first = flags.indexOf(flag);
+      if (first < i) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          message: `is listed already (negotiatedCapabilities.${first})`,
+        });
+      }
+    });
+  });
+
 export const handshakeBody = z.strictObject({
   protocolVersion: z.string().max(64).refine(isSemver, 'must be a semantic version such as 1.2.0'),
-  negotiatedCapabilities: z.array(z.string().min(1).max(64)).max(64),
+  negotiatedCapabilities: capabilities,
 });
 
 export const heartbeatBody = z.strictObject({

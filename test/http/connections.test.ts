@@ -187,6 +187,22 @@ describe('POST /v1/connections/:connectionId/handshake', () => {
     expectError(res, 400, 'validation-failed', 'protocolVersion');
     expect(await get('c1')).toMatchObject({ status: 'connecting', version });
   });
+
+  it('answers 400 naming the capability for a repeated flag or a control character, and writes nothing', async () => {
+    const { version } = await register('c1');
+    for (const [negotiatedCapabilities, field] of [
+      [['fs', 'terminal', 'fs'], 'negotiatedCapabilities.2'],
+      [['fs', 'term\ninal'], 'negotiatedCapabilities.1'],
+      [['fs\u0000'], 'negotiatedCapabilities.0'],
+    ] as const) {
+      const res = await call('POST', '/v1/connections/c1/handshake', {
+        protocolVersion: '1.2.0',
+        negotiatedCapabilities,
+      });
+      expectError(res, 400, 'validation-failed', field);
+    }
+    expect(await get('c1')).toMatchObject({ status: 'connecting', version });
+  });
 });
 
 describe('POST /v1/connections/:connectionId/heartbeats', () => {
