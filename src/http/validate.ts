@@ -65,6 +65,14 @@ export function parse<S extends z.ZodType>(
   input: unknown,
   where: 'body' | 'query' | 'path',
 ): z.output<S> {
+  // `?limit=2&limit=3` reaches a schema as an array, whose own message ("expected number,
+  // received NaN") hides what happened. No query parameter takes more than one value.
+  if (where === 'query' && input !== null && typeof input === 'object') {
+    const repeated = Object.entries(input)
+      .filter(([, value]) => Array.isArray(value))
+      .map(([field]) => ({ field, message: 'is given more than once: send it once' }));
+    if (repeated.length > 0) throw invalidFields('query', repeated.slice(0, MAX_REPORTED_KEYS));
+  }
   const result = schema.safeParse(input, INPUT);
   if (!result.success) throw validationError(result.error, where);
   return result.data;

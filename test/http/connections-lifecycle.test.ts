@@ -264,6 +264,17 @@ describe('GET /v1/connections', () => {
     );
   });
 
+  it('answers 400 saying a parameter was given more than once (limit=2&limit=3), naming it', async () => {
+    for (const query of ['limit=2&limit=3', 'status=connected&status=error&limit=2']) {
+      const res = await call('GET', `/v1/connections?${query}`);
+      const field = query.split('=', 1)[0]!;
+      expectError(res, 400, 'validation-failed', field);
+      expect(res.body.error.details.fields).toEqual([
+        { field, message: 'is given more than once: send it once' },
+      ]);
+    }
+  });
+
   it('answers 400 naming limit for a limit outside 1-500', async () => {
     for (const limit of ['0', '501', 'many']) {
       expectError(
