@@ -5,6 +5,7 @@
  *   boot --default protocol--> http.idle | acp
  *   http.idle --REQUEST_MIGRATION(acp)--> migrating --CONNECTION_REPORT(all on ACP)--> acp
  *   http.idle --REQUEST_MIGRATION(acp, scheduledAt)--> http.scheduled --after scheduleDelay--> migrating
+ *   http.scheduled --CANCEL_MIGRATION | POLICY(no longer allows it)--> http.idle (migration failed)
  *   http.idle --healthy, automatic rollout--> http.warming --after autoMigrateDelay--> migrating
  *   migrating --after migrationTimeout--> http.idle (migration failed)
  *   acp | migrating --CONNECTION_REPORT(breach) | ROLLBACK_REQUESTED--> http.cooldown --after cooldownDelay--> http.idle
@@ -259,6 +260,27 @@ export function createWorkspaceMachine() {
                       at: event.at,
                       record: migrationLog(context, context.pending!, 'failed', event.at, {
                         failureReason: 'cancelled before its scheduled start',
+                      }),
+                    }),
+                  },
+                  'cancelPending',
+                ],
+              },
+              // Otherwise the root's POLICY records the new settings and the schedule stands.
+              POLICY: {
+                guard: 'barsScheduled',
+                target: 'idle',
+                actions: [
+                  'recordPolicy',
+                  {
+                    type: 'appendAudit',
+                    params: ({ context, event }) => ({
+                      stream: STREAMS.migrations(context.workspaceId),
+                      id: `${context.pending!.migrationId}-cancelled`,
+                      at: event.at,
+                      record: migrationLog(context, context.pending!, 'failed', event.at, {
+                        failureReason:
+                          'cancelled before its scheduled start: the installation settings no longer allow it',
                       }),
                     }),
                   },

@@ -49,4 +49,10 @@ export const workspaceGuards = {
     context.health !== null &&
     healthVerdict(context.health, context.policy) === 'healthy',
   isBlocked: ({ context }: Args) => context.autoMigrationBlocked,
+  // A settings change that would refuse the scheduled migration if it were requested now
+  // (migration disabled, or users no longer allowed to opt in) cancels it.
+  barsScheduled: ({ context, event }: Args) =>
+    event.type === 'POLICY' &&
+    context.pending !== null &&
+    acpMigrationBar(event.policy, context.pending.initiatedBy) !== null,
 };

@@ -137,6 +137,59 @@ describe('scheduled migration', () => {
     expect((await workspace()).state).toBe('http.idle');
   });
 
+  it('cancels a scheduled migration when the settings stop allowing it, and keeps it when they still do', async () => {
+    await connect('c1');
+    const at = T0 + HOUR;
+    const res = await migrate('ws-1', {
+      toProtocol: 'acp',
+      initiatedBy: 'user',
+      scheduledAt: iso(at),
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const put = (body: unknown) => call('PUT', '/v1/installations/inst-a/settings', body);
+
+    // A change that still allows a user's migration leaves the schedule as it was.
+    expect((await put({ thresholds: { cooldownMinutes: 10 } })).status).toBe(200);
+    await settle();
+    expect(await workspace()).toMatchObject({
+      state: 'http.scheduled',
+      scheduledMigration: { migrationId: res.body.migrationId },
+    });
+
+    // Operators-only rollout: a user's scheduled migration is no longer allowed.
+    service.clock.advance(MIN);
+    expect((await put({ rolloutMode: 'scheduled' })).status).toBe(200);
+    await settle();
+    expect(await workspace()).toMatchObject({ state: 'http.idle', scheduledMigration: null });
+    const [cancelled] = await audit('migrations');
+    expect(cancelled).toMatchObject({
+      migrationId: res.body.migrationId,
+      status: 'failed',
+      failureReason: expect.stringContaining('settings no longer allow it'),
+      completedAt: iso(T0 + MIN),
+    });
+    await elapse(HOUR);
+    expect((await workspace()).state).toBe('http.idle');
+  });
+
+  it('does not start a scheduled migration after migrationEnabled was turned off', async () => {
+    await connect('c1');
+    const at = T0 + HOUR;
+    expect(
+      (await migrate('ws-1', { toProtocol: 'acp', initiatedBy: 'operator', scheduledAt: iso(at) }))
+        .status,
+    ).toBe(201);
+    const off = await call('PUT', '/v1/installations/inst-a/settings', { migrationEnabled: false });
+    expect(off.status).toBe(200);
+    await elapse(HOUR);
+    expect(await workspace()).toMatchObject({
+      state: 'http.idle',
+      migration: null,
+      scheduledMigration: null,
+    });
+    expect((await audit('migrations')).map((e) => e.status)).toEqual(['failed']);
+  });
+
   it('refuses a migration to HTTP with scheduledAt (400 naming it) instead of moving at once', async () => {
     await acpWorkspace('ws-1', ['c1']);
     const before = await audit('migrations');

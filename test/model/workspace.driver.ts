@@ -198,6 +198,12 @@ export class WorkspaceDriver {
         await this.#api('PUT', `/v1/installations/${INSTALLATION}/settings`, toWire(policy), 200);
         break;
       }
+      case 'DISABLE': {
+        const policy = (step.model.fed[0] as EventObject & { policy: WorkspacePolicy }).policy;
+        expect(policy.migrationEnabled).toBe(false);
+        await this.#api('PUT', `/v1/installations/${INSTALLATION}/settings`, toWire(policy), 200);
+        break;
+      }
       default:
         await fireDurableTimer(this.svc, ref, e.type);
     }

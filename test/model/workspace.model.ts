@@ -110,6 +110,9 @@ function eventsIn(s: ModelSnapshot): EventObject[] {
     { type: 'REENABLE_AUTO_MIGRATION' },
   );
   if (c.policy.minSuccessRate !== STRICT_RATE) out.push({ type: 'POLICY' });
+  // Turning migration off cancels a scheduled migration (offered only there: elsewhere it is
+  // the same settings change as above for the chart's decisions).
+  if (c.pending !== null && c.policy.migrationEnabled) out.push({ type: 'DISABLE' });
   for (const sendId of Object.keys(s.timers)) out.push({ type: sendId });
   return out;
 }
@@ -168,6 +171,12 @@ function toChart(e: EventObject, s: ModelSnapshot): { event: EventObject; now: n
         ...stamped,
         policy: { ...c.policy, minSuccessRate: STRICT_RATE },
       });
+    case 'DISABLE':
+      return chart({
+        type: 'POLICY',
+        ...stamped,
+        policy: { ...c.policy, migrationEnabled: false },
+      });
   }
   // A durable timer: it fires at its due time (the clock moves there unless it is already past).
   const due = s.timers[e.type]!;
@@ -224,6 +233,7 @@ const describeEvent = (e: EventObject): string => {
   if (e.type === 'BEAT') return `BEAT(${x.ok}/${x.ko})`;
   if (e.type === 'MIGRATE') return `MIGRATE(${x.toProtocol}${x.scheduled ? ', scheduled' : ''})`;
   if (e.type === 'POLICY') return `POLICY(minSuccessRate ${STRICT_RATE})`;
+  if (e.type === 'DISABLE') return 'POLICY(migrationEnabled false)';
   if (e.type.startsWith('xstate.after.')) return `after ${e.type.split('.')[2]}`;
   return e.type;
 };
@@ -296,6 +306,7 @@ export function workspaceModel(
         Math.min(c.autoRollbacks.length, c.policy.flapLimit),
         c.migration !== null,
         c.pending !== null,
+        c.policy.migrationEnabled,
         // Whether the window holds operations: a healthy verdict over an empty window (just
         // after a transport change) is not the same state for a later policy change.
         c.window.length > 0,
