@@ -99,6 +99,10 @@ describe('capacity alerts and load shedding', () => {
       capacityPercent: 0.8,
       peakPercent: 0.9,
     });
+    // The list keeps the alert as recorded when it opened (the README says which is which).
+    expect(await alerts()).toMatchObject([
+      { trigger: 'warning', activeConnections: 17, capacityPercent: 0.85, peakPercent: 0.85 },
+    ]);
   });
 
   it('escalates the same alert to critical exactly at 95% instead of opening another', async () => {
