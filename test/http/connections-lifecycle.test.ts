@@ -98,6 +98,12 @@ describe('connection lifecycle: drop, reconnect, recover, roll back', () => {
     service.clock.advance(120_000);
     await service.engine.fireDueTimers();
     expect(await get('c1')).toMatchObject({ status: 'error', reconnectAttempts: 0 });
+    // As the README warns a user typing by hand: the late handshake is refused for good.
+    const late = await handshake('c1');
+    expectError(late, 409, 'invalid-transition');
+    expect(late.body.error.message).toBe(
+      'connection c1 in state "error" does not accept HANDSHAKE',
+    );
   });
 
   it('still counts late heartbeats while in error', async () => {
