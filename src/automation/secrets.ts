@@ -193,3 +193,12 @@ export const SECRET_DESCRIPTIONS: Record<SecretKind, string> = {
   'aws-secret-access-key': 'an AWS secret access key',
   'url-password': 'a password in a URL',
 };
+
+/**
+ * The refusal of a field that holds a secret: names its kind, never the value.
+ *
+ * @example
+ * secretRefusal('github-token'); // 'looks like a GitHub token (…) (github-token); never send secrets: …'
+ */
+export const secretRefusal = (kind: SecretKind): string =>
+  `looks like ${SECRET_DESCRIPTIONS[kind]} (${kind}); never send secrets: remove it and send the request again`;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import { isSemver } from '../../machines/shared/version.ts';
-import { SECRET_DESCRIPTIONS, findSecret } from '../automation/secrets.ts';
+import { findSecret, secretRefusal } from '../automation/secrets.ts';
 import { identifier, utcTimestamp, wireEnum } from '../wire.ts';
 
 const count = z
@@ -34,10 +34,7 @@ const freeText = (max: number) =>
     .superRefine((text, ctx) => {
       const found = findSecret(text);
       if (!found) return;
-      ctx.addIssue({
-        code: 'custom',
-        message: `looks like ${SECRET_DESCRIPTIONS[found.kind]} (${found.kind}); never send secrets: remove it and send the request again`,
-      });
+      ctx.addIssue({ code: 'custom', message: secretRefusal(found.kind) });
     });
 
 export const registerConnectionBody = z.strictObject({

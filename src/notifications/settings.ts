@@ -1,5 +1,6 @@
 import type { RedisClient as Redis } from '../store/client.ts';
 import { z } from 'zod';
+import { findSecret, secretRefusal } from '../automation/secrets.ts';
 import type { Channel, NotificationKind } from './types.ts';
 import type { NotifyKeys } from './keys.ts';
 
@@ -37,6 +38,12 @@ const webhookUrl = z
     } else if (url.username || url.password) {
       // fetch refuses such URLs, and credentials do not belong in a URL we list back.
       ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@)' });
+    } else {
+      // The URL is listed back (GET …/notifications/settings): a token in its path or query
+      // would be shown to every holder of the installation's tokens. Receivers authenticate
+      // deliveries by their signature (WEBHOOK_SECRET) instead.
+      const found = findSecret(s);
+      if (found) ctx.addIssue({ code: 'custom', message: secretRefusal(found.kind) });
     }
   });
 

@@ -77,11 +77,24 @@ describe('a secret in free text', () => {
       'requestedBy',
       'github-token',
     ],
+    [
+      'a webhook URL (listed back to the installation)',
+      'PUT /v1/installations/inst-a/notifications/settings',
+      {
+        webhookUrls: [
+          'https://hooks.example.com/ok',
+          `https://x.example.com/h?token=${GITHUB_TOKEN}`,
+        ],
+      },
+      'webhookUrls.1',
+      'github-token',
+    ],
   ])(
     'is refused in %s, naming the field, and changes nothing',
-    async (_, path, body, field, kind) => {
+    async (_, route, body, field, kind) => {
       const before = await storedText();
-      const res = await s.api('POST', path, body);
+      const [method, path] = route.includes(' ') ? route.split(' ') : ['POST', route];
+      const res = await s.api(method!, path!, body);
       checkInvariants(res);
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('validation-failed');
