@@ -98,29 +98,36 @@ export function dl(pairs: [string, Child][]): HTMLElement {
   );
 }
 
-/** A table from column headers and rows of cells. */
+/**
+ * A table from column headers and rows of cells, in a box that scrolls sideways when the table
+ * is wider than the page (a narrow window, many columns): the page itself never does.
+ */
 export function table(headers: string[], rows: Child[][], empty = 'none'): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
   return h(
-    'table',
-    null,
+    'div',
+    { class: 'table-scroll' },
     h(
-      'thead',
+      'table',
       null,
       h(
-        'tr',
+        'thead',
         null,
-        headers.map((x) => h('th', null, x)),
-      ),
-    ),
-    h(
-      'tbody',
-      null,
-      rows.map((r) =>
         h(
           'tr',
           null,
-          r.map((c) => h('td', null, c)),
+          headers.map((x) => h('th', null, x)),
+        ),
+      ),
+      h(
+        'tbody',
+        null,
+        rows.map((r) =>
+          h(
+            'tr',
+            null,
+            r.map((c) => h('td', null, c)),
+          ),
         ),
       ),
     ),

@@ -1,0 +1,91 @@
+/**
+ * The console as an operator uses it beyond the happy path, in a real browser against the real
+ * service on real Redis: a phone-sized window, and the API's own text (reasons, ids) when it is
+ * long, hostile or right-to-left.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR, type TestService } from '../helpers.ts';
+import {
+  buildConsole,
+  connectOnAcp,
+  launch,
+  ok,
+  screenshot,
+  signIn,
+  startConsoleService,
+} from './support.ts';
+
+let s: TestService;
+let browser: Browser;
+let bundle: { dir: string; remove(): void };
+
+/** A rollback reason as an operator may type it: markup, right-to-left text, one long word. */
+const REASON = `"><img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> مرحبا بالعالم ${'x'.repeat(400)}`;
+
+beforeAll(async () => {
+  [bundle, browser] = await Promise.all([buildConsole(), launch()]);
+  s = await startConsoleService(bundle.dir);
+  await connectOnAcp(s, 'inst-a', 'ws-1', 'c1');
+  await ok(s, 'POST', '/v1/workspaces/ws-1/rollback', { reason: REASON });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+  bundle?.remove();
+});
+
+/** Whether the page scrolls sideways: wider than the window. */
+const overflows = (page: Page) =>
+  page.evaluate<boolean>(
+    'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+  );
+
+describe('the console in a narrow window and with long, hostile text', () => {
+  // Each page, and what shows that it has drawn its data.
+  const pages: [string, string][] = [
+    ['#/overview', '[data-installation="inst-a"] [data-rollbacks-24h]'],
+    ['#/workspaces/ws-1', '[data-section=rollbacks] tbody tr'],
+    ['#/connections', 'main tbody tr'],
+    ['#/actors/workspace:ws-1', '[data-actor-state]'],
+    ['#/capacity/inst-a', '[data-section=alerts]'],
+    ['#/dead-letters/inst-a', '[data-section=notification-dead-letters] .toolbar'],
+  ];
+
+  it('never makes a page wider than a 375 px window; wide tables scroll in their own box', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.setViewportSize({ width: 375, height: 800 });
+    for (const [hash, drawn] of pages) {
+      await page.goto(`${s.url}/${hash}`);
+      await page.waitForSelector(drawn);
+      expect(await overflows(page), hash).toBe(false);
+      // The whole top bar stays in the window (it wraps), Sign out included.
+      for (const box of await page
+        .locator('header a, header button')
+        .evaluateAll((els) => els.map((e) => e.getBoundingClientRect().right)))
+        expect(box, hash).toBeLessThanOrEqual(375);
+    }
+    await screenshot(page, 'narrow-workspace');
+    await page.goto(`${s.url}/#/connections`);
+    await page.waitForSelector('main tbody tr');
+    const scroller = page.locator('main .table-scroll').first();
+    expect(
+      await scroller.evaluate((e) => e.scrollWidth > e.clientWidth),
+      'nine columns do not fit 375 px: the table scrolls, not the page',
+    ).toBe(true);
+    await page.context().close();
+  });
+
+  it('shows a long, hostile, right-to-left reason as text, wrapped inside the page', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/workspaces/ws-1`);
+    const cell = page.locator('[data-section=rollbacks] tbody tr td:nth-child(3)');
+    await cell.waitFor();
+    expect(await cell.textContent()).toBe(REASON);
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    expect(await overflows(page)).toBe(false);
+    await page.context().close();
+  });
+});
