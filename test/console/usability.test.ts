@@ -89,3 +89,29 @@ describe('the console in a narrow window and with long, hostile text', () => {
     await page.context().close();
   });
 });
+
+describe('the console from the keyboard', () => {
+  it('keeps the focus on the button it was on when the workspace page redraws', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/workspaces/ws-1`);
+    await page.waitForSelector('[data-live="open"]');
+    await page.focus('[data-action=migrate-acp]');
+    await page.keyboard.press('Tab');
+    const focused = () =>
+      page.evaluate<string | undefined>('document.activeElement?.dataset.action');
+    expect(await focused()).toBe('migrate-http');
+    // A transition in the installation redraws the page: wait for the section drawn before it
+    // to be replaced.
+    await page
+      .locator('[data-section=rollbacks]')
+      .evaluate((e) => e.setAttribute('data-drawn-before', ''));
+    await ok(s, 'POST', '/v1/connections', {
+      connectionId: 'c2',
+      installationId: 'inst-a',
+      workspaceId: 'ws-2',
+    });
+    await page.locator('[data-drawn-before]').waitFor({ state: 'detached' });
+    expect(await focused()).toBe('migrate-http');
+    await page.context().close();
+  });
+});

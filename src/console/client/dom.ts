@@ -139,15 +139,43 @@ export function more(key: string, label: string, value: unknown): HTMLElement {
   return h('details', { 'data-key': key }, h('summary', null, label), json(value));
 }
 
-/** Redraws `el` with `draw`, reopening the blocks (by `data-key`) the operator had opened. */
+const FOCUSABLE = 'a[href], button, input, select, textarea, summary, [tabindex]';
+
+/** What names a focusable element across redraws: its kind, target, action, block and text. */
+function focusName(e: Element): string {
+  const details = e.closest<HTMLElement>('details[data-key]')?.dataset.key ?? '';
+  const action = e instanceof HTMLElement ? (e.dataset.action ?? '') : '';
+  return [e.tagName, e.getAttribute('href') ?? '', action, details, e.textContent?.trim()].join(
+    '\u0000',
+  );
+}
+
+/**
+ * Redraws `el` with `draw`, reopening the blocks (by `data-key`) the operator had opened and
+ * giving the focus back to the element that had it (the same link, button or block, drawn
+ * anew): a page that redraws every few seconds must not send a keyboard user back to the top.
+ */
 export function keepOpen(el: Element, draw: () => void): void {
   const open = new Set(
     [...el.querySelectorAll<HTMLDetailsElement>('details[data-key][open]')].map(
       (d) => d.dataset.key,
     ),
   );
+  const active = document.activeElement;
+  let focused: { name: string; nth: number } | null = null;
+  if (active && active !== el && el.contains(active)) {
+    const name = focusName(active);
+    const same = [...el.querySelectorAll(FOCUSABLE)].filter((e) => focusName(e) === name);
+    focused = { name, nth: same.indexOf(active) };
+  }
   draw();
   for (const d of el.querySelectorAll<HTMLDetailsElement>('details[data-key]')) {
     if (open.has(d.dataset.key)) d.open = true;
+  }
+  if (focused && !el.contains(document.activeElement)) {
+    const same = [...el.querySelectorAll<HTMLElement>(FOCUSABLE)].filter(
+      (e) => focusName(e) === focused.name,
+    );
+    (same[focused.nth] ?? same[0])?.focus();
   }
 }

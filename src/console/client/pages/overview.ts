@@ -5,7 +5,7 @@
  */
 import { STORAGE_PREFIX, errorBox, get, qs, seg } from '../api.ts';
 import { gauge } from '../charts.ts';
-import { badge, dl, fill, h, link, num, pct, stateKind, table } from '../dom.ts';
+import { badge, dl, fill, h, keepOpen, link, num, pct, stateKind, table } from '../dom.ts';
 import type { PageContext } from '../ui.ts';
 import { type Capacity, type ConnectionRecord, type Page, protocolOf } from './types.ts';
 
@@ -224,18 +224,24 @@ export async function overviewPage(ctx: PageContext): Promise<void> {
         [...installations.values()].sort((a, b) => a.id.localeCompare(b.id)).map(card),
       );
       if (!ctx.alive()) return;
-      fill(
-        list,
-        truncated
-          ? h('div', { class: 'notice' }, `Counted the first ${MAX_PAGES * 500} connections only.`)
-          : '',
-        cards.length
-          ? cards
-          : h(
-              'p',
-              { class: 'muted' },
-              'No installation with connections is visible to this token.',
-            ),
+      keepOpen(list, () =>
+        fill(
+          list,
+          truncated
+            ? h(
+                'div',
+                { class: 'notice' },
+                `Counted the first ${MAX_PAGES * 500} connections only.`,
+              )
+            : '',
+          cards.length
+            ? cards
+            : h(
+                'p',
+                { class: 'muted' },
+                'No installation with connections is visible to this token.',
+              ),
+        ),
       );
     } catch (error) {
       if (ctx.alive()) list.replaceChildren(errorBox(error));
