@@ -115,3 +115,43 @@ describe('the console from the keyboard', () => {
     await page.context().close();
   });
 });
+
+describe('the console for a screen reader', () => {
+  it('names its navigation, fields, dialog and current page, and announces refusals', async () => {
+    const context = await browser.newContext();
+    const anonymous = await context.newPage();
+    anonymous.setDefaultTimeout(10_000);
+    await anonymous.goto(`${s.url}/`);
+    await anonymous.getByRole('textbox', { name: 'API token' }).fill('not-a-valid-token');
+    await anonymous.getByRole('button', { name: 'Open console' }).click();
+    const refusal = anonymous.getByRole('alert');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toContain('not valid');
+    await context.close();
+
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/connections`);
+    await page.waitForSelector('main tbody tr');
+    const nav = page.getByRole('navigation', { name: 'Pages' });
+    expect(await nav.getByRole('link').count()).toBe(4);
+    expect(await nav.getByRole('link', { name: 'Connections' }).getAttribute('aria-current')).toBe(
+      'page',
+    );
+    expect(await nav.getByRole('link', { name: 'Actors' }).getAttribute('aria-current')).toBeNull();
+    for (const name of ['installation id', 'workspace id'])
+      expect(await page.getByRole('textbox', { name, exact: true }).count(), name).toBe(1);
+    for (const name of ['status', 'rows per page', 'sort'])
+      expect(await page.getByRole('combobox', { name, exact: true }).count(), name).toBe(1);
+
+    await page.goto(`${s.url}/#/workspaces/ws-1`);
+    await page.waitForSelector('[data-ws-state]');
+    // ws-1 was rolled back to HTTP: a migration to HTTP is refused (409), and said so aloud.
+    await page.getByRole('button', { name: 'Migrate to HTTP…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Migrate ws-1 to HTTP?' });
+    await dialog.getByRole('button', { name: 'Migrate to HTTP' }).click();
+    const alert = page.locator('[data-command-result]').getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('409 migration-refused');
+    await page.context().close();
+  });
+});

@@ -83,22 +83,27 @@ export function errorBox(error: unknown): HTMLElement {
     if (error.status === 404 || error.status === 403) {
       return h(
         'div',
-        { class: 'error', 'data-error': 'not-found-or-forbidden' },
+        { class: 'error', role: 'alert', 'data-error': 'not-found-or-forbidden' },
         h('strong', null, error.status === 404 ? 'Not found or forbidden. ' : 'Forbidden. '),
         `${error.message}. This token may not see it, or it does not exist.`,
       );
     }
     if (error.status === 401) {
-      return h('div', { class: 'error' }, h('strong', null, 'Token refused. '), error.message);
+      return h(
+        'div',
+        { class: 'error', role: 'alert' },
+        h('strong', null, 'Token refused. '),
+        error.message,
+      );
     }
     return h(
       'div',
-      { class: 'error' },
+      { class: 'error', role: 'alert' },
       h('strong', null, `${error.status} ${error.code}: `),
       error.message,
     );
   }
-  return h('div', { class: 'error' }, String(error));
+  return h('div', { class: 'error', role: 'alert' }, String(error));
 }
 
 export interface Transition {

@@ -53,7 +53,7 @@ function login(message?: string): void {
     'aria-label': 'API token',
   });
   const status = h('div');
-  if (message) status.append(h('div', { class: 'error' }, message));
+  if (message) status.append(h('div', { class: 'error', role: 'alert' }, message));
   fill(
     app,
     h(
@@ -94,7 +94,7 @@ async function signIn(value: string, status: HTMLElement): Promise<void> {
       status,
       h(
         'div',
-        { class: 'error' },
+        { class: 'error', role: 'alert' },
         error instanceof ApiError && error.status === 401
           ? 'This token is not valid.'
           : `Could not check the token: ${String(error)}`,
@@ -109,8 +109,20 @@ function header(current: string): void {
   fill(
     top,
     h('span', { class: 'brand' }, 'LumiLink operator console'),
-    NAV.map(([page, label]) =>
-      h('a', { href: `#/${page}`, class: page === current ? 'active' : '' }, label),
+    h(
+      'nav',
+      { 'aria-label': 'Pages' },
+      NAV.map(([page, label]) =>
+        h(
+          'a',
+          {
+            href: `#/${page}`,
+            class: page === current ? 'active' : '',
+            'aria-current': page === current ? 'page' : undefined,
+          },
+          label,
+        ),
+      ),
     ),
     h('span', { class: 'spacer' }),
     h(
@@ -144,7 +156,7 @@ function route(): void {
       app,
       h(
         'div',
-        { class: 'error' },
+        { class: 'error', role: 'alert' },
         `No page ${name}. `,
         h('a', { href: '#/overview' }, 'Installations'),
       ),
@@ -166,7 +178,7 @@ function route(): void {
       login('The token was refused (401): it is not valid, or no longer. Sign in again.');
       return;
     }
-    app.append(h('div', { class: 'error' }, String(error)));
+    app.append(h('div', { class: 'error', role: 'alert' }, String(error)));
   });
 }
 

@@ -33,6 +33,7 @@ export function confirmAction(o: ConfirmOptions): Promise<string | null> {
     const reason = o.reason
       ? h('input', {
           name: 'reason',
+          'aria-label': 'reason',
           required: true,
           maxlength: 500,
           size: 40,
@@ -53,7 +54,7 @@ export function confirmAction(o: ConfirmOptions): Promise<string | null> {
           done(reason ? reason.value.trim() : '');
         },
       },
-      h('h2', null, o.title),
+      h('h2', { id: 'confirm-title' }, o.title),
       h('p', null, o.text),
       reason ? h('p', null, reason) : null,
       h(
@@ -68,6 +69,7 @@ export function confirmAction(o: ConfirmOptions): Promise<string | null> {
       ),
     );
     dialog.replaceChildren(form);
+    dialog.setAttribute('aria-labelledby', 'confirm-title');
     dialog.onclose = () => resolve(null);
     dialog.showModal();
     (reason ?? form.querySelector('button'))?.focus();

@@ -31,6 +31,7 @@ export async function actorPage(ctx: PageContext): Promise<void> {
   const id = ctx.params[0];
   const input = h('input', {
     name: 'actorId',
+    'aria-label': 'actor (kind:id)',
     placeholder: 'connection:c1, workspace:ws-1, capacity:inst-a',
     size: 40,
     value: id ?? '',

@@ -30,25 +30,27 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
   const installationId = h('input', {
     name: 'installationId',
     placeholder: 'installation',
+    'aria-label': 'installation id',
     size: 14,
     value: q.get('installationId') ?? '',
   });
   const workspaceId = h('input', {
     name: 'workspaceId',
     placeholder: 'workspace',
+    'aria-label': 'workspace id',
     size: 14,
     value: q.get('workspaceId') ?? '',
   });
   const status = h(
     'select',
-    { name: 'status' },
+    { name: 'status', 'aria-label': 'status' },
     h('option', { value: '' }, 'any status'),
     STATUSES.map((s) => h('option', { value: s }, s)),
   );
   status.value = q.get('status') ?? '';
   const sort = h(
     'select',
-    { name: 'sort' },
+    { name: 'sort', 'aria-label': 'sort' },
     Object.entries(SORTS).map(([k, [label]]) => h('option', { value: k }, label)),
   );
   sort.value = q.get('sort') ?? '';
@@ -60,7 +62,7 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
   const sizes = [...new Set([10, 50, 100, 500, pageSize])].sort((a, b) => a - b);
   const limit = h(
     'select',
-    { name: 'limit' },
+    { name: 'limit', 'aria-label': 'rows per page' },
     sizes.map((n) => h('option', { value: String(n) }, `${n} per page`)),
   );
   limit.value = String(pageSize);

@@ -99,7 +99,11 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       });
       fill(
         result,
-        h('div', { class: 'notice' }, `${action === 'retry' ? 'Retried' : 'Discarded'} ${itemId}.`),
+        h(
+          'div',
+          { class: 'notice', role: 'status' },
+          `${action === 'retry' ? 'Retried' : 'Discarded'} ${itemId}.`,
+        ),
       );
     } catch (error) {
       fill(result, errorBox(error));

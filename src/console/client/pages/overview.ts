@@ -188,7 +188,12 @@ const AUTO_REFRESH_MAX = 2_000;
 export async function overviewPage(ctx: PageContext): Promise<void> {
   let counted = 0;
   const list = h('div', null, h('p', { class: 'muted' }, 'Counting connections…'));
-  const add = h('input', { name: 'installationId', placeholder: 'installation id', size: 20 });
+  const add = h('input', {
+    name: 'installationId',
+    placeholder: 'installation id',
+    'aria-label': 'installation id',
+    size: 20,
+  });
   ctx.root.append(
     h('h1', null, 'Installations'),
     h(

@@ -42,6 +42,7 @@ export function sessionsPage(ctx: PageContext): void {
   const id = ctx.params[0];
   const input = h('input', {
     name: 'sessionId',
+    'aria-label': 'session id',
     placeholder: 'session id',
     size: 24,
     value: id ?? '',

@@ -86,7 +86,10 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
   ): Promise<void> {
     try {
       await api(method, path, payload);
-      fill(result, h('div', { class: 'notice', 'data-command-ok': label }, `${label}: done.`));
+      fill(
+        result,
+        h('div', { class: 'notice', role: 'status', 'data-command-ok': label }, `${label}: done.`),
+      );
     } catch (error) {
       fill(result, errorBox(error));
     }
