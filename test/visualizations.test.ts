@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderVisualizations } from '../scripts/viz.ts';
 import { CHARTS } from '../machines/index.ts';
-import { describeChart } from '../src/charts/catalog.ts';
+import { describeChart, toStatelyConfig } from '../src/charts/catalog.ts';
+import { definitionOf } from '../src/inspect/frames.ts';
 
 describe('visualizations/', () => {
   for (const [name, content] of renderVisualizations()) {
@@ -27,5 +28,22 @@ describe('visualizations/', () => {
       for (const t of d.transitions.filter((t) => t.delay))
         expect(index).toContain(`after \`${t.delay}\``);
     }
+  });
+
+  it('names a negated guard by the guard it negates, in every view of the chart', () => {
+    const workspace = CHARTS.find((c) => c.id === 'workspace')!.machine;
+    const warming = describeChart(workspace).transitions.find(
+      (t) => t.source === 'http.warming' && t.event === 'always',
+    );
+    // `not('autoMigrationEligible')`: shown as `not` alone, it said nothing about the condition.
+    expect(warming?.guard).toBe('not(autoMigrationEligible)');
+    expect(describeChart(workspace).guards).not.toContain('not');
+    expect(JSON.stringify(toStatelyConfig(workspace))).toContain(
+      '"guard":"not(autoMigrationEligible)"',
+    );
+    expect(renderVisualizations().get('workspace.mmd')).toContain(
+      'http_warming --> http_idle : always [not(autoMigrationEligible)]',
+    );
+    expect(definitionOf(workspace)).toContain('{"type":"not(autoMigrationEligible)"}');
   });
 });

@@ -67,6 +67,20 @@ const nameOf = (x: unknown): string =>
       ? ((x as { type?: string }).type ?? (x.name || 'inline'))
       : ((x as { type?: string })?.type ?? 'inline');
 
+/**
+ * A guard's name. XState's higher-order guards are functions named `not`, `and` and `or` that
+ * keep what they combine in `guards`: named by it, `not(autoMigrationEligible)`, not `not`.
+ *
+ * @example
+ * guardName(not('autoMigrationEligible')); // 'not(autoMigrationEligible)'
+ */
+export function guardName(g: unknown): string {
+  const combined = (g as { guards?: unknown } | null)?.guards;
+  if (typeof g === 'function' && Array.isArray(combined) && ['not', 'and', 'or'].includes(g.name))
+    return `${g.name}(${combined.map(guardName).join(', ')})`;
+  return nameOf(g);
+}
+
 const delayName = (d: unknown): string =>
   typeof d === 'number' || typeof d === 'string' ? String(d) : nameOf(d);
 
@@ -108,7 +122,7 @@ export function describeChart(
       const delay = t.delay === undefined ? null : delayName(t.delay);
       const event = isAlways ? 'always' : delay !== null ? `after ${delay}` : t.eventType;
       const targets = (t.target ?? []).map((s) => pathOf(root.id, s.id));
-      const guard = t.guard === undefined ? null : nameOf(t.guard);
+      const guard = t.guard === undefined ? null : guardName(t.guard);
       const id = `${path} --${event}${guard ? ` [${guard}]` : ''}--> ${targets.join(',') || '(self)'}`;
       ids?.set(t, id);
       transitions.push({
@@ -150,7 +164,7 @@ export function toStatelyConfig(machine: AnyStateMachine): Record<string, unknow
     const tg = target(t);
     if (tg.length === 1) out.target = tg[0];
     else if (tg.length > 1) out.target = tg;
-    if (t.guard !== undefined) out.guard = nameOf(t.guard);
+    if (t.guard !== undefined) out.guard = guardName(t.guard);
     const actions = visible(t.actions);
     if (actions.length) out.actions = actions;
     if (t.reenter) out.reenter = true;

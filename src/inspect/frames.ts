@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AnyStateMachine } from 'xstate';
+import { guardName } from '../charts/catalog.ts';
 import type { PersistedState } from '../engine/step.ts';
 
 /**
@@ -66,8 +67,11 @@ const definitions = new WeakMap<AnyStateMachine, string>();
 export function definitionOf(machine: AnyStateMachine): string {
   let json = definitions.get(machine);
   if (json === undefined) {
+    // A higher-order guard (`not(…)`) is named with what it negates or combines.
     json = JSON.stringify(machine.config, (_key, value: unknown) =>
-      typeof value === 'function' ? { type: value.name } : value,
+      typeof value === 'function'
+        ? { type: 'guards' in value ? guardName(value) : value.name }
+        : value,
     );
     definitions.set(machine, json);
   }
