@@ -5,7 +5,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPERATOR, type TestService } from '../helpers.ts';
+import { OPERATOR, TOKEN_A, type TestService } from '../helpers.ts';
 import {
   buildConsole,
   connectOnAcp,
@@ -152,6 +152,23 @@ describe('the console for a screen reader', () => {
     const alert = page.locator('[data-command-result]').getByRole('alert');
     await alert.waitFor();
     expect(await alert.textContent()).toContain('409 migration-refused');
+    await page.context().close();
+  });
+});
+
+describe('refusals', () => {
+  it('says a forbidden command is forbidden, not that the workspace may not exist', async () => {
+    const page = await signIn(browser, s.url, TOKEN_A);
+    await page.goto(`${s.url}/#/workspaces/ws-2`);
+    await page.waitForSelector('[data-ws-state]');
+    // An operator-initiated migration needs an operator token: 403 to this installation token.
+    await page.click('[data-action=migrate-acp]');
+    await page.click('dialog [data-confirm=yes]');
+    const alert = page.locator('[data-command-result] [data-error=forbidden]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toBe(
+      'Forbidden (403): only an operator token may start an operator-initiated migration.',
+    );
     await page.context().close();
   });
 });

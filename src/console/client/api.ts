@@ -77,15 +77,27 @@ export function qs(params: Record<string, string | number | undefined | null>): 
   return s ? `?${s}` : '';
 }
 
-/** What an error means to an operator: tenancy refusals say so plainly. */
+/**
+ * What an error means to an operator: tenancy refusals say so plainly. A 404 may be another
+ * tenant's (the API answers both alike); a 403 is about something this token sees but may not
+ * do (an operator-only command or list), and says only that, with the API's reason.
+ */
 export function errorBox(error: unknown): HTMLElement {
   if (error instanceof ApiError) {
-    if (error.status === 404 || error.status === 403) {
+    if (error.status === 404) {
       return h(
         'div',
         { class: 'error', role: 'alert', 'data-error': 'not-found-or-forbidden' },
-        h('strong', null, error.status === 404 ? 'Not found or forbidden. ' : 'Forbidden. '),
+        h('strong', null, 'Not found or forbidden. '),
         `${error.message}. This token may not see it, or it does not exist.`,
+      );
+    }
+    if (error.status === 403) {
+      return h(
+        'div',
+        { class: 'error', role: 'alert', 'data-error': 'forbidden' },
+        h('strong', null, 'Forbidden (403): '),
+        `${error.message}.`,
       );
     }
     if (error.status === 401) {
