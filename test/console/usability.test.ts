@@ -172,3 +172,27 @@ describe('refusals', () => {
     await page.context().close();
   });
 });
+
+describe('timestamps', () => {
+  it('shows every time of the workspace and installations pages as YYYY-MM-DD HH:MM:SSZ', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    const rollbacks = (await ok(s, 'GET', '/v1/workspaces/ws-1/rollbacks')) as {
+      items: { initiatedAt: string }[];
+    };
+    const initiatedAt = rollbacks.items[0]!.initiatedAt;
+    // As the transport's "since" and the connection table show theirs: no T, no milliseconds.
+    const shown = initiatedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    await page.goto(`${s.url}/#/workspaces/ws-1`);
+    await page.waitForSelector('[data-section=rollbacks] tbody tr');
+    expect(await page.textContent('[data-section=rollbacks] tbody tr td:first-child')).toBe(shown);
+    for (const cell of await page
+      .locator('[data-section=migrations] tbody tr td:first-child')
+      .allTextContents())
+      expect(cell).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/);
+    await page.goto(`${s.url}/#/overview`);
+    const row = page.locator('[data-installation="inst-a"] tbody tr', { hasText: 'ws-1' });
+    await row.waitFor();
+    expect(await row.locator('td:first-child').textContent()).toBe(shown);
+    await page.context().close();
+  });
+});

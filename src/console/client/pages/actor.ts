@@ -171,7 +171,9 @@ export async function actorPage(ctx: PageContext): Promise<void> {
   const close = follow(
     `/v1/actors/${seg(id)}/transitions/stream`,
     (t) => {
-      feed.prepend(h('li', null, `${t.at}: ${t.from ?? '∅'} → ${t.to} (${t.events.join(', ')})`));
+      feed.prepend(
+        h('li', null, `${when(t.at)}: ${t.from ?? '∅'} → ${t.to} (${t.events.join(', ')})`),
+      );
       void draw();
     },
     live.set,

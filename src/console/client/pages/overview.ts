@@ -5,7 +5,7 @@
  */
 import { STORAGE_PREFIX, errorBox, get, qs, seg } from '../api.ts';
 import { gauge } from '../charts.ts';
-import { badge, dl, fill, h, keepOpen, link, num, pct, stateKind, table } from '../dom.ts';
+import { badge, dl, fill, h, keepOpen, link, num, pct, stateKind, table, when } from '../dom.ts';
 import type { PageContext } from '../ui.ts';
 import { type Capacity, type ConnectionRecord, type Page, protocolOf } from './types.ts';
 
@@ -132,7 +132,7 @@ async function card(sum: Summary): Promise<HTMLElement> {
                   'span',
                   { 'data-open-alert': alert.alertId },
                   badge(alert.trigger, 'bad'),
-                  ` ${pct(alert.capacityPercent, 1)} since ${alert.timestamp}`,
+                  ` ${pct(alert.capacityPercent, 1)} since ${when(alert.timestamp)}`,
                 )
               : 'none',
           ],
@@ -164,7 +164,7 @@ async function card(sum: Summary): Promise<HTMLElement> {
                 ['when', 'workspace', 'trigger'],
                 rb.items
                   .slice(0, 10)
-                  .map((r) => [r.at, link(`#/workspaces/${seg(r.ws)}`, r.ws), r.trigger]),
+                  .map((r) => [when(r.at), link(`#/workspaces/${seg(r.ws)}`, r.ws), r.trigger]),
                 'none',
               ),
             ],

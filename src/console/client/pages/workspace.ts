@@ -30,6 +30,8 @@ type Rec = Record<string, unknown>;
 const str = (v: unknown) =>
   v === null || v === undefined ? '–' : typeof v === 'string' ? v : JSON.stringify(v);
 const rate = (v: unknown) => (typeof v === 'number' ? v : null);
+/** A record's time as every page shows one (`2026-11-25 12:00:00Z`). */
+const at = (v: unknown) => (typeof v === 'string' ? when(v) : '–');
 const POLL_MS = 5_000;
 
 function evidence(r: Rec): HTMLElement {
@@ -205,7 +207,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
               [
                 'last rollback',
                 w.lastRollback
-                  ? `${str(w.lastRollback.trigger)} at ${str(w.lastRollback.at)}`
+                  ? `${str(w.lastRollback.trigger)} at ${at(w.lastRollback.at)}`
                   : 'none',
               ],
             ]),
@@ -241,7 +243,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
           table(
             ['at', 'trigger', 'reason', 'requested by', 'connections', 'rate then', ''],
             rollbacks.items.map((r) => [
-              str(r.initiatedAt),
+              at(r.initiatedAt),
               badge(str(r.trigger), 'bad'),
               str(r.reason),
               str(r.requestedBy),
@@ -259,7 +261,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
           table(
             ['recorded', 'migration', 'from → to', 'status', 'initiated by', 'reason', ''],
             migrations.items.map((m) => [
-              str(m.recordedAt),
+              at(m.recordedAt),
               h('code', null, str(m.migrationId)),
               `${str(m.fromProtocol)} → ${str(m.toProtocol)}`,
               badge(str(m.status), stateKind(str(m.status))),
@@ -277,7 +279,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
           table(
             ['at', 'decision', ''],
             decisions.items.map((d) => [
-              str(d.at),
+              at(d.at),
               badge(str(d.decision), stateKind(str(d.decision))),
               more(`dec:${str(d.decisionId)}`, 'record', d),
             ]),
@@ -314,7 +316,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
           h(
             'li',
             null,
-            `${t.at} ${t.actorId}: ${t.from ?? '∅'} → ${t.to} (${t.events.join(', ')})`,
+            `${when(t.at)} ${t.actorId}: ${t.from ?? '∅'} → ${t.to} (${t.events.join(', ')})`,
           ),
         );
         while (feed.children.length > 30) feed.lastElementChild?.remove();
