@@ -196,3 +196,20 @@ describe('timestamps', () => {
     await page.context().close();
   });
 });
+
+describe('addresses typed or pasted by hand', () => {
+  it('says an address with a broken % escape is not valid, instead of a blank page', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${s.url}/#/workspaces/ws-%E0%A4%A`);
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('This address is not valid');
+    expect(errors).toEqual([]);
+    // The next good address works as ever.
+    await page.getByRole('link', { name: 'Installations' }).first().click();
+    await page.waitForSelector('[data-installation="inst-a"]');
+    await page.context().close();
+  });
+});

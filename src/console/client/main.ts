@@ -163,11 +163,27 @@ function route(): void {
     );
     return;
   }
+  let decoded: string[];
+  try {
+    decoded = params.map(decodeURIComponent);
+  } catch {
+    // A `%` not followed by two hex digits (a mistyped or cut link): say so, not a blank page.
+    fill(
+      app,
+      h(
+        'div',
+        { class: 'error', role: 'alert', 'data-error': 'bad-address' },
+        `This address is not valid: ${location.hash} (a % must start an escape such as %3A). `,
+        h('a', { href: '#/overview' }, 'Installations'),
+      ),
+    );
+    return;
+  }
   fill(app);
   Promise.resolve(
     page({
       root: app,
-      params: params.map(decodeURIComponent),
+      params: decoded,
       query: new URLSearchParams(search),
       onLeave: (fn) => leave.push(fn),
       alive: () => mine === generation,
