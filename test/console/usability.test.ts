@@ -14,6 +14,7 @@ import {
   screenshot,
   signIn,
   startConsoleService,
+  waitForText,
 } from './support.ts';
 
 let s: TestService;
@@ -211,5 +212,28 @@ describe('addresses typed or pasted by hand', () => {
     await page.getByRole('link', { name: 'Installations' }).first().click();
     await page.waitForSelector('[data-installation="inst-a"]');
     await page.context().close();
+  });
+
+  it('neither follows nor re-reads a workspace whose id no workspace can have (400)', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.clock.install();
+    const reads: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/v1/workspaces/ws%20one')) reads.push(r.url());
+    });
+    await page.goto(`${s.url}/`);
+    await page.fill('input[name=token]', OPERATOR);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('header nav');
+    await page.goto(`${s.url}/#/workspaces/${encodeURIComponent('ws one!')}`);
+    await waitForText(page, '[role=alert]', '400 validation-failed');
+    expect(await page.$('[data-live]')).toBeNull();
+    const before = reads.length;
+    // Two of the page's 5 s re-reads, on the page's own clock.
+    await page.clock.runFor(11_000);
+    expect(reads.length).toBe(before);
+    await context.close();
   });
 });

@@ -110,9 +110,10 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     } catch (error) {
       if (ctx.alive()) fill(body, errorBox(error));
       if (error instanceof ApiError && error.status === 401) throw error;
-      // Not found or forbidden before the page followed anything: there is nothing to follow
-      // (its installation is unknown), so the page does not say it is about to.
-      if (!following && error instanceof ApiError && [403, 404].includes(error.status)) {
+      // Not found or forbidden, or an id no workspace can have (400), before the page followed
+      // anything: there is nothing to follow (its installation is unknown), so the page does
+      // not say it is about to, and does not ask again.
+      if (!following && error instanceof ApiError && [400, 403, 404].includes(error.status)) {
         refused = true;
         live.el.remove();
       }
