@@ -26,7 +26,8 @@ const REASON = `"><img src=x onerror="window.__xss=1"> <script>window.__xss=2</s
 
 beforeAll(async () => {
   [bundle, browser] = await Promise.all([buildConsole(), launch()]);
-  s = await startConsoleService(bundle.dir);
+  // A small capacity, so that a few connections open a capacity alert (85 % of 20 = 17).
+  s = await startConsoleService(bundle.dir, { CAPACITY_PER_WORKER: '20' });
   await connectOnAcp(s, 'inst-a', 'ws-1', 'c1');
   await ok(s, 'POST', '/v1/workspaces/ws-1/rollback', { reason: REASON });
 }, 60_000);
@@ -235,5 +236,33 @@ describe('addresses typed or pasted by hand', () => {
     await page.clock.runFor(11_000);
     expect(reads.length).toBe(before);
     await context.close();
+  });
+});
+
+describe('capacity', () => {
+  it('shows an open alert at the level that opened it after usage fell back', async () => {
+    // 18 of 20 (90 %) opens a warning; all 18 rolled back, usage is 0 % but the alert stays
+    // open until usage has stayed below 70 % for 5 minutes.
+    const ids = Array.from({ length: 18 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    for (const connectionId of ids)
+      await ok(s, 'POST', '/v1/connections', {
+        connectionId,
+        installationId: 'inst-p',
+        workspaceId: 'ws-p',
+      });
+    for (const id of ids) await ok(s, 'POST', `/v1/connections/${id}/rollback`, { reason: 'test' });
+    const capacity = (await ok(s, 'GET', '/v1/installations/inst-p/capacity')) as {
+      capacityPercent: number;
+      openAlert: { peakPercent: number } | null;
+    };
+    expect(capacity.capacityPercent).toBe(0);
+    expect(capacity.openAlert?.peakPercent).toBe(0.9);
+
+    const page = await signIn(browser, s.url, OPERATOR);
+    const alert = page.locator('[data-installation="inst-p"] [data-open-alert]');
+    await alert.waitFor();
+    // Not "warning 0.0 %": the level of a warning is the usage that raised it.
+    expect(await alert.textContent()).toMatch(/^warning peak 90\.0 % since /);
+    await page.context().close();
   });
 });

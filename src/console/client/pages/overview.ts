@@ -132,7 +132,8 @@ async function card(sum: Summary): Promise<HTMLElement> {
                   'span',
                   { 'data-open-alert': alert.alertId },
                   badge(alert.trigger, 'bad'),
-                  ` ${pct(alert.capacityPercent, 1)} since ${when(alert.timestamp)}`,
+                  // The open alert carries today's usage: its level is the peak's.
+                  ` peak ${pct(alert.peakPercent ?? alert.capacityPercent, 1)} since ${when(alert.timestamp)}`,
                 )
               : 'none',
           ],

@@ -36,6 +36,8 @@ export interface Alert {
   trigger: string;
   activeConnections: number;
   capacityPercent: number;
+  /** The highest usage since the alert opened (the open alert's capacityPercent is today's). */
+  peakPercent?: number;
   timestamp: string;
   resolvedAt: string | null;
   notified: boolean;
