@@ -118,6 +118,30 @@ describe('the console from the keyboard', () => {
   });
 });
 
+describe('the console from the keyboard: paging', () => {
+  it('keeps the focus on Next while paging through the connections', async () => {
+    for (const connectionId of ['q1', 'q2', 'q3'])
+      await ok(s, 'POST', '/v1/connections', {
+        connectionId,
+        installationId: 'inst-q',
+        workspaceId: 'ws-q',
+      });
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/connections?installationId=inst-q&limit=1`);
+    const info = page.locator('[data-page-info]');
+    await waitForText(page, '[data-page-info]', '1–1');
+    await page.focus('[data-page=next]');
+    await page.keyboard.press('Enter');
+    await waitForText(page, '[data-page-info]', '2–2');
+    expect(await info.textContent()).toBe('2–2');
+    // Enter again, without tabbing back from the top of the page.
+    expect(await page.evaluate<string | undefined>('document.activeElement?.dataset.page')).toBe(
+      'next',
+    );
+    await page.context().close();
+  });
+});
+
 describe('the console for a screen reader', () => {
   it('names its navigation, fields, dialog and current page, and announces refusals', async () => {
     const context = await browser.newContext();

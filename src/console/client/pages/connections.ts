@@ -3,7 +3,7 @@
  * with the API's cursor, sorts the loaded page by success rate or latency.
  */
 import { errorBox, get, qs, seg } from '../api.ts';
-import { badge, fill, h, link, num, pct, stateKind, table, when } from '../dom.ts';
+import { badge, fill, h, keepOpen, link, num, pct, stateKind, table, when } from '../dom.ts';
 import { type PageContext, pagerControls } from '../ui.ts';
 import type { ConnectionRecord, Page } from './types.ts';
 
@@ -145,26 +145,29 @@ export async function connectionsPage(ctx: PageContext): Promise<void> {
       items = page.items;
       render();
       const start = cursors.length * pageSize + 1;
-      fill(
-        pager,
-        ...pagerControls({
-          start,
-          count: items.length,
-          prev:
-            cursors.length === 0
+      // Through keepOpen: the focus stays on Next (or Previous) for the next page turn.
+      keepOpen(pager, () =>
+        fill(
+          pager,
+          ...pagerControls({
+            start,
+            count: items.length,
+            prev:
+              cursors.length === 0
+                ? undefined
+                : () => {
+                    cursor = cursors.pop() ?? null;
+                    void load();
+                  },
+            next: !page.nextCursor
               ? undefined
               : () => {
-                  cursor = cursors.pop() ?? null;
+                  cursors.push(cursor);
+                  cursor = page.nextCursor;
                   void load();
                 },
-          next: !page.nextCursor
-            ? undefined
-            : () => {
-                cursors.push(cursor);
-                cursor = page.nextCursor;
-                void load();
-              },
-        }),
+          }),
+        ),
       );
     } catch (error) {
       if (ctx.alive()) fill(out, errorBox(error));

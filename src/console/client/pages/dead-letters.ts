@@ -5,7 +5,7 @@
  * only when the token is not known to be refused them).
  */
 import { ApiError, api, errorBox, get, qs, seg } from '../api.ts';
-import { type Child, fill, h, json, table, when } from '../dom.ts';
+import { type Child, fill, h, json, keepOpen, table, when } from '../dom.ts';
 import { type PageContext, confirmAction, pagerControls } from '../ui.ts';
 import type { Page } from './types.ts';
 
@@ -182,49 +182,52 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
       await engineDrawn;
       if (!ctx.alive()) return;
       const start = cursors.length * PAGE_SIZE + 1;
-      fill(
-        notifications,
-        operator === false
-          ? h(
-              'p',
-              { class: 'notice', 'data-operator-only': '' },
-              'Retry and discard need an operator token: this token was refused the operator-only list of timers and effects (403), so they are not offered.',
-            )
-          : '',
-        table(
-          ['delivery', 'channel', 'target', 'attempts', 'last error', 'dead since', ''],
-          page.items.map((n) => [
-            h('code', null, n.deliveryId ?? '–'),
-            n.channel ?? '–',
-            n.target ?? '–',
-            String(n.attempts ?? '–'),
-            lastError(n.lastError),
-            when(n.deadLetteredAt ?? null),
-            n.deliveryId ? buttons('notifications', n.deliveryId) : '',
-          ]),
-          'no dead notifications',
-        ),
-        h(
-          'div',
-          { class: 'toolbar' },
-          ...pagerControls({
-            start,
-            count: page.items.length,
-            prev:
-              cursors.length === 0
+      // Through keepOpen: the focus stays on Next (or Previous) for the next page turn.
+      keepOpen(notifications, () =>
+        fill(
+          notifications,
+          operator === false
+            ? h(
+                'p',
+                { class: 'notice', 'data-operator-only': '' },
+                'Retry and discard need an operator token: this token was refused the operator-only list of timers and effects (403), so they are not offered.',
+              )
+            : '',
+          table(
+            ['delivery', 'channel', 'target', 'attempts', 'last error', 'dead since', ''],
+            page.items.map((n) => [
+              h('code', null, n.deliveryId ?? '–'),
+              n.channel ?? '–',
+              n.target ?? '–',
+              String(n.attempts ?? '–'),
+              lastError(n.lastError),
+              when(n.deadLetteredAt ?? null),
+              n.deliveryId ? buttons('notifications', n.deliveryId) : '',
+            ]),
+            'no dead notifications',
+          ),
+          h(
+            'div',
+            { class: 'toolbar' },
+            ...pagerControls({
+              start,
+              count: page.items.length,
+              prev:
+                cursors.length === 0
+                  ? undefined
+                  : () => {
+                      cursor = cursors.pop() ?? null;
+                      void drawNotifications();
+                    },
+              next: !page.nextCursor
                 ? undefined
                 : () => {
-                    cursor = cursors.pop() ?? null;
+                    cursors.push(cursor);
+                    cursor = page.nextCursor;
                     void drawNotifications();
                   },
-            next: !page.nextCursor
-              ? undefined
-              : () => {
-                  cursors.push(cursor);
-                  cursor = page.nextCursor;
-                  void drawNotifications();
-                },
-          }),
+            }),
+          ),
         ),
       );
     } catch (error) {

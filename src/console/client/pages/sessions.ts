@@ -1,6 +1,6 @@
 /** Per session: the GitHub automation summaries and the transcript, newest first, paged. */
 import { errorBox, get, qs, seg } from '../api.ts';
-import { badge, fill, h, json, stateKind, table, when } from '../dom.ts';
+import { badge, fill, h, json, keepOpen, stateKind, table, when } from '../dom.ts';
 import type { PageContext } from '../ui.ts';
 import type { Page } from './types.ts';
 
@@ -23,12 +23,15 @@ function paged(
         `${path}${qs({ order: 'newest-first', limit: 50, cursor })}`,
       );
       rows.push(...page.items);
-      fill(
-        box,
-        table(headers, rows.map(row), empty),
-        page.nextCursor
-          ? h('button', { type: 'button', onclick: () => void more(page.nextCursor) }, 'More')
-          : '',
+      // Through keepOpen: the focus stays on More while there is more.
+      keepOpen(box, () =>
+        fill(
+          box,
+          table(headers, rows.map(row), empty),
+          page.nextCursor
+            ? h('button', { type: 'button', onclick: () => void more(page.nextCursor) }, 'More')
+            : '',
+        ),
       );
     } catch (error) {
       fill(box, errorBox(error));
