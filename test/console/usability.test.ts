@@ -290,3 +290,20 @@ describe('capacity', () => {
     await page.context().close();
   });
 });
+
+describe('signing in when the service does not answer', () => {
+  it("says the token could not be checked, in the browser's words, without an error class name", async () => {
+    const gone = await startConsoleService(bundle.dir);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${gone.url}/`);
+    await gone.close();
+    await page.fill('input[name=token]', OPERATOR);
+    await page.click('button[type=submit]');
+    const error = page.locator('.error', { hasText: 'Could not check the token:' });
+    await error.waitFor();
+    expect(await error.textContent()).not.toMatch(/TypeError|ApiError/);
+    await context.close();
+  });
+});

@@ -97,7 +97,9 @@ async function signIn(value: string, status: HTMLElement): Promise<void> {
         { class: 'error', role: 'alert' },
         error instanceof ApiError && error.status === 401
           ? 'This token is not valid.'
-          : `Could not check the token: ${String(error)}`,
+          : // The API's own message (or the browser's, when the service did not answer), not
+            // the error's class name.
+            `Could not check the token: ${error instanceof Error ? error.message : String(error)}`,
       ),
     );
     return;
