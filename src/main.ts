@@ -315,6 +315,10 @@ export async function start(options: StartOptions = {}): Promise<Service> {
       );
       logger.info('shutdown: stopped accepting connections');
       await firstRequests();
+      // A connection that has still sent nothing is idle (opened ahead of need, as HTTP clients
+      // and balancers do) and is closed, as the keep-alive ones are below: waiting on it held a
+      // shutdown until the client gave it up.
+      for (const socket of fresh) socket.destroy();
       const streams = moduleContext.streams.closeAll();
       const sockets = attached.reduce((n, a) => n + a.close(), 0);
       logger.info('shutdown: closed live streams', { streams, sockets });

@@ -154,6 +154,22 @@ describe('SIGTERM and connections', () => {
   });
 });
 
+describe('SIGTERM and a connection that never sends a request', () => {
+  it('closes it after the first-request waits, instead of holding the shutdown to the grace cut', async () => {
+    // A grace period longer than the test's timeout: only closing the silent connection lets
+    // the process exit in time.
+    const { p, port } = await serve({ SHUTDOWN_GRACE_MS: '120000' });
+    const silent = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+    const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    silent.on('error', () => {});
+    p.proc.kill('SIGTERM');
+    await closed;
+    expect(await p.exited).toBe(0);
+    expect(p.stdout).not.toContain('grace period over');
+  });
+});
+
 describe('npm start', () => {
   it('leaves no server listening after SIGTERM to npm (no orphaned node process)', async () => {
     const port = await freePort();
