@@ -132,6 +132,17 @@ export async function startService(
   };
 }
 
+/** A service (every module) with one connection registered: `c1` of `inst-a` in `ws-1`. */
+export async function startWithConnection(): Promise<TestService> {
+  const s = await startService();
+  await s.api('POST', '/v1/connections', {
+    connectionId: 'c1',
+    installationId: 'inst-a',
+    workspaceId: 'ws-1',
+  });
+  return s;
+}
+
 /** A heartbeat body at `at` (ms). */
 export function hb(at: number, succeeded: number, failed = 0, latencyMs: number[] = []) {
   return { timestamp: new Date(at).toISOString(), succeeded, failed, latencyMs };

@@ -3,18 +3,13 @@
  * before it records anything, and the chart's refusal is a 409 that names why.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TestService, checkInvariants, startService } from '../helpers.ts';
+import { type TestService, checkInvariants, startWithConnection } from '../helpers.ts';
 import { snapshotKeys } from '../hostile/support.ts';
 
 let s: TestService;
 
 beforeEach(async () => {
-  s = await startService();
-  await s.api('POST', '/v1/connections', {
-    connectionId: 'c1',
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
+  s = await startWithConnection();
 });
 
 afterEach(async () => {

@@ -4,7 +4,7 @@
  * naming the field and the kind of secret, never echoed, and the command changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestService, checkInvariants, namedFields, startService } from '../helpers.ts';
+import { type TestService, checkInvariants, namedFields, startWithConnection } from '../helpers.ts';
 
 // Built at run time, so that no secret-looking literal sits in the source.
 const GITHUB_TOKEN = `ghp_${'A1b2C3d4E5'.repeat(4).slice(0, 36)}`;
@@ -13,12 +13,7 @@ const URL_PASSWORD = `see https://deploy:${'hunter2-long'}@git.example.com/repo`
 let s: TestService;
 
 beforeAll(async () => {
-  s = await startService();
-  await s.api('POST', '/v1/connections', {
-    connectionId: 'c1',
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
+  s = await startWithConnection();
 });
 
 afterAll(async () => {

@@ -3,17 +3,12 @@
  * 404 when it is no route's path; the one error shape either way, and nothing written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestService, checkInvariants, startService } from '../helpers.ts';
+import { type TestService, checkInvariants, startWithConnection } from '../helpers.ts';
 
 let s: TestService;
 
 beforeAll(async () => {
-  s = await startService();
-  await s.api('POST', '/v1/connections', {
-    connectionId: 'c1',
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
+  s = await startWithConnection();
 });
 
 afterAll(async () => {

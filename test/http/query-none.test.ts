@@ -5,18 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentedRoutes } from '../../src/http/openapi/registry.ts';
 import '../../src/http/openapi/routes/index.ts';
-import { T0, type TestService, checkInvariants, hb, startService } from '../helpers.ts';
+import { T0, type TestService, checkInvariants, hb, startWithConnection } from '../helpers.ts';
 import { snapshotKeys } from '../hostile/support.ts';
 
 let s: TestService;
 
 beforeAll(async () => {
-  s = await startService();
-  await s.api('POST', '/v1/connections', {
-    connectionId: 'c1',
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
+  s = await startWithConnection();
   await s.api('POST', '/v1/connections/c1/handshake', {
     protocolVersion: '1.0.0',
     negotiatedCapabilities: [],
