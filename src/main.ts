@@ -16,7 +16,7 @@ import { DomainEvents, type DomainEventMap } from './domain-events.ts';
 import type { AppModule, ModuleContext } from './module-context.ts';
 import { MODULES } from './modules.ts';
 import { Services } from './services.ts';
-import { type RedisClient, connectRedisClient } from './store/client.ts';
+import { type RedisClient, connectRedisClient, mastersShortOfReplicas } from './store/client.ts';
 import { migrateLegacyQueues } from './store/legacy-queues.ts';
 import { RedisStore } from './store/redis-store.ts';
 import { LiveStreams } from './http/live-streams.ts';
@@ -141,6 +141,17 @@ export async function start(options: StartOptions = {}): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const redis = options.redis ?? (await connectRedis(config, logger));
   const store = new RedisStore(redis, config.keyPrefix, config.redisWait);
+  if (config.redisWait.replicas > 0) {
+    // A check, not a condition of starting: a master that does not answer it now is the
+    // outage handling's (503), and a replica may connect later.
+    const short = await mastersShortOfReplicas(redis, config.redisWait.replicas).catch(() => []);
+    for (const m of short) {
+      logger.warn(
+        'REDIS_WAIT_REPLICAS asks for more replicas than a master has: its commits answer 503 replication-timeout until enough connect',
+        { ...m, wanted: config.redisWait.replicas },
+      );
+    }
+  }
   const migrated = await migrateLegacyQueues(redis, config.keyPrefix);
   if (migrated > 0)
     logger.info('moved old outbox and delivery jobs to the retry queues', { migrated });

@@ -236,3 +236,26 @@ export function dataNodes(client: RedisClient): Redis[] {
 
 /** Whether `client` talks to a Redis Cluster. */
 export const isCluster = (client: RedisClient): client is Cluster => client instanceof Cluster;
+
+/**
+ * The masters (`host:port`) with fewer connected replicas than `wanted`, from each one's
+ * `INFO replication`. With `REDIS_WAIT_REPLICAS` above what a master has, every commit there
+ * answers `replication-timeout`: the service says so when it starts, naming no credentials.
+ *
+ * @example
+ * await mastersShortOfReplicas(redis, 1); // [{ master: '127.0.0.1:6379', replicas: 0 }]
+ */
+export async function mastersShortOfReplicas(
+  client: RedisClient,
+  wanted: number,
+): Promise<{ master: string; replicas: number }[]> {
+  const short: { master: string; replicas: number }[] = [];
+  for (const node of dataNodes(client)) {
+    const info = await node.info('replication');
+    const replicas = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
+    if (replicas < wanted) {
+      short.push({ master: `${node.options.host ?? '?'}:${node.options.port ?? '?'}`, replicas });
+    }
+  }
+  return short;
+}

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { type Logger, createLogger, silentLogger } from '../../src/logger.ts';
 import { type Service, start } from '../../src/main.ts';
 import { OPERATOR } from '../helpers.ts';
 import { OwnRedis, freePort, until } from './support.ts';
@@ -29,19 +29,19 @@ beforeAll(async () => {
 });
 
 /** A service process on the test's master, waiting for one replica; all share the keys. */
-const startProcess = () =>
+const startProcess = (replicas = '1', logger: Logger = silentLogger) =>
   start({
     config: loadConfig({
       NODE_ENV: 'test',
       PORT: '0',
       REDIS_URL: master.url,
-      REDIS_WAIT_REPLICAS: '1',
+      REDIS_WAIT_REPLICAS: replicas,
       REDIS_WAIT_TIMEOUT_MS: '300',
       KEY_PREFIX: 'wait',
       OPERATOR_TOKENS: OPERATOR,
     }),
     clock: new ManualClock(Date.now()),
-    logger: silentLogger,
+    logger,
     background: false,
   });
 
@@ -156,5 +156,36 @@ describe('REDIS_WAIT_REPLICAS=1', () => {
     expect(retry.status).toBe(200);
     expect(retry.body.duplicate).toBe(true);
     expect((await call('GET', '/v1/connections/c1')).body.sampleSize).toBe(7);
+  });
+});
+
+describe('REDIS_WAIT_REPLICAS above what the master has', () => {
+  it('is named in a warning at start (master, replicas, wanted), and only then', async () => {
+    const lines: string[] = [];
+    const warned = () =>
+      lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => String(l.message).startsWith('REDIS_WAIT_REPLICAS asks for more replicas'));
+    const two = await startProcess(
+      '2',
+      createLogger('info', (l) => lines.push(l)),
+    );
+    await two.stop();
+    expect(warned()).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        master: `127.0.0.1:${master.port}`,
+        replicas: 1,
+        wanted: 2,
+      }),
+    ]);
+    lines.length = 0;
+    const one = await startProcess(
+      '1',
+      createLogger('info', (l) => lines.push(l)),
+    );
+    await one.stop();
+    expect(lines.length).toBeGreaterThan(0);
+    expect(warned()).toEqual([]);
   });
 });
