@@ -161,6 +161,18 @@ export function createWorkspaceMachine() {
     },
   } as const;
 
+  /** The `failed` log entry of a scheduled migration cancelled before its start. */
+  const appendCancelled = (failureReason: string) =>
+    ({
+      type: 'appendAudit',
+      params: ({ context, event }: { context: WorkspaceContext; event: WorkspaceEvent }) => ({
+        stream: STREAMS.migrations(context.workspaceId),
+        id: `${context.pending!.migrationId}-cancelled`,
+        at: event.at,
+        record: migrationLog(context, context.pending!, 'failed', event.at, { failureReason }),
+      }),
+    }) as const;
+
   return machine.createMachine({
     id: 'workspace',
     initial: 'boot',
@@ -251,20 +263,7 @@ export function createWorkspaceMachine() {
             on: {
               CANCEL_MIGRATION: {
                 target: 'idle',
-                actions: [
-                  {
-                    type: 'appendAudit',
-                    params: ({ context, event }) => ({
-                      stream: STREAMS.migrations(context.workspaceId),
-                      id: `${context.pending!.migrationId}-cancelled`,
-                      at: event.at,
-                      record: migrationLog(context, context.pending!, 'failed', event.at, {
-                        failureReason: 'cancelled before its scheduled start',
-                      }),
-                    }),
-                  },
-                  'cancelPending',
-                ],
+                actions: [appendCancelled('cancelled before its scheduled start'), 'cancelPending'],
               },
               // Otherwise the root's POLICY records the new settings and the schedule stands.
               POLICY: {
@@ -272,18 +271,9 @@ export function createWorkspaceMachine() {
                 target: 'idle',
                 actions: [
                   'recordPolicy',
-                  {
-                    type: 'appendAudit',
-                    params: ({ context, event }) => ({
-                      stream: STREAMS.migrations(context.workspaceId),
-                      id: `${context.pending!.migrationId}-cancelled`,
-                      at: event.at,
-                      record: migrationLog(context, context.pending!, 'failed', event.at, {
-                        failureReason:
-                          'cancelled before its scheduled start: the installation settings no longer allow it',
-                      }),
-                    }),
-                  },
+                  appendCancelled(
+                    'cancelled before its scheduled start: the installation settings no longer allow it',
+                  ),
                   'cancelPending',
                 ],
               },
