@@ -180,11 +180,14 @@ describe('POST /v1/connections/:connectionId/handshake', () => {
 
   it('answers 400 naming protocolVersion for a non-semver version and writes nothing', async () => {
     const { version } = await register('c1');
-    const res = await call('POST', '/v1/connections/c1/handshake', {
-      protocolVersion: 'one-point-two',
-      negotiatedCapabilities: [],
-    });
-    expectError(res, 400, 'validation-failed', 'protocolVersion');
+    for (const protocolVersion of ['one-point-two', 'v1.2.0', '1.2']) {
+      const res = await call('POST', '/v1/connections/c1/handshake', {
+        protocolVersion,
+        negotiatedCapabilities: [],
+      });
+      expectError(res, 400, 'validation-failed', 'protocolVersion');
+      expect(res.body.error.message, protocolVersion).toContain('such as 1.2.0');
+    }
     expect(await get('c1')).toMatchObject({ status: 'connecting', version });
   });
 

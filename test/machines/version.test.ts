@@ -113,10 +113,9 @@ describe('protocol version ranges against npm semver on generated versions (fast
 });
 
 describe('isSemver', () => {
-  it('accepts a semantic version with or without prerelease, build metadata or a leading v', () => {
+  it('accepts a semantic version with or without prerelease or build metadata', () => {
     for (const v of [
       '1.2.3',
-      'v1.2.3',
       '1.2.3-rc.1',
       '1.2.3+build.5',
       '10.0.0-x-y.0+b',
@@ -129,7 +128,7 @@ describe('isSemver', () => {
       expect(isSemver(v), v).toBe(true);
   });
 
-  it('refuses leading zeros, missing parts, empty identifiers and stray characters', () => {
+  it('refuses leading zeros, a leading v (semver.org), missing parts, empty identifiers and stray characters', () => {
     for (const v of [
       '1.2',
       '01.2.3',
@@ -138,6 +137,8 @@ describe('isSemver', () => {
       '1.2.3-',
       '1.2.3-a..b',
       'x1.2.3',
+      'v1.2.3',
+      'V1.2.3',
       '1.2.3 ',
     ])
       expect(isSemver(v), v).toBe(false);
