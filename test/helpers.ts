@@ -77,9 +77,10 @@ export async function startService(
   clock = new ManualClock(T0),
   /** Feature modules to run (default: every module in src/modules.ts). */
   modules?: AppModule[],
+  /** The Redis client (default: the one this run targets); closed with the service. */
+  redis: RedisClient = realRedis(),
 ): Promise<TestService> {
   const prefix = env.KEY_PREFIX ?? testPrefix();
-  const redis = realRedis();
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',

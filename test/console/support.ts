@@ -13,6 +13,7 @@ import { expect } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { createConsoleModule } from '../../src/console/module.ts';
 import { MODULES } from '../../src/modules.ts';
+import type { RedisClient } from '../../src/store/client.ts';
 import { type TestService, startService } from '../helpers.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -28,13 +29,17 @@ export async function buildConsole(): Promise<{ dir: string; remove(): void }> {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The real service (real Redis, clock at the real time) serving the console from `dir`. */
+/**
+ * The real service (real Redis, clock at the real time) serving the console from `dir`; on
+ * `redis` when given (a client of a server the test stops or freezes itself).
+ */
 export function startConsoleService(
   dir: string,
   env: Record<string, string> = {},
+  redis?: RedisClient,
 ): Promise<TestService> {
   const modules = [...MODULES.filter((m) => m.name !== 'console'), createConsoleModule(dir)];
-  return startService(env, new ManualClock(Date.now()), modules);
+  return startService(env, new ManualClock(Date.now()), modules, redis);
 }
 
 export function launch(): Promise<Browser> {

@@ -5,7 +5,10 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.ts';
+import { connectRedisClient } from '../../src/store/client.ts';
 import { OPERATOR, TOKEN_A, type TestService } from '../helpers.ts';
+import { OwnRedis, freePort } from '../outage/support.ts';
 import {
   buildConsole,
   connectOnAcp,
@@ -261,6 +264,40 @@ describe('addresses typed or pasted by hand', () => {
     expect(reads.length).toBe(before);
     await context.close();
   });
+});
+
+describe('the workspace page during a Redis outage', () => {
+  it('stops saying "live" while its reads answer 503, and says it again once Redis is back', async () => {
+    const own = new OwnRedis(await freePort());
+    await own.start();
+    const client = await connectRedisClient(
+      { redisUrl: own.url, clusterNodes: [], commandTimeoutMs: 500 },
+      silentLogger,
+    );
+    const o = await startConsoleService(bundle.dir, { REDIS_COMMAND_TIMEOUT_MS: '500' }, client);
+    try {
+      await connectOnAcp(o, 'inst-a', 'ws-1', 'c1');
+      const page = await signIn(browser, o.url, OPERATOR);
+      await page.goto(`${o.url}/#/workspaces/ws-1`);
+      await page.waitForSelector('[data-live="open"]');
+      own.freeze();
+      // The stream to the service stays open, but the page's 5 s re-read answers 503.
+      const stale = page.locator('[data-live="stale"]');
+      await stale.waitFor({ timeout: 15_000 });
+      expect(await stale.textContent()).toBe(
+        'not current: the API answered 503 store-unavailable; retrying…',
+      );
+      await waitForText(page, '[role=alert]', 'store-unavailable');
+      own.thaw();
+      await page.waitForSelector('[data-live="open"]', { timeout: 15_000 });
+      await page.waitForSelector('[data-section=rollbacks]');
+      await page.context().close();
+    } finally {
+      own.thaw();
+      await o.close();
+      await own.destroy();
+    }
+  }, 60_000);
 });
 
 describe('capacity', () => {

@@ -76,19 +76,48 @@ export function confirmAction(o: ConfirmOptions): Promise<string | null> {
   });
 }
 
-/** "live" / "reconnecting" label of a stream. */
-export function liveIndicator(): { el: HTMLElement; set: (open: boolean) => void } {
+/**
+ * "live" / "reconnecting" label of a stream. `stale(why)` says the page's own reads fail (the
+ * API answers 5xx or cannot be reached): the stream may still be open then, but what the page
+ * shows is no longer current, so it does not say "live". `stale(null)` once a read succeeds.
+ */
+export function liveIndicator(): {
+  el: HTMLElement;
+  set: (open: boolean) => void;
+  stale: (why: string | null) => void;
+} {
   const el = h(
     'span',
     { class: 'live off', 'data-live': 'connecting' },
     'not following the live stream yet',
   );
-  return {
-    el,
-    set: (open) => {
+  let open: boolean | null = null;
+  let staleWhy: string | null = null;
+  const show = () => {
+    if (staleWhy !== null) {
+      el.className = 'live off';
+      el.dataset.live = 'stale';
+      el.textContent = `not current: ${staleWhy}; retrying…`;
+    } else if (open !== null) {
       el.className = `live ${open ? 'on' : 'off'}`;
       el.dataset.live = open ? 'open' : 'closed';
       el.textContent = open ? 'live' : 'live stream interrupted, reconnecting…';
+    }
+  };
+  return {
+    el,
+    set: (o) => {
+      open = o;
+      show();
+    },
+    stale: (why) => {
+      if (why === staleWhy) return;
+      staleWhy = why;
+      if (why === null && open === null) {
+        el.className = 'live off';
+        el.dataset.live = 'connecting';
+        el.textContent = 'not following the live stream yet';
+      } else show();
     },
   };
 }

@@ -110,6 +110,9 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     } catch (error) {
       if (ctx.alive()) fill(body, errorBox(error));
       if (error instanceof ApiError && error.status === 401) throw error;
+      // An outage (5xx) or a service out of reach: the figures above are not current any more.
+      if (!(error instanceof ApiError)) live.stale('the service cannot be reached');
+      else if (error.status >= 500) live.stale(`the API answered ${error.status} ${error.code}`);
       // Not found or forbidden, or an id no workspace can have (400), before the page followed
       // anything: there is nothing to follow (its installation is unknown), so the page does
       // not say it is about to, and does not ask again.
@@ -120,6 +123,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
       return;
     }
     if (!ctx.alive()) return;
+    live.stale(null);
     const w = ws;
     followInstallation(w.installationId);
     const hl = w.health;
