@@ -94,4 +94,19 @@ describe('dead notification deliveries on the console', () => {
     expect(refused).toEqual(['/v1/installations/inst-a/dead-letters']);
     await page.context().close();
   });
+
+  it('gives the focus to the answer after a discard, not back to the start of the page', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/dead-letters/inst-a`);
+    await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
+    await page.locator(`${SECTION} button:has-text("Discard")`).first().click();
+    await page.click('dialog[open] [data-confirm=yes]');
+    await waitForText(page, '[role=status]', 'Discarded');
+    const focused = await page.evaluate<{ role: string | null; text: string | null }>(
+      '({ role: document.activeElement?.getAttribute("role") ?? null, text: document.activeElement?.textContent ?? null })',
+    );
+    expect(focused.role).toBe('status');
+    expect(focused.text).toMatch(/^Discarded \S+\.$/);
+    await page.context().close();
+  });
 });

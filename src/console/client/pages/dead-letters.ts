@@ -111,6 +111,13 @@ export async function deadLettersPage(ctx: PageContext): Promise<void> {
     }
     if (operator === false) await Promise.all([drawEngine(), drawNotifications()]);
     else await (kind === 'notifications' ? drawNotifications() : drawEngine());
+    // The button the dialog gave the focus back to left with its row: the focus goes to the
+    // answer instead of falling to the page's start.
+    const answer = result.firstElementChild as HTMLElement | null;
+    if (answer && ctx.alive()) {
+      answer.tabIndex = -1;
+      answer.focus();
+    }
   };
   const buttons = (kind: Kind, itemId: string) =>
     operator === false
