@@ -129,11 +129,30 @@ export const apiTokens = z
   })
   .pipe(
     z.array(
-      z.strictObject({
-        token: z.string().min(16, 'tokens must be at least 16 characters'),
-        installations: z.array(z.string().min(1)).min(1),
-        /** Who the token stands for in audit records (never the token itself). */
-        name: z.string().min(1).max(64).optional(),
-      }),
+      z.strictObject(
+        {
+          token: z
+            .string({ error: 'must be a string of at least 16 characters' })
+            .min(16, 'tokens must be at least 16 characters'),
+          installations: z
+            .array(z.string({ error: 'must be a non-empty string' }).min(1, 'must not be empty'), {
+              error: 'must be a list of installation ids, such as ["inst-a"]',
+            })
+            .min(1, 'must name at least one installation'),
+          /** Who the token stands for in audit records (never the token itself). */
+          name: z
+            .string({ error: 'must be a string of 1 to 64 characters' })
+            .min(1, 'must be a string of 1 to 64 characters')
+            .max(64, 'must be a string of 1 to 64 characters')
+            .optional(),
+        },
+        {
+          error: (issue) =>
+            issue.code === 'unrecognized_keys'
+              ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (a token has token, installations and name)`
+              : 'must be an object: {"token":"...","installations":["inst-a"]}',
+        },
+      ),
+      { error: 'must be a JSON list: [{"token":"...","installations":["inst-a"]}]' },
     ),
   );

@@ -52,6 +52,34 @@ describe('configuration', () => {
     );
   });
 
+  it('names what is wrong in API_TOKENS in its own words, field by field', () => {
+    const token = 'a'.repeat(20);
+    const cases: [unknown, string[]][] = [
+      [{ token, installations: ['a'] }, ['API_TOKENS: must be a JSON list: [{"token":']],
+      [[5], ['API_TOKENS.0: must be an object: {"token":']],
+      [
+        [{ token: 1 }],
+        [
+          'API_TOKENS.0.token: must be a string of at least 16 characters',
+          'API_TOKENS.0.installations: must be a list of installation ids, such as ["inst-a"]',
+        ],
+      ],
+      [[{ token, installations: [] }], ['API_TOKENS.0.installations: must name at least one']],
+      [[{ token, installations: [''] }], ['API_TOKENS.0.installations.0: must not be empty']],
+      [
+        [{ token, installations: ['a'], extra: 1, x: 2 }],
+        ['API_TOKENS.0: unknown fields "extra", "x" (a token has token, installations and name)'],
+      ],
+      [[{ token, installations: ['a'], name: '' }], ['API_TOKENS.0.name: must be a string of 1']],
+    ];
+    for (const [value, lines] of cases) {
+      const message = refusal({ API_TOKENS: JSON.stringify(value) });
+      for (const line of lines) expect(message, JSON.stringify(value)).toContain(line);
+      expect(message).not.toContain('Invalid input');
+      expect(message).not.toContain(token);
+    }
+  });
+
   it('refuses a port beyond 65535', () => {
     expect(loadConfig({ PORT: '65535' }).port).toBe(65_535);
     expect(refusal({ PORT: '70000' })).toContain('PORT');
