@@ -128,20 +128,48 @@ export interface Transition {
   at: string;
 }
 
+/** How long after the browser gave a stream up the page opens a new one. */
+export const FOLLOW_RETRY_MS = 5_000;
+
 /**
  * Follows a transition stream; `onState` reports whether it is open. EventSource reconnects by
- * itself after the server's `retry`.
+ * itself after a dropped connection (after the server's `retry`), but gives up for good when a
+ * reconnection is answered with anything but 200, such as a 503 while Redis is out: then this
+ * opens a new one after FOLLOW_RETRY_MS, with `?lastEventId=` of the last event it had, so the
+ * events in between are replayed.
  */
 export function follow(
   path: string,
   onTransition: (t: Transition) => void,
   onState: (open: boolean) => void,
 ): () => void {
-  const es = new EventSource(`${path}?access_token=${encodeURIComponent(token.get() ?? '')}`);
-  es.addEventListener('open', () => onState(true));
-  es.addEventListener('error', () => onState(false));
-  es.addEventListener('transition', (e) => {
-    onTransition(JSON.parse((e as MessageEvent<string>).data) as Transition);
-  });
-  return () => es.close();
+  let es: EventSource | null = null;
+  let lastEventId = '';
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  let stopped = false;
+  const open = () => {
+    const query = new URLSearchParams({ access_token: token.get() ?? '' });
+    if (lastEventId) query.set('lastEventId', lastEventId);
+    const source = (es = new EventSource(`${path}?${query.toString()}`));
+    source.addEventListener('open', () => onState(true));
+    source.addEventListener('error', () => {
+      onState(false);
+      if (stopped || source.readyState !== EventSource.CLOSED) return;
+      retry ??= setTimeout(() => {
+        retry = null;
+        if (!stopped) open();
+      }, FOLLOW_RETRY_MS);
+    });
+    source.addEventListener('transition', (e) => {
+      const m = e as MessageEvent<string>;
+      if (m.lastEventId) lastEventId = m.lastEventId;
+      onTransition(JSON.parse(m.data) as Transition);
+    });
+  };
+  open();
+  return () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    es?.close();
+  };
 }

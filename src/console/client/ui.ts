@@ -2,6 +2,7 @@
  * Shared page plumbing: the page contract, the confirmation dialog, the live indicator, the
  * cursor pager.
  */
+import { ApiError } from './api.ts';
 import { h, num } from './dom.ts';
 
 export interface PageContext {
@@ -120,6 +121,15 @@ export function liveIndicator(): {
       } else show();
     },
   };
+}
+
+/**
+ * Marks `live` stale when a read failed for an outage (5xx) or a service out of reach: what the
+ * page shows is not current any more. A 4xx says nothing about the service: left alone.
+ */
+export function staleOn(live: ReturnType<typeof liveIndicator>, error: unknown): void {
+  if (!(error instanceof ApiError)) live.stale('the service cannot be reached');
+  else if (error.status >= 500) live.stale(`the API answered ${error.status} ${error.code}`);
 }
 
 /**

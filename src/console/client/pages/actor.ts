@@ -2,10 +2,13 @@
  * One actor: its chart drawn from the definition with the current state highlighted, pending
  * durable timers with countdowns, the last logged events, and live transitions (SSE).
  */
-import { errorBox, follow, get, seg } from '../api.ts';
+import { ApiError, errorBox, follow, get, seg } from '../api.ts';
 import { type ChartTransition, statechart } from '../charts.ts';
 import { countdown, dl, fill, h, keepOpen, link, more, table, when } from '../dom.ts';
-import { type PageContext, liveIndicator } from '../ui.ts';
+import { type PageContext, liveIndicator, staleOn } from '../ui.ts';
+
+/** How often a read that failed for an outage is tried again. */
+const REREAD_MS = 5_000;
 
 interface Inspection {
   actorId: string;
@@ -65,6 +68,7 @@ export async function actorPage(ctx: PageContext): Promise<void> {
       let m = machines.get(a.kind);
       if (!m) machines.set(a.kind, (m = await get<Machine>(`/v1/machines/${seg(a.kind)}`)));
       if (!ctx.alive()) return false;
+      live.stale(null);
       countdowns.length = 0;
       const timers = a.pendingTimers.map((t) => {
         const el = h('span', { 'data-countdown': t.dueAt }, countdown(t.dueAt));
@@ -154,20 +158,30 @@ export async function actorPage(ctx: PageContext): Promise<void> {
           h('section', { class: 'card' }, more('context', 'context', a.context)),
         ),
       );
+      failing = false;
       return true;
     } catch (error) {
       if (ctx.alive()) fill(body, errorBox(error));
+      staleOn(live, error);
+      failing = !(error instanceof ApiError && error.status < 500);
       return false;
     }
   }
-  // An actor this token may not see has no stream either: nothing to follow.
-  if (!(await draw())) {
+  /** The last read failed for an outage (5xx) or a service out of reach, not a refusal (4xx). */
+  let failing = false;
+  // An actor this token may not see (or that does not exist) has no stream either: nothing to
+  // follow. One that could not be read for an outage is followed, and read again until it is.
+  if (!(await draw()) && !failing) {
     live.el.remove();
     return;
   }
   const tick = setInterval(() => {
     for (const c of countdowns) c.el.textContent = countdown(c.due);
   }, 1000);
+  // Transitions redraw the page; an outage has none, so a failed read is retried on its own.
+  const reread = setInterval(() => {
+    if (failing) void draw();
+  }, REREAD_MS);
   const close = follow(
     `/v1/actors/${seg(id)}/transitions/stream`,
     (t) => {
@@ -180,6 +194,7 @@ export async function actorPage(ctx: PageContext): Promise<void> {
   );
   ctx.onLeave(() => {
     clearInterval(tick);
+    clearInterval(reread);
     close();
   });
 }

@@ -21,7 +21,7 @@ import {
   table,
   when,
 } from '../dom.ts';
-import { type PageContext, liveIndicator } from '../ui.ts';
+import { type PageContext, liveIndicator, staleOn } from '../ui.ts';
 import type { Page, Workspace } from './types.ts';
 import { commandButtons } from './workspace-commands.ts';
 import { whatIfPanel } from './workspace-what-if.ts';
@@ -110,9 +110,7 @@ export async function workspacePage(ctx: PageContext): Promise<void> {
     } catch (error) {
       if (ctx.alive()) fill(body, errorBox(error));
       if (error instanceof ApiError && error.status === 401) throw error;
-      // An outage (5xx) or a service out of reach: the figures above are not current any more.
-      if (!(error instanceof ApiError)) live.stale('the service cannot be reached');
-      else if (error.status >= 500) live.stale(`the API answered ${error.status} ${error.code}`);
+      staleOn(live, error);
       // Not found or forbidden, or an id no workspace can have (400), before the page followed
       // anything: there is nothing to follow (its installation is unknown), so the page does
       // not say it is about to, and does not ask again.
