@@ -41,6 +41,12 @@ export class Viewer {
    * per actor: each published transition's events are sent once, even when its snapshot is not.
    */
   readonly #told = new Map<string, number>();
+  /**
+   * The `createdAt` of the last frame sent, per actor. A logged event's time is not always later
+   * than the one before it (a heartbeat carries the client's `timestamp`), and processes' clocks
+   * differ: an actor's frames never go back in time, as the package's own (`Date.now()`) do not.
+   */
+  readonly #lastAt = new Map<string, number>();
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -64,6 +70,13 @@ export class Viewer {
       this.ctx.logger.warn('an inspector socket failed', { error: String(error) });
       this.ws.close(1011, 'inspection failed; reconnect');
     });
+  }
+
+  /** `at`, or the actor's last frame time when that is later. */
+  #at(sessionId: string, at: number): number {
+    const t = Math.max(at, this.#lastAt.get(sessionId) ?? at);
+    this.#lastAt.set(sessionId, t);
+    return t;
   }
 
   /**
@@ -103,20 +116,22 @@ export class Viewer {
     const events = log.map((e) => JSON.parse(e) as LoggedEvent).reverse();
     const timeOf = (e: LoggedEvent | undefined) =>
       typeof e?.at === 'number' ? e.at : ctx.clock.now();
-    const last = events.at(-1);
     const machine = ctx.engine.chart(ref.kind).binding.machine;
-    this.send(actorFrame(sessionId, machine, found.state, timeOf(last)));
+    // The actor is announced before its history: at its oldest logged event's time.
+    const first = events.length === 0 ? ctx.clock.now() : Math.min(...events.map(timeOf));
+    this.send(actorFrame(sessionId, machine, found.state, this.#at(sessionId, first)));
     // Each logged event with the state it led to: an event/snapshot pair per step. The log keeps
     // the state value after each event, not the context, so earlier snapshots carry the value
     // only; the last one is the persisted snapshot, context included.
     events.forEach((e, i) => {
       const { _state, _v, ...event } = e;
-      this.send(eventFrame(sessionId, event, timeOf(e)));
+      const at = this.#at(sessionId, timeOf(e));
+      this.send(eventFrame(sessionId, event, at));
       const state =
         i === events.length - 1 || _state === undefined
           ? found.state
           : { value: _state as PersistedState['value'], context: {} };
-      this.send(snapshotFrame(sessionId, event, state, timeOf(e)));
+      this.send(snapshotFrame(sessionId, event, state, at));
     });
     this.#sent.set(sessionId, found.version);
     this.#told.set(sessionId, found.version);
@@ -130,7 +145,7 @@ export class Viewer {
    * are, unless the history already showed them.
    */
   transition(m: TransitionMessage, ref: ActorRef, found: NonNullable<Read>): void {
-    const at = Date.parse(m.at);
+    const at = this.#at(m.actorId, Date.parse(m.at));
     const last = this.#sent.get(m.actorId);
     if (last === undefined) {
       const machine = this.ctx.engine.chart(ref.kind).binding.machine;

@@ -139,6 +139,35 @@ describe('GET /v1/inspect with the @statelyai/inspect receiver', () => {
     expect(frames.all[0]!.snapshot.value).toBe('error');
   });
 
+  it("never sends an actor's frames back in time, though a heartbeat carries the client's time", async () => {
+    await register('c1');
+    svc.clock.advance(600_000);
+    await handshake('c1');
+    // Timed ten minutes before the handshake (the client's `timestamp`): 90% takes c1 to error.
+    const beat = await svc.api('POST', '/v1/connections/c1/heartbeats', hb(T0, 90, 10), TOKEN_A);
+    expect(beat.body.status).toBe('error');
+    const frames = receive(svc.url, TOKEN_A, 'connection:c1');
+    await frames.next(
+      (f) => f.type === '@xstate.snapshot' && f.event?.type === 'HEARTBEAT',
+      'the history',
+    );
+    expect(
+      (await svc.api('POST', '/v1/connections/c1/rollback', { reason: 'x' }, TOKEN_A)).status,
+    ).toBe(200);
+    await frames.next(isSnapshotIn('rolledBack'), 'the live rollback');
+    expect(frames.all.map((f) => [f.type, f.event?.type ?? null, f.createdAt])).toEqual([
+      // Announced at its oldest logged event's time, before that event.
+      ['@xstate.actor', null, String(T0)],
+      ['@xstate.event', 'HANDSHAKE', String(T0 + 600_000)],
+      ['@xstate.snapshot', 'HANDSHAKE', String(T0 + 600_000)],
+      // Logged at T0, sent no earlier than the handshake before it.
+      ['@xstate.event', 'HEARTBEAT', String(T0 + 600_000)],
+      ['@xstate.snapshot', 'HEARTBEAT', String(T0 + 600_000)],
+      ['@xstate.event', 'ROLLBACK', String(T0 + 600_000)],
+      ['@xstate.snapshot', 'ROLLBACK', String(T0 + 600_000)],
+    ]);
+  });
+
   it('sends only JSON text frames that name a _version (the receivers need both)', async () => {
     await register('c1');
     const opened = await upgrade(inspectUrl(svc.url, TOKEN_A, 'connection:c1'));
