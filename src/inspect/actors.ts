@@ -14,7 +14,7 @@ export interface TransitionMessage {
   actorId: string;
   kind: string;
   installationId: string;
-  /** State path before, e.g. `acp.migrating`; null for a new actor. */
+  /** State path before, e.g. `http.cooldown`; null for a new actor. */
   from: string | null;
   to: string;
   events: string[];

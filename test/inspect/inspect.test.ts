@@ -144,6 +144,32 @@ describe('inspection API', () => {
     }
   });
 
+  it("names a nested state by its path in kebab-case: a workspace's rollback ends in http.cooldown", async () => {
+    await svc.api('POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    const live = await openStream(svc, '/v1/actors/workspace:ws-1/transitions/stream');
+    await svc.api('POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+    });
+    await svc.api('POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.0.0',
+      negotiatedCapabilities: [],
+    });
+    const beat = await svc.api('POST', '/v1/connections/c1/heartbeats', hb(T0, 980, 20, [40]));
+    expect(beat.body.status).toBe('rolled-back');
+    const received = (await live.waitFor(3)).map((e) => e.data);
+    await live.close();
+    expect(received.map((m) => `${m.from}>${m.to}`)).toEqual([
+      'http.idle>migrating',
+      'migrating>acp',
+      'acp>http.cooldown',
+    ]);
+  });
+
   it('refuses the installation stream to another tenant', async () => {
     expect(
       (await svc.api('GET', '/v1/installations/inst-a/transitions/stream', undefined, TOKEN_B))
