@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { TokenGrant } from '../config.ts';
 import type { Principal } from '../connections/connections.ts';
-import { UnauthorizedError } from '../errors.ts';
+import { UnauthorizedError, invalidFields } from '../errors.ts';
 import { bearerToken, isStreamRoute } from './request-guards.ts';
 
 /** The authenticated caller of a /v1 route. */
@@ -27,13 +27,15 @@ export function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
     const header = req.headers.authorization;
     // Browsers' EventSource cannot send headers: the declared streams also take ?access_token=.
     const queryToken = header ? undefined : req.query.access_token;
-    const streamToken =
-      req.method === 'GET' &&
-      typeof queryToken === 'string' &&
-      isStreamRoute(`${req.baseUrl}${req.path}`)
-        ? queryToken
-        : null;
+    const onStream = req.method === 'GET' && isStreamRoute(`${req.baseUrl}${req.path}`);
+    const streamToken = onStream && typeof queryToken === 'string' ? queryToken : null;
     const token = bearerToken(header) ?? streamToken;
+    if (!token && onStream && Array.isArray(queryToken)) {
+      // Not missing: sent twice. Named like any other repeated query parameter (RFC 6750: 400).
+      throw invalidFields('query', [
+        { field: 'access_token', message: 'is given more than once: send it once' },
+      ]);
+    }
     if (!token) {
       throw new UnauthorizedError(
         queryToken === undefined

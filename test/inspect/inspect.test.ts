@@ -202,4 +202,24 @@ describe('live streams in a browser', () => {
       await svc.close();
     }
   });
+
+  it('name an access_token given twice, instead of calling the token missing', async () => {
+    const svc = await startService({}, undefined, [inspectModule]);
+    try {
+      for (const path of ['/v1/installations/inst-a/transitions/stream', '/v1/inspect']) {
+        const res = await fetch(
+          `${svc.url}${path}?access_token=${OPERATOR}&access_token=${OPERATOR}`,
+        );
+        const body = (await res.json()) as any;
+        expect(res.status, path).toBe(400);
+        expect(body.error).toMatchObject({
+          code: 'validation-failed',
+          message: 'invalid query: access_token: is given more than once: send it once',
+          details: { in: 'query', fields: [{ field: 'access_token' }] },
+        });
+      }
+    } finally {
+      await svc.close();
+    }
+  });
 });
