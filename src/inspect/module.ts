@@ -174,8 +174,13 @@ export const inspectModule: AppModule = {
       const { actorId } = parse(actorParams, req.params, 'path');
       checkStreamQuery(req);
       const principal = principalOf(res);
-      const { installationId } = await resolveActor(ctx, principal, actorId);
-      await stream(ctx, req, res, principal, { installationId, actorId });
+      const ref = await resolveActor(ctx, principal, actorId);
+      // An id can be claimed without an actor behind it (a registration refused in its commit):
+      // not found, as `/inspect` and the inspector socket answer it.
+      if (!(await ctx.engine.read(ref))) {
+        throw new NotFoundError(`actor ${actorId} not found`, { field: 'actorId' });
+      }
+      await stream(ctx, req, res, principal, { installationId: ref.installationId, actorId });
     });
 
     app.get('/v1/installations/:installationId/transitions/stream', async (req, res) => {

@@ -223,3 +223,52 @@ describe('live streams in a browser', () => {
     }
   });
 });
+
+describe('following an actor that does not exist', () => {
+  it('answers 404 on the transition stream, as /inspect does, for an id a refused registration left claimed', async () => {
+    const svc = await startService({ CAPACITY_PER_WORKER: '1' });
+    try {
+      expect(
+        (
+          await svc.api('POST', '/v1/connections', {
+            connectionId: 'c1',
+            installationId: 'inst-a',
+            workspaceId: 'ws-1',
+          })
+        ).status,
+      ).toBe(201);
+      // At 100%: refused by the capacity chart in the commit (the check before it switched off),
+      // which keeps the id claimed for inst-a without a connection behind it.
+      svc.connections.admissionChecks.length = 0;
+      const refused = await svc.api('POST', '/v1/connections', {
+        connectionId: 'c2',
+        installationId: 'inst-a',
+        workspaceId: 'ws-1',
+      });
+      expect(refused.status).toBe(503);
+      for (const id of ['connection:c2', 'connection:nope', 'capacity:inst-none']) {
+        const inspect = await svc.api('GET', `/v1/actors/${id}/inspect`);
+        // A stream that opens answers 200 at once and stays open: read the status, then leave.
+        const controller = new AbortController();
+        const stream = await fetch(`${svc.url}/v1/actors/${id}/transitions/stream`, {
+          headers: { authorization: `Bearer ${OPERATOR}` },
+          signal: controller.signal,
+        });
+        const body = stream.status === 200 ? null : ((await stream.json()) as any);
+        controller.abort();
+        expect({ id, inspect: inspect.status, stream: stream.status }).toEqual({
+          id,
+          inspect: 404,
+          stream: 404,
+        });
+        expect(body.error).toMatchObject({
+          code: 'not-found',
+          message: `actor ${id} not found`,
+          details: { field: 'actorId' },
+        });
+      }
+    } finally {
+      await svc.close();
+    }
+  });
+});
