@@ -76,15 +76,6 @@ export class CapacityService {
     return { kind: CAPACITY, installationId, id: installationId };
   }
 
-  /** Active connections counted from the status indexes (one atomic read): the repair's truth. */
-  async indexedCount(installationId: string): Promise<number> {
-    const sizes = await this.engine.store.indexSizes(
-      installationId,
-      ACTIVE_CONNECTION_STATUSES.map((s) => `connection:status:${s}`),
-    );
-    return sizes.reduce((a, b) => a + b, 0);
-  }
-
   /** The capacity chart's own count (read from Redis, the source of truth). */
   async activeCount(installationId: string): Promise<number> {
     const found = await this.engine.read(this.ref(installationId));
@@ -146,12 +137,18 @@ export class CapacityService {
   /**
    * The repair: compares the chart's count with the status indexes and, when they differ (only
    * after a failure the engine could not prevent, e.g. data restored from an older backup),
-   * logs the drift and sends the exact count.
+   * logs the drift and sends the exact count. Both are read in one atomic read: a connection's
+   * commit changes its status index and the chart's count together, so a registration or a
+   * rollback committing at the same moment is in both figures or in neither, and never looks
+   * like drift (read one after the other, it did, and the repair sent a count one short).
    */
   async repair(installationId: string): Promise<void> {
     const ref = this.ref(installationId);
-    const active = await this.indexedCount(installationId);
-    const current = await this.engine.read(ref);
+    const { read: current, sizes } = await this.engine.readWithIndexSizes(
+      ref,
+      ACTIVE_CONNECTION_STATUSES.map((s) => `connection:status:${s}`),
+    );
+    const active = sizes.reduce((a, b) => a + b, 0);
     if (!current) {
       await this.engine
         .create(ref, { installationId, capacity: this.capacityPerWorker, at: this.clock.now() })

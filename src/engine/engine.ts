@@ -213,6 +213,18 @@ export class Engine<S extends Store = RedisStore> {
     return this.#parse(ref.kind, await this.store.load(ref));
   }
 
+  /**
+   * {@link read} together with the sizes of indexes of the actor's installation, in one atomic
+   * read: a commit that changes both is seen in both or in neither.
+   */
+  async readWithIndexSizes(
+    ref: ActorRef,
+    indexes: readonly string[],
+  ): Promise<{ read: Read; sizes: number[] }> {
+    const { stored, sizes } = await this.store.loadWithIndexSizes(ref, indexes);
+    return { read: this.#parse(ref.kind, stored), sizes };
+  }
+
   /** {@link read} for many actors in one round trip. */
   async readMany(refs: readonly ActorRef[]): Promise<Read[]> {
     const stored = await this.store.loadMany(refs);

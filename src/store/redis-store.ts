@@ -253,15 +253,28 @@ export class RedisStore implements Store {
     return [...members].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, limit);
   }
 
-  /** Sizes of several indexes of one installation, read atomically (one MULTI, one slot). */
-  async indexSizes(installationId: string, indexes: readonly string[]): Promise<number[]> {
+  /**
+   * An actor and the sizes of indexes of its installation, read in one MULTI (one slot: the
+   * installation's hash tag), so that what one commit script changes in both is seen by both or
+   * by neither.
+   */
+  async loadWithIndexSizes(
+    ref: ActorRef,
+    indexes: readonly string[],
+  ): Promise<{ stored: StoredActor | null; sizes: number[] }> {
     const multi = this.redis.multi();
-    for (const index of indexes) multi.zcard(this.keys.index(installationId, index));
+    multi.hmget(this.actorKey(ref), 'v', 's');
+    for (const index of indexes) multi.zcard(this.keys.index(ref.installationId, index));
     const replies = (await multi.exec()) ?? [];
-    return replies.map(([error, n]) => {
+    const values = replies.map(([error, value]) => {
       if (error) throw error;
-      return Number(n);
+      return value;
     });
+    const [v, s] = (values[0] ?? [null, null]) as [string | null, string | null];
+    return {
+      stored: v && s ? { version: Number(v), snapshot: s } : null,
+      sizes: values.slice(1).map(Number),
+    };
   }
 
   async indexSize(installationId: string, index: string): Promise<number> {

@@ -176,6 +176,11 @@ export interface Store {
   actorKey(ref: ActorRef): string;
   load(ref: ActorRef): Promise<StoredActor | null>;
   loadMany(refs: readonly ActorRef[]): Promise<(StoredActor | null)[]>;
+  /** An actor and the sizes of indexes of its installation, read atomically. */
+  loadWithIndexSizes(
+    ref: ActorRef,
+    indexes: readonly string[],
+  ): Promise<{ stored: StoredActor | null; sizes: number[] }>;
   /**
    * Commits actors of one installation atomically; one result per commit, in order. With
    * `mode: 'all'` the commits form a transaction: all are written or none.

@@ -191,6 +191,31 @@ describe('capacity alerts and load shedding', () => {
     expect((await register('later')).status).toBe(201);
   });
 
+  it('repairs a real drift, and takes a registration committed during the repair for none', async () => {
+    const repair = () => svc.modules.services.require(CAPACITY_SERVICE).repair('inst-a');
+    await registerMany(5);
+    // A registration commits right after the repair has read: the count it read and the
+    // indexes it read are one atomic read, so the registration is in both or in neither.
+    const store = svc.engine.store;
+    const read = store.loadWithIndexSizes.bind(store);
+    store.loadWithIndexSizes = async (...args) => {
+      const result = await read(...args);
+      store.loadWithIndexSizes = read;
+      expect((await register()).status).toBe(201);
+      return result;
+    };
+    await repair();
+    await settle();
+    expect(await state()).toMatchObject({ activeConnections: 6 });
+
+    // A real drift (the indexes lost two members, as from an old backup) is repaired to them.
+    const connecting = store.keys.index('inst-a', 'connection:status:connecting');
+    expect(await svc.redis.zrem(connecting, 'c1', 'c2')).toBe(2);
+    await repair();
+    await settle();
+    expect(await state()).toMatchObject({ activeConnections: 4 });
+  });
+
   it('resolves only after usage stayed below 70% for 5 minutes', async () => {
     await registerMany(17);
     await release(3); // 14 = 70%: not below
