@@ -334,7 +334,10 @@ export function createApp(deps: AppDeps): express.Express {
   const errorHandler: ErrorRequestHandler = (error, req: Request, res: Response, _next) => {
     const e = toAppError(error, deps.logger, req);
     const status = httpStatusOf(e);
-    if (status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    if (status === 503) {
+      const wait = e.code === 'capacity-shed' ? CAPACITY_RETRY_AFTER_SECONDS : RETRY_AFTER_SECONDS;
+      res.setHeader('Retry-After', String(wait));
+    }
     if (status === 429) res.setHeader('Retry-After', String(STREAM_RETRY_AFTER_SECONDS));
     if (status === 401) res.setHeader('WWW-Authenticate', bearerChallenge(e));
     res.status(status).json({ error: renderError(e, req) });
@@ -345,6 +348,12 @@ export function createApp(deps: AppDeps): express.Express {
 
 /** What a 503 tells clients to wait before retrying (with the same request id). */
 const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * What a `capacity-shed` 503 tells clients to wait before asking for ACP again: the session is
+ * to start on HTTP now (details.useTransport), and usage falls only as connections end.
+ */
+const CAPACITY_RETRY_AFTER_SECONDS = 60;
 
 /**
  * What a 429 (too many open streams) tells clients to wait: a slot frees only when another

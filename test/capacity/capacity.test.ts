@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CAPACITY_SERVICE } from '../../src/capacity/capacity.ts';
 import { capacityModule } from '../../src/capacity/module.ts';
 import { notificationsModule } from '../../src/notifications/module.ts';
-import { TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
+import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
 import { openStream } from '../notifications/support.ts';
 
 const MIN = 60_000;
@@ -131,9 +131,18 @@ describe('capacity alerts and load shedding', () => {
     });
     expect(refused.body.error.message).toContain('HTTP');
     expect((await svc.api('GET', '/v1/connections/late')).status).toBe(404);
+    // Not the 1 s of an outage: a client honouring Retry-After would ask for ACP every second
+    // instead of starting this session on HTTP.
+    const again = await fetch(`${svc.url}/v1/connections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ connectionId: 'late', installationId: 'inst-a', workspaceId: 'ws-0' }),
+    });
+    expect(again.status).toBe(503);
+    expect(again.headers.get('retry-after')).toBe('60');
     expect(await state()).toMatchObject({
       shedding: true,
-      refusedConnections: 1,
+      refusedConnections: 2,
       activeConnections: 19,
     });
     // Existing connections keep working.

@@ -85,7 +85,8 @@ const ERROR_HEADERS: Record<number, Record<string, object>> = {
   },
   503: {
     'Retry-After': {
-      description: 'seconds to wait before retrying (with the same request id)',
+      description:
+        'seconds to wait before retrying (with the same request id): 1, or 60 for capacity-shed (start the session on HTTP meanwhile)',
       schema: { type: 'integer' },
     },
   },

@@ -66,7 +66,7 @@ export const ERRORS = {
   'capacity-shed': {
     status: 503,
     meaning:
-      'the installation is at or beyond its critical capacity: use the HTTP transport (details.useTransport)',
+      'the installation is at or beyond its critical capacity: use the HTTP transport (details.useTransport); ask for ACP again no sooner than Retry-After (60 s)',
   },
   'store-unavailable': {
     status: 503,
