@@ -75,6 +75,9 @@ export interface NotificationServiceOptions {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** What one attempt came to; null: its lease expired first and another process took it over. */
+type Outcome = 'delivered' | 'retrying' | 'dead-lettered' | null;
+
 /**
  * Delivers notifications on each installation's configured channels: toasts live over Redis
  * pub/sub, webhooks (HMAC-signed) and email as jobs of the durable retry queue (JobQueue, queue
@@ -100,6 +103,8 @@ export class NotificationService implements Notifier {
   readonly #concurrency: number;
   readonly #replayEvents: number;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Set by stop(): a running pass claims no further job. */
+  #stopping = false;
 
   constructor(o: NotificationServiceOptions) {
     this.#redis = o.redis;
@@ -223,8 +228,9 @@ export class NotificationService implements Notifier {
   }
 
   /**
-   * Runs one attempt of every webhook/email job due at `clock.now()`, across installations.
-   * Safe to run from several processes at once: each attempt is claimed atomically.
+   * Runs one attempt of every webhook/email job due at `clock.now()`, across installations, and
+   * of every job that comes due while an attempt still runs; resolves once none is due and none
+   * runs. Safe to run from several processes at once: each attempt is claimed atomically.
    */
   async processDue(): Promise<ProcessResult> {
     const run = this.#processDue();
@@ -238,39 +244,78 @@ export class NotificationService implements Notifier {
 
   /** Waits for running attempts, then closes the SMTP transport. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     await Promise.allSettled([...this.#inflight]);
     this.#email?.close();
   }
 
   async #processDue(): Promise<ProcessResult> {
-    const installations = (await this.#redis.smembers(this.#keys.installations())).sort();
+    let installations = (await this.#redis.smembers(this.#keys.installations())).sort();
     const result: ProcessResult = { attempted: 0, delivered: 0, retrying: 0, deadLettered: 0 };
     // Workers claim one job at a time (its lease starts when its attempt does), walking the
-    // installations in order, at most batchSize jobs of each per pass.
+    // installations in order, at most batchSize jobs of each per scan.
     let current = 0;
     let claimedHere = 0;
+    // Attempts running now. While one runs (a receiver that answers late, up to the timeout),
+    // the idle workers look for due jobs again every NOTIFY_POLL_MS (one scan of the
+    // installations per interval, as the poll loop would make): a slow receiver must not hold
+    // back the retries and first attempts of the others. They do so for one attempt timeout at
+    // most, so that a pass (which shutdown waits for) stays bounded however many slow receivers
+    // keep coming due, and stop waiting as soon as no attempt runs.
+    let running = 0;
+    const lookUntil = performance.now() + this.#timeoutMs;
+    let rescan: Promise<void> | null = null;
+    let idle: (() => void) | null = null;
+    const nextScan = () =>
+      (rescan ??= (async () => {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => idle?.(), this.#config.pollMs);
+          idle = () => {
+            clearTimeout(timer);
+            idle = null;
+            resolve();
+          };
+        });
+        // Woken because the last attempt ended: the pass is over, nothing to scan again.
+        if (running === 0) return;
+        installations = (await this.#redis.smembers(this.#keys.installations())).sort();
+        current = 0;
+        claimedHere = 0;
+      })().finally(() => {
+        rescan = null;
+      }));
     const next = async (): Promise<{ installationId: string; job: ClaimedJob } | null> => {
-      while (current < installations.length) {
-        const at = current;
-        const installationId = installations[at]!;
-        const [job] =
-          claimedHere < this.#batchSize
-            ? await this.#queue.claim(installationId, this.#clock.now(), 1)
-            : [];
-        if (job) {
-          claimedHere++;
-          return { installationId, job };
+      for (;;) {
+        while (current < installations.length && !this.#stopping) {
+          const at = current;
+          const installationId = installations[at]!;
+          const [job] =
+            claimedHere < this.#batchSize
+              ? await this.#queue.claim(installationId, this.#clock.now(), 1)
+              : [];
+          if (job) {
+            claimedHere++;
+            return { installationId, job };
+          }
+          if (current === at) {
+            current++;
+            claimedHere = 0;
+          }
         }
-        if (current === at) {
-          current++;
-          claimedHere = 0;
-        }
+        if (running === 0 || this.#stopping || performance.now() >= lookUntil) return null;
+        await nextScan();
       }
-      return null;
     };
     const worker = async () => {
       for (let claimed = await next(); claimed; claimed = await next()) {
-        const outcome = await this.#attempt(claimed.installationId, claimed.job);
+        running++;
+        let outcome: Outcome;
+        try {
+          outcome = await this.#attempt(claimed.installationId, claimed.job);
+        } finally {
+          running--;
+          if (running === 0) idle?.();
+        }
         if (outcome === null) continue;
         result.attempted++;
         if (outcome === 'delivered') result.delivered++;
@@ -282,10 +327,7 @@ export class NotificationService implements Notifier {
     return result;
   }
 
-  async #attempt(
-    installationId: string,
-    job: ClaimedJob,
-  ): Promise<'delivered' | 'retrying' | 'dead-lettered' | null> {
+  async #attempt(installationId: string, job: ClaimedJob): Promise<Outcome> {
     const { id, attempt } = job;
     const { channel, address, payload } = JSON.parse(job.data) as DeliveryJob;
     let error: string | null = null;
