@@ -1,5 +1,5 @@
 /**
- * The fleet-wide gauges (connections by status, outbox backlog). They are computed from Redis,
+ * The fleet-wide gauges (connections by status, outbox backlog, dead letters). They are computed from Redis,
  * so every process would report the same totals and a `sum` over instances would count them
  * once per process. Instead one process at a time exports them: the holder of a Redis lease, taken or
  * renewed at each scrape and every third of its duration (AppModule.poll), given up on
@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import type { RedisClient } from '../store/client.ts';
-import { EFFECT_QUEUE } from '../store/keys.ts';
+import { NotifyKeys } from '../notifications/keys.ts';
+import { EFFECT_QUEUE, NOTIFY_QUEUE } from '../store/keys.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { commands } from '../store/scripts.ts';
 import { toKebab } from '../wire.ts';
@@ -52,14 +53,23 @@ export class FleetLease {
 
 /**
  * Sets the fleet-wide gauges from Redis: connections by status from every installation's status
- * indexes, and the outbox backlog and how overdue its most overdue entry is.
+ * indexes, the outbox backlog and how overdue its most overdue entry is, and the dead letters
+ * of every installation (those of an installation with notifications but no connection too).
  */
 export async function refreshFleetGauges(
-  prometheus: Pick<PrometheusMetrics, 'connections' | 'outboxLag' | 'outboxEntries'>,
+  prometheus: Pick<
+    PrometheusMetrics,
+    'connections' | 'outboxLag' | 'outboxEntries' | 'deadLetters'
+  >,
   { redis, store, now }: { redis: RedisClient; store: RedisStore; now: number },
 ): Promise<void> {
-  const installations = await store.installations();
+  const [engineInstallations, notifyInstallations] = await Promise.all([
+    store.installations(),
+    redis.smembers(new NotifyKeys(store.keys.prefix).installations()),
+  ]);
+  const installations = [...new Set([...engineInstallations, ...notifyInstallations])].sort();
   const byStatus = new Map<string, number>(CONNECTION_STATUSES.map((s) => [s, 0]));
+  const dead = { timers: 0, effects: 0, notifications: 0 };
   let oldestLease = Infinity;
   let entries = 0;
   for (let i = 0; i < installations.length; i += SCRAPE_CHUNK) {
@@ -71,9 +81,12 @@ export async function refreshFleetGauges(
         const pipeline = redis.pipeline();
         for (const s of CONNECTION_STATUSES)
           pipeline.zcard(store.keys.index(inst, `connection:status:${s}`));
-        const outbox = store.keys.jobQueue(inst, EFFECT_QUEUE).due;
-        pipeline.zrange(outbox, 0, 0, 'WITHSCORES');
-        pipeline.zcard(outbox);
+        const effects = store.keys.jobQueue(inst, EFFECT_QUEUE);
+        pipeline.zrange(effects.due, 0, 0, 'WITHSCORES');
+        pipeline.zcard(effects.due);
+        pipeline.hlen(store.keys.deadTimers(inst));
+        pipeline.zcard(effects.dead);
+        pipeline.zcard(store.keys.jobQueue(inst, NOTIFY_QUEUE).dead);
         return (await pipeline.exec()) ?? [];
       }),
     );
@@ -88,6 +101,9 @@ export async function refreshFleetGauges(
       const oldest = next() as string[];
       if (oldest.length >= 2) oldestLease = Math.min(oldestLease, Number(oldest[1]));
       entries += Number(next());
+      dead.timers += Number(next());
+      dead.effects += Number(next());
+      dead.notifications += Number(next());
     }
   }
   const g = prometheus.connections;
@@ -101,4 +117,5 @@ export async function refreshFleetGauges(
   const lag = oldestLease === Infinity ? 0 : Math.max(0, now - oldestLease);
   prometheus.outboxLag.set(lag / 1000);
   prometheus.outboxEntries.set(entries);
+  for (const [kind, n] of Object.entries(dead)) prometheus.deadLetters.set({ kind }, n);
 }

@@ -38,7 +38,7 @@ export function createPrometheusMetrics(
     fleet,
     fleetExporter: new Gauge({
       name: 'lumilink_fleet_exporter',
-      help: '1 on the one process that exports the fleet-wide gauges (lumilink_connections, lumilink_outbox_*) at this scrape, 0 on the others.',
+      help: '1 on the one process that exports the fleet-wide gauges (lumilink_connections, lumilink_outbox_*, lumilink_dead_letters) at this scrape, 0 on the others.',
       registers,
     }),
     connections: new Gauge({
@@ -55,6 +55,12 @@ export function createPrometheusMetrics(
     outboxEntries: new Gauge({
       name: 'lumilink_outbox_entries',
       help: 'Fleet-wide: outbox entries (effects) not yet done across installations: running, or waiting for a retry; dead letters not counted. Exported by one process only.',
+      registers: fleetOnly,
+    }),
+    deadLetters: new Gauge({
+      name: 'lumilink_dead_letters',
+      help: 'Fleet-wide: dead letters waiting for an operator across installations, by kind: timers the poller could not apply, effects and webhook/email notification deliveries that exhausted their attempts (the kinds of POST /v1/installations/:id/dead-letters/:kind/:action). Exported by one process only.',
+      labelNames: ['kind'] as const,
       registers: fleetOnly,
     }),
     rollbacks: new Counter({

@@ -30,7 +30,12 @@ async function service(env: Record<string, string>) {
   return s;
 }
 
-const FLEET = ['lumilink_connections', 'lumilink_outbox_lag_seconds', 'lumilink_outbox_entries'];
+const FLEET = [
+  'lumilink_connections',
+  'lumilink_outbox_lag_seconds',
+  'lumilink_outbox_entries',
+  'lumilink_dead_letters',
+];
 
 const sum = (all: Sample[], name: string, labels: Record<string, string> = {}) =>
   all
