@@ -21,7 +21,10 @@ export interface SessionDirectory {
 export const installationParams = z.strictObject({ installationId: identifier });
 export const sessionParams = z.strictObject({ sessionId: identifier });
 export const deliveriesQuery = z.strictObject({
-  sourceId: z.string().min(1).max(200),
+  sourceId: z.string().min(1).max(200).meta({
+    description:
+      "what the notification is about: a capacity alert's alertId, a rollback's eventId, an automation run's summaryId (not its runId); every toast carries it",
+  }),
 });
 export const deadLettersQuery = z.strictObject({
   cursor: z
