@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
 import type { ClaimedJob, RetryPolicy, RetryQueue, Store } from '../store/store.ts';
+import { INTERRUPTED } from '../store/job-queue.ts';
 import type { Effect, EffectHandler, EngineStats } from './types.ts';
 
 /** Starts the effects a commit wrote to the outbox. */
@@ -115,7 +116,15 @@ export class EffectRunner implements EffectSink {
   async reap(now: number, limitPerInstallation: number): Promise<number> {
     let ran = 0;
     for (const installationId of await this.#options.store.installations()) {
-      const claimed = await this.#queue.claim(installationId, now, limitPerInstallation);
+      const claimed = await this.#queue.claim(installationId, now, limitPerInstallation, (job) =>
+        this.#options.logger.warn('effect interrupted on its last attempt', {
+          installationId,
+          type: (JSON.parse(job.data) as Effect).type,
+          id: job.id,
+          attempt: job.attempt,
+          error: INTERRUPTED,
+        }),
+      );
       const results = await Promise.all(
         claimed.map((job) => this.run(JSON.parse(job.data) as Effect, job)),
       );

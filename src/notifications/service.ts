@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import { ValidationError } from '../errors.ts';
 import { fieldIssues } from '../http/validate.ts';
 import type { Logger } from '../logger.ts';
-import type { JobQueue } from '../store/job-queue.ts';
+import { INTERRUPTED, type JobQueue } from '../store/job-queue.ts';
 import type { ClaimedJob } from '../store/store.ts';
 import { commands } from '../store/scripts.ts';
 import type { NotifyKeys } from './keys.ts';
@@ -291,7 +291,15 @@ export class NotificationService implements Notifier {
           const installationId = installations[at]!;
           const [job] =
             claimedHere < this.#batchSize
-              ? await this.#queue.claim(installationId, this.#clock.now(), 1)
+              ? await this.#queue.claim(installationId, this.#clock.now(), 1, (dead) =>
+                  this.#logger.warn('notification dead-lettered', {
+                    installationId,
+                    deliveryId: dead.id,
+                    channel: (JSON.parse(dead.data) as DeliveryJob).channel,
+                    attempt: dead.attempt,
+                    error: INTERRUPTED,
+                  }),
+                )
               : [];
           if (job) {
             claimedHere++;

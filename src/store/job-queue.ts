@@ -95,9 +95,14 @@ export class JobQueue implements RetryQueue {
   /**
    * Leases up to `limit` jobs due at `now` to the caller until `now + leaseMs`, each as a new
    * attempt. A job whose last allowed attempt was interrupted is dead-lettered instead (and does
-   * not count toward `limit`).
+   * not count toward `limit`), and reported to `interrupted` once it is.
    */
-  async claim(installationId: string, now: number, limit: number): Promise<ClaimedJob[]> {
+  async claim(
+    installationId: string,
+    now: number,
+    limit: number,
+    interrupted?: (job: ClaimedJob) => void,
+  ): Promise<ClaimedJob[]> {
     const { due, data, state } = this.keys(installationId);
     const token = randomUUID();
     const out: ClaimedJob[] = [];
@@ -115,7 +120,8 @@ export class JobQueue implements RetryQueue {
         if (r.runnable) out.push(job);
         else {
           exhausted = true;
-          await this.fail(installationId, job, INTERRUPTED, now);
+          if ((await this.fail(installationId, job, INTERRUPTED, now)) === 'dead-lettered')
+            interrupted?.(job);
         }
       }
     }

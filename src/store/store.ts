@@ -151,8 +151,16 @@ export type FailOutcome = 'retrying' | 'dead-lettered';
 
 /** The durable retry queue of one kind of job, per installation (implemented by JobQueue). */
 export interface RetryQueue {
-  /** Leases up to `limit` due jobs; jobs whose attempts are used up are dead-lettered instead. */
-  claim(installationId: string, now: number, limit: number): Promise<ClaimedJob[]>;
+  /**
+   * Leases up to `limit` due jobs; jobs whose attempts are used up are dead-lettered instead,
+   * each reported to `interrupted` (the caller logs it: no attempt of its own fails there).
+   */
+  claim(
+    installationId: string,
+    now: number,
+    limit: number,
+    interrupted?: (job: ClaimedJob) => void,
+  ): Promise<ClaimedJob[]>;
   /** Removes a job whose attempt succeeded; false when the claim was lost (nothing written). */
   complete(installationId: string, job: ClaimedJob, now: number): Promise<boolean>;
   /** Schedules the next attempt with backoff, or dead-letters; null when the claim was lost. */

@@ -121,8 +121,11 @@ describe.each(backends)('JobQueue on %s', (_name, connect) => {
     }
     // Another job is due behind it: the claim dead-letters j1 and still returns one job.
     await queue.schedule(INST, [{ id: 'j2', due: now, data: '{"n":2}' }]);
-    const claimed = await queue.claim(INST, now, 1);
+    const interrupted: string[] = [];
+    const claimed = await queue.claim(INST, now, 1, (job) => interrupted.push(job.id));
     expect(claimed.map((j) => j.id)).toEqual(['j2']);
+    // The caller learns of it, to log it: no attempt of its own failed.
+    expect(interrupted).toEqual(['j1']);
     const { items } = await queue.dead(INST, { limit: 10 });
     expect(items).toEqual([
       expect.objectContaining({ id: 'j1', attempts: 3, lastError: INTERRUPTED }),
