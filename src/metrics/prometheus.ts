@@ -70,7 +70,7 @@ export function createPrometheusMetrics(
     }),
     alerts: new Counter({
       name: 'lumilink_alerts_total',
-      help: 'Capacity alerts opened, by trigger (warning, critical).',
+      help: 'Capacity alerts by the trigger they reached (warning, critical): an alert opened counts under its trigger, and again under critical when a warning escalates; sum over triggers counts alert changes, not alerts.',
       labelNames: ['trigger'] as const,
       registers,
     }),

@@ -44,5 +44,20 @@ describe('metrics among all modules', () => {
     expect(valueOf(text, 'lumilink_connections', { status: 'connecting', protocol: 'acp' })).toBe(
       17,
     );
+
+    // 19 of 20 = 95%: the same alert escalates; it counts under critical too, as /metrics says.
+    for (let i = 18; i <= 19; i++) await register(service, `c${i}`, 'inst-a', `ws-${i % 3}`);
+    for (let round = 0; round < 3; round++) {
+      await settle(service);
+      await service.engine.idle();
+    }
+    const escalated = (await scrape(service)).text;
+    expect(valueOf(escalated, 'lumilink_alerts_total', { trigger: 'warning' })).toBe(1);
+    expect(valueOf(escalated, 'lumilink_alerts_total', { trigger: 'critical' })).toBe(1);
+    const alerts = await service.api('GET', '/v1/installations/inst-a/capacity/alerts');
+    expect(alerts.body.items).toHaveLength(1);
+    expect(escalated).toContain(
+      '# HELP lumilink_alerts_total Capacity alerts by the trigger they reached (warning, critical): an alert opened counts under its trigger, and again under critical when a warning escalates',
+    );
   });
 });
