@@ -71,7 +71,10 @@ export const notificationSettingsBody = z.strictObject({
   emailTo: z
     .array(emailAddress)
     .max(MAX_EMAIL_RECIPIENTS, `must hold at most ${MAX_EMAIL_RECIPIENTS} addresses`)
-    .refine(unique, 'must not repeat an address')
+    .refine(
+      (xs) => unique(xs.map((x) => x.toLowerCase())),
+      'must not repeat an address (letter case aside: mail servers take Ops@ and ops@ as one)',
+    )
     .optional(),
 });
 export type NotificationSettingsInput = z.output<typeof notificationSettingsBody>;

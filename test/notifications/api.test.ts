@@ -113,6 +113,8 @@ describe('GET/PUT /v1/installations/:installationId/notifications/settings', () 
     [{ webhookUrls: Array.from({ length: 11 }, (_, i) => `https://e.com/${i}`) }, 'webhookUrls'],
     [{ webhookUrls: ['https://e.com/a', 'https://e.com/a'] }, 'webhookUrls'],
     [{ emailTo: ['not-an-email'] }, 'emailTo.0'],
+    // One mailbox in practice: it would get every email twice.
+    [{ emailTo: ['Ops@example.com', 'ops@EXAMPLE.com'] }, 'emailTo'],
     [{ emailTo: Array.from({ length: 21 }, (_, i) => `u${i}@example.com`) }, 'emailTo'],
     [{ secret: 'x' }, 'secret'],
   ])('answers 400 naming the field for %j', async (body, field) => {
