@@ -12,6 +12,7 @@ import {
   type EnvelopePage,
   type EnvelopesQuery,
   type StoredEnvelope,
+  compareStreamIds,
   envelopeMaker,
   metricsStreamKey,
   nextStreamId,
@@ -63,6 +64,34 @@ export function statusChangeSaysSomething(c: ConnectionContext, status: string):
   return s.samples > 0;
 }
 
+/** How far ahead of Redis' clock a cursor of an empty stream may be (clocks of replicas). */
+const CURSOR_SKEW_MS = 60_000n;
+
+/**
+ * Refuses an `after` no page ever gave: beyond the newest envelope, or (the stream being empty)
+ * ahead of Redis' clock. Accepted, it answered empty pages with itself as `nextCursor`, and a
+ * client following it never saw the envelopes written after.
+ */
+async function refuseFutureCursor(redis: RedisClient, key: string, after: string): Promise<void> {
+  const [newest] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+  let beyond: string | null = null;
+  if (newest) {
+    if (compareStreamIds(after, newest[0]) > 0) beyond = `the newest envelope (${newest[0]})`;
+  } else {
+    const [seconds = 0, micros = 0] = await redis.time();
+    const now = BigInt(seconds) * 1000n + BigInt(micros) / 1000n;
+    if (BigInt(after.split('-')[0]!) > now + CURSOR_SKEW_MS) beyond = 'the present';
+  }
+  if (beyond) {
+    throw invalidFields('query', [
+      {
+        field: 'after',
+        message: `is beyond ${beyond}: pass a nextCursor this route gave, or no cursor to start at the oldest`,
+      },
+    ]);
+  }
+}
+
 /**
  * One page of an installation's envelopes, oldest first, strictly after the `after` cursor.
  * The installation may be omitted only by a token that has exactly one.
@@ -100,6 +129,13 @@ export async function readEnvelopePage(
           'COUNT',
           query.limit + 1,
         );
+  if (entries.length === 0 && query.after !== undefined) {
+    await refuseFutureCursor(
+      deps.redis,
+      metricsStreamKey(deps.store.keys, installationId),
+      query.after,
+    );
+  }
   const page = entries.slice(0, query.limit);
   const items: EnvelopePage['items'] = [];
   for (const [id, fields] of page) {

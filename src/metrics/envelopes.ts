@@ -90,7 +90,7 @@ export const envelopeSchema = z.object({
 });
 
 // One implementation of stream ids for envelope cursors and SSE event ids.
-export { isStreamId, nextStreamId } from '../http/live-events.ts';
+export { compareStreamIds, isStreamId, nextStreamId } from '../http/live-events.ts';
 
 export const envelopesQuery = z.strictObject({
   installationId: identifier.optional(),

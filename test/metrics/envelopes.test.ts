@@ -222,6 +222,22 @@ describe('GET /v1/metrics/envelopes', () => {
         'after',
       );
     }
+    // A cursor no page gave, ahead of everything: on an empty stream, then past the newest.
+    const future = `${Date.now() + 3_600_000}-0`;
+    const path = `/v1/metrics/envelopes?installationId=inst-a&after=${future}`;
+    expectError(await call(service, 'GET', path), 400, 'validation-failed', 'after');
+    await metricsOf(service).emit(capacity(0.5));
+    const refused = await call(service, 'GET', path);
+    expectError(refused, 400, 'validation-failed', 'after');
+    expect(refused.body.error.message).toContain('beyond the newest envelope');
+    const [newest] = (await call(service, 'GET', '/v1/metrics/envelopes?installationId=inst-a'))
+      .body.items;
+    const caughtUp = await call(
+      service,
+      'GET',
+      `/v1/metrics/envelopes?installationId=inst-a&after=${newest.id}`,
+    );
+    expect(caughtUp.body).toMatchObject({ items: [], nextCursor: newest.id });
     for (const limit of ['0', '1001', 'x', '1.5']) {
       expectError(
         await call(service, 'GET', `/v1/metrics/envelopes?installationId=inst-a&limit=${limit}`),
@@ -242,13 +258,17 @@ describe('GET /v1/metrics/envelopes', () => {
       'validation-failed',
       'installationId',
     );
-    // The largest possible id is a valid cursor with nothing after it.
-    const last = await call(
-      service,
-      'GET',
-      '/v1/metrics/envelopes?installationId=inst-a&after=18446744073709551615-18446744073709551615',
+    // The largest possible id is well formed, but no page gave it: beyond the newest envelope.
+    expectError(
+      await call(
+        service,
+        'GET',
+        '/v1/metrics/envelopes?installationId=inst-a&after=18446744073709551615-18446744073709551615',
+      ),
+      400,
+      'validation-failed',
+      'after',
     );
-    expect(last.body).toMatchObject({ items: [], hasMore: false });
   });
 
   it('refuses malformed envelopes from other modules without throwing, and counts them', async () => {
