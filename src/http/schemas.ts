@@ -72,7 +72,10 @@ const capabilities = z
   });
 
 export const handshakeBody = z.strictObject({
-  protocolVersion: z.string().max(64).refine(isSemver, 'must be a semantic version such as 1.2.0 (no leading v)'),
+  protocolVersion: z
+    .string()
+    .max(64)
+    .refine(isSemver, 'must be a semantic version such as 1.2.0 (no leading v)'),
   negotiatedCapabilities: capabilities,
 });
 
