@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
+import { WebSocket } from 'ws';
 import { INSPECTOR_SOCKETS, inspectModule } from '../../src/inspect/module.ts';
 import { STATELY_INSPECT_VERSION } from '../../src/inspect/frames.ts';
 import { TOKEN_A, type TestService, startService } from '../helpers.ts';
@@ -96,6 +97,15 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     await svc.close();
   });
 
+  /** Submits the form; resolves with the window it opened, loaded or not (it may close at once). */
+  async function openAny(): Promise<Page> {
+    const [inspector] = await Promise.all([
+      context.waitForEvent('page'),
+      page.click('button[type=submit]'),
+    ]);
+    return inspector;
+  }
+
   /** Submits the form; resolves with the inspector window it opened. */
   async function open(): Promise<Page> {
     const [inspector] = await Promise.all([
@@ -166,15 +176,47 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     expect(problems).toEqual([]);
   });
 
-  it('says why when the token is refused, and opens no stream', async () => {
+  it('says why when the token is refused, opens no stream, and closes the window again', async () => {
     await page.goto(`${svc.url}/inspect`);
     await page.fill('input[name=token]', 'not-a-token-at-all-0001');
     await page.fill('input[name=actor]', 'connection:c1');
-    await open();
+    const inspector = await openAny();
     await page
       .getByText('Refused (401): the bearer token is not valid')
       .waitFor({ timeout: 5_000 });
     expect(svc.modules.services.get(INSPECTOR_SOCKETS)).toHaveProperty('size', 0);
+    if (!inspector.isClosed()) await inspector.waitForEvent('close');
+  });
+
+  it('says so when the service cannot be reached, and closes the window again', async () => {
+    await page.goto(`${svc.url}/inspect`);
+    await page.fill('input[name=token]', TOKEN_A);
+    // The service goes away between the page's load and the submit.
+    await svc.close();
+    const inspector = await openAny();
+    await page.getByText('The service could not be reached').waitFor({ timeout: 5_000 });
+    if (!inspector.isClosed()) await inspector.waitForEvent('close');
+  });
+
+  it('says why when the socket is refused after the token check (too many streams)', async () => {
+    const limited = await startService({ STREAMS_PER_TOKEN: '1' }, undefined, [inspectModule]);
+    try {
+      // The token's one socket is taken by another client.
+      const url = `${limited.url.replace('http', 'ws')}/v1/inspect?access_token=${TOKEN_A}`;
+      const other = new WebSocket(url);
+      await new Promise((resolve, reject) => {
+        other.once('open', resolve);
+        other.once('error', reject);
+      });
+      await page.goto(`${limited.url}/inspect`);
+      await page.fill('input[name=token]', TOKEN_A);
+      const inspector = await openAny();
+      await page.getByText('The stream was refused after the token was accepted').waitFor();
+      if (!inspector.isClosed()) await inspector.waitForEvent('close');
+      other.close();
+    } finally {
+      await limited.close();
+    }
   });
 
   it('serves the page with its script allowed by hash, and nothing from elsewhere', async () => {
