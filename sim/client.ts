@@ -111,6 +111,16 @@ export interface Tally {
 /** How long one request may take. */
 const TIMEOUT_MS = 30_000;
 
+/**
+ * The 503s the service answers while Redis cannot be used (down, frozen, failing over; README
+ * "Outages"): nothing or a retry-safe part was applied, so the request is sent again after
+ * `Retry-After`, with the same ids. `capacity-shed` is a decision, not an outage: never retried.
+ */
+const RETRIED_503 = new Set(['store-unavailable', 'contention', 'replication-timeout']);
+
+/** How long the service may answer only such 503s before the run gives up (default). */
+export const RETRY_WINDOW_MS = 30_000;
+
 const bump = (m: Record<string, number>, k: string) => {
   m[k] = (m[k] ?? 0) + 1;
 };
@@ -122,13 +132,47 @@ const bump = (m: Record<string, number>, k: string) => {
  */
 export class ApiClient {
   readonly tally: Tally = { requests: 0, byStatus: {}, errorCodes: {}, networkErrors: 0 };
+  /** Since when every answer was a retried 503 (null: the last answer was not one). */
+  private unavailableSince: number | null = null;
 
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
+    private readonly retryWindowMs = RETRY_WINDOW_MS,
   ) {}
 
+  /**
+   * One request; a 503 `store-unavailable`, `contention` or `replication-timeout` is sent again
+   * after its `Retry-After` (with the same ids, which makes that safe; the handshake route
+   * takes none, and one applied before its 503 is refused when sent again) until the service
+   * has answered only such 503s for `retryWindowMs`: then it throws, naming the answer, so a
+   * service whose Redis is gone ends the run rather than leaving a fleet that silently stopped.
+   */
   async call<T>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
+    for (;;) {
+      const { retryAfterMs, ...answer } = await this.once<T>(method, path, body);
+      const code = answer.status === 503 ? errorCode(answer) : null;
+      if (code === null || !RETRIED_503.has(code)) {
+        this.unavailableSince = null;
+        return answer;
+      }
+      const now = Date.now();
+      this.unavailableSince ??= now;
+      if (now - this.unavailableSince >= this.retryWindowMs) {
+        const message = (answer.body as Partial<ApiErrorBody> | null)?.error?.message;
+        throw new Error(
+          `the service at ${this.baseUrl} answered only 503 ${code} for ${Math.round((now - this.unavailableSince) / 1000)} s (last: ${method} ${path}${message ? `: ${message}` : ''}); is its Redis up?`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryAfterMs));
+    }
+  }
+
+  private async once<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<ApiAnswer<T> & { retryAfterMs: number }> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     this.tally.requests++;
@@ -152,7 +196,12 @@ export class ApiClient {
     bump(this.tally.byStatus, String(res.status));
     if (res.status >= 400)
       bump(this.tally.errorCodes, errorCode({ status: res.status, body: parsed }));
-    return { status: res.status, body: parsed as T };
+    const retryAfter = Number(res.headers.get('retry-after'));
+    return {
+      status: res.status,
+      body: parsed as T,
+      retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 1000,
+    };
   }
 
   /** Every item of a paged list (`?limit=&cursor=`). */

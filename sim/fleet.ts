@@ -275,8 +275,10 @@ export async function runFleet(
     if (c.phase === 'check') c.phase = 'live';
   };
 
-  const recover = async (c: Container) => {
-    const res = await api.call<ConnectionAnswer>('POST', `/v1/connections/${c.id}/recovered`, {});
+  const recover = async (c: Container, round: number) => {
+    const res = await api.call<ConnectionAnswer>('POST', `/v1/connections/${c.id}/recovered`, {
+      requestId: `${c.id}-recovered-${round}`,
+    });
     if (res.status === 200) {
       seen.reconnects++;
       observe(c, res.body.status);
@@ -287,12 +289,13 @@ export async function runFleet(
 
   const turn = async (c: Container, round: number) => {
     if (c.phase === 'check') return check(c);
-    if (c.phase === 'dropped') return recover(c);
+    if (c.phase === 'dropped') return recover(c, round);
     if (c.phase !== 'live') return;
-    if (c.status === 'reconnecting') await recover(c);
+    if (c.status === 'reconnecting') await recover(c, round);
     if (scenario.dropChance > 0 && c.rng.chance(scenario.dropChance)) {
       const res = await api.call<ConnectionAnswer>('POST', `/v1/connections/${c.id}/dropped`, {
         reason: 'network blip (simulated)',
+        requestId: `${c.id}-dropped-${round}`,
       });
       if (res.status === 200) {
         seen.drops++;

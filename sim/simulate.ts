@@ -3,7 +3,7 @@
  * the fleet and builds the report. The CLI and the tests both call `simulate`.
  */
 import { randomBytes } from 'node:crypto';
-import { ApiClient, type ApiErrorBody, errorCode } from './client.ts';
+import { ApiClient, type ApiErrorBody, RETRY_WINDOW_MS, errorCode } from './client.ts';
 import { type RoundProgress, runFleet } from './fleet.ts';
 import { type Harness, embeddedHarness, remoteHarness } from './harness.ts';
 import { type SimulationReport, buildReport } from './report.ts';
@@ -23,6 +23,12 @@ export interface SimulateOptions {
   /** Embedded only: CAPACITY_PER_WORKER (default 100). */
   capacity?: number;
   onRound?: (progress: RoundProgress) => void;
+  /**
+   * How long the service may answer only 503 `store-unavailable` (or `contention`,
+   * `replication-timeout`) before the run fails; each is retried after its Retry-After
+   * meanwhile. Default RETRY_WINDOW_MS (30 s).
+   */
+  retryWindowMs?: number;
   /** Told, before the run, what makes its outcome misleading (default: written to stderr). */
   onWarning?: (message: string) => void;
 }
@@ -44,9 +50,10 @@ export const DEV_TOKEN = 'dev-operator-token-change-me';
 export async function checkOperatorToken(
   harness: Pick<Harness, 'url' | 'token'>,
   installationId: string,
+  retryWindowMs = RETRY_WINDOW_MS,
 ): Promise<void> {
   const path = `/v1/installations/${encodeURIComponent(installationId)}/dead-letters`;
-  const answer = await new ApiClient(harness.url, harness.token).call('GET', path);
+  const answer = await new ApiClient(harness.url, harness.token, retryWindowMs).call('GET', path);
   if (answer.status === 200) return;
   const error = (answer.body as Partial<ApiErrorBody> | null)?.error;
   const said = `${answer.status} ${errorCode(answer)}${error?.message ? `: ${error.message}` : ''}`;
@@ -111,8 +118,9 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
     const warning = intervalWarning(intervalMs, harness.heartbeatTimeoutMs);
     if (warning !== null) (options.onWarning ?? warnOnStderr)(warning);
     // A wrong token would otherwise give a "successful" run of 401 answers.
-    if (harness.mode === 'real') await checkOperatorToken(harness, installationId);
-    const api = new ApiClient(harness.url, harness.token);
+    const retryWindowMs = options.retryWindowMs ?? RETRY_WINDOW_MS;
+    if (harness.mode === 'real') await checkOperatorToken(harness, installationId, retryWindowMs);
+    const api = new ApiClient(harness.url, harness.token, retryWindowMs);
     const observed = await runFleet(api, harness, {
       scenario,
       installationId,
