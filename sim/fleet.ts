@@ -58,7 +58,10 @@ export interface Observations {
   shed: number;
   /** Rollbacks announced in heartbeat answers (`rollback.eventId`): eventId -> workspace. */
   rollbacksAnswered: Record<string, string>;
-  /** Workspaces seen rolled back: announced, or a connection of theirs found `rolled-back`. */
+  /**
+   * Workspaces seen rolled back: announced, or a connection of theirs found `rolled-back` (not
+   * an old agent's own move to HTTP after its refused handshake: no workspace was rolled back).
+   */
   workspacesRolledBack: string[];
   migrationsRequested: number;
   migrationsRefused: Record<string, number>;
@@ -174,12 +177,12 @@ export async function runFleet(
     capacity,
   };
 
-  const observe = (c: Container, status: string) => {
+  const observe = (c: Container, status: string, ownFallback = false) => {
     if (status === c.status) return;
     bump(seen.entered, status);
     if (c.status !== null) bump(seen.transitions, `${c.status} -> ${status}`);
     c.status = status;
-    if (status === 'rolled-back') {
+    if (status === 'rolled-back' && !ownFallback) {
       c.phase = 'gone';
       if (!seen.workspacesRolledBack.includes(c.workspaceId)) {
         seen.workspacesRolledBack.push(c.workspaceId);
@@ -226,7 +229,7 @@ export async function runFleet(
         reason: `agent speaks ACP ${c.version} only; the session continues on HTTP`,
         requestId: `${c.id}-fallback`,
       });
-      if (back.status === 200) observe(c, back.body.status);
+      if (back.status === 200) observe(c, back.body.status, true);
       c.phase = 'gone';
       return;
     }

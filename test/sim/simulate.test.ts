@@ -54,6 +54,22 @@ describe('npm run simulate', () => {
     expect(r.heartbeats.sent).toBeGreaterThan(80);
   });
 
+  it("an old agent's move to HTTP is not counted as a rollback in the progress line", async () => {
+    const rollbacksShown: number[] = [];
+    const r = await simulate({
+      scenario: 'steady',
+      containers: 10,
+      rounds: 2,
+      seed: 1,
+      onRound: (p) => rollbacksShown.push(p.rollbacks),
+    });
+    // One container speaks ACP 2.0.0 and moves its session to HTTP: no workspace rolled back.
+    expect(r.connections.unsupportedHandshakes).toBe(1);
+    expect(r.connections.final['rolled-back']).toBe(1);
+    expect(r.rollbacks).toEqual([]);
+    expect(rollbacksShown).toEqual([0, 0]);
+  });
+
   it('flaky-workspace: exactly one automatic rollback, of the flaky workspace only', async () => {
     const r = await simulate({ scenario: 'flaky-workspace', containers: 9, rounds: 12, seed: 1 });
     expect(r.rollbacks).toHaveLength(1);
