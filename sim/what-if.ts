@@ -196,8 +196,13 @@ async function main(): Promise<void> {
   }
   const answer = await answerBody(res, base);
   if (!res.ok) {
-    const e = (answer as { error?: { code: string; message: string } }).error;
-    process.stderr.write(`what-if failed: ${res.status} ${e?.code ?? ''}: ${e?.message ?? ''}\n`);
+    // A proxy's 502 or 504 may come with no body at all.
+    const e = (answer as { error?: { code: string; message: string } } | null)?.error;
+    process.stderr.write(
+      e
+        ? `what-if failed: ${res.status} ${e.code}: ${e.message}\n`
+        : `what-if failed: ${base} answered ${res.status} without an error in its body\n`,
+    );
     process.exit(1);
   }
   process.stdout.write(

@@ -364,4 +364,28 @@ describe('a --url that answers, but not as the service', () => {
       await new Promise<void>((resolve) => page.close(() => resolve()));
     }
   });
+
+  it('npm run what-if: an error answer without a body (a 502 of a proxy) is named, not a TypeError', async () => {
+    const gateway = createHttpServer((_req, res) => {
+      res.writeHead(502);
+      res.end();
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(gateway.address() as { port: number }).port}`;
+    try {
+      const r = await cli('sim/what-if.ts', [
+        '--workspace',
+        'ws-1',
+        '--from',
+        '2026-01-05T09:00:00Z',
+        '--url',
+        url,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`what-if failed: ${url} answered 502 without an error in its body\n`);
+    } finally {
+      await new Promise<void>((resolve) => gateway.close(() => resolve()));
+    }
+  });
 });
