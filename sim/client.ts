@@ -240,6 +240,34 @@ export function urlProblem(url: string): string | null {
 }
 
 /**
+ * `fetch` of `base` + `path` that gives up after `timeoutMs` (a service that accepts the
+ * connection and never answers, such as a stopped process, would otherwise hold a CLI for
+ * minutes), and fails in one line naming `base`: `no answer from <base> within <n> s`, or
+ * `cannot reach <base>: <cause>`.
+ *
+ * @example
+ * await fetchWithin('http://127.0.0.1:3999', '/healthz', {}, 1000);
+ * // Error: cannot reach http://127.0.0.1:3999: ECONNREFUSED 127.0.0.1:3999
+ */
+export async function fetchWithin(
+  base: string,
+  path: string,
+  init: RequestInit,
+  timeoutMs: number,
+): Promise<Response> {
+  try {
+    return await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new Error(
+      error instanceof Error && error.name === 'TimeoutError'
+        ? `no answer from ${base} within ${timeoutMs / 1000} s`
+        : `cannot reach ${base}: ${fetchFailure(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
  * The JSON body of an answer of the service at `base` (null when empty). A body that is not JSON
  * means `--url` names something else (a web server, a proxy's error page): said in one line,
  * rather than as the JSON parser's complaint about a `<`.

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { decisionRows } from '../src/workspaces/what-if-rows.ts';
-import { answerBody, fetchFailure, urlProblem } from './client.ts';
+import { answerBody, fetchWithin, urlProblem } from './client.ts';
 import { DEV_TOKEN } from './simulate.ts';
 
 const USAGE = `usage: npm run what-if -- --workspace <id> --from <iso> [options]
@@ -24,6 +24,9 @@ const USAGE = `usage: npm run what-if -- --workspace <id> --from <iso> [options]
   --token T          bearer token (default the development operator token)
   --json             print the answer as JSON
 `;
+
+/** How long the service may take to answer (the replay runs in the request, over the journal). */
+const TIMEOUT_MS = 60_000;
 
 const TOP_LEVEL = new Set(['defaultProtocol', 'migrationEnabled', 'rolloutMode', 'autoRollout']);
 
@@ -180,17 +183,21 @@ async function main(): Promise<void> {
     settings: settingsOf(args.set),
   };
   const base = args.url.replace(/\/+$/, '');
-  const url = `${base}/v1/workspaces/${encodeURIComponent(args.workspace)}/what-if`;
+  const path = `/v1/workspaces/${encodeURIComponent(args.workspace)}/what-if`;
   let res: Response;
   try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${args.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    res = await fetchWithin(
+      base,
+      path,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${args.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      },
+      TIMEOUT_MS,
+    );
   } catch (error) {
-    // undici says only "fetch failed": the reason (ECONNREFUSED 127.0.0.1:3999, …) is its cause.
-    process.stderr.write(`what-if failed: cannot reach ${base}: ${fetchFailure(error)}\n`);
+    process.stderr.write(`what-if failed: ${(error as Error).message}\n`);
     process.exitCode = 1;
     return;
   }

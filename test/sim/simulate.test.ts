@@ -9,6 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchWithin } from '../../sim/client.ts';
 import type { SimulationReport } from '../../sim/report.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { simulate } from '../../sim/simulate.ts';
@@ -386,6 +387,22 @@ describe('a --url that answers, but not as the service', () => {
       expect(r.stderr).toBe(`what-if failed: ${url} answered 502 without an error in its body\n`);
     } finally {
       await new Promise<void>((resolve) => gateway.close(() => resolve()));
+    }
+  });
+});
+
+describe('a --url that accepts the connection and never answers', () => {
+  it('npm run what-if gives up after its time limit, naming the URL, instead of hanging', async () => {
+    const silent = createHttpServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      await expect(fetchWithin(url, '/v1/workspaces/ws-1/what-if', {}, 300)).rejects.toThrow(
+        `no answer from ${url} within 0.3 s`,
+      );
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   });
 });
