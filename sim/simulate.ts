@@ -133,7 +133,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
     });
     await harness.settle();
     return await buildReport(api, {
-      scenario,
+      // The expectation names the embedded ids (sim-ws-1): say the ids of this run.
+      scenario: { ...scenario, expected: scenario.expected.replaceAll('sim-ws-', `sim-${tag}ws-`) },
       seed,
       mode: harness.mode,
       installationId,

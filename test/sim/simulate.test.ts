@@ -217,6 +217,22 @@ describe('npm run simulate --url: the service is checked before the run', () => 
     expect(report.migrations.requested).toBe(1);
   });
 
+  it("the expected outcome names this run's workspace, not the embedded id", async () => {
+    const report = await simulate({
+      scenario: 'flaky-workspace',
+      url: service.url,
+      token: OPERATOR,
+      containers: 3,
+      rounds: 1,
+      intervalMs: 10,
+    });
+    const prefix = report.installationId.replace(/flaky-workspace$/, '');
+    expect(prefix).toMatch(/^sim-[0-9a-z]+-$/);
+    expect(report.expected).toBe(
+      `exactly one automatic rollback (auto-threshold), of ${prefix}ws-1 only`,
+    );
+  });
+
   it('--capacity with --url is a usage error (exit 2): it sets only the embedded service', async () => {
     const before = await connections();
     const r = await cli('sim/cli.ts', against(OPERATOR, '--capacity', '20'));
