@@ -212,9 +212,19 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
-  process.stdout.write(
-    args.json ? `${JSON.stringify(answer, null, 2)}\n` : `${formatAnswer(answer as Answer)}\n`,
-  );
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+    return;
+  }
+  // No checkpoint at all (settings: null): both runs are empty, which a table would show as
+  // "no difference" beside the real decisions the service made.
+  if ((answer as Answer).settings === null) {
+    process.stderr.write(
+      `what-if failed: nothing recorded to replay for workspace ${args.workspace}: its journal is empty (the service runs with WHAT_IF_JOURNAL_EVENTS=0, or nothing happened to the workspace since it journals)\n`,
+    );
+    process.exit(1);
+  }
+  process.stdout.write(`${formatAnswer(answer as Answer)}\n`);
 }
 
 await main().catch((error: unknown) => {
