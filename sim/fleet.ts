@@ -28,6 +28,8 @@ export interface FleetOptions {
   /** Requests in flight at once. */
   concurrency?: number;
   onRound?: (progress: RoundProgress) => void;
+  /** Told, before the first round, when the rounds cannot show the scenario's outcome. */
+  onWarning?: (message: string) => void;
 }
 
 export interface RoundProgress {
@@ -131,6 +133,8 @@ export async function runFleet(
       : scenario.containers);
   const workspaceCount = Math.max(1, Math.ceil(size / scenario.containersPerWorkspace));
   const workspaces = Array.from({ length: workspaceCount }, (_, i) => `${idPrefix}ws-${i + 1}`);
+  const tooShort = scenario.tooShort?.(rounds, workspaces[0]!);
+  if (tooShort) options.onWarning?.(tooShort);
   // Old agents (unsupported ACP version) sit in distinct workspaces, each next to supported
   // ones, so no workspace is left without a connection that speaks ACP.
   const unsupportedCount = Math.min(workspaceCount, Math.round(size * scenario.unsupportedShare));

@@ -43,6 +43,11 @@ export interface Scenario {
   optIns?(round: number, rounds: number, workspaces: number): number[];
   /** The fleet size from the installation's capacity (capacity-surge). */
   containersFor?(capacity: number): number;
+  /**
+   * Why `rounds` rounds cannot show the expected outcome (they end before what the scenario
+   * is built around happens), or null. `firstWorkspace` is this run's id of `sim-ws-1`.
+   */
+  tooShort?(rounds: number, firstWorkspace: string): string | null;
 }
 
 /** A healthy ACP agent: about 2 failed operations in 10,000. */
@@ -85,7 +90,12 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     unsupportedShare: 0,
     dropChance: 0.004,
     migrateAtStart: true,
-    failureRate: (c, round) => (c.workspace === 0 && round >= 4 ? 0.025 : HEALTHY_FAILURE_RATE),
+    failureRate: (c, round) =>
+      c.workspace === 0 && round >= FLAKY_FROM ? 0.025 : HEALTHY_FAILURE_RATE,
+    tooShort: (rounds, first) =>
+      rounds > FLAKY_FROM
+        ? null
+        : `--rounds ${rounds} ends before ${first} slips (from round ${FLAKY_FROM + 1}): the run will show no rollback`,
   },
   outage: {
     name: 'outage',
@@ -102,6 +112,10 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     failureRate: (c, round, rounds) =>
       inOutage(round, rounds) && c.workspace % 4 !== 3 ? 0.4 : HEALTHY_FAILURE_RATE,
     latencyFactor: (c, round, rounds) => (inOutage(round, rounds) && c.workspace % 4 !== 3 ? 8 : 1),
+    tooShort: (rounds) =>
+      rounds > outageStart(rounds)
+        ? null
+        : `--rounds ${rounds} ends before the burst of failures (from round ${outageStart(rounds) + 1}): the run will show no rollback`,
   },
   'capacity-surge': {
     name: 'capacity-surge',
@@ -135,9 +149,17 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   },
 };
 
+/** The flaky workspace slips from this round (0-based) on. */
+const FLAKY_FROM = 4;
+
+/** The first round (0-based) of the outage scenario's burst: a quarter into the run. */
+function outageStart(rounds: number): number {
+  return Math.max(2, Math.floor(rounds / 4));
+}
+
 /** The outage scenario's burst: three rounds starting a quarter into the run. */
 function inOutage(round: number, rounds: number): boolean {
-  const start = Math.max(2, Math.floor(rounds / 4));
+  const start = outageStart(rounds);
   return round >= start && round < start + 3;
 }
 

@@ -115,8 +115,9 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
   const intervalMs = options.intervalMs ?? (harness.mode === 'virtual' ? 30_000 : 5_000);
   const started = performance.now();
   try {
+    const warn = options.onWarning ?? warnOnStderr;
     const warning = intervalWarning(intervalMs, harness.heartbeatTimeoutMs);
-    if (warning !== null) (options.onWarning ?? warnOnStderr)(warning);
+    if (warning !== null) warn(warning);
     // A wrong token would otherwise give a "successful" run of 401 answers.
     const retryWindowMs = options.retryWindowMs ?? RETRY_WINDOW_MS;
     if (harness.mode === 'real') await checkOperatorToken(harness, installationId, retryWindowMs);
@@ -130,6 +131,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
       ...(options.containers === undefined ? {} : { containers: options.containers }),
       ...(options.rounds === undefined ? {} : { rounds: options.rounds }),
       ...(options.onRound ? { onRound: options.onRound } : {}),
+      onWarning: warn,
     });
     await harness.settle();
     return await buildReport(api, {

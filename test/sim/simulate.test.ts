@@ -71,6 +71,32 @@ describe('npm run simulate', () => {
     expect(rollbacksShown).toEqual([0, 0]);
   });
 
+  it('warns before the run when --rounds end before what the scenario is built around', async () => {
+    const said = async (scenario: 'flaky-workspace' | 'outage', rounds: number) => {
+      const warnings: string[] = [];
+      const r = await simulate({
+        scenario,
+        containers: 3,
+        rounds,
+        onWarning: (m) => warnings.push(m),
+      });
+      return { warnings, rollbacks: r.rollbacks.length };
+    };
+    expect(await said('flaky-workspace', 4)).toEqual({
+      warnings: [
+        '--rounds 4 ends before sim-ws-1 slips (from round 5): the run will show no rollback',
+      ],
+      rollbacks: 0,
+    });
+    expect(await said('outage', 2)).toEqual({
+      warnings: [
+        '--rounds 2 ends before the burst of failures (from round 3): the run will show no rollback',
+      ],
+      rollbacks: 0,
+    });
+    expect((await said('outage', 3)).warnings).toEqual([]);
+  });
+
   it('flaky-workspace: exactly one automatic rollback, of the flaky workspace only', async () => {
     const r = await simulate({ scenario: 'flaky-workspace', containers: 9, rounds: 12, seed: 1 });
     expect(r.rollbacks).toHaveLength(1);
