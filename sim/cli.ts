@@ -129,6 +129,10 @@ async function main(): Promise<void> {
     fail(`unknown or missing --scenario: ${scenario ?? ''}`);
   const urlError = values.url === undefined ? null : urlProblem(values.url);
   if (urlError) fail(urlError);
+  if (values.token === '')
+    fail(
+      '--token is empty (an unset variable?): give the operator token, or leave --token out for the development one',
+    );
   if (values.url === undefined && values.token !== undefined)
     fail(
       '--token is for --url only: the embedded service makes its own operator token (did you mean to add --url?)',

@@ -270,6 +270,25 @@ describe('npm run simulate --url: the service is checked before the run', () => 
   });
 });
 
+describe('npm run simulate --token ""', () => {
+  it('is a usage error (exit 2) rather than a run with the development token', async () => {
+    const port = await closedPort();
+    const r = await cli('sim/cli.ts', [
+      '--scenario',
+      'steady',
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--token',
+      '',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^--token is empty \(an unset variable\?\): give the operator token, or leave --token out for the development one\n\nusage: npm run simulate/,
+    );
+  });
+});
+
 describe('npm run simulate --token without --url', () => {
   it('is a usage error (exit 2) rather than an embedded run that never uses the token', async () => {
     const r = await cli('sim/cli.ts', ['--scenario', 'steady', '--token', OPERATOR]);
