@@ -309,9 +309,17 @@ export function fetchFailure(error: unknown): string {
 
 function describeCause(cause: unknown): string {
   if (!(cause instanceof Error)) return String(cause);
-  const c = cause as Error & { code?: unknown; address?: unknown; port?: unknown };
+  const c = cause as Error & {
+    code?: unknown;
+    address?: unknown;
+    port?: unknown;
+    reason?: unknown;
+  };
   if (cause instanceof AggregateError && cause.errors.length > 0)
     return [...new Set(cause.errors.map(describeCause))].join(', ');
+  // OpenSSL's message is a line of its internals; its `reason` is the part that says something.
+  if (typeof c.code === 'string' && c.code.startsWith('ERR_SSL_'))
+    return `TLS failed: ${typeof c.reason === 'string' ? c.reason : c.code}${c.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? ' (it does not speak TLS: an http:// URL?)' : ''}`;
   if (typeof c.code === 'string' && typeof c.address === 'string')
     return `${c.code} ${c.address}${typeof c.port === 'number' ? `:${c.port}` : ''}`;
   if (c.message) return c.message;

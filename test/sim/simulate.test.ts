@@ -333,6 +333,33 @@ describe('an unreachable --url', () => {
   });
 });
 
+describe('an https:// --url of a plain http service', () => {
+  it('both CLIs say that TLS failed and why, not a line of OpenSSL internals', async () => {
+    const plain = createHttpServer((_req, res) => res.end('{}'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(plain.address() as { port: number }).port}`;
+    try {
+      const said = `cannot reach ${url}: TLS failed: wrong version number (it does not speak TLS: an http:// URL?)\n`;
+      const sim = await cli('sim/cli.ts', ['--scenario', 'steady', '--url', url, '--rounds', '1']);
+      expect(sim.code).toBe(1);
+      expect(sim.stderr).toBe(`simulation failed: ${said}`);
+      const whatIf = await cli('sim/what-if.ts', [
+        '--workspace',
+        'ws-1',
+        '--from',
+        '2026-01-05T09:00:00Z',
+        '--url',
+        url,
+      ]);
+      expect(whatIf.code).toBe(1);
+      expect(whatIf.stderr).toBe(`what-if failed: ${said}`);
+    } finally {
+      plain.closeAllConnections();
+      await new Promise<void>((resolve) => plain.close(() => resolve()));
+    }
+  });
+});
+
 describe('a --url that is not a service address is a usage error (exit 2), sent nowhere', () => {
   const whatIf = (url: string) =>
     cli('sim/what-if.ts', ['--workspace', 'ws-1', '--from', '2026-01-05T09:00:00Z', '--url', url]);
