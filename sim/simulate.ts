@@ -116,7 +116,9 @@ export async function simulate(options: SimulateOptions): Promise<SimulationRepo
   const started = performance.now();
   try {
     const warn = options.onWarning ?? warnOnStderr;
-    const warning = intervalWarning(intervalMs, harness.heartbeatTimeoutMs);
+    // One round waits no interval: nothing to warn about.
+    const rounds = options.rounds ?? scenario.rounds;
+    const warning = rounds > 1 ? intervalWarning(intervalMs, harness.heartbeatTimeoutMs) : null;
     if (warning !== null) warn(warning);
     // A wrong token would otherwise give a "successful" run of 401 answers.
     const retryWindowMs = options.retryWindowMs ?? RETRY_WINDOW_MS;

@@ -66,6 +66,19 @@ describe('--interval-ms at or above the heartbeat timeout', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('says nothing for a single round, which waits no interval', async () => {
+    const warnings: string[] = [];
+    const r = await simulate({
+      scenario: 'steady',
+      containers: 1,
+      rounds: 1,
+      intervalMs: TIMEOUT_MS,
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(warnings).toEqual([]);
+    expect(r.connections.final).toEqual({ connected: 1 });
+  });
+
   it('warns from the timeout on, and not when the timeout is not known', () => {
     expect(intervalWarning(TIMEOUT_MS - 1, TIMEOUT_MS)).toBeNull();
     expect(`warning: ${intervalWarning(TIMEOUT_MS, TIMEOUT_MS)}`).toBe(WARNING);
