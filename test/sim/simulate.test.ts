@@ -9,7 +9,10 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchWithin } from '../../sim/client.ts';
+import { ApiClient, fetchWithin } from '../../sim/client.ts';
+import { runFleet } from '../../sim/fleet.ts';
+import { type Harness, embeddedHarness } from '../../sim/harness.ts';
+import { SCENARIOS } from '../../sim/scenarios.ts';
 import type { SimulationReport } from '../../sim/report.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { simulate } from '../../sim/simulate.ts';
@@ -95,6 +98,38 @@ describe('npm run simulate', () => {
       rollbacks: 0,
     });
     expect((await said('outage', 3)).warnings).toEqual([]);
+  });
+
+  it('starts the rounds --interval-ms apart: the time a round takes is not added to it', async () => {
+    const embedded = await embeddedHarness();
+    let taken = 0;
+    const passes: number[] = [];
+    // As against --url: time passes while a round's requests are answered (7 s per round here).
+    const harness: Harness = {
+      ...embedded,
+      now: () => embedded.now() + taken,
+      pass: async (ms) => {
+        passes.push(ms);
+        await embedded.pass(ms);
+      },
+    };
+    try {
+      await runFleet(new ApiClient(harness.url, harness.token), harness, {
+        scenario: SCENARIOS.steady,
+        installationId: 'sim-steady',
+        idPrefix: 'sim-',
+        seed: 1,
+        intervalMs: 30_000,
+        containers: 2,
+        rounds: 3,
+        onRound: () => {
+          taken += 7_000;
+        },
+      });
+    } finally {
+      await embedded.close();
+    }
+    expect(passes).toEqual([23_000, 23_000]);
   });
 
   it('flaky-workspace: exactly one automatic rollback, of the flaky workspace only', async () => {
