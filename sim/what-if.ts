@@ -43,7 +43,12 @@ interface Answer {
   from: string;
   to: string;
   settings: { recorded: Settings; candidate: Settings } | null;
-  actual: { decisions: Decision[]; finalState: string | null; matchesRecord: boolean };
+  actual: {
+    decisions: Decision[];
+    finalState: string | null;
+    recorded: Decision[];
+    matchesRecord: boolean;
+  };
   whatIf: { decisions: Decision[]; finalState: string | null };
   summary: {
     actual: Record<string, number>;
@@ -143,10 +148,23 @@ function formatAnswer(a: Answer): string {
         : // A timer's length (a cooldown, a migration timeout) can change the state without a decision.
           `no difference in decisions, but the final state differs: ${a.actual.finalState ?? 'n/a'} vs ${a.whatIf.finalState ?? 'n/a'}`,
   );
+  // A trimmed journal starts the replay after `from`: the decisions before its start are
+  // recorded but in neither run, which is not a replay that went wrong.
+  const start = cov.complete ? null : cov.journalFrom;
+  const unreplayed = start === null ? 0 : a.actual.recorded.filter((d) => d.at < start).length;
+  const rest = a.actual.recorded.slice(unreplayed);
+  const restMatches =
+    rest.length === a.actual.decisions.length &&
+    rest.every((d, i) => {
+      const e = a.actual.decisions[i]!;
+      return d.kind === e.kind && d.id === e.id && d.at === e.at;
+    });
   lines.push(
     a.actual.matchesRecord
       ? 'the replay with the recorded settings matches the audit records exactly'
-      : 'note: the replay with the recorded settings differs from the audit records (see --json: actual.recorded)',
+      : unreplayed > 0 && restMatches
+        ? `note: ${unreplayed} recorded decisions in the range come before the journal's start (${start}) and are in neither run; the replay matches the audit records after it (see --json: actual.recorded)`
+        : 'note: the replay with the recorded settings differs from the audit records (see --json: actual.recorded)',
   );
   return lines.join('\n');
 }

@@ -1,6 +1,8 @@
 /**
- * `npm run what-if` against a service whose journal holds nothing for the workspace: it says so
- * and exits 1, rather than printing two empty runs as "no difference" next to real decisions.
+ * `npm run what-if` where the journal does not cover the range: a journal that holds nothing
+ * for the workspace (said in one line, exit 1, rather than two empty runs called "no
+ * difference"), and one trimmed past `from` (the decisions before its start are counted, rather
+ * than reported as a replay that differs).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -46,6 +48,75 @@ describe('npm run what-if with nothing recorded', () => {
     expect(failure?.stdout).toBe('');
     expect(failure?.stderr).toBe(
       'what-if failed: nothing recorded to replay for workspace ws-1: its journal is empty (the service runs with WHAT_IF_JOURNAL_EVENTS=0, or nothing happened to the workspace since it journals)\n',
+    );
+  });
+});
+
+describe('npm run what-if over a trimmed journal', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService({ WHAT_IF_JOURNAL_EVENTS: '1000' });
+    const call = async (method: string, path: string, body: unknown, status = 200) => {
+      const res = await service.api(method, path, body);
+      expect(res.status, JSON.stringify(res.body)).toBe(status);
+    };
+    await call(
+      'POST',
+      '/v1/connections',
+      { connectionId: 'c1', installationId: 'inst-a', workspaceId: 'ws-1' },
+      201,
+    );
+    await call(
+      'POST',
+      '/v1/workspaces/ws-1/migrations',
+      {
+        toProtocol: 'acp',
+        initiatedBy: 'operator',
+      },
+      201,
+    );
+    await call('POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: ['fs'],
+    });
+    service.clock.advance(60_000);
+    // 1,200 healthy heartbeats: the journal keeps the last 1,000 entries, so its oldest
+    // checkpoint is after the migration's two decisions.
+    for (let batch = 0; batch < 2; batch++) {
+      const items = Array.from({ length: 600 }, (_, i) => ({
+        connectionId: 'c1',
+        timestamp: new Date(service.clock.now()).toISOString(),
+        succeeded: 10,
+        failed: 0,
+        heartbeatId: `hb-${batch}-${i}`,
+      }));
+      await call('POST', '/v1/heartbeats', { items });
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await service.close();
+  });
+
+  it("says that the decisions before the journal's start are in neither run, not that the replay differs", async () => {
+    const from = new Date(T0 - 60_000).toISOString();
+    const answer = await service.api('POST', '/v1/workspaces/ws-1/what-if', { from, settings: {} });
+    expect(answer.status).toBe(200);
+    expect(answer.body.coverage.complete).toBe(false);
+    expect(answer.body.actual.matchesRecord).toBe(false);
+    expect(answer.body.actual.recorded.map((d: { kind: string }) => d.kind)).toEqual([
+      'migration-started',
+      'migration-succeeded',
+    ]);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        ...['--import', 'tsx', 'sim/what-if.ts', '--workspace', 'ws-1', '--from', from],
+        ...['--url', service.url, '--token', OPERATOR],
+      ],
+      { cwd: ROOT },
+    );
+    expect(stdout.trimEnd().split('\n').at(-1)).toBe(
+      `note: 2 recorded decisions in the range come before the journal's start (${answer.body.coverage.journalFrom}) and are in neither run; the replay matches the audit records after it (see --json: actual.recorded)`,
     );
   });
 });
