@@ -102,6 +102,8 @@ describe('dead notification deliveries on the console', () => {
     await page.locator(`${SECTION} button:has-text("Discard")`).first().click();
     await page.click('dialog[open] [data-confirm=yes]');
     await waitForText(page, '[role=status]', 'Discarded');
+    // The focus moves once the list is drawn again (the row left): wait for that, no sleep.
+    await page.waitForFunction('document.activeElement?.getAttribute("role") === "status"');
     const focused = await page.evaluate<{ role: string | null; text: string | null }>(
       '({ role: document.activeElement?.getAttribute("role") ?? null, text: document.activeElement?.textContent ?? null })',
     );

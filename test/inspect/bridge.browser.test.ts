@@ -97,15 +97,6 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     await svc.close();
   });
 
-  /** Submits the form; resolves with the window it opened, loaded or not (it may close at once). */
-  async function openAny(): Promise<Page> {
-    const [inspector] = await Promise.all([
-      context.waitForEvent('page'),
-      page.click('button[type=submit]'),
-    ]);
-    return inspector;
-  }
-
   /** Submits the form; resolves with the inspector window it opened. */
   async function open(): Promise<Page> {
     const [inspector] = await Promise.all([
@@ -180,12 +171,12 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     await page.goto(`${svc.url}/inspect`);
     await page.fill('input[name=token]', 'not-a-token-at-all-0001');
     await page.fill('input[name=actor]', 'connection:c1');
-    const inspector = await openAny();
+    await page.click('button[type=submit]');
     await page
       .getByText('Refused (401): the bearer token is not valid')
       .waitFor({ timeout: 5_000 });
     expect(svc.modules.services.get(INSPECTOR_SOCKETS)).toHaveProperty('size', 0);
-    if (!inspector.isClosed()) await inspector.waitForEvent('close');
+    await page.waitForSelector('#status[data-window=closed]', { timeout: 10_000 });
   });
 
   it('says so when the service cannot be reached, and closes the window again', async () => {
@@ -193,9 +184,9 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     await page.fill('input[name=token]', TOKEN_A);
     // The service goes away between the page's load and the submit.
     await svc.close();
-    const inspector = await openAny();
+    await page.click('button[type=submit]');
     await page.getByText('The service could not be reached').waitFor({ timeout: 5_000 });
-    if (!inspector.isClosed()) await inspector.waitForEvent('close');
+    await page.waitForSelector('#status[data-window=closed]', { timeout: 10_000 });
   });
 
   it('says why when the socket is refused after the token check (too many streams)', async () => {
@@ -210,9 +201,11 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
       });
       await page.goto(`${limited.url}/inspect`);
       await page.fill('input[name=token]', TOKEN_A);
-      const inspector = await openAny();
-      await page.getByText('The stream was refused after the token was accepted').waitFor();
-      if (!inspector.isClosed()) await inspector.waitForEvent('close');
+      await page.click('button[type=submit]');
+      await page
+        .getByText('The stream was refused after the token was accepted')
+        .waitFor({ timeout: 10_000 });
+      await page.waitForSelector('#status[data-window=closed]', { timeout: 10_000 });
       other.close();
     } finally {
       await limited.close();
