@@ -37,7 +37,9 @@
  * ENGINE_FLOOR_WORKSPACES (default 20: the connections are spread over them round robin),
  * ENGINE_FLOOR_JSON=1 adds one line `engine-floor {...}` with the figures,
  * ENGINE_FLOOR_CPU_PROF=<file> writes a V8 CPU profile of the measured heartbeat window
- * (`npx tsx bench/profile-summary.ts <file>` summarises it).
+ * (`npx tsx bench/profile-summary.ts <file>` summarises it), ENGINE_FLOOR_HEAP_PROF=<file> a
+ * sampling heap profile of the same window, collected objects included (summarised by bytes by
+ * the same command).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -59,17 +61,38 @@ if (!Number.isInteger(IN_FLIGHT / GROUP) || IN_FLIGHT < GROUP || GROUP < 1) {
 }
 const WORKSPACES = Number(process.env.ENGINE_FLOOR_WORKSPACES ?? 20);
 const PROFILE = process.env.ENGINE_FLOOR_CPU_PROF;
+const HEAP_PROFILE = process.env.ENGINE_FLOOR_HEAP_PROF;
 
-/** A V8 CPU profile of this process (the heartbeat window only), written where `stop` says. */
-async function startProfile() {
+/**
+ * A V8 CPU profile of this process (the heartbeat window only), written to `cpuFile`; with
+ * `heapFile`, the window's allocations too (every sampled object, those already collected
+ * included: what the GC frames of the CPU profile pay for).
+ */
+async function startProfile(cpuFile: string | undefined, heapFile: string | undefined) {
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
+  if (heapFile) {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 16_384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
+  if (cpuFile) {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   return {
-    async stop(file: string) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(file, JSON.stringify(profile));
+    async stop() {
+      if (cpuFile) {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(cpuFile, JSON.stringify(profile));
+      }
+      if (heapFile) {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        writeFileSync(heapFile, JSON.stringify(profile));
+      }
       session.disconnect();
     },
   };
@@ -151,9 +174,9 @@ async function main(): Promise<void> {
     await closedLoop(WARMUP_SECONDS, set);
     const sets = await closedLoop(SECONDS, set);
     await closedLoop(WARMUP_SECONDS, heartbeat);
-    const profiler = PROFILE ? await startProfile() : null;
+    const profiler = PROFILE || HEAP_PROFILE ? await startProfile(PROFILE, HEAP_PROFILE) : null;
     const beats = await closedLoop(SECONDS, heartbeat);
-    if (profiler) await profiler.stop(PROFILE!);
+    if (profiler) await profiler.stop();
     const floor: EngineFloor = {
       setUs: sets.cpuUs,
       heartbeatUs: beats.cpuUs,

@@ -4,6 +4,9 @@
  * both loops, prints its figures, and deletes every key it wrote. And the bound it feeds.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -69,6 +72,28 @@ describe('bench/engine-floor.ts', () => {
     const stdout = await engineFloor({ ENGINE_FLOOR_IN_FLIGHT: '20', ENGINE_FLOOR_GROUP: '10' });
     expect(stdout).toContain('20 in flight, started 10 at a time');
     expect(stdout).toContain('the batch endpoint reaches at most');
+  }, 60_000);
+
+  it('writes a CPU profile and a heap profile of the heartbeat window when asked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lumi-engine-floor-'));
+    try {
+      const cpu = join(dir, 'engine.cpuprofile');
+      const heap = join(dir, 'engine.heapprofile');
+      await engineFloor({ ENGINE_FLOOR_CPU_PROF: cpu, ENGINE_FLOOR_HEAP_PROF: heap });
+      const cpuProfile = JSON.parse(readFileSync(cpu, 'utf8')) as { samples: number[] };
+      expect(cpuProfile.samples.length).toBeGreaterThan(0);
+      // The heap profile counts what the heartbeats allocated, the engine's frames among them.
+      const { stdout } = await run(process.execPath, [
+        '--import',
+        'tsx',
+        'bench/profile-summary.ts',
+        heap,
+      ]);
+      expect(stdout).toMatch(/sampled allocations: \d+ MiB/);
+      expect(stdout).toContain('src/engine');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('refuses a group that does not divide the calls in flight', async () => {
