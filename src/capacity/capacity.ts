@@ -137,10 +137,13 @@ export class CapacityService {
   /**
    * The repair: compares the chart's count with the status indexes and, when they differ (only
    * after a failure the engine could not prevent, e.g. data restored from an older backup),
-   * logs the drift and sends the exact count. Both are read in one atomic read: a connection's
+   * logs the drift and sends both figures (RECOUNT); the chart adds their difference to its
+   * count as it is when the RECOUNT commits. Both are read in one atomic read: a connection's
    * commit changes its status index and the chart's count together, so a registration or a
    * rollback committing at the same moment is in both figures or in neither, and never looks
-   * like drift (read one after the other, it did, and the repair sent a count one short).
+   * like drift (read one after the other, it did, and the repair sent a count one short). One
+   * committing after the read and before the RECOUNT keeps its slot: the drift is relative (an
+   * absolute count sent here overwrote it until the next repair).
    */
   async repair(installationId: string): Promise<void> {
     const ref = this.ref(installationId);
@@ -170,9 +173,10 @@ export class CapacityService {
       ? await this.#activeWorkspaces(installationId)
       : [];
     await this.engine.send(ref, {
-      type: 'USAGE',
+      type: 'RECOUNT',
       at: this.clock.now(),
-      active,
+      counted: ctx?.active ?? 0,
+      indexed: active,
       capacity: this.capacityPerWorker,
       workspaceIds,
       alertId: randomUUID(),

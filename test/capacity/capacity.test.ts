@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CAPACITY_SERVICE } from '../../src/capacity/capacity.ts';
 import { capacityModule } from '../../src/capacity/module.ts';
+import { inspectModule } from '../../src/inspect/module.ts';
 import { notificationsModule } from '../../src/notifications/module.ts';
 import { OPERATOR, TOKEN_A, TOKEN_B, type TestService, startService } from '../helpers.ts';
 import { openStream } from '../notifications/support.ts';
@@ -49,7 +50,7 @@ describe('capacity alerts and load shedding', () => {
   beforeEach(async () => {
     n = 0;
     live = [];
-    svc = await startService(ENV, undefined, [capacityModule]);
+    svc = await startService(ENV, undefined, [capacityModule, inspectModule]);
   });
   afterEach(async () => {
     await svc.close();
@@ -223,6 +224,36 @@ describe('capacity alerts and load shedding', () => {
     await repair();
     await settle();
     expect(await state()).toMatchObject({ activeConnections: 4 });
+  });
+
+  it("keeps the slot of a registration committed between a repair's read and its correction", async () => {
+    const repair = () => svc.modules.services.require(CAPACITY_SERVICE).repair('inst-a');
+    await registerMany(5);
+    // A real drift: the indexes lost two members (5 counted, 3 indexed).
+    const store = svc.engine.store;
+    const connecting = store.keys.index('inst-a', 'connection:status:connecting');
+    expect(await svc.redis.zrem(connecting, 'c1', 'c2')).toBe(2);
+    // A registration commits after the repair has read both figures and before its correction:
+    // the correction is the drift (-2) applied to the count as it is then (6), not the 3 read.
+    const read = store.loadWithIndexSizes.bind(store);
+    store.loadWithIndexSizes = async (...args) => {
+      const result = await read(...args);
+      store.loadWithIndexSizes = read;
+      expect((await register()).status).toBe(201);
+      return result;
+    };
+    await repair();
+    await settle();
+    expect(await state()).toMatchObject({ activeConnections: 4 });
+    // The indexes now hold 4 as well: the next repair finds nothing to correct.
+    const version = (await svc.api('GET', '/v1/actors/capacity:inst-a/inspect')).body.version;
+    await repair();
+    await settle();
+    expect((await svc.api('GET', '/v1/actors/capacity:inst-a/inspect')).body.version).toBe(version);
+    // The correction is in the actor's event log with both figures the repair read.
+    const inspected = await svc.api('GET', '/v1/actors/capacity:inst-a/inspect');
+    expect(inspected.status, JSON.stringify(inspected.body)).toBe(200);
+    expect(inspected.body.lastEvents[0]).toMatchObject({ type: 'RECOUNT', counted: 5, indexed: 3 });
   });
 
   it('resolves only after usage stayed below 70% for 5 minutes', async () => {

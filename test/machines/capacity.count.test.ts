@@ -103,6 +103,28 @@ describe('capacity chart: its own count of active connections', () => {
     expect(h.context.active).toBe(69);
   });
 
+  it('applies a repair recount as the drift it found, to the count as it is when it arrives', () => {
+    const h = up(small(), 5);
+    // The repair read 5 counted and 3 indexed; one more connection counted since.
+    h.active(1);
+    h.recount(5, 3, { capacity: 100 });
+    expect(h.context.active).toBe(4);
+    expect(h.context.capacity).toBe(100);
+    // No drift: the count stays, a new capacity is taken.
+    h.recount(4, 4, { capacity: 10 });
+    expect(h.context).toMatchObject({ active: 4, capacity: 10 });
+    // Never below zero, however large the drift.
+    h.recount(9, 0);
+    expect(h.context.active).toBe(0);
+  });
+
+  it('opens an alert a recount raises the usage to, scoped to the workspaces counted', () => {
+    const h = up(small(), 5, 'w7');
+    h.recount(5, 90, { capacity: 100, workspaceIds: ['w9'] });
+    expect(h.state).toBe('warning');
+    expect(h.context.alert).toMatchObject({ activeConnections: 90, workspaceIds: ['w7', 'w9'] });
+  });
+
   it('takes a repair recount and counts on from it', () => {
     const h = up(small(), 5);
     h.usage(3, { capacity: 100 });

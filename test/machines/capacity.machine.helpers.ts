@@ -60,6 +60,19 @@ export function harness(machine = createCapacityMachine(), capacity = 1000) {
         ...extra,
       });
     },
+    /** The repair's recount: the chart's count and the indexes' count it read together. */
+    recount(counted: number, indexed: number, extra: Record<string, unknown> = {}) {
+      return h.send({
+        type: 'RECOUNT',
+        at: T0,
+        counted,
+        indexed,
+        capacity: 1000,
+        workspaceIds: [],
+        alertId: `alert-${++alerts}`,
+        ...extra,
+      });
+    },
     /** A connection starting (+1) or stopping (-1) to hold a slot, as the connection chart emits it. */
     active(delta: number, workspaceId = 'w1', extra: Record<string, unknown> = {}) {
       return h.send({

@@ -31,6 +31,23 @@ const usage = (active: number) => ({
   alertId: 'model-alert',
 });
 
+/**
+ * The periodic repair finding one connection more in the status indexes than the chart counted
+ * (a real drift, e.g. data restored from an older backup): the driver adds a member to an index
+ * behind the chart's back and runs the repair.
+ */
+const RECOUNT = {
+  type: 'RECOUNT',
+  at: T0,
+  counted: 0,
+  indexed: 1,
+  capacity: 20,
+  workspaceIds: [],
+  alertId: 'model-alert',
+} as unknown as EventObject;
+/** Where the model lets the repair find that drift: one below each level, and a full one. */
+const RECOUNT_AT = new Set([13, 16, 18, 19]);
+
 /** A new connection asking for its slot: a registration. */
 const ADMISSION = {
   type: 'CONNECTION_ACTIVE',
@@ -63,22 +80,31 @@ export const capacityModel: ModelOptions = {
     },
     { type: 'xstate.after.resolveDelay.capacity.resolving', at: T0 },
     ADMISSION,
+    RECOUNT,
   ] as unknown as EventObject[],
-  // One registration more only where the chart refuses it (at or beyond critical): anywhere else
-  // it would count up and grow the state space, which the USAGE steps already cover.
-  eventsIn: (s) =>
-    capacityModel.events.filter(
-      (e) =>
-        e !== ADMISSION || sheds(s.chart.context as CapacityContext, DEFAULT_CAPACITY_THRESHOLDS),
-    ),
+  // One registration more only where the chart refuses it (at or beyond critical), and the
+  // repair's drift only at a few counts: anywhere else they would count up and grow the state
+  // space, which the USAGE steps already cover.
+  eventsIn: (s) => {
+    const c = s.chart.context as CapacityContext;
+    return capacityModel.events.filter((e) =>
+      e === ADMISSION
+        ? sheds(c, DEFAULT_CAPACITY_THRESHOLDS)
+        : e === RECOUNT
+          ? RECOUNT_AT.has(c.active)
+          : true,
+    );
+  },
   describeEvent: (e) =>
     e.type === 'USAGE'
       ? `USAGE(${(e as any).active}/20)`
       : e === ADMISSION
         ? 'one registration more'
-        : e.type === 'CONNECTION_ACTIVE'
-          ? 'one connection fewer'
-          : 'after resolveDelay',
+        : e === RECOUNT
+          ? 'repair finds one more indexed'
+          : e.type === 'CONNECTION_ACTIVE'
+            ? 'one connection fewer'
+            : 'after resolveDelay',
   serializeState: ({ chart }) => {
     const c = chart.context as CapacityContext;
     return JSON.stringify([chart.value, c.active, c.alert?.trigger ?? null]);
@@ -87,7 +113,10 @@ export const capacityModel: ModelOptions = {
 
 export class CapacityDriver {
   #next = 0;
+  /** Connections the chart counts, newest last: registered ones, and drift the repair found. */
   readonly live: string[] = [];
+  /** Members added to a status index behind the chart's back (RECOUNT). */
+  readonly #phantoms = new Set<string>();
   constructor(readonly svc: TestService) {}
 
   get service() {
@@ -117,6 +146,12 @@ export class CapacityDriver {
     }
     while (this.live.length > target) {
       const id = this.live.pop()!;
+      if (this.#phantoms.delete(id)) {
+        // Drift the other way: the member leaves the index, and the repair finds one fewer.
+        expect(await this.svc.redis.zrem(this.#connecting, id)).toBe(1);
+        await this.service.repair('inst-a');
+        continue;
+      }
       expect(
         (await this.svc.api('POST', `/v1/connections/${id}/rollback`, { reason: 'model' })).status,
       ).toBe(200);
@@ -140,8 +175,23 @@ export class CapacityDriver {
     await this.settle();
   }
 
+  get #connecting() {
+    return this.svc.engine.store.keys.index('inst-a', 'connection:status:connecting');
+  }
+
+  /** One member more in a status index than the chart counts, then the periodic repair. */
+  async recount() {
+    const id = `cap-phantom-${++this.#next}`;
+    expect(await this.svc.redis.zadd(this.#connecting, 0, id)).toBe(1);
+    this.#phantoms.add(id);
+    this.live.push(id);
+    await this.service.repair('inst-a');
+    await this.settle();
+  }
+
   async drive(event: EventObject) {
     if (event.type === 'USAGE') return this.setActive((event as any).active);
+    if (event.type === 'RECOUNT') return this.recount();
     if ((event as { admission?: boolean }).admission) return this.admitOne();
     if (event.type === 'CONNECTION_ACTIVE')
       return this.setActive(Math.max(0, this.live.length - 1));
