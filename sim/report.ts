@@ -245,23 +245,27 @@ const duration = (ms: number) => {
       : `${s} s`;
 };
 
+/** `n` and the noun, in the plural unless `n` is 1: "1 container", "3 containers". */
+export const count = (n: number, noun: string, nouns = `${noun}s`) =>
+  `${n} ${n === 1 ? noun : nouns}`;
+
 /** The report as text for a terminal. */
 export function formatReport(r: SimulationReport): string {
   const lines = [
-    `scenario ${r.scenario} (seed ${r.seed}, ${r.mode} time): ${r.containers} containers in ${r.workspaces} workspaces, ${r.rounds} rounds, ${duration(r.simulatedMs)} of service time in ${(r.wallMs / 1000).toFixed(1)} s`,
+    `scenario ${r.scenario} (seed ${r.seed}, ${r.mode} time): ${count(r.containers, 'container')} in ${count(r.workspaces, 'workspace')}, ${count(r.rounds, 'round')}, ${duration(r.simulatedMs)} of service time in ${(r.wallMs / 1000).toFixed(1)} s`,
     `expected: ${r.expected}`,
     '',
     `connections at the end:   ${counts(r.connections.final)}`,
     `statuses entered:         ${counts(r.connections.entered)}`,
     `transitions seen:         ${counts(r.connections.transitions)}`,
     `handshakes refused (2.0.0): ${r.connections.unsupportedHandshakes}; drops ${r.connections.drops}; reconnects ${r.connections.reconnects}`,
-    `heartbeats:               ${r.heartbeats.sent} sent, ${r.heartbeats.operations} operations, ${r.heartbeats.failedOperations} failed`,
+    `heartbeats:               ${r.heartbeats.sent} sent, ${count(r.heartbeats.operations, 'operation')}, ${r.heartbeats.failedOperations} failed`,
     `workspaces at the end:    ${counts(r.workspaceStates)}`,
     `migrations:               ${r.migrations.requested} requested; log by latest status: ${counts(r.migrations.byStatus)}${Object.keys(r.migrations.refused).length ? `; refused: ${counts(r.migrations.refused)}` : ''}`,
     `rollbacks:                ${r.rollbacks.length} (${r.rollbacksAnnounced} announced in the heartbeat answer that caused it)`,
     ...r.rollbacks.map(
       (b) =>
-        `  ${b.at ?? '?'}  ${b.workspaceId}  ${b.trigger} (${b.reasonCode})  success ${pct(b.successRate)} over ${b.sampleSize ?? '?'} operations, ${b.connections} connections`,
+        `  ${b.at ?? '?'}  ${b.workspaceId}  ${b.trigger} (${b.reasonCode})  success ${pct(b.successRate)} over ${b.sampleSize === null ? '? operations' : count(b.sampleSize, 'operation')}, ${count(b.connections, 'connection')}`,
     ),
     `holds (rate low, too few samples): ${r.holds.length}`,
     `capacity:                 ${r.capacity.state ?? '?'}, ${r.capacity.activeConnections ?? '?'} of ${r.capacity.capacity ?? '?'} active (${pct(r.capacity.capacityPercent)}); states seen: ${r.capacity.statesSeen.join(' -> ') || '–'}; registrations shed (503): ${r.capacity.shedAnswers}`,

@@ -13,7 +13,7 @@ import { ApiClient, fetchWithin } from '../../sim/client.ts';
 import { runFleet } from '../../sim/fleet.ts';
 import { type Harness, embeddedHarness } from '../../sim/harness.ts';
 import { SCENARIOS } from '../../sim/scenarios.ts';
-import type { SimulationReport } from '../../sim/report.ts';
+import { type SimulationReport, count, formatReport } from '../../sim/report.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { simulate } from '../../sim/simulate.ts';
 import { OPERATOR, TOKEN_A, type TestService, startService } from '../helpers.ts';
@@ -72,6 +72,14 @@ describe('npm run simulate', () => {
     expect(r.connections.final['rolled-back']).toBe(1);
     expect(r.rollbacks).toEqual([]);
     expect(rollbacksShown).toEqual([0, 0]);
+  });
+
+  it('says one container, one workspace and one round in the singular', async () => {
+    const r = await simulate({ scenario: 'steady', containers: 1, rounds: 1, seed: 1 });
+    const text = formatReport(r);
+    expect(text).toContain('1 container in 1 workspace, 1 round,');
+    expect(count(2, 'container')).toBe('2 containers');
+    expect(count(0, 'operation')).toBe('0 operations');
   });
 
   it('warns before the run when --rounds end before what the scenario is built around', async () => {
