@@ -251,7 +251,7 @@ export class CapacityService {
       this.engine.store.keys.counter(installationId, 'capacity'),
       'shed',
     );
-    const alerts = await this.alerts(principal, installationId, 1);
+    const alerts = await this.alerts(principal, installationId, { limit: 1 });
     const latest = alerts.items[0] && !alerts.items[0].resolvedAt ? alerts.items[0] : null;
     // The audit record is the alert as it was at its last change (opened, escalated); the chart
     // has kept its usage and peak since. Shown as the chart holds it, with its deliveries.
@@ -274,27 +274,51 @@ export class CapacityService {
     };
   }
 
-  /** Alerts, newest first; each appears once with its latest state and its deliveries. */
-  async alerts(principal: Principal, installationId: string, limit = 50) {
+  /**
+   * One page of alerts, newest first; each appears once, with its latest state and its
+   * deliveries, and `nextCursor` (null on the last page) continues after it. An installation
+   * has one alert open at a time, so an alert's records in the audit stream (opened, escalated,
+   * resolved: at most 3) follow each other: reading 3 per alert and one more is enough for a
+   * page, and the cursor (the last record the page took) never cuts an alert in two.
+   */
+  async alerts(
+    principal: Principal,
+    installationId: string,
+    q: { limit: number; cursor?: string } = { limit: 50 },
+  ) {
     if (!canAccess(principal, installationId))
       throw new NotFoundError(`installation ${installationId} not found`, {
         field: 'installationId',
       });
-    const page = await this.engine.store.auditPage(installationId, CAPACITY_ALERTS_STREAM, {
-      limit: 1000,
+    const records = await this.engine.store.auditPage(installationId, CAPACITY_ALERTS_STREAM, {
+      before: q.cursor,
+      limit: q.limit * RECORDS_PER_ALERT + 1,
     });
     const latest = new Map<string, Record<string, unknown>>();
-    for (const p of page) {
+    let last: string | null = null;
+    let more = false;
+    for (const p of records) {
       const r = JSON.parse(p.json) as Record<string, unknown>;
       delete r._stream;
-      if (!latest.has(String(r.alertId))) latest.set(String(r.alertId), r);
+      const alertId = String(r.alertId);
+      if (!latest.has(alertId)) {
+        if (latest.size === q.limit) {
+          more = true;
+          break;
+        }
+        latest.set(alertId, r);
+      }
+      last = p.member;
     }
     const items = await Promise.all(
-      [...latest.values()].slice(0, limit).map((r) => this.#alertView(installationId, r)),
+      [...latest.values()].map((r) => this.#alertView(installationId, r)),
     );
-    return { items };
+    return { items, nextCursor: more ? last : null };
   }
 }
+
+/** Audit records one alert can have: opened, escalated (once, to critical), resolved. */
+const RECORDS_PER_ALERT = 3;
 
 /** An alert record without its audit-only fields (what changed, when it was recorded). */
 function alertView(record: Record<string, unknown>): Record<string, unknown> {

@@ -7,6 +7,15 @@ import { CAPACITY_SERVICE as CAPACITY, CapacityService } from './capacity.ts';
 
 export const params = z.strictObject({ installationId: identifier });
 
+/** `GET …/capacity/alerts`: a page of alerts; `cursor` is a page's `nextCursor`, as given. */
+export const alertsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{15}:[\w.:-]{1,180}$/, 'is not valid; pass back nextCursor unchanged')
+    .optional(),
+});
+
 /** Capacity alerts and load shedding (issue: capacity alerts). */
 export const capacityModule: AppModule = {
   name: 'capacity',
@@ -32,7 +41,8 @@ export const capacityModule: AppModule = {
     });
     app.get('/v1/installations/:installationId/capacity/alerts', async (req, res) => {
       const { installationId } = parse(params, req.params, 'path');
-      res.json(await svc.alerts(principalOf(res), installationId));
+      const query = parse(alertsQuery, req.query, 'query');
+      res.json(await svc.alerts(principalOf(res), installationId, query));
     });
   },
   // Compares every installation's count with the status indexes periodically (a repair: the

@@ -275,6 +275,61 @@ describe('capacity alerts and load shedding', () => {
     expect(alert.resolvedAt).toBe(new Date(svc.clock.now()).toISOString());
   });
 
+  it('pages through alerts newest first, an alert never cut in two by the cursor', async () => {
+    /** One alert: up to `peak` active, down to 13, resolved 5 minutes later. */
+    const cycle = async (peak: number) => {
+      await registerMany(peak - live.length);
+      await release(live.length - 13);
+      svc.clock.advance(5 * MIN);
+      expect(await svc.engine.fireDueTimers()).toBe(1);
+      await settle();
+    };
+    await cycle(17); // warning: opened, resolved
+    await cycle(19); // critical: opened, resolved
+    await registerMany(4); // 17: warning
+    await registerMany(2); // 19: escalated, then resolved: 3 records
+    await release(6);
+    svc.clock.advance(5 * MIN);
+    expect(await svc.engine.fireDueTimers()).toBe(1);
+    await settle();
+    await cycle(17);
+    await registerMany(4); // 17: a fifth alert, still open
+    const all = await alerts();
+    expect(all.map((a: any) => [a.trigger, a.resolvedAt === null])).toEqual([
+      ['warning', true],
+      ['warning', false],
+      ['critical', false],
+      ['critical', false],
+      ['warning', false],
+    ]);
+    const walk = async (limit: number) => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 10; page++) {
+        const q = `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const res = await svc.api('GET', `/v1/installations/inst-a/capacity/alerts?${q}`);
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        expect(res.body.items.length).toBeLessThanOrEqual(limit);
+        seen.push(...res.body.items.map((a: any) => a.alertId));
+        // Each alert as it is now, whichever page it is on.
+        for (const a of res.body.items)
+          expect(all.find((b: any) => b.alertId === a.alertId)).toEqual(a);
+        cursor = res.body.nextCursor;
+        if (cursor === null) return seen;
+      }
+      throw new Error('more pages than alerts');
+    };
+    const ids = all.map((a: any) => a.alertId);
+    for (const limit of [1, 2, 3, 5, 50]) expect(await walk(limit), `limit ${limit}`).toEqual(ids);
+    // A cursor that no page gave is named.
+    const bad = await svc.api('GET', '/v1/installations/inst-a/capacity/alerts?cursor=abc');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual({
+      in: 'query',
+      fields: [{ field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' }],
+    });
+  });
+
   it('cancels the resolution when usage rises above 70% again', async () => {
     await registerMany(17);
     await release(4);

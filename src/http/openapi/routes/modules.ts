@@ -3,7 +3,7 @@
  * automation, metrics and inspection.
  */
 import { pageQuery, sessionParams, summaryBody } from '../../../automation/schemas.ts';
-import { params as capacityParams } from '../../../capacity/module.ts';
+import { alertsQuery, params as capacityParams } from '../../../capacity/module.ts';
 import {
   actorParams,
   chartParams,
@@ -56,8 +56,9 @@ documentRoute({
   method: 'get',
   path: '/v1/installations/:installationId/capacity/alerts',
   tag: 'Capacity',
-  summary: 'Capacity alerts, newest first',
+  summary: 'Capacity alerts, newest first, a page at a time',
   params: capacityParams,
+  query: alertsQuery,
   responses: { 200: { description: 'alerts with their deliveries', schema: capacityAlerts } },
   errors: ['not-found'],
 });

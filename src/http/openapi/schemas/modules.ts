@@ -75,8 +75,11 @@ export const capacityAlert = z
   .meta({ id: 'CapacityAlert' });
 
 export const capacityAlerts = z
-  .strictObject({ items: z.array(capacityAlert) })
-  .meta({ id: 'CapacityAlertList', description: 'newest first' });
+  .strictObject({ items: z.array(capacityAlert), nextCursor: z.string().nullable() })
+  .meta({
+    id: 'CapacityAlertList',
+    description: "newest first; `nextCursor` (null on the last page) is the next page's `cursor`",
+  });
 
 export const capacity = z
   .strictObject({
