@@ -26,8 +26,11 @@ export function authenticate(tokens: Map<string, TokenGrant>): RequestHandler {
   return (req, res, next) => {
     const header = req.headers.authorization;
     // Browsers' EventSource cannot send headers: the declared streams also take ?access_token=.
+    // A HEAD is answered by the GET route (Express routes it there), so it authenticates as the
+    // GET does: refusing its query token answered 401 where the GET it mirrors answered 200.
     const queryToken = header ? undefined : req.query.access_token;
-    const onStream = req.method === 'GET' && isStreamRoute(`${req.baseUrl}${req.path}`);
+    const readsStream = req.method === 'GET' || req.method === 'HEAD';
+    const onStream = readsStream && isStreamRoute(`${req.baseUrl}${req.path}`);
     const streamToken = onStream && typeof queryToken === 'string' ? queryToken : null;
     const token = bearerToken(header) ?? streamToken;
     if (!token && onStream && Array.isArray(queryToken)) {

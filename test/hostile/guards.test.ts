@@ -269,7 +269,7 @@ describe('?access_token=', () => {
     expect((await s.api('GET', '/v1/connections/stream')).status).toBe(200);
   });
 
-  it('refuses it on a stream route for any method but GET', async () => {
+  it('refuses it on a stream route for any method but GET and HEAD', async () => {
     const res = await call(
       'POST',
       `/v1/installations/inst-a/toasts/stream?access_token=${OPERATOR}`,

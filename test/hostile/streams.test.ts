@@ -317,10 +317,16 @@ describe('heartbeat comments', () => {
 });
 
 /**
- * A HEAD sent as `curl -X HEAD` sends it: on a raw socket, with `Connection: close`. The answer's
+ * A HEAD sent as `curl -X HEAD` sends it: on a raw socket, with `Connection: close`, and the token
+ * as `Authorization: Bearer` (none when `token` is null: give it in the path's query). The answer's
  * head, once the server has ended the response and closed the socket (fails after `ms`).
  */
-async function rawHead(s: TestService, path: string, token: string, ms = 3000): Promise<string> {
+async function rawHead(
+  s: TestService,
+  path: string,
+  token: string | null,
+  ms = 3000,
+): Promise<string> {
   const url = new URL(s.url);
   const socket = connect(Number(url.port), url.hostname);
   sockets.push(socket);
@@ -338,8 +344,9 @@ async function rawHead(s: TestService, path: string, token: string, ms = 3000): 
       resolve();
     });
   });
+  const authorization = token === null ? '' : `authorization: Bearer ${token}\r\n`;
   socket.write(
-    `HEAD ${path} HTTP/1.1\r\nhost: ${url.host}\r\nauthorization: Bearer ${token}\r\nconnection: close\r\n\r\n`,
+    `HEAD ${path} HTTP/1.1\r\nhost: ${url.host}\r\n${authorization}connection: close\r\n\r\n`,
   );
   await closed;
   return text;
@@ -399,6 +406,49 @@ describe('HEAD on a stream route', () => {
       /^HTTP\/1\.1 400 /,
     );
     expect(s.modules.streams.size).toBe(1);
+  });
+});
+
+describe('HEAD with the token as ?access_token=', () => {
+  it('authenticates as the GET does: 200 on every stream route, 401 invalid_token for a bad token, 401 off the streams', async () => {
+    const s = await service();
+    const paths = await everyStreamRoute(s);
+    for (const path of paths) {
+      const query = `${path}?access_token=${TOKEN_A}`;
+      const head = await rawHead(s, query, null);
+      expect(head, path).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(head.toLowerCase(), path).toContain('content-type: text/event-stream; charset=utf-8');
+      expect(head, path).not.toContain('retry:');
+      // The header still wins over the query, for HEAD as for GET: a bad query token is not read.
+      expect(await rawHead(s, `${path}?access_token=not-a-token-0001`, TOKEN_A), path).toMatch(
+        /^HTTP\/1\.1 200 OK\r\n/,
+      );
+    }
+    // Headers only: nothing opened or counted.
+    expect(s.modules.streams.size).toBe(0);
+    for (const path of paths) {
+      const get = await send(s.url, { method: 'GET', path: `${path}?access_token=${TOKEN_A}` });
+      expect(get.status, path).toBe(200);
+    }
+
+    // A token that is not valid: the same 401 and challenge as the GET.
+    const bad = `${TOASTS('inst-a')}?access_token=not-a-token-0001`;
+    const get = await send(s.url, { method: 'GET', path: bad });
+    expect(get.status).toBe(401);
+    const head = await rawHead(s, bad, null);
+    expect(head).toMatch(/^HTTP\/1\.1 401 /);
+    expect(head.toLowerCase()).toContain(String(get.headers['www-authenticate']).toLowerCase());
+    expect(head.toLowerCase()).toContain('error="invalid_token"');
+
+    // Another tenant's stream: the token is read, then the stream is not found (404), as for GET.
+    expect(await rawHead(s, `${TOASTS('inst-a')}?access_token=${TOKEN_B}`, null)).toMatch(
+      /^HTTP\/1\.1 404 /,
+    );
+
+    // Off the declared streams the query token is still not read, for HEAD as for GET.
+    const elsewhere = `/v1/connections/stream?access_token=${TOKEN_A}`;
+    expect((await send(s.url, { method: 'GET', path: elsewhere })).status).toBe(401);
+    expect(await rawHead(s, elsewhere, null)).toMatch(/^HTTP\/1\.1 401 /);
   });
 });
 

@@ -236,7 +236,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           in: 'query',
           name: 'access_token',
           description:
-            'Only on GET of the live streams, for EventSource, which cannot send headers.',
+            'Only on GET (and its HEAD) of the live streams, for EventSource, which cannot send headers.',
         },
       },
     },
