@@ -21,8 +21,12 @@ export const TOKEN_A = 'tenant-a-token-for-tests-0001';
 export const TOKEN_B = 'tenant-b-token-for-tests-0001';
 export const T0 = Date.parse('2026-11-25T12:00:00.000Z');
 
+/**
+ * A fresh key prefix for one test: `<root>:<name>:<random>`, the root `test` unless
+ * TEST_KEY_PREFIX names another (runs sharing one Redis can keep their keys apart by it).
+ */
 export function testPrefix(name = 't'): string {
-  return `test:${name}:${randomBytes(6).toString('hex')}`;
+  return `${process.env.TEST_KEY_PREFIX ?? 'test'}:${name}:${randomBytes(6).toString('hex')}`;
 }
 
 /** Seed nodes of the cluster this test run targets, or null for the single Redis. */
