@@ -211,15 +211,21 @@ export class CapacityService {
       },
       details: p.record,
     });
-    if (!resolved) metrics?.count('alerts', { trigger });
-    await metrics?.emit({
-      timestamp: new Date(effect.createdAt).toISOString(),
-      installationId: p.installationId,
-      workspaceId: null,
-      metricType: 'capacity-percent',
-      value: percent,
-      thresholdBreached: !resolved,
-    });
+    // Once per alert change however often this effect runs (at least once, e.g. again after its
+    // lease): the envelope and, for an alert opened or escalated, `lumilink_alerts_total`, as for
+    // a rollback. The notification above is idempotent by its id.
+    await metrics?.emitOnce(
+      `alert:${p.alertId}:${p.change}`,
+      {
+        timestamp: new Date(effect.createdAt).toISOString(),
+        installationId: p.installationId,
+        workspaceId: null,
+        metricType: 'capacity-percent',
+        value: percent,
+        thresholdBreached: !resolved,
+      },
+      resolved ? undefined : { name: 'alerts', labels: { trigger } },
+    );
   };
 
   async #alertView(

@@ -20,8 +20,11 @@ import { isStreamId } from '../http/live-events.ts';
 /** The stream field that holds the envelope JSON. */
 export const ENVELOPE_FIELD = 'envelope';
 
-/** How long a rollback eventId is remembered to make `rollback-count` idempotent. */
-export const ROLLBACK_DEDUPE_TTL_MS = 7 * 24 * 3_600_000;
+/**
+ * How long what an envelope records once (a rollback's eventId, an alert change) is remembered,
+ * so that a retried effect writes and counts it once.
+ */
+export const METRIC_DEDUPE_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
  * An envelope as stored and served. Connection metrics (success rate, latency p95, throughput)
@@ -71,8 +74,12 @@ export function metricsStreamKey(keys: Keys, installationId: string): string {
   return `${keys.prefix}:{${installationId}}:metrics`;
 }
 
-export function rollbackSeenKey(keys: Keys, installationId: string, eventId: string): string {
-  return `${keys.prefix}:{${installationId}}:metrics-seen:rollback:${eventId}`;
+/**
+ * The marker of something recorded once (`metricsSeenKey(keys, inst, 'rollback:<eventId>')`,
+ * `'alert:<alertId>:<change>'`), under the installation's hash tag with its stream.
+ */
+export function metricsSeenKey(keys: Keys, installationId: string, onceId: string): string {
+  return `${keys.prefix}:{${installationId}}:metrics-seen:${onceId}`;
 }
 
 /** What other modules may pass to `MetricsSink.emit`; anything else is logged and dropped. */

@@ -70,7 +70,7 @@ export function createPrometheusMetrics(
     }),
     alerts: new Counter({
       name: 'lumilink_alerts_total',
-      help: 'Capacity alerts by the trigger they reached (warning, critical): an alert opened counts under its trigger, and again under critical when a warning escalates; sum over triggers counts alert changes, not alerts.',
+      help: 'Capacity alerts by the trigger they reached (warning, critical): an alert opened counts under its trigger, and again under critical when a warning escalates; sum over triggers counts alert changes, not alerts. Each change counts once across retries and processes, by the process that records it.',
       labelNames: ['trigger'] as const,
       registers,
     }),
@@ -108,7 +108,7 @@ export function createPrometheusMetrics(
     }),
     envelopes: new Counter({
       name: 'lumilink_metric_envelopes_total',
-      help: 'MetricsEnvelopes by result: written to the stream, failed (Redis error, logged), dropped (write backlog full), invalid (refused from another module), duplicate (a rollback eventId seen before).',
+      help: 'MetricsEnvelopes by result: written to the stream, failed (Redis error, logged), dropped (write backlog full), invalid (refused from another module), duplicate (a rollback eventId or an alert change seen before: a retried effect).',
       labelNames: ['result'] as const,
       registers,
     }),

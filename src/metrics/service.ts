@@ -12,7 +12,8 @@
  *   throughput, only when its status changes (and the change says something: see
  *   statusChangeSaysSomething), never per heartbeat;
  * - the `rollback` domain event (`onRollback`): `rollback-count` 1, once per eventId;
- * - other modules through `emit` (capacity percent, skip counts...).
+ * - other modules through `emit` (skip counts...) and `emitOnce` (an alert change's capacity
+ *   percent, once per change however often its effect runs).
  *
  * The commit listener is on the heartbeat hot path: it does O(1) work, never awaits and never
  * throws. Envelopes are buffered and written once per tick (XADD MAXLEN ~, batched with the
@@ -40,11 +41,11 @@ import {
   ENVELOPE_FIELD,
   type EnvelopePage,
   type EnvelopesQuery,
-  ROLLBACK_DEDUPE_TTL_MS,
+  METRIC_DEDUPE_TTL_MS,
   type StoredEnvelope,
   envelopeSchema,
+  metricsSeenKey,
   metricsStreamKey,
-  rollbackSeenKey,
 } from './envelopes.ts';
 import {
   connectionEnvelopes,
@@ -141,6 +142,30 @@ export class MetricsService implements MetricsSink {
    * it or not.
    */
   emit(envelope: MetricsEnvelope): Promise<void> {
+    const stored = this.#accepted(envelope);
+    return stored ? this.#writer.enqueue(stored) : Promise.resolve();
+  }
+
+  /**
+   * Writes an envelope once per `onceId` (e.g. `alert:<alertId>:<change>`) across retries and
+   * processes and, only then, bumps `counter`: an atomic SET NX + XADD, as for rollbacks, so an
+   * effect run again after its lease adds and counts nothing twice. Resolves true when written,
+   * false when seen before or refused (a bad envelope is logged and counted); rejects when Redis
+   * fails, so that the calling effect is retried.
+   */
+  async emitOnce(
+    onceId: string,
+    envelope: MetricsEnvelope,
+    counter?: { name: 'alerts'; labels: Record<string, string> },
+  ): Promise<boolean> {
+    const stored = this.#accepted(envelope);
+    if (!stored || !(await this.#addOnce(onceId, stored))) return false;
+    if (counter) this.count(counter.name, counter.labels);
+    return true;
+  }
+
+  /** An envelope from another module as stored, or null (logged and counted) when refused. */
+  #accepted(envelope: MetricsEnvelope): StoredEnvelope | null {
     const parsed = envelopeSchema.safeParse(envelope);
     if (!parsed.success) {
       this.prometheus.envelopes.inc({ result: 'invalid' });
@@ -148,7 +173,7 @@ export class MetricsService implements MetricsSink {
         metricType: (envelope as { metricType?: unknown } | null)?.metricType,
         issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
       });
-      return Promise.resolve();
+      return null;
     }
     const e = parsed.data;
     const stored: StoredEnvelope = {
@@ -160,7 +185,35 @@ export class MetricsService implements MetricsSink {
       thresholdBreached: e.thresholdBreached,
     };
     if (e.connectionId !== undefined) stored.connectionId = e.connectionId;
-    return this.#writer.enqueue(stored);
+    return stored;
+  }
+
+  /**
+   * SET NX `onceId`'s marker + XADD the envelope, in one script. True when written, false when
+   * the marker was set before; a Redis failure is logged, counted and thrown.
+   */
+  async #addOnce(onceId: string, envelope: StoredEnvelope): Promise<boolean> {
+    const { redis, store, streamMaxLen } = this.#deps;
+    let id: string | null;
+    try {
+      id = await commands.addMetricOnce(
+        redis,
+        [
+          metricsSeenKey(store.keys, envelope.installationId, onceId),
+          metricsStreamKey(store.keys, envelope.installationId),
+        ],
+        [METRIC_DEDUPE_TTL_MS, streamMaxLen, ENVELOPE_FIELD, JSON.stringify(envelope)],
+      );
+    } catch (error) {
+      this.prometheus.envelopes.inc({ result: 'failed' });
+      this.#deps.logger.error('metric not written; the effect will be retried', {
+        onceId,
+        error: String(error),
+      });
+      throw error;
+    }
+    this.prometheus.envelopes.inc({ result: id === null ? 'duplicate' : 'written' });
+    return id !== null;
   }
 
   /** Bumps a Prometheus counter; never throws. Labels other than the counter's own are ignored. */
@@ -268,31 +321,7 @@ export class MetricsService implements MetricsSink {
       value: 1,
       thresholdBreached: true,
     };
-    const { redis, store, streamMaxLen } = this.#deps;
-    let id: string | null;
-    try {
-      id = await commands.addRollbackMetric(
-        redis,
-        [
-          rollbackSeenKey(store.keys, event.installationId, event.eventId),
-          metricsStreamKey(store.keys, event.installationId),
-        ],
-        [ROLLBACK_DEDUPE_TTL_MS, streamMaxLen, ENVELOPE_FIELD, JSON.stringify(envelope)],
-      );
-    } catch (error) {
-      this.prometheus.envelopes.inc({ result: 'failed' });
-      this.#deps.logger.error('rollback metric not written; the effect will be retried', {
-        eventId: event.eventId,
-        error: String(error),
-      });
-      throw error;
-    }
-    if (id === null) {
-      this.prometheus.envelopes.inc({ result: 'duplicate' });
-      return;
-    }
-    this.prometheus.envelopes.inc({ result: 'written' });
-    this.prometheus.rollbacks.inc();
+    if (await this.#addOnce(`rollback:${event.eventId}`, envelope)) this.prometheus.rollbacks.inc();
   };
 
   /** Records one heartbeat request (called by the module's middleware when it finished). */

@@ -55,6 +55,16 @@ export interface MetricsEnvelope {
 
 export interface MetricsSink {
   emit(envelope: MetricsEnvelope): Promise<void>;
+  /**
+   * Writes the envelope once per `onceId` (stable across retries, e.g. an alert change) and only
+   * then bumps `counter`; resolves whether it was written; rejects when it could not be
+   * recorded (the caller's effect is retried).
+   */
+  emitOnce(
+    onceId: string,
+    envelope: MetricsEnvelope,
+    counter?: { name: 'alerts'; labels: Record<string, string> },
+  ): Promise<boolean>;
   /** Prometheus counters other modules bump (alerts opened, skips recorded...). */
   count(name: 'alerts' | 'skips' | 'rollbacks' | 'shed', labels?: Record<string, string>): void;
 }

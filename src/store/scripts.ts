@@ -338,13 +338,13 @@ export const commands = {
     return Number(await run(client, 'releaseLease', keys, args)) === 1;
   },
 
-  /** The new stream entry's id, or null when the eventId was seen before. */
-  async addRollbackMetric(
+  /** The new stream entry's id, or null when the marker was set before (nothing written). */
+  async addMetricOnce(
     client: RedisClient,
     keys: Keys<2>,
     args: readonly [ttlMs: number, maxLen: number, field: string, json: string],
   ): Promise<string | null> {
-    return stringOrNil(await run(client, 'addRollbackMetric', keys, args));
+    return stringOrNil(await run(client, 'addMetricOnce', keys, args));
   },
 
   async appendSession(

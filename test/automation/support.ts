@@ -65,6 +65,20 @@ export class FakeMetrics implements MetricsSink {
   count(name: 'alerts' | 'skips' | 'rollbacks' | 'shed', labels?: Record<string, string>): void {
     this.counts.push({ name, labels });
   }
+
+  readonly #seen = new Set<string>();
+
+  emitOnce(
+    onceId: string,
+    envelope: MetricsEnvelope,
+    counter?: { name: 'alerts'; labels: Record<string, string> },
+  ): Promise<boolean> {
+    if (this.#seen.has(onceId)) return Promise.resolve(false);
+    this.#seen.add(onceId);
+    this.envelopes.push(envelope);
+    if (counter) this.count(counter.name, counter.labels);
+    return Promise.resolve(true);
+  }
 }
 
 export interface Harness {

@@ -186,7 +186,7 @@ describe.each(backends)('streams on %s', (_name, connect) => {
     const metrics = `${store.keys.prefix}:{inst-a}:metrics`;
     const first = await redis.xadd(metrics, '*', 'envelope', '1');
     const seen = `${store.keys.prefix}:{inst-a}:metrics-seen:rollback:e1`;
-    const rollback = await commands.addRollbackMetric(
+    const rollback = await commands.addMetricOnce(
       redis,
       [seen, metrics],
       [60_000, 100, 'envelope', '2'],

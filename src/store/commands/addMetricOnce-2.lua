@@ -1,9 +1,10 @@
 --[[
-  addRollbackMetric: SET NX the rollback's eventId marker and XADD its `rollback-count`
-  envelope in one step, so a redelivered rollback adds nothing.
+  addMetricOnce: SET NX the marker of what an envelope records (a rollback's eventId, an alert
+  change) and XADD the envelope in one step, so a redelivered rollback or a retried alert effect
+  adds nothing.
 
   Input:
-    KEYS[1] rollback-seen marker (string, expires)
+    KEYS[1] seen marker (string, expires)
     KEYS[2] metrics stream
     ARGV[1] marker TTL (ms)
     ARGV[2] stream MAXLEN (approximate)
@@ -12,7 +13,7 @@
 
   Output:
     stream id  the envelope was added
-    nil        the eventId was seen before: nothing written
+    nil        the marker was set before: nothing written
 ]]
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
