@@ -17,7 +17,8 @@ export type SecretKind =
   | 'private-key'
   | 'aws-access-key-id'
   | 'aws-secret-access-key'
-  | 'url-password';
+  | 'url-password'
+  | 'webhook-url';
 
 export interface SecretFinding {
   /** Dotted path of the offending value (`(root)` for a bare string). */
@@ -91,6 +92,14 @@ export const SECRET_PATTERNS: readonly SecretPattern[] = [
     kind: 'url-password',
     re: /:\/\/(?<=[A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/)[^\s/:@]*:[^\s/@]+@/g,
     startOf: schemeStart,
+  },
+  // A chat service's incoming-webhook URL, whose path is its secret (anyone who has it can post
+  // to the channel): Slack (hooks.slack.com/services|workflows|triggers/…), Discord
+  // (discord[app].com/api/webhooks/<id>/<token>) and Microsoft Teams (….webhook.office.com/
+  // webhookb2/…). Every start holds a `.` and the run cannot: runs from two starts never overlap.
+  {
+    kind: 'webhook-url',
+    re: /(?:hooks\.slack\.com\/(?:services|workflows|triggers)\/|discord(?:app)?\.com\/api\/webhooks\/|\.webhook\.office\.com\/webhookb2\/)[A-Za-z0-9@/_-]{16,}/gi,
   },
   // `Bearer <token>`: the token must look like one (a digit, or long), so that prose such as
   // "missing Bearer token" or "Bearer authentication" is not mistaken for a credential.
@@ -192,6 +201,7 @@ export const SECRET_DESCRIPTIONS: Record<SecretKind, string> = {
   'aws-access-key-id': 'an AWS access key id',
   'aws-secret-access-key': 'an AWS secret access key',
   'url-password': 'a password in a URL',
+  'webhook-url': 'a chat incoming-webhook URL (Slack, Discord, Teams), whose path is its secret',
 };
 
 /**

@@ -43,7 +43,16 @@ const webhookUrl = z
       // would be shown to every holder of the installation's tokens. Receivers authenticate
       // deliveries by their signature (WEBHOOK_SECRET) instead.
       const found = findSecret(s);
-      if (found) ctx.addIssue({ code: 'custom', message: secretRefusal(found.kind) });
+      if (found?.kind === 'webhook-url') {
+        // Its path is the credential: stored, listed back and shown in delivery records, it
+        // would give the channel to every holder of the installation's tokens.
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `${secretRefusal(found.kind)}; send deliveries to a receiver of yours that checks ` +
+            'X-LumiLink-Signature and posts to the chat with the URL it keeps',
+        });
+      } else if (found) ctx.addIssue({ code: 'custom', message: secretRefusal(found.kind) });
     }
   });
 

@@ -40,9 +40,38 @@ describe('regular expressions over client input', () => {
       'aws-secret-access-key': `aws${u}secret${u}access${u}key = ${'k/'.repeat(10)}`,
       'url-password': `see:.redis://:${'pw'.repeat(4)}@cache:6379`,
       'bearer-token': `Bearer ${'t0'.repeat(6)}`,
+      'webhook-url': `https://hooks.slack.com/services/T0/B0/${'x1'.repeat(12)}`,
     };
     expect(Object.keys(samples).sort()).toEqual(SECRET_PATTERNS.map((p) => p.kind).sort());
     for (const [kind, text] of Object.entries(samples)) expect(secretKindIn(text), kind).toBe(kind);
+  });
+});
+
+describe('chat incoming-webhook URLs', () => {
+  const token = 'Zq9'.repeat(8);
+  it('are found for Slack, Discord and Teams, and redacted from text', () => {
+    for (const url of [
+      `https://hooks.slack.com/services/T0AB12CD/B0EF34GH/${token}`,
+      `https://hooks.slack.com/workflows/T0AB12CD/A0EF34GH/123/${token}`,
+      `https://discord.com/api/webhooks/123456789012345678/${token}`,
+      `https://discordapp.com/api/webhooks/123456789012345678/${token}`,
+      `https://contoso.webhook.office.com/webhookb2/${token}@${token}/IncomingWebhook/${token}`,
+    ]) {
+      expect(secretKindIn(url), url).toBe('webhook-url');
+      const redacted = redactSecrets(`posted to ${url} ok`);
+      expect(redacted).toMatch(/^posted to https:\/\/[a-z]*\[redacted webhook-url\] ok$/);
+      expect(redacted).not.toContain(token);
+    }
+  });
+
+  it('are not confused with an ordinary receiver or a bare chat address', () => {
+    for (const url of [
+      `https://hooks.example.com/services/${token}`,
+      'https://hooks.slack.com/services/',
+      'https://discord.com/api/webhooks/',
+      `https://receiver.example.com/slack-relay/${token}`,
+    ])
+      expect(secretKindIn(url), url).toBeNull();
   });
 });
 

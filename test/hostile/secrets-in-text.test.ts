@@ -9,6 +9,7 @@ import { type TestService, checkInvariants, namedFields, startWithConnection } f
 // Built at run time, so that no secret-looking literal sits in the source.
 const GITHUB_TOKEN = `ghp_${'A1b2C3d4E5'.repeat(4).slice(0, 36)}`;
 const URL_PASSWORD = `see https://deploy:${'hunter2-long'}@git.example.com/repo`;
+const SLACK_WEBHOOK = `https://hooks.slack.com/services/T0AB12CD/B0EF34GH/${'hunter2'.repeat(4)}`;
 
 let s: TestService;
 
@@ -83,6 +84,13 @@ describe('a secret in free text', () => {
       },
       'webhookUrls.1',
       'github-token',
+    ],
+    [
+      'a chat incoming-webhook URL, whose path is the secret',
+      'PUT /v1/installations/inst-a/notifications/settings',
+      { webhookUrls: [SLACK_WEBHOOK] },
+      'webhookUrls.0',
+      'webhook-url',
     ],
   ])(
     'is refused in %s, naming the field, and changes nothing',
