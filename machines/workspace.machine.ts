@@ -4,6 +4,7 @@
  *
  *   boot --default protocol--> http.idle | acp
  *   http.idle --REQUEST_MIGRATION(acp)--> migrating --CONNECTION_REPORT(all on ACP)--> acp
+ *     (a recovery notification when the last rollback put the workspace on HTTP)
  *   http.idle --REQUEST_MIGRATION(acp, scheduledAt)--> http.scheduled --after scheduleDelay--> migrating
  *   http.scheduled --CANCEL_MIGRATION | POLICY(no longer allows it)--> http.idle (migration failed)
  *   http.idle --healthy, automatic rollout--> http.warming --after autoMigrateDelay--> migrating
@@ -19,7 +20,7 @@
  * Every decision appends its audit records (`appendAudit`) in the same commit as the transition;
  * ids arrive in the events (stamped by src/ or by the engine), so the chart stays deterministic.
  */
-import { assign, enqueueActions, not, setup } from 'xstate';
+import { and, assign, enqueueActions, not, setup } from 'xstate';
 import { DEFAULT_WORKSPACE_POLICY } from './shared/workspace-policy.ts';
 import {
   type WorkspaceContext,
@@ -30,6 +31,7 @@ import {
   decision,
   migrationLog,
   rollbackNotification,
+  recoveryNotice,
   heldDecisionAudit,
   migrationEndAudit,
   rollbackEventAudit,
@@ -285,19 +287,39 @@ export function createWorkspaceMachine() {
         },
       },
       migrating: {
-        // Every active connection is on ACP (as reported): the migration succeeded.
-        always: {
-          guard: 'allOnAcp',
-          target: 'acp',
-          actions: [
-            {
-              type: 'appendAudit',
-              params: ({ context, event }) =>
-                migrationEndAudit(context, 'succeeded', (event as { at: number }).at),
-            },
-            'completeMigration',
-          ],
-        },
+        // Every active connection is on ACP (as reported): the migration succeeded; after a
+        // rollback, users are told the workspace recovered.
+        always: [
+          {
+            guard: and(['allOnAcp', 'recoversFromRollback']),
+            target: 'acp',
+            actions: [
+              {
+                type: 'appendAudit',
+                params: ({ context, event }) =>
+                  migrationEndAudit(context, 'succeeded', (event as { at: number }).at),
+              },
+              {
+                type: 'notifyUsers',
+                params: ({ context, event }) =>
+                  recoveryNotice(context, (event as { at: number }).at),
+              },
+              'completeMigration',
+            ],
+          },
+          {
+            guard: 'allOnAcp',
+            target: 'acp',
+            actions: [
+              {
+                type: 'appendAudit',
+                params: ({ context, event }) =>
+                  migrationEndAudit(context, 'succeeded', (event as { at: number }).at),
+              },
+              'completeMigration',
+            ],
+          },
+        ],
         after: {
           migrationTimeout: {
             target: 'http',

@@ -5,6 +5,7 @@
  */
 import { absorbed, verdictFor } from './workspace-evidence.ts';
 import { acpMigrationBar, healthVerdict } from './workspace-policy.ts';
+import { recoversFromRollback } from './workspace-records.ts';
 import type { WorkspaceContext, WorkspaceEvent } from './workspace-types.ts';
 
 interface Args {
@@ -39,6 +40,8 @@ export const workspaceGuards = {
     context.health?.verdict !== 'held',
   allOnAcp: ({ context }: Args) =>
     context.connections.active > 0 && context.connections.pending === 0,
+  // On HTTP because of the last rollback: a migration to ACP that succeeds is its recovery.
+  recoversFromRollback: ({ context }: Args) => recoversFromRollback(context),
   autoMigrationEligible: ({ context }: Args) =>
     context.policy.rolloutMode === 'automatic' &&
     context.policy.autoRollout &&

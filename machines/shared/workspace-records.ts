@@ -184,6 +184,39 @@ export function rollbackNotification(e: RollbackEventIn) {
   };
 }
 
+/**
+ * Whether the workspace is on HTTP because of its last rollback: nothing has changed its
+ * transport since (a requested move to HTTP would have). A migration to ACP that succeeds then
+ * is its recovery.
+ */
+export function recoversFromRollback(c: WorkspaceContext): boolean {
+  return c.lastRollback !== null && c.lastRollback.at >= c.transportSince;
+}
+
+/**
+ * What users are told when a workspace rolled back to HTTP is on ACP again (a `recovery`
+ * notification, `info`): the migration that brought it back succeeded. Its id is the
+ * migration's, so a retried effect notifies once.
+ */
+export function recoveryNotice(context: WorkspaceContext, at: number) {
+  const m = context.migration!;
+  const r = context.lastRollback!;
+  return {
+    workspaceId: context.workspaceId,
+    installationId: context.installationId,
+    eventId: `${m.migrationId}-recovered`,
+    kind: 'recovery' as const,
+    toast: {
+      severity: 'info' as const,
+      title: 'Back on ACP',
+      body: 'This workspace uses ACP again after its rollback to HTTP; your sessions continue over ACP.',
+    },
+    transcriptNote:
+      `Workspace back on ACP at ${iso(at)} (migration ${m.migrationId}, ${m.initiatedBy}) after ` +
+      `its rollback to HTTP at ${iso(r.at)} (${kebab(r.trigger)}, ${r.reasonCode}).`,
+  };
+}
+
 /** The RollbackEvent audit record of a rollback. */
 export function rollbackEventAudit(context: WorkspaceContext, event: WorkspaceEvent) {
   const e = rollbackOf(context, event);

@@ -363,3 +363,54 @@ describe('audit streams', () => {
     ]);
   });
 });
+
+describe('recovery after a rollback', () => {
+  /** What was sent for a source (an alert, a rollback, a recovery). */
+  const sent = async (sourceId: string) => {
+    const res = await call(
+      'GET',
+      `/v1/installations/inst-a/notifications/deliveries?sourceId=${encodeURIComponent(sourceId)}`,
+    );
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return res.body.items as { kind: string; channel: string; status: string }[];
+  };
+
+  it('tells users once when a rolled-back workspace is on ACP again, not after a first migration or a requested move to HTTP', async () => {
+    await register('c1');
+    const first = await migrate('ws-1');
+    service.clock.advance(SEC);
+    await handshake('c1');
+    await settle();
+    expect((await workspace()).state).toBe('acp');
+    expect(await sent(`${first.body.migrationId}-recovered`)).toEqual([]);
+
+    service.clock.advance(MIN);
+    expect((await call('POST', '/v1/workspaces/ws-1/rollback', { reason: 'flaky' })).status).toBe(
+      201,
+    );
+    service.clock.advance(2 * MIN);
+    await register('c2');
+    const back = await migrate('ws-1');
+    expect(back.status, JSON.stringify(back.body)).toBe(201);
+    service.clock.advance(SEC);
+    await handshake('c2');
+    await settle();
+    expect((await workspace()).state).toBe('acp');
+    expect(await sent(`${back.body.migrationId}-recovered`)).toMatchObject([
+      { kind: 'recovery', channel: 'toast', status: 'delivered' },
+    ]);
+
+    // Moved to HTTP by request, then back: not a recovery (no rollback put it on HTTP).
+    service.clock.advance(MIN);
+    const toHttp = await migrate('ws-1', { toProtocol: 'http', initiatedBy: 'operator' });
+    expect(toHttp.status, JSON.stringify(toHttp.body)).toBe(201);
+    service.clock.advance(MIN);
+    await register('c3');
+    const again = await migrate('ws-1');
+    service.clock.advance(SEC);
+    await handshake('c3');
+    await settle();
+    expect((await workspace()).state).toBe('acp');
+    expect(await sent(`${again.body.migrationId}-recovered`)).toEqual([]);
+  });
+});

@@ -27,6 +27,7 @@ import {
   type WorkspacePolicy,
 } from '../../machines/shared/workspace-policy.ts';
 import { type WorkspaceContext, workspaceMachine } from '../../machines/workspace.machine.ts';
+import { recoversFromRollback } from '../../machines/shared/workspace-records.ts';
 import type { PlannedAction } from '../../src/engine/step.ts';
 import { T0 } from '../helpers.ts';
 import {
@@ -310,6 +311,8 @@ export function workspaceModel(
         // Whether the window holds operations: a healthy verdict over an empty window (just
         // after a transport change) is not the same state for a later policy change.
         c.window.length > 0,
+        // On HTTP because of the last rollback: a successful migration is then a recovery.
+        recoversFromRollback(c),
       ]);
     },
   };
