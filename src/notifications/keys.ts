@@ -34,7 +34,11 @@ export class NotifyKeys {
     return `${this.#tag(installationId)}:delivery:${deliveryId}`;
   }
 
-  /** Global set of installations that ever had a durable job: what the poller walks. */
+  /**
+   * Global set of the installations whose `notify` queue holds a job or a dead letter: what the
+   * poller walks (and the fleet gauges, for dead letters). notify adds an installation with its
+   * jobs; the poller takes it out once it finds the queue empty.
+   */
   installations(): string {
     return `${this.prefix}:notify:installations`;
   }

@@ -196,6 +196,10 @@ export class NotificationService implements Notifier {
     }
     const existing = await commands.notify(this.#redis, keys, args);
     if (existing !== null) return (JSON.parse(existing) as RequestSummary).channels;
+    // Again once the jobs exist: a poller that found the queue empty and took the installation
+    // out of the set meanwhile checks the queue after doing so, or this adds it back after.
+    if (deliveries.some((d) => d.due !== null))
+      await this.#redis.sadd(this.#keys.installations(), installationId);
     return used;
   }
 
@@ -305,6 +309,7 @@ export class NotificationService implements Notifier {
             claimedHere++;
             return { installationId, job };
           }
+          if (claimedHere < this.#batchSize) await this.#retireIfIdle(installationId);
           if (current === at) {
             current++;
             claimedHere = 0;
@@ -333,6 +338,26 @@ export class NotificationService implements Notifier {
     };
     await Promise.all(Array.from({ length: this.#concurrency }, worker));
     return result;
+  }
+
+  /**
+   * Takes an installation out of the poller's set once its `notify` queue holds no job and no
+   * dead letter (nor any of the keys of the mechanism before JobQueue, which the next start
+   * migrates), so that installations whose deliveries all finished are no longer visited.
+   * The set is a global key and the queue is in the installation's slot: no script can touch
+   * both on Redis Cluster. Instead the queue is checked again after the removal, and the
+   * installation put back when a job arrived meanwhile; notify (and a dead letter's retry,
+   * which keeps the dead letter until it is due again) adds it after writing its jobs, so
+   * either that check sees the job or that add comes after the removal.
+   */
+  async #retireIfIdle(installationId: string): Promise<void> {
+    const q = this.#queue.keys(installationId);
+    const legacy = `${this.#keys.prefix}:{${installationId}}:notify`;
+    const busy = () => this.#redis.exists(q.due, q.dead, `${legacy}:due`, `${legacy}:dead`);
+    if ((await busy()) > 0) return;
+    const set = this.#keys.installations();
+    if ((await this.#redis.srem(set, installationId)) === 0) return;
+    if ((await busy()) > 0) await this.#redis.sadd(set, installationId);
   }
 
   async #attempt(installationId: string, job: ClaimedJob): Promise<Outcome> {
