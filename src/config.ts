@@ -164,6 +164,11 @@ const EnvSchema = z.object({
   NOTIFY_MAX_ATTEMPTS: int(5, 1),
   NOTIFY_BASE_DELAY_MS: int(1000, 1),
   NOTIFY_POLL_MS: timerMs(1000, 10),
+  /**
+   * How long a finished delivery's record, a source's delivery list and a request's idempotency
+   * record are kept (default 30 days; a dead-lettered delivery is kept until an operator acts).
+   */
+  NOTIFY_RETENTION_MS: int(30 * 86_400_000, 60_000),
   METRICS_STREAM_MAXLEN: int(100_000, 100),
   /**
    * How long envelopes stay in an installation's stream (default 15 minutes): the stream is a
@@ -264,6 +269,8 @@ export interface Config {
     baseDelayMs: number;
     maxDelayMs: number;
     pollMs: number;
+    /** PEXPIRE of finished delivery records, source lists and request records (ms). */
+    retentionMs: number;
   };
   metricsStreamMaxLen: number;
   metrics: {
@@ -413,6 +420,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       baseDelayMs: e.NOTIFY_BASE_DELAY_MS,
       maxDelayMs: e.RETRY_MAX_DELAY_MS,
       pollMs: e.NOTIFY_POLL_MS,
+      retentionMs: e.NOTIFY_RETENTION_MS,
     },
     metricsStreamMaxLen: e.METRICS_STREAM_MAXLEN,
     whatIfJournalEvents: e.WHAT_IF_JOURNAL_EVENTS,

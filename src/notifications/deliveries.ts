@@ -19,8 +19,9 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * its own change, so the API's status, attempts, lastError, deliveredAt and deadLetteredAt are
  * never behind the queue.
  */
-export function deliveryRecord(keys: NotifyKeys): JobRecord {
+export function deliveryRecord(keys: NotifyKeys, retentionMs: number): JobRecord {
   return {
+    retentionMs,
     key: (installationId, id) => keys.delivery(installationId, id),
     completed: (attempt, now) => ({
       status: 'delivered',
@@ -59,16 +60,19 @@ export function deliveryRecord(keys: NotifyKeys): JobRecord {
 export function deliveryQueue(
   redis: RedisClient,
   keys: NotifyKeys,
-  config: Pick<Config['notifications'], 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs'>,
+  config: Pick<
+    Config['notifications'],
+    'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'retentionMs'
+  >,
   leaseMs: number,
 ): JobQueue {
-  const { maxAttempts, baseDelayMs, maxDelayMs } = config;
+  const { maxAttempts, baseDelayMs, maxDelayMs, retentionMs } = config;
   return new JobQueue(
     redis,
     keys.prefix,
     NOTIFY_QUEUE,
     { maxAttempts, baseDelayMs, maxDelayMs, leaseMs },
-    deliveryRecord(keys),
+    deliveryRecord(keys, retentionMs),
   );
 }
 

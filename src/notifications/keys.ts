@@ -16,18 +16,34 @@ export class NotifyKeys {
     return `${this.#tag(installationId)}:settings`;
   }
 
-  /** Hash: request id -> request summary JSON (written once: HSETNX makes notify idempotent). */
+  /**
+   * String: one request's summary JSON, written once (SET NX, what makes notify idempotent) with
+   * NOTIFY_RETENTION_MS as its expiry.
+   */
+  request(installationId: string, requestId: string): string {
+    return `${this.#tag(installationId)}:request:${requestId}`;
+  }
+
+  /**
+   * Hash: request id -> request summary JSON, as written (HSETNX, no expiry) before the request
+   * keys existed: still read, so a request recorded there stays idempotent, and given
+   * NOTIFY_RETENTION_MS as its expiry by the first request after the upgrade.
+   */
   requests(installationId: string): string {
     return `${this.#tag(installationId)}:requests`;
   }
 
-  /** List of the delivery ids of one source (alert, rollback event...), in creation order. */
+  /**
+   * List of the delivery ids of one source (alert, rollback event...), in creation order;
+   * expires NOTIFY_RETENTION_MS after the source's last request.
+   */
   source(installationId: string, sourceId: string): string {
     return `${this.#tag(installationId)}:source:${sourceId}`;
   }
 
   /**
-   * Hash: one delivery's record. Its job (what every attempt sends, when it is due, its
+   * Hash: one delivery's record, expiring NOTIFY_RETENTION_MS after it is final (delivered,
+   * skipped, or discarded from the dead letters; kept while pending or dead-lettered). Its job (what every attempt sends, when it is due, its
    * attempts) is in the installation's `notify` retry queue (Keys.jobQueue, see queue.ts).
    */
   delivery(installationId: string, deliveryId: string): string {

@@ -171,8 +171,9 @@ export class NotificationService implements Notifier {
       await this.#redis.sadd(this.#keys.installations(), installationId);
 
     const queue = this.#queue.keys(installationId);
-    const keys: [string, string, string, string, string, ...string[]] = [
+    const keys: [string, string, string, string, string, string, ...string[]] = [
       this.#keys.requests(installationId),
+      this.#keys.request(installationId, req.id),
       this.#keys.source(installationId, req.sourceId),
       this.#keys.toastStream(installationId),
       queue.due,
@@ -185,6 +186,7 @@ export class NotificationService implements Notifier {
       this.#keys.toastChannel(),
       used.includes('toast') ? JSON.stringify(toast) : '',
       this.#replayEvents,
+      this.#config.retentionMs,
       deliveries.length,
     ];
     for (const d of deliveries) {

@@ -28,6 +28,12 @@ export interface JobRecord {
   deadLettered(attempt: number, error: string, now: number): Record<string, string>;
   /** An operator put the dead job back: it is due now with its attempts reset. */
   revived(now: number): Record<string, string>;
+  /**
+   * How long the record is kept once its job is done (completed, or discarded from the dead
+   * letters), in ms; 0 or absent: for ever. A record is never expired while its job waits or is
+   * dead-lettered.
+   */
+  retentionMs?: number;
 }
 
 /** A dead-lettered job, for operators. */
@@ -136,7 +142,7 @@ export class JobQueue implements RetryQueue {
     return commands.completeJob(
       this.redis,
       [due, data, state, ...keys],
-      [job.id, job.token, ...fields],
+      [job.id, job.token, record?.retentionMs ?? 0, ...fields],
     );
   }
 
@@ -205,7 +211,10 @@ export class JobQueue implements RetryQueue {
     return this.#settle(installationId, id, 'retry', now);
   }
 
-  /** Deletes a dead job with its data (its record stays); false when it is not dead. */
+  /**
+   * Deletes a dead job with its data (its record stays, for the record's retention); false when
+   * it is not dead.
+   */
   discardDead(installationId: string, id: string, now: number): Promise<boolean> {
     return this.#settle(installationId, id, 'discard', now);
   }
@@ -217,13 +226,13 @@ export class JobQueue implements RetryQueue {
     now: number,
   ): Promise<boolean> {
     const { due, data, state, dead } = this.keys(installationId);
-    const record = action === 'retry' ? this.record : null;
+    const record = this.record;
     const keys = record ? [record.key(installationId, id)] : [];
-    const fields = record ? flat(record.revived(now)) : [];
+    const fields = record && action === 'retry' ? flat(record.revived(now)) : [];
     return commands.settleDeadJob(
       this.redis,
       [due, data, state, dead, ...keys],
-      [id, action, now, ...fields],
+      [id, action, now, record?.retentionMs ?? 0, ...fields],
     );
   }
 

@@ -265,7 +265,7 @@ export const commands = {
   async completeJob(
     client: RedisClient,
     keys: readonly [...Keys<3>, ...string[]],
-    args: readonly [id: string, token: string, ...recordFields: string[]],
+    args: readonly [id: string, token: string, retentionMs: number, ...recordFields: string[]],
   ): Promise<boolean> {
     return decodeCompleteJob(await run(client, 'completeJob', keys, args));
   },
@@ -296,16 +296,17 @@ export const commands = {
       id: string,
       action: 'retry' | 'discard',
       now: number,
+      retentionMs: number,
       ...recordFields: string[],
     ],
   ): Promise<boolean> {
     return decodeSettleDeadJob(await run(client, 'settleDeadJob', keys, args));
   },
 
-  /** notify-5.lua: null for a new request, else the summary JSON recorded before. */
+  /** notify-6.lua: null for a new request, else the summary JSON recorded before. */
   async notify(
     client: RedisClient,
-    keys: readonly [...Keys<5>, ...string[]],
+    keys: readonly [...Keys<6>, ...string[]],
     args: readonly Arg[],
   ): Promise<string | null> {
     return stringOrNil(await run(client, 'notify', keys, args));

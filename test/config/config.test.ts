@@ -52,6 +52,19 @@ describe('configuration', () => {
     );
   });
 
+  it('keeps notification records 30 days unless NOTIFY_RETENTION_MS says otherwise, at least a minute', () => {
+    expect(loadConfig({}).notifications.retentionMs).toBe(30 * 86_400_000);
+    expect(loadConfig({ NOTIFY_RETENTION_MS: '86400000' }).notifications.retentionMs).toBe(
+      86_400_000,
+    );
+    for (const value of ['30d', '1e9', '-1']) {
+      const message = refusal({ NOTIFY_RETENTION_MS: value });
+      expect(message).toContain('NOTIFY_RETENTION_MS');
+      expect(message).toContain('must be a whole number in decimal digits');
+    }
+    expect(refusal({ NOTIFY_RETENTION_MS: '59999' })).toMatch(/NOTIFY_RETENTION_MS: .*60000/);
+  });
+
   it('names what is wrong in API_TOKENS in its own words, field by field', () => {
     const token = 'a'.repeat(20);
     const cases: [unknown, string[]][] = [

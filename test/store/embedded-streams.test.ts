@@ -164,13 +164,14 @@ describe.each(backends)('streams on %s', (_name, connect) => {
     const notified: string[] = [];
     for (let i = 0; i < 6; i++) {
       const requests = `${store.keys.prefix}:{inst-a}:notify:requests`;
+      const request = `${store.keys.prefix}:{inst-a}:notify:request:r${i}`;
       const sources = `${store.keys.prefix}:{inst-a}:notify:source:s${i}`;
       const queue = store.keys.jobQueue('inst-a', 'notify');
       expect(
         await commands.notify(
           redis,
-          [requests, sources, toasts, queue.due, queue.data],
-          [`r${i}`, '{}', `${store.keys.prefix}:c`, `t${i}`, 2, 0],
+          [requests, request, sources, toasts, queue.due, queue.data],
+          [`r${i}`, '{}', `${store.keys.prefix}:c`, `t${i}`, 2, 60_000, 0],
         ),
       ).toBeNull();
       const newest = await redis.xrevrange(toasts, '+', '-', 'COUNT', 1);

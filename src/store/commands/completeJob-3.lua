@@ -1,7 +1,7 @@
 --[[
   completeJob: removes a job whose attempt succeeded, only if the caller's claim token still
   holds (a process whose lease expired must not overwrite a newer attempt), and mirrors the
-  outcome into the job's record.
+  outcome into the job's record, which then expires after the record's retention.
 
   Input:
     KEYS[1]  queue due zset
@@ -10,6 +10,7 @@
     KEYS[4..] at most one: the job's record hash
     ARGV[1]  job id
     ARGV[2]  claim token
+    ARGV[3]  the record's retention ms once done (0: kept)
     then field/value pairs written to the record
 
   Output (CompleteJobCode in reply-codes.ts):
@@ -23,5 +24,6 @@ if redis.call('HEXISTS', KEYS[2], id) == 0 or claimTokenOf(KEYS[3], id) ~= ARGV[
   return 0
 end
 forgetJob(KEYS[1], KEYS[2], KEYS[3], id)
-writeRecord(KEYS[4], 3, (#ARGV - 2) / 2)
+writeRecord(KEYS[4], 4, (#ARGV - 3) / 2)
+expireRecord(KEYS[4], ARGV[3])
 return 1

@@ -39,5 +39,7 @@ if attempts < tonumber(ARGV[4]) then
   return 1
 end
 deadLetterJob(KEYS[1], KEYS[3], KEYS[4], id, ARGV[6], ARGV[5])
+-- Listed among the dead letters: kept until an operator retries or discards it.
+keepRecord(KEYS[5])
 writeRecord(KEYS[5], 8 + retryPairs * 2, (#ARGV - 7 - retryPairs * 2) / 2)
 return 2

@@ -1,7 +1,8 @@
 --[[
   settleDeadJob: an operator's decision on a dead-lettered job. Retry makes it due now with its
   attempts reset (its data and last error kept); discard deletes it with its data. The record
-  (if any) gets the given fields.
+  (if any) gets the given fields; a discarded job's record expires after the record's retention,
+  a retried one's is kept.
 
   Input:
     KEYS[1]  queue due zset
@@ -12,6 +13,7 @@
     ARGV[1]  job id
     ARGV[2]  retry | discard
     ARGV[3]  now ms (retry: when it is due)
+    ARGV[4]  the record's retention ms once discarded (0: kept)
     then field/value pairs written to the record
 
   Output (SettleDeadJobCode in reply-codes.ts):
@@ -29,8 +31,10 @@ redis.call('ZREM', KEYS[4], member)
 if ARGV[2] == 'retry' then
   redis.call('HDEL', KEYS[3], 'a:' .. id, 'c:' .. id, 'd:' .. id)
   redis.call('ZADD', KEYS[1], ARGV[3], id)
+  keepRecord(KEYS[5])
 else
   forgetJob(KEYS[1], KEYS[2], KEYS[3], id)
+  expireRecord(KEYS[5], ARGV[4])
 end
-writeRecord(KEYS[5], 4, (#ARGV - 3) / 2)
+writeRecord(KEYS[5], 5, (#ARGV - 4) / 2)
 return 1

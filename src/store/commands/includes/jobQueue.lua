@@ -8,7 +8,9 @@
                  e:<id> last error, d:<id> dead-letter member
     dead   zset  score 0, members `<15-digit ms>:<id>` (lex order = when it died)
   A job may mirror its outcome into a record hash (a notification delivery): the caller passes
-  that key and the field/value pairs to write.
+  that key and the field/value pairs to write. The record expires after its retention once the
+  job is done (completed, or discarded from the dead letters), never while the job waits or is
+  listed among the dead letters.
 ]]
 local function scheduleJob(dueKey, dataKey, id, due, data)
   redis.call('ZADD', dueKey, due, id)
@@ -40,5 +42,19 @@ local function writeRecord(key, from, count)
       fields[i] = ARGV[from + i - 1]
     end
     redis.call('HSET', key, unpack(fields))
+  end
+end
+
+-- PEXPIRE of the record after `ms` (nothing when key is nil or ms is 0).
+local function expireRecord(key, ms)
+  if key and tonumber(ms) > 0 then
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+
+-- The record is kept (no expiry) while its job waits or is dead-lettered.
+local function keepRecord(key)
+  if key then
+    redis.call('PERSIST', key)
   end
 end
