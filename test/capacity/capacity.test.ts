@@ -43,6 +43,17 @@ describe('capacity alerts and load shedding', () => {
     }
     await settle();
   }
+  /** The next repair's read returns, then a registration commits, then the repair goes on. */
+  function registerAfterRepairRead() {
+    const store = svc.engine.store;
+    const read = store.loadWithIndexSizes.bind(store);
+    store.loadWithIndexSizes = async (...args) => {
+      const result = await read(...args);
+      store.loadWithIndexSizes = read;
+      expect((await register()).status).toBe(201);
+      return result;
+    };
+  }
   const state = async () => (await svc.api('GET', '/v1/installations/inst-a/capacity')).body;
   const alerts = async () =>
     (await svc.api('GET', '/v1/installations/inst-a/capacity/alerts')).body.items;
@@ -207,13 +218,7 @@ describe('capacity alerts and load shedding', () => {
     // A registration commits right after the repair has read: the count it read and the
     // indexes it read are one atomic read, so the registration is in both or in neither.
     const store = svc.engine.store;
-    const read = store.loadWithIndexSizes.bind(store);
-    store.loadWithIndexSizes = async (...args) => {
-      const result = await read(...args);
-      store.loadWithIndexSizes = read;
-      expect((await register()).status).toBe(201);
-      return result;
-    };
+    registerAfterRepairRead();
     await repair();
     await settle();
     expect(await state()).toMatchObject({ activeConnections: 6 });
@@ -235,13 +240,7 @@ describe('capacity alerts and load shedding', () => {
     expect(await svc.redis.zrem(connecting, 'c1', 'c2')).toBe(2);
     // A registration commits after the repair has read both figures and before its correction:
     // the correction is the drift (-2) applied to the count as it is then (6), not the 3 read.
-    const read = store.loadWithIndexSizes.bind(store);
-    store.loadWithIndexSizes = async (...args) => {
-      const result = await read(...args);
-      store.loadWithIndexSizes = read;
-      expect((await register()).status).toBe(201);
-      return result;
-    };
+    registerAfterRepairRead();
     await repair();
     await settle();
     expect(await state()).toMatchObject({ activeConnections: 4 });

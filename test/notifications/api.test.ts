@@ -3,7 +3,7 @@
  * validation), tenant isolation on every route, idempotent notify, and secrets kept out of
  * every response and stored record.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.ts';
 import { OPERATOR, TOKEN_A, TOKEN_B } from '../helpers.ts';
 import {
@@ -18,13 +18,10 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 async function service(env: Record<string, string> = {}): Promise<NotifyService> {
   const svc = await startNotify(env);

@@ -2,7 +2,7 @@
  * Email delivery through nodemailer to a real SMTP server started by the test (port 0, AUTH
  * accepted for the test user), with the same durable jobs and retries as webhooks.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { T0, TOKEN_A } from '../helpers.ts';
 import {
   SMTP_PASSWORD,
@@ -13,13 +13,10 @@ import {
   request,
   startNotify,
   startSmtp,
+  useCleanup,
 } from './support.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 async function setup(reject = 0) {
   const smtp = await startSmtp(reject);

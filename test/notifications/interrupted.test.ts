@@ -3,7 +3,7 @@
  * dead-lettered by the next process that claims it, and that process says so in its log, as
  * it does for a delivery whose last attempt failed. Real Redis, a real slow receiver.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { createLogger } from '../../src/logger.ts';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
@@ -17,15 +17,12 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
 /** NotificationService's default lease on a claimed attempt. */
 const LEASE_MS = 60_000;
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 describe('an interrupted last attempt', () => {
   it('is logged as dead-lettered by the process that finds it, with its delivery id and the reason', async () => {

@@ -3,7 +3,7 @@
  * all finished is taken out of it, so the poller no longer runs a claim for it on every pass,
  * and a later delivery puts it back. Real Redis, a real webhook receiver, the manual clock.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { deliveryQueue } from '../../src/notifications/deliveries.ts';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
 import { Keys, NOTIFY_QUEUE } from '../../src/store/keys.ts';
@@ -15,13 +15,10 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 async function setup(statuses: number[], env: Record<string, string> = {}) {
   const receiver = await startReceiver(statuses);

@@ -5,7 +5,7 @@
  * the retention; requests recorded in the older `requests` hash still answer. Expiry is Redis's
  * own clock, so the tests read each key's PTTL rather than wait for it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deliveryQueue } from '../../src/notifications/deliveries.ts';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
 import {
@@ -16,14 +16,11 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
 const RETENTION = 600_000;
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 async function setup(statuses: number[], env: Record<string, string> = {}) {
   const receiver = await startReceiver(statuses);

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import type { ManualClock } from '../../src/clock.ts';
 import { notificationsModule } from '../../src/notifications/module.ts';
 import type { NotificationService } from '../../src/notifications/service.ts';
@@ -20,6 +20,22 @@ import {
   namedFields,
   startService,
 } from '../helpers.ts';
+
+/**
+ * Closers of what a test started (services, receivers), run after each test of the file, newest
+ * first.
+ *
+ * @example
+ * const cleanup = useCleanup();
+ * cleanup.push(() => svc.close());
+ */
+export function useCleanup(): (() => Promise<void>)[] {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  return cleanup;
+}
 
 export const WEBHOOK_SECRET = 'whsec-test-0123456789abcdef';
 export const SMTP_PASSWORD = 'smtp-pass-s3cret-42';

@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_STREAM_LIMITS } from '../../src/config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { NotifyKeys } from '../../src/notifications/keys.ts';
@@ -26,14 +26,11 @@ import {
   refusedStream,
   request,
   startNotify,
+  useCleanup,
 } from './support.ts';
 import { AUTOMATION_SERVICES } from '../../src/automation/types.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 async function service(env: Record<string, string> = {}): Promise<NotifyService> {
   const svc = await startNotify(env);

@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { T0 } from '../helpers.ts';
 import {
   WEBHOOK_SECRET,
@@ -16,12 +16,10 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 const TOLERANCE_SECONDS = 5 * 60;
 

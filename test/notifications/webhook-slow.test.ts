@@ -5,7 +5,7 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   WEBHOOK_SECRET,
   deliveries,
@@ -13,14 +13,11 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
 const BASE = 1000;
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 /** A receiver that answers nothing until `release()`, then 200 to every held request. */
 async function startHeldReceiver() {

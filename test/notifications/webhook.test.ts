@@ -4,7 +4,7 @@
  * does every NOTIFY_POLL_MS), so backoff is checked to the millisecond without sleeping.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { INTERRUPTED } from '../../src/store/job-queue.ts';
 import { T0, TOKEN_A, TOKEN_B } from '../helpers.ts';
 import {
@@ -17,16 +17,13 @@ import {
   request,
   startNotify,
   startReceiver,
+  useCleanup,
 } from './support.ts';
 
 const BASE = 1000;
 /** NotificationService's default lease on a claimed attempt. */
 const LEASE_MS = 60_000;
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = useCleanup();
 
 async function setup(
   opts: {
