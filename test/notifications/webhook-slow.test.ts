@@ -65,13 +65,17 @@ describe('a slow webhook receiver', () => {
     await svc.notifier.notify(n);
 
     const pass = svc.notifier.processDue();
-    await vi.waitFor(() => {
-      expect(slow.held).toHaveLength(1);
-      expect(flaky.received).toHaveLength(1);
-    });
+    // Waits for the receivers' signals, with room for a loaded CI machine (1 s by default).
+    await vi.waitFor(
+      () => {
+        expect(slow.held).toHaveLength(1);
+        expect(flaky.received).toHaveLength(1);
+      },
+      { timeout: 10_000 },
+    );
     // The 500's retry comes due while the slow receiver still holds its attempt.
     svc.clock.advance(BASE);
-    await vi.waitFor(() => expect(flaky.received).toHaveLength(2), { timeout: 3000 });
+    await vi.waitFor(() => expect(flaky.received).toHaveLength(2), { timeout: 10_000 });
     expect(slow.held).toHaveLength(1);
     const byTarget = Object.fromEntries(
       (await deliveries(svc, n.sourceId)).map((d) => [d.target, d]),
