@@ -21,7 +21,6 @@ import { type ChartBinding, EVENT_LOG_SIZE, type Effect, type Engine } from '../
 import { stateName } from '../engine/step.ts';
 import { AppError, NotFoundError, type VetoedError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { NotifyKeys } from '../notifications/keys.ts';
 import { durationText } from '../notifications/text.ts';
 import { SERVICES } from '../notifications/types.ts';
 import { type Services, serviceKey } from '../services.ts';
@@ -244,43 +243,12 @@ export class CapacityService {
     };
   }
 
-  /**
-   * Whether anything of the installation is in Redis, asked there (the source of truth) and not
-   * of this process, so every process answers the same: its registration (a connection's, or
-   * its settings'), its capacity counters or alerts, its notification settings, requests or
-   * toasts. The capacity actor itself is read by the caller. A first connection, or settings,
-   * make an installation; an id nothing has named yet is unknown.
-   */
-  async #known(installationId: string): Promise<boolean> {
-    const { redis, keys } = this.engine.store;
-    const notify = new NotifyKeys(keys.prefix);
-    const [registered, notified, stored] = await Promise.all([
-      redis.sismember(keys.installations(), installationId),
-      redis.sismember(notify.installations(), installationId),
-      // One slot: every key below carries the installation's hash tag.
-      redis.exists(
-        keys.counter(installationId, 'capacity'),
-        keys.audit(installationId, CAPACITY_ALERTS_STREAM),
-        keys.settings(installationId),
-        notify.settings(installationId),
-        notify.requests(installationId),
-        notify.toastStream(installationId),
-      ),
-    ]);
-    return registered === 1 || notified === 1 || stored > 0;
-  }
-
-  /**
-   * The installation's capacity record. 404 (the answer a token gets for an installation it
-   * cannot see, so it learns nothing from it) for one that nothing in Redis knows: its record
-   * would be zeros that read as an installation with no connections.
-   */
   async get(principal: Principal, installationId: string) {
-    if (!canAccess(principal, installationId)) throw installationNotFound(installationId);
+    if (!canAccess(principal, installationId))
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
     const found = await this.engine.read(this.ref(installationId));
-    if (!found && !(await this.#known(installationId))) {
-      throw installationNotFound(installationId);
-    }
     const ctx = found?.state.context as unknown as CapacityContext | undefined;
     // The chart's own count and capacity, which load shedding asks (`sheds()`).
     const active = ctx?.active ?? 0;
@@ -324,19 +292,14 @@ export class CapacityService {
     installationId: string,
     q: { limit: number; cursor?: string } = { limit: 50 },
   ) {
-    if (!canAccess(principal, installationId)) throw installationNotFound(installationId);
+    if (!canAccess(principal, installationId))
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
     const records = await this.engine.store.auditPage(installationId, CAPACITY_ALERTS_STREAM, {
       before: q.cursor,
       limit: q.limit * RECORDS_PER_ALERT + 1,
     });
-    // No alert yet: an installation nothing has named is not found, as by `get`.
-    if (
-      records.length === 0 &&
-      q.cursor === undefined &&
-      !(await this.engine.read(this.ref(installationId))) &&
-      !(await this.#known(installationId))
-    )
-      throw installationNotFound(installationId);
     const latest = new Map<string, Record<string, unknown>>();
     let last: string | null = null;
     let more = false;
@@ -362,10 +325,6 @@ export class CapacityService {
 
 /** Audit records one alert can have: opened, escalated (once, to critical), resolved. */
 const RECORDS_PER_ALERT = 3;
-
-/** The one 404 of an installation: unknown, or not the token's (never told apart). */
-const installationNotFound = (installationId: string) =>
-  new NotFoundError(`installation ${installationId} not found`, { field: 'installationId' });
 
 /** An alert record without its audit-only fields (what changed, when it was recorded). */
 function alertView(record: Record<string, unknown>): Record<string, unknown> {

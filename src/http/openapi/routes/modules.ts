@@ -45,19 +45,11 @@ documentRoute({
   path: '/v1/installations/:installationId/capacity',
   tag: 'Capacity',
   summary: 'Capacity of an installation',
-  description:
-    'An installation exists once something of it is in Redis: a connection registration (its capacity actor stays when every connection is gone), its settings or notification settings, or a notification. An id nothing has named is 404, as one the token cannot see.',
   params: capacityParams,
   responses: {
     200: { description: 'state, counts, shedding and the open alert', schema: capacity },
   },
-  errors: [
-    {
-      code: 'not-found',
-      meaning:
-        'no installation `installationId` (nothing of it in Redis: no connection ever registered, no settings, no notification), or one of another tenant (never confirmed)',
-    },
-  ],
+  errors: ['not-found'],
 });
 
 documentRoute({
