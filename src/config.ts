@@ -140,6 +140,11 @@ const EnvSchema = z.object({
   SNAPSHOT_CACHE_SIZE: whole(0).optional(),
   /** How connection snapshots are written; both forms are always read (see README, Upgrading). */
   SNAPSHOT_FORMAT: z.enum(['compact', 'json']).default('compact'),
+  /**
+   * How long a request (its headers and body) may take to arrive. One that declared more body
+   * than it sent is answered 408 `request-refused` after this, not held for Node's 5 minutes.
+   */
+  REQUEST_TIMEOUT_MS: timerMs(30_000, 100),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024),
   BATCH_BODY_LIMIT_BYTES: int(512 * 1024, 1024),
   BATCH_MAX_ITEMS: int(1000, 1),
@@ -253,6 +258,8 @@ export interface Config {
   effects: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   snapshotCacheSize: number;
   snapshotFormat: 'compact' | 'json';
+  /** How long a request's headers and body may take to arrive (408 beyond). */
+  requestTimeoutMs: number;
   bodyLimitBytes: number;
   batchBodyLimitBytes: number;
   batchMaxItems: number;
@@ -402,6 +409,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     snapshotCacheSize: e.SNAPSHOT_CACHE_SIZE ?? defaultSnapshotCacheSize(),
     snapshotFormat: e.SNAPSHOT_FORMAT,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: e.BATCH_BODY_LIMIT_BYTES,
     batchMaxItems: e.BATCH_MAX_ITEMS,

@@ -5,7 +5,8 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestService, startService } from '../helpers.ts';
+import { loadConfig } from '../../src/config.ts';
+import { OPERATOR, type TestService, startService } from '../helpers.ts';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -16,8 +17,11 @@ afterAll(async () => {
 });
 
 /** Sends `raw` on a new connection; the whole answer once the server closes it. */
-function rawRequest(raw: string): Promise<{ status: number; headers: string; body: any }> {
-  const { port } = new URL(svc.url);
+function rawRequest(
+  raw: string,
+  to: TestService = svc,
+): Promise<{ status: number; headers: string; body: any }> {
+  const { port } = new URL(to.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1');
     let text = '';
@@ -89,5 +93,38 @@ describe('requests the HTTP parser refuses', () => {
     // `/readyz` takes GET and HEAD only.
     expect(answer.status).toBe(405);
     expect(JSON.parse(answer.text).error.code).toBe('request-refused');
+  });
+});
+
+describe('a request whose body stops arriving', () => {
+  it('is answered 408 in the error shape after REQUEST_TIMEOUT_MS, and writes nothing', async () => {
+    const slow = await startService({ REQUEST_TIMEOUT_MS: '300' });
+    try {
+      const body = '{"connectionId":"c-cut","installationId":"inst-a","workspaceId":"ws-cut"}';
+      const started = Date.now();
+      // Content-Length promises 100 bytes more than are sent: the parser waits for them.
+      const res = await rawRequest(
+        'POST /v1/connections HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+          `Authorization: Bearer ${OPERATOR}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${body.length + 100}\r\n\r\n${body}`,
+        slow,
+      );
+      expect(res.status).toBe(408);
+      expect(res.body.error).toMatchObject({
+        code: 'request-refused',
+        message: 'the request did not arrive in time',
+        details: { in: 'request' },
+      });
+      expect(res.headers).toContain(`x-request-id: ${res.body.error.requestId as string}`);
+      // Within the timeout and one check (at most a second), not Node's default 5 minutes.
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect((await slow.api('GET', '/v1/connections/c-cut')).status).toBe(404);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('defaults REQUEST_TIMEOUT_MS to 30 s', () => {
+    expect(loadConfig({}).requestTimeoutMs).toBe(30_000);
   });
 });
