@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import { isSemver } from '../../machines/shared/version.ts';
 import { findSecret, secretRefusal } from '../automation/secrets.ts';
-import { identifier, utcTimestamp, wireEnum } from '../wire.ts';
+import { identifier, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
 
 const count = z
   .number()
@@ -125,7 +125,7 @@ export const installationIdParams = z.strictObject({ installationId: identifier 
 export const migrationBody = z.strictObject({
   toProtocol: z.enum(['http', 'acp']),
   initiatedBy: z.enum(['operator', 'user'], {
-    message: 'must be operator or user (system migrations are automatic)',
+    error: unlessMissing('must be operator or user (system migrations are automatic)'),
   }),
   requestedBy: freeText(128).optional(),
   scheduledAt: utcTimestamp.optional(),
