@@ -74,6 +74,21 @@ export function parse<S extends z.ZodType>(
     if (repeated.length > 0) throw invalidFields('query', repeated.slice(0, MAX_REPORTED_KEYS));
   }
   const result = schema.safeParse(input, INPUT);
-  if (!result.success) throw validationError(result.error, where);
+  if (!result.success) {
+    // A command sent without its body (`curl -X POST …/rollback`): `(root): is required` alone
+    // would not say what the body needs, so the fields an empty object lacks are named too.
+    if (where === 'body' && input === undefined) {
+      const empty = schema.safeParse({}, INPUT);
+      const fields = empty.success ? [] : fieldIssues(empty.error);
+      throw invalidFields(
+        'body',
+        [{ field: '(root)', message: 'is required: send a JSON object' }, ...fields].slice(
+          0,
+          MAX_REPORTED_KEYS,
+        ),
+      );
+    }
+    throw validationError(result.error, where);
+  }
   return result.data;
 }

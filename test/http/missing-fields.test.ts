@@ -50,3 +50,46 @@ describe('a missing field', () => {
     ]);
   });
 });
+
+describe('a body-taking route sent without a body', () => {
+  it.each([
+    ['/v1/connections/c1/rollback', ['reason']],
+    ['/v1/workspaces/ws-1/rollback', ['reason']],
+    ['/v1/connections/c1/handshake', ['protocolVersion', 'negotiatedCapabilities']],
+    ['/v1/connections', ['connectionId', 'installationId', 'workspaceId']],
+    ['/v1/workspaces/ws-1/migrations', ['toProtocol', 'initiatedBy']],
+    ['/v1/connections/c1/heartbeats', ['timestamp', 'succeeded', 'failed']],
+    ['/v1/heartbeats', ['items']],
+  ])('POST %s names the body and each field it needs, and writes nothing', async (path, need) => {
+    const res = await sendAndDiff(s, {
+      method: 'POST',
+      path,
+      headers: { authorization: `Bearer ${OPERATOR}` },
+    });
+    checkInvariants(res);
+    expectError(res, 400, 'validation-failed', '(root)');
+    expect(res.body.error.details.in).toBe('body');
+    expect(res.body.error.details.fields[0]).toEqual({
+      field: '(root)',
+      message: 'is required: send a JSON object',
+    });
+    for (const field of need) {
+      expect(res.body.error.details.fields).toContainEqual({ field, message: 'is required' });
+      expect(res.body.error.message).toContain(`${field}: is required`);
+    }
+    expect(res.written).toEqual([]);
+  });
+
+  it('still answers a body-taking route whose fields are all optional with (root) alone', async () => {
+    const res = await sendAndDiff(s, {
+      method: 'PUT',
+      path: '/v1/installations/inst-a/settings',
+      headers: { authorization: `Bearer ${OPERATOR}` },
+    });
+    expectError(res, 400, 'validation-failed', '(root)');
+    expect(res.body.error.details.fields).toEqual([
+      { field: '(root)', message: 'is required: send a JSON object' },
+    ]);
+    expect(res.written).toEqual([]);
+  });
+});
