@@ -38,9 +38,15 @@ export const MAX_REPORTED_KEYS = 10;
  * invalidFields('body', [{ field: 'logs.0.data.__proto__', message: 'key not allowed' }]);
  */
 export function invalidFields(where: string, fields: FieldIssue[]): ValidationError {
-  const summary = fields.map((f) => `${f.field}: ${f.message}`).join('; ');
-  return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields });
+  // A key with an empty name (`{"": 1}`, `?=1`) is named so, not as an empty string: the
+  // message would otherwise read `invalid body: : unknown field`.
+  const named = fields.map((f) => (f.field === '' ? { ...f, field: EMPTY_NAME } : f));
+  const summary = named.map((f) => `${f.field}: ${f.message}`).join('; ');
+  return new ValidationError(`invalid ${where}: ${summary}`, { in: where, fields: named });
 }
+
+/** How an error names a key whose name is the empty string. */
+export const EMPTY_NAME = '(empty name)';
 
 /**
  * No usable token. `tokenRejected`: a token was sent where tokens are read and matches none (the

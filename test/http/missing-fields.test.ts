@@ -126,3 +126,31 @@ describe('a page size', () => {
     expectError(await s.api('GET', '/v1/connections?limit=501'), 400, 'validation-failed', 'limit');
   });
 });
+
+describe('a key whose name is empty', () => {
+  it('is named (empty name) in a body and in a query, never as an empty string', async () => {
+    const body = await sendAndDiff(s, {
+      method: 'POST',
+      path: '/v1/connections',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        '': 1,
+        connectionId: 'c9',
+        installationId: 'inst-a',
+        workspaceId: 'w9',
+      }),
+    });
+    checkInvariants(body);
+    expectError(body, 400, 'validation-failed', '(empty name)');
+    expect(body.body.error.message).toBe('invalid body: (empty name): unknown field');
+    expect(body.written).toEqual([]);
+
+    for (const path of ['/v1/connections?=1', '/v1/workspaces/ws-1?=1']) {
+      const res = await s.api('GET', path);
+      expectError(res, 400, 'validation-failed', '(empty name)');
+      expect(res.body.error.details.fields.map((f: { field: string }) => f.field)).toEqual([
+        '(empty name)',
+      ]);
+    }
+  });
+});
