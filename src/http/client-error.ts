@@ -5,6 +5,7 @@
  * shape here instead, like every other refusal.
  */
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 interface Refusal {
@@ -41,13 +42,29 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
   // As Node's own handler: nothing is written on a socket that is gone, or after an answer that
   // has begun on it (data after a request the app answered early is not a new request to
   // answer).
-  const answering = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  const answering = (socket as { _httpMessage?: ServerResponse })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) {
     socket.destroy();
     return;
   }
-  const requestId = randomUUID();
   const { status, reason, code, message } = REFUSALS[error.code ?? ''] ?? MALFORMED;
+  if (answering) {
+    // The app already has this request (its headers arrived; its body did not, in time): the
+    // answer goes through its response, so that the access log records this status under the
+    // request id the client gets, and the app's own handling finds it answered.
+    const given = answering.getHeader('x-request-id');
+    const requestId = typeof given === 'string' ? given : randomUUID();
+    const text = JSON.stringify({
+      error: { code, message, details: { in: 'request' }, requestId },
+    });
+    answering.statusCode = status;
+    answering.setHeader('x-request-id', requestId);
+    answering.setHeader('content-type', 'application/json; charset=utf-8');
+    answering.setHeader('connection', 'close');
+    answering.end(text);
+    return;
+  }
+  const requestId = randomUUID();
   const text = JSON.stringify({ error: { code, message, details: { in: 'request' }, requestId } });
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\n` +

@@ -6,7 +6,18 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { OPERATOR, type TestService, startService } from '../helpers.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { createLogger } from '../../src/logger.ts';
+import { type Service, start } from '../../src/main.ts';
+import {
+  OPERATOR,
+  T0,
+  type TestService,
+  deletePrefix,
+  realRedis,
+  startService,
+  testPrefix,
+} from '../helpers.ts';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -19,7 +30,7 @@ afterAll(async () => {
 /** Sends `raw` on a new connection; the whole answer once the server closes it. */
 function rawRequest(
   raw: string,
-  to: TestService = svc,
+  to: Pick<Service, 'url'> = svc,
 ): Promise<{ status: number; headers: string; body: any }> {
   const { port } = new URL(to.url);
   return new Promise((resolve, reject) => {
@@ -121,6 +132,53 @@ describe('a request whose body stops arriving', () => {
       expect((await slow.api('GET', '/v1/connections/c-cut')).status).toBe(404);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('logs the 408 under the request id the client got, as one access line', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const redis = realRedis();
+    const prefix = testPrefix('cut');
+    const logged = await start({
+      config: loadConfig({
+        NODE_ENV: 'test',
+        PORT: '0',
+        KEY_PREFIX: prefix,
+        OPERATOR_TOKENS: OPERATOR,
+        REQUEST_TIMEOUT_MS: '300',
+      }),
+      clock: new ManualClock(T0),
+      redis,
+      logger: createLogger('info', (line) =>
+        lines.push(JSON.parse(line) as Record<string, unknown>),
+      ),
+      background: false,
+    });
+    let stopped = false;
+    try {
+      const res = await rawRequest(
+        'POST /v1/connections HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: cut-1\r\n' +
+          `Authorization: Bearer ${OPERATOR}\r\nContent-Type: application/json\r\n` +
+          'Content-Length: 50\r\n\r\n{"connectionId":',
+        logged,
+      );
+      expect(res.status).toBe(408);
+      expect(res.body.error.requestId).toBe('cut-1');
+      expect(res.headers).toContain('x-request-id: cut-1');
+      await logged.stop();
+      stopped = true;
+      const access = lines.filter((l) => l.message === 'request' || l.message === 'request failed');
+      expect(access).toHaveLength(1);
+      expect(access[0]).toMatchObject({
+        level: 'warn',
+        requestId: 'cut-1',
+        req: { method: 'POST', path: '/v1/connections' },
+        res: { status: 408 },
+      });
+    } finally {
+      if (!stopped) await logged.stop();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
     }
   });
 
