@@ -19,7 +19,7 @@ import type { Clock } from '../clock.ts';
 import { CONNECTION, type Principal, canAccess } from '../connections/connections.ts';
 import { type ChartBinding, EVENT_LOG_SIZE, type Effect, type Engine } from '../engine/engine.ts';
 import { stateName } from '../engine/step.ts';
-import { AppError, NotFoundError, type VetoedError } from '../errors.ts';
+import { AppError, NotFoundError, type VetoedError, invalidFields } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { durationText } from '../notifications/text.ts';
 import { SERVICES } from '../notifications/types.ts';
@@ -296,6 +296,7 @@ export class CapacityService {
       throw new NotFoundError(`installation ${installationId} not found`, {
         field: 'installationId',
       });
+    if (q.cursor !== undefined) await this.#checkCursor(installationId, q.cursor);
     const records = await this.engine.store.auditPage(installationId, CAPACITY_ALERTS_STREAM, {
       before: q.cursor,
       limit: q.limit * RECORDS_PER_ALERT + 1,
@@ -320,6 +321,21 @@ export class CapacityService {
       [...latest.values()].map((r) => this.#alertView(installationId, r)),
     );
     return { items, nextCursor: more ? last : null };
+  }
+
+  /**
+   * A cursor is the audit record a page ended on, and the alert stream is never trimmed: one
+   * that names no record of this installation's alerts is no cursor a page gave (edited, or
+   * another installation's), refused rather than read as a position (it answered an empty or
+   * a wrong page).
+   */
+  async #checkCursor(installationId: string, cursor: string): Promise<void> {
+    const { redis, keys } = this.engine.store;
+    const at = await redis.zscore(keys.audit(installationId, CAPACITY_ALERTS_STREAM), cursor);
+    if (at !== null) return;
+    throw invalidFields('query', [
+      { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+    ]);
   }
 }
 

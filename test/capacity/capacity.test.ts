@@ -327,6 +327,32 @@ describe('capacity alerts and load shedding', () => {
       in: 'query',
       fields: [{ field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' }],
     });
+    // So is one shaped like a page's but that no page gave: edited, before or after every
+    // record, or another installation's. Each answered an empty or a wrong page before.
+    const given = (await svc.api('GET', '/v1/installations/inst-a/capacity/alerts?limit=1')).body
+      .nextCursor as string;
+    expect(given).toEqual(expect.any(String));
+    const other = await svc.api('POST', '/v1/connections', {
+      connectionId: 'other-1',
+      installationId: 'inst-other',
+      workspaceId: 'ws-other',
+    });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+    for (const [installationId, cursor] of [
+      ['inst-a', `${given}x`],
+      ['inst-a', `999999999999999:${given.slice(16)}`],
+      ['inst-a', `000000000000000:${given.slice(16)}`],
+      ['inst-other', given],
+    ]) {
+      const res = await svc.api(
+        'GET',
+        `/v1/installations/${installationId}/capacity/alerts?cursor=${encodeURIComponent(cursor!)}`,
+      );
+      expect(res.status, `${installationId} ${cursor} ${JSON.stringify(res.body)}`).toBe(400);
+      expect(res.body.error.details.fields).toEqual([
+        { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+      ]);
+    }
   });
 
   it('cancels the resolution when usage rises above 70% again', async () => {
