@@ -42,7 +42,7 @@ const webhookUrl = z
       // The URL is listed back (GET …/notifications/settings): a token in its path or query
       // would be shown to every holder of the installation's tokens. Receivers authenticate
       // deliveries by their signature (WEBHOOK_SECRET) instead.
-      const found = findSecret(s);
+      const found = findSecret(s) ?? findSecret(resolvedForm(url));
       if (found?.kind === 'webhook-url') {
         // Its path is the credential: stored, listed back and shown in delivery records, it
         // would give the channel to every holder of the installation's tokens.
@@ -55,6 +55,28 @@ const webhookUrl = z
       } else if (found) ctx.addIssue({ code: 'custom', message: secretRefusal(found.kind) });
     }
   });
+
+/**
+ * The URL as the receiving server takes it: the host as `URL` reads it (letter case, `%68`
+ * escapes and full-width letters resolved), without the trailing dot of a fully qualified
+ * name or the port, and the path and query with their `%` escapes decoded. `https://hooks.slack.com./…`,
+ * `…slack.com:443/…`, `https://%68ooks.slack.com/…` and `…/%73ervices/…` reach the same chat
+ * channel as the plain spelling, so the secret patterns are asked of this form too.
+ */
+function resolvedForm(url: URL): string {
+  let host = url.hostname;
+  while (host.endsWith('.')) host = host.slice(0, -1);
+  return `${url.protocol}//${host}${decoded(url.pathname)}${decoded(url.search)}`;
+}
+
+/** `text` with its `%` escapes decoded; as written when one is malformed. */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 /** An email recipient's address; EMAIL_FROM's address follows the same rule (src/config.ts). */
 export const emailAddress = z.email({ message: 'must be an email address' }).max(254);

@@ -121,6 +121,47 @@ describe('GET/PUT /v1/installations/:installationId/notifications/settings', () 
   });
 });
 
+describe('chat incoming-webhook URLs in webhookUrls', () => {
+  const secret = 'hunter2'.repeat(4);
+  // Each reaches the same Slack, Discord or Teams channel as the plain spelling (refused
+  // already): the host as a resolver takes it, the path as the server decodes it.
+  it.each([
+    `https://hooks.slack.com./services/T0AB12CD/B0EF34GH/${secret}`,
+    `https://hooks.slack.com:443/services/T0AB12CD/B0EF34GH/${secret}`,
+    `https://%68ooks.slack.com/services/T0AB12CD/B0EF34GH/${secret}`,
+    `https://\uFF48ooks.slack.com/services/T0AB12CD/B0EF34GH/${secret}`,
+    `https://hooks.slack.com/%73ervices/T0AB12CD/B0EF34GH/${secret}`,
+    `https://hooks.slack.com/services%2FT0AB12CD/B0EF34GH/${secret}`,
+    `https://discord.com./api/webhooks/123456789/${secret}`,
+    `https://acme.webhook.office.com./webhookb2/a1b2c3d4@e5f6/IncomingWebhook/${secret}`,
+  ])('refuses %s as webhook-url, naming the field and storing nothing', async (url) => {
+    const svc = await service();
+    const res = await svc.api('PUT', SETTINGS, {
+      webhookUrls: ['https://hooks.example.com/ok', url],
+    });
+    expectError(res, 400, 'validation-failed', 'webhookUrls.1');
+    expect(res.body.error.message).toContain('(webhook-url)');
+    expect(JSON.stringify(res.body)).not.toContain(secret);
+    expect((await svc.api('GET', SETTINGS)).body).toEqual(DEFAULTS);
+  });
+
+  it('refuses a token hidden by percent-escapes in a query, and keeps ordinary URLs', async () => {
+    const svc = await service();
+    const token = `ghp_${'a1B2'.repeat(9)}`;
+    const escaped = `https://x.example.com/h?t=%67${token.slice(1)}`;
+    const res = await svc.api('PUT', SETTINGS, { webhookUrls: [escaped] });
+    expectError(res, 400, 'validation-failed', 'webhookUrls.0');
+    expect(res.body.error.message).toContain('github-token');
+    const urls = [
+      'https://hooks.example.com./lumilink/%7Eops',
+      'http://slack.example.com:8080/x%zz',
+    ];
+    const ok = await svc.api('PUT', SETTINGS, { webhookUrls: urls });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.webhookUrls).toEqual(urls);
+  });
+});
+
 describe('tenant isolation', () => {
   it('answers 404 to TOKEN_B on every inst-a notification route, and 401 without a token', async () => {
     const svc = await service();
