@@ -14,13 +14,18 @@ import { emailAddress } from './notifications/settings.ts';
  * handshake, reconnect, resolve timeouts) are durable timers in Redis and may be longer.
  */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A whole number in decimal digits (`1e3`, `0x10`, `5.0` and `-1` are refused). */
+/**
+ * A whole number in decimal digits (`1e3`, `0x10`, `5.0` and `-1` are refused). The digits make
+ * it whole; a number beyond `max` (at most 2^53 - 1, past which digits are no longer read
+ * exactly) is one bad value, named once: `.int()` named it a second time.
+ */
 export const whole = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .regex(/^\d+$/, 'must be a whole number in decimal digits')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    // Over 308 digits Number() gives Infinity, which z.number() calls no number at all.
+    .transform((s) => Math.min(Number(s), Number.MAX_VALUE))
+    .pipe(z.number().min(min).max(max));
 export const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   whole(min, max).default(def);
 /** A delay a process timer waits (see MAX_TIMER_MS). */

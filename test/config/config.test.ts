@@ -93,6 +93,18 @@ describe('configuration', () => {
     }
   });
 
+  it('names a number too large to read exactly once, on one line', () => {
+    for (const value of ['99999999999999999999', '9007199254740992', '1'.padEnd(400, '0')]) {
+      const message = refusal({ NOTIFY_RETENTION_MS: value });
+      expect(message).toBe(
+        'invalid configuration:\n  NOTIFY_RETENTION_MS: Too big: expected number to be <=9007199254740991',
+      );
+    }
+    expect(loadConfig({ NOTIFY_RETENTION_MS: '9007199254740991' }).notifications.retentionMs).toBe(
+      Number.MAX_SAFE_INTEGER,
+    );
+  });
+
   it('refuses a port beyond 65535', () => {
     expect(loadConfig({ PORT: '65535' }).port).toBe(65_535);
     expect(refusal({ PORT: '70000' })).toContain('PORT');
