@@ -312,6 +312,47 @@ export class ConfigError extends Error {
   }
 }
 
+type Env = z.output<typeof EnvSchema>;
+
+/**
+ * The values that are bad together, one line each (all of them, not the first only): checked
+ * among those given that are good alone (`values` holds only those when some other is bad).
+ */
+function crossIssues(values: Partial<Env>): string[] {
+  const lines: string[] = [];
+  const noTokens =
+    values.API_TOKENS !== undefined &&
+    values.OPERATOR_TOKENS !== undefined &&
+    values.API_TOKENS.length === 0 &&
+    values.OPERATOR_TOKENS.length === 0;
+  if (values.NODE_ENV === 'production' && noTokens) {
+    lines.push('  OPERATOR_TOKENS/API_TOKENS: at least one token is required in production');
+  }
+  if ((values.REDIS_WAIT_REPLICAS ?? 0) > 0 && !values.REDIS_URL && !values.REDIS_CLUSTER_NODES) {
+    // The embedded store has no replicas and no WAIT: every commit would fail.
+    lines.push(
+      '  REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store has no replicas)',
+    );
+  }
+  // Settings that must not exceed another. The capacity chart resolves an alert below the
+  // resolve ratio: above the warning ratio, an alert would open and resolve again at the same
+  // usage (and resolve while still shedding). The reconnect backoff starts at the base and is
+  // capped at the max: a base above the max would make the base mean nothing.
+  const ordered: [keyof Env, keyof Env][] = [
+    ['CAPACITY_RESOLVE_RATIO', 'CAPACITY_WARNING_RATIO'],
+    ['CAPACITY_WARNING_RATIO', 'CAPACITY_CRITICAL_RATIO'],
+    ['ERROR_SUCCESS_RATE', 'DEGRADED_SUCCESS_RATE'],
+    ['RECONNECT_BASE_DELAY_MS', 'RECONNECT_MAX_DELAY_MS'],
+  ];
+  for (const [low, high] of ordered) {
+    const [a, b] = [values[low], values[high]];
+    if (typeof a === 'number' && typeof b === 'number' && a > b) {
+      lines.push(`  ${low}: must not exceed ${high}`);
+    }
+  }
+  return lines;
+}
+
 /**
  * Parses configuration from an environment; throws a ConfigError naming every bad key.
  *
@@ -320,14 +361,24 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable (`PORT=`) counts as unset: its default, not 0 or an error.
-  const parsed = EnvSchema.safeParse(
-    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')),
+  const given: Record<string, string | undefined> = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== ''),
   );
+  const parsed = EnvSchema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+    // The values that are good alone are checked against each other too, so one start names
+    // every bad value, not the rest only once these are fixed.
+    const good: Partial<Env> = {};
+    for (const [key, schema] of Object.entries(EnvSchema.shape)) {
+      const one = schema.safeParse(given[key]);
+      if (one.success) (good as Record<string, unknown>)[key] = one.data;
+    }
+    throw new ConfigError(`invalid configuration:\n${[...lines, ...crossIssues(good)].join('\n')}`);
   }
   const e = parsed.data;
+  const crossed = crossIssues(e);
+  if (crossed.length > 0) throw new ConfigError(`invalid configuration:\n${crossed.join('\n')}`);
   const tokens = new Map<string, TokenGrant>();
   e.API_TOKENS.forEach((t, i) =>
     tokens.set(t.token, {
@@ -340,34 +391,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   );
   let devToken = false;
   if (tokens.size === 0) {
-    if (e.NODE_ENV === 'production') {
-      throw new ConfigError(
-        'invalid configuration:\n  OPERATOR_TOKENS/API_TOKENS: at least one token is required in production',
-      );
-    }
     tokens.set(DEV_OPERATOR_TOKEN, { installations: null, name: 'dev-operator' });
     devToken = true;
-  }
-  if (e.REDIS_WAIT_REPLICAS > 0 && !e.REDIS_URL && !e.REDIS_CLUSTER_NODES) {
-    // The embedded store has no replicas and no WAIT: every commit would fail.
-    throw new ConfigError(
-      'invalid configuration:\n  REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store has no replicas)',
-    );
-  }
-  // Settings that must not exceed another. The capacity chart resolves an alert below the
-  // resolve ratio: above the warning ratio, an alert would open and resolve again at the same
-  // usage (and resolve while still shedding). The reconnect backoff starts at the base and is
-  // capped at the max: a base above the max would make the base mean nothing.
-  const ordered: [keyof typeof e, keyof typeof e][] = [
-    ['CAPACITY_RESOLVE_RATIO', 'CAPACITY_WARNING_RATIO'],
-    ['CAPACITY_WARNING_RATIO', 'CAPACITY_CRITICAL_RATIO'],
-    ['ERROR_SUCCESS_RATE', 'DEGRADED_SUCCESS_RATE'],
-    ['RECONNECT_BASE_DELAY_MS', 'RECONNECT_MAX_DELAY_MS'],
-  ];
-  for (const [low, high] of ordered) {
-    if ((e[low] as number) > (e[high] as number)) {
-      throw new ConfigError(`invalid configuration:\n  ${low}: must not exceed ${high}`);
-    }
   }
   const supportedVersions = comparatorSets(e.SUPPORTED_PROTOCOL_VERSIONS);
   return {

@@ -105,6 +105,39 @@ describe('configuration', () => {
     );
   });
 
+  it('names every bad value at one start, those bad together included', () => {
+    expect(
+      refusal({
+        PORT: 'eighty',
+        CAPACITY_WARNING_RATIO: '0.99',
+        ERROR_SUCCESS_RATE: '0.999',
+        RECONNECT_BASE_DELAY_MS: '70000',
+      }).split('\n'),
+    ).toEqual([
+      'invalid configuration:',
+      '  PORT: must be a whole number in decimal digits',
+      '  CAPACITY_WARNING_RATIO: must not exceed CAPACITY_CRITICAL_RATIO',
+      '  ERROR_SUCCESS_RATE: must not exceed DEGRADED_SUCCESS_RATE',
+      '  RECONNECT_BASE_DELAY_MS: must not exceed RECONNECT_MAX_DELAY_MS',
+    ]);
+    expect(
+      refusal({
+        NODE_ENV: 'production',
+        REDIS_WAIT_REPLICAS: '1',
+        CAPACITY_RESOLVE_RATIO: '0.9',
+      }).split('\n'),
+    ).toEqual([
+      'invalid configuration:',
+      '  OPERATOR_TOKENS/API_TOKENS: at least one token is required in production',
+      '  REDIS_WAIT_REPLICAS: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store has no replicas)',
+      '  CAPACITY_RESOLVE_RATIO: must not exceed CAPACITY_WARNING_RATIO',
+    ]);
+    // A value bad alone is not compared as well: its own line says what is wrong with it.
+    expect(refusal({ CAPACITY_WARNING_RATIO: '2', CAPACITY_CRITICAL_RATIO: '0.9' })).toBe(
+      'invalid configuration:\n  CAPACITY_WARNING_RATIO: Too big: expected number to be <=1',
+    );
+  });
+
   it('refuses a port beyond 65535', () => {
     expect(loadConfig({ PORT: '65535' }).port).toBe(65_535);
     expect(refusal({ PORT: '70000' })).toContain('PORT');
