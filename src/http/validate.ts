@@ -14,11 +14,18 @@ import {
 export function fieldIssues(error: z.ZodError): FieldIssue[] {
   const fields: FieldIssue[] = [];
   let unknown = 0;
-  for (const i of error.issues) {
-    const path = i.path
+  const pathOf = (i: z.core.$ZodIssue) =>
+    i.path
       .map(String)
       .filter((p) => p !== '')
       .join('.');
+  // A value of the wrong type is named once, for its type: zod still runs the checks of the
+  // schema on it, and a string given for a list (`"emailTo": "ops@example.com"`) was also told
+  // `must hold at most 20 addresses`, or `Too big: expected string to have <=3 characters`.
+  const mistyped = new Set(error.issues.filter((i) => i.code === 'invalid_type').map(pathOf));
+  for (const i of error.issues) {
+    const path = pathOf(i);
+    if (i.code !== 'invalid_type' && i.code !== 'unrecognized_keys' && mistyped.has(path)) continue;
     if (i.code !== 'unrecognized_keys') {
       fields.push({ field: path || '(root)', message: i.message });
       continue;

@@ -121,6 +121,22 @@ describe('GET/PUT /v1/installations/:installationId/notifications/settings', () 
   });
 });
 
+describe('a value of the wrong type', () => {
+  it.each([
+    [{ emailTo: 'abcdefghijklmnopqrstuvwxyz@example.com' }, 'emailTo', 'array', 'string'],
+    [{ webhookUrls: 'https://hooks.example.com/lumilink' }, 'webhookUrls', 'array', 'string'],
+    [{ channels: { rollback: 'toast,email' } }, 'channels.rollback', 'array', 'string'],
+  ])('%j is named once, for its type', async (body, field, expected, received) => {
+    const svc = await service();
+    const res = await svc.api('PUT', SETTINGS, body);
+    expectError(res, 400, 'validation-failed', field);
+    expect(res.body.error.details.fields).toEqual([
+      { field, message: `Invalid input: expected ${expected}, received ${received}` },
+    ]);
+    expect((await svc.api('GET', SETTINGS)).body).toEqual(DEFAULTS);
+  });
+});
+
 describe('chat incoming-webhook URLs in webhookUrls', () => {
   const secret = 'hunter2'.repeat(4);
   // Each reaches the same Slack, Discord or Teams channel as the plain spelling (refused
