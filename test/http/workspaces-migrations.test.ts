@@ -389,9 +389,14 @@ describe('recovery after a rollback', () => {
       201,
     );
     service.clock.advance(2 * MIN);
-    await register('c2');
     const back = await migrate('ws-1');
     expect(back.status, JSON.stringify(back.body)).toBe(201);
+    // c1 stays rolled back: with no active connection the migration waits for one, and the
+    // workspace has not recovered yet.
+    await settle();
+    expect((await workspace()).state).toBe('migrating');
+    expect(await sent(`${back.body.migrationId}-recovered`)).toEqual([]);
+    await register('c2');
     service.clock.advance(SEC);
     await handshake('c2');
     await settle();
