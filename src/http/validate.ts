@@ -61,16 +61,6 @@ export const INPUT: z.core.ParseContext<z.core.$ZodIssue> = {
       : undefined,
 };
 
-const LIMIT_MESSAGE = 'must be a whole number in decimal digits, such as 50';
-
-/** False when `schema` takes a `limit` and `query` gives one that is not decimal digits. */
-function limitInDigits(schema: z.ZodType, query: unknown): boolean {
-  const shape = (schema as { shape?: Record<string, unknown> }).shape;
-  if (!shape || !('limit' in shape) || query === null || typeof query !== 'object') return true;
-  const limit = (query as Record<string, unknown>).limit;
-  return typeof limit !== 'string' || /^[0-9]+$/.test(limit);
-}
-
 /**
  * Parses `input` or throws a 400 naming every bad field.
  *
@@ -90,16 +80,7 @@ export function parse<S extends z.ZodType>(
       .map(([field]) => ({ field, message: 'is given more than once: send it once' }));
     if (repeated.length > 0) throw invalidFields('query', repeated.slice(0, MAX_REPORTED_KEYS));
   }
-  const badLimit = where === 'query' && !limitInDigits(schema, input);
   const result = schema.safeParse(input, INPUT);
-  if (badLimit) {
-    // z.coerce.number() reads `0x10` as 16, `1e2` as 100 and `abc` as NaN ("expected number,
-    // received NaN"): a page size is taken in decimal digits only, and said so.
-    const others = result.success
-      ? []
-      : fieldIssues(result.error).filter((f) => f.field !== 'limit');
-    throw invalidFields('query', [...others, { field: 'limit', message: LIMIT_MESSAGE }]);
-  }
   if (!result.success) {
     // A command sent without its body (`curl -X POST …/rollback`): `(root): is required` alone
     // would not say what the body needs, so the fields an empty object lacks are named too.
