@@ -71,3 +71,19 @@ export const identifier = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9._~-]+$/, 'may contain only letters, digits and . _ ~ -');
+
+/**
+ * A page's `limit` query parameter: a whole number from 1 to `max` in decimal digits, `def`
+ * when absent. `z.coerce.number()` alone took `0x10` as 16 and `1e2` as 100, and read an empty
+ * `limit=` as 0, refused as `Too small` (a limit nobody sent).
+ */
+export const pageLimit = (max: number, def: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && !/^\d{1,16}$/.test(v) ? Number.NaN : v),
+    z.coerce
+      .number({ error: `must be a whole number from 1 to ${max} in decimal digits` })
+      .int()
+      .min(1)
+      .max(max)
+      .default(def),
+  );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identifier, toKebab, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
+import { identifier, pageLimit, toKebab, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
 
 /** Skip reasons (internal camelCase; kebab-case on the wire, camelCase accepted on input). */
 export const SKIP_REASONS = [
@@ -155,7 +155,7 @@ export const sessionParams = z.strictObject({ sessionId: identifier });
 export const ORDERS = ['oldest-first', 'newest-first'] as const;
 
 export const pageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: pageLimit(200, 50),
   cursor: z
     .string()
     .regex(/^\d{1,15}$/, 'is not valid; pass back nextCursor unchanged')

@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { principalOf } from '../http/app.ts';
 import { parse } from '../http/validate.ts';
 import type { AppModule } from '../module-context.ts';
-import { identifier } from '../wire.ts';
+import { identifier, pageLimit } from '../wire.ts';
 import { CAPACITY_SERVICE as CAPACITY, CapacityService } from './capacity.ts';
 
 export const params = z.strictObject({ installationId: identifier });
 
 /** `GET …/capacity/alerts`: a page of alerts; `cursor` is a page's `nextCursor`, as given. */
 export const alertsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: pageLimit(500, 50),
   cursor: z
     .string()
     .regex(/^\d{15}:[\w.:-]{1,180}$/, 'is not valid; pass back nextCursor unchanged')

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import { isSemver } from '../../machines/shared/version.ts';
 import { findSecret, secretRefusal } from '../automation/secrets.ts';
-import { identifier, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
+import { identifier, pageLimit, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
 
 const count = z
   .number()
@@ -115,7 +115,7 @@ export const listConnectionsQuery = z.strictObject({
   installationId: identifier.optional(),
   workspaceId: identifier.optional(),
   status: wireEnum(CONNECTION_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: pageLimit(500, 50),
   cursor: z.string().max(1000).optional(),
 });
 
@@ -148,7 +148,7 @@ export const auditQuery = z
     from: utcTimestamp.optional(),
     to: utcTimestamp.optional(),
     cursor: z.string().max(200).optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
+    limit: pageLimit(500, 50),
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && q.to < q.from) {

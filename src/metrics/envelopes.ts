@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import type { MetricsEnvelope } from '../notifications/types.ts';
 import type { Keys } from '../store/keys.ts';
-import { identifier } from '../wire.ts';
+import { identifier, pageLimit } from '../wire.ts';
 import { isStreamId } from '../http/live-events.ts';
 
 /** The stream field that holds the envelope JSON. */
@@ -109,7 +109,7 @@ export const envelopesQuery = z.strictObject({
       'must be a cursor from a previous page (nextCursor), such as 1764072000000-0',
     )
     .optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: pageLimit(1000, 100),
 });
 
 export type EnvelopesQuery = z.output<typeof envelopesQuery>;

@@ -7,7 +7,7 @@ import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { principalOf } from '../http/app.ts';
 import { checkStreamQuery } from '../http/live-events.ts';
 import { parse } from '../http/validate.ts';
-import { identifier } from '../wire.ts';
+import { identifier, pageLimit } from '../wire.ts';
 import type { NotificationService } from './service.ts';
 import { notificationSettingsBody } from './settings.ts';
 import type { ToastHub } from './toasts.ts';
@@ -31,7 +31,7 @@ export const deadLettersQuery = z.strictObject({
     .string()
     .regex(/^\d{15}:dlv_[0-9a-f]{32}$/, 'is not valid; pass back nextCursor unchanged')
     .optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: pageLimit(500, 50),
 });
 
 function installationOf(req: express.Request, principal: Principal): string {
