@@ -157,7 +157,10 @@ const EnvSchema = z.object({
   /** HMAC-SHA256 key for webhook signatures; required to deliver webhooks. */
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** smtp://user:pass@host:port; email is only sent when set. */
-  SMTP_URL: urlOf('smtp:', 'smtps:').optional(),
+  SMTP_URL: urlOf('smtp:', 'smtps:')
+    // nodemailer takes `smtp://` without a host as localhost: email would go there unasked.
+    .refine((s) => URL.parse(s)?.hostname !== '', 'must name a host: smtp://user:pass@host:port')
+    .optional(),
   /** `address` or `Name <address>`; the address by the rule of the email recipients. */
   EMAIL_FROM: z
     .string()

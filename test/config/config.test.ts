@@ -150,6 +150,15 @@ describe('configuration', () => {
     expect(refusal({ REDIS_URL: 'http://127.0.0.1:6379' })).toMatch(
       /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/,
     );
+    // Without a host nodemailer would send to localhost.
+    for (const value of ['smtp://', 'smtps://', 'smtp:///path']) {
+      expect(refusal({ SMTP_URL: value })).toBe(
+        'invalid configuration:\n  SMTP_URL: must name a host: smtp://user:pass@host:port',
+      );
+    }
+    expect(loadConfig({ SMTP_URL: 'smtp://mail.internal:587' }).notifications.smtpUrl).toBe(
+      'smtp://mail.internal:587',
+    );
     expect(refusal({ SMTP_URL: 'http://x' })).toMatch(
       /SMTP_URL: must be a smtp:\/\/ or smtps:\/\/ URL/,
     );
