@@ -109,7 +109,7 @@ function listen(
         new ListenError(
           error.code === 'EADDRINUSE'
             ? `port ${port} on ${host} is already in use: stop the other process or set PORT`
-            : `cannot listen on ${host}:${port}: ${error.message}`,
+            : `cannot listen on HOST=${host} PORT=${port}: ${error.message}`,
         ),
       );
     });

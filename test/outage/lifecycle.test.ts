@@ -203,6 +203,15 @@ describe('a port already in use', () => {
   });
 });
 
+describe('a HOST that cannot be listened on', () => {
+  it('stops the process with one line naming HOST', async () => {
+    const lines = await refusedStart({ HOST: 'not a host', PORT: '45010' });
+    expect(lines).toHaveLength(1);
+    // The resolver's own words follow (ENOTFOUND, or EAI_AGAIN without DNS).
+    expect(lines[0]).toMatch(/^cannot listen on HOST=not a host PORT=45010: getaddrinfo \w+/);
+  });
+});
+
 describe('a Redis database the server does not have', () => {
   it('stops the process with one line naming REDIS_URL instead of running in database 0', async () => {
     const redis = new OwnRedis(await freePort(), ['--databases', '2']);
