@@ -57,7 +57,7 @@ export const notificationsModule: AppModule = {
     ctx.events.on('rollback', async (e) => {
       const kind = e.kind === 'recovery' ? 'recovery' : 'rollback';
       await service.notify({
-        id: `rollback:${e.eventId}`,
+        id: `${kind}:${e.eventId}`,
         installationId: e.installationId,
         kind,
         workspaceId: e.workspaceId,

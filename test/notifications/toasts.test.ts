@@ -307,7 +307,7 @@ describe('the workspace rollback domain event', () => {
     });
     const [event] = await s.waitFor(1);
     expect(event!.data).toMatchObject({
-      id: 'rollback:evt-recovered-1',
+      id: 'recovery:evt-recovered-1',
       kind: 'recovery',
       severity: 'info',
       sourceId: 'evt-recovered-1',
