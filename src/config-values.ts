@@ -89,15 +89,36 @@ export const protocolRange = z
     'no version satisfies this range: every handshake would fail',
   );
 
+/**
+ * `OPERATOR_TOKENS`: comma-separated. A JSON list (`["tok…"]`, the form of `API_TOKENS`) was taken
+ * as one token with its brackets and quotes, which no client sends: refused, saying the form.
+ */
 export const tokenList = z
   .string()
+  .superRefine((s, ctx) => {
+    if (s.trim().startsWith('['))
+      ctx.addIssue({
+        code: 'custom',
+        message: 'is a comma-separated list (token-one,token-two), not a JSON list',
+      });
+  })
   .transform((s) =>
     s
       .split(',')
       .map((t) => t.trim())
       .filter(Boolean),
   )
-  .pipe(z.array(z.string().min(16, 'tokens must be at least 16 characters')));
+  .pipe(
+    z.array(
+      z
+        .string()
+        .min(16, 'tokens must be at least 16 characters')
+        .refine(
+          (t) => !/\s/.test(t),
+          'a token must not contain spaces: it is sent as one word (Authorization: Bearer <token>)',
+        ),
+    ),
+  );
 
 /** `https://console.example.com`: scheme, host and port only, as browsers send `Origin`. */
 const origin = z.string().refine((s) => {

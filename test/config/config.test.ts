@@ -238,6 +238,18 @@ describe('configuration', () => {
     expect(loadConfig({ NODE_ENV: 'test' }).devToken).toBe(true);
     expect(loadConfig({}).env).toBe('development');
   });
+  it('refuses OPERATOR_TOKENS given as a JSON list, and a token with a space, saying the form', () => {
+    const token = 'operator-token-0123456789';
+    // Taken before as one token, brackets and quotes included, which no client ever sends.
+    expect(refusal({ OPERATOR_TOKENS: `["${token}"]` })).toContain(
+      'OPERATOR_TOKENS: is a comma-separated list (token-one,token-two), not a JSON list',
+    );
+    expect(refusal({ OPERATOR_TOKENS: `${token}, operator token two` })).toMatch(
+      /OPERATOR_TOKENS\.1: a token must not contain spaces/,
+    );
+    const { tokens } = loadConfig({ OPERATOR_TOKENS: ` ${token} ,${token}-2` });
+    expect([...tokens.keys()]).toEqual([token, `${token}-2`]);
+  });
   it('refuses a protocol range no version satisfies, which would fail every handshake', () => {
     for (const range of ['<0.0.0', '>=2.0.0 <1.0.0', '>=1.0.0-rc.1 <1.0.0-rc.0']) {
       expect(refusal({ SUPPORTED_PROTOCOL_VERSIONS: range })).toContain(
