@@ -330,9 +330,7 @@ export class CapacityService {
    * a wrong page).
    */
   async #checkCursor(installationId: string, cursor: string): Promise<void> {
-    const { redis, keys } = this.engine.store;
-    const at = await redis.zscore(keys.audit(installationId, CAPACITY_ALERTS_STREAM), cursor);
-    if (at !== null) return;
+    if (await this.engine.store.auditHas(installationId, CAPACITY_ALERTS_STREAM, cursor)) return;
     throw invalidFields('query', [
       { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
     ]);

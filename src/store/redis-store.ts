@@ -317,6 +317,14 @@ export class RedisStore implements Store {
   }
 
   /**
+   * Whether `member` is a record of an audit stream. Audit streams are never trimmed, so a cursor
+   * a page gave always names one: one that names none was edited or belongs elsewhere.
+   */
+  async auditHas(installationId: string, stream: string, member: string): Promise<boolean> {
+    return (await this.redis.zscore(this.keys.audit(installationId, stream), member)) !== null;
+  }
+
+  /**
    * Replaces the settings and audits the change in one step, if they are still `expected` (the
    * text read before, null when there were none); false, writing nothing, if they changed since.
    */

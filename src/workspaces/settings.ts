@@ -5,7 +5,7 @@ import {
   type WorkspacePolicy,
 } from '../../machines/shared/workspace-policy.ts';
 import type { Clock } from '../clock.ts';
-import { ContentionError } from '../errors.ts';
+import { ContentionError, invalidFields } from '../errors.ts';
 import type { RedisStore } from '../store/redis-store.ts';
 import { auditMember } from '../store/keys.ts';
 import { toKebab, wireEnum } from '../wire.ts';
@@ -151,6 +151,14 @@ export class SettingsService {
     installationId: string,
     q: { from?: number; to?: number; cursor?: string; limit: number },
   ) {
+    // A cursor names the record a page ended on: one that names none is no cursor a page gave.
+    if (
+      q.cursor !== undefined &&
+      !(await this.store.auditHas(installationId, 'settings', q.cursor))
+    )
+      throw invalidFields('query', [
+        { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+      ]);
     const page = await this.store.auditPage(installationId, 'settings', {
       from: q.from,
       to: q.to,

@@ -362,7 +362,18 @@ export class WorkspaceService {
     q: { from?: number; to?: number; cursor?: string; limit: number },
   ) {
     const ref = await this.resolve(principal, workspaceId);
-    if (q.cursor !== undefined && !/^\d{15}:[\w.-]+$/.test(q.cursor)) {
+    // A cursor is the record a page ended on: one that names no record of this stream (edited,
+    // or another workspace's) is refused rather than read as a position (an empty or a wrong
+    // page).
+    if (
+      q.cursor !== undefined &&
+      (!/^\d{15}:[\w.-]+$/.test(q.cursor) ||
+        !(await this.engine.store.auditHas(
+          ref.installationId,
+          STREAMS[stream](workspaceId),
+          q.cursor,
+        )))
+    ) {
       throw invalidFields('query', [
         { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
       ]);

@@ -309,6 +309,24 @@ describe('audit streams', () => {
       `/v1/workspaces/ws-1/rollbacks?limit=1&cursor=${encodeURIComponent(first.body.nextCursor)}`,
     );
     expect(rest.body.items.map((e: any) => e.reason)).toEqual(['first']);
+
+    // A cursor of the right shape that no page gave (edited, another stream's or workspace's)
+    // is refused naming it; each answered an empty or a wrong page before.
+    const given = first.body.nextCursor as string;
+    await register('c9', 'ws-2');
+    for (const [path, cursor] of [
+      ['/v1/workspaces/ws-1/rollbacks', `${given}x`],
+      ['/v1/workspaces/ws-1/rollbacks', `999999999999999:${given.slice(16)}`],
+      ['/v1/workspaces/ws-1/migrations', given],
+      ['/v1/workspaces/ws-2/rollbacks', given],
+      ['/v1/installations/inst-a/settings/changes', given],
+    ]) {
+      const res = await call('GET', `${path}?cursor=${encodeURIComponent(cursor!)}`);
+      expectError(res, 400, 'validation-failed', 'cursor');
+      expect(res.body.error.details.fields).toEqual([
+        { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+      ]);
+    }
   });
 
   it('answers 400 naming cursor for a cursor it did not issue, and naming from for a non-UTC time', async () => {
