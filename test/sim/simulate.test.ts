@@ -313,20 +313,27 @@ describe('npm run simulate --url: the service is checked before the run', () => 
   });
 });
 
+/**
+ * `npm run simulate --scenario steady --url <a port nothing listens on>` with `args`, which must
+ * be a usage error: exit 2, nothing on stdout, before anything is sent. Its stderr.
+ */
+async function simulateUsageError(args: string[]): Promise<string> {
+  const port = await closedPort();
+  const r = await cli('sim/cli.ts', [
+    '--scenario',
+    'steady',
+    '--url',
+    `http://127.0.0.1:${port}`,
+    ...args,
+  ]);
+  expect(r.code).toBe(2);
+  expect(r.stdout).toBe('');
+  return r.stderr;
+}
+
 describe('npm run simulate --token ""', () => {
   it('is a usage error (exit 2) rather than a run with the development token', async () => {
-    const port = await closedPort();
-    const r = await cli('sim/cli.ts', [
-      '--scenario',
-      'steady',
-      '--url',
-      `http://127.0.0.1:${port}`,
-      '--token',
-      '',
-    ]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(
+    expect(await simulateUsageError(['--token', ''])).toMatch(
       /^--token is empty \(an unset variable\?\): give the operator token, or leave --token out for the development one\n\nusage: npm run simulate/,
     );
   });
@@ -436,18 +443,7 @@ describe('a --url that is not a service address is a usage error (exit 2), sent 
 
 describe('npm run simulate: numbers out of range are usage errors (exit 2)', () => {
   it('an --interval-ms beyond what a Node timer waits, instead of rounds 1 ms apart', async () => {
-    const port = await closedPort();
-    const r = await cli('sim/cli.ts', [
-      '--scenario',
-      'steady',
-      '--url',
-      `http://127.0.0.1:${port}`,
-      '--interval-ms',
-      '3000000000',
-    ]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(
+    expect(await simulateUsageError(['--interval-ms', '3000000000'])).toMatch(
       /^--interval-ms must be a whole number from 1 to 2147483647\n\nusage:/,
     );
   });
