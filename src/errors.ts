@@ -75,6 +75,23 @@ export class AlreadyExistsError extends AppError {
   override readonly code = 'already-exists';
 }
 
+/**
+ * A request id the actor remembers for a request with another body (see `requestKey`): the id
+ * was already used for a different request, which is neither applied again nor answered as a
+ * repeat; nothing was written.
+ */
+export class RequestIdReusedError extends AppError {
+  override readonly code = 'request-id-reused';
+  constructor(requestKey: string) {
+    // `<COMMAND>:<client id>#<digest>`: the client's id only.
+    const id = requestKey.slice(requestKey.indexOf(':') + 1).split('#')[0] ?? '';
+    super(
+      `requestId ${id} was already used for a different request (another body); send a new requestId for a new request`,
+      { field: 'requestId' },
+    );
+  }
+}
+
 /** The event is not accepted in the actor's current state; nothing was written. */
 export class InvalidTransitionError extends AppError {
   override readonly code = 'invalid-transition';

@@ -14,6 +14,7 @@ import {
   AlreadyExistsError,
   ForbiddenError,
   NotFoundError,
+  RequestIdReusedError,
   VetoedError,
   invalidFields,
 } from '../errors.ts';
@@ -179,7 +180,7 @@ export class ConnectionService {
     },
   ): Promise<ConnectionRecord & { duplicate?: true }> {
     const { requestId: id, ...fields } = input;
-    const requestId = requestKey('REGISTER', id);
+    const requestId = requestKey('REGISTER', id, fields);
     if (!canAccess(principal, fields.installationId)) {
       throw new ForbiddenError(
         `this token may not register connections for installation ${fields.installationId}`,
@@ -205,6 +206,7 @@ export class ConnectionService {
       const existing = await this.engine.read(ref);
       if (existing) {
         const [seen] = requestId ? await store.seenRequestIds(ref, [requestId]) : [false];
+        if (seen === 'reused') throw new RequestIdReusedError(requestId!);
         if (!seen) throw taken();
         return {
           ...toRecord(existing.state, existing.version, this.thresholds.minSamples),
@@ -291,11 +293,13 @@ export class ConnectionService {
     event: ConnectionCommand,
     requestId?: string,
   ): Promise<ConnectionRecord & { duplicate?: true }> {
+    // Remembered with the command's fields: the id sent again with others is refused.
+    const { type, ...fields } = event;
     const outcome = await this.send(
       principal,
       connectionId,
       event,
-      requestKey(event.type, requestId),
+      requestKey(type, requestId, fields),
     );
     const record = toRecord(outcome.state, outcome.version, this.thresholds.minSamples);
     return outcome.duplicate ? { ...record, duplicate: true } : record;

@@ -1,4 +1,4 @@
-import { ContentionError, NotFoundError } from '../errors.ts';
+import { ContentionError, NotFoundError, RequestIdReusedError } from '../errors.ts';
 import type { ActorRef, Store } from '../store/store.ts';
 import type { AfterCommit } from './after-commit.ts';
 import type { ChartRegistry } from './charts.ts';
@@ -108,6 +108,15 @@ export class ActorLoop implements BatchProcessor {
           if (state)
             p.resolve({ ref, version: base!.version, state, changed: false, duplicate: true });
           else p.reject(new NotFoundError(`${ref.kind} ${ref.id} not found`, { id: ref.id }));
+        }
+        work = work.filter((p) => p.requestId !== result.requestId);
+        if (work.length === 0) return;
+        continue;
+      }
+      if (result.status === 'reused') {
+        // The id was applied with another body: that command is refused, the rest replanned.
+        for (const p of work) {
+          if (p.requestId === result.requestId) p.reject(new RequestIdReusedError(p.requestId));
         }
         work = work.filter((p) => p.requestId !== result.requestId);
         if (work.length === 0) return;

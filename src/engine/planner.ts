@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AnyMachineSnapshot, EventObject, StateValue } from 'xstate';
-import { AlreadyExistsError, InvalidTransitionError, NotFoundError } from '../errors.ts';
+import {
+  AlreadyExistsError,
+  InvalidTransitionError,
+  NotFoundError,
+  RequestIdReusedError,
+} from '../errors.ts';
 import { auditMember, timerMember } from '../store/keys.ts';
 import type {
   ActorRef,
@@ -25,6 +30,7 @@ import {
   type EventLogOptions,
   JOURNAL_CHECKPOINT_EVERY,
   VETO,
+  requestIdPart,
 } from './types.ts';
 import { type Applied, type Command, type Routed, TimerGone } from './work.ts';
 
@@ -80,8 +86,17 @@ export function planBatch(
 
   for (const pending of batch) {
     const w = pending.work;
-    // The same request twice in one batch (a client retrying while the first is in flight).
-    if (pending.requestId !== undefined && requestIds.includes(pending.requestId)) {
+    // The same request twice in one batch (a client retrying while the first is in flight), or
+    // its id sent with another body (refused: see requestKey).
+    const earlier =
+      pending.requestId === undefined
+        ? undefined
+        : requestIds.find((k) => requestIdPart(k) === requestIdPart(pending.requestId!));
+    if (earlier !== undefined && earlier !== pending.requestId) {
+      results.push({ ok: false, error: new RequestIdReusedError(pending.requestId!) });
+      continue;
+    }
+    if (earlier !== undefined) {
       results.push({
         ok: false,
         error: new AlreadyExistsError('duplicate request'),

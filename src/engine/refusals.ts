@@ -1,4 +1,9 @@
-import { AlreadyExistsError, InvalidTransitionError, NotFoundError } from '../errors.ts';
+import {
+  AlreadyExistsError,
+  InvalidTransitionError,
+  NotFoundError,
+  RequestIdReusedError,
+} from '../errors.ts';
 import type { ActorRef, Store } from '../store/store.ts';
 import type { Chart } from './types.ts';
 import type { Applied, Command } from './work.ts';
@@ -15,7 +20,7 @@ export function isRefusal(error: unknown): boolean {
 /**
  * A refused command whose request id the actor remembers is a retry of one that was applied
  * (the state has moved on since): its result becomes a duplicate answered from `applied.final`,
- * not a refusal.
+ * not a refusal; remembered with another body, a RequestIdReusedError.
  *
  * @example
  * await markRetriedRefusals(store, charts.get(ref.kind), ref, batch, applied);
@@ -36,7 +41,10 @@ export async function markRetriedRefusals(
     candidates.map(({ p }) => p.requestId!),
   );
   const state = applied.final ? chart.stepper.persist(applied.final) : null;
-  candidates.forEach(({ r }, i) => {
-    if (seen[i] && state && !r.ok) r.duplicateOf = state;
+  candidates.forEach(({ p, r }, i) => {
+    if (r.ok) return;
+    // The id was applied with another body: that is the answer, whatever this state refuses.
+    if (seen[i] === 'reused') r.error = new RequestIdReusedError(p.requestId!);
+    else if (seen[i] === 'repeat' && state) r.duplicateOf = state;
   });
 }

@@ -2,6 +2,7 @@
  * The engine's public vocabulary: how a chart is bound, what a command answers, what an effect
  * and a chain of events between actors look like. Re-exported by engine.ts, where callers import it from.
  */
+import { createHash } from 'node:crypto';
 import type { AnyStateMachine, EventObject } from 'xstate';
 import type { ActorRef, CounterOp } from '../store/store.ts';
 import type { SnapshotCodec } from './snapshot-codec.ts';
@@ -118,15 +119,47 @@ export interface SendOptions {
  * The idempotency key a client's id is remembered by: the id within its command, so that one id
  * sent with two different commands (a registration's `requestId` and a heartbeat's
  * `heartbeatId`, a migration's and a rollback's) names two requests, and the second is applied
- * instead of being answered as a repeat of the first.
+ * instead of being answered as a repeat of the first. With `body` (the parsed request without
+ * its id), the key also carries a digest of it (`#<digest>`), remembered with the id: the same
+ * id sent again with another body is refused (RequestIdReusedError), neither applied nor
+ * answered as a repeat.
  *
  * @example
- * engine.send(ref, event, { requestId: requestKey('ROLLBACK_REQUESTED', body.requestId) });
+ * engine.send(ref, event, { requestId: requestKey('ROLLBACK_REQUESTED', body.requestId, { reason }) });
  */
-export function requestKey(command: string, id: string): string;
-export function requestKey(command: string, id: string | undefined): string | undefined;
-export function requestKey(command: string, id: string | undefined): string | undefined {
-  return id === undefined ? undefined : `${command}:${id}`;
+export function requestKey(command: string, id: string, body?: object): string;
+export function requestKey(
+  command: string,
+  id: string | undefined,
+  body?: object,
+): string | undefined;
+export function requestKey(
+  command: string,
+  id: string | undefined,
+  body?: object,
+): string | undefined {
+  if (id === undefined) return undefined;
+  const key = `${command}:${id}`;
+  return body === undefined ? key : `${key}#${bodyDigest(body)}`;
+}
+
+/**
+ * 64 bits of SHA-256 of the body's canonical JSON (keys sorted, undefined fields left out), as
+ * hex: two bodies that differ only in key order or in an absent optional field are the same.
+ */
+function bodyDigest(body: object): string {
+  const canonical = JSON.stringify(body, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** The id part of a request key (without the body's digest): what "the same id" compares. */
+export function requestIdPart(key: string): string {
+  const cut = key.indexOf('#');
+  return cut < 0 ? key : key.slice(0, cut);
 }
 
 /** Called after every commit, in the committing process, with each actor's state before/after. */

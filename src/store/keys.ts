@@ -158,8 +158,14 @@ export function auditBound(at: number): string {
  * decimal integer, which a listpack zset stores in at most 9 bytes (a UUID as is takes 37 and
  * more). 32 remembered UUIDs take 552 B instead of 1,640 B (MEMORY USAGE, Redis 7.0). Two ids of
  * one actor's last 32 colliding is a 1-in-10^14 event; its only effect would be one retry
- * answered as a duplicate.
+ * answered as a duplicate. A key with a body's digest (`<command>:<id>#<digest>`, see
+ * requestKey) is remembered as `<hash of command:id>:<digest>`.
  */
 export function requestIdMember(requestId: string): string {
-  return String(createHash('sha1').update(requestId).digest().readBigUInt64BE(0) >> 8n);
+  const cut = requestId.indexOf('#');
+  const id = cut < 0 ? requestId : requestId.slice(0, cut);
+  const hashed = String(createHash('sha1').update(id).digest().readBigUInt64BE(0) >> 8n);
+  // A request remembered with its body's digest (requestKey): `<hash>:<digest>`, found by its
+  // `<hash>:` prefix when the body differs (commit-5.lua's D op, RedisStore.seenRequestIds).
+  return cut < 0 ? hashed : `${hashed}:${requestId.slice(cut + 1)}`;
 }

@@ -10,6 +10,7 @@ import type {
   ActorRef,
   CommitResult,
   DueTimer,
+  RequestSeen,
   RetryPolicy,
   Store,
   StoredActor,
@@ -29,6 +30,7 @@ export type {
   CommitResult,
   DueTimer,
   ClaimedJob,
+  RequestSeen,
   RetryPolicy,
   RetryQueue,
 } from './store.ts';
@@ -96,7 +98,7 @@ export class RedisStore implements Store {
     const results = await commands.commit(this.redis, keys, args);
     // The script names a duplicate by its stored member: give the caller its request id back.
     results.forEach((r, i) => {
-      if (r.status !== 'duplicate') return;
+      if (r.status !== 'duplicate' && r.status !== 'reused') return;
       const id = commits[i]?.requestIds?.ids.find((x) => requestIdMember(x) === r.requestId);
       if (id !== undefined) results[i] = { ...r, requestId: id };
     });
@@ -130,11 +132,28 @@ export class RedisStore implements Store {
     }
   }
 
-  /** For each request id, whether the actor remembers having applied it. */
-  async seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<boolean[]> {
+  /**
+   * For each request id, whether the actor remembers having applied it, as commit-5.lua's D op
+   * decides: an id with a body's digest is also looked for bare and with another digest.
+   */
+  async seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<RequestSeen[]> {
     const key = this.keys.requestIds(ref.installationId, ref.kind, ref.id);
-    const scores = await Promise.all(ids.map((id) => this.redis.zscore(key, requestIdMember(id))));
-    return scores.map((s) => s !== null && s !== undefined);
+    const members = ids.map(requestIdMember);
+    if (!members.some((m) => m.includes(':'))) {
+      const scores = await Promise.all(members.map((m) => this.redis.zscore(key, m)));
+      return scores.map((s) => (s !== null && s !== undefined ? 'repeat' : false));
+    }
+    // At most IDEMPOTENCY_KEYS_PER_ACTOR members: read once, compared here.
+    const remembered = new Set(await this.redis.zrange(key, 0, -1));
+    return members.map((m) => {
+      if (remembered.has(m)) return 'repeat';
+      const sep = m.indexOf(':');
+      if (sep < 0) return false;
+      if (remembered.has(m.slice(0, sep))) return 'repeat';
+      const prefix = m.slice(0, sep + 1);
+      for (const r of remembered) if (r.startsWith(prefix)) return 'reused';
+      return false;
+    });
   }
 
   async registerInstallation(installationId: string): Promise<void> {

@@ -14,6 +14,7 @@ export const CommitCode = {
   TimerGone: -2,
   IndexChanged: -3,
   Duplicate: -4,
+  Reused: -5,
 } as const;
 export type CommitCode = (typeof CommitCode)[keyof typeof CommitCode];
 
@@ -79,6 +80,9 @@ export function decodeCommit(flat: readonly (string | number | null)[]): CommitR
         break;
       case CommitCode.Duplicate:
         results.push({ status: 'duplicate', version, requestId: text });
+        break;
+      case CommitCode.Reused:
+        results.push({ status: 'reused', version, requestId: text });
         break;
       default:
         results.push({

@@ -102,6 +102,9 @@ export interface JournaledEvent {
   plannedAt?: number;
 }
 
+/** What an actor remembers of a request id (Store.seenRequestIds). */
+export type RequestSeen = 'repeat' | 'reused' | false;
+
 /** The outcome of one actor's commit. */
 export type CommitResult =
   | { status: 'committed'; version: number }
@@ -111,7 +114,9 @@ export type CommitResult =
   /** A transaction member that was fine itself, but another member failed. */
   | { status: 'aborted'; version: number }
   /** The actor already applied a command with this request id: nothing was written. */
-  | { status: 'duplicate'; version: number; requestId: string };
+  | { status: 'duplicate'; version: number; requestId: string }
+  /** The actor applied a command with this request id and another body: nothing was written. */
+  | { status: 'reused'; version: number; requestId: string };
 
 /** A durable timer whose time has come. */
 export interface DueTimer {
@@ -198,8 +203,11 @@ export interface Store {
     commits: readonly ActorCommit[],
     mode?: 'each' | 'all',
   ): Promise<CommitResult[]>;
-  /** For each request id, whether the actor remembers having applied it. */
-  seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<boolean[]>;
+  /**
+   * For each request id, whether the actor remembers having applied it: `'repeat'` (with the
+   * same body, or one without a body's digest), `'reused'` (with another body), or false.
+   */
+  seenRequestIds(ref: ActorRef, ids: readonly string[]): Promise<RequestSeen[]>;
   installations(): Promise<string[]>;
   dueTimers(installationId: string, now: number, limit: number): Promise<DueTimer[]>;
   /** Moves a timer that failed to apply out of the due set, keeping it for operators. */

@@ -17,6 +17,7 @@ import {
   ForbiddenError,
   InvalidTransitionError,
   NotFoundError,
+  RequestIdReusedError,
   invalidFields,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -107,11 +108,15 @@ export class WorkspaceService {
     if (owner !== null && owner !== installationId) throw workspaceTaken(workspaceId);
   }
 
-  /** Whether this workspace already applied a request with this id (a client retry). */
+  /**
+   * Whether this workspace already applied a request with this id (a client retry); refuses the
+   * id applied with another body (RequestIdReusedError). The commit checks again, atomically.
+   */
   async #replayed(ref: ActorRef, requestId: string | undefined): Promise<boolean> {
     if (requestId === undefined) return false;
     const [seen] = await this.engine.store.seenRequestIds(ref, [requestId]);
-    return seen === true;
+    if (seen === 'reused') throw new RequestIdReusedError(requestId);
+    return seen === 'repeat';
   }
 
   /** Creates the workspace on the installation's default protocol if it does not exist yet. */
@@ -151,7 +156,8 @@ export class WorkspaceService {
     const now = this.clock.now();
     const migrationId = idFor(ref, req.requestId, 'migration');
     const requestedBy = req.requestedBy ?? principal.name ?? null;
-    const key = requestKey('REQUEST_MIGRATION', req.requestId);
+    const { requestId, ...asked } = req;
+    const key = requestKey('REQUEST_MIGRATION', requestId, asked);
     const opts = key === undefined ? {} : { requestId: key };
     if (await this.#replayed(ref, key)) {
       return { migrationId, duplicate: true, workspace: await this.view(found.state, ref) };
@@ -229,7 +235,8 @@ export class WorkspaceService {
   async rollback(principal: Principal, workspaceId: string, req: RollbackRequest) {
     const ref = await this.resolve(principal, workspaceId);
     const eventId = idFor(ref, req.requestId, 'rollback');
-    const key = requestKey('ROLLBACK_REQUESTED', req.requestId);
+    const { requestId, ...asked } = req;
+    const key = requestKey('ROLLBACK_REQUESTED', requestId, asked);
     if (await this.#replayed(ref, key)) {
       return { eventId, duplicate: true, workspace: await this.get(principal, workspaceId) };
     }

@@ -6,6 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { T0, type TestService, checkInvariants, hb, startService } from '../helpers.ts';
 
+const iso = (ms: number) => new Date(ms).toISOString();
+
 let a: TestService;
 let b: TestService;
 
@@ -228,5 +230,167 @@ describe('commands with a requestId', () => {
     expect(retry.body.duplicate).toBe(true);
     const plain = await call(b, 'POST', '/v1/connections/c1/dropped', {});
     expect(plain.status).toBe(409);
+  });
+});
+
+describe('a requestId sent again with a different body', () => {
+  /** A workspace on ACP with one connection (c1), ready to be rolled back. */
+  async function onAcp() {
+    await call(a, 'POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+    });
+    await call(a, 'POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: [],
+    });
+    await a.engine.idle();
+    expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
+  }
+
+  const reusedRefusal = (res: { status: number; body: any }, id: string) => {
+    expect(res.status, JSON.stringify(res.body)).toBe(409);
+    expect(res.body.error.code).toBe('request-id-reused');
+    expect(res.body.error.details.field).toBe('requestId');
+    expect(res.body.error.message).toContain(`requestId ${id} was already used`);
+  };
+
+  it('refuses a workspace rollback with another reason 409 on any process, and rolls back once', async () => {
+    await onAcp();
+    const first = await call(a, 'POST', '/v1/workspaces/ws-1/rollback', {
+      reason: 'agent upgrade',
+      requestId: 'rb-1',
+    });
+    expect(first.status).toBe(201);
+    reusedRefusal(
+      await call(b, 'POST', '/v1/workspaces/ws-1/rollback', {
+        reason: 'something else',
+        requestId: 'rb-1',
+      }),
+      'rb-1',
+    );
+    // The same body, keys in another order: the same request, answered as the first.
+    const retry = await call(a, 'POST', '/v1/workspaces/ws-1/rollback', {
+      requestId: 'rb-1',
+      reason: 'agent upgrade',
+    });
+    expect(retry.status).toBe(201);
+    expect(retry.body).toMatchObject({ duplicate: true, eventId: first.body.eventId });
+    const rollbacks = await call(b, 'GET', '/v1/workspaces/ws-1/rollbacks');
+    expect(rollbacks.body.items.map((r: { reason: string }) => r.reason)).toEqual([
+      'agent upgrade',
+    ]);
+  });
+
+  it('refuses a migration with another schedule 409, keeping the first schedule', async () => {
+    await call(a, 'POST', '/v1/connections', {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+    });
+    const at = T0 + 3_600_000;
+    const body = {
+      toProtocol: 'acp',
+      initiatedBy: 'operator',
+      scheduledAt: iso(at),
+      requestId: 'm-1',
+    };
+    const first = await call(a, 'POST', '/v1/workspaces/ws-1/migrations', body);
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const before = (await call(b, 'GET', '/v1/workspaces/ws-1')).body;
+    reusedRefusal(
+      await call(b, 'POST', '/v1/workspaces/ws-1/migrations', {
+        ...body,
+        scheduledAt: iso(at + 60_000),
+      }),
+      'm-1',
+    );
+    reusedRefusal(
+      await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
+        ...body,
+        requestedBy: 'someone else',
+      }),
+      'm-1',
+    );
+    expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body).toEqual(before);
+    const retry = await call(b, 'POST', '/v1/workspaces/ws-1/migrations', body);
+    expect(retry.status).toBe(201);
+    expect(retry.body).toMatchObject({ duplicate: true, migrationId: first.body.migrationId });
+  });
+
+  it('refuses in the commit itself: the same id with two bodies at once applies exactly one', async () => {
+    await onAcp();
+    const reasons = ['one', 'two', 'one', 'two'];
+    const answers = await Promise.all(
+      reasons.map((reason, i) =>
+        call(i % 2 ? b : a, 'POST', '/v1/workspaces/ws-1/rollback', { reason, requestId: 'race' }),
+      ),
+    );
+    const rollbacks = (await call(b, 'GET', '/v1/workspaces/ws-1/rollbacks')).body.items;
+    expect(rollbacks).toHaveLength(1);
+    const winner = rollbacks[0].reason as string;
+    const applied = answers.filter((r) => r.status === 201 && r.body.duplicate !== true);
+    expect(applied).toHaveLength(1);
+    answers.forEach((res, i) => {
+      if (res === applied[0]) return;
+      // The same body as the applied one: a repeat; the other body: refused.
+      if (reasons[i] === winner) expect(res.body.duplicate).toBe(true);
+      else reusedRefusal(res, 'race');
+    });
+  });
+
+  it('refuses a registration in another workspace and a connection rollback with another reason', async () => {
+    const body = {
+      connectionId: 'c1',
+      installationId: 'inst-a',
+      workspaceId: 'ws-1',
+      requestId: 'reg-1',
+    };
+    expect((await call(a, 'POST', '/v1/connections', body)).status).toBe(201);
+    reusedRefusal(
+      await call(b, 'POST', '/v1/connections', { ...body, workspaceId: 'ws-2' }),
+      'reg-1',
+    );
+    expect((await call(b, 'GET', '/v1/connections/c1')).body.workspaceId).toBe('ws-1');
+    expect((await call(b, 'GET', '/v1/workspaces/ws-2')).status).toBe(404);
+
+    await call(a, 'POST', '/v1/connections/c1/handshake', {
+      protocolVersion: '1.2.0',
+      negotiatedCapabilities: [],
+    });
+    const dropped = await call(a, 'POST', '/v1/connections/c1/dropped', {
+      reason: 'socket closed',
+      requestId: 'd-1',
+    });
+    expect(dropped.body.status).toBe('error');
+    const version = (await call(b, 'GET', '/v1/connections/c1')).body.version;
+    reusedRefusal(
+      await call(b, 'POST', '/v1/connections/c1/dropped', { reason: 'other', requestId: 'd-1' }),
+      'd-1',
+    );
+    reusedRefusal(await call(b, 'POST', '/v1/connections/c1/dropped', { requestId: 'd-1' }), 'd-1');
+    expect((await call(b, 'GET', '/v1/connections/c1')).body.version).toBe(version);
+    const retry = await call(b, 'POST', '/v1/connections/c1/dropped', {
+      reason: 'socket closed',
+      requestId: 'd-1',
+    });
+    expect(retry.body.duplicate).toBe(true);
+  });
+
+  it('answers a heartbeatId sent again with other counts as a repeat: heartbeats carry no digest', async () => {
+    await connected('c1');
+    await call(a, 'POST', '/v1/connections/c1/heartbeats', { ...hb(T0, 10), heartbeatId: 'h' });
+    const other = await call(b, 'POST', '/v1/connections/c1/heartbeats', {
+      ...hb(T0, 3),
+      heartbeatId: 'h',
+    });
+    expect(other.status).toBe(200);
+    expect(other.body.duplicate).toBe(true);
+    expect(await sampleSize('c1')).toBe(10);
   });
 });

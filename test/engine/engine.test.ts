@@ -9,7 +9,7 @@ import {
   type SnapshotFormat,
   connectionBinding,
 } from '../../src/connections/connections.ts';
-import { type Effect, Engine } from '../../src/engine/engine.ts';
+import { type Effect, Engine, requestKey } from '../../src/engine/engine.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import { T0, realRedis, testPrefix } from '../helpers.ts';
@@ -363,5 +363,34 @@ describe('Engine on real Redis', () => {
       a.connections.command(operator, 'c1', { type: 'RECOVERED' }),
     ).rejects.toMatchObject({ code: 'invalid-transition' });
     expect((await a.connections.get(operator, 'c1')).version).toBe(1);
+  });
+
+  it('refuses a request id sent with another body: in one batch, and in the commit of another process', async () => {
+    const a = open();
+    const b = open();
+    await connected(a.connections, ['c1']);
+    const ref = { kind: CONNECTION, installationId: 'inst-a', id: 'c1' };
+    const beat = (n: number) =>
+      a.connections.heartbeatEvent({ timestamp: T0 + n, succeeded: n, failed: 0, latencyMs: [] });
+    // Sent together (one batch, or the later two after the first commit): the first applies,
+    // the same id with another body is refused, with the same body answered as a repeat.
+    const [first, other, same] = await Promise.allSettled([
+      a.engine.send(ref, beat(1), { requestId: requestKey('BEAT', 'x', { n: 1 }) }),
+      a.engine.send(ref, beat(2), { requestId: requestKey('BEAT', 'x', { n: 2 }) }),
+      a.engine.send(ref, beat(1), { requestId: requestKey('BEAT', 'x', { n: 1 }) }),
+    ]);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { changed: true } });
+    expect(other).toMatchObject({ status: 'rejected', reason: { code: 'request-id-reused' } });
+    expect(same).toMatchObject({ status: 'fulfilled', value: { duplicate: true } });
+    // Another process plans it on its own snapshot, which accepts it: the commit refuses it.
+    const version = (await b.engine.read(ref))!.version;
+    await expect(
+      b.engine.send(ref, beat(3), { requestId: requestKey('BEAT', 'x', { n: 3 }) }),
+    ).rejects.toMatchObject({ code: 'request-id-reused', details: { field: 'requestId' } });
+    expect((await a.engine.read(ref))!.version).toBe(version);
+    expect(
+      (await b.engine.send(ref, beat(1), { requestId: requestKey('BEAT', 'x', { n: 1 }) }))
+        .duplicate,
+    ).toBe(true);
   });
 });

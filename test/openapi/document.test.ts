@@ -148,6 +148,6 @@ describe('GET /openapi.json', () => {
     }
     const refusal = doc.paths['/v1/connections']?.post?.responses['409'] as any;
     const codes = refusal.content['application/json'].schema.properties.error.properties.code.enum;
-    expect(codes).toEqual(['already-exists']);
+    expect(codes).toEqual(['already-exists', 'request-id-reused']);
   });
 });

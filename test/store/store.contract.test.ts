@@ -206,12 +206,36 @@ describe.each(backends)('RedisStore contract on %s', (_name, connect) => {
 
   it('remembers request ids (as hashes) and names a repeated one by its own id', async () => {
     await store.commit('inst-a', [commit({ requestIds: { ids: ['req-1'], max: 4 } })]);
-    expect(await store.seenRequestIds(ref, ['req-1', 'req-2'])).toEqual([true, false]);
+    expect(await store.seenRequestIds(ref, ['req-1', 'req-2'])).toEqual(['repeat', false]);
     const [again] = await store.commit('inst-a', [
       commit({ expectedVersion: 1, requestIds: { ids: ['req-2', 'req-1'], max: 4 } }),
     ]);
     expect(again).toEqual({ status: 'duplicate', version: 1, requestId: 'req-1' });
     expect(await store.seenRequestIds(ref, ['req-2'])).toEqual([false]);
+  });
+
+  it('refuses, inside the commit, a request id remembered with another body digest', async () => {
+    await store.commit('inst-a', [
+      commit({ requestIds: { ids: ['CMD:r1#aaaa', 'CMD:bare'], max: 4 } }),
+    ]);
+    expect(
+      await store.seenRequestIds(ref, ['CMD:r1#aaaa', 'CMD:r1#bbbb', 'CMD:r2#aaaa', 'CMD:bare#cc']),
+    ).toEqual(['repeat', 'reused', false, 'repeat']);
+    const next = (ids: string[]) =>
+      store.commit('inst-a', [commit({ expectedVersion: 1, requestIds: { ids, max: 4 } })]);
+    expect(await next(['CMD:r2#aaaa', 'CMD:r1#bbbb'])).toEqual([
+      { status: 'reused', version: 1, requestId: 'CMD:r1#bbbb' },
+    ]);
+    expect(await next(['CMD:r1#aaaa'])).toEqual([
+      { status: 'duplicate', version: 1, requestId: 'CMD:r1#aaaa' },
+    ]);
+    // An id remembered without a digest (before digests) is a repeat whatever the body.
+    expect(await next(['CMD:bare#cc'])).toEqual([
+      { status: 'duplicate', version: 1, requestId: 'CMD:bare#cc' },
+    ]);
+    // Nothing was written by the refused commits: the other id is still new.
+    expect(await store.seenRequestIds(ref, ['CMD:r2#aaaa'])).toEqual([false]);
+    expect(await next(['CMD:r2#aaaa'])).toEqual([{ status: 'committed', version: 2 }]);
   });
 
   it("keeps the actor's event log in its own hash, newest first, capped at max", async () => {

@@ -46,6 +46,11 @@ export const ERRORS = {
     meaning:
       'the workspace cannot take this migration, rollback or re-enable now (details say why)',
   },
+  'request-id-reused': {
+    status: 409,
+    meaning:
+      'the requestId was already used for a different request to this connection or workspace (another body; details.field: requestId); nothing was written: send a new requestId',
+  },
   'payload-too-large': { status: 413, meaning: 'the body is larger than the route allows' },
   'unsupported-media-type': {
     status: 415,

@@ -54,7 +54,9 @@
                                 [<committed version>,...]. The commit's entries are pushed by one
                                 RPUSH and trimmed by one LTRIM
       D  keyPos requestId max   precondition: the request id is not in the actor's request-id
-                                zset at keyPos; then record it there, keeping the last `max` ids
+                                zset at keyPos; then record it there, keeping the last `max` ids.
+                                An id with a body's digest (`<id>:<digest>`) must also not be
+                                there with another digest (-5); there bare, it is a repeat (-4)
 
   Output: a flat list, three entries per actor, in order (flat because nested replies are not
   portable to the embedded store): code, version, text. Codes (CommitCode in reply-codes.ts):
@@ -66,6 +68,8 @@
     -3  index changed     an index precondition failed (membership changed); current version
     -4  duplicate         the request id was applied before, text = that request id: nothing
                           written
+    -5  reused            the request id was applied before with another body, text = the
+                          request id: nothing written
 ]]
 --- @include "includes/jobQueue"
 
@@ -124,10 +128,31 @@ for a = 1, n do
           break
         end
       elseif op == 'D' then
-        if redis.call('ZSCORE', KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2]) then
+        local set, member = KEYS[tonumber(ARGV[q + 1])], ARGV[q + 2]
+        if redis.call('ZSCORE', set, member) then
           actor.code = -4
-          actor.duplicate = ARGV[q + 2]
+          actor.duplicate = member
           break
+        end
+        -- A member with a body's digest, `<id>:<digest>`: the same id remembered bare (before
+        -- digests) is a repeat; with another digest, a reuse for a different request.
+        local sep = string.find(member, ':', 1, true)
+        if sep then
+          if redis.call('ZSCORE', set, string.sub(member, 1, sep - 1)) then
+            actor.code = -4
+          else
+            local prefix = string.sub(member, 1, sep)
+            for _, m in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+              if string.sub(m, 1, sep) == prefix then
+                actor.code = -5
+                break
+              end
+            end
+          end
+          if actor.code then
+            actor.duplicate = member
+            break
+          end
         end
       elseif op == 'IZ' then
         if redis.call('ZCARD', KEYS[tonumber(ARGV[q + 1])]) ~= tonumber(ARGV[q + 2]) then
@@ -154,8 +179,8 @@ for a = 1, n do
   local actor = actors[a]
   if actor.code == 0 then
     reply(0, actor.current, redis.call('HGET', actor.key, 's') or '')
-  elseif actor.code == -4 then
-    reply(-4, actor.current, actor.duplicate)
+  elseif actor.code == -4 or actor.code == -5 then
+    reply(actor.code, actor.current, actor.duplicate)
   elseif actor.code then
     reply(actor.code, actor.current, '')
   elseif mode == 'all' and anyFailed then

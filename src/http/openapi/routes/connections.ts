@@ -100,7 +100,7 @@ documentRoute({
       example: registered,
     },
   },
-  errors: ['forbidden', 'already-exists', 'capacity-shed'],
+  errors: ['forbidden', 'already-exists', 'request-id-reused', 'capacity-shed'],
 });
 
 documentRoute({
@@ -189,7 +189,7 @@ documentRoute({
   body: droppedBody,
   bodyOptional: true,
   responses: record('the record in `error`'),
-  errors: ['not-found', 'invalid-transition'],
+  errors: ['not-found', 'invalid-transition', 'request-id-reused'],
 });
 
 documentRoute({
@@ -215,5 +215,5 @@ documentRoute({
   body: rollbackBody,
   bodyExample: { reason: 'session moved to HTTP' },
   responses: record('the record in `rolled-back`'),
-  errors: ['not-found', 'invalid-transition'],
+  errors: ['not-found', 'invalid-transition', 'request-id-reused'],
 });

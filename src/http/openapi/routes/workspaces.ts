@@ -52,7 +52,7 @@ documentRoute({
   responses: {
     201: { description: 'the migration id and the workspace', schema: migrationAccepted },
   },
-  errors: [...refused],
+  errors: [...refused, 'request-id-reused'],
 });
 
 documentRoute({
@@ -81,7 +81,7 @@ documentRoute({
   responses: {
     201: { description: 'the RollbackEvent id and the workspace', schema: rollbackAccepted },
   },
-  errors: [...refused],
+  errors: [...refused, 'request-id-reused'],
 });
 
 documentRoute({
