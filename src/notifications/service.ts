@@ -1,7 +1,7 @@
 import type { RedisClient as Redis } from '../store/client.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import { ValidationError } from '../errors.ts';
+import { ValidationError, invalidFields } from '../errors.ts';
 import { fieldIssues } from '../http/validate.ts';
 import type { Logger } from '../logger.ts';
 import { INTERRUPTED, type JobQueue } from '../store/job-queue.ts';
@@ -220,6 +220,7 @@ export class NotificationService implements Notifier {
     installationId: string,
     q: { cursor?: string; limit: number },
   ): Promise<{ items: DeliveryView[]; nextCursor: string | null }> {
+    if (q.cursor !== undefined) await this.#checkCursor(installationId, q.cursor);
     const { items, nextCursor } = await this.#queue.dead(installationId, q);
     return {
       items: await loadDeliveries(
@@ -231,6 +232,33 @@ export class NotificationService implements Notifier {
       ),
       nextCursor,
     };
+  }
+
+  /**
+   * A cursor is the dead letter a page ended on (`<deadAt>:<deliveryId>`, the well-formedness
+   * the route checks). One that names no dead letter of this installation is no cursor a page
+   * gave (edited, or another installation's or list's), refused rather than read as a position
+   * (it answered an empty or a wrong page), unless this installation's record of that delivery
+   * shows it left the dead letters since the page: discarded (its deadLetteredAt still that
+   * time) or retried (deadLetteredAt cleared, updated since).
+   */
+  async #checkCursor(installationId: string, cursor: string): Promise<void> {
+    const sep = cursor.indexOf(':');
+    const deadAt = new Date(Number(cursor.slice(0, sep))).toISOString();
+    const [dead, [deadLetteredAt, updatedAt]] = await Promise.all([
+      this.#redis.zscore(this.#queue.keys(installationId).dead, cursor),
+      this.#redis.hmget(
+        this.#keys.delivery(installationId, cursor.slice(sep + 1)),
+        'deadLetteredAt',
+        'updatedAt',
+      ),
+    ]);
+    if (dead !== null && dead !== undefined) return;
+    if (deadLetteredAt === deadAt) return;
+    if (deadLetteredAt === '' && updatedAt != null && updatedAt >= deadAt) return;
+    throw invalidFields('query', [
+      { field: 'cursor', message: 'is not valid; pass back nextCursor unchanged' },
+    ]);
   }
 
   /**

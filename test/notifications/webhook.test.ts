@@ -5,8 +5,12 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createConsoleModule } from '../../src/console/module.ts';
+import { MODULES } from '../../src/modules.ts';
+import type { NotificationService } from '../../src/notifications/service.ts';
+import { SERVICES } from '../../src/notifications/types.ts';
 import { INTERRUPTED } from '../../src/store/job-queue.ts';
-import { T0, TOKEN_A, TOKEN_B } from '../helpers.ts';
+import { T0, TOKEN_A, TOKEN_B, startService } from '../helpers.ts';
 import {
   type NotifyService,
   WEBHOOK_SECRET,
@@ -217,6 +221,70 @@ describe('webhook delivery', () => {
     expectError(await svc.api('GET', `${path}?cursor=nope`), 400, 'validation-failed', 'cursor');
     expectError(await svc.api('GET', `${path}?limit=0`), 400, 'validation-failed', 'limit');
     expectError(await svc.api('GET', `${path}?page=2`), 400, 'validation-failed', 'page');
+  });
+
+  it('refuses a well-formed cursor no page gave (400 naming cursor), and pages on from one whose dead letter was discarded or retried since', async () => {
+    const receiver = await startReceiver([500]);
+    cleanup.push(() => receiver.close());
+    // With the console module: its routes retry and discard a notification dead letter.
+    const modules = [
+      ...MODULES.filter((m) => m.name !== 'console'),
+      createConsoleModule('/nonexistent/lumilink-console'),
+    ];
+    const svc = await startService(
+      { WEBHOOK_SECRET, NOTIFY_MAX_ATTEMPTS: '1' },
+      undefined,
+      modules,
+    );
+    cleanup.push(() => svc.close());
+    const notifier = svc.modules.services.get(SERVICES.notifications) as NotificationService;
+    const settings = { channels: { rollback: ['webhook'] }, webhookUrls: [receiver.url] };
+    for (const inst of ['inst-a', 'inst-b']) await putSettings(svc, settings, inst);
+    const sources: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const n = request();
+      sources.push(n.sourceId);
+      await notifier.notify(n);
+      expect((await notifier.processDue()).deadLettered).toBe(1);
+      svc.clock.advance(BASE);
+    }
+    await notifier.notify(request({ installationId: 'inst-b' }));
+    expect((await notifier.processDue()).deadLettered).toBe(1);
+    const page = (inst: string, cursor: string | null, limit = 1) =>
+      svc.api(
+        'GET',
+        `/v1/installations/${inst}/notifications/dead-letters?limit=${limit}` +
+          (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`),
+      );
+    const first = await page('inst-a', null);
+    expect(first.body.items.map((d: any) => d.sourceId)).toEqual([sources[3]]);
+    const cursor = first.body.nextCursor as string;
+    const [at, id] = cursor.split(':') as [string, string];
+
+    // Edited (a millisecond earlier, another delivery id) or another installation's: refused.
+    const foreign = (await page('inst-b', null)).body.nextCursor as string;
+    expect(foreign).toMatch(/^\d{15}:dlv_/);
+    for (const bad of [
+      `${String(Number(at) - 1).padStart(15, '0')}:${id}`,
+      `${at}:dlv_${'0'.repeat(32)}`,
+      foreign,
+    ]) {
+      expectError(await page('inst-a', bad), 400, 'validation-failed', 'cursor');
+    }
+
+    // The page's last dead letter discarded, the next one retried: their cursors still page on.
+    const settle = (action: string, deliveryId: string) =>
+      svc.api('POST', `/v1/installations/inst-a/dead-letters/notifications/${action}`, {
+        id: deliveryId,
+      });
+    expect((await settle('discard', first.body.items[0].deliveryId)).status).toBe(200);
+    const second = await page('inst-a', cursor);
+    expect(second.status).toBe(200);
+    expect(second.body.items.map((d: any) => d.sourceId)).toEqual([sources[2]]);
+    expect((await settle('retry', second.body.items[0].deliveryId)).status).toBe(200);
+    const third = await page('inst-a', second.body.nextCursor, 2);
+    expect(third.status).toBe(200);
+    expect(third.body.items.map((d: any) => d.sourceId)).toEqual([sources[1], sources[0]]);
   });
 
   it('continues a pending delivery in a second engine started on the same keys after the first stopped', async () => {

@@ -129,6 +129,8 @@ documentRoute({
   path: '/v1/installations/:installationId/notifications/dead-letters',
   tag: notify,
   summary: 'Deliveries that exhausted their attempts',
+  description:
+    "Newest first. `cursor` is a page's `nextCursor`: one that names no dead letter of this installation (edited, or another installation's) is refused with 400 naming `cursor`, unless the delivery it names was discarded or retried since.",
   params: installationParams,
   query: deadLettersQuery,
   responses: { 200: { description: 'one page', schema: deadLetters } },
