@@ -20,6 +20,7 @@ import type { Logger } from '../logger.ts';
 import { storeUnavailable } from '../store/errors.ts';
 import { authenticate, principalOf } from './auth.ts';
 import { cors } from './cors.ts';
+import { keepRawBody, refuseDuplicateKeys } from './duplicate-keys.ts';
 import { heartbeatLane } from './heartbeat-lane.ts';
 import { httpStatusOf } from './error-status.ts';
 import { noRoute } from './no-route.ts';
@@ -91,8 +92,10 @@ export function createApp(deps: AppDeps): express.Express {
   // What every request passes before a route, in this order. The same functions serve the
   // ordinary stack below and the heartbeat lane (src/http/heartbeat-lane.ts).
   // inflate: false: a compressed body is never decoded (refuseUnreadableBodies answers 415).
-  const small = express.json({ limit: config.bodyLimitBytes, strict: true, inflate: false });
-  const large = express.json({ limit: config.batchBodyLimitBytes, strict: true, inflate: false });
+  // verify keeps the raw bytes for refuseDuplicateKeys, which JSON.parse cannot do.
+  const json = { strict: true, inflate: false, verify: keepRawBody };
+  const small = express.json({ ...json, limit: config.bodyLimitBytes });
+  const large = express.json({ ...json, limit: config.batchBodyLimitBytes });
   const stack = {
     // First: every request, refused ones included, gets a request id and an access log line.
     log: requestLog(deps.logger),
@@ -161,6 +164,7 @@ export function createApp(deps: AppDeps): express.Express {
         refuseUnreadableBodies,
         stack.body,
         refusePrototypeKeys,
+        refuseDuplicateKeys,
         ...extra,
       ],
       { single: singleHeartbeat, batch: batchHeartbeats },
@@ -172,7 +176,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/v1', stack.authenticate);
   app.use(refuseMalformedPaths, refuseUnreadableBodies);
   app.use(stack.body);
-  app.use(refusePrototypeKeys);
+  app.use(refusePrototypeKeys, refuseDuplicateKeys);
   for (const m of extra) app.use(m);
 
   // The heartbeat routes first (other spellings of their paths, which the lane leaves here).
