@@ -87,3 +87,42 @@ export const pageLimit = (max: number, def: number) =>
       .max(max)
       .default(def),
   );
+
+/**
+ * Characters refused in text a client writes that is stored (records, audit entries), logged
+ * and shown (the console, toasts, transcripts): the C0 controls but tab (NUL, ESC of terminal
+ * escape sequences, CR and LF that forge a log line), DEL and the C1 controls (`\p{Cc}`), the Unicode line and
+ * paragraph separators, and the bidirectional embeddings, overrides and isolates
+ * (U+202A–U+202E, U+2066–U+2069) that make a text read otherwise than it is stored. Tab is
+ * whitespace that moves nothing: it is kept. One character class, so one linear pass.
+ */
+const ONE_LINE_REFUSED = /[^\P{Cc}\t]|[\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+/** As ONE_LINE_REFUSED, but line feeds are text (a commit message): LF, and CR only before LF. */
+const MULTI_LINE_REFUSED = /[^\P{Cc}\t\n\r]|\r(?!\n)|[\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+/**
+ * The one check of free text for control and bidirectional-override characters (see
+ * ONE_LINE_REFUSED): `'one'` for a line (a reason, a title, a URL), `'many'` for text with line
+ * breaks (a commit message, a note). The issue names the character and where it is, without
+ * echoing the text.
+ *
+ * @example
+ * z.string().max(500).superRefine(plainText('one'));
+ * // "stop\r\nINFO forged" → "must be one line without control characters … (U+000D at character 5)"
+ */
+export function plainText(lines: 'one' | 'many') {
+  const refused = lines === 'one' ? ONE_LINE_REFUSED : MULTI_LINE_REFUSED;
+  const rule =
+    lines === 'one'
+      ? 'must be one line without control characters (newlines, escape sequences, NUL) or bidirectional overrides; tab is accepted'
+      : 'must not contain control characters (escape sequences, NUL, a CR not followed by LF) or bidirectional overrides; tab and line breaks are accepted';
+  return (text: string, ctx: z.core.$RefinementCtx<string>): void => {
+    const found = refused.exec(text);
+    if (!found) return;
+    const code = found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    ctx.addIssue({
+      code: 'custom',
+      message: `${rule} (U+${code} at character ${found.index + 1})`,
+    });
+  };
+}

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { identifier, pageLimit, toKebab, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
+import {
+  identifier,
+  pageLimit,
+  plainText,
+  toKebab,
+  unlessMissing,
+  utcTimestamp,
+  wireEnum,
+} from '../wire.ts';
 
 /** Skip reasons (internal camelCase; kebab-case on the wire, camelCase accepted on input). */
 export const SKIP_REASONS = [
@@ -26,11 +34,21 @@ export const MAX_DATA_DEPTH = 8;
 /** Characters as a reader counts them (code points), not UTF-16 units. */
 export const charCount = (s: string) => [...s].length;
 
-const text = (max: number) => z.string().min(1, 'must not be empty').max(max);
+/**
+ * Text of a summary: stored, shown in the console, toasts and transcripts. `lines: 'many'` for
+ * text with line breaks (a commit message); control and bidi override characters are refused
+ * either way (`plainText`, src/wire.ts).
+ */
+const text = (max: number, lines: 'one' | 'many' = 'one') =>
+  z.string().min(1, 'must not be empty').max(max).superRefine(plainText(lines));
+/** An optional short label (`step`, `code`) of a log entry. */
+const label = z.string().min(1).max(128).superRefine(plainText('one'));
 
 const httpUrl = z
   .string()
   .max(2048)
+  // URL() drops tabs and line breaks without a word; the stored text would keep them.
+  .superRefine(plainText('one'))
   .refine((s) => {
     try {
       const u = new URL(s);
@@ -60,9 +78,9 @@ export function depthOf(value: unknown): number {
 const logEntry = z.strictObject({
   at: utcTimestamp.optional(),
   level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  message: text(2000),
-  step: z.string().min(1).max(128).optional(),
-  code: z.string().min(1).max(128).optional(),
+  message: text(2000, 'many'),
+  step: label.optional(),
+  code: label.optional(),
   data: z
     .record(z.string(), z.unknown())
     .refine((d) => depthOf(d) <= MAX_DATA_DEPTH, `must nest at most ${MAX_DATA_DEPTH} levels`)
@@ -79,7 +97,7 @@ export const summaryBody = z
     }),
     issue: z
       .strictObject({
-        id: z.union([z.number().int().min(0), z.string().min(1).max(128)], {
+        id: z.union([z.number().int().min(0), label], {
           message: 'must be a number or a string',
         }),
         number: positiveInt,
@@ -97,7 +115,7 @@ export const summaryBody = z
     commit: z
       .strictObject({
         sha: z.string().regex(/^[0-9a-f]{7,64}$/i, 'must be a hex commit sha (7-64 characters)'),
-        message: text(4000),
+        message: text(4000, 'many'),
       })
       .optional(),
     skipReason: wireEnum(SKIP_REASONS).optional(),
@@ -107,7 +125,7 @@ export const summaryBody = z
         `must be at most ${TOAST_MAX_CHARS} characters`,
       )
       .optional(),
-    transcriptNote: text(4000).optional(),
+    transcriptNote: text(4000, 'many').optional(),
     durationMs: z
       .number()
       .int('must be a whole number')
@@ -117,7 +135,7 @@ export const summaryBody = z
     error: z
       .strictObject({
         code: text(128),
-        message: text(2000),
+        message: text(2000, 'many'),
         retryable: z.boolean(),
       })
       .optional(),

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { CONNECTION_STATUSES } from '../../machines/connection.machine.ts';
 import { isSemver } from '../../machines/shared/version.ts';
 import { findSecret, secretRefusal } from '../automation/secrets.ts';
-import { identifier, pageLimit, unlessMissing, utcTimestamp, wireEnum } from '../wire.ts';
+import {
+  identifier,
+  pageLimit,
+  plainText,
+  unlessMissing,
+  utcTimestamp,
+  wireEnum,
+} from '../wire.ts';
 
 const count = z
   .number()
@@ -22,15 +29,17 @@ export const requestId = z
 
 /**
  * Text a person writes (a reason, who asked): it is stored in records and audit entries, logged
- * and shown in the console and transcripts, so anything that looks like a secret (a pasted
- * token, a URL with a password: src/automation/secrets.ts) is refused, named by its field and
- * the kind of secret, never echoed.
+ * and shown in the console and transcripts, so it is one line without control or bidirectional
+ * override characters (`plainText`), and anything that looks like a secret (a pasted token, a
+ * URL with a password: src/automation/secrets.ts) is refused, named by its field and the kind of
+ * secret, never echoed.
  */
 const freeText = (max: number) =>
   z
     .string()
     .min(1)
     .max(max)
+    .superRefine(plainText('one'))
     .superRefine((text, ctx) => {
       const found = findSecret(text);
       if (!found) return;

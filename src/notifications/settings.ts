@@ -1,6 +1,7 @@
 import type { RedisClient as Redis } from '../store/client.ts';
 import { z } from 'zod';
 import { findSecret, secretRefusal } from '../automation/secrets.ts';
+import { plainText } from '../wire.ts';
 import type { Channel, NotificationKind } from './types.ts';
 import type { NotifyKeys } from './keys.ts';
 
@@ -25,6 +26,8 @@ const channelList = z
 const webhookUrl = z
   .string()
   .max(2048)
+  // Listed back and shown; URL() drops tabs and line breaks without a word.
+  .superRefine(plainText('one'))
   .superRefine((s, ctx) => {
     let url: URL;
     try {
