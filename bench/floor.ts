@@ -91,6 +91,7 @@ const heartbeat = measure('connection chart: HEARTBEAT step', () => {
   now += 100;
   conn = step(connection, conn, {
     type: 'HEARTBEAT',
+    receivedAt: now,
     succeeded: 10,
     failed: 0,
     latencyMs: [12, 25, 40],

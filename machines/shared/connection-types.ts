@@ -110,7 +110,19 @@ export interface ConnectionInput {
 /** Every event carries `at`: event time in ms (the engine stamps commands with its clock). */
 export type ConnectionEvent =
   | { type: 'HANDSHAKE'; at: number; protocolVersion: string; negotiatedCapabilities: string[] }
-  | { type: 'HEARTBEAT'; at: number; succeeded: number; failed: number; latencyMs: number[] }
+  | {
+      type: 'HEARTBEAT';
+      /** The client's timestamp: the window counts the operations at this time. */
+      at: number;
+      /**
+       * When the engine received it. A timestamp may run ahead of it within the accepted skew;
+       * `lastHeartbeat` is never later than this.
+       */
+      receivedAt: number;
+      succeeded: number;
+      failed: number;
+      latencyMs: number[];
+    }
   | { type: 'DROPPED'; at: number; reason?: string }
   | { type: 'RECOVERED'; at: number }
   /** From the workspace when it reverts to HTTP, or `manual` from an operator for one connection. */

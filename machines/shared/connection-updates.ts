@@ -47,11 +47,14 @@ export function connectionUpdates(t: ConnectionThresholds) {
         event.latencyMs,
       );
       if (stale) return { staleHeartbeats: context.staleHeartbeats + 1 };
+      // A client clock ahead of the engine's (accepted within the skew window) must not show a
+      // heartbeat that has not happened yet, nor hold off the timeout seen from it.
+      const seen = Math.min(event.at, event.receivedAt);
       return {
         window,
         health: healthOf(window, t),
         lastHeartbeat:
-          context.lastHeartbeat === null ? event.at : Math.max(context.lastHeartbeat, event.at),
+          context.lastHeartbeat === null ? seen : Math.max(context.lastHeartbeat, seen),
       };
     },
 

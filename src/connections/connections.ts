@@ -324,6 +324,7 @@ export class ConnectionService {
     return {
       type: 'HEARTBEAT',
       at: hb.timestamp,
+      receivedAt: now,
       succeeded: hb.succeeded,
       failed: hb.failed,
       latencyMs: hb.latencyMs,

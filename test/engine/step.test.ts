@@ -88,7 +88,14 @@ describe('Stepper.restore', () => {
       workspaceId: 'w-1',
       at,
     }).snapshot;
-    const event = { type: 'HEARTBEAT', at: at + 1000, succeeded: 3, failed: 1, latencyMs: [10] };
+    const event = {
+      type: 'HEARTBEAT',
+      at: at + 1000,
+      receivedAt: at + 1000,
+      succeeded: 3,
+      failed: 1,
+      latencyMs: [10],
+    };
     for (const value of values(machine)) {
       const persisted = { value, context: structuredClone(start.context) as never };
       const ours = stepper.step(stepper.restore(persisted), event);

@@ -87,6 +87,45 @@ describe('POST /v1/connections/:connectionId/heartbeats timestamp window', () =>
     expect(newest.body.sampleSize).toBe(4);
   });
 
+  it('records a heartbeat from a clock running ahead as received now, never as a later lastHeartbeat', async () => {
+    await connect('c1');
+    const ahead = await heartbeat(hb(T0 + 4 * MIN, 7));
+    expect(ahead.status, JSON.stringify(ahead.body)).toBe(200);
+    // Accepted and counted, but shown at the engine's time of receipt.
+    expect(ahead.body.sampleSize).toBe(7);
+    const record = (await s.api('GET', '/v1/connections/c1')).body;
+    expect(record.lastHeartbeat).toBe(new Date(T0).toISOString());
+
+    // A minute later a heartbeat timestamped in the past (still after the receipt above) moves
+    // it on; one dated before the last recorded time does not move it back.
+    s.clock.advance(MIN);
+    await heartbeat(hb(T0 + 30_000, 1));
+    expect((await s.api('GET', '/v1/connections/c1')).body.lastHeartbeat).toBe(
+      new Date(T0 + 30_000).toISOString(),
+    );
+    await heartbeat(hb(T0 + 10_000, 1));
+    expect((await s.api('GET', '/v1/connections/c1')).body.lastHeartbeat).toBe(
+      new Date(T0 + 30_000).toISOString(),
+    );
+  });
+
+  it('records the receipt time for a future item of a batch, and the timestamp for a past one', async () => {
+    await connect('c1');
+    await connect('c2');
+    s.clock.advance(MIN);
+    const res = await call('POST', '/v1/heartbeats', {
+      items: [
+        { connectionId: 'c1', ...hb(T0 + MIN + 5 * MIN, 2) },
+        { connectionId: 'c2', ...hb(T0, 2) },
+      ],
+    });
+    expect(res.body).toMatchObject({ accepted: 2, rejected: 0 });
+    const last = async (id: string) =>
+      (await s.api('GET', `/v1/connections/${id}`)).body.lastHeartbeat as string;
+    expect(await last('c1')).toBe(new Date(T0 + MIN).toISOString());
+    expect(await last('c2')).toBe(new Date(T0).toISOString());
+  });
+
   it('measures the window against the engine clock, not the wall clock', async () => {
     await connect('c1');
     s.clock.advance(2 * 60 * MIN);

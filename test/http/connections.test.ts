@@ -349,6 +349,9 @@ describe('POST /v1/connections/:connectionId/heartbeats', () => {
 
   it('applies concurrent heartbeats to one connection without losing any', async () => {
     const { version } = await connect('c1');
+    // Received after every timestamp below: lastHeartbeat is the latest timestamp, whichever
+    // heartbeat commits last (one timestamped ahead would be recorded at its receipt).
+    service.clock.advance(1000);
     const results = await Promise.all(
       Array.from({ length: 25 }, (_, i) => heartbeat('c1', hb(T0 + i, 2, 0, [10]))),
     );

@@ -69,8 +69,9 @@ export function harness(thresholds = D) {
         negotiatedCapabilities: ['fs', 'terminal'],
       });
     },
-    heartbeat(succeeded: number, failed = 0, latencyMs: number[] = [], at = T0) {
-      return h.send({ type: 'HEARTBEAT', at, succeeded, failed, latencyMs });
+    /** A heartbeat timestamped `at`, received by the engine at `receivedAt`. */
+    heartbeat(succeeded: number, failed = 0, latencyMs: number[] = [], at = T0, receivedAt = at) {
+      return h.send({ type: 'HEARTBEAT', at, receivedAt, succeeded, failed, latencyMs });
     },
   };
   return h;

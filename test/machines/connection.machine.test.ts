@@ -69,6 +69,18 @@ describe('connection chart', () => {
   });
 
   describe('connected', () => {
+    it('records a heartbeat timestamped ahead of its receipt as received, not as its timestamp', () => {
+      const h = harness()
+        .handshake()
+        .heartbeat(10, 0, [], T0 + 240_000, T0);
+      expect(h.context.lastHeartbeat).toBe(T0);
+      // The operations still count at the client's time.
+      expect(h.context.window.head).toBe(Math.floor((T0 + 240_000) / 60_000));
+      expect(h.context.window.okTotal).toBe(10);
+      h.heartbeat(1, 0, [], T0 + 1_000, T0 + 2_000);
+      expect(h.context.lastHeartbeat).toBe(T0 + 1_000);
+    });
+
     it('records heartbeats and restarts the heartbeat timeout on each one', () => {
       const h = harness().handshake().heartbeat(10, 0, [12]);
       expect(h.state).toBe('connected');
@@ -282,6 +294,7 @@ describe('connection chart', () => {
       const next = stepper.step(restored, {
         type: 'HEARTBEAT',
         at: T0,
+        receivedAt: T0,
         succeeded: 10_000,
         failed: 0,
         latencyMs: [],

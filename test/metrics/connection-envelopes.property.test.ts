@@ -56,7 +56,7 @@ describe('connection envelopes flag what the connection chart judges', () => {
         ([b, t]) => {
           const h = harness(t)
             .send({ type: 'HANDSHAKE', protocolVersion: '1.0.0', negotiatedCapabilities: [] })
-            .send({ type: 'HEARTBEAT', at: T0 + 1_000, ...b });
+            .send({ type: 'HEARTBEAT', at: T0 + 1_000, receivedAt: T0 + 1_000, ...b });
           const health = h.context.health;
           const flags = connectionEnvelopes(h.context, 'connected', T0 + 1_000, t)
             .filter((e) => e.metricType !== 'throughput')

@@ -23,12 +23,13 @@ const after = (delay: string, state: string) => ({
 const events = [
   { type: 'HANDSHAKE', at: T0, protocolVersion: '1.0.0', negotiatedCapabilities: ['fs'] },
   { type: 'HANDSHAKE', at: T0, protocolVersion: '2.0.0', negotiatedCapabilities: [] },
-  { type: 'HEARTBEAT', at: T0, succeeded: 100_000, failed: 0, latencyMs: [] },
-  { type: 'HEARTBEAT', at: T0, succeeded: 985, failed: 15, latencyMs: [] },
-  { type: 'HEARTBEAT', at: T0, succeeded: 0, failed: 1000, latencyMs: [] },
+  { type: 'HEARTBEAT', at: T0, receivedAt: T0, succeeded: 100_000, failed: 0, latencyMs: [] },
+  { type: 'HEARTBEAT', at: T0, receivedAt: T0, succeeded: 985, failed: 15, latencyMs: [] },
+  { type: 'HEARTBEAT', at: T0, receivedAt: T0, succeeded: 0, failed: 1000, latencyMs: [] },
   {
     type: 'HEARTBEAT',
     at: T0,
+    receivedAt: T0,
     succeeded: 100,
     failed: 0,
     latencyMs: Array.from({ length: 100 }, () => 4000),

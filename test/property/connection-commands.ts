@@ -38,11 +38,11 @@ export const connectionCommand = fc.oneof(
 
 export type ConnectionCommand = typeof connectionCommand extends fc.Arbitrary<infer C> ? C : never;
 
-/** The chart event of a command: a heartbeat at its minute after T0, anything else at T0. */
-export function eventOf(c: ConnectionCommand): EventObject & { at: number } {
+/** The chart event of a command: a heartbeat at its minute after T0 (received then), anything else at T0. */
+export function eventOf(c: ConnectionCommand): EventObject & { at: number; receivedAt?: number } {
   if (c.type !== 'HEARTBEAT') return { ...c, at: T0 };
   const { minute, ...heartbeat } = c;
-  return { ...heartbeat, at: T0 + minute * MIN };
+  return { ...heartbeat, at: T0 + minute * MIN, receivedAt: T0 + minute * MIN };
 }
 
 /** A new connection `id` of installation `i`, workspace `w`, created at T0. */
