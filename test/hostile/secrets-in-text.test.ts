@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestService, checkInvariants, namedFields, startWithConnection } from '../helpers.ts';
+import { settle } from './support.ts';
 
 // Built at run time, so that no secret-looking literal sits in the source.
 const GITHUB_TOKEN = `ghp_${'A1b2C3d4E5'.repeat(4).slice(0, 36)}`;
@@ -21,9 +22,15 @@ afterAll(async () => {
   await s.close();
 });
 
-/** Every stored key's text under the service's prefix. */
+/**
+ * Every stored key's text under the service's prefix, once what earlier requests caused (the
+ * registration's effects and metrics) is committed: read before that, a write still in flight
+ * would show as a change the refused request made.
+ */
 async function storedText(): Promise<string> {
-  const keys = await s.redis.keys(`${s.prefix}:*`);
+  await settle(s);
+  // Sorted: KEYS answers in the order of Redis's table, which other tests' keys can rehash.
+  const keys = (await s.redis.keys(`${s.prefix}:*`)).sort();
   const parts: string[] = [];
   for (const key of keys) {
     const type = await s.redis.type(key);
