@@ -102,7 +102,7 @@ const EnvSchema = z.object({
   CORS_ORIGINS: originList.default([]),
   KEY_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9:_-]+$/)
+    .regex(/^[A-Za-z0-9:_-]+$/, 'must be letters, digits or : _ - only, such as lumi:prod')
     .default('lumi'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   API_TOKENS: apiTokens.default([]),

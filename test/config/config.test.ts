@@ -31,6 +31,17 @@ describe('configuration', () => {
     expect(c.snapshotCacheSize).toBe(loadConfig({}).snapshotCacheSize);
   });
 
+  it('refuses a KEY_PREFIX with other characters, saying which it takes', () => {
+    // A brace would make the prefix a hash tag of its own on Redis Cluster; a space or a dot,
+    // a key layout no tool of the README expects.
+    for (const value of ['a{b}', 'lumi prod', 'lumi.prod', 'lümi']) {
+      expect(refusal({ KEY_PREFIX: value })).toBe(
+        'invalid configuration:\n  KEY_PREFIX: must be letters, digits or : _ - only, such as lumi:prod',
+      );
+    }
+    expect(loadConfig({ KEY_PREFIX: 'lumi:prod_2-a' }).keyPrefix).toBe('lumi:prod_2-a');
+  });
+
   it('refuses numbers in any notation but decimal digits, naming the variable', () => {
     for (const value of ['0x0E76', '1e3', '5.0', '-1', ' 80', 'eighty']) {
       const message = refusal({ PORT: value });
