@@ -65,11 +65,14 @@ export const utcTimestamp = z.iso
   })
   .transform((s) => Date.parse(s));
 
-/** Identifiers used in keys and paths: no spaces, braces or separators. */
+/**
+ * Identifiers used in keys and paths: no spaces, braces or separators. A length refusal ends the
+ * checks, so an empty or overlong id is named once, for its length.
+ */
 export const identifier = z
   .string()
-  .min(1)
-  .max(128)
+  .min(1, { abort: true })
+  .max(128, { abort: true })
   .regex(/^[A-Za-z0-9._~-]+$/, 'may contain only letters, digits and . _ ~ -');
 
 /**

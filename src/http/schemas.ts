@@ -20,11 +20,12 @@ const count = z
 /**
  * A client-chosen id that makes a command safe to retry after a timeout or a 5xx: the actor
  * remembers its last IDEMPOTENCY_KEYS_PER_ACTOR ids and answers a repeat with `duplicate: true`.
+ * An empty or overlong one is named once, for its length (the checks end there).
  */
 export const requestId = z
   .string()
-  .min(1)
-  .max(128)
+  .min(1, { abort: true })
+  .max(128, { abort: true })
   .regex(/^[A-Za-z0-9._:-]+$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
 
 /**

@@ -121,3 +121,49 @@ describe('a key whose name is empty', () => {
     }
   });
 });
+
+describe('an empty or overlong id', () => {
+  const long = 'a'.repeat(129);
+  it.each([
+    [
+      '/v1/connections',
+      { connectionId: '', installationId: 'inst-a', workspaceId: `${long}!` },
+      [
+        { field: 'connectionId', message: 'Too small: expected string to have >=1 characters' },
+        { field: 'workspaceId', message: 'Too big: expected string to have <=128 characters' },
+      ],
+    ],
+    [
+      '/v1/connections/c1/heartbeats',
+      { timestamp: '2026-01-01T00:00:00Z', succeeded: 1, failed: 0, heartbeatId: '' },
+      [{ field: 'heartbeatId', message: 'Too small: expected string to have >=1 characters' }],
+    ],
+    [
+      '/v1/connections/c1/rollback',
+      { reason: 'r', requestId: `${long} ` },
+      [{ field: 'requestId', message: 'Too big: expected string to have <=128 characters' }],
+    ],
+  ])('%s: is named once, for its length, and writes nothing', async (path, body, fields) => {
+    const res = await sendAndDiff(s, {
+      method: 'POST',
+      path,
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    checkInvariants(res);
+    expectError(res, 400, 'validation-failed', fields[0]!.field);
+    expect(res.body.error.details.fields).toEqual(fields);
+    expect(res.written).toEqual([]);
+  });
+
+  it('in a path is named once too', async () => {
+    const res = await s.api('GET', `/v1/connections/${'b'.repeat(129)}!`);
+    expectError(res, 400, 'validation-failed', 'connectionId');
+    expect(res.body.error.details).toEqual({
+      in: 'path',
+      fields: [
+        { field: 'connectionId', message: 'Too big: expected string to have <=128 characters' },
+      ],
+    });
+  });
+});
