@@ -49,6 +49,29 @@ describe('POST /v1/connections', () => {
     expect(await get('c1')).toMatchObject({ status: 'connecting', version: res.body.version });
   });
 
+  it('has exactly the fields the README lists, lastError included', async () => {
+    await connect('c1');
+    const dropped = await call('POST', '/v1/connections/c1/dropped', { reason: 'net' });
+    expect(dropped.status).toBe(200);
+    const record = await get('c1');
+    // README, Connections: the seed's fields, then the engine's own.
+    expect(Object.keys(record).sort()).toEqual(
+      [
+        ...SEED_FIELDS,
+        'successRateStatus',
+        'sampleSize',
+        'observedSuccessRate',
+        'health',
+        'reconnectAttempts',
+        'lastError',
+        'rollbackReason',
+        'createdAt',
+        'version',
+      ].sort(),
+    );
+    expect(Object.keys(record.lastError).sort()).toEqual(['at', 'category', 'code', 'message']);
+  });
+
   it('answers 409 already-exists for a duplicate id and keeps the first registration', async () => {
     const first = await register('c1', 'inst-a', 'ws-1');
     const res = await call('POST', '/v1/connections', {
