@@ -308,6 +308,13 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.put('/v1/installations/:installationId/settings', async (req, res) => {
     const { installationId } = parse(installationIdParams, req.params, 'path');
+    // An installation the token cannot see is not found, as on every installation path, before
+    // the token's role is looked at.
+    if (!canAccess(principalOf(res), installationId)) {
+      throw new NotFoundError(`installation ${installationId} not found`, {
+        field: 'installationId',
+      });
+    }
     if (!isOperator(principalOf(res)))
       throw new ForbiddenError('changing settings needs an operator token');
     const body = parse(settingsBody, req.body, 'body');

@@ -110,8 +110,9 @@ export function notificationRoutes(app: express.Express, deps: RouteDeps): void 
   });
 
   app.put('/v1/installations/:installationId/notifications/settings', async (req, res) => {
-    const { installationId } = parse(installationParams, req.params, 'path');
     const principal = principalOf(res);
+    // Not found for an installation the token cannot see, before its role is looked at.
+    const installationId = installationOf(req, principal);
     if (!isOperator(principal))
       throw new ForbiddenError('changing notification settings needs an operator token');
     const body = parse(notificationSettingsBody, req.body, 'body');

@@ -198,7 +198,7 @@ describe('tenant isolation', () => {
     expect((await connection('c1')).status).toBe('connected');
   });
 
-  it('answers TOKEN_B 404 for inst-a settings and their changes, and 403 for changing them', async () => {
+  it('answers TOKEN_B 404 for inst-a settings and their changes, also for changing them', async () => {
     await call('PUT', '/v1/installations/inst-a/settings', { thresholds: { minSamples: 500 } });
     for (const path of [
       '/v1/installations/inst-a/settings',
@@ -209,12 +209,22 @@ describe('tenant isolation', () => {
       expect(JSON.stringify(res.body)).not.toContain('500');
       expect(JSON.stringify(res.body)).not.toContain('operator-1');
     }
+    // A path naming an installation the token cannot see is not found, whatever the method, as
+    // for a workspace of it: 403 (not an operator) would be the answer for its own installation.
+    const put = await call(
+      'PUT',
+      '/v1/installations/inst-a/settings',
+      { thresholds: { minSamples: 1 } },
+      TOKEN_B,
+    );
+    expectError(put, 404, 'not-found');
+    expect(put.body.error.message).toBe('installation inst-a not found');
     expectError(
       await call(
         'PUT',
         '/v1/installations/inst-a/settings',
         { thresholds: { minSamples: 1 } },
-        TOKEN_B,
+        TOKEN_A,
       ),
       403,
       'forbidden',
@@ -222,6 +232,25 @@ describe('tenant isolation', () => {
     expect(
       (await call('GET', '/v1/installations/inst-a/settings')).body.thresholds.minSamples,
     ).toBe(500);
+  });
+
+  it('answers TOKEN_B 404 for changing inst-a settings of either kind, as for an unknown installation', async () => {
+    const routes: [string, string, unknown][] = [
+      ['PUT', '/v1/installations/%s/settings', { autoRollout: true }],
+      ['PUT', '/v1/installations/%s/notifications/settings', {}],
+    ];
+    for (const [method, path, body] of routes) {
+      const res = await call(method, path.replace('%s', 'inst-a'), body, TOKEN_B);
+      expectError(res, 404, 'not-found');
+      expect(res.body.error.details).toEqual({ field: 'installationId' });
+      const unknown = await call(method, path.replace('%s', 'inst-zz'), body, TOKEN_B);
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.error.message).toBe(res.body.error.message.replace('inst-a', 'inst-zz'));
+      // Its own installation's route refuses the role instead.
+      const own = await call(method, path.replace('%s', 'inst-a'), body, TOKEN_A);
+      expectError(own, 403, 'forbidden');
+    }
+    expect((await call('GET', '/v1/installations/inst-a/settings')).body.autoRollout).toBe(false);
   });
 
   // A regression test: the issue lists re-enable among the routes where TOKEN_B gets 404 for an

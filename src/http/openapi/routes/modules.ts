@@ -110,7 +110,7 @@ documentRoute({
     webhookUrls: ['https://example.com/hooks/lumilink'],
   },
   responses: { 200: { description: 'the stored settings', schema: notificationSettings } },
-  errors: ['forbidden'],
+  errors: ['forbidden', 'not-found'],
 });
 
 documentRoute({

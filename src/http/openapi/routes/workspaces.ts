@@ -146,7 +146,7 @@ documentRoute({
   responses: {
     200: { description: 'the new settings and the audited change', schema: settingsUpdate },
   },
-  errors: ['forbidden'],
+  errors: ['forbidden', 'not-found'],
 });
 
 documentRoute({
