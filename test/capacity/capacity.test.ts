@@ -96,6 +96,44 @@ describe('capacity alerts and load shedding', () => {
     expect(s.openAlert.alertId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('answers exactly the fields the README lists, for the installation and for an alert', async () => {
+    await registerMany(17);
+    expect(Object.keys(await state()).sort()).toEqual(
+      [
+        'installationId',
+        'state',
+        'activeConnections',
+        'capacity',
+        'capacityPercent',
+        'lastEvaluated',
+        'thresholds',
+        'shedding',
+        'refusedConnections',
+        'openAlert',
+      ].sort(),
+    );
+    const [alert] = await alerts();
+    expect(Object.keys(alert).sort()).toEqual(
+      [
+        // The seed's CapacityAlert...
+        'alertId',
+        'installationId',
+        'workspaceIds',
+        'trigger',
+        'activeConnections',
+        'capacityPercent',
+        'timestamp',
+        'notified',
+        'notificationChannels',
+        'resolvedAt',
+        // ...and the engine's own.
+        'peakPercent',
+        'escalatedAt',
+        'deliveries',
+      ].sort(),
+    );
+  });
+
   it('shows the open alert as the chart holds it now: its current usage and its peak', async () => {
     await registerMany(18); // the warning opened at 17 (85 %); 18 is 90 %
     expect((await state()).openAlert).toMatchObject({
