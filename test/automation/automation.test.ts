@@ -48,6 +48,20 @@ describe('POST /v1/sessions/:sessionId/automation', () => {
       createdAt: new Date(T0).toISOString(),
     });
     expect(res.body.summaryId).toMatch(UUID);
+    // Exactly the record the README describes: the seed's fields and the engine's own.
+    expect(Object.keys(res.body).sort()).toEqual(
+      [
+        ...SEED_FIELDS,
+        'summaryId',
+        'installationId',
+        'workspaceId',
+        'runId',
+        'source',
+        'rollbackEventId',
+        'createdAt',
+      ].sort(),
+    );
+    expect(res.body.rollbackEventId).toBeNull();
     expect(await list('s1')).toEqual({ items: [res.body], nextCursor: null });
 
     const { items } = await transcript('s1');
