@@ -388,6 +388,20 @@ function renderError(e: AppError, req: Request) {
   return { code: e.code, message: e.message, details: e.details, requestId: requestIdOf(req) };
 }
 
+/** What a body that is a bare JSON value (null, a string, a number, a boolean) holds, if it is one. */
+function bareJsonValue(body: unknown): string | null {
+  if (typeof body !== 'string') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (value === null) return 'null';
+  if (typeof value === 'object') return null;
+  return `a ${typeof value}`;
+}
+
 /** Unexpected errors already logged (see toAppError). */
 const loggedErrors = new WeakSet<object>();
 
@@ -398,6 +412,16 @@ function toAppError(error: unknown, logger: Logger, req: Request): AppError {
   if (unavailable) return unavailable;
   const e = error as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.parse.failed') {
+    // Well-formed JSON that is not an object or array (strict parsing): say what it is instead
+    // of calling it malformed.
+    const bare = bareJsonValue((error as { body?: unknown }).body);
+    if (bare) {
+      const message = `must be a JSON object, not ${bare}`;
+      return new ValidationError(`invalid body: (root): ${message}`, {
+        in: 'body',
+        fields: [{ field: '(root)', message }],
+      });
+    }
     return new ValidationError('malformed JSON in request body', {
       in: 'body',
       fields: [{ field: '(root)', message: 'not valid JSON' }],

@@ -167,3 +167,44 @@ describe('an empty or overlong id', () => {
     });
   });
 });
+
+describe('a body that is a bare JSON value', () => {
+  it.each([
+    ['null', 'null'],
+    ['"c1"', 'a string'],
+    [' 42', 'a number'],
+    ['true', 'a boolean'],
+  ])('%s is named for what it is, not called malformed, and writes nothing', async (body, what) => {
+    for (const path of ['/v1/connections', '/v1/connections/c1/heartbeats']) {
+      const res = await sendAndDiff(s, {
+        method: 'POST',
+        path,
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body,
+      });
+      checkInvariants(res);
+      expectError(res, 400, 'validation-failed', '(root)');
+      expect(res.body.error.message).toBe(
+        `invalid body: (root): must be a JSON object, not ${what}`,
+      );
+      expect(res.body.error.details).toEqual({
+        in: 'body',
+        fields: [{ field: '(root)', message: `must be a JSON object, not ${what}` }],
+      });
+      expect(res.written).toEqual([]);
+    }
+  });
+
+  it('still calls JSON that does not parse malformed', async () => {
+    const res = await sendAndDiff(s, {
+      method: 'POST',
+      path: '/v1/connections',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: 'nul',
+    });
+    expectError(res, 400, 'validation-failed');
+    expect(res.body.error.message).toBe('malformed JSON in request body');
+    expect(res.body.error.details.fields).toEqual([{ field: '(root)', message: 'not valid JSON' }]);
+    expect(res.written).toEqual([]);
+  });
+});
