@@ -75,4 +75,24 @@ describe('the capacity alert history on the console', () => {
     expect(await shown.allTextContents()).toEqual(ids.slice(0, 50));
     await page.context().close();
   });
+
+  it('keeps the keyboard on the pager: Enter on Next, then on Previous, pages back and forth', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.goto(`${s.url}/#/capacity/inst-a`);
+    const focusedPager = () =>
+      page.evaluate<string | null>('document.activeElement?.getAttribute("data-page") ?? null');
+    await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
+    await page.focus(`${SECTION} [data-page=next]`);
+    await page.keyboard.press('Enter');
+    await waitForText(page, `${SECTION} [data-page-info]`, '51–51');
+    // Next is disabled on the last page: Previous, beside it, has the focus.
+    // (A locator, not waitForFunction: the console's CSP refuses the eval it polls with.)
+    await page.locator(`${SECTION} [data-page=prev]:focus`).waitFor();
+    expect(await focusedPager()).toBe('prev');
+    await page.keyboard.press('Enter');
+    await waitForText(page, `${SECTION} [data-page-info]`, '1–50');
+    await page.locator(`${SECTION} [data-page=next]:focus`).waitFor();
+    expect(await focusedPager()).toBe('next');
+    await page.context().close();
+  });
 });

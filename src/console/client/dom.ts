@@ -176,6 +176,12 @@ export function keepOpen(el: Element, draw: () => void): void {
     const same = [...el.querySelectorAll<HTMLElement>(FOCUSABLE)].filter(
       (e) => focusName(e) === focused.name,
     );
-    (same[focused.nth] ?? same[0])?.focus();
+    const target = same[focused.nth] ?? same[0];
+    target?.focus();
+    // A button disabled now (Next on the last page, Previous on the first) cannot hold the
+    // focus: the enabled button beside it takes it, so the keyboard keeps its place.
+    if (target && document.activeElement !== target) {
+      target.parentElement?.querySelector<HTMLElement>('button:not([disabled])')?.focus();
+    }
   }
 }
