@@ -103,7 +103,9 @@ describe('dead notification deliveries on the console', () => {
     await page.click('dialog[open] [data-confirm=yes]');
     await waitForText(page, '[role=status]', 'Discarded');
     // The focus moves once the list is drawn again (the row left): wait for that, no sleep.
-    await page.waitForFunction('document.activeElement?.getAttribute("role") === "status"');
+    // (A locator, not waitForFunction: the console's CSP refuses the eval that one polls with
+    // when the condition is not already true, so it failed whenever the redraw was slow.)
+    await page.locator('[role=status]:focus').waitFor();
     const focused = await page.evaluate<{ role: string | null; text: string | null }>(
       '({ role: document.activeElement?.getAttribute("role") ?? null, text: document.activeElement?.textContent ?? null })',
     );
