@@ -102,23 +102,29 @@ export const pageLimit = (max: number, def: number) =>
 const ONE_LINE_REFUSED = /[^\P{Cc}\t]|[\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 /** As ONE_LINE_REFUSED, but line feeds are text (a commit message): LF, and CR only before LF. */
 const MULTI_LINE_REFUSED = /[^\P{Cc}\t\n\r]|\r(?!\n)|[\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+/**
+ * As ONE_LINE_REFUSED, and no whitespace at all (tab and space included): a URL holds none, and
+ * URL() would drop a tab or encode a space without a word while the stored text kept it.
+ */
+const URL_REFUSED = /[\p{Cc}\s\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 /**
  * The one check of free text for control and bidirectional-override characters (see
- * ONE_LINE_REFUSED): `'one'` for a line (a reason, a title, a URL), `'many'` for text with line
- * breaks (a commit message, a note). The issue names the character and where it is, without
+ * ONE_LINE_REFUSED): `'one'` for a line (a reason, a title), `'many'` for text with line
+ * breaks (a commit message, a note), `'url'` for a URL (no whitespace either). The issue names the character and where it is, without
  * echoing the text.
  *
  * @example
  * z.string().max(500).superRefine(plainText('one'));
  * // "stop\r\nINFO forged" → "must be one line without control characters … (U+000D at character 5)"
  */
-export function plainText(lines: 'one' | 'many') {
-  const refused = lines === 'one' ? ONE_LINE_REFUSED : MULTI_LINE_REFUSED;
-  const rule =
-    lines === 'one'
-      ? 'must be one line without control characters (newlines, escape sequences, NUL) or bidirectional overrides; tab is accepted'
-      : 'must not contain control characters (escape sequences, NUL, a CR not followed by LF) or bidirectional overrides; tab and line breaks are accepted';
+export function plainText(lines: 'one' | 'many' | 'url') {
+  const refused = { one: ONE_LINE_REFUSED, many: MULTI_LINE_REFUSED, url: URL_REFUSED }[lines];
+  const rule = {
+    one: 'must be one line without control characters (newlines, escape sequences, NUL) or bidirectional overrides; tab is accepted',
+    many: 'must not contain control characters (escape sequences, NUL, a CR not followed by LF) or bidirectional overrides; tab and line breaks are accepted',
+    url: 'must not contain whitespace (percent-encode a space as %20), control characters or bidirectional overrides',
+  }[lines];
   return (text: string, ctx: z.core.$RefinementCtx<string>): void => {
     const found = refused.exec(text);
     if (!found) return;

@@ -47,8 +47,8 @@ const label = z.string().min(1).max(128).superRefine(plainText('one'));
 const httpUrl = z
   .string()
   .max(2048)
-  // URL() drops tabs and line breaks without a word; the stored text would keep them.
-  .superRefine(plainText('one'))
+  // URL() drops tabs and line breaks, and encodes spaces, without a word; the stored text would keep them.
+  .superRefine(plainText('url'))
   .refine((s) => {
     try {
       const u = new URL(s);

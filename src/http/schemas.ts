@@ -57,7 +57,8 @@ export const registerConnectionBody = z.strictObject({
 /**
  * The feature flags a handshake negotiated (`fs`, `terminal`, …): a set, stored in the record,
  * shown and logged, so a flag is listed once and carries no control character (a newline or a
- * NUL would break the lines it is shown in).
+ * NUL would break the lines it is shown in) nor a bidirectional override (it would be shown
+ * otherwise than it is stored).
  */
 const capabilities = z
   .array(
@@ -65,7 +66,10 @@ const capabilities = z
       .string()
       .min(1)
       .max(64)
-      .regex(/^\P{Cc}+$/u, 'must not contain control characters (newlines, tabs, NUL, …)'),
+      .regex(
+        /^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]+$/u,
+        'must not contain control characters (newlines, tabs, NUL, …), line separators or bidirectional overrides',
+      ),
   )
   .max(64)
   .superRefine((flags, ctx) => {

@@ -26,8 +26,8 @@ const channelList = z
 const webhookUrl = z
   .string()
   .max(2048)
-  // Listed back and shown; URL() drops tabs and line breaks without a word.
-  .superRefine(plainText('one'))
+  // Listed back and shown; URL() drops tabs and line breaks, and encodes spaces, without a word.
+  .superRefine(plainText('url'))
   .superRefine((s, ctx) => {
     let url: URL;
     try {

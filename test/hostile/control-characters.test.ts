@@ -139,6 +139,36 @@ describe('control characters in free text', () => {
     expect(res.written).toEqual([]);
   });
 
+  it.each([
+    ['a tab', 'https://hooks.example.com/a\tb', 'U+0009'],
+    ['a space', 'https://hooks.example.com/a b', 'U+0020'],
+  ])('refuses %s in a URL (URL() would drop or encode it unseen)', async (_, url, code) => {
+    for (const [method, path, body, field] of [
+      ['PUT', notify, { webhookUrls: [url] }, 'webhookUrls.0'],
+      ['POST', automation, summary({ issue: { id: 1, number: 1, url, title: 't' } }), 'issue.url'],
+    ] as const) {
+      const res = await call(method, path, body);
+      expect(res.status, res.text).toBe(400);
+      expect(namedFields(res.body.error)).toEqual([field]);
+      expect(res.body.error.message).toContain('must not contain whitespace');
+      expect(res.body.error.message).toContain(`(${code} at character 28)`);
+      expect(res.written).toEqual([]);
+    }
+  });
+
+  it('refuses a bidirectional override or a line separator in a negotiated capability', async () => {
+    for (const flag of [BIDI, 'fs\u2028terminal']) {
+      const res = await call('POST', '/v1/connections/c1/handshake', {
+        protocolVersion: '1.2.0',
+        negotiatedCapabilities: ['fs', flag],
+      });
+      expect(res.status, res.text).toBe(400);
+      expect(namedFields(res.body.error)).toEqual(['negotiatedCapabilities.1']);
+      expect(res.body.error.message).toContain('bidirectional overrides');
+      expect(res.written).toEqual([]);
+    }
+  });
+
   it('accepts a tab and any printable script in a reason', async () => {
     const res = await call('POST', '/v1/connections/c1/dropped', {
       reason: 'agent\tcrashed: ошибка 接続 \u200fخطأ 🎉',
