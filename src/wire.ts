@@ -108,30 +108,47 @@ const MULTI_LINE_REFUSED = /[^\P{Cc}\t\n\r]|\r(?!\n)|[\u2028\u2029\u202a-\u202e\
  */
 const URL_REFUSED = /[\p{Cc}\s\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
+type TextKind = 'one' | 'many' | 'url';
+
+const REFUSED: Record<TextKind, RegExp> = {
+  one: ONE_LINE_REFUSED,
+  many: MULTI_LINE_REFUSED,
+  url: URL_REFUSED,
+};
+
+const RULE: Record<TextKind, string> = {
+  one: 'must be one line without control characters (newlines, escape sequences, NUL) or bidirectional overrides; tab is accepted',
+  many: 'must not contain control characters (escape sequences, NUL, a CR not followed by LF) or bidirectional overrides; tab and line breaks are accepted',
+  url: 'must not contain whitespace (percent-encode a space as %20), control characters or bidirectional overrides',
+};
+
+/**
+ * What is wrong with `text` as free text of that kind (see plainText), or null: the rule and the
+ * first refused character with where it is, never the text.
+ *
+ * @example
+ * plainTextIssue('ok\u001b[2K', 'many'); // "must not contain control characters … (U+001B at character 3)"
+ */
+export function plainTextIssue(text: string, lines: TextKind): string | null {
+  const found = REFUSED[lines].exec(text);
+  if (!found) return null;
+  const code = found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+  return `${RULE[lines]} (U+${code} at character ${found.index + 1})`;
+}
+
 /**
  * The one check of free text for control and bidirectional-override characters (see
  * ONE_LINE_REFUSED): `'one'` for a line (a reason, a title), `'many'` for text with line
- * breaks (a commit message, a note), `'url'` for a URL (no whitespace either). The issue names the character and where it is, without
- * echoing the text.
+ * breaks (a commit message, a note), `'url'` for a URL (no whitespace either). The issue names
+ * the character and where it is, without echoing the text.
  *
  * @example
  * z.string().max(500).superRefine(plainText('one'));
  * // "stop\r\nINFO forged" → "must be one line without control characters … (U+000D at character 5)"
  */
-export function plainText(lines: 'one' | 'many' | 'url') {
-  const refused = { one: ONE_LINE_REFUSED, many: MULTI_LINE_REFUSED, url: URL_REFUSED }[lines];
-  const rule = {
-    one: 'must be one line without control characters (newlines, escape sequences, NUL) or bidirectional overrides; tab is accepted',
-    many: 'must not contain control characters (escape sequences, NUL, a CR not followed by LF) or bidirectional overrides; tab and line breaks are accepted',
-    url: 'must not contain whitespace (percent-encode a space as %20), control characters or bidirectional overrides',
-  }[lines];
+export function plainText(lines: TextKind) {
   return (text: string, ctx: z.core.$RefinementCtx<string>): void => {
-    const found = refused.exec(text);
-    if (!found) return;
-    const code = found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
-    ctx.addIssue({
-      code: 'custom',
-      message: `${rule} (U+${code} at character ${found.index + 1})`,
-    });
+    const message = plainTextIssue(text, lines);
+    if (message !== null) ctx.addIssue({ code: 'custom', message });
   };
 }

@@ -3,6 +3,7 @@ import {
   identifier,
   pageLimit,
   plainText,
+  plainTextIssue,
   toKebab,
   unlessMissing,
   utcTimestamp,
@@ -75,6 +76,38 @@ export function depthOf(value: unknown): number {
   return max;
 }
 
+/**
+ * Refuses control and bidi override characters in the keys and strings of `logs[].data` as in
+ * any other text of a summary (line breaks accepted, a stack trace has them), naming the first
+ * such key or value by its path. Walked without recursion, only when the depth is within bounds.
+ */
+function plainData(
+  data: Record<string, unknown>,
+  ctx: z.core.$RefinementCtx<Record<string, unknown>>,
+) {
+  // Too deep is refused above (and its paths would cost depth² to build here).
+  if (depthOf(data) > MAX_DATA_DEPTH) return;
+  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: data, path: [] }];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      const message = plainTextIssue(v, 'many');
+      if (message !== null) return ctx.addIssue({ code: 'custom', path, message });
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    const entries = Object.entries(v as Record<string, unknown>);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!;
+      const at = Array.isArray(v) ? [...path, i] : [...path, key];
+      const message = Array.isArray(v) ? null : plainTextIssue(key, 'one');
+      if (message !== null)
+        return ctx.addIssue({ code: 'custom', path: at, message: `key ${message}` });
+      stack.push({ v: child, path: at });
+    }
+  }
+}
+
 const logEntry = z.strictObject({
   at: utcTimestamp.optional(),
   level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -84,6 +117,7 @@ const logEntry = z.strictObject({
   data: z
     .record(z.string(), z.unknown())
     .refine((d) => depthOf(d) <= MAX_DATA_DEPTH, `must nest at most ${MAX_DATA_DEPTH} levels`)
+    .superRefine(plainData)
     .optional(),
 });
 

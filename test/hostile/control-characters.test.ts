@@ -91,6 +91,18 @@ describe('control characters in free text', () => {
     ['POST', automation, summary({ logs: [{ message: `m${NUL}` }] }), 'logs.0.message'],
     ['POST', automation, summary({ logs: [{ message: 'm', step: FORGED }] }), 'logs.0.step'],
     ['POST', automation, summary({ logs: [{ message: 'm', code: BIDI }] }), 'logs.0.code'],
+    [
+      'POST',
+      automation,
+      summary({ logs: [{ message: 'm', data: { step: { out: ['ok', ESC] } } }] }),
+      'logs.0.data.step.out.1',
+    ],
+    [
+      'POST',
+      automation,
+      summary({ logs: [{ message: 'm', data: { [`k${NUL}`]: 1 } }] }),
+      `logs.0.data.k${NUL}`,
+    ],
     ['POST', automation, skipped({ toastMessage: `paused${FORGED}` }), 'toastMessage'],
     // A bare CR (no LF after it) rewrites the line it is printed on.
     ['POST', automation, skipped({ transcriptNote: 'ok\rFAKE' }), 'transcriptNote'],
@@ -183,7 +195,7 @@ describe('control characters in free text', () => {
       '/v1/sessions/s9/automation',
       summary({
         commit: { sha: 'a1b2c3d', message: 'Fix login\r\n\r\nThe redirect\tlost its state.\n' },
-        logs: [{ message: 'step 1\nstep 2' }],
+        logs: [{ message: 'step 1\nstep 2', data: { trace: 'at a\r\n  at b\tc', n: [1, null] } }],
       }),
     );
     expect(res.status, res.text).toBe(201);
