@@ -11,7 +11,8 @@
  * double-counted or wrongly refused a heartbeat, or could not run to the end.
  *
  * Env: CHAOS_SECONDS (default 10) scales the outages and load phases; CHAOS_SCENARIOS picks
- * scenarios by number (e.g. "1,3"); REDIS_URL (default redis://127.0.0.1:6379) is the shared Redis
+ * scenarios by number (e.g. "1,3"; a value that is not a scenario number, or a CHAOS_SECONDS that is
+ * not a positive number, is one line on stderr and exit 2, and nothing is run or written); REDIS_URL (default redis://127.0.0.1:6379) is the shared Redis
  * of scenario 1, of which only this run's keys are touched.
  */
 import { execFileSync } from 'node:child_process';
@@ -21,10 +22,16 @@ import { ROOT } from './processes.ts';
 import { type Outcome, renderChaos } from './chaos/report.ts';
 import { SCENARIOS } from './chaos/catalog.ts';
 import { chaosOptions, passed, runScenario } from './chaos/scenarios.ts';
+import { readChaosEnv } from './chaos/env.ts';
 
-const SECONDS = Number(process.env.CHAOS_SECONDS ?? 10);
-if (!(SECONDS > 0)) throw new Error('CHAOS_SECONDS must be a positive number of seconds');
-const picked = (process.env.CHAOS_SCENARIOS ?? '1,2,3,4').split(',').map((s) => Number(s.trim()));
+// A bad setting is one line on stderr and exit 2, before anything runs or is written.
+const env = readChaosEnv(process.env, SCENARIOS.length);
+if ('error' in env) {
+  process.stderr.write(`${env.error}\n`);
+  process.exit(2);
+}
+const SECONDS = env.seconds;
+const picked = env.picked;
 
 const log = (message: string) => process.stdout.write(`[chaos] ${message}\n`);
 
