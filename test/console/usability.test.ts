@@ -242,6 +242,37 @@ describe('addresses typed or pasted by hand', () => {
     await page.context().close();
   });
 
+  it('refuses an installation id no installation can have, names the field and keeps nothing', async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    await page.waitForSelector('[data-installation="inst-a"]');
+    const field = page.getByRole('textbox', { name: 'installation id' });
+    for (const bad of ['bad id!', 'inst-a,inst-added', 'x'.repeat(129)]) {
+      await field.fill(bad);
+      await field.press('Enter');
+      const alert = page.locator('[data-error="bad-installation-id"]');
+      await alert.waitFor();
+      expect(await alert.getAttribute('role')).toBe('alert');
+      expect(await alert.textContent()).toContain('installation id: may contain only letters');
+      // Nothing kept: no card for it, now or after a reload (the list is in session storage).
+      expect(await page.evaluate('JSON.stringify(sessionStorage)')).not.toContain('installations');
+    }
+    await page.reload();
+    await page.waitForSelector('[data-installation="inst-a"]');
+    const shown = await page
+      .locator('[data-installation]')
+      .evaluateAll((cards) => cards.map((c) => c.getAttribute('data-installation')));
+    // Neither a bad id nor a half of the comma-separated one.
+    expect(shown).not.toContain('bad id!');
+    expect(shown).not.toContain('inst-added');
+    expect(shown.filter((id) => !/^[A-Za-z0-9._~-]{1,128}$/.test(id ?? ''))).toEqual([]);
+    // A good id is added as before, and the refusal is gone.
+    await field.fill('inst-added');
+    await field.press('Enter');
+    await page.waitForSelector('[data-installation="inst-added"]');
+    expect(await page.locator('[data-error="bad-installation-id"]').count()).toBe(0);
+    await page.context().close();
+  });
+
   it('neither follows nor re-reads a workspace whose id no workspace can have (400)', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

@@ -15,6 +15,8 @@ const MAX_PAGES = 20;
 const MAX_WORKSPACES = 50;
 /** Installations added by id, for this token (forgotten with it). */
 const EXTRA = `${STORAGE_PREFIX}installations`;
+/** What the API accepts as an installation id (`src/wire.ts`). */
+const INSTALLATION_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 interface Summary {
   id: string;
@@ -189,6 +191,7 @@ const AUTO_REFRESH_MAX = 2_000;
 export async function overviewPage(ctx: PageContext): Promise<void> {
   let counted = 0;
   const list = h('div', null, h('p', { class: 'muted' }, 'Counting connections…'));
+  const addError = h('div', { 'data-add-error': '' });
   const add = h('input', {
     name: 'installationId',
     placeholder: 'installation id',
@@ -204,7 +207,22 @@ export async function overviewPage(ctx: PageContext): Promise<void> {
         onsubmit: (e: Event) => {
           e.preventDefault();
           const id = add.value.trim();
+          addError.replaceChildren();
           if (!id) return;
+          // The API's id rule: an id no installation can have is refused here, with the
+          // field's name, and is not kept (it would show a 400 on every redraw until the tab
+          // closed, and a comma would split it in two).
+          if (!INSTALLATION_ID.test(id)) {
+            addError.append(
+              h(
+                'div',
+                { class: 'error', role: 'alert', 'data-error': 'bad-installation-id' },
+                `installation id: may contain only letters, digits and . _ ~ - (1 to 128 characters); not added.`,
+              ),
+            );
+            add.focus();
+            return;
+          }
           const known = new Set((sessionStorage.getItem(EXTRA) ?? '').split(',').filter(Boolean));
           known.add(id);
           sessionStorage.setItem(EXTRA, [...known].join(','));
@@ -220,6 +238,7 @@ export async function overviewPage(ctx: PageContext): Promise<void> {
       h('button', { type: 'submit' }, 'Show'),
       h('button', { type: 'button', onclick: () => void draw() }, 'Refresh'),
     ),
+    addError,
     list,
   );
   async function draw(): Promise<void> {
