@@ -141,6 +141,10 @@ describe('the console from the keyboard: paging', () => {
     expect(await page.evaluate<string | undefined>('document.activeElement?.dataset.page')).toBe(
       'next',
     );
+    // A page turn keeps the address (as the README says): a reload shows the first page again.
+    expect(page.url()).toBe(`${s.url}/#/connections?installationId=inst-q&limit=1`);
+    await page.reload();
+    await waitForText(page, '[data-page-info]', '1–1');
     await page.context().close();
   });
 });
