@@ -71,4 +71,20 @@ describe('npm run simulate interrupted', () => {
     expect(await out.exited).toEqual({ code: 130, signal: null });
     expect(out.text()).toMatch(/\nsimulation interrupted by SIGINT: no report\n$/);
   }, 60_000);
+
+  it('SIGTERM to `npm run simulate` itself reaches the simulator (npm execs it): none is orphaned', async () => {
+    // As a supervisor or `kill <pid>` sends it: to npm's process, not to its process group.
+    // The script used to run `tsx` under `sh`, which npm's forwarded signal did not reach: the
+    // simulator ran on, orphaned, and npm exited without its report or its line.
+    const child = spawn('npm', ['run', '-s', 'simulate', '--', ...ARGS.slice(3)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = outputOf(child);
+    await out.until('round 1/100000');
+    child.kill('SIGTERM');
+    expect((await out.exited).code).toBe(143);
+    // The line is the simulator's own: the signal reached it, and it stopped.
+    expect(out.text()).toMatch(/\nsimulation interrupted by SIGTERM: no report\n/);
+  }, 60_000);
 });
