@@ -246,6 +246,23 @@ describe('addresses typed or pasted by hand', () => {
     await page.context().close();
   });
 
+  it("says an address with more than one id is not valid, instead of the first id's page", async () => {
+    const page = await signIn(browser, s.url, OPERATOR);
+    for (const hash of ['#/workspaces/ws-1/extra', '#/actors/workspace:ws-1/x', '#/overview/x']) {
+      await page.goto(`${s.url}/${hash}`);
+      const alert = page.locator('[data-error="bad-address"]');
+      await alert.waitFor();
+      expect(await alert.getAttribute('role')).toBe('alert');
+      expect(await alert.textContent()).toContain('a page takes at most one id');
+      // Nothing of the page it looked like was drawn.
+      expect(await page.locator('h1').count()).toBe(0);
+    }
+    // The same address without the extra part works as ever.
+    await page.goto(`${s.url}/#/workspaces/ws-1`);
+    await page.waitForSelector('[data-section=rollbacks] tbody tr');
+    await page.context().close();
+  });
+
   it('refuses an installation id no installation can have, names the field and keeps nothing', async () => {
     const page = await signIn(browser, s.url, OPERATOR);
     await page.waitForSelector('[data-installation="inst-a"]');

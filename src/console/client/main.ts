@@ -23,6 +23,9 @@ const PAGES: Record<string, Page> = {
   'dead-letters': deadLettersPage,
 };
 
+/** Pages that take no id in their address. */
+const NO_ID = new Set(['overview', 'connections']);
+
 const NAV: [string, string][] = [
   ['overview', 'Installations'],
   ['connections', 'Connections'],
@@ -176,6 +179,21 @@ function route(): void {
         'div',
         { class: 'error', role: 'alert', 'data-error': 'bad-address' },
         `This address is not valid: ${location.hash} (a % must start an escape such as %3A). `,
+        h('a', { href: '#/overview' }, 'Installations'),
+      ),
+    );
+    return;
+  }
+  if (decoded.length > (NO_ID.has(name) ? 0 : 1)) {
+    // No page takes more than one id (the installations and connections pages none), and no id
+    // holds a `/`: a longer address (a typo, or a path pasted after the id) would otherwise show
+    // the first id's page, or the list, as if it were asked for.
+    fill(
+      app,
+      h(
+        'div',
+        { class: 'error', role: 'alert', 'data-error': 'bad-address' },
+        `This address is not valid: ${location.hash} (a page takes at most one id, and an id has no /). `,
         h('a', { href: '#/overview' }, 'Installations'),
       ),
     );
