@@ -274,7 +274,7 @@ export function formatReport(r: SimulationReport): string {
       (a) =>
         `  ${a.at}  ${a.trigger} at ${pct(a.capacityPercent)} (${a.activeConnections} active)${a.resolvedAt ? `, resolved ${a.resolvedAt}` : ', open'}; channels: ${a.notificationChannels.join(', ') || '–'}`,
     ),
-    `notifications sent:       ${r.notifications.sent} (${counts(r.notifications.byChannel)}; ${counts(r.notifications.byStatus)})`,
+    `notifications sent:       ${r.notifications.sent === 0 ? 'none' : `${r.notifications.sent} (${counts(r.notifications.byChannel)}; ${counts(r.notifications.byStatus)})`}`,
     `requests:                 ${r.requests.requests}; ${counts(r.requests.byStatus)}${Object.keys(r.requests.errorCodes).length ? `; errors: ${counts(r.requests.errorCodes)}` : ''}`,
   ];
   return lines.join('\n');

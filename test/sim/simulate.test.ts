@@ -78,6 +78,9 @@ describe('npm run simulate', () => {
     const r = await simulate({ scenario: 'steady', containers: 1, rounds: 1, seed: 1 });
     const text = formatReport(r);
     expect(text).toContain('1 container in 1 workspace, 1 round,');
+    // Nothing sent is "none", not "0 (none; none)".
+    expect(r.notifications.sent).toBe(0);
+    expect(text).toMatch(/^notifications sent: +none$/m);
     expect(count(2, 'container')).toBe('2 containers');
     expect(count(0, 'operation')).toBe('0 operations');
   });
