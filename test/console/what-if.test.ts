@@ -112,4 +112,23 @@ describe('what-if panel on the workspace page', () => {
     expect(text).toContain('must be after from');
     expect(await page.$('[data-what-if-summary]')).toBeNull();
   });
+
+  it('takes a success rate as a fraction, and a value the browser refuses clears the last answer', async () => {
+    const rate = '[data-section=what-if] input[name=minSuccessRate]';
+    expect(await page.getAttribute(rate, 'max')).toBe('1');
+    // The error of the test above is on screen; 99 (a percentage) is refused by the form itself.
+    expect(await page.$('[data-what-if-result] .error')).not.toBeNull();
+    let asked = 0;
+    page.on('request', (r) => {
+      if (r.url().endsWith('/what-if')) asked += 1;
+    });
+    await page.fill(rate, '99');
+    await page.click('[data-section=what-if] button[type=submit]');
+    await page.locator('[data-what-if-result] .error').waitFor({ state: 'detached' });
+    expect(
+      await page.evaluate<boolean>(`document.querySelector('${rate}').validity.rangeOverflow`),
+    ).toBe(true);
+    expect(asked).toBe(0);
+    await page.fill(rate, '0.99');
+  });
 });

@@ -111,13 +111,23 @@ export function whatIfPanel(workspaceId: string, current: Thresholds): HTMLEleme
     h('input', { name, value, ...attrs });
   const from = input('from', new Date(Date.now() - DAY_MS).toISOString(), { size: '24' });
   const to = input('to', '', { size: '24', placeholder: 'now' });
+  const out = h('div', { 'data-what-if-result': '' });
+  // A value the browser refuses (below min, above max) stops the submit before the API is
+  // asked: clear the last answer or error, which was about other values.
+  const refused = () => fill(out);
   const numbers = FIELDS.map(([name, label, step]) => ({
     name,
     label,
-    el: input(name, String(current[name]), { type: 'number', step, min: '0' }),
+    el: input(name, String(current[name]), {
+      type: 'number',
+      step,
+      min: '0',
+      // A success rate is a fraction (0.99), not a percentage.
+      ...(name === 'minSuccessRate' ? { max: '1' } : {}),
+    }),
   }));
+  for (const { el } of numbers) el.addEventListener('invalid', refused);
   const run = h('button', { type: 'submit', class: 'primary' }, 'Run what-if');
-  const out = h('div', { 'data-what-if-result': '' });
 
   async function submit(e: Event): Promise<void> {
     e.preventDefault();
