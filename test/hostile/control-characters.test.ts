@@ -8,14 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipped, summary } from '../automation/support.ts';
-import {
-  OPERATOR,
-  type TestService,
-  checkInvariants,
-  namedFields,
-  startWithConnection,
-} from '../helpers.ts';
-import { sendAndDiff } from './support.ts';
+import { type TestService, namedFields, startWithConnection } from '../helpers.ts';
+import { sendJsonAndDiff } from './support.ts';
 
 let s: TestService;
 
@@ -27,16 +21,8 @@ afterAll(async () => {
   await s.close();
 });
 
-async function call(method: string, path: string, body: unknown) {
-  const res = await sendAndDiff(s, {
-    method,
-    path,
-    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  checkInvariants(res);
-  return res;
-}
+const call = (method: string, path: string, body: unknown) =>
+  sendJsonAndDiff(s, method, path, JSON.stringify(body));
 
 const FORGED = 'done\r\n{"level":"info","msg":"operator approved"}';
 const ESC = 'all good\u001b[2K\u001b[1Gcompromised';

@@ -7,17 +7,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { duplicateKeyPaths } from '../../src/http/duplicate-keys.ts';
 import { summary } from '../automation/support.ts';
-import {
-  OPERATOR,
-  T0,
-  type TestService,
-  checkInvariants,
-  expectError,
-  hb,
-  namedFields,
-  startService,
-} from '../helpers.ts';
-import { sendAndDiff } from './support.ts';
+import { T0, type TestService, expectError, hb, namedFields, startService } from '../helpers.ts';
+import { connectInstA, sendJsonAndDiff } from './support.ts';
 
 let s: TestService;
 
@@ -30,16 +21,8 @@ afterEach(async () => {
 });
 
 /** Sends `body` as written (keys and all) with the operator token; the answer and keys written. */
-async function post(path: string, body: string, method = 'POST') {
-  const res = await sendAndDiff(s, {
-    method,
-    path,
-    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
-    body,
-  });
-  checkInvariants(res);
-  return res;
-}
+const post = (path: string, body: string, method = 'POST') =>
+  sendJsonAndDiff(s, method, path, body);
 
 function expectDuplicate(res: Awaited<ReturnType<typeof post>>, field: string) {
   expectError(res, 400, 'validation-failed', field);
@@ -49,19 +32,7 @@ function expectDuplicate(res: Awaited<ReturnType<typeof post>>, field: string) {
   expect(res.written).toEqual([]);
 }
 
-async function connect(connectionId: string) {
-  const reg = await s.api('POST', '/v1/connections', {
-    connectionId,
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
-  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-  const shake = await s.api('POST', `/v1/connections/${connectionId}/handshake`, {
-    protocolVersion: '1.2.0',
-    negotiatedCapabilities: ['fs'],
-  });
-  expect(shake.status, JSON.stringify(shake.body)).toBe(200);
-}
+const connect = (connectionId: string) => connectInstA(s, connectionId);
 
 const recordOf = async (connectionId: string) =>
   (await s.api('GET', `/v1/connections/${connectionId}`)).body;

@@ -23,7 +23,7 @@ import {
   namedFields,
   startService,
 } from '../helpers.ts';
-import { type RawRequest, routesOf, send, sendAndDiff } from './support.ts';
+import { type RawRequest, connectInstA, routesOf, send, sendAndDiff } from './support.ts';
 
 let s: TestService;
 
@@ -55,19 +55,7 @@ async function call(
   return res;
 }
 
-async function connect(connectionId: string) {
-  const reg = await s.api('POST', '/v1/connections', {
-    connectionId,
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
-  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-  const shake = await s.api('POST', `/v1/connections/${connectionId}/handshake`, {
-    protocolVersion: '1.2.0',
-    negotiatedCapabilities: ['fs'],
-  });
-  expect(shake.status, JSON.stringify(shake.body)).toBe(200);
-}
+const connect = (connectionId: string) => connectInstA(s, connectionId);
 
 const statusOf = async (connectionId: string) =>
   (await s.api('GET', `/v1/connections/${connectionId}`)).body.status as string;

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { Cluster, type Redis } from 'ioredis';
-import type { TestService } from '../helpers.ts';
+import { OPERATOR, type TestService, checkInvariants } from '../helpers.ts';
+import { expect } from 'vitest';
 import { METRICS } from '../../src/metrics/module.ts';
 
 export interface RawRequest {
@@ -132,6 +133,42 @@ export async function sendAndDiff(
   await settle(service);
   const after = await snapshotKeys(service.redis, service.prefix);
   return { ...res, written: diffKeys(before, after) };
+}
+
+/**
+ * Sends `body`, text as written (a duplicated key stays duplicated), as JSON with the operator
+ * token: the answer, held to the house invariants, and the keys it wrote.
+ */
+export async function sendJsonAndDiff(
+  service: TestService,
+  method: string,
+  path: string,
+  body: string,
+): Promise<RawResponse & { written: string[] }> {
+  const res = await sendAndDiff(service, {
+    method,
+    path,
+    headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+    body,
+  });
+  checkInvariants(res);
+  return res;
+}
+
+/** Registers `connectionId` (installation `inst-a`, workspace `ws-1`) and completes its handshake. */
+export async function connectInstA(service: TestService, connectionId: string): Promise<void> {
+  const reg = await service.api('POST', '/v1/connections', {
+    connectionId,
+    installationId: 'inst-a',
+    workspaceId: 'ws-1',
+  });
+  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+  const shake = await service.api('POST', `/v1/connections/${connectionId}/handshake`, {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: ['fs'],
+  });
+  expect(shake.status, JSON.stringify(shake.body)).toBe(200);
+  expect(shake.body.status).toBe('connected');
 }
 
 /** A route as the app registered it (`:param` segments unfilled). */

@@ -15,7 +15,7 @@ import {
   hb,
   startService,
 } from '../helpers.ts';
-import { sendAndDiff } from './support.ts';
+import { connectInstA, sendAndDiff } from './support.ts';
 
 const MIN = 60_000;
 const MAX_AGE = 65 * MIN;
@@ -45,19 +45,7 @@ async function call(method: string, path: string, body?: unknown) {
   return res;
 }
 
-async function connect(connectionId: string) {
-  const reg = await s.api('POST', '/v1/connections', {
-    connectionId,
-    installationId: 'inst-a',
-    workspaceId: 'ws-1',
-  });
-  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-  const shake = await s.api('POST', `/v1/connections/${connectionId}/handshake`, {
-    protocolVersion: '1.2.0',
-    negotiatedCapabilities: [],
-  });
-  expect(shake.body.status).toBe('connected');
-}
+const connect = (connectionId: string) => connectInstA(s, connectionId);
 
 const heartbeat = (body: unknown) => call('POST', '/v1/connections/c1/heartbeats', body);
 
