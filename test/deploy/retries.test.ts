@@ -129,6 +129,25 @@ describe('POST /v1/connections/:id/heartbeats with a heartbeatId', () => {
   });
 });
 
+/** A workspace on ACP with one connection (c1) that process `a` registered, seen from `b`. */
+async function onAcp() {
+  await call(a, 'POST', '/v1/connections', {
+    connectionId: 'c1',
+    installationId: 'inst-a',
+    workspaceId: 'ws-1',
+  });
+  await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
+    toProtocol: 'acp',
+    initiatedBy: 'operator',
+  });
+  await call(a, 'POST', '/v1/connections/c1/handshake', {
+    protocolVersion: '1.2.0',
+    negotiatedCapabilities: [],
+  });
+  await a.engine.idle();
+  expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
+}
+
 describe('commands with a requestId', () => {
   it('answers a retried registration 201 duplicate: true, and a different client 409', async () => {
     const body = {
@@ -146,21 +165,7 @@ describe('commands with a requestId', () => {
   });
 
   it('rolls a workspace back once for a retried rollback, answering the same eventId', async () => {
-    await call(a, 'POST', '/v1/connections', {
-      connectionId: 'c1',
-      installationId: 'inst-a',
-      workspaceId: 'ws-1',
-    });
-    await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
-      toProtocol: 'acp',
-      initiatedBy: 'operator',
-    });
-    await call(a, 'POST', '/v1/connections/c1/handshake', {
-      protocolVersion: '1.2.0',
-      negotiatedCapabilities: [],
-    });
-    await a.engine.idle();
-    expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
+    await onAcp();
 
     const body = { reason: 'operator test', requestId: 'rb-1' };
     const first = await call(a, 'POST', '/v1/workspaces/ws-1/rollback', body);
@@ -234,25 +239,6 @@ describe('commands with a requestId', () => {
 });
 
 describe('a requestId sent again with a different body', () => {
-  /** A workspace on ACP with one connection (c1), ready to be rolled back. */
-  async function onAcp() {
-    await call(a, 'POST', '/v1/connections', {
-      connectionId: 'c1',
-      installationId: 'inst-a',
-      workspaceId: 'ws-1',
-    });
-    await call(a, 'POST', '/v1/workspaces/ws-1/migrations', {
-      toProtocol: 'acp',
-      initiatedBy: 'operator',
-    });
-    await call(a, 'POST', '/v1/connections/c1/handshake', {
-      protocolVersion: '1.2.0',
-      negotiatedCapabilities: [],
-    });
-    await a.engine.idle();
-    expect((await call(b, 'GET', '/v1/workspaces/ws-1')).body.state).toBe('acp');
-  }
-
   const reusedRefusal = (res: { status: number; body: any }, id: string) => {
     expect(res.status, JSON.stringify(res.body)).toBe(409);
     expect(res.body.error.code).toBe('request-id-reused');
