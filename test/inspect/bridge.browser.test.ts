@@ -179,6 +179,24 @@ describe('GET /inspect, the bridge to the Stately Inspector', () => {
     await page.waitForSelector('#status[data-window=closed]', { timeout: 10_000 });
   });
 
+  it('says what to fix when the browser refuses the actor, instead of the last outcome', async () => {
+    await page.goto(`${svc.url}/inspect`);
+    await page.fill('input[name=token]', 'not-a-token-at-all-0001');
+    await page.fill('input[name=actor]', 'connection:c1');
+    await page.click('button[type=submit]');
+    await page.getByText('Refused (401)').waitFor({ timeout: 5_000 });
+    await page.waitForSelector('#status[data-window=closed]', { timeout: 10_000 });
+    let opened = 0;
+    context.on('page', () => (opened += 1));
+    await page.fill('input[name=actor]', 'bad actor');
+    await page.click('button[type=submit]');
+    await page.getByText('the actor is kind:id').waitFor({ timeout: 5_000 });
+    expect(await page.textContent('#status')).not.toContain('Refused');
+    expect(opened).toBe(0);
+    // The refused token check's 401 is the browser's only complaint: no script error.
+    expect(problems.filter((p) => !p.includes('status of 401'))).toEqual([]);
+  });
+
   it('says so when the service cannot be reached, and closes the window again', async () => {
     await page.goto(`${svc.url}/inspect`);
     await page.fill('input[name=token]', TOKEN_A);
