@@ -129,6 +129,14 @@ describe('POST /v1/connections/:id/heartbeats with a heartbeatId', () => {
   });
 });
 
+/** A registration of c1 (inst-a, ws-1) that carries a requestId. */
+const REGISTRATION = {
+  connectionId: 'c1',
+  installationId: 'inst-a',
+  workspaceId: 'ws-1',
+  requestId: 'reg-1',
+};
+
 /** A workspace on ACP with one connection (c1) that process `a` registered, seen from `b`. */
 async function onAcp() {
   await call(a, 'POST', '/v1/connections', {
@@ -150,12 +158,7 @@ async function onAcp() {
 
 describe('commands with a requestId', () => {
   it('answers a retried registration 201 duplicate: true, and a different client 409', async () => {
-    const body = {
-      connectionId: 'c1',
-      installationId: 'inst-a',
-      workspaceId: 'ws-1',
-      requestId: 'reg-1',
-    };
+    const body = REGISTRATION;
     expect((await call(a, 'POST', '/v1/connections', body)).status).toBe(201);
     const retry = await call(b, 'POST', '/v1/connections', body);
     expect(retry.status).toBe(201);
@@ -331,12 +334,7 @@ describe('a requestId sent again with a different body', () => {
   });
 
   it('refuses a registration in another workspace and a connection rollback with another reason', async () => {
-    const body = {
-      connectionId: 'c1',
-      installationId: 'inst-a',
-      workspaceId: 'ws-1',
-      requestId: 'reg-1',
-    };
+    const body = REGISTRATION;
     expect((await call(a, 'POST', '/v1/connections', body)).status).toBe(201);
     reusedRefusal(
       await call(b, 'POST', '/v1/connections', { ...body, workspaceId: 'ws-2' }),
